@@ -1,0 +1,61 @@
+"""Inputs and results of activities: one model each, so fields can be added safely."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from models.common import Model, UserFact
+from models.incident import Button
+
+
+class CreateChannel(Model):
+    team_id: str
+    name: str
+    display_name: str
+    purpose: str = ""
+    header: str = ""
+    public: bool
+
+
+class ChannelRef(Model):
+    channel_id: str
+    name: str
+
+
+class AddMembers(Model):
+    channel_id: str
+    users: list[UserFact]
+
+
+class InviteFailure(Model):
+    user: UserFact
+    reason: str
+
+
+class AddMembersResult(Model):
+    added: list[str] = Field(default_factory=list)
+    failed: list[InviteFailure] = Field(default_factory=list)
+
+
+class PostMessage(Model):
+    channel_id: str
+    message: str
+    # Unique per incident side effect: a retried post finds the copy an earlier attempt made.
+    dedupe_key: str
+    incident_id: str
+    buttons: list[Button] = Field(default_factory=list)
+    pin: bool = False
+
+
+class PostRef(Model):
+    post_id: str
+
+
+class SetChannelHeader(Model):
+    channel_id: str
+    header: str
+
+
+class RespondToCommand(Model):
+    response_url: str
+    text: str

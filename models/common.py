@@ -1,0 +1,102 @@
+"""Small types used across the domain models."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from datetime import UTC, datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+# Mattermost ids are 26 lowercase alphanumerics.
+MATTERMOST_ID = re.compile(r"^[a-z0-9]{26}$")
+_SHORT_ID_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"  # no l, o, 0, 1: easy to read aloud
+SHORT_ID_LENGTH = 10
+SHORT_ID = re.compile(rf"^[{_SHORT_ID_ALPHABET}]{{{SHORT_ID_LENGTH}}}$")
+
+
+def _mattermost_id(value: str) -> str:
+    if not MATTERMOST_ID.match(value):
+        raise ValueError("must be a 26-character Mattermost id")
+    return value
+
+
+MattermostId = Annotated[str, AfterValidator(_mattermost_id)]
+
+
+def _trimmed(value: str) -> str:
+    return value.strip()
+
+
+Trimmed = Annotated[str, AfterValidator(_trimmed)]
+
+
+class Model(BaseModel):
+    """Base for every shared model: unknown fields are an error, not silently dropped."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+def new_short_id() -> str:
+    """A random id for a new playbook or incident (API side, never in a workflow)."""
+    return "".join(secrets.choice(_SHORT_ID_ALPHABET) for _ in range(SHORT_ID_LENGTH))
+
+
+def short_id_from(seed: str) -> str:
+    """A stable id derived from a request key, so a resent request names the same entity."""
+    digest = hashlib.sha256(seed.encode()).digest()
+    return "".join(_SHORT_ID_ALPHABET[b % len(_SHORT_ID_ALPHABET)] for b in digest[:SHORT_ID_LENGTH])
+
+
+def utc(value: datetime) -> datetime:
+    """Normalise to an aware UTC datetime."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+class Actor(Model):
+    """Who asks for a change, with the facts the API gathered from Mattermost for them.
+
+    Workflows cannot do I/O, so the API resolves these facts before sending a command;
+    the access rules in `permissions` then decide on data alone.
+    """
+
+    user_id: MattermostId
+    username: str = ""
+    is_system_admin: bool = False
+    # Whether Mattermost lists the actor as a member of the incident channel right now.
+    is_channel_member: bool = False
+
+    @property
+    def mention(self) -> str:
+        return f"@{self.username}" if self.username else self.user_id
+
+
+class UserFact(Model):
+    """A user named in a command, with what Mattermost says about them."""
+
+    user_id: MattermostId
+    username: str
+    is_team_member: bool = True
+    is_channel_member: bool = False
+    is_bot: bool = False
+
+    @property
+    def mention(self) -> str:
+        return f"@{self.username}"
+
+
+class ChannelFact(Model):
+    """A channel named in a command, and whether the actor may post there."""
+
+    channel_id: MattermostId
+    name: str
+    display_name: str = ""
+    team_id: str = ""
+    actor_can_post: bool = False
+
+
+PositiveSeconds = Annotated[int, Field(ge=0)]

@@ -1,0 +1,234 @@
+"""Playbooks: how a kind of incident is run.
+
+`PlaybookSpec` is what an editor writes (API body, YAML file); `Playbook` adds what the
+system owns (id, team, version, audit fields). Incidents carry a `Playbook` snapshot.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import Field, field_validator, model_validator
+
+from models.common import Actor, MattermostId, Model, PositiveSeconds, Trimmed
+
+TITLE_MAX = 64
+DESCRIPTION_MAX = 4096
+STAGE_TITLE_MAX = 128
+ITEM_TITLE_MAX = 256
+COMMAND_MAX = 1024
+MAX_STAGES = 50
+MAX_ITEMS_PER_STAGE = 200
+MAX_MEMBERS = 500
+
+CHANNEL_TEMPLATE_FIELDS = ("name", "date", "id", "playbook")
+_TEMPLATE_LITERAL = re.compile(r"^[a-z0-9_-]*$")
+
+
+class ChecklistItemSpec(Model):
+    title: Trimmed = Field(min_length=1, max_length=ITEM_TITLE_MAX)
+    description: str = Field(default="", max_length=DESCRIPTION_MAX)
+    command: Trimmed = Field(default="", max_length=COMMAND_MAX)
+
+    @field_validator("command")
+    @classmethod
+    def _slash_command(cls, value: str) -> str:
+        if value and (not value.startswith("/") or len(value) < 2 or value[1].isspace()):
+            raise ValueError("must be a slash command such as /jira create, or empty")
+        return value
+
+
+class StageSpec(Model):
+    title: Trimmed = Field(min_length=1, max_length=STAGE_TITLE_MAX)
+    items: list[ChecklistItemSpec] = Field(default_factory=list, max_length=MAX_ITEMS_PER_STAGE)
+
+
+def _unique(values: list[str]) -> list[str]:
+    return list(dict.fromkeys(values))
+
+
+UserIds = Annotated[list[MattermostId], Field(max_length=MAX_MEMBERS)]
+
+
+class PlaybookSpec(Model):
+    """The editable part of a playbook."""
+
+    title: Trimmed = Field(min_length=1, max_length=TITLE_MAX)
+    description: str = Field(default="", max_length=DESCRIPTION_MAX)
+    create_public_incident: bool = False
+    checklists: list[StageSpec] = Field(min_length=1, max_length=MAX_STAGES)
+    member_ids: UserIds = Field(default_factory=list)
+    invited_user_ids: UserIds = Field(default_factory=list)
+    default_commander_id: MattermostId | None = None
+    broadcast_channel_ids: Annotated[list[MattermostId], Field(max_length=50)] = Field(default_factory=list)
+    reminder_timer_default_seconds: PositiveSeconds = 0
+    channel_name_template: Trimmed = Field(default="", max_length=64)
+
+    @field_validator("member_ids", "invited_user_ids", "broadcast_channel_ids")
+    @classmethod
+    def _dedupe(cls, values: list[str]) -> list[str]:
+        return _unique(values)
+
+    @field_validator("channel_name_template")
+    @classmethod
+    def _template(cls, value: str) -> str:
+        return validate_channel_template(value)
+
+    @model_validator(mode="after")
+    def _distinct_stage_titles(self) -> PlaybookSpec:
+        seen: dict[str, int] = {}
+        for index, stage in enumerate(self.checklists):
+            key = stage.title.casefold()
+            if key in seen:
+                raise ValueError(
+                    f"stage {index + 1} has the same title as stage {seen[key] + 1} "
+                    f"({stage.title!r}); give every stage its own title"
+                )
+            seen[key] = index
+        return self
+
+    @property
+    def stage_count(self) -> int:
+        return len(self.checklists)
+
+    @property
+    def step_count(self) -> int:
+        return sum(len(stage.items) for stage in self.checklists)
+
+
+def validate_channel_template(value: str) -> str:
+    """Placeholders are {name}, {date}, {id} and {playbook}; literal text must be valid in a
+    Mattermost channel name (lowercase letters, digits, - and _)."""
+    if not value:
+        return value
+    try:
+        parts = list(string.Formatter().parse(value))
+    except ValueError as error:
+        raise ValueError(f"is not a valid template ({error}); use placeholders like {{name}}") from None
+    for literal, field, spec, conversion in parts:
+        if not _TEMPLATE_LITERAL.match(literal):
+            raise ValueError(f"literal text {literal!r} may only use lowercase letters, digits, '-' and '_'")
+        if field is not None and (field not in CHANNEL_TEMPLATE_FIELDS or spec or conversion):
+            allowed = ", ".join("{" + name + "}" for name in CHANNEL_TEMPLATE_FIELDS)
+            raise ValueError(f"unknown placeholder {{{field}}}; use {allowed}")
+    return value
+
+
+class Playbook(PlaybookSpec):
+    """A stored playbook at one version."""
+
+    id: str
+    team_id: MattermostId
+    version: int = Field(ge=1)
+    created_at: datetime
+    updated_at: datetime
+    created_by: MattermostId
+    archived: bool = False
+
+
+class PlaybookEdit(Model):
+    """One entry of a playbook's audit log."""
+
+    version: int
+    editor_id: str
+    at: datetime
+    summary: list[str]
+
+
+class PlaybookSummary(Model):
+    """What a list shows, read from visibility without querying each playbook."""
+
+    id: str
+    team_id: str
+    title: str
+    description: str = ""
+    version: int
+    stage_count: int
+    step_count: int
+    member_ids: list[str]
+    create_public_incident: bool
+    updated_at: datetime
+    created_by: str
+
+
+def summarize(playbook: Playbook) -> PlaybookSummary:
+    return PlaybookSummary(
+        id=playbook.id,
+        team_id=playbook.team_id,
+        title=playbook.title,
+        description=playbook.description[:280],
+        version=playbook.version,
+        stage_count=playbook.stage_count,
+        step_count=playbook.step_count,
+        member_ids=playbook.member_ids,
+        create_public_incident=playbook.create_public_incident,
+        updated_at=playbook.updated_at,
+        created_by=playbook.created_by,
+    )
+
+
+def describe_changes(before: PlaybookSpec, after: PlaybookSpec) -> list[str]:
+    """A short human summary of what an edit changed, for the history."""
+    changes: list[str] = []
+    if before.title != after.title:
+        changes.append(f"title: {before.title!r} -> {after.title!r}")
+    if before.description != after.description:
+        changes.append("description changed")
+    if before.create_public_incident != after.create_public_incident:
+        kind = "public" if after.create_public_incident else "private"
+        changes.append(f"incident channels are now {kind}")
+    if before.checklists != after.checklists:
+        changes.append(
+            f"checklists: {before.stage_count} stages/{before.step_count} steps -> "
+            f"{after.stage_count} stages/{after.step_count} steps"
+        )
+    for field, label in (
+        ("member_ids", "members"),
+        ("invited_user_ids", "invited users"),
+        ("broadcast_channel_ids", "broadcast channels"),
+    ):
+        old, new = set(getattr(before, field)), set(getattr(after, field))
+        if old != new:
+            parts = []
+            if new - old:
+                parts.append(f"+{len(new - old)}")
+            if old - new:
+                parts.append(f"-{len(old - new)}")
+            changes.append(f"{label} {' '.join(parts)}")
+    if before.default_commander_id != after.default_commander_id:
+        changes.append("default commander changed")
+    if before.reminder_timer_default_seconds != after.reminder_timer_default_seconds:
+        changes.append(f"reminder: {before.reminder_timer_default_seconds}s -> {after.reminder_timer_default_seconds}s")
+    if before.channel_name_template != after.channel_name_template:
+        changes.append(f"channel name template: {after.channel_name_template!r}")
+    return changes or ["no changes"]
+
+
+def playbook_workflow_id(playbook_id: str) -> str:
+    return f"playbook-{playbook_id}"
+
+
+class PlaybookStart(Model):
+    """Input of `PlaybookWorkflow`: a new playbook, or the state carried by continue-as-new."""
+
+    playbook: Playbook
+    edits: list[PlaybookEdit]
+
+
+class PlaybookCommand(Model):
+    actor: Actor
+    # Whether Mattermost lists the actor in the playbook's team (gathered by the API).
+    is_team_member: bool
+
+
+class UpdatePlaybook(PlaybookCommand):
+    spec: PlaybookSpec
+    # Optimistic concurrency: the version the editor started from.
+    expected_version: int
+
+
+class ArchivePlaybook(PlaybookCommand):
+    pass

@@ -1,0 +1,62 @@
+"""Custom search attributes: what the Web UI filters on and what lists read.
+
+SQL visibility (the dev server's SQLite and PostgreSQL) allows at most 10 Keyword and 3
+of every other type per namespace, so this set is deliberately small. Names are part
+of the public interface (README shows Web UI queries with them).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from temporalio.common import SearchAttributeKey
+
+INCIDENT_TEAM_ID = SearchAttributeKey.for_keyword("IncidentTeamId")
+INCIDENT_STATUS = SearchAttributeKey.for_keyword("IncidentStatus")
+INCIDENT_COMMANDER_ID = SearchAttributeKey.for_keyword("IncidentCommanderId")
+INCIDENT_PLAYBOOK_ID = SearchAttributeKey.for_keyword("IncidentPlaybookId")
+INCIDENT_CHANNEL_ID = SearchAttributeKey.for_keyword("IncidentChannelId")
+INCIDENT_STAGE = SearchAttributeKey.for_keyword("IncidentStage")
+INCIDENT_STARTED_AT = SearchAttributeKey.for_datetime("IncidentStartedAt")
+INCIDENT_ENDED_AT = SearchAttributeKey.for_datetime("IncidentEndedAt")
+INCIDENT_MEMBER_IDS = SearchAttributeKey.for_keyword_list("IncidentMemberIds")
+INCIDENT_NAME = SearchAttributeKey.for_text("IncidentName")
+INCIDENT_PUBLIC = SearchAttributeKey.for_bool("IncidentPublic")
+
+PLAYBOOK_TEAM_ID = SearchAttributeKey.for_keyword("PlaybookTeamId")
+PLAYBOOK_MEMBER_IDS = SearchAttributeKey.for_keyword_list("PlaybookMemberIds")
+PLAYBOOK_TITLE = SearchAttributeKey.for_text("PlaybookTitle")
+
+ALL: tuple[SearchAttributeKey[Any], ...] = (
+    INCIDENT_TEAM_ID,
+    INCIDENT_STATUS,
+    INCIDENT_COMMANDER_ID,
+    INCIDENT_PLAYBOOK_ID,
+    INCIDENT_CHANNEL_ID,
+    INCIDENT_STAGE,
+    INCIDENT_STARTED_AT,
+    INCIDENT_ENDED_AT,
+    INCIDENT_MEMBER_IDS,
+    INCIDENT_NAME,
+    INCIDENT_PUBLIC,
+    PLAYBOOK_TEAM_ID,
+    PLAYBOOK_MEMBER_IDS,
+    PLAYBOOK_TITLE,
+)
+
+
+def cli_flags() -> list[str]:
+    """`--search-attribute Name=Type` flags for `temporal server start-dev`."""
+    return [f"--search-attribute={key.name}={_cli_type(key)}" for key in ALL]
+
+
+def _cli_type(key: SearchAttributeKey[Any]) -> str:
+    return {
+        "KEYWORD": "Keyword",
+        "KEYWORD_LIST": "KeywordList",
+        "DATETIME": "Datetime",
+        "TEXT": "Text",
+        "BOOL": "Bool",
+        "INT": "Int",
+        "FLOAT": "Double",
+    }[key.indexed_value_type.name]

@@ -1,0 +1,88 @@
+"""Every access rule, in one place, as pure functions over data.
+
+The REST API, the slash commands and the workflow validators all call these; none of
+them re-implements a rule. Callers gather the facts (team membership, channel
+membership, roles) from Mattermost; nothing here does I/O, so workflows can import it.
+
+Rules:
+- A system admin may do everything.
+- Only members of a team see anything of that team.
+- Only a playbook's members see, use (start incidents from), edit, export or delete it.
+- An incident in a public channel is visible to its team; one in a private channel only
+  to the members of that channel.
+- Only members of the incident's channel change the incident or invite others.
+- Whatever a caller may not see is reported as not found, exactly as if it did not exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from models.common import Actor
+
+SYSTEM_ADMIN_ROLE = "system_admin"
+
+
+def is_system_admin(roles: str) -> bool:
+    """Mattermost lists roles as a space-separated string, e.g. "system_admin system_user"."""
+    return SYSTEM_ADMIN_ROLE in roles.split()
+
+
+def can_see_team(actor: Actor, *, is_team_member: bool) -> bool:
+    return actor.is_system_admin or is_team_member
+
+
+def can_use_playbook(actor: Actor, *, is_team_member: bool, member_ids: Collection[str]) -> bool:
+    """See, start incidents from, edit, export, archive."""
+    return actor.is_system_admin or (is_team_member and actor.user_id in member_ids)
+
+
+def can_see_incident(actor: Actor, *, is_team_member: bool, is_public: bool) -> bool:
+    """`actor.is_channel_member` must be the live fact for the incident's channel."""
+    if actor.is_system_admin or actor.is_channel_member:
+        return True
+    return is_public and is_team_member
+
+
+def can_change_incident(actor: Actor) -> bool:
+    """Change state, edit the checklist, invite others: channel members only."""
+    return actor.is_system_admin or actor.is_channel_member
+
+
+def can_start_incident(
+    actor: Actor,
+    *,
+    is_team_member: bool,
+    playbook_member_ids: Collection[str] | None,
+) -> bool:
+    """Blank incidents: any team member. From a playbook: its members."""
+    if playbook_member_ids is None:
+        return can_see_team(actor, is_team_member=is_team_member)
+    return can_use_playbook(actor, is_team_member=is_team_member, member_ids=playbook_member_ids)
+
+
+def can_create_channel(actor: Actor, *, public: bool, permissions: Collection[str]) -> bool:
+    """Whether the starter may create the incident's channel type in the team.
+
+    `permissions` are the starter's effective Mattermost permissions in the team.
+    """
+    if actor.is_system_admin:
+        return True
+    return ("create_public_channel" if public else "create_private_channel") in permissions
+
+
+def can_post_to_channel(actor: Actor, *, is_channel_member: bool, is_public: bool, is_team_member: bool) -> bool:
+    """Announce or broadcast: members of the channel, or team members for a public one."""
+    return actor.is_system_admin or is_channel_member or (is_public and is_team_member)
+
+
+def incident_query_filter(actor: Actor) -> str:
+    """The visibility clause limiting incident lists to what `can_see_incident` allows.
+
+    Lists read the incident's recorded member list (a search attribute), so someone
+    removed from a private channel outside this tool may still see it listed until the
+    incident records a change; opening it checks live membership.
+    """
+    if actor.is_system_admin:
+        return ""
+    return f"(IncidentPublic = true OR IncidentMemberIds = '{actor.user_id}')"

@@ -1,0 +1,119 @@
+"""Process configuration, read from environment variables or a `.env` file.
+
+Every setting is documented in the README. A missing or malformed value stops the
+process at start with one line that names the variable (see `load_settings`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Seconds = Annotated[float, Field(gt=0)]
+
+
+class Settings(BaseSettings):
+    """All knobs of the worker, the API and the dev runner."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    # Temporal. An empty address means "start the embedded dev server" (make dev only).
+    temporal_address: str = ""
+    temporal_namespace: str = "default"
+    temporal_task_queue: str = "incident-response"
+    temporal_dev_port: int = Field(default=7233, ge=1, le=65535)
+    temporal_ui_port: int = Field(default=8233, ge=1, le=65535)
+    temporal_db_file: Path = Path(".data/temporal.db")
+    # The Temporal Web UI, for links in incident channel headers (empty: no link).
+    temporal_ui_url: str = ""
+
+    # Mattermost. An empty URL means "start the local stand-in" (make dev only).
+    mattermost_url: str = ""
+    mattermost_bot_token: str = ""
+    # The token Mattermost generated for the /incident command. A command is registered per
+    # team, each with its own token: list them separated by commas.
+    mattermost_slash_token: str = ""
+    mattermost_request_timeout: Seconds = 10.0
+    standin_port: int = Field(default=8065, ge=1, le=65535)
+    standin_data_file: Path = Path(".data/mattermost-standin.json")
+
+    # HTTP API.
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8000, ge=1, le=65535)
+    # Where Mattermost reaches this service (slash command, dialog and button callbacks).
+    public_url: str = ""
+    # Signs dialog `state` and button `context`, which Mattermost sends back without a token.
+    signing_secret: str = ""
+    # How long a resolved bearer token or a membership fact is trusted.
+    auth_cache_seconds: Seconds = 30.0
+    # Upper bound for an HTTP handler waiting on Temporal (updates, queries, starts).
+    temporal_rpc_timeout_seconds: Seconds = 10.0
+
+    # Incident behaviour.
+    reminder_min_seconds: int = Field(default=60, ge=1)
+    activity_timeout_seconds: Seconds = 30.0
+    activity_max_retry_interval_seconds: Seconds = 60.0
+
+    @field_validator("mattermost_url", "public_url", "temporal_ui_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if value:
+            parts = urlsplit(value)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError("must be an http(s) URL such as https://mattermost.example.com")
+        return value
+
+    @field_validator("temporal_address")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        value = value.strip()
+        if value:
+            host, sep, port = value.rpartition(":")
+            if not sep or not host or not port.isdigit():
+                raise ValueError("must be host:port such as temporal.example.com:7233")
+        return value
+
+    @property
+    def slash_tokens(self) -> list[str]:
+        return [token.strip() for token in self.mattermost_slash_token.split(",") if token.strip()]
+
+    @property
+    def api_public_url(self) -> str:
+        """The base URL Mattermost uses to call us back."""
+        if self.public_url:
+            return self.public_url
+        host = "127.0.0.1" if self.api_host in ("0.0.0.0", "::") else self.api_host
+        return f"http://{host}:{self.api_port}"
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; the message is one line naming it."""
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """One line per problem, naming the environment variable, not the Python field."""
+    lines = []
+    for issue in error.errors():
+        name = str(issue["loc"][0]).upper() if issue["loc"] else "settings"
+        lines.append(f"{name}: {issue['msg']}")
+    return "; ".join(lines)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings, turning pydantic's multi-line report into one clear line."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        raise SettingsError(f"Invalid configuration: {describe_validation_error(error)}") from None
+
+
+def require(settings: Settings, *names: str) -> None:
+    """Fail with one line when a setting the caller cannot run without is empty."""
+    missing = [name.upper() for name in names if not getattr(settings, name)]
+    if missing:
+        raise SettingsError(f"Missing configuration: set {', '.join(missing)} (see README, Configuration)")
