@@ -1,0 +1,275 @@
+"""The one gateway to Mattermost's REST API v4, through `mattermostautodriver`.
+
+Activities use it with the bot token to change things; the API uses it to resolve
+bearer tokens and to gather the facts the access rules need (team and channel
+membership, roles). Errors come out as `MattermostFailure` with Mattermost's error id,
+the HTTP status and whether retrying could help.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import httpx
+from mattermostautodriver import AsyncTypedDriver
+from mattermostautodriver.exceptions import InvalidMattermostError, MattermostError, TooManyRequests
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+CHANNEL_EXISTS = "store.sql_channel.save_channel.exists.app_error"
+# How far back a retried post looks for the copy an earlier attempt may have made.
+DEDUPE_SCAN_POSTS = 200
+
+
+class MattermostFailure(Exception):
+    """A Mattermost call failed; `retryable` says whether trying again may help."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None,
+        error_id: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.error_id = error_id
+        self.retry_after = retry_after
+
+    @property
+    def retryable(self) -> bool:
+        # No response (down, timeout), rate limited, or a server-side error.
+        return self.status is None or self.status == 429 or self.status >= 500
+
+    @property
+    def not_found(self) -> bool:
+        return self.status == 404
+
+
+@dataclass(frozen=True)
+class ServerAddress:
+    scheme: str
+    host: str
+    port: int
+
+    @classmethod
+    def parse(cls, url: str) -> ServerAddress:
+        parts = urlsplit(url)
+        if parts.path not in ("", "/"):
+            raise ValueError("MATTERMOST_URL must be the server's root URL, without a path")
+        scheme = parts.scheme or "http"
+        port = parts.port or (443 if scheme == "https" else 80)
+        return cls(scheme=scheme, host=parts.hostname or "localhost", port=port)
+
+
+async def _call(operation: Callable[[], Awaitable[T]], what: str) -> T:
+    """Run one driver call and translate its exceptions."""
+    try:
+        return await operation()
+    except TooManyRequests as error:
+        raise MattermostFailure(f"Mattermost rate-limited {what}", status=429, retry_after=error.retry_after) from None
+    except MattermostError as error:
+        raise MattermostFailure(
+            f"Mattermost refused to {what}: {error}", status=error.status_code, error_id=error.error_id
+        ) from None
+    except InvalidMattermostError as error:
+        raise MattermostFailure(
+            f"Mattermost answered {error.status_code} to {what}", status=error.status_code
+        ) from None
+    except httpx.TransportError as error:
+        raise MattermostFailure(
+            f"Mattermost is unreachable ({type(error).__name__}) while trying to {what}", status=None
+        ) from None
+
+
+class Mattermost:
+    """Typed operations on one Mattermost server.
+
+    One instance per process: it owns a shared HTTP connection pool. The bot driver acts
+    as the bot; `as_user(token)` gives a driver acting as a person (for `/users/me`).
+    """
+
+    def __init__(self, url: str, bot_token: str, *, timeout: float = 10.0) -> None:
+        self.url = url.rstrip("/")
+        self._address = ServerAddress.parse(self.url)
+        self._timeout = timeout
+        self._transport = httpx.AsyncHTTPTransport(retries=0)
+        self._bot = self._driver(bot_token)
+
+    def _driver(self, token: str) -> AsyncTypedDriver:
+        driver = AsyncTypedDriver(
+            {
+                "url": self._address.host,
+                "scheme": self._address.scheme,
+                "port": self._address.port,
+                "token": token,
+                "request_timeout": self._timeout,
+                "verify": True,
+                # Temporal retries activities with backoff; the API must answer promptly.
+                "max_retries": 0,
+                "transport": self._transport,
+            }
+        )
+        # The driver only sends the token after login(); set it directly instead of a round trip.
+        driver.client.token = token
+        return driver
+
+    async def close(self) -> None:
+        await self._transport.aclose()
+
+    # ------------------------------------------------------------------ identity
+
+    async def user_for_token(self, token: str) -> dict[str, Any]:
+        """`GET /users/me` with the caller's own token."""
+        driver = self._driver(token)
+        return await _call(lambda: driver.users.get_user("me"), "identify the caller")
+
+    async def bot_user(self) -> dict[str, Any]:
+        return await _call(lambda: self._bot.users.get_user("me"), "identify the bot")
+
+    async def ping(self) -> dict[str, Any]:
+        return await _call(lambda: self._bot.system.get_ping(), "answer a ping")
+
+    # ------------------------------------------------------------------ users and teams
+
+    async def get_user(self, user_id: str) -> dict[str, Any]:
+        return await _call(lambda: self._bot.users.get_user(user_id), f"look up user {user_id}")
+
+    async def get_user_by_username(self, username: str) -> dict[str, Any]:
+        return await _call(lambda: self._bot.users.get_user_by_username(username), f"look up user @{username}")
+
+    async def get_users_by_ids(self, user_ids: Iterable[str]) -> list[dict[str, Any]]:
+        ids = list(dict.fromkeys(user_ids))
+        if not ids:
+            return []
+        return await _call(lambda: self._bot.users.get_users_by_ids(options=ids), "look up users")
+
+    async def get_team(self, team_id: str) -> dict[str, Any]:
+        return await _call(lambda: self._bot.teams.get_team(team_id), f"look up team {team_id}")
+
+    async def team_member(self, team_id: str, user_id: str) -> dict[str, Any] | None:
+        """The membership (with roles), or None when the user is not in the team."""
+        try:
+            member: dict[str, Any] = await _call(
+                lambda: self._bot.teams.get_team_member(team_id, user_id), "look up a team member"
+            )
+        except MattermostFailure as failure:
+            if failure.status in (403, 404):
+                return None
+            raise
+        return None if member.get("delete_at") else member
+
+    async def role_permissions(self, role_names: Iterable[str]) -> set[str]:
+        names = sorted({name for name in role_names if name})
+        if not names:
+            return set()
+        roles = await _call(lambda: self._bot.roles.get_roles_by_names(options=names), "read roles")
+        return {permission for role in roles for permission in role.get("permissions", [])}
+
+    # ------------------------------------------------------------------ channels
+
+    async def get_channel(self, channel_id: str) -> dict[str, Any]:
+        return await _call(lambda: self._bot.channels.get_channel(channel_id), "look up a channel")
+
+    async def get_channel_by_name(self, team_id: str, name: str) -> dict[str, Any]:
+        return await _call(lambda: self._bot.channels.get_channel_by_name(team_id, name), f"look up channel ~{name}")
+
+    async def is_channel_member(self, channel_id: str, user_id: str) -> bool:
+        try:
+            await _call(lambda: self._bot.channels.get_channel_member(channel_id, user_id), "check channel membership")
+        except MattermostFailure as failure:
+            if failure.status in (403, 404):
+                return False
+            raise
+        return True
+
+    async def create_channel(
+        self, *, team_id: str, name: str, display_name: str, purpose: str, header: str, public: bool
+    ) -> dict[str, Any]:
+        """Create the channel, or return the one an earlier attempt created with this name."""
+        try:
+            return await _call(
+                lambda: self._bot.channels.create_channel(
+                    team_id=team_id,
+                    name=name,
+                    display_name=display_name,
+                    purpose=purpose,
+                    header=header,
+                    type="O" if public else "P",
+                ),
+                f"create channel ~{name}",
+            )
+        except MattermostFailure as failure:
+            if failure.error_id != CHANNEL_EXISTS:
+                raise
+            return await self.get_channel_by_name(team_id, name)
+
+    async def add_channel_member(self, channel_id: str, user_id: str) -> None:
+        await _call(
+            lambda: self._bot.channels.add_channel_member(channel_id, user_id=user_id),
+            "add a member to the channel",
+        )
+
+    async def set_channel_header(self, channel_id: str, header: str) -> None:
+        await _call(lambda: self._bot.channels.patch_channel(channel_id, header=header), "update the channel header")
+
+    # ------------------------------------------------------------------ posts
+
+    async def create_post(self, *, channel_id: str, message: str, props: dict[str, Any]) -> dict[str, Any]:
+        return await _call(
+            lambda: self._bot.posts.create_post(channel_id=channel_id, message=message, props=props),
+            "post a message",
+        )
+
+    async def find_post_with_prop(self, channel_id: str, key: str, value: str) -> dict[str, Any] | None:
+        """A recent bot post carrying `props[key] == value` (the dedupe key of a retried post)."""
+        page = await _call(
+            lambda: self._bot.posts.get_posts_for_channel(channel_id, per_page=DEDUPE_SCAN_POSTS),
+            "read recent posts",
+        )
+        for post in page.get("posts", {}).values():
+            if (post.get("props") or {}).get(key) == value:
+                found: dict[str, Any] = post
+                return found
+        return None
+
+    async def pin_post(self, post_id: str) -> None:
+        await _call(lambda: self._bot.posts.pin_post(post_id), "pin a post")
+
+    async def post_ephemeral(self, *, user_id: str, channel_id: str, message: str) -> None:
+        await _call(
+            lambda: self._bot.posts.create_post_ephemeral(
+                user_id=user_id, post={"channel_id": channel_id, "message": message}
+            ),
+            "send a private reply",
+        )
+
+    async def respond_to_command(self, response_url: str, payload: dict[str, Any]) -> None:
+        """Reply through a slash command's `response_url`.
+
+        Only the path is used: the reply goes to the configured server, never to a host named
+        in a request, and the site URL Mattermost advertises may not be reachable from here.
+        """
+        path = urlsplit(response_url).path
+        if not path.startswith("/hooks/commands/"):
+            raise MattermostFailure(f"not a command response URL: {response_url}", status=400)
+        # The hook answers plain text ("ok"), so the raw request is used rather than a JSON helper.
+        await _call(lambda: self._bot.client.make_request("post", path, options=payload), "reply to the command")
+
+    # ------------------------------------------------------------------ dialogs
+
+    async def open_dialog(self, *, trigger_id: str, url: str, dialog: dict[str, Any]) -> None:
+        await _call(
+            lambda: self._bot.integration_actions.open_interactive_dialog(
+                trigger_id=trigger_id, url=url, dialog=dialog
+            ),
+            "open a dialog",
+        )

@@ -1,0 +1,291 @@
+"""The incident's rules, without Temporal: what each command refuses and what it changes."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from temporalio.exceptions import ApplicationError
+
+from models.common import Actor, ChannelFact, UserFact
+from models.incident import EventType, IncidentStart, IncidentStatus, ItemState, PostEffect
+from models.incident_commands import (
+    AddItem,
+    Announce,
+    AssignItem,
+    ChangeCommander,
+    ChangeStage,
+    EditItem,
+    EndIncident,
+    InviteMembers,
+    MoveItem,
+    PostStatusUpdate,
+    RemoveItem,
+    RestartIncident,
+    RunItemCommand,
+    SetItemState,
+    SetReminder,
+    SnoozeReminder,
+)
+from models.playbook import ChecklistItemSpec, Playbook, StageSpec
+from workflows.incident_state import Incident, new_incident
+
+T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+ALICE = "a" * 26
+BOB = "b" * 26
+CAROL = "c" * 26
+TEAM = "t" * 26
+
+
+def actor(user_id: str = ALICE, name: str = "alice", *, member: bool = True, admin: bool = False) -> Actor:
+    return Actor(user_id=user_id, username=name, is_channel_member=member, is_system_admin=admin)
+
+
+def fact(user_id: str = BOB, name: str = "bob", *, member: bool = True, team: bool = True) -> UserFact:
+    return UserFact(user_id=user_id, username=name, is_channel_member=member, is_team_member=team)
+
+
+def playbook(reminder: int = 0) -> Playbook:
+    return Playbook(
+        id="pb1",
+        team_id=TEAM,
+        title="Database outage",
+        checklists=[
+            StageSpec(title="Triage", items=[ChecklistItemSpec(title="Page DBA"), ChecklistItemSpec(title="Logs")]),
+            StageSpec(title="Fix", items=[ChecklistItemSpec(title="Failover", command="/db failover")]),
+            StageSpec(title="Review", items=[]),
+        ],
+        member_ids=[ALICE],
+        reminder_timer_default_seconds=reminder,
+        broadcast_channel_ids=["x" * 26],
+        version=3,
+        created_at=T0,
+        updated_at=T0,
+        created_by=ALICE,
+    )
+
+
+def incident(reminder: int = 0, **start: object) -> Incident:
+    ids = (f"id{n}" for n in itertools.count())
+    fields: dict[str, object] = {
+        "id": "inc1",
+        "team_id": TEAM,
+        "name": "DB down",
+        "reporter": actor(),
+        "playbook": playbook(reminder),
+    }
+    fields.update(start)
+    state = new_incident(IncidentStart.model_validate(fields), T0, lambda: next(ids))
+    made = Incident(state, lambda: next(ids))
+    made.channel_ready("chan" + "0" * 22, "inc-db-down-inc1", [], None)
+    state.outbox.clear()
+    return made
+
+
+def refusal(call: object) -> ApplicationError:
+    assert callable(call)
+    with pytest.raises(ApplicationError) as caught:
+        call()
+    return caught.value
+
+
+def test_new_incident_snapshots_the_playbook() -> None:
+    made = incident(reminder=900)
+    state = made.state
+    assert [s.title for s in state.checklists] == ["Triage", "Fix", "Review"]
+    assert state.playbook is not None
+    assert state.playbook.version == 3
+    assert state.commander_id == ALICE  # no default commander: the reporter
+    assert state.reminder_due_at == T0 + timedelta(seconds=900)
+    assert state.timeline[0].type == EventType.CREATED
+    assert state.is_public is False
+
+
+def test_blank_incident_has_one_empty_stage() -> None:
+    made = incident(playbook=None)
+    assert [(s.title, s.items) for s in made.state.checklists] == [("Checklist", [])]
+
+
+def test_explicit_commander_wins() -> None:
+    made = incident(commander=fact(CAROL, "carol"))
+    assert made.state.commander_id == CAROL
+
+
+def test_stage_next_with_open_items_needs_force() -> None:
+    made = incident()
+    error = refusal(lambda: made.check_change_stage(ChangeStage(actor=actor(), direction="next")))
+    assert error.type == "Conflict"
+    assert "2 open item(s)" in error.message
+    made.check_change_stage(ChangeStage(actor=actor(), direction="next", force=True))
+    made.change_stage(ChangeStage(actor=actor(), direction="next", force=True), T0)
+    assert made.state.active_stage == 1
+    assert made.state.timeline[-1].details["forced"] is True
+
+
+def test_stage_bounds() -> None:
+    made = incident()
+    error = refusal(lambda: made.check_change_stage(ChangeStage(actor=actor(), direction="prev")))
+    assert error.message == "Stage 'Triage' is already the first stage."
+    made.change_stage(ChangeStage(actor=actor(), to_stage=2), T0)
+    error = refusal(lambda: made.check_change_stage(ChangeStage(actor=actor(), direction="next")))
+    assert error.message == "Stage 'Review' is already the last stage."
+
+
+def test_non_members_cannot_change_anything() -> None:
+    made = incident()
+    outsider = actor(CAROL, "carol", member=False)
+    error = refusal(lambda: made.check_set_item_state(SetItemState(actor=outsider, stage=0, item=0, state="done")))
+    assert error.type == "Forbidden"
+    made.check_set_item_state(SetItemState(actor=actor(CAROL, admin=True, member=False), stage=0, item=0, state="done"))
+
+
+def test_item_state_toggle_and_no_op() -> None:
+    made = incident()
+    made.set_item_state(SetItemState(actor=actor(), stage=0, item=0, state="toggle"), T0)
+    item = made.state.checklists[0].items[0]
+    assert item.state == ItemState.DONE
+    assert item.state_changed_at == T0
+    error = refusal(lambda: made.check_set_item_state(SetItemState(actor=actor(), stage=0, item=0, state="done")))
+    assert error.message == "Item 'Page DBA' is already done."
+    assert isinstance(made.state.outbox[-1].effect, PostEffect)
+    assert "@alice marked **Page DBA** as done" in made.state.outbox[-1].effect.message
+
+
+def test_item_references_are_checked() -> None:
+    made = incident()
+    error = refusal(lambda: made.check_set_item_state(SetItemState(actor=actor(), stage=5, item=0, state="done")))
+    assert error.message == "There is no such stage: this incident has 3 stage(s)."
+    error = refusal(lambda: made.check_remove_item(RemoveItem(actor=actor(), stage=0, item=9)))
+    assert error.message == "There is no such item: stage 'Triage' has 2 item(s)."
+
+
+def test_assignment_rules() -> None:
+    made = incident()
+    outsider = fact(CAROL, "carol", member=False)
+    error = refusal(lambda: made.check_assign_item(AssignItem(actor=actor(), stage=0, item=0, assignee=outsider)))
+    assert error.message.startswith("@carol must be part of this channel")
+    made.assign_item(AssignItem(actor=actor(), stage=0, item=0, assignee=fact()), T0)
+    assert made.state.checklists[0].items[0].assignee_id == BOB
+    error = refusal(lambda: made.check_assign_item(AssignItem(actor=actor(), stage=0, item=0, assignee=fact())))
+    assert error.message == "@bob is already assigned to 'Page DBA'."
+    made.assign_item(AssignItem(actor=actor(), stage=0, item=0, assignee=None), T0)
+    error = refusal(lambda: made.check_assign_item(AssignItem(actor=actor(), stage=0, item=0, assignee=None)))
+    assert error.message == "Item 'Page DBA' has no assignee."
+
+
+def test_checklist_editing() -> None:
+    made = incident()
+    made.add_item(AddItem(actor=actor(), stage=0, title="Call vendor", position=0), T0)
+    assert [i.title for i in made.state.checklists[0].items] == ["Call vendor", "Page DBA", "Logs"]
+    made.move_item(MoveItem(actor=actor(), stage=0, item=0, to_position=2), T0)
+    assert [i.title for i in made.state.checklists[0].items] == ["Page DBA", "Logs", "Call vendor"]
+    made.edit_item(EditItem(actor=actor(), stage=0, item=2, title="Call the vendor"), T0)
+    made.remove_item(RemoveItem(actor=actor(), stage=0, item=0), T0)
+    assert [i.title for i in made.state.checklists[0].items] == ["Logs", "Call the vendor"]
+    kinds = [e.type for e in made.state.timeline[1:]]
+    assert kinds == [
+        EventType.ITEM_ADDED,
+        EventType.ITEM_MOVED,
+        EventType.ITEM_RENAMED,
+        EventType.ITEM_REMOVED,
+    ]
+    error = refusal(lambda: made.check_move_item(MoveItem(actor=actor(), stage=0, item=0, to_position=0)))
+    assert error.type == "Conflict"
+
+
+def test_running_an_item_command() -> None:
+    made = incident()
+    error = refusal(lambda: made.check_run_item_command(RunItemCommand(actor=actor(), stage=0, item=0)))
+    assert error.message == "Item 'Page DBA' has no slash command to run."
+    made.run_item_command(RunItemCommand(actor=actor(), stage=1, item=0), T0)
+    assert made.state.checklists[1].items[0].command_last_run == T0
+
+
+def test_commander_rules() -> None:
+    made = incident()
+    error = refusal(lambda: made.check_change_commander(ChangeCommander(actor=actor(), commander=fact(member=False))))
+    assert error.message == "@bob must be part of this channel to make them commander."
+    error = refusal(lambda: made.check_change_commander(ChangeCommander(actor=actor(), commander=fact(ALICE, "alice"))))
+    assert error.message == "@alice is already the commander."
+    made.change_commander(ChangeCommander(actor=actor(), commander=fact()), T0)
+    assert made.state.commander_id == BOB
+
+
+def test_invites_need_team_members_and_skip_channel_members() -> None:
+    made = incident()
+    error = refusal(lambda: made.check_invite_members(InviteMembers(actor=actor(), users=[fact(team=False)])))
+    assert "only team members can join" in error.message
+    error = refusal(lambda: made.check_invite_members(InviteMembers(actor=actor(), users=[fact(member=True)])))
+    assert error.message == "@bob already in the incident channel."
+    result = made.invite_members(
+        InviteMembers(actor=actor(), users=[fact(member=False), fact(CAROL, "carol", member=True)]), T0
+    )
+    assert result.message == "Adding @bob (@carol already in the channel)."
+
+
+def test_status_update_resets_the_reminder() -> None:
+    made = incident(reminder=600)
+    later = T0 + timedelta(seconds=300)
+    made.post_status_update(PostStatusUpdate(actor=actor(), message="Failing over", status="identified"), later)
+    assert made.state.reminder_due_at == later + timedelta(seconds=600)
+    assert made.state.first_status_update_at == later
+    broadcast = [p.effect for p in made.state.outbox if isinstance(p.effect, PostEffect) and p.effect.channel_id]
+    assert broadcast
+    assert "status update (identified)" in broadcast[0].message
+
+
+def test_reminder_settings() -> None:
+    made = incident(reminder=600)
+    made.state.config.reminder_min_seconds = 60
+    error = refusal(lambda: made.check_set_reminder(SetReminder(actor=actor(), seconds=10)))
+    assert error.message == "A reminder interval must be at least 1m (or off)."
+    error = refusal(lambda: made.check_set_reminder(SetReminder(actor=actor(), seconds=600)))
+    assert error.message == "The status update reminder is already 10m."
+    made.set_reminder(SetReminder(actor=actor(), seconds=0), T0)
+    assert made.state.reminder_due_at is None
+    error = refusal(lambda: made.check_snooze_reminder(SnoozeReminder(actor=actor(), seconds=60)))
+    assert error.message == "The status update reminder is off for this incident."
+
+
+def test_reminder_fires_once_per_interval() -> None:
+    made = incident(reminder=60)
+    assert not made.reminder_is_due(T0 + timedelta(seconds=59))
+    assert made.reminder_is_due(T0 + timedelta(seconds=60))
+    made.send_reminder(T0 + timedelta(seconds=60))
+    assert made.state.reminder_due_at == T0 + timedelta(seconds=120)
+    assert not made.reminder_is_due(T0 + timedelta(seconds=61))
+    post = made.state.outbox[-1].effect
+    assert isinstance(post, PostEffect)
+    assert [b.action for b in post.buttons] == ["post_update", "snooze"]
+
+
+def test_announce_needs_post_permission() -> None:
+    made = incident()
+    closed = ChannelFact(channel_id="d" * 26, name="secret", team_id=TEAM, actor_can_post=False)
+    error = refusal(lambda: made.check_announce(Announce(actor=actor(), channels=[closed])))
+    assert error.type == "Forbidden"
+
+
+def test_end_and_restart_count_only_ongoing_time() -> None:
+    from models.incident import time_to_resolution, to_record
+
+    made = incident(reminder=60)
+    made.end(EndIncident(actor=actor()), T0 + timedelta(minutes=30))
+    state = made.state
+    assert state.status == IncidentStatus.ENDED
+    assert state.reminder_due_at is None
+    assert time_to_resolution(state) == 1800
+    error = refusal(lambda: made.check_end(EndIncident(actor=actor())))
+    assert error.message == "This incident has already ended."
+    error = refusal(lambda: made.check_set_item_state(SetItemState(actor=actor(), stage=0, item=0, state="done")))
+    assert error.message == "This incident has ended. Restart it first to make changes."
+    made.check_restart(RestartIncident(actor=actor()))
+    made.restart(RestartIncident(actor=actor()), T0 + timedelta(hours=2))
+    assert time_to_resolution(state) is None
+    made.end(EndIncident(actor=actor()), T0 + timedelta(hours=2, minutes=10))
+    # 30 minutes, then 10 more after the restart; the 90 minutes in between do not count.
+    assert time_to_resolution(state) == 2400
+    record = to_record(state, T0 + timedelta(hours=5))
+    assert record.duration_seconds == 130 * 60
+    assert record.ended_at == T0 + timedelta(hours=2, minutes=10)

@@ -1,0 +1,105 @@
+"""The worker: runs every workflow and activity of this service.
+
+`python worker.py` runs it alone (production: as many as you like). The dev runner and
+the tests build the same worker with `build_worker`, so there is one wiring.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Worker
+
+from activities.incident import IncidentActivities
+from activities.mattermost import Mattermost
+from lifecycle import exit_process
+from models import search_attributes
+from settings import Settings, SettingsError, load_settings, require
+from signing import Signer
+from workflows.incident import IncidentWorkflow
+from workflows.playbook import PlaybookWorkflow
+
+log = logging.getLogger("worker")
+
+WORKFLOWS = [IncidentWorkflow, PlaybookWorkflow]
+
+
+async def connect(settings: Settings) -> Client:
+    """A Temporal client that speaks our pydantic models."""
+    return await Client.connect(
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        data_converter=pydantic_data_converter,
+    )
+
+
+async def ensure_search_attributes(client: Client, namespace: str) -> list[str]:
+    """Register any of our search attributes the namespace lacks; returns the ones added.
+
+    `temporal server start-dev --search-attribute` only applies to a new database, and a
+    cluster is set up once, so every process that needs them checks at start.
+    """
+    existing = await client.operator_service.list_search_attributes(ListSearchAttributesRequest(namespace=namespace))
+    missing = {
+        key.name: IndexedValueType.ValueType(key.indexed_value_type)
+        for key in search_attributes.ALL
+        if key.name not in existing.custom_attributes
+    }
+    if missing:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(namespace=namespace, search_attributes=missing)
+        )
+    return sorted(missing)
+
+
+def build_worker(client: Client, settings: Settings, mattermost: Mattermost) -> Worker:
+    activities = IncidentActivities(
+        mattermost,
+        signer=Signer(settings.signing_secret),
+        action_url=f"{settings.api_public_url}/mattermost/action",
+    )
+    return Worker(
+        client,
+        task_queue=settings.temporal_task_queue,
+        workflows=WORKFLOWS,
+        activities=activities.all(),
+    )
+
+
+async def run_worker(settings: Settings) -> None:
+    require(settings, "temporal_address", "mattermost_url", "mattermost_bot_token", "signing_secret")
+    client = await connect(settings)
+    await ensure_search_attributes(client, settings.temporal_namespace)
+    mattermost = Mattermost(settings.mattermost_url, settings.mattermost_bot_token)
+    worker = build_worker(client, settings, mattermost)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("worker polling task queue %s on %s", settings.temporal_task_queue, settings.temporal_address)
+    async with worker:
+        await stop.wait()
+        log.info("shutting down: finishing running activities")
+    await mattermost.close()
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    code = 0
+    try:
+        asyncio.run(run_worker(load_settings()))
+    except SettingsError as error:
+        print(error, file=sys.stderr)
+        code = 2
+    exit_process(code)
+
+
+if __name__ == "__main__":
+    main()

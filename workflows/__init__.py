@@ -1,0 +1,1 @@
+"""Workflows: deterministic orchestration. No I/O here; activities do it."""

@@ -1,0 +1,701 @@
+"""The incident's rules: what each command checks and what it changes.
+
+Pure and deterministic (no Temporal calls, no I/O), so the workflow's validators and
+handlers are one-liners and the rules are unit-testable. Every `check_*` method is
+read-only and raises a refusal (`models.errors`) whose message the user reads; the
+matching method applies the change, records a timeline event, and queues the posts
+and other side effects for the workflow to carry out in order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import permissions
+from models.common import Actor, UserFact
+from models.errors import conflict, forbidden, invalid
+from models.incident import (
+    BLANK_STAGE_TITLE,
+    Button,
+    ChannelHeaderEffect,
+    ChecklistItem,
+    Effect,
+    EventType,
+    IncidentStart,
+    IncidentState,
+    IncidentStatus,
+    InviteEffect,
+    ItemState,
+    PendingEffect,
+    Period,
+    PostEffect,
+    RespondEffect,
+    Stage,
+    StatusUpdate,
+    TimelineEvent,
+)
+from models.incident_commands import (
+    AddItem,
+    Announce,
+    AssignItem,
+    ChangeCommander,
+    ChangeStage,
+    CommandResult,
+    EditItem,
+    EndIncident,
+    IncidentCommand,
+    InviteMembers,
+    ItemRef,
+    MoveItem,
+    PostStatusUpdate,
+    RemoveItem,
+    RestartIncident,
+    RunItemCommand,
+    SetItemState,
+    SetReminder,
+    SnoozeReminder,
+)
+from workflows import incident_messages as text
+
+SYSTEM_ACTOR = "system"
+MAX_TIMELINE_EVENTS = 5000
+
+
+def new_incident(start: IncidentStart, now: datetime, new_id: Callable[[], str]) -> IncidentState:
+    """The state of a brand-new incident, from the starter's input and the playbook snapshot."""
+    playbook = start.playbook
+    if playbook:
+        stages = [
+            Stage(
+                title=spec.title,
+                items=[
+                    ChecklistItem(id=new_id(), title=i.title, description=i.description, command=i.command)
+                    for i in spec.items
+                ],
+            )
+            for spec in playbook.checklists
+        ]
+    else:
+        stages = [Stage(title=BLANK_STAGE_TITLE)]
+    reporter = start.reporter
+    commander = start.commander
+    commander_id = commander.user_id if commander else reporter.user_id
+    usernames = {reporter.user_id: reporter.username}
+    for fact in [*start.invited, *([commander] if commander else [])]:
+        usernames[fact.user_id] = fact.username
+    reminder = playbook.reminder_timer_default_seconds if playbook else 0
+    state = IncidentState(
+        id=start.id,
+        name=start.name,
+        description=start.description,
+        team_id=start.team_id,
+        team_name=start.team_name,
+        playbook=playbook,
+        is_public=playbook.create_public_incident if playbook else False,
+        commander_id=commander_id,
+        reporter_id=reporter.user_id,
+        member_ids=list(dict.fromkeys([reporter.user_id, commander_id])),
+        usernames=usernames,
+        started_at=now,
+        periods=[Period(started_at=now)],
+        checklists=stages,
+        reminder_seconds=reminder,
+        reminder_due_at=now + timedelta(seconds=reminder) if reminder else None,
+        broadcast_channel_ids=playbook.broadcast_channel_ids if playbook else [],
+        config=start.config,
+    )
+    source = f" from playbook **{playbook.title}** (v{playbook.version})" if playbook else ""
+    Incident(state, new_id).record(
+        now,
+        reporter,
+        EventType.CREATED,
+        f"{reporter.mention} started the incident{source}",
+        {"playbook_id": playbook.id if playbook else None, "commander_id": commander_id},
+        post=False,
+    )
+    return state
+
+
+class Incident:
+    """Operations on one incident's state."""
+
+    def __init__(self, state: IncidentState, new_id: Callable[[], str]) -> None:
+        self.state = state
+        self._new_id = new_id
+
+    # ------------------------------------------------------------------ bookkeeping
+
+    def enqueue(self, effect: Effect) -> None:
+        self.state.outbox.append(PendingEffect(seq=self.state.next_seq, effect=effect))
+        self.state.next_seq += 1
+
+    def post(self, message: str, **fields: Any) -> None:
+        self.enqueue(PostEffect(message=message, **fields))
+
+    def broadcast(self, message: str) -> None:
+        for channel_id in self.state.broadcast_channel_ids:
+            self.enqueue(PostEffect(channel_id=channel_id, message=text.broadcast_post(self.state, message)))
+
+    def record(
+        self,
+        now: datetime,
+        actor: Actor | str,
+        kind: EventType,
+        summary: str,
+        details: dict[str, Any] | None = None,
+        *,
+        post: bool = True,
+    ) -> None:
+        """Append a timeline event and, by default, announce it in the channel."""
+        actor_id = actor if isinstance(actor, str) else actor.user_id
+        event = TimelineEvent(at=now, actor_id=actor_id, type=kind, summary=summary, details=details or {})
+        self.state.timeline.append(event)
+        if len(self.state.timeline) > MAX_TIMELINE_EVENTS:
+            del self.state.timeline[: len(self.state.timeline) - MAX_TIMELINE_EVENTS]
+        if post:
+            self.post(summary)
+
+    def learn(self, actor: Actor) -> None:
+        """Remember who acted, and that they are in the channel if Mattermost says so."""
+        if actor.username:
+            self.state.usernames[actor.user_id] = actor.username
+        if actor.is_channel_member and actor.user_id not in self.state.member_ids:
+            self.state.member_ids.append(actor.user_id)
+
+    def learn_user(self, user: UserFact) -> None:
+        self.state.usernames[user.user_id] = user.username
+
+    # ------------------------------------------------------------------ shared checks
+
+    def _check_change(self, command: IncidentCommand) -> None:
+        if not permissions.can_change_incident(command.actor):
+            raise forbidden(
+                "Only members of the incident channel can change this incident. Ask someone in the channel to add you."
+            )
+        if self.state.status != IncidentStatus.ONGOING:
+            raise conflict("This incident has ended. Restart it first to make changes.")
+
+    def _stage(self, index: int) -> Stage:
+        stages = self.state.checklists
+        if index >= len(stages):
+            raise invalid(f"There is no such stage: this incident has {len(stages)} stage(s).")
+        return stages[index]
+
+    def _item(self, ref: ItemRef) -> ChecklistItem:
+        stage = self._stage(ref.stage)
+        if ref.item >= len(stage.items):
+            raise invalid(f"There is no such item: stage {stage.title!r} has {len(stage.items)} item(s).")
+        return stage.items[ref.item]
+
+    # ------------------------------------------------------------------ stages
+
+    def _target_stage(self, command: ChangeStage) -> int:
+        current = self.state.active_stage
+        last = len(self.state.checklists) - 1
+        if command.to_stage is not None:
+            self._stage(command.to_stage)
+            if command.to_stage == current:
+                raise conflict(f"Stage {self.state.checklists[current].title!r} is already the active stage.")
+            return command.to_stage
+        if command.direction == "next":
+            if current >= last:
+                raise conflict(f"Stage {self.state.checklists[current].title!r} is already the last stage.")
+            return current + 1
+        if command.direction == "prev":
+            if current == 0:
+                raise conflict(f"Stage {self.state.checklists[current].title!r} is already the first stage.")
+            return current - 1
+        raise invalid("Say which way to move: next, prev, or a stage.")
+
+    def check_change_stage(self, command: ChangeStage) -> None:
+        self._check_change(command)
+        target = self._target_stage(command)
+        stage = self.state.checklists[self.state.active_stage]
+        if target > self.state.active_stage and stage.open_count and not command.force:
+            raise conflict(
+                f"Stage {stage.title!r} still has {stage.open_count} open item(s). "
+                "Finish them first, or force the move to go on anyway."
+            )
+
+    def change_stage(self, command: ChangeStage, now: datetime) -> CommandResult:
+        self.learn(command.actor)
+        before = self.state.checklists[self.state.active_stage]
+        open_left = before.open_count
+        self.state.active_stage = self._target_stage(command)
+        stage = self.state.checklists[self.state.active_stage]
+        skipped = f" (leaving {open_left} open item(s) in {before.title!r})" if open_left else ""
+        self.record(
+            now,
+            command.actor,
+            EventType.STAGE_CHANGED,
+            f"{command.actor.mention} moved the incident to stage {text.stage_label(self.state)}{skipped}",
+            {"from": before.title, "to": stage.title, "open_items_left": open_left, "forced": command.force},
+            post=False,
+        )
+        checklist = "\n".join(text.checklist_lines(self.state, stage))
+        self.post(f"{self.state.timeline[-1].summary}\n\n{checklist}")
+        return CommandResult(message=f"Moved to stage {text.stage_label(self.state)}.")
+
+    # ------------------------------------------------------------------ items
+
+    def _next_state(self, command: SetItemState) -> ItemState:
+        item = self._item(command)
+        if command.state == "toggle":
+            return ItemState.OPEN if item.state == ItemState.DONE else ItemState.DONE
+        return command.state
+
+    def check_set_item_state(self, command: SetItemState) -> None:
+        self._check_change(command)
+        item = self._item(command)
+        target = self._next_state(command)
+        if item.state == target:
+            raise conflict(f"Item {item.title!r} is already {target.value.replace('_', ' ')}.")
+
+    def set_item_state(self, command: SetItemState, now: datetime) -> CommandResult:
+        self.learn(command.actor)
+        item = self._item(command)
+        target = self._next_state(command)
+        before = item.state
+        item.state = target
+        item.state_changed_at = now
+        label = {ItemState.DONE: "done", ItemState.OPEN: "not done", ItemState.IN_PROGRESS: "in progress"}[target]
+        self.record(
+            now,
+            command.actor,
+            EventType.ITEM_STATE_CHANGED,
+            f"{command.actor.mention} marked **{item.title}** as {label}",
+            {"stage": command.stage, "item": command.item, "from": before.value, "to": target.value},
+        )
+        return CommandResult(message=f"Marked {item.title!r} as {label}.")
+
+    def check_assign_item(self, command: AssignItem) -> None:
+        self._check_change(command)
+        item = self._item(command)
+        user = command.assignee
+        if user is None:
+            if item.assignee_id is None:
+                raise conflict(f"Item {item.title!r} has no assignee.")
+            return
+        if user.is_bot:
+            raise invalid(f"{user.mention} is a bot and cannot be assigned an item.")
+        if not user.is_channel_member:
+            raise invalid(f"{user.mention} must be part of this channel to be assigned an item. Add them first.")
+        if item.assignee_id == user.user_id:
+            raise conflict(f"{user.mention} is already assigned to {item.title!r}.")
+
+    def assign_item(self, command: AssignItem, now: datetime) -> CommandResult:
+        self.learn(command.actor)
+        item = self._item(command)
+        user = command.assignee
+        previous = item.assignee_id
+        if user is None:
+            item.assignee_id = None
+            summary = f"{command.actor.mention} unassigned **{item.title}** (was {self.state.mention(previous)})"
+        else:
+            self.learn_user(user)
+            item.assignee_id = user.user_id
+            summary = f"{command.actor.mention} assigned **{item.title}** to {user.mention}"
+        self.record(
+            now,
+            command.actor,
+            EventType.ITEM_ASSIGNED,
+            summary,
+            {"stage": command.stage, "item": command.item, "from": previous, "to": item.assignee_id},
+        )
+        return CommandResult(message=summary.split(" ", 1)[1].capitalize() + ".")
+
+    def check_add_item(self, command: AddItem) -> None:
+        self._check_change(command)
+        stage = self._stage(command.stage)
+        if command.position is not None and command.position > len(stage.items):
+            raise invalid(f"Position {command.position} is past the end of stage {stage.title!r}.")
+
+    def add_item(self, command: AddItem, now: datetime) -> CommandResult:
+        self.learn(command.actor)
+        stage = self._stage(command.stage)
+        item = ChecklistItem(
+            id=self._new_id(), title=command.title, description=command.description, command=command.command
+        )
+        position = len(stage.items) if command.position is None else command.position
+        stage.items.insert(position, item)
+        self.record(
+            now,
+            command.actor,
+            EventType.ITEM_ADDED,
+            f"{command.actor.mention} added **{item.title}** to stage {stage.title!r}",
+            {"stage": command.stage, "item": position, "item_id": item.id},
+        )
+        return CommandResult(message=f"Added {item.title!r} as item {position + 1} of stage {stage.title!r}.")
+
+    def check_edit_item(self, command: EditItem) -> None:
+        self._check_change(command)
+        item = self._item(command)
+        changes = {
+            "title": command.title,
+            "description": command.description,
+            "command": command.command,
+        }
+        if all(value is None or getattr(item, field) == value for field, value in changes.items()):
+            raise conflict(f"Nothing to change: item {item.title!r} already looks like that.")
+
+    def edit_item(self, command: EditItem, now: datetime) -> CommandResult:
+        self.learn(command.actor)
+        item = self._item(command)
+        before = item.title
+        for field in ("title", "description", "command"):
+            value = getattr(command, field)
+            if value is not None:
+                setattr(item, field, value)
+        what = f"renamed **{before}** to **{item.title}**" if item.title != before else f"edited **{item.title}**"
+        self.record(
+            now,
+            command.actor,
+            EventType.ITEM_RENAMED,
+            f"{command.actor.mention} {what}",
+            {"stage": command.stage, "item": command.item, "from": before, "to": item.title},
+        )
+        return CommandResult(message=what.replace("**", "'").capitalize() + ".")
+
+    def check_remove_item(self, command: RemoveItem) -> None:
+        self._check_change(command)
+        self._item(command)
+
+    def remove_item(self, command: RemoveItem, now: datetime) -> CommandResult:
+        self.learn(command.actor)
+        stage = self._stage(command.stage)
+        item = stage.items.pop(command.item)
+        self.record(
+            now,
+            command.actor,
+            EventType.ITEM_REMOVED,
+            f"{command.actor.mention} removed **{item.title}** from stage {stage.title!r}",
+            {"stage": command.stage, "item": command.item, "item_id": item.id, "title": item.title},
+        )
+        return CommandResult(message=f"Removed {item.title!r}.")
+
+    def check_move_item(self, command: MoveItem) -> None:
+        self._check_change(command)
+        item = self._item(command)
+        stage = self._stage(command.stage)
+        if command.to_position >= len(stage.items):
+            raise invalid(f"Position {command.to_position} is past the end of stage {stage.title!r}.")
+        if command.to_position == command.item:
+            raise conflict(f"Item {item.title!r} is already at that position.")
+
+    def move_item(self, command: MoveItem, now: datetime) -> CommandResult:
+        self.learn(command.actor)
+        stage = self._stage(command.stage)
+        item = stage.items.pop(command.item)
+        stage.items.insert(command.to_position, item)
+        self.record(
+            now,
+            command.actor,
+            EventType.ITEM_MOVED,
+            f"{command.actor.mention} moved **{item.title}** to position {command.to_position + 1} "
+            f"in stage {stage.title!r}",
+            {"stage": command.stage, "from": command.item, "to": command.to_position},
+        )
+        return CommandResult(message=f"Moved {item.title!r} to position {command.to_position + 1}.")
+
+    def check_run_item_command(self, command: RunItemCommand) -> None:
+        self._check_change(command)
+        item = self._item(command)
+        if not item.command:
+            raise invalid(f"Item {item.title!r} has no slash command to run.")
+
+    def run_item_command(self, command: RunItemCommand, now: datetime) -> CommandResult:
+        self.learn(command.actor)
+        item = self._item(command)
+        item.command_last_run = now
+        self.record(
+            now,
+            command.actor,
+            EventType.COMMAND_RUN,
+            f"{command.actor.mention} ran `{item.command}` for **{item.title}**",
+            {"stage": command.stage, "item": command.item, "command": item.command},
+        )
+        return CommandResult(message=f"Recorded that {item.command} ran.")
+
+    # ------------------------------------------------------------------ people
+
+    def check_change_commander(self, command: ChangeCommander) -> None:
+        self._check_change(command)
+        user = command.commander
+        if user.user_id == self.state.commander_id:
+            raise conflict(f"{user.mention} is already the commander.")
+        if user.is_bot:
+            raise invalid(f"{user.mention} is a bot and cannot be the commander.")
+        if not user.is_channel_member:
+            raise invalid(f"{user.mention} must be part of this channel to make them commander.")
+
+    def change_commander(self, command: ChangeCommander, now: datetime) -> CommandResult:
+        self.learn(command.actor)
+        user = command.commander
+        self.learn_user(user)
+        previous = self.state.commander_id
+        self.state.commander_id = user.user_id
+        self.record(
+            now,
+            command.actor,
+            EventType.COMMANDER_CHANGED,
+            f"{command.actor.mention} changed the commander from {self.state.mention(previous)} to {user.mention}",
+            {"from": previous, "to": user.user_id},
+        )
+        self._refresh_header()
+        return CommandResult(message=f"{user.mention} is now the commander.")
+
+    def _invitees(self, command: InviteMembers) -> list[UserFact]:
+        return [u for u in command.users if not u.is_channel_member and u.user_id not in self.state.member_ids]
+
+    def check_invite_members(self, command: InviteMembers) -> None:
+        self._check_change(command)
+        outsiders = [u.mention for u in command.users if not u.is_team_member]
+        if outsiders:
+            raise invalid(f"{', '.join(outsiders)} not in this team; only team members can join the incident channel.")
+        if not self._invitees(command):
+            names = ", ".join(u.mention for u in command.users)
+            raise conflict(f"{names} already in the incident channel.")
+
+    def invite_members(self, command: InviteMembers, now: datetime) -> CommandResult:
+        self.learn(command.actor)
+        users = self._invitees(command)
+        for user in users:
+            self.learn_user(user)
+        names = ", ".join(u.mention for u in users)
+        self.enqueue(InviteEffect(actor_id=command.actor.user_id, users=users))
+        self.record(
+            now,
+            command.actor,
+            EventType.MEMBER_INVITED,
+            f"{command.actor.mention} added {names} to the incident",
+            {"user_ids": [u.user_id for u in users]},
+        )
+        skipped = [u.mention for u in command.users if u not in users]
+        note = f" ({', '.join(skipped)} already in the channel)" if skipped else ""
+        return CommandResult(message=f"Adding {names}{note}.")
+
+    def members_added(self, user_ids: list[str]) -> None:
+        for user_id in user_ids:
+            if user_id not in self.state.member_ids:
+                self.state.member_ids.append(user_id)
+
+    def invite_failed(self, now: datetime, actor_id: str, user: UserFact, reason: str) -> None:
+        self.record(
+            now,
+            actor_id,
+            EventType.INVITE_FAILED,
+            f"Could not add {user.mention} to the channel: {reason}",
+            {"user_id": user.user_id, "reason": reason},
+        )
+
+    # ------------------------------------------------------------------ status updates and reminders
+
+    def check_post_status_update(self, command: PostStatusUpdate) -> None:
+        self._check_change(command)
+
+    def post_status_update(self, command: PostStatusUpdate, now: datetime) -> CommandResult:
+        self.learn(command.actor)
+        update = StatusUpdate(at=now, author_id=command.actor.user_id, message=command.message, status=command.status)
+        self.state.status_updates.append(update)
+        if self.state.first_status_update_at is None:
+            self.state.first_status_update_at = now
+        status = f" ({update.status.value})" if update.status else ""
+        self.record(
+            now,
+            command.actor,
+            EventType.STATUS_UPDATE,
+            f"{command.actor.mention} posted a status update{status}",
+            {"status": update.status.value if update.status else None, "message": update.message},
+            post=False,
+        )
+        self.post(text.status_update_post(self.state, update))
+        self.broadcast(f"status update{status} from {command.actor.mention}:\n> {update.message[:1000]}")
+        self._reschedule_reminder(now)
+        return CommandResult(message="Status update posted.")
+
+    def _reschedule_reminder(self, now: datetime) -> None:
+        seconds = self.state.reminder_seconds
+        self.state.reminder_due_at = now + timedelta(seconds=seconds) if seconds else None
+
+    def check_set_reminder(self, command: SetReminder) -> None:
+        self._check_change(command)
+        minimum = self.state.config.reminder_min_seconds
+        if 0 < command.seconds < minimum:
+            raise invalid(f"A reminder interval must be at least {text.format_duration(minimum)} (or off).")
+        if command.seconds == self.state.reminder_seconds:
+            current = text.format_duration(command.seconds) if command.seconds else "off"
+            raise conflict(f"The status update reminder is already {current}.")
+
+    def set_reminder(self, command: SetReminder, now: datetime) -> CommandResult:
+        self.learn(command.actor)
+        self.state.reminder_seconds = command.seconds
+        self._reschedule_reminder(now)
+        setting = f"every {text.format_duration(command.seconds)}" if command.seconds else "off"
+        self.record(
+            now,
+            command.actor,
+            EventType.REMINDER_CHANGED,
+            f"{command.actor.mention} set the status update reminder {setting}",
+            {"seconds": command.seconds},
+        )
+        return CommandResult(message=f"Status update reminder set {setting}.")
+
+    def check_snooze_reminder(self, command: SnoozeReminder) -> None:
+        self._check_change(command)
+        if not self.state.reminder_seconds:
+            raise conflict("The status update reminder is off for this incident.")
+
+    def snooze_reminder(self, command: SnoozeReminder, now: datetime) -> CommandResult:
+        self.learn(command.actor)
+        self.state.reminder_due_at = now + timedelta(seconds=command.seconds)
+        duration = text.format_duration(command.seconds)
+        self.record(
+            now,
+            command.actor,
+            EventType.REMINDER_CHANGED,
+            f"{command.actor.mention} snoozed the status update reminder for {duration}",
+            {"snoozed_seconds": command.seconds},
+        )
+        return CommandResult(message=f"Reminder snoozed for {duration}.")
+
+    def reminder_is_due(self, now: datetime) -> bool:
+        due = self.state.reminder_due_at
+        return self.state.status == IncidentStatus.ONGOING and due is not None and now >= due
+
+    def send_reminder(self, now: datetime) -> None:
+        last = self.state.status_updates[-1].at if self.state.status_updates else self.state.started_at
+        quiet = (now - max(last, self.state.periods[-1].started_at)).total_seconds()
+        self.record(
+            now,
+            SYSTEM_ACTOR,
+            EventType.REMINDER_SENT,
+            f"Reminded {self.state.mention(self.state.commander_id)} to post a status update",
+            {"commander_id": self.state.commander_id, "quiet_seconds": round(quiet)},
+            post=False,
+        )
+        self.post(
+            text.reminder_post(self.state, quiet),
+            buttons=[
+                Button(id="postupdate", name="Post update", action="post_update"),
+                Button(id="snooze", name="Snooze 1h", action="snooze", seconds=3600),
+            ],
+        )
+        self._reschedule_reminder(now)
+
+    # ------------------------------------------------------------------ announcements
+
+    def check_announce(self, command: Announce) -> None:
+        self._check_change(command)
+        if self.state.channel_id is None:
+            raise conflict("The incident channel is still being created; try again in a moment.")
+        for channel in command.channels:
+            if channel.team_id and channel.team_id != self.state.team_id:
+                raise invalid(f"~{channel.name} belongs to another team.")
+            if not channel.actor_can_post:
+                raise forbidden(f"You cannot post in ~{channel.name}, so you cannot announce the incident there.")
+
+    def announce(self, command: Announce, now: datetime) -> CommandResult:
+        self.learn(command.actor)
+        channel_link = f"~{self.state.channel_name}"
+        message = (
+            f"#### :rotating_light: Incident: {self.state.name}\n"
+            f"Commander {self.state.mention(self.state.commander_id)} · "
+            f"stage {text.stage_label(self.state)} · join {channel_link}\n"
+            f"Announced by {command.actor.mention}"
+        )
+        for channel in command.channels:
+            self.enqueue(PostEffect(channel_id=channel.channel_id, message=message))
+        names = ", ".join(f"~{c.name}" for c in command.channels)
+        self.record(
+            now,
+            command.actor,
+            EventType.ANNOUNCED,
+            f"{command.actor.mention} announced the incident in {names}",
+            {"channel_ids": [c.channel_id for c in command.channels]},
+        )
+        return CommandResult(message=f"Announced in {names}.")
+
+    # ------------------------------------------------------------------ end and restart
+
+    def check_end(self, command: EndIncident) -> None:
+        if not permissions.can_change_incident(command.actor):
+            raise forbidden("Only members of the incident channel can end this incident.")
+        if self.state.status != IncidentStatus.ONGOING:
+            raise conflict("This incident has already ended.")
+
+    def end(self, command: EndIncident, now: datetime) -> CommandResult:
+        self.learn(command.actor)
+        state = self.state
+        state.status = IncidentStatus.ENDED
+        state.ended_at = now
+        state.periods[-1].ended_at = now
+        state.reminder_due_at = None
+        duration = text.format_duration((now - state.started_at).total_seconds())
+        self.record(
+            now,
+            command.actor,
+            EventType.ENDED,
+            f"{command.actor.mention} ended the incident after {duration}",
+            {"duration_seconds": round((now - state.started_at).total_seconds())},
+        )
+        self.broadcast(f"ended by {command.actor.mention} after {duration}.")
+        self._refresh_header()
+        return CommandResult(message=f"Incident ended after {duration}.")
+
+    def check_restart(self, command: RestartIncident) -> None:
+        if not permissions.can_change_incident(command.actor):
+            raise forbidden("Only members of the incident channel can restart this incident.")
+        if self.state.status != IncidentStatus.ENDED:
+            raise conflict("This incident is ongoing; only an ended incident can be restarted.")
+
+    def restart(self, command: RestartIncident, now: datetime) -> CommandResult:
+        self.learn(command.actor)
+        state = self.state
+        state.status = IncidentStatus.ONGOING
+        state.ended_at = None
+        state.periods.append(Period(started_at=now))
+        self._reschedule_reminder(now)
+        self.record(now, command.actor, EventType.RESTARTED, f"{command.actor.mention} restarted the incident")
+        self.broadcast(f"restarted by {command.actor.mention}.")
+        self._refresh_header()
+        return CommandResult(message="Incident restarted.")
+
+    # ------------------------------------------------------------------ start-up
+
+    def channel_ready(
+        self, channel_id: str, channel_name: str, invited: list[UserFact], response_url: str | None
+    ) -> None:
+        """The channel exists: bring people in, open with the checklist, tell the world."""
+        state = self.state
+        state.channel_id = channel_id
+        state.channel_name = channel_name
+        people = {state.reporter_id, state.commander_id}
+        invitees = [
+            UserFact(user_id=user_id, username=state.usernames.get(user_id, user_id), is_channel_member=False)
+            for user_id in people
+        ] + [u for u in invited if u.user_id not in people]
+        self.enqueue(InviteEffect(actor_id=state.reporter_id, users=invitees))
+        self.post(text.opening_post(state), pin=True, remember_as="opening")
+        self.broadcast(f"started by {state.mention(state.reporter_id)}; commander {state.mention(state.commander_id)}.")
+        if response_url:
+            self.enqueue(
+                RespondEffect(response_url=response_url, text=f"Incident **{state.name}** started: ~{channel_name}")
+            )
+
+    def start_failed(self, now: datetime, reason: str, response_url: str | None) -> None:
+        self.state.status = IncidentStatus.FAILED
+        self.state.failure = reason
+        self.state.reminder_due_at = None
+        if response_url:
+            self.enqueue(
+                RespondEffect(
+                    response_url=response_url,
+                    text=f"Could not start incident **{self.state.name}**: {reason}",
+                )
+            )
+
+    def _refresh_header(self) -> None:
+        if self.state.channel_id:
+            self.enqueue(ChannelHeaderEffect())
