@@ -1,0 +1,1 @@
+"""The HTTP API: parse, authorize, call Temporal, render. No business rules live here."""

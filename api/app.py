@@ -1,0 +1,71 @@
+"""The FastAPI application: wiring only. Routes live in `api/routes` and `api/slash`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from activities.mattermost import Mattermost
+from api import errors
+from api.facts import Facts
+from api.routes import health, playbooks
+from api.services import Services
+from api.slash import callbacks
+from api.slash import router as slash
+from settings import Settings, require
+from signing import Signer
+
+DESCRIPTION = """\
+Incident response for Mattermost, with every incident a durable Temporal workflow.
+
+Authenticate every `/api/v1` call with `Authorization: Bearer <Mattermost token>`
+(a personal access token or session token). Errors share one shape:
+`{"error": code, "message": sentence, "fields": {field: problem}}`.
+"""
+
+
+def create_app(settings: Settings, *, temporal: Client | None = None) -> FastAPI:
+    """Build the app. Tests pass an existing Temporal client; processes connect lazily."""
+    require(settings, "mattermost_url", "mattermost_bot_token", "mattermost_slash_token", "signing_secret")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        client = temporal or await Client.connect(
+            settings.temporal_address,
+            namespace=settings.temporal_namespace,
+            data_converter=pydantic_data_converter,
+            lazy=True,
+        )
+        mattermost = Mattermost(
+            settings.mattermost_url,
+            settings.mattermost_bot_token,
+            timeout=settings.mattermost_request_timeout,
+        )
+        app.state.services = Services(
+            settings=settings,
+            temporal=client,
+            mattermost=mattermost,
+            facts=Facts(mattermost, ttl=settings.auth_cache_seconds),
+            signer=Signer(settings.signing_secret),
+        )
+        try:
+            yield
+        finally:
+            await mattermost.close()
+
+    app = FastAPI(
+        title="Incident Response on Temporal",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    errors.install(app)
+    app.include_router(health.router)
+    app.include_router(slash.router)
+    app.include_router(callbacks.router)
+    app.include_router(playbooks.router)
+    return app

@@ -1,0 +1,142 @@
+"""One error shape for every failure the API reports, and the mapping to it.
+
+Body: `{"error": <code>, "message": <sentence for a person>, "fields": {<field>: <problem>}}`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field, ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from temporalio.service import RPCError
+
+from activities.mattermost import MattermostFailure
+
+log = logging.getLogger(__name__)
+
+
+class ErrorBody(BaseModel):
+    error: str = Field(description="Machine-readable code, e.g. not_found, conflict, validation_error")
+    message: str = Field(description="What went wrong and how to fix it, for a person")
+    fields: dict[str, str] = Field(default_factory=dict, description="Per-field problems, when the input was wrong")
+
+
+class ApiError(Exception):
+    """Raise anywhere below a route to answer with this status and message."""
+
+    def __init__(self, status: int, code: str, message: str, fields: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.fields = fields or {}
+
+
+def unauthorized(message: str) -> ApiError:
+    return ApiError(401, "unauthorized", message)
+
+
+def not_found(what: str) -> ApiError:
+    return ApiError(404, "not_found", f"{what} not found.")
+
+
+def invalid(message: str, fields: dict[str, str] | None = None) -> ApiError:
+    return ApiError(422, "validation_error", message, fields)
+
+
+STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+}
+
+
+def error_response(status: int, code: str, message: str, fields: dict[str, str] | None = None) -> JSONResponse:
+    body = ErrorBody(error=code, message=message, fields=fields or {})
+    return JSONResponse(status_code=status, content=body.model_dump())
+
+
+def field_path(loc: tuple[int | str, ...] | list[int | str]) -> str:
+    """`("body", "checklists", 1, "items", 0, "title")` -> `checklists[1].items[0].title`."""
+    parts = [p for p in loc if p not in ("body", "query", "path", "header", "form")]
+    path = ""
+    for part in parts:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or "request"
+
+
+def validation_fields(errors: Any) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for issue in errors:
+        message = str(issue.get("msg", "is invalid")).removeprefix("Value error, ")
+        fields.setdefault(field_path(issue.get("loc", ())), message)
+    return fields
+
+
+def describe_fields(fields: dict[str, str]) -> str:
+    listed = "; ".join(f"{name}: {problem}" for name, problem in list(fields.items())[:5])
+    more = f" (and {len(fields) - 5} more)" if len(fields) > 5 else ""
+    return f"Invalid request: {listed}{more}."
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, error: ApiError) -> JSONResponse:
+        return error_response(error.status, error.code, error.message, error.fields)
+
+    @app.exception_handler(RequestValidationError)
+    async def _request_invalid(_: Request, error: RequestValidationError) -> JSONResponse:
+        fields = validation_fields(error.errors())
+        return error_response(422, "validation_error", describe_fields(fields), fields)
+
+    @app.exception_handler(ValidationError)
+    async def _model_invalid(_: Request, error: ValidationError) -> JSONResponse:
+        fields = validation_fields(error.errors())
+        return error_response(422, "validation_error", describe_fields(fields), fields)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
+        code = STATUS_CODES.get(error.status_code, "error")
+        return error_response(error.status_code, code, str(error.detail))
+
+    @app.exception_handler(MattermostFailure)
+    async def _mattermost_failed(_: Request, error: MattermostFailure) -> JSONResponse:
+        log.warning("Mattermost failure: %s", error.message)
+        if error.retryable:
+            return error_response(503, "mattermost_unavailable", f"{error.message}. Try again shortly.")
+        return error_response(502, "mattermost_refused", error.message)
+
+    @app.exception_handler(RPCError)
+    async def _temporal_down(_: Request, error: RPCError) -> JSONResponse:
+        log.warning("Temporal failure: %s", error)
+        return error_response(503, "temporal_unavailable", "Temporal is unavailable. Try again shortly.")
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, error: Exception) -> JSONResponse:
+        log.exception("unexpected error")
+        return error_response(500, "internal_error", "Something went wrong on our side; it has been logged.")
+
+
+ERROR_DESCRIPTIONS = {
+    400: "Malformed request",
+    401: "Missing or invalid credentials",
+    403: "Not allowed",
+    404: "Not found, or not visible to the caller",
+    409: "Conflicts with the current state",
+    415: "Unsupported media type",
+    422: "Invalid input; `fields` names each problem",
+    502: "Mattermost refused a call",
+    503: "Temporal or Mattermost is unavailable",
+}
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` entries documenting the shared error body."""
+    return {code: {"model": ErrorBody, "description": ERROR_DESCRIPTIONS[code]} for code in codes}

@@ -1,0 +1,33 @@
+"""What every request handler needs, built once per process in the app's lifespan."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from fastapi import Request
+from temporalio.client import Client
+
+from activities.mattermost import Mattermost
+from api.facts import Facts
+from settings import Settings
+from signing import Signer
+
+
+@dataclass
+class Services:
+    settings: Settings
+    temporal: Client
+    mattermost: Mattermost
+    facts: Facts
+    signer: Signer
+
+    @property
+    def rpc_timeout(self) -> timedelta:
+        """Never let an HTTP request wait on Temporal longer than this (e.g. no worker running)."""
+        return timedelta(seconds=self.settings.temporal_rpc_timeout_seconds)
+
+
+def services(request: Request) -> Services:
+    built: Services = request.app.state.services
+    return built

@@ -1,0 +1,1 @@
+"""The `/incident` slash command: Mattermost's protocol, the parser, the subcommands."""

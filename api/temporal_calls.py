@@ -1,0 +1,119 @@
+"""Calling workflows from HTTP handlers: timeouts, and refusals turned into API errors.
+
+A workflow refuses a command with an `ApplicationError` whose type is a `Refusal`; the
+message is the sentence the user reads and is passed on verbatim.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from temporalio.api.enums.v1 import WorkflowExecutionStatus
+from temporalio.client import (
+    Client,
+    WorkflowExecutionDescription,
+    WorkflowHandle,
+    WorkflowQueryFailedError,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.errors import ApiError
+from models.errors import Refusal
+
+REFUSAL_STATUS = {
+    Refusal.FORBIDDEN: (403, "forbidden"),
+    Refusal.CONFLICT: (409, "conflict"),
+    Refusal.INVALID: (422, "validation_error"),
+    Refusal.NOT_FOUND: (404, "not_found"),
+}
+
+
+class Gone(Exception):
+    """The workflow does not exist, or has completed and cannot take commands."""
+
+    def __init__(self, completed: bool) -> None:
+        super().__init__("workflow completed" if completed else "workflow not found")
+        self.completed = completed
+
+
+def refusal_kind(error: WorkflowUpdateFailedError) -> Refusal | None:
+    cause = error.cause
+    if isinstance(cause, ApplicationError) and cause.type:
+        return Refusal._value2member_map_.get(cause.type)  # type: ignore[return-value]
+    return None
+
+
+def refusal(error: WorkflowUpdateFailedError) -> ApiError:
+    kind = refusal_kind(error)
+    if kind is None:
+        return ApiError(500, "internal_error", "The command failed unexpectedly; it has been logged.")
+    status, code = REFUSAL_STATUS[kind]
+    assert isinstance(error.cause, ApplicationError)
+    return ApiError(status, code, error.cause.message)
+
+
+def quote(value: str) -> str:
+    """A value inside a visibility query, safely quoted."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+async def execute_update(
+    handle: WorkflowHandle[Any, Any],
+    update: Any,
+    arg: Any,
+    *,
+    rpc_timeout: Any,
+    update_id: str | None = None,
+    refusal_override: dict[Refusal, ApiError] | None = None,
+) -> Any:
+    """Run an update; refusals become `ApiError`s; a missing or closed workflow is `Gone`."""
+    try:
+        return await handle.execute_update(update, arg, id=update_id, rpc_timeout=rpc_timeout)
+    except WorkflowUpdateFailedError as error:
+        kind = refusal_kind(error)
+        if refusal_override and kind in refusal_override:
+            raise refusal_override[kind] from None
+        raise refusal(error) from None
+    except WorkflowUpdateRPCTimeoutOrCancelledError:
+        raise ApiError(
+            503,
+            "temporal_unavailable",
+            "The incident did not answer in time (is a worker running?). Try again.",
+        ) from None
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            raise Gone(completed="completed" in str(error).lower()) from None
+        raise
+
+
+async def query(handle: WorkflowHandle[Any, Any], query_fn: Any, *, rpc_timeout: Any) -> Any:
+    try:
+        return await handle.query(query_fn, rpc_timeout=rpc_timeout)
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            raise Gone(completed=False) from None
+        if error.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
+            raise ApiError(
+                503, "temporal_unavailable", "The workflow did not answer in time (is a worker running?)."
+            ) from None
+        raise
+    except WorkflowQueryFailedError as error:
+        raise ApiError(500, "internal_error", f"Reading the workflow failed: {error}") from None
+
+
+async def describe(client: Client, workflow_id: str, *, rpc_timeout: Any) -> WorkflowExecutionDescription | None:
+    try:
+        return await client.get_workflow_handle(workflow_id).describe(rpc_timeout=rpc_timeout)
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            return None
+        raise
+
+
+def is_running(description: WorkflowExecutionDescription) -> bool:
+    return description.raw_description.workflow_execution_info.status == (
+        WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING
+    )

@@ -1,0 +1,1 @@
+"""The embedded development stack behind `make dev`, also used by the tests."""

@@ -1,0 +1,193 @@
+"""`make dev`: the whole system on this machine, in the foreground.
+
+Starts (unless configured to use existing ones) the Temporal dev server persisted to
+`.data/temporal.db` with its Web UI, and the Mattermost stand-in seeded with a demo
+team; then the worker and the API. Ctrl-C stops everything in reverse order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import signal
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from activities.mattermost import Mattermost
+from api.app import create_app
+from api.slash.router import AUTOCOMPLETE
+from devstack.http import EmbeddedServer, serve
+from devstack.temporal import TemporalDevServer, prepare_namespace
+from lifecycle import exit_process
+from settings import Settings, SettingsError, load_settings, require
+from worker import build_worker, connect
+
+log = logging.getLogger("devstack")
+DATA_DIR = Path(".data")
+
+
+@dataclass
+class Running:
+    """What is up, stopped in reverse order."""
+
+    stoppers: list[Any] = field(default_factory=list)
+
+    async def stop_all(self) -> None:
+        for stop in reversed(self.stoppers):
+            with contextlib.suppress(Exception):
+                await stop()
+
+
+def signing_secret(settings: Settings) -> str:
+    """SIGNING_SECRET, or one generated once and kept in .data (buttons on old posts keep working)."""
+    if settings.signing_secret:
+        return settings.signing_secret
+    path = DATA_DIR / "signing-secret"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+async def start_stack(settings: Settings, running: Running) -> dict[str, Any]:
+    DATA_DIR.mkdir(exist_ok=True)
+    info: dict[str, Any] = {}
+    api_url = settings.api_public_url
+
+    # Temporal: the embedded dev server unless TEMPORAL_ADDRESS points at one.
+    if settings.temporal_address:
+        client = await connect(settings)
+        await prepare_namespace(client, settings.temporal_namespace, set_retention=False)
+        info["temporal"] = settings.temporal_address
+    else:
+        server = TemporalDevServer(
+            port=settings.temporal_dev_port,
+            ui_port=settings.temporal_ui_port,
+            db_file=settings.temporal_db_file,
+            namespace=settings.temporal_namespace,
+            log_file=DATA_DIR / "temporal.log",
+        )
+        client = await server.start()
+        running.stoppers.append(server.stop)
+        settings = settings.model_copy(
+            update={
+                "temporal_address": server.address,
+                "temporal_ui_url": settings.temporal_ui_url or server.ui_url,
+            }
+        )
+        info["temporal"] = server.address
+        info["web_ui"] = server.ui_url
+
+    # Mattermost: the stand-in unless MATTERMOST_URL points at a real server.
+    if settings.mattermost_url:
+        require(settings, "mattermost_bot_token", "mattermost_slash_token")
+        info["mattermost"] = settings.mattermost_url
+    else:
+        from mattermost_standin import StandIn
+
+        standin = StandIn(data_file=settings.standin_data_file)
+        await standin.start(host="127.0.0.1", port=settings.standin_port)
+        running.stoppers.append(standin.stop)
+        world = standin.seed_demo(command_url=f"{api_url}/mattermost/slash")
+        standin.update_command(world["command"]["id"], url=f"{api_url}/mattermost/slash", **AUTOCOMPLETE)
+        settings = settings.model_copy(
+            update={
+                "mattermost_url": standin.url,
+                "mattermost_bot_token": world["bot"]["token"],
+                "mattermost_slash_token": world["command"]["token"],
+            }
+        )
+        info["mattermost"] = f"{standin.url} (stand-in, state in {settings.standin_data_file})"
+        info["world"] = world
+
+    settings = settings.model_copy(update={"signing_secret": signing_secret(settings)})
+
+    mattermost = Mattermost(settings.mattermost_url, settings.mattermost_bot_token)
+    running.stoppers.append(mattermost.close)
+    worker = build_worker(client, settings, mattermost)
+    worker_task = asyncio.create_task(worker.run(), name="worker")
+
+    async def stop_worker() -> None:
+        await worker.shutdown()
+        await worker_task
+
+    running.stoppers.append(stop_worker)
+
+    api: EmbeddedServer = await serve(
+        create_app(settings, temporal=client),
+        host=settings.api_host,
+        port=settings.api_port,
+        log_level="info",
+    )
+    running.stoppers.append(api.stop)
+    info["api"] = api_url
+    return info
+
+
+def banner(info: dict[str, Any]) -> str:
+    lines = [
+        "",
+        "Incident response is running. Ctrl-C stops everything.",
+        f"  API:          {info['api']}  (OpenAPI docs: {info['api']}/docs)",
+        f"  Temporal:     {info['temporal']}",
+    ]
+    if info.get("web_ui"):
+        lines.append(f"  Web UI:       {info['web_ui']}/namespaces/default/workflows")
+    lines.append(f"  Mattermost:   {info['mattermost']}")
+    world = info.get("world")
+    if world:
+        mm = info["mattermost"].split(" ")[0]
+        alice = world["users"]["alice"]["token"]
+        team = world["team"]["id"]
+        town_square = world["channels"]["town-square"]["id"]
+        users = ", ".join(f"{name} ({entry['token']})" for name, entry in world["users"].items())
+        lines += [
+            f"  Demo team:    {world['team']['name']} ({team}); users and tokens: {users}",
+            "",
+            "Try a slash command as alice in ~town-square:",
+            f"  curl -s {mm}/api/v4/commands/execute -H 'Authorization: Bearer {alice}' \\",
+            "       -H 'Content-Type: application/json' \\",
+            f'       -d \'{{"channel_id": "{town_square}", "command": "/incident help"}}\'',
+            "",
+            "Or the REST API:",
+            f"  curl -s '{info['api']}/readyz'",
+        ]
+    return "\n".join(lines)
+
+
+async def main() -> None:
+    settings = load_settings()
+    running = Running()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        info = await start_stack(settings, running)
+        print(banner(info), flush=True)
+        await stop.wait()
+        print("\nStopping...", flush=True)
+    finally:
+        await running.stop_all()
+
+
+def run() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    code = 0
+    try:
+        asyncio.run(main())
+    except SettingsError as error:
+        print(error, file=sys.stderr)
+        code = 2
+    except OSError as error:
+        print(f"Could not start the dev stack: {error}", file=sys.stderr)
+        code = 1
+    exit_process(code)
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,53 @@
+"""Serve an ASGI app with uvicorn inside an existing event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import Generator
+
+import uvicorn
+from starlette.types import ASGIApp
+
+
+class EmbeddedServer(uvicorn.Server):
+    """A uvicorn server that leaves signal handling to its host process.
+
+    Several servers share one process in `make dev` and in the tests; the host decides
+    when to stop them, so none of them may take over SIGINT/SIGTERM.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+    async def start_background(self) -> asyncio.Task[None]:
+        task = asyncio.create_task(self.serve(), name=f"uvicorn:{self.config.port}")
+        while not self.started:
+            if task.done():
+                task.result()  # surfaces the startup error (e.g. port in use)
+                raise RuntimeError(f"HTTP server on port {self.config.port} stopped during start-up")
+            await asyncio.sleep(0.01)
+        self._task = task
+        return task
+
+    async def stop(self) -> None:
+        self.should_exit = True
+        task = getattr(self, "_task", None)
+        if task is not None:
+            await task
+
+
+async def serve(app: ASGIApp, *, host: str, port: int, log_level: str = "warning") -> EmbeddedServer:
+    server = EmbeddedServer(uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="on"))
+    await server.start_background()
+    return server
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nobody listens on right now (for tests and parallel dev stacks)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        port: int = probe.getsockname()[1]
+        return port
