@@ -1,0 +1,217 @@
+"""Channels and their members."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mattermost_standin import errors, validation
+from mattermost_standin.domain.users import get_user
+from mattermost_standin.errors import AppError
+from mattermost_standin.store import Record, State, Store, new_id
+
+DEFAULT_CHANNEL = "town-square"
+
+
+def create_channel(
+    store: Store,
+    *,
+    team_id: str,
+    name: str,
+    display_name: str,
+    type: str,
+    creator_id: str = "",
+    purpose: str = "",
+    header: str = "",
+) -> Record:
+    """Save a channel; a creator becomes its first member, as channel admin.
+
+    The name is taken as given: uppercase is rejected, not lowercased (``Channel.IsValid``).
+    """
+    state = store.state
+    if team_id not in state.teams:
+        raise errors.team_not_found(team_id)
+    now = store.now_ms()
+    channel: Record = {
+        "id": new_id(),
+        "create_at": now,
+        "update_at": now,
+        "delete_at": 0,
+        "team_id": team_id,
+        "type": type,
+        "display_name": display_name.strip(),
+        "name": name,
+        "header": header,
+        "purpose": purpose,
+        "last_post_at": 0,
+        "total_msg_count": 0,
+        "extra_update_at": 0,
+        "creator_id": creator_id,
+        "scheme_id": None,
+        "props": None,
+        "group_constrained": None,
+        "shared": None,
+        "total_msg_count_root": 0,
+        "policy_id": None,
+        "last_root_post_at": 0,
+    }
+    validation.check_channel(channel)
+    if find_channel_by_name(state, team_id, name) is not None:
+        raise AppError(
+            400,
+            "store.sql_channel.save_channel.exists.app_error",
+            "A channel with that name already exists on the same team.",
+            f"team_id={team_id}, name={name}",
+        )
+    state.channels[channel["id"]] = channel
+    state.channel_members[channel["id"]] = {}
+    if creator_id:
+        _save_member(store, channel, creator_id, admin=True)
+    return channel
+
+
+def get_channel(state: State, channel_id: str) -> Record:
+    channel = state.channels.get(channel_id)
+    if channel is None:
+        raise errors.channel_not_found(channel_id)
+    return channel
+
+
+def find_channel_by_name(state: State, team_id: str, name: str) -> Record | None:
+    return next(
+        (c for c in state.channels.values() if c["team_id"] == team_id and c["name"] == name),
+        None,
+    )
+
+
+def channel_not_found_by_name(team_id: str, name: str) -> AppError:
+    return AppError(
+        404,
+        "app.channel.get_by_name.missing.app_error",
+        "Channel does not exist.",
+        f"teamId={team_id}, name={name}",
+    )
+
+
+def get_channel_by_name(state: State, team_id: str, name: str) -> Record:
+    channel = find_channel_by_name(state, team_id, name)
+    if channel is None:
+        raise channel_not_found_by_name(team_id, name)
+    return channel
+
+
+def channel_member(state: State, channel_id: str, user_id: str) -> Record | None:
+    return state.channel_members.get(channel_id, {}).get(user_id)
+
+
+def member_not_found(channel_id: str, user_id: str) -> AppError:
+    return AppError(
+        404,
+        "app.channel.get_member.missing.app_error",
+        "No channel member found for that user ID and channel ID.",
+        f"channel_id={channel_id}, user_id={user_id}",
+    )
+
+
+def _save_member(store: Store, channel: Record, user_id: str, *, admin: bool) -> Record:
+    now = store.now_ms()
+    member: Record = {
+        "channel_id": channel["id"],
+        "user_id": user_id,
+        "roles": "channel_user channel_admin" if admin else "channel_user",
+        "last_viewed_at": 0,
+        "msg_count": 0,
+        "mention_count": 0,
+        "mention_count_root": 0,
+        "urgent_mention_count": 0,
+        "msg_count_root": 0,
+        "notify_props": {
+            "desktop": "default",
+            "email": "default",
+            "ignore_channel_mentions": "default",
+            "mark_unread": "all",
+            "push": "default",
+        },
+        "last_update_at": now,
+        "scheme_guest": False,
+        "scheme_user": True,
+        "scheme_admin": admin,
+        "explicit_roles": "",
+    }
+    store.state.channel_members[channel["id"]][user_id] = member
+    return member
+
+
+def add_channel_member(store: Store, channel: Record, user_id: str) -> Record:
+    """Add a user; adding a member again returns the existing membership, like the server.
+
+    Only members of the channel's team can join it (``AddUserToChannel``).
+    """
+    state = store.state
+    existing = channel_member(state, channel["id"], user_id)
+    if existing is not None:
+        return existing
+    get_user(state, user_id)
+    team_member = state.team_members.get(channel["team_id"], {}).get(user_id)
+    if team_member is None:
+        raise AppError(
+            404,
+            "app.team.get_member.missing.app_error",
+            "No team member found for that user ID and team ID.",
+            f"team_id={channel['team_id']}, user_id={user_id}",
+        )
+    if team_member["delete_at"]:
+        raise AppError(
+            400,
+            "api.channel.add_user.to.channel.failed.deleted.app_error",
+            "Failed to add user to channel because they have been removed from the team.",
+        )
+    return _save_member(store, channel, user_id, admin=False)
+
+
+def remove_channel_member(store: Store, channel: Record, user_id: str) -> None:
+    if channel["name"] == DEFAULT_CHANNEL:
+        raise AppError(
+            400,
+            "api.channel.remove.default.app_error",
+            f"Unable to remove user from the default channel {DEFAULT_CHANNEL}.",
+        )
+    if channel_member(store.state, channel["id"], user_id) is None:
+        raise member_not_found(channel["id"], user_id)
+    del store.state.channel_members[channel["id"]][user_id]
+
+
+_PATCHABLE = ("name", "display_name", "purpose", "header")
+
+
+def patch_channel(store: Store, channel: Record, patch: dict[str, Any]) -> Record:
+    """Apply ``ChannelPatch``: only the fields given change, then the model rules apply."""
+    changes = {key: patch[key] for key in _PATCHABLE if patch.get(key) is not None}
+    if not changes:
+        raise AppError(
+            400,
+            "api.channel.patch_update_channel.no_changes.app_error",
+            "No changes were provided to the channel.",
+        )
+    for key, value in changes.items():
+        if not isinstance(value, str):
+            raise errors.invalid_body_param("channel", f"{key} must be a string")
+    if channel["name"] == DEFAULT_CHANNEL and changes.get("name", DEFAULT_CHANNEL) != DEFAULT_CHANNEL:
+        raise AppError(
+            400,
+            "api.channel.update_channel.tried.app_error",
+            f"Tried to perform an invalid update of the default channel {DEFAULT_CHANNEL}.",
+        )
+    updated = {**channel, **changes}
+    if "display_name" in changes:
+        updated["display_name"] = changes["display_name"].strip()
+    validation.check_channel(updated)
+    other = find_channel_by_name(store.state, channel["team_id"], updated["name"])
+    if other is not None and other["id"] != channel["id"]:
+        raise AppError(
+            400,
+            "store.sql_channel.save_channel.exists.app_error",
+            "A channel with that name already exists on the same team.",
+        )
+    updated["update_at"] = store.now_ms()
+    channel.update(updated)
+    return channel

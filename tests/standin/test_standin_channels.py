@@ -1,0 +1,291 @@
+"""Channels: creation rules, permissions, visibility and membership."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from mattermostautodriver.exceptions import InvalidOrMissingParameters, NotEnoughPermissions, ResourceNotFound
+
+from mattermost_standin import StandIn
+from tests.standin.standin_support import Connect, unique
+
+
+@pytest.fixture
+def people(world: dict[str, Any]) -> dict[str, str]:
+    """Usernames to their ids."""
+    return {name: person["user"]["id"] for name, person in world["users"].items()}
+
+
+async def test_create_channel_answers_201_and_creator_becomes_channel_admin(
+    standin: StandIn, world: dict[str, Any], connect: Connect, people: dict[str, str]
+) -> None:
+    bot = connect(standin, world["bot"]["token"])
+    name = unique("incident")
+    channel = await bot.channels.create_channel(
+        team_id=world["team"]["id"], name=name, display_name="Incident 1", type="P", purpose="why", header="hdr"
+    )
+    assert (channel["name"], channel["type"], channel["purpose"], channel["header"]) == (name, "P", "why", "hdr")
+    assert channel["creator_id"] == world["bot"]["user"]["id"]
+    assert standin.channel_members(channel["id"]) == [world["bot"]["user"]["id"]]
+    member = await bot.channels.get_channel_member(channel["id"], "me")
+    assert member["roles"] == "channel_user channel_admin"
+    async with httpx.AsyncClient(base_url=standin.url) as http:
+        response = await http.post(
+            "/api/v4/channels",
+            json={"team_id": world["team"]["id"], "name": unique("raw"), "display_name": "Raw", "type": "O"},
+            headers={"Authorization": f"Bearer {world['bot']['token']}"},
+        )
+    assert response.status_code == 201
+    assert response.headers["content-type"] == "application/json"
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["a", "9", "incident-2024-001", "with_underscore", "double__underscore", "x" * 64, "ends-", "a-b_c"],
+)
+async def test_valid_channel_names(standin: StandIn, world: dict[str, Any], connect: Connect, name: str) -> None:
+    team = standin.create_team(unique("names"), "Names")
+    standin.add_team_member(team["id"], world["bot"]["user"]["id"])
+    channel = await connect(standin, world["bot"]["token"]).channels.create_channel(
+        team_id=team["id"], name=name, display_name="Valid", type="O"
+    )
+    assert channel["name"] == name
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["Incident", "UPPER", "x" * 65, "has space", "dot.dot", "-leading", "_leading", "émoji", "a/b", "semi;colon"],
+)
+async def test_invalid_channel_names_are_rejected_not_normalized(
+    standin: StandIn, world: dict[str, Any], connect: Connect, name: str
+) -> None:
+    with pytest.raises(InvalidOrMissingParameters) as caught:
+        await connect(standin, world["bot"]["token"]).channels.create_channel(
+            team_id=world["team"]["id"], name=name, display_name="Invalid", type="O"
+        )
+    assert caught.value.error_id == "model.channel.is_valid.1_or_more.app_error"
+    assert standin.find_channel(world["team"]["id"], name.lower()) is None
+
+
+async def test_channel_names_that_look_like_direct_messages_are_rejected(
+    standin: StandIn, world: dict[str, Any], connect: Connect, people: dict[str, str]
+) -> None:
+    with pytest.raises(InvalidOrMissingParameters) as caught:
+        await connect(standin, world["bot"]["token"]).channels.create_channel(
+            team_id=world["team"]["id"], name=f"{people['bob']}__{people['carol']}", display_name="DM", type="O"
+        )
+    assert caught.value.error_id == "model.channel.is_valid.name.app_error"
+
+
+async def test_duplicate_channel_name_answers_400_exists(
+    standin: StandIn, world: dict[str, Any], connect: Connect
+) -> None:
+    bot = connect(standin, world["bot"]["token"])
+    name = unique("dup")
+    await bot.channels.create_channel(team_id=world["team"]["id"], name=name, display_name="One", type="O")
+    with pytest.raises(InvalidOrMissingParameters) as caught:
+        await bot.channels.create_channel(team_id=world["team"]["id"], name=name, display_name="Two", type="P")
+    assert caught.value.error_id == "store.sql_channel.save_channel.exists.app_error"
+
+
+@pytest.mark.parametrize(
+    ("field", "limit", "error_id"),
+    [
+        ("display_name", 64, "model.channel.is_valid.display_name.app_error"),
+        ("header", 1024, "model.channel.is_valid.header.app_error"),
+        ("purpose", 250, "model.channel.is_valid.purpose.app_error"),
+    ],
+)
+async def test_size_limits_are_counted_in_runes(
+    standin: StandIn, world: dict[str, Any], connect: Connect, field: str, limit: int, error_id: str
+) -> None:
+    bot = connect(standin, world["bot"]["token"])
+    fields = {"team_id": world["team"]["id"], "display_name": "Limits", "type": "O"}
+    at_limit = await bot.channels.create_channel(name=unique("limit"), **{**fields, field: "é" * limit})
+    assert len(at_limit[field]) == limit
+    with pytest.raises(InvalidOrMissingParameters) as caught:
+        await bot.channels.create_channel(name=unique("limit"), **{**fields, field: "é" * (limit + 1)})
+    assert caught.value.error_id == error_id
+
+
+async def test_missing_display_name_and_team_are_invalid_parameters(
+    standin: StandIn, world: dict[str, Any], connect: Connect
+) -> None:
+    bot = connect(standin, world["bot"]["token"])
+    with pytest.raises(InvalidOrMissingParameters) as no_display_name:
+        await bot.channels.create_channel(team_id=world["team"]["id"], name=unique("c"), display_name="", type="O")
+    assert no_display_name.value.error_id == "api.context.invalid_body_param.app_error"
+    with pytest.raises(InvalidOrMissingParameters) as bad_type:
+        await bot.channels.create_channel(team_id=world["team"]["id"], name=unique("c"), display_name="T", type="X")
+    assert bad_type.value.error_id == "model.channel.is_valid.type.app_error"
+
+
+async def test_creating_channels_needs_team_membership(standin: StandIn, connect: Connect) -> None:
+    team = standin.create_team(unique("other"), "Other")
+    outsider = standin.create_user(unique("outsider"))
+    with pytest.raises(NotEnoughPermissions) as caught:
+        await connect(standin, standin.create_access_token(outsider["id"])).channels.create_channel(
+            team_id=team["id"], name=unique("c"), display_name="C", type="O"
+        )
+    assert caught.value.error_id == "api.context.permissions.app_error"
+
+
+async def test_channel_creation_follows_role_permissions(
+    standin: StandIn, world: dict[str, Any], connect: Connect
+) -> None:
+    alice = connect(standin, world["users"]["alice"]["token"])
+    bob = connect(standin, world["users"]["bob"]["token"])
+    role = await alice.roles.get_role_by_name("team_user")
+    standin.set_role_permissions("team_user", [p for p in role["permissions"] if p != "create_private_channel"])
+    try:
+        with pytest.raises(NotEnoughPermissions):
+            await bob.channels.create_channel(team_id=world["team"]["id"], name=unique("p"), display_name="P", type="P")
+        public = await bob.channels.create_channel(
+            team_id=world["team"]["id"], name=unique("o"), display_name="O", type="O"
+        )
+        assert public["type"] == "O"
+        admin_private = await alice.channels.create_channel(
+            team_id=world["team"]["id"], name=unique("p"), display_name="P", type="P"
+        )
+        assert admin_private["type"] == "P"
+    finally:
+        standin.set_role_permissions("team_user", role["permissions"])
+
+
+async def test_private_channels_are_invisible_to_non_members(
+    standin: StandIn, world: dict[str, Any], connect: Connect, people: dict[str, str]
+) -> None:
+    team_id = world["team"]["id"]
+    secret = standin.create_channel(team_id, unique("secret"), "Secret", type="P", creator_id=people["bob"])
+    carol = connect(standin, world["users"]["carol"]["token"])
+    with pytest.raises(ResourceNotFound) as by_id:
+        await carol.channels.get_channel(secret["id"])
+    assert by_id.value.error_id == "app.channel.get.existing.app_error"
+    with pytest.raises(ResourceNotFound) as by_name:
+        await carol.channels.get_channel_by_name(team_id, secret["name"])
+    assert by_name.value.error_id == "app.channel.get_by_name.missing.app_error"
+    with pytest.raises(ResourceNotFound):
+        await carol.channels.get_channel_members(secret["id"])
+    with pytest.raises(ResourceNotFound):
+        await carol.posts.get_posts_for_channel(secret["id"])
+    bob = connect(standin, world["users"]["bob"]["token"])
+    alice = connect(standin, world["users"]["alice"]["token"])
+    assert (await bob.channels.get_channel(secret["id"]))["name"] == secret["name"]
+    assert (await alice.channels.get_channel_by_name(team_id, secret["name"]))["id"] == secret["id"]
+
+
+async def test_public_channels_are_readable_by_team_members_only(
+    standin: StandIn, world: dict[str, Any], connect: Connect, people: dict[str, str]
+) -> None:
+    open_channel = standin.create_channel(world["team"]["id"], unique("open"), "Open", creator_id=people["bob"])
+    carol = connect(standin, world["users"]["carol"]["token"])
+    assert (await carol.channels.get_channel(open_channel["id"]))["id"] == open_channel["id"]
+    outsider = standin.create_user(unique("outsider"))
+    with pytest.raises(NotEnoughPermissions):
+        await connect(standin, standin.create_access_token(outsider["id"])).channels.get_channel(open_channel["id"])
+    with pytest.raises(ResourceNotFound) as missing:
+        await carol.channels.get_channel_by_name(world["team"]["id"], "no-such-channel")
+    assert missing.value.error_id == "app.channel.get_by_name.missing.app_error"
+
+
+async def test_patch_channel(standin: StandIn, world: dict[str, Any], connect: Connect, people: dict[str, str]) -> None:
+    bot = connect(standin, world["bot"]["token"])
+    channel = await bot.channels.create_channel(
+        team_id=world["team"]["id"], name=unique("patch"), display_name="Before", type="O"
+    )
+    patched = await bot.channels.patch_channel(channel["id"], header="**SEV1** ongoing", display_name=" After ")
+    assert (patched["header"], patched["display_name"], patched["name"]) == (
+        "**SEV1** ongoing",
+        "After",
+        channel["name"],
+    )
+    assert patched["update_at"] >= channel["update_at"]
+    with pytest.raises(InvalidOrMissingParameters) as too_long:
+        await bot.channels.patch_channel(channel["id"], purpose="p" * 251)
+    assert too_long.value.error_id == "model.channel.is_valid.purpose.app_error"
+    with pytest.raises(InvalidOrMissingParameters) as no_changes:
+        await bot.channels.patch_channel(channel["id"])
+    assert no_changes.value.error_id == "api.channel.patch_update_channel.no_changes.app_error"
+    town_square = standin.find_channel(world["team"]["id"], "town-square")
+    assert town_square is not None
+    with pytest.raises(InvalidOrMissingParameters) as rename_default:
+        await connect(standin, world["users"]["alice"]["token"]).channels.patch_channel(
+            town_square["id"], name="renamed"
+        )
+    assert rename_default.value.error_id == "api.channel.update_channel.tried.app_error"
+    with pytest.raises(NotEnoughPermissions):
+        await connect(standin, world["users"]["carol"]["token"]).channels.patch_channel(channel["id"], header="x")
+
+
+async def test_adding_members(
+    standin: StandIn, world: dict[str, Any], connect: Connect, people: dict[str, str]
+) -> None:
+    bot = connect(standin, world["bot"]["token"])
+    channel = await bot.channels.create_channel(
+        team_id=world["team"]["id"], name=unique("members"), display_name="Members", type="P"
+    )
+    member = await bot.channels.add_channel_member(channel["id"], user_id=people["bob"])
+    assert (member["channel_id"], member["user_id"], member["roles"]) == (channel["id"], people["bob"], "channel_user")
+    again = await bot.channels.add_channel_member(channel["id"], user_id=people["bob"])
+    assert again == member  # adding a member again returns the membership
+    several = await bot.channels.add_channel_member(channel["id"], user_ids=[people["carol"], people["dave"]])
+    assert [m["user_id"] for m in several] == [people["carol"], people["dave"]]
+    assert set(standin.channel_members(channel["id"])) == {
+        world["bot"]["user"]["id"],
+        people["bob"],
+        people["carol"],
+        people["dave"],
+    }
+    listed = await bot.channels.get_channel_members(channel["id"], per_page=2)
+    assert len(listed) == 2
+
+
+async def test_only_team_members_can_join_team_channels(
+    standin: StandIn, world: dict[str, Any], connect: Connect
+) -> None:
+    outsider = standin.create_user(unique("outsider"))
+    bot = connect(standin, world["bot"]["token"])
+    channel = await bot.channels.create_channel(
+        team_id=world["team"]["id"], name=unique("team-only"), display_name="Team only", type="O"
+    )
+    with pytest.raises(ResourceNotFound) as caught:
+        await bot.channels.add_channel_member(channel["id"], user_id=outsider["id"])
+    assert caught.value.error_id == "app.team.get_member.missing.app_error"
+    with pytest.raises(InvalidOrMissingParameters):
+        await bot.channels.add_channel_member(channel["id"], user_id="not-an-id")
+
+
+async def test_adding_others_needs_channel_permission(
+    standin: StandIn, world: dict[str, Any], connect: Connect, people: dict[str, str]
+) -> None:
+    private = standin.create_channel(world["team"]["id"], unique("priv"), "Priv", type="P", creator_id=people["bob"])
+    carol = connect(standin, world["users"]["carol"]["token"])
+    with pytest.raises(ResourceNotFound):  # carol cannot see the channel at all
+        await carol.channels.add_channel_member(private["id"], user_id=people["carol"])
+    public = standin.create_channel(world["team"]["id"], unique("pub"), "Pub", creator_id=people["bob"])
+    joined = await carol.channels.add_channel_member(public["id"], user_id=people["carol"])  # joining oneself
+    assert joined["user_id"] == people["carol"]
+
+
+async def test_get_and_remove_members(
+    standin: StandIn, world: dict[str, Any], connect: Connect, people: dict[str, str]
+) -> None:
+    bot = connect(standin, world["bot"]["token"])
+    channel = await bot.channels.create_channel(
+        team_id=world["team"]["id"], name=unique("leave"), display_name="Leave", type="O"
+    )
+    await bot.channels.add_channel_member(channel["id"], user_id=people["dave"])
+    assert (await bot.channels.get_channel_member(channel["id"], people["dave"]))["user_id"] == people["dave"]
+    assert await bot.channels.remove_user_from_channel(channel["id"], people["dave"]) == {"status": "OK"}
+    with pytest.raises(ResourceNotFound) as gone:
+        await bot.channels.get_channel_member(channel["id"], people["dave"])
+    assert gone.value.error_id == "app.channel.get_member.missing.app_error"
+    town_square = standin.find_channel(world["team"]["id"], "town-square")
+    assert town_square is not None
+    with pytest.raises(InvalidOrMissingParameters) as default_channel:
+        await connect(standin, world["users"]["dave"]["token"]).channels.remove_user_from_channel(
+            town_square["id"], "me"
+        )
+    assert default_channel.value.error_id == "api.channel.remove.default.app_error"
