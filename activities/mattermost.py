@@ -244,14 +244,6 @@ class Mattermost:
     async def pin_post(self, post_id: str) -> None:
         await _call(lambda: self._bot.posts.pin_post(post_id), "pin a post")
 
-    async def post_ephemeral(self, *, user_id: str, channel_id: str, message: str) -> None:
-        await _call(
-            lambda: self._bot.posts.create_post_ephemeral(
-                user_id=user_id, post={"channel_id": channel_id, "message": message}
-            ),
-            "send a private reply",
-        )
-
     async def respond_to_command(self, response_url: str, payload: dict[str, Any]) -> None:
         """Reply through a slash command's `response_url`.
 

@@ -35,6 +35,7 @@ from models.incident import (
 )
 from models.incident_commands import CommandResult, IncidentCommand, RestartIncident
 from models.playbook import Playbook
+from settings import Settings
 from workflows.incident import SUMMARY_MEMO, IncidentWorkflow
 from workflows.incident_state import new_incident
 
@@ -106,13 +107,13 @@ async def start_incident(
         playbook=playbook,
         invited=invited,
         response_url=response_url or None,
-        config=incident_config(svc, incident_id),
+        config=incident_config(svc.settings, incident_id),
     )
     try:
         await svc.temporal.start_workflow(
             IncidentWorkflow.run,
             start,
-            **start_options(svc, start, playbook, team.get("display_name", "")),
+            **start_options(svc.settings, start, playbook, team.get("display_name", "")),
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING if request_key else WorkflowIDConflictPolicy.FAIL,
             rpc_timeout=svc.rpc_timeout,
         )
@@ -121,8 +122,7 @@ async def start_incident(
     return incident_id
 
 
-def incident_config(svc: Services, incident_id: str) -> IncidentConfig:
-    settings = svc.settings
+def incident_config(settings: Settings, incident_id: str) -> IncidentConfig:
     link = ""
     if settings.temporal_ui_url:
         link = (
@@ -137,12 +137,14 @@ def incident_config(svc: Services, incident_id: str) -> IncidentConfig:
     )
 
 
-def start_options(svc: Services, start: IncidentStart, playbook: Playbook | None, team_name: str) -> dict[str, Any]:
+def start_options(
+    settings: Settings, start: IncidentStart, playbook: Playbook | None, team_name: str
+) -> dict[str, Any]:
     """Workflow id, queue, Web UI summary and the search attributes visible from the start."""
     source = f"playbook {playbook.title}" if playbook else "no playbook"
     return {
         "id": incident_workflow_id(start.id),
-        "task_queue": svc.settings.temporal_task_queue,
+        "task_queue": settings.temporal_task_queue,
         "static_summary": f"{start.name} · {team_name or start.team_id} · {source}",
         "static_details": f"**Incident** {start.name}\n\n{start.description}".strip(),
         "memo": {SUMMARY_MEMO: summarize(new_incident(start, datetime.now(UTC), lambda: "")).model_dump(mode="json")},
@@ -328,7 +330,7 @@ async def restart(svc: Services, access: IncidentAccess, *, request_key: str | N
     operation = WithStartWorkflowOperation(
         IncidentWorkflow.run,
         resume,
-        **start_options(svc, resume, state.playbook, team.get("display_name", "")),
+        **start_options(svc.settings, resume, state.playbook, team.get("display_name", "")),
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
     )
     try:

@@ -11,7 +11,7 @@ import string
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator
 
 from models.common import Actor, MattermostId, Model, PositiveSeconds, Trimmed
 
@@ -77,10 +77,11 @@ class PlaybookSpec(Model):
     def _template(cls, value: str) -> str:
         return validate_channel_template(value)
 
-    @model_validator(mode="after")
-    def _distinct_stage_titles(self) -> PlaybookSpec:
+    @field_validator("checklists")
+    @classmethod
+    def _distinct_stage_titles(cls, stages: list[StageSpec]) -> list[StageSpec]:
         seen: dict[str, int] = {}
-        for index, stage in enumerate(self.checklists):
+        for index, stage in enumerate(stages):
             key = stage.title.casefold()
             if key in seen:
                 raise ValueError(
@@ -88,7 +89,7 @@ class PlaybookSpec(Model):
                     f"({stage.title!r}); give every stage its own title"
                 )
             seen[key] = index
-        return self
+        return stages
 
     @property
     def stage_count(self) -> int:

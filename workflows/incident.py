@@ -110,11 +110,8 @@ class IncidentWorkflow:
         )
 
     def _should_continue_as_new(self) -> bool:
-        return (
-            workflow.info().is_continue_as_new_suggested()
-            and not self.state.outbox
-            and workflow.all_handlers_finished()
-        )
+        # Pending effects travel in the state, so a busy incident need not drain them first.
+        return workflow.info().is_continue_as_new_suggested() and workflow.all_handlers_finished()
 
     def _continuation(self, start: IncidentStart) -> IncidentStart:
         return IncidentStart(
@@ -182,7 +179,7 @@ class IncidentWorkflow:
     # ------------------------------------------------------------------ side effects
 
     async def _carry_out_effects(self) -> None:
-        while self.state.outbox:
+        while self.state.outbox and not self._should_continue_as_new():
             pending = self.state.outbox[0]
             try:
                 await self._carry_out(pending)

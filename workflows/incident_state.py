@@ -667,11 +667,17 @@ class Incident:
     def channel_ready(
         self, channel_id: str, channel_name: str, invited: list[UserFact], response_url: str | None
     ) -> None:
-        """The channel exists: bring people in, open with the checklist, tell the world."""
+        """The channel exists: bring people in, open with the checklist, tell the world.
+
+        These go before anything queued while the channel was being created, so the channel
+        opens with its people and checklist, followed by the changes made meanwhile.
+        """
         state = self.state
+        queued, state.outbox = state.outbox, []
         state.channel_id = channel_id
         state.channel_name = channel_name
-        people = {state.reporter_id, state.commander_id}
+        # A list, not a set: iteration order must be the same on every replay.
+        people = list(dict.fromkeys([state.reporter_id, state.commander_id]))
         invitees = [
             UserFact(user_id=user_id, username=state.usernames.get(user_id, user_id), is_channel_member=False)
             for user_id in people
@@ -683,6 +689,7 @@ class Incident:
             self.enqueue(
                 RespondEffect(response_url=response_url, text=f"Incident **{state.name}** started: ~{channel_name}")
             )
+        state.outbox.extend(queued)
 
     def start_failed(self, now: datetime, reason: str, response_url: str | None) -> None:
         self.state.status = IncidentStatus.FAILED

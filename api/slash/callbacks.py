@@ -87,11 +87,11 @@ async def submit_dialog(body: DialogSubmission, svc: Services = Depends(services
             return await _start(svc, actor, state, body.submission, request_key)
         access = await _access(svc, actor, state.incident_id)
         if state.kind == "end":
-            result = await incidents.command(
+            await incidents.command(
                 svc, access, IncidentWorkflow.end_incident, lambda a: EndIncident(actor=a), request_key=request_key
             )
         elif state.kind == "stage":
-            result = await incidents.command(
+            await incidents.command(
                 svc,
                 access,
                 IncidentWorkflow.change_stage,
@@ -102,7 +102,7 @@ async def submit_dialog(body: DialogSubmission, svc: Services = Depends(services
             return await _status_update(svc, access, body.submission, request_key)
     except ApiError as error:
         return DialogReply(error=error.message)
-    await _tell(svc, actor, state.channel_id, result.message)
+    # The bot announces the change in the incident channel; the dialog just closes.
     return DialogReply()
 
 
@@ -158,11 +158,6 @@ async def _status_update(
         request_key=request_key,
     )
     return DialogReply()
-
-
-async def _tell(svc: Services, actor: Actor, channel_id: str, text: str) -> None:
-    if channel_id:
-        await svc.mattermost.post_ephemeral(user_id=actor.user_id, channel_id=channel_id, message=text)
 
 
 @router.post(

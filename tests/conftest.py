@@ -1,0 +1,51 @@
+"""Root test configuration: the real stack as fixtures, and a crash-proof exit.
+
+temporalio's Rust core can abort the interpreter while it finalizes, after every test
+has passed (see docs/temporal.md, sdk-python issue 300). The run's verdict is pytest's
+exit status, so we remember it and leave with `os._exit` once pytest has written its
+summary and reports, before finalization can crash.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import AsyncIterator
+
+import pytest
+
+from tests.harness import Stack, World, make_world, start_stack
+
+_exit_status: int | None = None
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    global _exit_status
+    _exit_status = int(exitstatus)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _exit_status is None:
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(_exit_status)
+
+
+@pytest.fixture(scope="session")
+async def stack() -> AsyncIterator[Stack]:
+    running = await start_stack()
+    try:
+        yield running
+    finally:
+        await running.stop()
+
+
+@pytest.fixture
+async def world(stack: Stack) -> AsyncIterator[World]:
+    created = make_world(stack)
+    try:
+        yield created
+    finally:
+        await created.close()

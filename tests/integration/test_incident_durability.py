@@ -1,0 +1,198 @@
+"""Durability: workers killed mid-start, servers restarted, histories continued as new."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio.api.enums.v1 import EventType as HistoryEventType
+from temporalio.client import Client, WorkflowHandle
+
+from activities.mattermost import Mattermost
+from devstack.http import free_port
+from devstack.temporal import TemporalDevServer
+from models.incident import EventType, IncidentConfig, IncidentState
+from models.incident_commands import AddItem, SetItemState
+from tests.harness import World, eventually
+from tests.integration.incident_helpers import actor, playbook, start, state
+from worker import build_worker
+from workflows.incident import IncidentWorkflow
+
+PROJECT = Path(__file__).resolve().parents[2]
+
+
+@asynccontextmanager
+async def worker_process(world: World, task_queue: str) -> AsyncIterator[asyncio.subprocess.Process]:
+    """`python worker.py`, the production entry point, as a process we can kill."""
+    settings = world.stack.settings
+    env = {
+        **os.environ,
+        "TEMPORAL_ADDRESS": settings.temporal_address,
+        "TEMPORAL_TASK_QUEUE": task_queue,
+        "MATTERMOST_URL": settings.mattermost_url,
+        "MATTERMOST_BOT_TOKEN": settings.mattermost_bot_token,
+        "SIGNING_SECRET": settings.signing_secret,
+        "PUBLIC_URL": settings.api_public_url,
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, str(PROJECT / "worker.py"), env=env, cwd=PROJECT, stderr=asyncio.subprocess.DEVNULL
+    )
+    try:
+        yield process
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+async def activity_started(handle: WorkflowHandle[Any, Any], activity: str, occurrence: int = 1) -> None:
+    """Wait until the `occurrence`-th scheduling of `activity` has been picked up by a worker."""
+
+    async def started() -> int:
+        scheduled: dict[int, str] = {}
+        count = 0
+        async for event in handle.fetch_history_events():
+            if event.event_type == HistoryEventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+                scheduled[event.event_id] = event.activity_task_scheduled_event_attributes.activity_type.name
+            elif (
+                event.event_type == HistoryEventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
+                and scheduled.get(event.activity_task_started_event_attributes.scheduled_event_id) == activity
+            ):
+                count += 1
+        return count
+
+    await eventually(started, lambda n: n >= occurrence, what=f"{activity} to start")
+
+
+@pytest.mark.slow
+async def test_worker_killed_during_start_yields_one_channel_one_post_one_incident(world: World) -> None:
+    queue = f"kill-{uuid.uuid4().hex[:8]}"
+    standin = world.standin
+    config = IncidentConfig(activity_timeout_seconds=2, activity_max_retry_interval_seconds=0.5, reminder_min_seconds=1)
+    # Slow Mattermost down so the worker is killed while it waits for the channel...
+    standin.add_fault("POST", "/api/v4/channels", delay=1.0, times=1)
+    async with worker_process(world, queue) as first:
+        handle = await start(world, book=playbook(world), name="Killed worker", task_queue=queue, config=config)
+        await activity_started(handle, "create_incident_channel")
+        await standin.wait_for(lambda: _channels(world, "Killed worker") == 1)
+        first.send_signal(signal.SIGKILL)
+        await first.wait()
+    # ...and then while it posts the opening message.
+    standin.add_fault("POST", "/api/v4/posts", delay=1.0, times=1)
+    async with worker_process(world, queue) as second:
+        await activity_started(handle, "post_message")
+        current = await state(handle)
+        await standin.wait_for(lambda: len(standin.posts(current.channel_id or "")) == 1)
+        second.send_signal(signal.SIGKILL)
+        await second.wait()
+    async with worker_process(world, queue):
+        settled = await eventually(
+            lambda: state(handle), lambda s: "opening" in s.post_ids and not s.outbox, timeout=30, what="recovery"
+        )
+    assert _channels(world, "Killed worker") == 1
+    posts = standin.posts(settled.channel_id or "")
+    openings = [p for p in posts if p["message"].startswith("#### :rotating_light: Incident: Killed worker")]
+    assert len(openings) == 1
+    assert settled.post_ids["opening"] == openings[0]["id"]
+    assert openings[0]["is_pinned"] is True
+    running = [
+        e.id
+        async for e in world.stack.temporal.list_workflows(
+            f"WorkflowId = '{handle.id}' AND ExecutionStatus = 'Running'"
+        )
+    ]
+    assert running == [handle.id]
+
+
+def _channels(world: World, display_name: str) -> int:
+    return len([c for c in world.standin.channels(world.team_id) if c["display_name"] == display_name])
+
+
+@asynccontextmanager
+async def own_server(world: World, **server: Any) -> AsyncIterator[tuple[TemporalDevServer, Client]]:
+    temporal = TemporalDevServer(port=free_port(), **server)
+    client = await temporal.start()
+    try:
+        yield temporal, client
+    finally:
+        await temporal.stop()
+
+
+@asynccontextmanager
+async def own_worker(world: World, client: Client) -> AsyncIterator[None]:
+    mattermost = Mattermost(world.stack.settings.mattermost_url, world.stack.settings.mattermost_bot_token)
+    worker = build_worker(client, world.stack.settings, mattermost)
+    task = asyncio.create_task(worker.run())
+    try:
+        yield
+    finally:
+        await worker.shutdown()
+        await task
+        await mattermost.close()
+
+
+@pytest.mark.slow
+async def test_reminder_survives_worker_and_server_restarts_and_fires_once(world: World, tmp_path: Path) -> None:
+    db = tmp_path / "temporal.db"
+    async with own_server(world, db_file=db) as (_, client), own_worker(world, client):
+        handle = await start(world, client=client, book=playbook(world, reminder_timer_default_seconds=2))
+        before = await eventually(lambda: state(handle), lambda s: s.channel_id is not None and not s.outbox)
+    assert before.reminder_due_at is not None
+    due = before.reminder_due_at
+    # Everything is down past the due time, long enough to miss several intervals.
+    await eventually(_now, lambda now: now > due + timedelta(seconds=5), timeout=30, what="the reminder to be overdue")
+    async with own_server(world, db_file=db) as (_, client), own_worker(world, client):
+        back = client.get_workflow_handle_for(IncidentWorkflow.run, handle.id)
+        after = await eventually(lambda: state(back), lambda s: len(_reminders(s)) >= 1, what="the overdue reminder")
+        restarted_at = datetime.now(UTC)
+        later = await eventually(lambda: state(back), lambda s: len(_reminders(s)) >= 2, what="the next reminder")
+    sent = _reminders(later)
+    assert sent[0].at >= due
+    # One reminder for the missed time, not one per missed interval; then the normal rhythm.
+    assert (sent[1].at - sent[0].at).total_seconds() >= 2
+    assert len([e for e in _reminders(after) if e.at <= restarted_at]) == 1
+
+
+async def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _reminders(current: IncidentState) -> list[Any]:
+    return [e for e in current.timeline if e.type == EventType.REMINDER_SENT]
+
+
+@pytest.mark.slow
+async def test_continue_as_new_carries_everything_across_runs(world: World) -> None:
+    low = {"limit.historyCount.suggestContinueAsNew": "200"}
+    async with own_server(world, dynamic_config=low) as (_, client), own_worker(world, client):
+        handle = await start(world, client=client)
+        alice = actor(world.alice)
+        for n in range(10):
+            await handle.execute_update(IncidentWorkflow.add_item, AddItem(actor=alice, stage=0, title=f"Step {n}"))
+
+        async def toggle(item: int, times: int) -> None:
+            for _ in range(times):
+                await handle.execute_update(
+                    IncidentWorkflow.set_item_state, SetItemState(actor=alice, stage=0, item=item, state="toggle")
+                )
+
+        # 10 concurrent streams of 25 toggles each: 250 changes, while runs roll over.
+        await asyncio.gather(*(toggle(item, 25) for item in range(10)))
+        final = await eventually(lambda: state(handle), lambda s: not s.outbox, timeout=60, what="all posts made")
+        runs = [e.status async for e in client.list_workflows(f"WorkflowId = '{handle.id}'")]
+    changes = [e for e in final.timeline if e.type == EventType.ITEM_STATE_CHANGED]
+    assert len(changes) == 250
+    assert len([e for e in final.timeline if e.type == EventType.ITEM_ADDED]) == 10
+    assert all(item.state == "done" for item in final.checklists[0].items)  # 25 toggles from open
+    assert len(runs) >= 4, f"expected several runs, got {len(runs)}"
+    posts = world.standin.posts(final.channel_id or "")
+    assert len([p for p in posts if "marked **Step" in p["message"]]) == 250

@@ -1,0 +1,176 @@
+"""Reminders, restart and time to resolution, and what the Temporal Web UI shows."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from temporalio.api.enums.v1 import EventType as HistoryEventType
+from temporalio.client import WithStartWorkflowOperation, WorkflowExecutionStatus
+from temporalio.common import WorkflowIDConflictPolicy
+
+from api.incidents import start_options
+from models import search_attributes as sa
+from models.incident import EventType, IncidentStart, IncidentState, IncidentStatus, to_record
+from models.incident_commands import (
+    ChangeCommander,
+    ChangeStage,
+    EndIncident,
+    InviteMembers,
+    PostStatusUpdate,
+    RestartIncident,
+    SetItemState,
+    SetReminder,
+)
+from tests.harness import World, eventually
+from tests.integration.incident_helpers import actor, fact, playbook, ready, settled, start, state, update
+from workflows.incident import IncidentWorkflow
+
+
+def reminders(current: IncidentState) -> list[Any]:
+    return [e for e in current.timeline if e.type == EventType.REMINDER_SENT]
+
+
+async def history_types(handle: Any) -> list[int]:
+    return [event.event_type async for event in handle.fetch_history_events()]
+
+
+async def test_reminders_fire_once_per_interval_reset_change_and_stop(world: World) -> None:
+    handle = await start(world, book=playbook(world, reminder_timer_default_seconds=1))
+    first = await eventually(lambda: state(handle), lambda s: len(reminders(s)) >= 2, what="two reminders")
+    sent = reminders(first)
+    assert (sent[1].at - sent[0].at).total_seconds() >= 1
+    assert sent[0].actor_id == "system"
+    post = next(p for p in world.standin.posts(first.channel_id or "") if "no status update" in p["message"])
+    assert post["message"].startswith(f"@{world.alice.username}, there has been no status update for")
+    actions = post["props"]["attachments"][0]["actions"]
+    assert [a["name"] for a in actions] == ["Post update", "Snooze 1h"]
+    assert actions[0]["integration"]["url"] == f"{world.stack.api_url}/mattermost/action"
+
+    alice = actor(world.alice)
+    await update(handle, IncidentWorkflow.set_reminder, SetReminder(actor=alice, seconds=3600))
+    changed = await settled(handle)
+    assert changed.reminder_seconds == 3600
+    assert changed.reminder_due_at is not None
+    assert (changed.reminder_due_at - changed.timeline[-1].at).total_seconds() == 3600
+    await update(handle, IncidentWorkflow.post_status_update, PostStatusUpdate(actor=alice, message="Still on it"))
+    reset = await settled(handle)
+    assert reset.reminder_due_at is not None
+    assert (reset.reminder_due_at - reset.status_updates[-1].at).total_seconds() == 3600
+
+    await update(handle, IncidentWorkflow.set_reminder, SetReminder(actor=alice, seconds=0))
+    off = await settled(handle)
+    assert off.reminder_due_at is None
+    types = await history_types(handle)
+    last_update = max(
+        i for i, t in enumerate(types) if t == HistoryEventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED
+    )
+    assert HistoryEventType.EVENT_TYPE_TIMER_STARTED not in types[last_update:], "no reminder timer once it is off"
+
+    await update(handle, IncidentWorkflow.set_reminder, SetReminder(actor=alice, seconds=1))
+    await eventually(lambda: state(handle), lambda s: len(reminders(s)) > len(reminders(off)), what="reminders again")
+    await update(handle, IncidentWorkflow.end_incident, EndIncident(actor=alice))
+    final: IncidentState = await handle.result()
+    assert final.reminder_due_at is None
+    assert (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED
+
+
+async def test_restart_reopens_with_full_state_and_counts_only_ongoing_time(world: World) -> None:
+    handle = await start(world, book=playbook(world))
+    await ready(world, handle)
+    alice = actor(world.alice)
+    await update(handle, IncidentWorkflow.set_item_state, SetItemState(actor=alice, stage=0, item=0, state="done"))
+    await update(handle, IncidentWorkflow.end_incident, EndIncident(actor=alice))
+    ended: IncidentState = await handle.result()
+    first_end = ended.ended_at
+    assert first_end is not None
+    record = to_record(ended, first_end)
+    assert record.time_to_resolution_seconds == round((first_end - ended.started_at).total_seconds())
+
+    # Restart: a new run of the same workflow id, started from the ended state (update-with-start).
+    resume = IncidentStart(id=ended.id, team_id=ended.team_id, name=ended.name, reporter=alice, resume=ended)
+    stack = world.stack
+    operation = WithStartWorkflowOperation(
+        IncidentWorkflow.run,
+        resume,
+        **start_options(stack.settings, resume, ended.playbook, "Team"),
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+    )
+    result = await stack.temporal.execute_update_with_start_workflow(
+        IncidentWorkflow.restart_incident, RestartIncident(actor=alice), start_workflow_operation=operation
+    )
+    assert result.message == "Incident restarted."
+    restarted_handle = stack.temporal.get_workflow_handle_for(IncidentWorkflow.run, handle.id)
+    reopened = await settled(restarted_handle)
+    assert reopened.status == IncidentStatus.ONGOING
+    assert reopened.checklists[0].items[0].state == "done"
+    assert [e.type for e in reopened.timeline][-2:] == [EventType.ENDED, EventType.RESTARTED]
+    assert to_record(reopened, reopened.started_at).time_to_resolution_seconds is None
+    assert (await restarted_handle.describe()).status == WorkflowExecutionStatus.RUNNING
+
+    await update(restarted_handle, IncidentWorkflow.end_incident, EndIncident(actor=alice))
+    final: IncidentState = await restarted_handle.result()
+    assert final.ended_at is not None
+    assert final.ended_at > first_end
+    assert len(final.periods) == 2
+    ongoing = sum(((p.ended_at or final.ended_at) - p.started_at).total_seconds() for p in final.periods)
+    assert to_record(final, final.ended_at).time_to_resolution_seconds == round(ongoing)
+    assert to_record(final, final.ended_at).duration_seconds == round(
+        (final.ended_at - final.started_at).total_seconds()
+    )
+
+
+async def test_web_ui_summary_details_search_attributes_and_event_summaries(world: World) -> None:
+    handle = await start(world, book=playbook(world))
+    current = await ready(world, handle)
+    description = await handle.describe()
+    assert (
+        await description.static_summary()
+        == f"Primary DB down · {world.team['display_name']} · playbook Database outage"
+    )
+    alice = actor(world.alice)
+    await update(handle, IncidentWorkflow.set_item_state, SetItemState(actor=alice, stage=0, item=0, state="done"))
+    await update(
+        handle, IncidentWorkflow.invite_members, InviteMembers(actor=alice, users=[fact(world.bob, member=False)])
+    )
+    await eventually(lambda: state(handle), lambda s: world.bob.id in s.member_ids)
+    await update(handle, IncidentWorkflow.change_commander, ChangeCommander(actor=alice, commander=fact(world.bob)))
+    await update(handle, IncidentWorkflow.change_stage, ChangeStage(actor=alice, direction="next", force=True))
+    await settled(handle)
+
+    metadata = await handle.query("__temporal_workflow_metadata")
+    details = metadata.current_details
+    assert f"**Status:** ongoing · **Commander:** @{world.bob.username} · **Stage:** 2/2 Mitigate" in details
+    assert "#### 1. Triage — 1/2 done\n- [x] Page DBA\n- [ ] Logs" in details
+    assert "#### 2. Mitigate (active) — 0/1 done" in details
+
+    async def attributes() -> Any:
+        return (await handle.describe()).typed_search_attributes
+
+    found = await eventually(attributes, lambda a: a.get(sa.INCIDENT_STAGE) == "Mitigate", what="stage attribute")
+    assert found.get(sa.INCIDENT_TEAM_ID) == world.team_id
+    assert found.get(sa.INCIDENT_STATUS) == "ongoing"
+    assert found.get(sa.INCIDENT_COMMANDER_ID) == world.bob.id
+    assert found.get(sa.INCIDENT_PLAYBOOK_ID) == current.playbook_id
+    assert found.get(sa.INCIDENT_CHANNEL_ID) == current.channel_id
+    assert set(found.get(sa.INCIDENT_MEMBER_IDS) or []) == {world.alice.id, world.bob.id}
+    assert found.get(sa.INCIDENT_STARTED_AT) == current.started_at
+    assert found.get(sa.INCIDENT_NAME) == "Primary DB down"
+    assert found.get(sa.INCIDENT_PUBLIC) is False
+    listed = [
+        e.id
+        async for e in world.stack.temporal.list_workflows(
+            f"IncidentTeamId = '{world.team_id}' AND IncidentCommanderId = '{world.bob.id}' "
+            "AND IncidentStage = 'Mitigate'"
+        )
+    ]
+    assert listed == [handle.id]
+
+    summaries = [
+        json.loads(event.user_metadata.summary.data)
+        async for event in handle.fetch_history_events()
+        if event.user_metadata.HasField("summary")
+    ]
+    assert f"create channel ~{current.channel_name}" in summaries
+    assert "post to the incident channel" in summaries
+    assert f"add @{world.alice.username}" in summaries
