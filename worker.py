@@ -19,16 +19,18 @@ from temporalio.worker import Worker
 
 from activities.incident import IncidentActivities
 from activities.mattermost import Mattermost
+from activities.stats import StatsActivities
 from lifecycle import exit_process
 from models import search_attributes
 from settings import Settings, SettingsError, load_settings, require
 from signing import Signer
 from workflows.incident import IncidentWorkflow
 from workflows.playbook import PlaybookWorkflow
+from workflows.stats import IncidentStatsWorkflow
 
 log = logging.getLogger("worker")
 
-WORKFLOWS = [IncidentWorkflow, PlaybookWorkflow]
+WORKFLOWS = [IncidentWorkflow, PlaybookWorkflow, IncidentStatsWorkflow]
 
 
 async def connect(settings: Settings) -> Client:
@@ -65,11 +67,12 @@ def build_worker(client: Client, settings: Settings, mattermost: Mattermost) -> 
         signer=Signer(settings.signing_secret),
         action_url=f"{settings.api_public_url}/mattermost/action",
     )
+    stats = StatsActivities(client, task_queue=settings.temporal_task_queue)
     return Worker(
         client,
         task_queue=settings.temporal_task_queue,
         workflows=WORKFLOWS,
-        activities=activities.all(),
+        activities=[*activities.all(), *stats.all()],
     )
 
 

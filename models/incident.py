@@ -17,6 +17,7 @@ from pydantic import Field
 
 from models.common import Actor, MattermostId, Model, Trimmed, UserFact
 from models.playbook import Playbook
+from models.stats import FactsStatus, IncidentFacts
 
 NAME_MAX = 64
 DESCRIPTION_MAX = 1024
@@ -154,8 +155,14 @@ class RespondEffect(Model):
     text: str
 
 
+class StatsEffect(Model):
+    """Report the incident's latest facts to its team's statistics workflow."""
+
+    kind: Literal["stats"] = "stats"
+
+
 Effect = Annotated[
-    PostEffect | InviteEffect | ChannelHeaderEffect | RespondEffect,
+    PostEffect | InviteEffect | ChannelHeaderEffect | RespondEffect | StatsEffect,
     Field(discriminator="kind"),
 ]
 
@@ -233,6 +240,8 @@ class IncidentStart(Model):
     invited: list[UserFact] = Field(default_factory=list)
     response_url: str | None = None
     config: IncidentConfig = Field(default_factory=IncidentConfig)
+    # When the starter asked (so lists and search attributes agree from the first moment).
+    requested_at: datetime | None = None
     # Set when continuing (continue-as-new, or a restart after the incident ended).
     resume: IncidentState | None = None
 
@@ -296,7 +305,8 @@ class IncidentSummary(Model):
     active_stage_title: str
     member_count: int = 0
 
-    def duration_seconds(self, now: datetime) -> int:
+    def elapsed_seconds(self, now: datetime) -> int:
+        """The incident's duration: until its end, or until `now` while it is ongoing."""
         end = self.ended_at if self.status == IncidentStatus.ENDED and self.ended_at else now
         return max(0, round((end - self.started_at).total_seconds()))
 
@@ -407,3 +417,20 @@ def channel_name_for(*, incident_id: str, name: str, template: str, date: str, p
     if not _CHANNEL_NAME.match(rendered):
         rendered = f"inc-{incident_id}"
     return rendered
+
+
+def facts(state: IncidentState) -> IncidentFacts:
+    """What the incident reports to its team's statistics."""
+    ended = state.status == IncidentStatus.ENDED
+    return IncidentFacts(
+        incident_id=state.id,
+        team_id=state.team_id,
+        playbook_id=state.playbook_id,
+        status=FactsStatus.ENDED if ended else FactsStatus.ONGOING,
+        started_at=state.started_at,
+        ended_at=state.ended_at if ended else None,
+        time_to_resolution_seconds=time_to_resolution(state),
+        first_status_update_at=state.first_status_update_at,
+        participant_ids=list(state.member_ids),
+        is_public=state.is_public,
+    )

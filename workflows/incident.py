@@ -41,7 +41,9 @@ with workflow.unsafe.imports_passed_through():
         PendingEffect,
         PostEffect,
         RespondEffect,
+        StatsEffect,
         channel_name_for,
+        facts,
         ongoing_seconds,
         summarize,
     )
@@ -237,6 +239,8 @@ class IncidentWorkflow:
                 type(None),
                 summary="update the channel header",
             )
+        elif isinstance(effect, StatsEffect):
+            await self._activity("report_incident_facts", facts(self.state), type(None), summary="report statistics")
         elif isinstance(effect, RespondEffect):
             await self._activity(
                 "respond_to_command",

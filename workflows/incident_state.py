@@ -33,6 +33,7 @@ from models.incident import (
     PostEffect,
     RespondEffect,
     Stage,
+    StatsEffect,
     StatusUpdate,
     TimelineEvent,
 )
@@ -65,6 +66,7 @@ MAX_TIMELINE_EVENTS = 5000
 
 def new_incident(start: IncidentStart, now: datetime, new_id: Callable[[], str]) -> IncidentState:
     """The state of a brand-new incident, from the starter's input and the playbook snapshot."""
+    now = start.requested_at or now
     playbook = start.playbook
     if playbook:
         stages = [
@@ -477,9 +479,10 @@ class Incident:
         return CommandResult(message=f"Adding {names}{note}.")
 
     def members_added(self, user_ids: list[str]) -> None:
-        for user_id in user_ids:
-            if user_id not in self.state.member_ids:
-                self.state.member_ids.append(user_id)
+        new = [user_id for user_id in user_ids if user_id not in self.state.member_ids]
+        self.state.member_ids.extend(new)
+        if new:
+            self.enqueue(StatsEffect())
 
     def invite_failed(self, now: datetime, actor_id: str, user: UserFact, reason: str) -> None:
         self.record(
@@ -501,6 +504,7 @@ class Incident:
         self.state.status_updates.append(update)
         if self.state.first_status_update_at is None:
             self.state.first_status_update_at = now
+            self.enqueue(StatsEffect())
         status = f" ({update.status.value})" if update.status else ""
         self.record(
             now,
@@ -642,6 +646,7 @@ class Incident:
         )
         self.broadcast(f"ended by {command.actor.mention} after {duration}.")
         self._refresh_header()
+        self.enqueue(StatsEffect())
         return CommandResult(message=f"Incident ended after {duration}.")
 
     def check_restart(self, command: RestartIncident) -> None:
@@ -660,6 +665,7 @@ class Incident:
         self.record(now, command.actor, EventType.RESTARTED, f"{command.actor.mention} restarted the incident")
         self.broadcast(f"restarted by {command.actor.mention}.")
         self._refresh_header()
+        self.enqueue(StatsEffect())
         return CommandResult(message="Incident restarted.")
 
     # ------------------------------------------------------------------ start-up
@@ -689,6 +695,7 @@ class Incident:
             self.enqueue(
                 RespondEffect(response_url=response_url, text=f"Incident **{state.name}** started: ~{channel_name}")
             )
+        self.enqueue(StatsEffect())
         state.outbox.extend(queued)
 
     def start_failed(self, now: datetime, reason: str, response_url: str | None) -> None:

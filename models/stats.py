@@ -1,0 +1,231 @@
+"""Statistics: what incidents report about themselves, and how the numbers are computed.
+
+Each incident reports its facts (start, end, time to resolution, first status update,
+participants) to the statistics workflow of its team and start month. A query returns
+a compact slice of the month for a window; the API merges the slices and computes the
+numbers with the pure functions here, so the same code defines them everywhere.
+
+Windows select incidents by when they *started*: `since <= started_at < until`.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from enum import StrEnum
+from statistics import fmean
+
+from pydantic import Field
+
+from models.common import Model
+
+
+class FactsStatus(StrEnum):
+    ONGOING = "ongoing"
+    ENDED = "ended"
+
+
+class IncidentFacts(Model):
+    incident_id: str
+    team_id: str
+    playbook_id: str | None
+    status: FactsStatus
+    started_at: datetime
+    ended_at: datetime | None = None
+    time_to_resolution_seconds: int | None = None
+    first_status_update_at: datetime | None = None
+    participant_ids: list[str] = Field(default_factory=list)
+    is_public: bool = False
+
+
+def stats_month(started_at: datetime) -> str:
+    return started_at.astimezone(UTC).strftime("%Y-%m")
+
+
+def stats_workflow_id(team_id: str, month: str) -> str:
+    return f"incident-stats-{team_id}-{month}"
+
+
+class StatsShardStart(Model):
+    """Input of `IncidentStatsWorkflow` (also what continue-as-new carries)."""
+
+    team_id: str
+    month: str
+    # Interned so 10,000 incidents fit comfortably in one payload.
+    users: list[str] = Field(default_factory=list)
+    playbooks: list[str] = Field(default_factory=list)
+    # incident id -> [playbook index | -1, start (epoch ms), end (epoch ms) | None, ttr (s) | None,
+    #                 time to first update (s) | None, [participant indexes], public (0/1)]
+    records: dict[str, list[object]] = Field(default_factory=dict)
+
+
+class StatsWindow(Model):
+    since: datetime | None = None
+    until: datetime | None = None
+    playbook_id: str | None = None
+    # Count only incidents this user may see (public ones, and private ones they are in);
+    # None counts everything (system admins).
+    viewer_id: str | None = None
+
+
+class StatsSlice(Model):
+    """The raw material for the numbers, from one month (or merged from several)."""
+
+    started: list[tuple[str, int]] = Field(default_factory=list)  # (day, start epoch ms)
+    resolved: list[tuple[str, int]] = Field(default_factory=list)  # (start day, ttr s), ended ones
+    first_update_delays: list[int] = Field(default_factory=list)
+    ongoing_started: list[int] = Field(default_factory=list)  # start epoch ms of ongoing ones
+    participants: list[str] = Field(default_factory=list)
+
+    def merge(self, other: StatsSlice) -> StatsSlice:
+        return StatsSlice(
+            started=self.started + other.started,
+            resolved=self.resolved + other.resolved,
+            first_update_delays=self.first_update_delays + other.first_update_delays,
+            ongoing_started=self.ongoing_started + other.ongoing_started,
+            participants=sorted(set(self.participants) | set(other.participants)),
+        )
+
+
+class ResolutionStats(Model):
+    count: int
+    mean: float | None
+    median: float | None
+    p90: float | None
+    max: int | None
+    per_day_mean: dict[str, float]
+
+
+class IncidentStats(Model):
+    team_id: str
+    since: datetime | None
+    until: datetime | None
+    playbook_id: str | None
+    total: int
+    ongoing: int
+    ended: int
+    started_per_day: dict[str, int]
+    time_to_resolution_seconds: ResolutionStats
+    mean_time_to_first_update_seconds: float | None
+    ongoing_mean_age_seconds: float | None
+    participants: int
+
+
+def median(values: list[int]) -> float | None:
+    """The middle value; the mean of the two middle values for an even count."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    if len(ordered) % 2:
+        return float(ordered[middle])
+    return (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def percentile(values: list[int], share: float) -> float | None:
+    """Nearest-rank percentile: the smallest value with at least `share` of values at or below it."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, math.ceil(share * len(ordered)))
+    return float(ordered[rank - 1])
+
+
+def compute(team_id: str, window: StatsWindow, data: StatsSlice, now: datetime) -> IncidentStats:
+    ttr = [seconds for _, seconds in data.resolved]
+    per_day: dict[str, list[int]] = {}
+    for day, seconds in sorted(data.resolved):
+        per_day.setdefault(day, []).append(seconds)
+    started_per_day: dict[str, int] = {}
+    for day, _ in sorted(data.started):
+        started_per_day[day] = started_per_day.get(day, 0) + 1
+    now_ms = now.timestamp() * 1000
+    return IncidentStats(
+        team_id=team_id,
+        since=window.since,
+        until=window.until,
+        playbook_id=window.playbook_id,
+        total=len(data.started),
+        ongoing=len(data.ongoing_started),
+        ended=len(data.resolved),
+        started_per_day=started_per_day,
+        time_to_resolution_seconds=ResolutionStats(
+            count=len(ttr),
+            mean=fmean(ttr) if ttr else None,
+            median=median(ttr),
+            p90=percentile(ttr, 0.9),
+            max=max(ttr) if ttr else None,
+            per_day_mean={day: fmean(values) for day, values in per_day.items()},
+        ),
+        mean_time_to_first_update_seconds=fmean(data.first_update_delays) if data.first_update_delays else None,
+        ongoing_mean_age_seconds=fmean((now_ms - s) / 1000 for s in data.ongoing_started)
+        if data.ongoing_started
+        else None,
+        participants=len(data.participants),
+    )
+
+
+# ----------------------------------------------------------------------------- the shard's records
+
+
+def _intern(table: list[str], value: str) -> int:
+    try:
+        return table.index(value)
+    except ValueError:
+        table.append(value)
+        return len(table) - 1
+
+
+def record_facts(shard: StatsShardStart, facts: IncidentFacts) -> None:
+    """Insert or replace one incident's facts (reports are idempotent: the latest wins)."""
+    first_update = (
+        round((facts.first_status_update_at - facts.started_at).total_seconds())
+        if facts.first_status_update_at
+        else None
+    )
+    ended = facts.status == FactsStatus.ENDED
+    shard.records[facts.incident_id] = [
+        _intern(shard.playbooks, facts.playbook_id) if facts.playbook_id else -1,
+        epoch_ms(facts.started_at),
+        epoch_ms(facts.ended_at) if ended and facts.ended_at else None,
+        facts.time_to_resolution_seconds if ended else None,
+        first_update,
+        [_intern(shard.users, user_id) for user_id in facts.participant_ids],
+        1 if facts.is_public else 0,
+    ]
+
+
+def epoch_ms(moment: datetime) -> int:
+    return round(moment.timestamp() * 1000)
+
+
+def slice_of(shard: StatsShardStart, window: StatsWindow) -> StatsSlice:
+    since = epoch_ms(window.since) if window.since else None
+    until = epoch_ms(window.until) if window.until else None
+    playbook = shard.playbooks.index(window.playbook_id) if window.playbook_id in shard.playbooks else None
+    if window.playbook_id and playbook is None:
+        return StatsSlice()
+    viewer = shard.users.index(window.viewer_id) if window.viewer_id in shard.users else -1
+    result = StatsSlice()
+    participants: set[int] = set()
+    for playbook_index, start, end, ttr, first_update, people, public in shard.records.values():
+        assert isinstance(start, int)
+        assert isinstance(people, list)
+        if (since is not None and start < since) or (until is not None and start >= until):
+            continue
+        if playbook is not None and playbook_index != playbook:
+            continue
+        if window.viewer_id is not None and not public and viewer not in people:
+            continue
+        day = datetime.fromtimestamp(start / 1000, UTC).strftime("%Y-%m-%d")
+        result.started.append((day, start))
+        if end is None:
+            result.ongoing_started.append(start)
+        else:
+            assert isinstance(ttr, int)
+            result.resolved.append((day, ttr))
+        if isinstance(first_update, int):
+            result.first_update_delays.append(first_update)
+        participants.update(people)
+    result.participants = sorted(shard.users[index] for index in participants)
+    return result
