@@ -256,6 +256,13 @@ class Mattermost:
         # The hook answers plain text ("ok"), so the raw request is used rather than a JSON helper.
         await _call(lambda: self._bot.client.make_request("post", path, options=payload), "reply to the command")
 
+    async def execute_command(self, token: str, *, channel_id: str, command: str) -> dict[str, Any]:
+        """Run a slash command as the person whose token this is, as if they typed it."""
+        driver = self._driver(token)
+        return await _call(
+            lambda: driver.commands.execute_command(channel_id=channel_id, command=command), f"run {command}"
+        )
+
     # ------------------------------------------------------------------ dialogs
 
     async def open_dialog(self, *, trigger_id: str, url: str, dialog: dict[str, Any]) -> None:

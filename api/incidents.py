@@ -9,19 +9,20 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from temporalio.client import WithStartWorkflowOperation, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 
 import permissions
+from activities.mattermost import MattermostFailure
 from api.cache import TTLCache
 from api.errors import ApiError, invalid, not_found
 from api.playbooks import get_playbook, require_team
 from api.services import Services
-from api.temporal_calls import Gone, execute_update, query, quote, refusal
+from api.temporal_calls import Gone, execute_update, query, quote, refusal, refused
 from models import search_attributes as sa
 from models.common import SHORT_ID, Actor, UserFact, new_short_id, short_id_from
 from models.incident import (
@@ -30,6 +31,7 @@ from models.incident import (
     IncidentState,
     IncidentStatus,
     IncidentSummary,
+    InviteEffect,
     incident_workflow_id,
     summarize,
 )
@@ -37,8 +39,9 @@ from models.incident_commands import CommandResult, IncidentCommand, RestartInci
 from models.playbook import Playbook
 from settings import Settings
 from workflows.incident import SUMMARY_MEMO, IncidentWorkflow
-from workflows.incident_state import new_incident
+from workflows.incident_state import Incident, new_incident
 
+_MARGIN = timedelta(milliseconds=5)
 ENDED_MESSAGE = "This incident has ended. Restart it first to make changes."
 # A channel's incident never changes, so the mapping is cached for as long as the process lives.
 _channel_incidents: TTLCache[str, str] = TTLCache(ttl=24 * 3600)
@@ -108,6 +111,7 @@ async def start_incident(
         invited=invited,
         response_url=response_url or None,
         config=incident_config(svc.settings, incident_id),
+        requested_at=datetime.now(UTC),
     )
     try:
         await svc.temporal.start_workflow(
@@ -153,7 +157,7 @@ def start_options(
                 SearchAttributePair(sa.INCIDENT_TEAM_ID, start.team_id),
                 SearchAttributePair(sa.INCIDENT_STATUS, "ongoing"),
                 SearchAttributePair(sa.INCIDENT_NAME, start.name),
-                SearchAttributePair(sa.INCIDENT_STARTED_AT, datetime.now(UTC)),
+                SearchAttributePair(sa.INCIDENT_STARTED_AT, start.requested_at or datetime.now(UTC)),
                 SearchAttributePair(sa.INCIDENT_MEMBER_IDS, [start.reporter.user_id]),
                 SearchAttributePair(sa.INCIDENT_PUBLIC, bool(playbook and playbook.create_public_incident)),
                 *([SearchAttributePair(sa.INCIDENT_PLAYBOOK_ID, playbook.id)] if playbook else []),
@@ -198,6 +202,8 @@ async def load(svc: Services, actor: Actor, incident_id: str) -> IncidentAccess:
         raise not_found("Incident") from None
     is_team_member = await svc.facts.is_team_member(state.team_id, actor.user_id)
     member = await svc.facts.in_channel(actor, state.channel_id)
+    if not member.is_channel_member and actor.user_id in being_added(state):
+        member = member.model_copy(update={"is_channel_member": True})
     if state.status == "failed" or not permissions.can_see_incident(
         member, is_team_member=is_team_member, is_public=state.is_public
     ):
@@ -235,10 +241,12 @@ async def list_incidents(svc: Services, actor: Actor, team_id: str, where: Incid
     ):
         if value:
             clauses.append(f"{attribute.name} = {quote(value)}")
+    # Visibility stores times less precisely than we keep them: ask for a little more, then
+    # apply the exact bounds to the incidents' own start times below.
     if where.started_after:
-        clauses.append(f"IncidentStartedAt >= {quote(where.started_after.isoformat())}")
+        clauses.append(f"IncidentStartedAt >= {quote((where.started_after - _MARGIN).isoformat())}")
     if where.started_before:
-        clauses.append(f"IncidentStartedAt < {quote(where.started_before.isoformat())}")
+        clauses.append(f"IncidentStartedAt < {quote((where.started_before + _MARGIN).isoformat())}")
     restriction = permissions.incident_query_filter(actor)
     if restriction:
         clauses.append(restriction)
@@ -251,13 +259,33 @@ async def list_incidents(svc: Services, actor: Actor, team_id: str, where: Incid
     found = [summary for _, summary in newest.values()]
     if where.status in (IncidentStatus.ONGOING, IncidentStatus.ENDED):
         found = [s for s in found if s.status == where.status]
+    if where.started_after:
+        found = [s for s in found if s.started_at >= where.started_after]
+    if where.started_before:
+        found = [s for s in found if s.started_at < where.started_before]
     if where.search:
         needle = where.search.casefold()
         found = [s for s in found if needle in s.name.casefold()]
     return found
 
 
-async def incident_id_for_channel(svc: Services, channel_id: str, channel_name: str = "") -> str | None:
+def being_added(state: IncidentState) -> set[str]:
+    """People the incident is still bringing into its channel (it may not exist yet).
+
+    Until their invitation is carried out, Mattermost does not list them as members, but
+    they are members in the making: the reporter and commander right after the start.
+    """
+    if state.channel_id is None:
+        return set(state.member_ids)
+    return {
+        user.user_id
+        for pending in state.outbox
+        if isinstance(pending.effect, InviteEffect)
+        for user in pending.effect.users
+    }
+
+
+async def incident_id_for_channel(svc: Services, channel_id: str, channel_name: str | None = None) -> str | None:
     """Which incident a channel belongs to, if any.
 
     Incident channel names end with the incident id, so the workflow is found at once and
@@ -266,6 +294,13 @@ async def incident_id_for_channel(svc: Services, channel_id: str, channel_name: 
     cached = _channel_incidents.get(channel_id)
     if cached:
         return cached
+    if channel_name is None:
+        try:
+            channel_name = str((await svc.mattermost.get_channel(channel_id)).get("name", ""))
+        except MattermostFailure as failure:
+            if failure.retryable:
+                raise
+            return None
     candidate = channel_name.rsplit("-", 1)[-1].rsplit("_", 1)[-1] if channel_name else ""
     if SHORT_ID.match(candidate):
         try:
@@ -293,6 +328,20 @@ async def incident_id_for_channel(svc: Services, channel_id: str, channel_name: 
 
 
 # ---------------------------------------------------------------------------- commands
+
+
+def precheck(access: IncidentAccess, check: Callable[[Incident], object]) -> None:
+    """Apply one of the workflow's own rules to the state just read, before doing something
+    that cannot be taken back (opening a dialog, running a slash command). The workflow's
+    validator still decides when the command itself arrives."""
+    try:
+        check(Incident(access.state, _no_new_ids))
+    except ApplicationError as error:
+        raise refused(error) from None
+
+
+def _no_new_ids() -> str:
+    raise AssertionError("a check never creates anything")
 
 
 async def command(

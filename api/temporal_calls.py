@@ -47,12 +47,16 @@ def refusal_kind(error: WorkflowUpdateFailedError) -> Refusal | None:
 
 
 def refusal(error: WorkflowUpdateFailedError) -> ApiError:
-    kind = refusal_kind(error)
-    if kind is None:
-        return ApiError(500, "internal_error", "The command failed unexpectedly; it has been logged.")
-    status, code = REFUSAL_STATUS[kind]
-    assert isinstance(error.cause, ApplicationError)
-    return ApiError(status, code, error.cause.message)
+    if isinstance(error.cause, ApplicationError) and refusal_kind(error) is not None:
+        return refused(error.cause)
+    return ApiError(500, "internal_error", "The command failed unexpectedly; it has been logged.")
+
+
+def refused(cause: ApplicationError) -> ApiError:
+    """The API error for a workflow rule's refusal (whether the workflow or a pre-check raised it)."""
+    kind = Refusal._value2member_map_.get(cause.type or "")
+    status, code = REFUSAL_STATUS[kind] if isinstance(kind, Refusal) else (409, "conflict")
+    return ApiError(status, code, cause.message)
 
 
 def quote(value: str) -> str:
@@ -70,28 +74,43 @@ async def execute_update(
     refusal_override: dict[Refusal, ApiError] | None = None,
 ) -> Any:
     """Run an update; refusals become `ApiError`s; a missing or closed workflow is `Gone`."""
+    for _ in range(3):
+        try:
+            return await handle.execute_update(update, arg, id=update_id, rpc_timeout=rpc_timeout)
+        except WorkflowUpdateFailedError as error:
+            kind = refusal_kind(error)
+            if refusal_override and kind in refusal_override:
+                raise refusal_override[kind] from None
+            raise refusal(error) from None
+        except WorkflowUpdateRPCTimeoutOrCancelledError:
+            raise ApiError(
+                503, "temporal_unavailable", "The workflow did not answer in time (is a worker running?). Try again."
+            ) from None
+        except RPCError as error:
+            if error.status != RPCStatusCode.NOT_FOUND:
+                raise
+            # "already completed", "aborted by closing workflow", or no such workflow. A run
+            # that closed by continuing as new has a successor: send the update there.
+            status = await _status(handle, rpc_timeout)
+            if status != WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING:
+                raise Gone(completed=status is not None) from None
+    raise ApiError(503, "temporal_unavailable", "The workflow kept moving to a new run; try again.")
+
+
+async def _status(handle: WorkflowHandle[Any, Any], rpc_timeout: Any) -> int | None:
+    """The latest run's status, or None when there is no such workflow."""
     try:
-        return await handle.execute_update(update, arg, id=update_id, rpc_timeout=rpc_timeout)
-    except WorkflowUpdateFailedError as error:
-        kind = refusal_kind(error)
-        if refusal_override and kind in refusal_override:
-            raise refusal_override[kind] from None
-        raise refusal(error) from None
-    except WorkflowUpdateRPCTimeoutOrCancelledError:
-        raise ApiError(
-            503,
-            "temporal_unavailable",
-            "The incident did not answer in time (is a worker running?). Try again.",
-        ) from None
+        description = await handle.describe(rpc_timeout=rpc_timeout)
     except RPCError as error:
         if error.status == RPCStatusCode.NOT_FOUND:
-            raise Gone(completed="completed" in str(error).lower()) from None
+            return None
         raise
+    return int(description.raw_description.workflow_execution_info.status)
 
 
-async def query(handle: WorkflowHandle[Any, Any], query_fn: Any, *, rpc_timeout: Any) -> Any:
+async def query(handle: WorkflowHandle[Any, Any], query_fn: Any, *args: Any, rpc_timeout: Any) -> Any:
     try:
-        return await handle.query(query_fn, rpc_timeout=rpc_timeout)
+        return await handle.query(query_fn, *args, rpc_timeout=rpc_timeout)
     except RPCError as error:
         if error.status == RPCStatusCode.NOT_FOUND:
             raise Gone(completed=False) from None

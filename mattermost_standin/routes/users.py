@@ -108,6 +108,23 @@ async def create_access_token(call: Call) -> Response:
     return json_response(token, 201)
 
 
+@router.get("/api/v4/users/{user_id}/tokens")
+async def get_access_tokens_for_user(call: Call) -> Response:
+    """Like the real server: the tokens' metadata, never the secret token values."""
+    state, me = call.state, call.user
+    user_id = call.param_user_id()
+    if not permissions.has_system_permission(state, me, "read_user_access_token"):
+        raise permission_denied(me["id"], "read_user_access_token")
+    if not _may_act_for(call, user_id):
+        raise permission_denied(me["id"], "edit_other_users")
+    found = [
+        {key: value for key, value in token.items() if key != "token"}
+        for token in state.tokens.values()
+        if token["user_id"] == user_id
+    ]
+    return json_response(call.page(found))
+
+
 @router.post("/api/v4/users/tokens/revoke")
 async def revoke_access_token(call: Call) -> Response:
     state, me = call.state, call.user
