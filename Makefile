@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: dev test lint format bench install clean
+.PHONY: dev test lint format histories install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ dev: $(INSTALLED)
 ## Lint, type-check and run the whole test suite against the real Temporal dev server.
 test: $(INSTALLED) lint
 	$(BIN)/python -m pytest
+
+## Re-record the workflow histories that tests/test_replay.py replays (only for intended changes).
+histories: $(INSTALLED)
+	$(BIN)/python -m tests.histories.record
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .

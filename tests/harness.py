@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -259,3 +260,29 @@ def make_world(stack: Stack) -> World:
     admin = User(id=stack.admin["id"], username=stack.admin["username"], token=stack.admin_token, data=stack.admin)
     world.users["admin"] = admin
     return world
+
+
+# --------------------------------------------------------------------------- a second server
+
+
+@asynccontextmanager
+async def own_server(**server: Any) -> AsyncIterator[tuple[TemporalDevServer, Client]]:
+    temporal = TemporalDevServer(port=free_port(), **server)
+    client = await temporal.start()
+    try:
+        yield temporal, client
+    finally:
+        await temporal.stop()
+
+
+@asynccontextmanager
+async def own_worker(world: World, client: Client) -> AsyncIterator[None]:
+    mattermost = Mattermost(world.stack.settings.mattermost_url, world.stack.settings.mattermost_bot_token)
+    worker = build_worker(client, world.stack.settings, mattermost)
+    task = asyncio.create_task(worker.run())
+    try:
+        yield
+    finally:
+        await worker.shutdown()
+        await task
+        await mattermost.close()

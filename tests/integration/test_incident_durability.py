@@ -15,16 +15,12 @@ from typing import Any
 
 import pytest
 from temporalio.api.enums.v1 import EventType as HistoryEventType
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import WorkflowHandle
 
-from activities.mattermost import Mattermost
-from devstack.http import free_port
-from devstack.temporal import TemporalDevServer
 from models.incident import EventType, IncidentConfig, IncidentState
 from models.incident_commands import AddItem, SetItemState
-from tests.harness import World, eventually
+from tests.harness import World, eventually, own_server, own_worker
 from tests.integration.incident_helpers import actor, playbook, start, state
-from worker import build_worker
 from workflows.incident import IncidentWorkflow
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -117,40 +113,17 @@ def _channels(world: World, display_name: str) -> int:
     return len([c for c in world.standin.channels(world.team_id) if c["display_name"] == display_name])
 
 
-@asynccontextmanager
-async def own_server(world: World, **server: Any) -> AsyncIterator[tuple[TemporalDevServer, Client]]:
-    temporal = TemporalDevServer(port=free_port(), **server)
-    client = await temporal.start()
-    try:
-        yield temporal, client
-    finally:
-        await temporal.stop()
-
-
-@asynccontextmanager
-async def own_worker(world: World, client: Client) -> AsyncIterator[None]:
-    mattermost = Mattermost(world.stack.settings.mattermost_url, world.stack.settings.mattermost_bot_token)
-    worker = build_worker(client, world.stack.settings, mattermost)
-    task = asyncio.create_task(worker.run())
-    try:
-        yield
-    finally:
-        await worker.shutdown()
-        await task
-        await mattermost.close()
-
-
 @pytest.mark.slow
 async def test_reminder_survives_worker_and_server_restarts_and_fires_once(world: World, tmp_path: Path) -> None:
     db = tmp_path / "temporal.db"
-    async with own_server(world, db_file=db) as (_, client), own_worker(world, client):
+    async with own_server(db_file=db) as (_, client), own_worker(world, client):
         handle = await start(world, client=client, book=playbook(world, reminder_timer_default_seconds=2))
         before = await eventually(lambda: state(handle), lambda s: s.channel_id is not None and not s.outbox)
     assert before.reminder_due_at is not None
     due = before.reminder_due_at
     # Everything is down past the due time, long enough to miss several intervals.
     await eventually(_now, lambda now: now > due + timedelta(seconds=5), timeout=30, what="the reminder to be overdue")
-    async with own_server(world, db_file=db) as (_, client), own_worker(world, client):
+    async with own_server(db_file=db) as (_, client), own_worker(world, client):
         back = client.get_workflow_handle_for(IncidentWorkflow.run, handle.id)
         after = await eventually(lambda: state(back), lambda s: len(_reminders(s)) >= 1, what="the overdue reminder")
         restarted_at = datetime.now(UTC)
@@ -173,7 +146,7 @@ def _reminders(current: IncidentState) -> list[Any]:
 @pytest.mark.slow
 async def test_continue_as_new_carries_everything_across_runs(world: World) -> None:
     low = {"limit.historyCount.suggestContinueAsNew": "200"}
-    async with own_server(world, dynamic_config=low) as (_, client), own_worker(world, client):
+    async with own_server(dynamic_config=low) as (_, client), own_worker(world, client):
         handle = await start(world, client=client)
         alice = actor(world.alice)
         for n in range(10):

@@ -1,0 +1,212 @@
+"""Record the event histories of representative workflows (`make histories`).
+
+`tests/test_replay.py` replays every history saved here on each test run, so a change to
+a workflow that would break running incidents fails the suite. Re-record only when a
+change is meant to be incompatible and is released with `workflow.patched` or a new
+workflow version; otherwise fix the change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle
+from temporalio.common import WorkflowIDConflictPolicy
+
+from activities.stats import StatsActivities
+from api.incidents import start_options
+from lifecycle import exit_process
+from models.common import ChannelFact, new_short_id
+from models.incident import EventType, IncidentStart, IncidentState, IncidentStatus
+from models.incident_commands import (
+    AddItem,
+    Announce,
+    AssignItem,
+    ChangeCommander,
+    ChangeStage,
+    EditItem,
+    EndIncident,
+    InviteMembers,
+    MoveItem,
+    PostStatusUpdate,
+    RemoveItem,
+    RestartIncident,
+    RunItemCommand,
+    SetItemState,
+    SetReminder,
+    SnoozeReminder,
+)
+from models.playbook import ArchivePlaybook, PlaybookEdit, PlaybookStart, UpdatePlaybook, playbook_workflow_id
+from models.stats import FactsStatus, IncidentFacts, stats_month, stats_workflow_id
+from tests.harness import World, eventually, make_world, own_server, own_worker, start_stack
+from tests.integration.incident_helpers import actor, fact, playbook, settled, start, state
+from workflows.incident import IncidentWorkflow
+from workflows.playbook import PlaybookWorkflow
+
+HERE = Path(__file__).parent
+
+
+async def save(client: Client, handle: WorkflowHandle[Any, Any], name: str) -> None:
+    """Every run of the workflow, oldest first: `<name>.<n>.json`."""
+    runs = sorted([e async for e in client.list_workflows(f"WorkflowId = '{handle.id}'")], key=lambda e: e.start_time)
+    for n, run in enumerate(runs, start=1):
+        history = await client.get_workflow_handle(handle.id, run_id=run.run_id).fetch_history()
+        (HERE / f"{name}.{n}.json").write_text(history.to_json())
+        print(f"saved {name}.{n}.json ({len(history.events)} events)")
+
+
+async def full_incident(world: World) -> WorkflowHandle[Any, Any]:
+    off_topic = world.channels["off-topic"]
+    book = playbook(world, broadcast_channel_ids=[off_topic["id"]], reminder_timer_default_seconds=1)
+    handle = await start(world, book=book, invited=[fact(world.carol, member=False), fact(world.mallory, member=False)])
+    alice = actor(world.alice)
+    await eventually(lambda: state(handle), lambda s: any(e.type == EventType.REMINDER_SENT for e in s.timeline))
+    commands: list[tuple[Any, Any]] = [
+        (IncidentWorkflow.set_item_state, SetItemState(actor=alice, stage=0, item=0, state="in_progress")),
+        (IncidentWorkflow.set_item_state, SetItemState(actor=alice, stage=0, item=0, state="toggle")),
+        (IncidentWorkflow.assign_item, AssignItem(actor=alice, stage=0, item=1, assignee=fact(world.carol))),
+        (IncidentWorkflow.add_item, AddItem(actor=alice, stage=0, title="Tell support")),
+        (IncidentWorkflow.edit_item, EditItem(actor=alice, stage=0, item=2, title="Tell support now")),
+        (IncidentWorkflow.move_item, MoveItem(actor=alice, stage=0, item=2, to_position=0)),
+        (IncidentWorkflow.remove_item, RemoveItem(actor=alice, stage=0, item=0)),
+        (IncidentWorkflow.change_stage, ChangeStage(actor=alice, direction="next", force=True)),
+        (IncidentWorkflow.run_item_command, RunItemCommand(actor=alice, stage=1, item=0)),
+        (IncidentWorkflow.invite_members, InviteMembers(actor=alice, users=[fact(world.bob, member=False)])),
+        (IncidentWorkflow.change_commander, ChangeCommander(actor=alice, commander=fact(world.carol))),
+        (
+            IncidentWorkflow.post_status_update,
+            PostStatusUpdate(actor=alice, message="Failing over", status="identified"),
+        ),
+        (IncidentWorkflow.snooze_reminder, SnoozeReminder(actor=alice, seconds=3600)),
+        (
+            IncidentWorkflow.announce,
+            Announce(
+                actor=alice,
+                channels=[
+                    ChannelFact(
+                        channel_id=world.town_square["id"],
+                        name="town-square",
+                        team_id=world.team_id,
+                        actor_can_post=True,
+                    )
+                ],
+            ),
+        ),
+        (IncidentWorkflow.set_reminder, SetReminder(actor=alice, seconds=0)),
+        (IncidentWorkflow.end_incident, EndIncident(actor=alice)),
+    ]
+    for update, command in commands:
+        await handle.execute_update(update, command)
+    await handle.result()
+    return handle
+
+
+async def restarted_incident(world: World) -> WorkflowHandle[Any, Any]:
+    handle = await start(world, book=playbook(world))
+    alice = actor(world.alice)
+    await settled(handle)
+    await handle.execute_update(IncidentWorkflow.end_incident, EndIncident(actor=alice))
+    ended: IncidentState = await handle.result()
+    resume = IncidentStart(id=ended.id, team_id=ended.team_id, name=ended.name, reporter=alice, resume=ended)
+    operation = WithStartWorkflowOperation(
+        IncidentWorkflow.run,
+        resume,
+        **start_options(world.stack.settings, resume, ended.playbook, "Team"),
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+    )
+    await world.stack.temporal.execute_update_with_start_workflow(
+        IncidentWorkflow.restart_incident, RestartIncident(actor=alice), start_workflow_operation=operation
+    )
+    again = world.stack.temporal.get_workflow_handle_for(IncidentWorkflow.run, handle.id)
+    await settled(again)
+    await again.execute_update(IncidentWorkflow.end_incident, EndIncident(actor=alice))
+    await again.result()
+    return again
+
+
+async def failed_incident(world: World) -> WorkflowHandle[Any, Any]:
+    world.standin.add_fault("POST", "/api/v4/channels", status=403, times=1)
+    handle = await start(world, name="Cannot open")
+    result: IncidentState = await handle.result()
+    assert result.status == IncidentStatus.FAILED
+    return handle
+
+
+async def continued_incident(world: World) -> None:
+    low = {"limit.historyCount.suggestContinueAsNew": "60"}
+    async with own_server(dynamic_config=low) as (_, client), own_worker(world, client):
+        handle = await start(world, client=client)
+        alice = actor(world.alice)
+        for n in range(8):
+            await handle.execute_update(IncidentWorkflow.add_item, AddItem(actor=alice, stage=0, title=f"Step {n}"))
+        await eventually(lambda: state(handle), lambda s: not s.outbox and s.channel_id is not None)
+        await handle.execute_update(IncidentWorkflow.end_incident, EndIncident(actor=alice))
+        await handle.result()
+        await save(client, handle, "incident-continued-as-new")
+
+
+async def edited_playbook(world: World) -> WorkflowHandle[Any, Any]:
+    now = datetime.now(UTC)
+    book = playbook(world)
+    handle = await world.stack.temporal.start_workflow(
+        PlaybookWorkflow.run,
+        PlaybookStart(
+            playbook=book, edits=[PlaybookEdit(version=1, editor_id=world.alice.id, at=now, summary=["created"])]
+        ),
+        id=playbook_workflow_id(book.id),
+        task_queue=world.stack.settings.temporal_task_queue,
+    )
+    alice = actor(world.alice)
+    spec = book.model_copy(update={"title": "Database outage v2"})
+    await handle.execute_update(
+        PlaybookWorkflow.update_playbook,
+        UpdatePlaybook(actor=alice, is_team_member=True, spec=spec, expected_version=1),
+    )
+    await handle.execute_update(PlaybookWorkflow.archive_playbook, ArchivePlaybook(actor=alice, is_team_member=True))
+    await handle.result()
+    return handle
+
+
+async def team_statistics(world: World) -> WorkflowHandle[Any, Any]:
+    reporter = StatsActivities(world.stack.temporal, task_queue=world.stack.settings.temporal_task_queue)
+    started = datetime(2025, 6, 1, 9, tzinfo=UTC)
+    for n in range(5):
+        await reporter.report_incident_facts(
+            IncidentFacts(
+                incident_id=new_short_id(),
+                team_id=world.team_id,
+                playbook_id="pb",
+                status=FactsStatus.ENDED if n % 2 else FactsStatus.ONGOING,
+                started_at=started + timedelta(hours=n),
+                ended_at=started + timedelta(hours=n, minutes=30) if n % 2 else None,
+                time_to_resolution_seconds=1800 if n % 2 else None,
+                participant_ids=[world.alice.id],
+            )
+        )
+    handle = world.stack.temporal.get_workflow_handle(stats_workflow_id(world.team_id, stats_month(started)))
+    await handle.terminate("recorded for replay tests")
+    return handle
+
+
+async def main() -> None:
+    for old in HERE.glob("*.json"):
+        old.unlink()
+    stack = await start_stack()
+    try:
+        client = stack.temporal
+        await save(client, await full_incident(make_world(stack)), "incident-full-lifecycle")
+        await save(client, await restarted_incident(make_world(stack)), "incident-restarted")
+        await save(client, await failed_incident(make_world(stack)), "incident-failed-start")
+        await continued_incident(make_world(stack))
+        await save(client, await edited_playbook(make_world(stack)), "playbook-edited-archived")
+        await save(client, await team_statistics(make_world(stack)), "incident-stats")
+    finally:
+        await stack.stop()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
+    exit_process(0)

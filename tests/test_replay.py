@@ -1,0 +1,39 @@
+"""Replay the saved histories of representative workflows against today's code.
+
+A change that would break workflows already running (a nondeterministic change)
+fails here. See tests/histories/record.py for how the histories were made.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from worker import WORKFLOWS
+
+HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
+
+
+def test_there_are_histories_of_every_workflow() -> None:
+    names = {path.name.split(".")[0] for path in HISTORIES}
+    assert {
+        "incident-full-lifecycle",
+        "incident-restarted",
+        "incident-failed-start",
+        "incident-continued-as-new",
+        "playbook-edited-archived",
+        "incident-stats",
+    } <= names
+
+
+@pytest.mark.parametrize(
+    ("name", "text"), [(p.name, p.read_text()) for p in HISTORIES], ids=[p.name for p in HISTORIES]
+)
+async def test_history_replays(name: str, text: str) -> None:
+    history = WorkflowHistory.from_json(name.rsplit(".", 2)[0], text)
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter)
+    await replayer.replay_workflow(history)
