@@ -252,6 +252,7 @@ async def list_incidents(
 async def incident_by_channel(
     channel_id: MattermostId, actor: Actor = Depends(current_user), svc: Services = Depends(services)
 ) -> IncidentRecord:
+    """The incident whose channel this is."""
     incident_id = await incidents.incident_id_for_channel(svc, channel_id)
     if incident_id is None:
         raise not_found("Incident")
@@ -263,6 +264,7 @@ async def incident_by_channel(
 async def get_incident(
     incident_id: IncidentId, actor: Actor = Depends(current_user), svc: Services = Depends(services)
 ) -> IncidentRecord:
+    """The full incident record, with its elapsed time and time to resolution."""
     access = await _visible(svc, actor, incident_id)
     return to_record(access.state, datetime.now(UTC))
 
@@ -274,6 +276,7 @@ async def get_timeline(
     actor: Actor = Depends(current_user),
     svc: Services = Depends(services),
 ) -> list[TimelineEvent]:
+    """The incident's timeline, optionally only some event types."""
     access = await _visible(svc, actor, incident_id)
     wanted = set(type or [])
     return [event for event in access.state.timeline if not wanted or event.type in wanted]
@@ -289,6 +292,7 @@ async def end_incident(
     actor: Actor = Depends(current_user),
     svc: Services = Depends(services),
 ) -> CommandResponse:
+    """End the incident: the channel and broadcast channels are told, and its workflow completes."""
     return await _act(svc, actor, incident_id, IncidentWorkflow.end_incident, lambda a: EndIncident(actor=a), key)
 
 
@@ -299,6 +303,7 @@ async def restart_incident(
     actor: Actor = Depends(current_user),
     svc: Services = Depends(services),
 ) -> CommandResponse:
+    """Reopen an ended incident, with its whole state and timeline."""
     access = await _visible(svc, actor, incident_id)
     result = await incidents.restart(svc, access, request_key=key)
     return await _respond(svc, access, result)
@@ -312,6 +317,7 @@ async def change_commander(
     actor: Actor = Depends(current_user),
     svc: Services = Depends(services),
 ) -> CommandResponse:
+    """Make another member of the incident channel the commander."""
     access = await _visible(svc, actor, incident_id)
     user = await _user_fact(svc, access, body.user_id, "user_id")
     result = await incidents.command(
@@ -332,6 +338,7 @@ async def change_stage(
     actor: Actor = Depends(current_user),
     svc: Services = Depends(services),
 ) -> CommandResponse:
+    """Move to the next or previous stage, or to a given one; `force` moves past open items."""
     return await _act(
         svc,
         actor,
@@ -350,6 +357,7 @@ async def post_status_update(
     actor: Actor = Depends(current_user),
     svc: Services = Depends(services),
 ) -> CommandResponse:
+    """Post a status update to the channel and broadcast channels; resets the reminder."""
     return await _act(
         svc,
         actor,
@@ -368,6 +376,7 @@ async def invite_members(
     actor: Actor = Depends(current_user),
     svc: Services = Depends(services),
 ) -> CommandResponse:
+    """Invite team members to the incident channel."""
     access = await _visible(svc, actor, incident_id)
     users = [await _user_fact(svc, access, uid, f"user_ids[{i}]") for i, uid in enumerate(body.user_ids)]
     result = await incidents.command(
@@ -384,6 +393,7 @@ async def set_reminder(
     actor: Actor = Depends(current_user),
     svc: Services = Depends(services),
 ) -> CommandResponse:
+    """Set the status update reminder's interval (0 turns it off)."""
     return await _act(
         svc,
         actor,
@@ -402,6 +412,7 @@ async def snooze_reminder(
     actor: Actor = Depends(current_user),
     svc: Services = Depends(services),
 ) -> CommandResponse:
+    """Postpone the next status update reminder."""
     return await _act(
         svc,
         actor,
@@ -449,6 +460,7 @@ async def add_item(
     actor: Actor = Depends(current_user),
     svc: Services = Depends(services),
 ) -> CommandResponse:
+    """Add an item to a stage (at `position`, or at the end)."""
     return await _act(
         svc,
         actor,
@@ -491,6 +503,7 @@ async def remove_item(
     actor: Actor = Depends(current_user),
     svc: Services = Depends(services),
 ) -> CommandResponse:
+    """Remove an item from a stage."""
     return await _act(
         svc,
         actor,
@@ -513,6 +526,7 @@ async def set_item_state(
     actor: Actor = Depends(current_user),
     svc: Services = Depends(services),
 ) -> CommandResponse:
+    """Set an item's state: open, in_progress or done."""
     return await _act(
         svc,
         actor,
@@ -535,6 +549,7 @@ async def assign_item(
     actor: Actor = Depends(current_user),
     svc: Services = Depends(services),
 ) -> CommandResponse:
+    """Assign an item to a member of the incident channel, or unassign it."""
     access = await _visible(svc, actor, incident_id)
     assignee = await _user_fact(svc, access, body.assignee_id, "assignee_id") if body.assignee_id else None
     result = await incidents.command(
@@ -559,6 +574,7 @@ async def move_item(
     actor: Actor = Depends(current_user),
     svc: Services = Depends(services),
 ) -> CommandResponse:
+    """Move an item to another position within its stage."""
     return await _act(
         svc,
         actor,

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
-from fastapi.responses import PlainTextResponse
 
 from api import playbooks
 from api.auth import current_user
@@ -95,6 +94,7 @@ async def import_playbook(
 async def get_playbook(
     playbook_id: PlaybookId, actor: Actor = Depends(current_user), svc: Services = Depends(services)
 ) -> Playbook:
+    """The playbook at its current version."""
     return await playbooks.get_playbook(svc, actor, playbook_id)
 
 
@@ -129,11 +129,15 @@ async def playbook_history(
 
 @router.get(
     "/{playbook_id}/export",
-    response_class=PlainTextResponse,
-    responses={200: {"content": {"application/yaml": {}}}, **error_responses(404)},
+    response_class=Response,
+    responses={
+        200: {"description": "The playbook as YAML", "content": {"application/yaml": {"schema": {"type": "string"}}}},
+        **error_responses(404),
+    },
 )
 async def export_playbook(
     playbook_id: PlaybookId, actor: Actor = Depends(current_user), svc: Services = Depends(services)
-) -> PlainTextResponse:
+) -> Response:
+    """The playbook as YAML, with people and channels by name; `POST /import` reads it back."""
     playbook = await playbooks.get_playbook(svc, actor, playbook_id)
-    return PlainTextResponse(await export_yaml(svc, playbook), media_type="application/yaml")
+    return Response(await export_yaml(svc, playbook), media_type="application/yaml")

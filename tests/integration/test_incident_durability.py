@@ -19,9 +19,11 @@ from temporalio.client import WorkflowHandle
 
 from models.incident import EventType, IncidentConfig, IncidentState
 from models.incident_commands import AddItem, SetItemState
+from models.playbook import PlaybookEdit, PlaybookSpec, PlaybookStart, UpdatePlaybook, playbook_workflow_id
 from tests.harness import World, eventually, own_server, own_worker
 from tests.integration.incident_helpers import actor, playbook, start, state
 from workflows.incident import IncidentWorkflow
+from workflows.playbook import PlaybookWorkflow
 
 PROJECT = Path(__file__).resolve().parents[2]
 
@@ -169,3 +171,34 @@ async def test_continue_as_new_carries_everything_across_runs(world: World) -> N
     assert len(runs) >= 4, f"expected several runs, got {len(runs)}"
     posts = world.standin.posts(final.channel_id or "")
     assert len([p for p in posts if "marked **Step" in p["message"]]) == 250
+
+
+@pytest.mark.slow
+async def test_playbook_continues_as_new_with_its_whole_history(world: World) -> None:
+    low = {"limit.historyCount.suggestContinueAsNew": "30"}
+    async with own_server(dynamic_config=low) as (_, client), own_worker(world, client):
+        book = playbook(world)
+        now = datetime.now(UTC)
+        handle = await client.start_workflow(
+            PlaybookWorkflow.run,
+            PlaybookStart(
+                playbook=book, edits=[PlaybookEdit(version=1, editor_id=world.alice.id, at=now, summary=["created"])]
+            ),
+            id=playbook_workflow_id(book.id),
+            task_queue=world.stack.settings.temporal_task_queue,
+        )
+        alice = actor(world.alice)
+        for version in range(1, 61):
+            spec = PlaybookSpec.model_validate(
+                {**book.model_dump(include=set(PlaybookSpec.model_fields)), "title": f"Outage v{version + 1}"}
+            )
+            await handle.execute_update(
+                PlaybookWorkflow.update_playbook,
+                UpdatePlaybook(actor=alice, is_team_member=True, spec=spec, expected_version=version),
+            )
+        current = await handle.query(PlaybookWorkflow.get_playbook)
+        history = await handle.query(PlaybookWorkflow.get_history)
+        runs = [e async for e in client.list_workflows(f"WorkflowId = '{handle.id}'")]
+    assert (current.version, current.title) == (61, "Outage v61")
+    assert [h.version for h in history] == list(range(1, 62))
+    assert len(runs) >= 3

@@ -1,0 +1,136 @@
+"""Pure helpers: statistics formulas, access rules, signing, channel names, settings."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+import permissions
+from models.common import Actor
+from models.incident import channel_name_for
+from models.playbook import PlaybookSpec, StageSpec
+from models.stats import (
+    FactsStatus,
+    IncidentFacts,
+    StatsShardStart,
+    StatsWindow,
+    compute,
+    median,
+    percentile,
+    record_facts,
+    slice_of,
+)
+from settings import SettingsError, load_settings
+from signing import Signer
+
+A, B = "a" * 26, "b" * 26
+
+
+def test_median_and_nearest_rank_percentile() -> None:
+    assert median([]) is None
+    assert median([5]) == 5
+    assert median([3, 1, 2]) == 2
+    assert median([4, 1, 3, 2]) == 2.5
+    assert percentile([], 0.9) is None
+    assert percentile(list(range(1, 11)), 0.9) == 9
+    assert percentile(list(range(1, 12)), 0.9) == 10
+    assert percentile([7], 0.9) == 7
+
+
+def test_stats_shard_is_idempotent_and_windows_by_start() -> None:
+    shard = StatsShardStart(team_id="t", month="2025-01")
+    start = datetime(2025, 1, 10, 12, tzinfo=UTC)
+    facts = IncidentFacts(
+        incident_id="i1",
+        team_id="t",
+        playbook_id="p",
+        status=FactsStatus.ONGOING,
+        started_at=start,
+        participant_ids=[A],
+    )
+    record_facts(shard, facts)
+    ended = facts.model_copy(
+        update={
+            "status": FactsStatus.ENDED,
+            "ended_at": start + timedelta(minutes=10),
+            "time_to_resolution_seconds": 600,
+            "participant_ids": [A, B],
+        }
+    )
+    record_facts(shard, ended)
+    record_facts(shard, ended)
+    assert len(shard.records) == 1
+    data = slice_of(shard, StatsWindow())
+    stats = compute("t", StatsWindow(), data, start + timedelta(days=1))
+    assert (stats.total, stats.ended, stats.ongoing, stats.participants) == (1, 1, 0, 2)
+    assert stats.time_to_resolution_seconds.mean == 600
+    assert slice_of(shard, StatsWindow(since=start + timedelta(milliseconds=1))).started == []
+    assert len(slice_of(shard, StatsWindow(since=start)).started) == 1
+    assert slice_of(shard, StatsWindow(until=start)).started == []
+    assert slice_of(shard, StatsWindow(playbook_id="other")).started == []
+    # Private incidents count only for their participants.
+    assert slice_of(shard, StatsWindow(viewer_id="c" * 26)).started == []
+    assert len(slice_of(shard, StatsWindow(viewer_id=B)).started) == 1
+
+
+def test_access_rules() -> None:
+    member = Actor(user_id=A, is_channel_member=True)
+    outsider = Actor(user_id=B)
+    admin = Actor(user_id=B, is_system_admin=True)
+    assert permissions.is_system_admin("system_user system_admin")
+    assert not permissions.is_system_admin("system_user")
+    assert permissions.can_see_incident(outsider, is_team_member=True, is_public=True)
+    assert not permissions.can_see_incident(outsider, is_team_member=True, is_public=False)
+    assert not permissions.can_see_incident(outsider, is_team_member=False, is_public=True)
+    assert permissions.can_see_incident(member, is_team_member=True, is_public=False)
+    assert permissions.can_change_incident(member)
+    assert not permissions.can_change_incident(outsider)
+    assert permissions.can_change_incident(admin)
+    assert permissions.can_use_playbook(outsider, is_team_member=True, member_ids=[B])
+    assert not permissions.can_use_playbook(outsider, is_team_member=False, member_ids=[B])
+    assert permissions.can_start_incident(outsider, is_team_member=True, playbook_member_ids=None)
+    assert not permissions.can_create_channel(outsider, public=False, permissions={"create_public_channel"})
+    assert permissions.incident_query_filter(admin) == ""
+    assert B in permissions.incident_query_filter(outsider)
+
+
+def test_signed_tokens_cannot_be_forged() -> None:
+    signer = Signer("secret")
+    token = signer.sign({"incident_id": "x", "n": 1})
+    assert signer.verify(token) == {"incident_id": "x", "n": 1}
+    body, mac = token.split(".")
+    assert signer.verify(f"{body}.{mac[:-1]}A") is None
+    assert signer.verify(token + "x") is None
+    assert Signer("other").verify(token) is None
+    assert signer.verify(None) is None
+    assert signer.verify("no-dot") is None
+    with pytest.raises(ValueError, match="secret"):
+        Signer("")
+
+
+def test_channel_names_are_valid_and_keep_the_id() -> None:
+    name = channel_name_for(incident_id="abcdefghij", name="x" * 200, template="", date="2026-01-01", playbook_title="")
+    assert len(name) == 64
+    assert name.endswith("-abcdefghij")
+    assert channel_name_for(incident_id="abcdefghij", name="  ", template="{id}", date="d", playbook_title="") == (
+        "abcdefghij"
+    )
+
+
+def test_playbook_spec_rules() -> None:
+    spec = PlaybookSpec(title=" Outage ", checklists=[StageSpec(title="A")], member_ids=[A, A])
+    assert spec.title == "Outage"
+    assert spec.member_ids == [A]
+    with pytest.raises(ValueError, match="same title"):
+        PlaybookSpec(title="x", checklists=[StageSpec(title="A"), StageSpec(title="a")])
+
+
+def test_settings_errors_name_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("API_PORT", "99999")
+    with pytest.raises(SettingsError, match="API_PORT"):
+        load_settings(_env_file=None)
+    monkeypatch.setenv("API_PORT", "8000")
+    monkeypatch.setenv("PUBLIC_URL", "ftp://x")
+    with pytest.raises(SettingsError, match="PUBLIC_URL"):
+        load_settings(_env_file=None)
