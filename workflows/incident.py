@@ -198,6 +198,15 @@ class IncidentWorkflow:
 
     async def _carry_out(self, pending: PendingEffect) -> None:
         effect = pending.effect
+        if isinstance(effect, RespondEffect):
+            # Needs no channel: it also tells the starter when the channel could not be made.
+            await self._activity(
+                "respond_to_command",
+                RespondToCommand(response_url=effect.response_url, text=effect.text),
+                type(None),
+                summary="reply to the slash command",
+            )
+            return
         channel_id = self.state.channel_id
         if channel_id is None:
             return
@@ -241,13 +250,6 @@ class IncidentWorkflow:
             )
         elif isinstance(effect, StatsEffect):
             await self._activity("report_incident_facts", facts(self.state), type(None), summary="report statistics")
-        elif isinstance(effect, RespondEffect):
-            await self._activity(
-                "respond_to_command",
-                RespondToCommand(response_url=effect.response_url, text=effect.text),
-                type(None),
-                summary="reply to the slash command",
-            )
 
     async def _activity(self, name: str, arg: Any, result_type: type[Any], *, summary: str) -> Any:
         config = self.state.config

@@ -22,6 +22,11 @@ def format_duration(seconds: float) -> str:
     return f"{secs}s"
 
 
+def sentence(text: str) -> str:
+    """Capitalize the first letter only (names and titles keep their case) and end with a period."""
+    return f"{text[:1].upper()}{text[1:]}."
+
+
 def stage_label(state: IncidentState, index: int | None = None) -> str:
     index = state.active_stage if index is None else index
     return f"{index + 1}/{len(state.checklists)} {state.checklists[index].title}"

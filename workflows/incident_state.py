@@ -306,7 +306,7 @@ class Incident:
             summary,
             {"stage": command.stage, "item": command.item, "from": previous, "to": item.assignee_id},
         )
-        return CommandResult(message=summary.split(" ", 1)[1].capitalize() + ".")
+        return CommandResult(message=text.sentence(summary.split(" ", 1)[1]))
 
     def check_add_item(self, command: AddItem) -> None:
         self._check_change(command)
@@ -358,7 +358,7 @@ class Incident:
             f"{command.actor.mention} {what}",
             {"stage": command.stage, "item": command.item, "from": before, "to": item.title},
         )
-        return CommandResult(message=what.replace("**", "'").capitalize() + ".")
+        return CommandResult(message=text.sentence(what.replace("**", "'")))
 
     def check_remove_item(self, command: RemoveItem) -> None:
         self._check_change(command)

@@ -20,7 +20,7 @@ from api.playbooks import get_playbook
 from api.services import Services, services
 from api.slash import dialogs
 from models.common import Actor
-from models.incident import DESCRIPTION_MAX, NAME_MAX, UpdateStatus
+from models.incident import DESCRIPTION_MAX, NAME_MAX, STATUS_MESSAGE_MAX, UpdateStatus
 from models.incident_commands import ChangeStage, EndIncident, PostStatusUpdate, SnoozeReminder
 from workflows.incident import IncidentWorkflow
 from workflows.incident_messages import format_duration
@@ -147,6 +147,9 @@ async def _status_update(
     status_value = str(submission.get("status") or "")
     if not message:
         return DialogReply(errors={"message": "Write what changed."})
+    if len(message) > STATUS_MESSAGE_MAX:
+        # Mattermost does not enforce the element's max_length on the server.
+        return DialogReply(errors={"message": f"At most {STATUS_MESSAGE_MAX} characters."})
     if status_value and status_value not in UpdateStatus._value2member_map_:
         return DialogReply(errors={"status": "Choose one of the listed statuses."})
     status = UpdateStatus(status_value) if status_value else None

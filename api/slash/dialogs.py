@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ValidationError
 
 from api.services import Services
-from models.incident import NAME_MAX, UpdateStatus
+from models.incident import DESCRIPTION_MAX, NAME_MAX, STATUS_MESSAGE_MAX, UpdateStatus
 from models.playbook import PlaybookSummary
 
 DialogKind = Literal["start", "end", "stage", "status_update"]
@@ -83,7 +83,7 @@ def start_dialog(playbooks: list[PlaybookSummary], state: str) -> dict[str, Any]
                 "name": "description",
                 "type": "textarea",
                 "optional": True,
-                "max_length": 1024,
+                "max_length": DESCRIPTION_MAX,
             },
         ],
     }
@@ -114,6 +114,6 @@ def status_update_dialog(state: str) -> dict[str, Any]:
                 "optional": True,
                 "options": [{"text": s.value.capitalize(), "value": s.value} for s in UpdateStatus],
             },
-            {"display_name": "Update", "name": "message", "type": "textarea", "max_length": 4000},
+            {"display_name": "Update", "name": "message", "type": "textarea", "max_length": STATUS_MESSAGE_MAX},
         ],
     }

@@ -12,8 +12,6 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from temporalio.exceptions import ApplicationError
-
 from activities.mattermost import MattermostFailure
 from api import incidents
 from api.errors import ApiError
@@ -31,6 +29,7 @@ from models.incident_commands import (
     AssignItem,
     ChangeCommander,
     ChangeStage,
+    EndIncident,
     InviteMembers,
     PostStatusUpdate,
     RemoveItem,
@@ -39,12 +38,6 @@ from models.incident_commands import (
 )
 from models.playbook import PlaybookSummary
 from workflows.incident import IncidentWorkflow
-from workflows.incident_state import Incident
-
-
-def _no_new_ids() -> str:
-    raise AssertionError("a check never creates anything")
-
 
 _DURATION = re.compile(r"^(\d+)\s*(s|sec|m|min|h|hr|d)?$")
 _UNITS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hr": 3600, "d": 86400, None: 60}
@@ -56,13 +49,17 @@ _UNITS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hr": 3600, "d": 8640
 async def incident_here(ctx: Context, what: str) -> IncidentAccess:
     """The incident whose channel the command was typed in."""
     request = ctx.request
+    wrong_channel = ApiError(400, "wrong_channel", f"You can only {what} from within the incident's channel.")
     incident_id = await incidents.incident_id_for_channel(ctx.svc, request.channel_id, request.channel_name)
     if incident_id is None:
-        raise ApiError(400, "wrong_channel", f"You can only {what} from within the incident's channel.")
+        raise wrong_channel
     try:
         return await incidents.load(ctx.svc, ctx.actor, incident_id)
-    except ApiError:
-        raise ApiError(400, "wrong_channel", f"You can only {what} from within the incident's channel.") from None
+    except ApiError as error:
+        # An incident the caller may not see is no incident for them; an outage is said as it is.
+        if error.status != 404:
+            raise
+        raise wrong_channel from None
 
 
 async def run(ctx: Context, access: IncidentAccess, update: Any, build: Any) -> SlashReply:
@@ -156,14 +153,15 @@ def register(registry: Registry) -> None:
         example='start "Database outage" Primary DB down',
     )
     async def start(ctx: Context) -> SlashReply:
-        if not ctx.args:
+        words, rest = ctx.leading(1)
+        if not words:
             state = dialog_state(ctx, "start", response_url=ctx.request.response_url)
             await open_dialog(ctx, dialogs.start_dialog(await usable_playbooks(ctx), state))
             return ephemeral("")
-        if len(ctx.args) < 2:
+        name = " ".join(rest.split())
+        if not name:
             raise UsageError("Give the playbook and the incident's name.")
-        playbook = resolve_playbook(await usable_playbooks(ctx), ctx.args[0])
-        name = " ".join(ctx.args[1:])
+        playbook = resolve_playbook(await usable_playbooks(ctx), words[0])
         if len(name) > NAME_MAX:
             raise UsageError(f"The incident name is {len(name)} characters long; the limit is {NAME_MAX}.")
         await incidents.start_incident(
@@ -182,6 +180,7 @@ def register(registry: Registry) -> None:
     @registry.command("end", usage="end", summary="End the incident (asks for confirmation)")
     async def end(ctx: Context) -> SlashReply:
         access = await incident_here(ctx, "end an incident")
+        incidents.precheck(access, lambda incident: incident.check_end(EndIncident(actor=access.actor)))
         state = dialog_state(ctx, "end", incident_id=access.state.id)
         await open_dialog(
             ctx,
@@ -235,10 +234,11 @@ def register(registry: Registry) -> None:
 
     @registry.command("checkadd", usage="checkadd <stage> <title...>", summary="Add an item to a stage")
     async def checkadd(ctx: Context) -> SlashReply:
-        if len(ctx.args) < 2:
+        words, rest = ctx.leading(1)
+        title = " ".join(rest.split())
+        if not title:
             raise UsageError("Name the stage and the new item's title.")
-        stage = number(ctx.args[0], "stage")
-        title = " ".join(ctx.args[1:])
+        stage = number(words[0], "stage")
         access = await incident_here(ctx, "edit the checklist")
         return await run(
             ctx,
@@ -292,14 +292,12 @@ def register(registry: Registry) -> None:
         state = access.state
         current = state.checklists[state.active_stage]
         if direction == "next" and current.open_count and not force and ctx.request.trigger_id:
-            # Apply the workflow's own rule to what we just read, so anything else it would
-            # refuse (last stage, ended, not a member) is said now rather than after the dialog.
-            try:
-                Incident(state, _no_new_ids).check_change_stage(
+            incidents.precheck(
+                access,
+                lambda incident: incident.check_change_stage(
                     ChangeStage(actor=access.actor, direction="next", force=True)
-                )
-            except ApplicationError as refusal:
-                return ephemeral(refusal.message)
+                ),
+            )
             await open_dialog(
                 ctx,
                 dialogs.confirm_dialog(
@@ -361,13 +359,14 @@ def register(registry: Registry) -> None:
         example="update identified Failing over to the replica",
     )
     async def update(ctx: Context) -> SlashReply:
-        words = list(ctx.args)
-        status = None
-        if words and words[0].lower() in UpdateStatus._value2member_map_:
-            status = UpdateStatus(words.pop(0).lower())
-        if not words:
+        # The message is kept as typed: several lines, quotes and all.
+        message, status = ctx.text, None
+        first, *rest = message.split(maxsplit=1) or [""]
+        if first.lower() in UpdateStatus._value2member_map_:
+            status = UpdateStatus(first.lower())
+            message = rest[0] if rest else ""
+        if not message:
             raise UsageError("Write the update's message.")
-        message = " ".join(words)
         access = await incident_here(ctx, "post status updates")
         return await run(
             ctx,
@@ -408,7 +407,12 @@ async def channel_fact(ctx: Context, actor: Actor, name: str) -> ChannelFact:
     except MattermostFailure as failure:
         if failure.retryable:
             raise
-        raise UsageError(f"There is no channel {name} that you can see in this team.") from None
+        # The bot looks the channel up, and a private channel does not exist for it until it joins.
+        bot = await ctx.svc.mattermost.bot_user()
+        raise UsageError(
+            f"There is no channel {name} that you can see in this team. "
+            f"For a private channel, add @{bot['username']} to it first."
+        ) from None
     visible = await ctx.svc.facts.visible_channel(actor, channel["id"])
     if visible is None:
         raise UsageError(f"There is no channel {name} that you can see in this team.")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-import shlex
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 
-from api.errors import ApiError
+from pydantic import ValidationError
+
+from api.errors import ApiError, validation_fields
 from api.services import Services
 from api.slash.protocol import SlashReply, SlashRequest, ephemeral
 from models.common import Actor
@@ -21,7 +24,24 @@ class Context:
     request: SlashRequest
     svc: Services
     actor: Actor
-    args: list[str]
+    # Everything after the subcommand, as typed (newlines and apostrophes included).
+    text: str
+
+    @cached_property
+    def args(self) -> list[str]:
+        """The words of `text`, "quoted phrases" kept together."""
+        return leading_words(self.text)[0]
+
+    def leading(self, count: int) -> tuple[list[str], str]:
+        """The first `count` words, and the rest as free text (a name, a title).
+
+        The rest keeps what was typed, apostrophes included; only quotes around all of
+        it are dropped, as people quote names as readily as playbook titles.
+        """
+        words, rest = leading_words(self.text, count)
+        if len(rest) > 1 and rest[0] == rest[-1] == '"' and '"' not in rest[1:-1]:
+            rest = rest[1:-1].strip()
+        return words, rest
 
 
 Handler = Callable[[Context], Awaitable[SlashReply]]
@@ -64,17 +84,27 @@ class Registry:
         return "\n".join(lines)
 
 
-def split_arguments(text: str) -> list[str]:
-    """Words, with "quoted phrases" kept together."""
-    try:
-        return shlex.split(text)
-    except ValueError:
-        raise UsageError('Unbalanced quotes: close every " you open, e.g. "Database outage".') from None
+# A "quoted phrase" or a bare word. Only double quotes group words: apostrophes are common in
+# free text ("We're failing over") and must not be taken for quotes.
+_WORD = re.compile(r'\s*(?:"([^"]*)"|([^\s"]\S*))')
+
+
+def leading_words(text: str, count: int | None = None) -> tuple[list[str], str]:
+    """Up to `count` words (all when None), and the text after them as typed, trimmed."""
+    words: list[str] = []
+    position = 0
+    while (count is None or len(words) < count) and text[position:].strip():
+        match = _WORD.match(text, position)
+        if match is None:
+            raise UsageError('Unbalanced quotes: close every " you open, e.g. "Database outage".')
+        words.append(match.group(1) if match.group(1) is not None else match.group(2))
+        position = match.end()
+    return words, text[position:].strip()
 
 
 async def dispatch(registry: Registry, request: SlashRequest, svc: Services, actor: Actor) -> SlashReply:
     try:
-        words = split_arguments(request.text)
+        words, rest = leading_words(request.text, 1)
     except UsageError as error:
         return ephemeral(str(error))
     if not words or words[0].lower() == "help":
@@ -84,9 +114,13 @@ async def dispatch(registry: Registry, request: SlashRequest, svc: Services, act
     if subcommand is None:
         return ephemeral(f"Unknown command `{words[0]}`.\n\n{registry.help_text()}")
     try:
-        return await subcommand.handler(Context(request, svc, actor, words[1:]))
+        return await subcommand.handler(Context(request, svc, actor, rest))
     except UsageError as error:
         return ephemeral(f"{error}\nUsage: {registry.usage(name)}")
+    except ValidationError as error:
+        # An argument broke a limit of the command's model (e.g. an item title too long).
+        problems = "; ".join(f"`{f}`: {problem}" for f, problem in validation_fields(error.errors()).items())
+        return ephemeral(f"{problems}.\nUsage: {registry.usage(name)}")
     except ApiError as error:
         # Refusals (from the workflow or the access rules) reach the user verbatim.
         return ephemeral(error.message)

@@ -38,7 +38,7 @@ def incident_list(incidents: list[IncidentSummary], names: dict[str, str], now: 
         channel = f" (~{incident.channel_name})" if incident.channel_name else ""
         commander = f"@{names[incident.commander_id]}" if incident.commander_id in names else incident.commander_id
         lines.append(
-            f"| {incident.name}{channel} | {commander} | {format_duration(incident.duration_seconds(now))} "
+            f"| {incident.name}{channel} | {commander} | {format_duration(incident.elapsed_seconds(now))} "
             f"| {incident.active_stage + 1}. {incident.active_stage_title} |"
         )
     return "\n".join(lines)
