@@ -9,6 +9,7 @@ the HTTP status and whether retrying could help.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -23,6 +24,11 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 CHANNEL_EXISTS = "store.sql_channel.save_channel.exists.app_error"
+# What Mattermost allows in usernames and channel names; anything else cannot exist, and
+# must never be put into a request path.
+USERNAME = re.compile(r"^[a-z0-9.\-_]{1,64}$")
+CHANNEL_NAME = re.compile(r"^[a-z0-9\-_]{1,64}$")
+ID = re.compile(r"^[a-z0-9]{26}$")
 # How far back a retried post looks for the copy an earlier attempt may have made.
 DEDUPE_SCAN_POSTS = 200
 
@@ -90,6 +96,16 @@ async def _call(operation: Callable[[], Awaitable[T]], what: str) -> T:
         ) from None
 
 
+def _no_such(what: str) -> MattermostFailure:
+    return MattermostFailure(f"Mattermost has no {what}", status=404)
+
+
+def _checked(pattern: re.Pattern[str], value: str, what: str) -> str:
+    if not pattern.match(value):
+        raise _no_such(what)
+    return value
+
+
 class Mattermost:
     """Typed operations on one Mattermost server.
 
@@ -153,10 +169,13 @@ class Mattermost:
         return await _call(lambda: self._bot.users.get_users_by_ids(options=ids), "look up users")
 
     async def get_team(self, team_id: str) -> dict[str, Any]:
+        _checked(ID, team_id, f"team {team_id!r}")
         return await _call(lambda: self._bot.teams.get_team(team_id), f"look up team {team_id}")
 
     async def team_member(self, team_id: str, user_id: str) -> dict[str, Any] | None:
         """The membership (with roles), or None when the user is not in the team."""
+        if not ID.match(team_id) or not ID.match(user_id):
+            return None
         try:
             member: dict[str, Any] = await _call(
                 lambda: self._bot.teams.get_team_member(team_id, user_id), "look up a team member"
@@ -177,12 +196,17 @@ class Mattermost:
     # ------------------------------------------------------------------ channels
 
     async def get_channel(self, channel_id: str) -> dict[str, Any]:
+        _checked(ID, channel_id, f"channel {channel_id!r}")
         return await _call(lambda: self._bot.channels.get_channel(channel_id), "look up a channel")
 
     async def get_channel_by_name(self, team_id: str, name: str) -> dict[str, Any]:
+        _checked(ID, team_id, f"team {team_id!r}")
+        _checked(CHANNEL_NAME, name, f"channel ~{name}")
         return await _call(lambda: self._bot.channels.get_channel_by_name(team_id, name), f"look up channel ~{name}")
 
     async def is_channel_member(self, channel_id: str, user_id: str) -> bool:
+        if not ID.match(channel_id) or not ID.match(user_id):
+            return False
         try:
             await _call(lambda: self._bot.channels.get_channel_member(channel_id, user_id), "check channel membership")
         except MattermostFailure as failure:

@@ -20,7 +20,7 @@ from api.pagination import Page, PageParams, paginate
 from api.services import Services
 from api.temporal_calls import Gone, execute_update, query, quote
 from models import search_attributes as sa
-from models.common import Actor, new_short_id, short_id_from
+from models.common import SHORT_ID, Actor, new_short_id, short_id_from
 from models.errors import Refusal
 from models.playbook import (
     ArchivePlaybook,
@@ -158,6 +158,8 @@ async def _read(svc: Services, handle: WorkflowHandle[Any, Any]) -> Playbook:
 
 async def _accessible(svc: Services, actor: Actor, playbook_id: str) -> tuple[Playbook, bool]:
     """The playbook and the actor's team membership, if the actor may use it; else "not found"."""
+    if not SHORT_ID.match(playbook_id):
+        raise not_found("Playbook")
     try:
         playbook = await _read(svc, _handle(svc, playbook_id))
     except Gone:

@@ -8,7 +8,7 @@ import secrets
 from datetime import UTC, datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
 
 # Mattermost ids are 26 lowercase alphanumerics.
 MATTERMOST_ID = re.compile(r"^[a-z0-9]{26}$")
@@ -23,7 +23,11 @@ def _mattermost_id(value: str) -> str:
     return value
 
 
-MattermostId = Annotated[str, AfterValidator(_mattermost_id)]
+MattermostId = Annotated[
+    str,
+    AfterValidator(_mattermost_id),
+    WithJsonSchema({"type": "string", "pattern": MATTERMOST_ID.pattern, "description": "A Mattermost id"}),
+]
 
 
 def _trimmed(value: str) -> str:

@@ -216,10 +216,10 @@ SORT_KEYS: dict[str, Callable[[IncidentListItem], Any]] = {
 
 @router.get("", response_model=Page[IncidentListItem], responses=error_responses(404, 422))
 async def list_incidents(
-    team_id: MattermostId = Query(description="The team whose incidents to list"),
+    team_id: Annotated[MattermostId, Query(description="The team whose incidents to list")],
     status: Literal["ongoing", "ended", "all"] = Query("all"),
-    commander_id: MattermostId | None = Query(None),
-    member_id: MattermostId | None = Query(None),
+    commander_id: Annotated[MattermostId | None, Query()] = None,
+    member_id: Annotated[MattermostId | None, Query()] = None,
     playbook_id: str | None = Query(None, max_length=64),
     search: str | None = Query(None, max_length=64, description="Case-insensitive part of the name"),
     started_after: datetime | None = Query(None),

@@ -50,7 +50,7 @@ async def create_playbook(
 
 @router.get("", response_model=Page[PlaybookSummary], responses=error_responses(404, 422))
 async def list_playbooks(
-    team_id: MattermostId = Query(description="The team whose playbooks to list"),
+    team_id: Annotated[MattermostId, Query(description="The team whose playbooks to list")],
     sort: playbooks.SortKey = Query("title", description="title, stages, steps or updated_at"),
     paging: PageParams = Depends(page_params),
     actor: Actor = Depends(current_user),
@@ -74,7 +74,7 @@ async def list_playbooks(
 )
 async def import_playbook(
     request: Request,
-    team_id: MattermostId = Query(description="The team to create the playbook in"),
+    team_id: Annotated[MattermostId, Query(description="The team to create the playbook in")],
     idempotency_key: IdempotencyKey = None,
     actor: Actor = Depends(current_user),
     svc: Services = Depends(services),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
@@ -18,7 +19,7 @@ router = APIRouter(prefix="/api/v1/stats", tags=["statistics"], responses=error_
 
 @router.get("", response_model=IncidentStats, responses=error_responses(404, 422))
 async def get_stats(
-    team_id: MattermostId = Query(description="The team"),
+    team_id: Annotated[MattermostId, Query(description="The team")],
     since: datetime | None = Query(None, description="Incidents started at or after this time"),
     until: datetime | None = Query(None, description="Incidents started before this time"),
     playbook_id: str | None = Query(None, max_length=64, description="Only incidents from this playbook"),

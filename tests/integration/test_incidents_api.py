@@ -340,3 +340,22 @@ async def test_running_incident_keeps_its_playbook_snapshot(world: World) -> Non
     newer = await start(world, world.alice, playbook_id=book["id"])
     assert newer["playbook_version"] == 2
     assert [s["title"] for s in newer["checklists"]] == ["Only stage"]
+
+
+async def test_hostile_ids_and_names_are_refused_cleanly(world: World) -> None:
+    """Found by fuzzing the OpenAPI document: odd ids must be 422/404, never a server error."""
+    api = world.api(world.alice)
+    for path in ("/api/v1/incidents", "/api/v1/playbooks", "/api/v1/stats"):
+        response = await api.get(path, params={"team_id": "../../users/me\x00"})
+        assert response.status_code == 422, (path, response.text)
+        assert "team_id" in response.json()["fields"]
+    for path in ("/api/v1/incidents/..%2F..%2Fx", "/api/v1/playbooks/%E2%80%AEzz", "/api/v1/incidents/by-channel/x"):
+        response = await api.get(path)
+        assert response.status_code in (404, 422), (path, response.text)
+    record = await start(world, world.alice)
+    await ready(world, world.alice, record["id"])
+    channel = (await api.get(f"/api/v1/incidents/{record['id']}")).json()["channel_id"]
+    reply = await world.slash(world.alice, "add @../../teams", channel_id=channel)
+    assert reply["text"].startswith("There is no user @../../teams.")
+    reply = await world.slash(world.alice, "announce ~../../x", channel_id=channel)
+    assert reply["text"].startswith("There is no channel ~../../x that you can see")
