@@ -152,10 +152,8 @@ def banner(info: dict[str, Any]) -> str:
             f"  curl -s {mm}/api/v4/commands/execute -H 'Authorization: Bearer {alice}' \\",
             "       -H 'Content-Type: application/json' \\",
             f'       -d \'{{"channel_id": "{town_square}", "command": "/incident help"}}\'',
-            "",
-            "Or the REST API:",
-            f"  curl -s '{info['api']}/readyz'",
         ]
+    lines += ["", f"Ready. Check: curl -s '{info['api']}/readyz'"]
     return "\n".join(lines)
 
 

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
+from api.slash.router import AUTOCOMPLETE
 from devstack.http import free_port
-from tests.harness import eventually
+from tests.harness import Stack, eventually
 
 PROJECT = Path(__file__).resolve().parents[2]
 
@@ -65,14 +68,15 @@ async def test_api_entry_point_names_missing_settings(tmp_path: Path) -> None:
 class DevStack:
     """`python -m devstack` (what `make dev` runs) as a child process."""
 
-    def __init__(self, cwd: Path, ports: dict[str, int]) -> None:
+    def __init__(self, cwd: Path, ports: dict[str, int], **settings: str) -> None:
         self.cwd = cwd
         self.ports = ports
+        self.settings = settings
         self.process: asyncio.subprocess.Process | None = None
         self.banner = ""
 
     async def start(self) -> None:
-        env = clean_env(**{name: str(port) for name, port in self.ports.items()})
+        env = clean_env(**{name: str(port) for name, port in self.ports.items()}, **self.settings)
         self.process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -88,7 +92,7 @@ class DevStack:
             line = (await asyncio.wait_for(self.process.stdout.readline(), timeout=90)).decode()
             assert line, f"devstack exited early: {''.join(lines)}"
             lines.append(line)
-            if line.startswith("Or the REST API"):
+            if line.startswith("Ready."):
                 break
         self.banner = "".join(lines)
 
@@ -146,6 +150,9 @@ async def test_dev_stack_runs_stops_cleanly_and_keeps_incidents(tmp_path: Path) 
     finally:
         assert await first.stop() == 0
     assert (tmp_path / ".data" / "temporal.db").exists()
+    standin_state = json.loads((tmp_path / ".data" / "mattermost-standin.json").read_text())
+    [command] = [c for c in _records(standin_state, "commands") if c["trigger"] == "incident"]
+    assert {key: command[key] for key in AUTOCOMPLETE} == AUTOCOMPLETE
 
     second = DevStack(tmp_path, ports)
     await second.start()
@@ -155,3 +162,36 @@ async def test_dev_stack_runs_stops_cleanly_and_keeps_incidents(tmp_path: Path) 
         assert "Disk full (~inc-disk-full-" in listed
     finally:
         assert await second.stop() == 0
+
+
+def _records(state: dict[str, Any], kind: str) -> list[dict[str, Any]]:
+    found = state.get(kind, {})
+    return list(found.values() if isinstance(found, dict) else found)
+
+
+async def test_dev_stack_uses_configured_servers_and_starts_none(tmp_path: Path, stack: Stack) -> None:
+    ports = {"TEMPORAL_DEV_PORT": free_port(), "STANDIN_PORT": free_port(), "API_PORT": free_port()}
+    settings = stack.settings
+    dev = DevStack(
+        tmp_path,
+        ports,
+        TEMPORAL_ADDRESS=settings.temporal_address,
+        MATTERMOST_URL=settings.mattermost_url,
+        MATTERMOST_BOT_TOKEN=settings.mattermost_bot_token,
+        MATTERMOST_SLASH_TOKEN="some-token",
+    )
+    await dev.start()
+    try:
+        assert f"Temporal:     {settings.temporal_address}" in dev.banner
+        assert f"Mattermost:   {settings.mattermost_url}" in dev.banner
+        assert "Web UI" not in dev.banner
+        async with httpx.AsyncClient() as http:
+            ready = await http.get(f"http://127.0.0.1:{ports['API_PORT']}/readyz")
+            assert ready.json()["status"] == "ready"
+            for name in ("TEMPORAL_DEV_PORT", "STANDIN_PORT"):
+                with pytest.raises(httpx.ConnectError):
+                    await http.get(f"http://127.0.0.1:{ports[name]}/")
+    finally:
+        assert await dev.stop() == 0
+    assert not (tmp_path / ".data" / "temporal.db").exists()
+    assert not (tmp_path / ".data" / "mattermost-standin.json").exists()
