@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import socket
 from collections.abc import Generator
 
@@ -45,9 +46,23 @@ async def serve(app: ASGIApp, *, host: str, port: int, log_level: str = "warning
     return server
 
 
+# Below Linux's ephemeral range (32768-60999): the kernel never hands these out as the
+# source port of an outgoing connection, so a port found free stays free until we bind it.
+_PORTS = range(20000, 32000)
+_handed_out: set[int] = set()
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A port nobody listens on right now (for tests and parallel dev stacks)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((host, 0))
-        port: int = probe.getsockname()[1]
+    for _ in range(200):
+        port = random.choice(_PORTS)  # noqa: S311 - not security, just spreading choices
+        if port in _handed_out:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind((host, port))
+            except OSError:
+                continue
+        _handed_out.add(port)
         return port
+    raise RuntimeError("no free port found between 20000 and 32000")

@@ -111,7 +111,7 @@ async def start_stack() -> Stack:
     temporal_server = TemporalDevServer(port=free_port())
     temporal = await temporal_server.start()
     standin = StandIn()
-    await standin.start(host="127.0.0.1", port=0)
+    await standin.start(host="127.0.0.1", port=free_port())
     admin = standin.create_user("sysadmin", roles="system_admin system_user")
     admin_token = standin.create_access_token(admin["id"])
     bot, bot_token = standin.create_bot("incident-bot", display_name="Incident Bot", owner_id=admin["id"])

@@ -72,6 +72,8 @@ class DevStack:
         self.cwd = cwd
         self.ports = ports
         self.settings = settings
+        # Kept for the failure message: why a start failed.
+        self._stderr = cwd / "devstack.stderr"
         self.process: asyncio.subprocess.Process | None = None
         self.banner = ""
 
@@ -84,13 +86,13 @@ class DevStack:
             cwd=self.cwd,
             env=env,
             stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.DEVNULL,
+            stderr=self._stderr.open("ab"),
         )
         assert self.process.stdout is not None
         lines: list[str] = []
         while True:
             line = (await asyncio.wait_for(self.process.stdout.readline(), timeout=90)).decode()
-            assert line, f"devstack exited early: {''.join(lines)}"
+            assert line, f"devstack exited early: {''.join(lines)}{self._stderr.read_text()[-2000:]}"
             lines.append(line)
             if line.startswith("Ready."):
                 break
