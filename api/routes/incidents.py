@@ -8,6 +8,7 @@ workflow and keep its message: 409 for a conflicting state, 403 when not allowed
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -161,17 +162,27 @@ async def _respond(svc: Services, access: IncidentAccess, result: CommandResult)
     return CommandResponse(message=result.message, incident=to_record(reloaded.state, datetime.now(UTC)))
 
 
+@dataclass
+class Caller:
+    """Who calls an action, with the services and the request's idempotency key."""
+
+    actor: Actor
+    svc: Services
+    key: str | None
+
+
+def caller(
+    key: IdempotencyKey = None, actor: Actor = Depends(current_user), svc: Services = Depends(services)
+) -> Caller:
+    return Caller(actor=actor, svc=svc, key=key)
+
+
 async def _act(
-    svc: Services,
-    actor: Actor,
-    incident_id: str,
-    update: Any,
-    build: Callable[[Actor], IncidentCommand],
-    key: str | None,
+    who: Caller, incident_id: str, update: Any, build: Callable[[Actor], IncidentCommand]
 ) -> CommandResponse:
-    access = await _visible(svc, actor, incident_id)
-    result = await incidents.command(svc, access, update, build, request_key=key)
-    return await _respond(svc, access, result)
+    access = await _visible(who.svc, who.actor, incident_id)
+    result = await incidents.command(who.svc, access, update, build, request_key=who.key)
+    return await _respond(who.svc, access, result)
 
 
 async def _user_fact(svc: Services, access: IncidentAccess, user_id: str, field: str) -> UserFact:
@@ -288,64 +299,54 @@ async def get_timeline(
 @router.post("/{incident_id}/end", response_model=CommandResponse, responses=ACTION_ERRORS)
 async def end_incident(
     incident_id: IncidentId,
-    key: IdempotencyKey = None,
-    actor: Actor = Depends(current_user),
-    svc: Services = Depends(services),
+    who: Caller = Depends(caller),
 ) -> CommandResponse:
     """End the incident: the channel and broadcast channels are told, and its workflow completes."""
-    return await _act(svc, actor, incident_id, IncidentWorkflow.end_incident, lambda a: EndIncident(actor=a), key)
+    return await _act(who, incident_id, IncidentWorkflow.end_incident, lambda a: EndIncident(actor=a))
 
 
 @router.post("/{incident_id}/restart", response_model=CommandResponse, responses=ACTION_ERRORS)
 async def restart_incident(
     incident_id: IncidentId,
-    key: IdempotencyKey = None,
-    actor: Actor = Depends(current_user),
-    svc: Services = Depends(services),
+    who: Caller = Depends(caller),
 ) -> CommandResponse:
     """Reopen an ended incident, with its whole state and timeline."""
-    access = await _visible(svc, actor, incident_id)
-    result = await incidents.restart(svc, access, request_key=key)
-    return await _respond(svc, access, result)
+    access = await _visible(who.svc, who.actor, incident_id)
+    result = await incidents.restart(who.svc, access, request_key=who.key)
+    return await _respond(who.svc, access, result)
 
 
 @router.post("/{incident_id}/commander", response_model=CommandResponse, responses=ACTION_ERRORS)
 async def change_commander(
     incident_id: IncidentId,
     body: CommanderChange,
-    key: IdempotencyKey = None,
-    actor: Actor = Depends(current_user),
-    svc: Services = Depends(services),
+    who: Caller = Depends(caller),
 ) -> CommandResponse:
     """Make another member of the incident channel the commander."""
-    access = await _visible(svc, actor, incident_id)
-    user = await _user_fact(svc, access, body.user_id, "user_id")
+    access = await _visible(who.svc, who.actor, incident_id)
+    user = await _user_fact(who.svc, access, body.user_id, "user_id")
     result = await incidents.command(
-        svc,
+        who.svc,
         access,
         IncidentWorkflow.change_commander,
         lambda a: ChangeCommander(actor=a, commander=user),
-        request_key=key,
+        request_key=who.key,
     )
-    return await _respond(svc, access, result)
+    return await _respond(who.svc, access, result)
 
 
 @router.post("/{incident_id}/stage", response_model=CommandResponse, responses=ACTION_ERRORS)
 async def change_stage(
     incident_id: IncidentId,
     body: StageChange,
-    key: IdempotencyKey = None,
-    actor: Actor = Depends(current_user),
-    svc: Services = Depends(services),
+    who: Caller = Depends(caller),
 ) -> CommandResponse:
     """Move to the next or previous stage, or to a given one; `force` moves past open items."""
     return await _act(
-        svc,
-        actor,
+        who,
         incident_id,
         IncidentWorkflow.change_stage,
         lambda a: ChangeStage(actor=a, direction=body.direction, to_stage=body.stage, force=body.force),
-        key,
     )
 
 
@@ -353,18 +354,14 @@ async def change_stage(
 async def post_status_update(
     incident_id: IncidentId,
     body: StatusUpdateBody,
-    key: IdempotencyKey = None,
-    actor: Actor = Depends(current_user),
-    svc: Services = Depends(services),
+    who: Caller = Depends(caller),
 ) -> CommandResponse:
     """Post a status update to the channel and broadcast channels; resets the reminder."""
     return await _act(
-        svc,
-        actor,
+        who,
         incident_id,
         IncidentWorkflow.post_status_update,
         lambda a: PostStatusUpdate(actor=a, message=body.message, status=body.status),
-        key,
     )
 
 
@@ -372,35 +369,30 @@ async def post_status_update(
 async def invite_members(
     incident_id: IncidentId,
     body: MembersBody,
-    key: IdempotencyKey = None,
-    actor: Actor = Depends(current_user),
-    svc: Services = Depends(services),
+    who: Caller = Depends(caller),
 ) -> CommandResponse:
     """Invite team members to the incident channel."""
-    access = await _visible(svc, actor, incident_id)
-    users = [await _user_fact(svc, access, uid, f"user_ids[{i}]") for i, uid in enumerate(body.user_ids)]
+    access = await _visible(who.svc, who.actor, incident_id)
+    users = [await _user_fact(who.svc, access, uid, f"user_ids[{i}]") for i, uid in enumerate(body.user_ids)]
     result = await incidents.command(
-        svc, access, IncidentWorkflow.invite_members, lambda a: InviteMembers(actor=a, users=users), request_key=key
+        who.svc,
+        access,
+        IncidentWorkflow.invite_members,
+        lambda a: InviteMembers(actor=a, users=users),
+        request_key=who.key,
     )
-    return await _respond(svc, access, result)
+    return await _respond(who.svc, access, result)
 
 
 @router.post("/{incident_id}/reminder", response_model=CommandResponse, responses=ACTION_ERRORS)
 async def set_reminder(
     incident_id: IncidentId,
     body: ReminderBody,
-    key: IdempotencyKey = None,
-    actor: Actor = Depends(current_user),
-    svc: Services = Depends(services),
+    who: Caller = Depends(caller),
 ) -> CommandResponse:
     """Set the status update reminder's interval (0 turns it off)."""
     return await _act(
-        svc,
-        actor,
-        incident_id,
-        IncidentWorkflow.set_reminder,
-        lambda a: SetReminder(actor=a, seconds=body.seconds),
-        key,
+        who, incident_id, IncidentWorkflow.set_reminder, lambda a: SetReminder(actor=a, seconds=body.seconds)
     )
 
 
@@ -408,18 +400,11 @@ async def set_reminder(
 async def snooze_reminder(
     incident_id: IncidentId,
     body: SnoozeBody,
-    key: IdempotencyKey = None,
-    actor: Actor = Depends(current_user),
-    svc: Services = Depends(services),
+    who: Caller = Depends(caller),
 ) -> CommandResponse:
     """Postpone the next status update reminder."""
     return await _act(
-        svc,
-        actor,
-        incident_id,
-        IncidentWorkflow.snooze_reminder,
-        lambda a: SnoozeReminder(actor=a, seconds=body.seconds),
-        key,
+        who, incident_id, IncidentWorkflow.snooze_reminder, lambda a: SnoozeReminder(actor=a, seconds=body.seconds)
     )
 
 
@@ -427,25 +412,23 @@ async def snooze_reminder(
 async def announce(
     incident_id: IncidentId,
     body: AnnounceBody,
-    key: IdempotencyKey = None,
-    actor: Actor = Depends(current_user),
-    svc: Services = Depends(services),
+    who: Caller = Depends(caller),
 ) -> CommandResponse:
     """Announce the incident in channels the caller can post to."""
-    access = await _visible(svc, actor, incident_id)
+    access = await _visible(who.svc, who.actor, incident_id)
     channels: list[ChannelFact] = []
     for index, channel_id in enumerate(body.channel_ids):
-        channel = await svc.facts.visible_channel(access.actor, channel_id)
+        channel = await who.svc.facts.visible_channel(access.actor, channel_id)
         if channel is None:
             raise invalid(
                 f"There is no channel {channel_id} that you can see.",
                 {f"channel_ids[{index}]": "no such channel that you can see"},
             )
-        channels.append(await svc.facts.channel_fact(access.actor, channel))
+        channels.append(await who.svc.facts.channel_fact(access.actor, channel))
     result = await incidents.command(
-        svc, access, IncidentWorkflow.announce, lambda a: Announce(actor=a, channels=channels), request_key=key
+        who.svc, access, IncidentWorkflow.announce, lambda a: Announce(actor=a, channels=channels), request_key=who.key
     )
-    return await _respond(svc, access, result)
+    return await _respond(who.svc, access, result)
 
 
 # ---------------------------------------------------------------------------- checklists
@@ -456,18 +439,11 @@ async def add_item(
     incident_id: IncidentId,
     stage: StageIndex,
     body: ItemCreate,
-    key: IdempotencyKey = None,
-    actor: Actor = Depends(current_user),
-    svc: Services = Depends(services),
+    who: Caller = Depends(caller),
 ) -> CommandResponse:
     """Add an item to a stage (at `position`, or at the end)."""
     return await _act(
-        svc,
-        actor,
-        incident_id,
-        IncidentWorkflow.add_item,
-        lambda a: AddItem(actor=a, stage=stage, **body.model_dump()),
-        key,
+        who, incident_id, IncidentWorkflow.add_item, lambda a: AddItem(actor=a, stage=stage, **body.model_dump())
     )
 
 
@@ -477,18 +453,14 @@ async def edit_item(
     stage: StageIndex,
     item: ItemIndex,
     body: ItemEdit,
-    key: IdempotencyKey = None,
-    actor: Actor = Depends(current_user),
-    svc: Services = Depends(services),
+    who: Caller = Depends(caller),
 ) -> CommandResponse:
     """Rename an item or change its description or command (fields left out stay)."""
     return await _act(
-        svc,
-        actor,
+        who,
         incident_id,
         IncidentWorkflow.edit_item,
         lambda a: EditItem(actor=a, stage=stage, item=item, **body.model_dump()),
-        key,
     )
 
 
@@ -499,18 +471,11 @@ async def remove_item(
     incident_id: IncidentId,
     stage: StageIndex,
     item: ItemIndex,
-    key: IdempotencyKey = None,
-    actor: Actor = Depends(current_user),
-    svc: Services = Depends(services),
+    who: Caller = Depends(caller),
 ) -> CommandResponse:
     """Remove an item from a stage."""
     return await _act(
-        svc,
-        actor,
-        incident_id,
-        IncidentWorkflow.remove_item,
-        lambda a: RemoveItem(actor=a, stage=stage, item=item),
-        key,
+        who, incident_id, IncidentWorkflow.remove_item, lambda a: RemoveItem(actor=a, stage=stage, item=item)
     )
 
 
@@ -522,18 +487,14 @@ async def set_item_state(
     stage: StageIndex,
     item: ItemIndex,
     body: ItemStateBody,
-    key: IdempotencyKey = None,
-    actor: Actor = Depends(current_user),
-    svc: Services = Depends(services),
+    who: Caller = Depends(caller),
 ) -> CommandResponse:
     """Set an item's state: open, in_progress or done."""
     return await _act(
-        svc,
-        actor,
+        who,
         incident_id,
         IncidentWorkflow.set_item_state,
         lambda a: SetItemState(actor=a, stage=stage, item=item, state=body.state),
-        key,
     )
 
 
@@ -545,21 +506,19 @@ async def assign_item(
     stage: StageIndex,
     item: ItemIndex,
     body: AssigneeBody,
-    key: IdempotencyKey = None,
-    actor: Actor = Depends(current_user),
-    svc: Services = Depends(services),
+    who: Caller = Depends(caller),
 ) -> CommandResponse:
     """Assign an item to a member of the incident channel, or unassign it."""
-    access = await _visible(svc, actor, incident_id)
-    assignee = await _user_fact(svc, access, body.assignee_id, "assignee_id") if body.assignee_id else None
+    access = await _visible(who.svc, who.actor, incident_id)
+    assignee = await _user_fact(who.svc, access, body.assignee_id, "assignee_id") if body.assignee_id else None
     result = await incidents.command(
-        svc,
+        who.svc,
         access,
         IncidentWorkflow.assign_item,
         lambda a: AssignItem(actor=a, stage=stage, item=item, assignee=assignee),
-        request_key=key,
+        request_key=who.key,
     )
-    return await _respond(svc, access, result)
+    return await _respond(who.svc, access, result)
 
 
 @router.post(
@@ -570,18 +529,14 @@ async def move_item(
     stage: StageIndex,
     item: ItemIndex,
     body: MoveBody,
-    key: IdempotencyKey = None,
-    actor: Actor = Depends(current_user),
-    svc: Services = Depends(services),
+    who: Caller = Depends(caller),
 ) -> CommandResponse:
     """Move an item to another position within its stage."""
     return await _act(
-        svc,
-        actor,
+        who,
         incident_id,
         IncidentWorkflow.move_item,
         lambda a: MoveItem(actor=a, stage=stage, item=item, to_position=body.to_position),
-        key,
     )
 
 
