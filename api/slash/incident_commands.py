@@ -17,11 +17,11 @@ from api import incidents
 from api.errors import ApiError
 from api.incidents import IncidentAccess, IncidentFilter
 from api.pagination import MAX_PER_PAGE, PageParams
-from api.playbooks import list_playbooks
+from api.playbooks import get_playbook, list_playbooks
 from api.slash import dialogs, render
 from api.slash.protocol import SlashReply, ephemeral
 from api.slash.registry import Context, Registry, UsageError
-from models.common import Actor, ChannelFact, UserFact
+from models.common import SHORT_ID, Actor, ChannelFact, UserFact
 from models.incident import NAME_MAX, UpdateStatus
 from models.incident_commands import (
     AddItem,
@@ -36,7 +36,7 @@ from models.incident_commands import (
     SetItemState,
     SetReminder,
 )
-from models.playbook import PlaybookSummary
+from models.playbook import PlaybookSummary, summarize
 from workflows.incident import IncidentWorkflow
 
 _DURATION = re.compile(r"^(\d+)\s*(s|sec|m|min|h|hr|d)?$")
@@ -119,6 +119,21 @@ def resolve_playbook(options: list[PlaybookSummary], wanted: str) -> PlaybookSum
     )
 
 
+async def find_playbook(ctx: Context, wanted: str) -> PlaybookSummary:
+    """By id or title among the caller's playbooks. Lists follow visibility a moment late, so
+    an id not listed yet is read from its workflow directly."""
+    options = await usable_playbooks(ctx)
+    try:
+        return resolve_playbook(options, wanted)
+    except UsageError:
+        if not SHORT_ID.match(wanted):
+            raise
+        try:
+            return summarize(await get_playbook(ctx.svc, ctx.actor, wanted))
+        except ApiError:
+            raise UsageError(f"You have no playbook {wanted!r} in this team. See `/incident playbooks`.") from None
+
+
 async def usable_playbooks(ctx: Context) -> list[PlaybookSummary]:
     page = await list_playbooks(
         ctx.svc,
@@ -161,7 +176,7 @@ def register(registry: Registry) -> None:
         name = " ".join(rest.split())
         if not name:
             raise UsageError("Give the playbook and the incident's name.")
-        playbook = resolve_playbook(await usable_playbooks(ctx), words[0])
+        playbook = await find_playbook(ctx, words[0])
         if len(name) > NAME_MAX:
             raise UsageError(f"The incident name is {len(name)} characters long; the limit is {NAME_MAX}.")
         await incidents.start_incident(

@@ -147,6 +147,8 @@ async def test_dev_stack_runs_stops_cleanly_and_keeps_incidents(tmp_path: Path) 
                 json={"team_id": team_id.group(1), "title": "Outage", "checklists": [{"title": "Triage"}]},
             )
             assert created.status_code == 201, created.text
+        # Lists (and titles) come from visibility, which follows a moment later.
+        await eventually(lambda: first.slash("playbooks"), lambda text: "| Outage |" in text)
         assert "Starting incident" in await first.slash('start "Outage" Disk full')
         await eventually(lambda: first.slash("list"), lambda text: "Disk full (~inc-disk-full-" in text)
     finally:

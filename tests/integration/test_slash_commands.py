@@ -557,3 +557,15 @@ async def test_help_and_unknown_input_show_every_command_with_examples(world: Wo
         assert "Stages and items are numbered from 1" in reply["text"]
     unknown = await world.slash(world.alice, "frobnicate now")
     assert unknown["text"].startswith("Unknown command `frobnicate`.")
+
+
+async def test_start_by_id_right_after_the_playbook_is_created(world: World) -> None:
+    """Lists follow visibility a moment late; an id is read from the playbook itself."""
+    created = await world.api(world.alice).post(
+        "/api/v1/playbooks", json={"team_id": world.team_id, "title": "Fresh", "checklists": [{"title": "Only"}]}
+    )
+    assert created.status_code == 201
+    reply = await world.slash(world.alice, f"start {created.json()['id']} Right away")
+    assert reply["text"].startswith("Starting incident **Right away** from playbook **Fresh**")
+    other = await world.slash(world.carol, f"start {created.json()['id']} Not mine")
+    assert other["text"].startswith(f"You have no playbook '{created.json()['id']}' in this team.")
