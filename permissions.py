@@ -49,18 +49,6 @@ def can_change_incident(actor: Actor) -> bool:
     return actor.is_system_admin or actor.is_channel_member
 
 
-def can_start_incident(
-    actor: Actor,
-    *,
-    is_team_member: bool,
-    playbook_member_ids: Collection[str] | None,
-) -> bool:
-    """Blank incidents: any team member. From a playbook: its members."""
-    if playbook_member_ids is None:
-        return can_see_team(actor, is_team_member=is_team_member)
-    return can_use_playbook(actor, is_team_member=is_team_member, member_ids=playbook_member_ids)
-
-
 def can_create_channel(actor: Actor, *, public: bool, permissions: Collection[str]) -> bool:
     """Whether the starter may create the incident's channel type in the team.
 

@@ -367,14 +367,7 @@ async def command(
 async def restart(svc: Services, access: IncidentAccess, *, request_key: str | None = None) -> CommandResult:
     """Reopen an ended incident: a new run of the same workflow, carrying its whole state."""
     state = access.state
-    resume = IncidentStart(
-        id=state.id,
-        team_id=state.team_id,
-        name=state.name,
-        reporter=access.actor,
-        config=state.config,
-        resume=state,
-    )
+    resume = IncidentStart.resuming(state, access.actor)
     team = await svc.mattermost.get_team(state.team_id)
     operation = WithStartWorkflowOperation(
         IncidentWorkflow.run,

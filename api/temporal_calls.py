@@ -10,8 +10,6 @@ from typing import Any
 
 from temporalio.api.enums.v1 import WorkflowExecutionStatus
 from temporalio.client import (
-    Client,
-    WorkflowExecutionDescription,
     WorkflowHandle,
     WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
@@ -121,18 +119,3 @@ async def query(handle: WorkflowHandle[Any, Any], query_fn: Any, *args: Any, rpc
         raise
     except WorkflowQueryFailedError as error:
         raise ApiError(500, "internal_error", f"Reading the workflow failed: {error}") from None
-
-
-async def describe(client: Client, workflow_id: str, *, rpc_timeout: Any) -> WorkflowExecutionDescription | None:
-    try:
-        return await client.get_workflow_handle(workflow_id).describe(rpc_timeout=rpc_timeout)
-    except RPCError as error:
-        if error.status == RPCStatusCode.NOT_FOUND:
-            return None
-        raise
-
-
-def is_running(description: WorkflowExecutionDescription) -> bool:
-    return description.raw_description.workflow_execution_info.status == (
-        WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING
-    )

@@ -245,10 +245,12 @@ class IncidentStart(Model):
     # Set when continuing (continue-as-new, or a restart after the incident ended).
     resume: IncidentState | None = None
 
-
-class IncidentStarted(Model):
-    id: str
-    workflow_id: str
+    @classmethod
+    def resuming(cls, state: IncidentState, reporter: Actor) -> IncidentStart:
+        """The input of a new run that carries `state` on (continue-as-new or restart)."""
+        return cls(
+            id=state.id, team_id=state.team_id, name=state.name, reporter=reporter, config=state.config, resume=state
+        )
 
 
 # --------------------------------------------------------------------------- read model

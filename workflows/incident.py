@@ -116,14 +116,7 @@ class IncidentWorkflow:
         return workflow.info().is_continue_as_new_suggested() and workflow.all_handlers_finished()
 
     def _continuation(self, start: IncidentStart) -> IncidentStart:
-        return IncidentStart(
-            id=self.state.id,
-            team_id=self.state.team_id,
-            name=self.state.name,
-            reporter=start.reporter,
-            config=self.state.config,
-            resume=self.state,
-        )
+        return IncidentStart.resuming(self.state, start.reporter)
 
     async def _wait_for_work(self) -> None:
         if self.incident.reminder_is_due(workflow.now()):

@@ -35,7 +35,3 @@ class IncidentStatsWorkflow:
     @workflow.query
     def slice(self, window: StatsWindow) -> StatsSlice:
         return slice_of(self.shard, window)
-
-    @workflow.query
-    def incident_count(self) -> int:
-        return len(self.shard.records)

@@ -110,7 +110,7 @@ async def restarted_incident(world: World) -> WorkflowHandle[Any, Any]:
     await settled(handle)
     await handle.execute_update(IncidentWorkflow.end_incident, EndIncident(actor=alice))
     ended: IncidentState = await handle.result()
-    resume = IncidentStart(id=ended.id, team_id=ended.team_id, name=ended.name, reporter=alice, resume=ended)
+    resume = IncidentStart.resuming(ended, alice)
     operation = WithStartWorkflowOperation(
         IncidentWorkflow.run,
         resume,

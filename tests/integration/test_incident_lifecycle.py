@@ -88,7 +88,7 @@ async def test_restart_reopens_with_full_state_and_counts_only_ongoing_time(worl
     assert record.time_to_resolution_seconds == round((first_end - ended.started_at).total_seconds())
 
     # Restart: a new run of the same workflow id, started from the ended state (update-with-start).
-    resume = IncidentStart(id=ended.id, team_id=ended.team_id, name=ended.name, reporter=alice, resume=ended)
+    resume = IncidentStart.resuming(ended, alice)
     stack = world.stack
     operation = WithStartWorkflowOperation(
         IncidentWorkflow.run,

@@ -89,7 +89,6 @@ def test_access_rules() -> None:
     assert permissions.can_change_incident(admin)
     assert permissions.can_use_playbook(outsider, is_team_member=True, member_ids=[B])
     assert not permissions.can_use_playbook(outsider, is_team_member=False, member_ids=[B])
-    assert permissions.can_start_incident(outsider, is_team_member=True, playbook_member_ids=None)
     assert not permissions.can_create_channel(outsider, public=False, permissions={"create_public_channel"})
     assert permissions.incident_query_filter(admin) == ""
     assert B in permissions.incident_query_filter(outsider)
