@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     auth_cache_seconds: Seconds = 30.0
     # Upper bound for an HTTP handler waiting on Temporal (updates, queries, starts).
     temporal_rpc_timeout_seconds: Seconds = 10.0
+    # An incident the caller may not see answers 404 no sooner than this, like one that does
+    # not exist, so the time taken does not reveal that a private incident exists.
+    not_found_floor_seconds: float = Field(default=0.1, ge=0, le=5)
 
     # Incident behaviour.
     reminder_min_seconds: int = Field(default=60, ge=1)

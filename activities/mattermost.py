@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 CHANNEL_EXISTS = "store.sql_channel.save_channel.exists.app_error"
+MEMBER_MISSING = "app.channel.get_member.missing.app_error"
 # What Mattermost allows in usernames and channel names; anything else cannot exist, and
 # must never be put into a request path.
 USERNAME = re.compile(r"^[a-z0-9.\-_]{1,64}$")
@@ -215,6 +216,20 @@ class Mattermost:
             raise
         return True
 
+    async def channel_membership(self, channel_id: str, user_id: str) -> bool | None:
+        """Whether the user is in the channel; None when the bot cannot tell (it cannot see the channel)."""
+        if not ID.match(channel_id) or not ID.match(user_id):
+            return False
+        try:
+            await _call(lambda: self._bot.channels.get_channel_member(channel_id, user_id), "check channel membership")
+        except MattermostFailure as failure:
+            if failure.error_id == MEMBER_MISSING:
+                return False
+            if failure.status in (403, 404):
+                return None
+            raise
+        return True
+
     async def create_channel(
         self, *, team_id: str, name: str, display_name: str, purpose: str, header: str, public: bool
     ) -> dict[str, Any]:
@@ -264,6 +279,10 @@ class Mattermost:
                 found: dict[str, Any] = post
                 return found
         return None
+
+    async def get_post(self, post_id: str) -> dict[str, Any]:
+        _checked(ID, post_id, f"post {post_id!r}")
+        return await _call(lambda: self._bot.posts.get_post(post_id), "read a post")
 
     async def pin_post(self, post_id: str) -> None:
         await _call(lambda: self._bot.posts.pin_post(post_id), "pin a post")

@@ -12,7 +12,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from activities.mattermost import Mattermost
 from api import errors
 from api.facts import Facts
-from api.routes import health, incidents, playbooks, stats
+from api.routes import checklists, health, incidents, playbooks, stats
 from api.services import Services
 from api.slash import callbacks
 from api.slash import router as slash
@@ -69,5 +69,6 @@ def create_app(settings: Settings, *, temporal: Client | None = None) -> FastAPI
     app.include_router(callbacks.router)
     app.include_router(playbooks.router)
     app.include_router(incidents.router)
+    app.include_router(checklists.router)
     app.include_router(stats.router)
     return app

@@ -29,12 +29,22 @@ class ErrorBody(BaseModel):
 class ApiError(Exception):
     """Raise anywhere below a route to answer with this status and message."""
 
-    def __init__(self, status: int, code: str, message: str, fields: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        fields: dict[str, str] | None = None,
+        *,
+        details: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.fields = fields or {}
+        # What a workflow's refusal said beyond its sentence (e.g. which stage to confirm).
+        self.details = details or {}
 
 
 def unauthorized(message: str) -> ApiError:

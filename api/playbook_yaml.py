@@ -14,7 +14,7 @@ from pydantic import Field, ValidationError
 from activities.mattermost import MattermostFailure
 from api.errors import ApiError, field_path
 from api.services import Services
-from models.common import Model
+from models.common import Model, ReminderSeconds
 from models.playbook import DESCRIPTION_MAX, TITLE_MAX, Playbook, PlaybookSpec, StageSpec
 
 FORMAT_HEADER = "# Incident response playbook. Import with POST /api/v1/playbooks/import?team_id=<team>\n"
@@ -26,7 +26,7 @@ class PlaybookDocument(Model):
     title: str = Field(min_length=1, max_length=TITLE_MAX)
     description: str = Field(default="", max_length=DESCRIPTION_MAX)
     create_public_incident: bool = False
-    reminder_timer_default_seconds: int = Field(default=0, ge=0)
+    reminder_timer_default_seconds: ReminderSeconds = 0
     channel_name_template: str = ""
     members: list[str] = Field(default_factory=list)
     invited_users: list[str] = Field(default_factory=list)

@@ -26,6 +26,7 @@ REFUSAL_STATUS = {
     Refusal.CONFLICT: (409, "conflict"),
     Refusal.INVALID: (422, "validation_error"),
     Refusal.NOT_FOUND: (404, "not_found"),
+    Refusal.CONFIRM: (409, "confirmation_required"),
 }
 
 
@@ -51,10 +52,21 @@ def refusal(error: WorkflowUpdateFailedError) -> ApiError:
 
 
 def refused(cause: ApplicationError) -> ApiError:
-    """The API error for a workflow rule's refusal (whether the workflow or a pre-check raised it)."""
+    """The API error for a workflow rule's refusal, naming the field at fault when the rule did."""
     kind = Refusal._value2member_map_.get(cause.type or "")
     status, code = REFUSAL_STATUS[kind] if isinstance(kind, Refusal) else (409, "conflict")
-    return ApiError(status, code, cause.message)
+    details = refusal_details(cause)
+    field = details.get("field")
+    return ApiError(status, code, cause.message, {str(field): cause.message} if field else None, details=details)
+
+
+def refusal_details(cause: ApplicationError) -> dict[str, Any]:
+    """What a refusal says beyond its sentence (the field at fault, what to confirm)."""
+    try:
+        details = cause.details[0] if cause.details else {}
+    except Exception:  # a payload we cannot decode carries nothing we need
+        return {}
+    return details if isinstance(details, dict) else {}
 
 
 def quote(value: str) -> str:

@@ -107,7 +107,8 @@ class Stack:
         await self.temporal_server.stop()
 
 
-async def start_stack() -> Stack:
+async def start_stack(**overrides: Any) -> Stack:
+    """The whole stack; `overrides` change settings (the bench uses production cache times)."""
     temporal_server = TemporalDevServer(port=free_port())
     temporal = await temporal_server.start()
     standin = StandIn()
@@ -121,6 +122,7 @@ async def start_stack() -> Stack:
         mattermost_bot_token=bot_token,
         mattermost_slash_token=secrets.token_hex(13),
         api_port=free_port(),
+        **overrides,
     )
     mattermost = Mattermost(settings.mattermost_url, settings.mattermost_bot_token)
     worker = build_worker(temporal, settings, mattermost)
