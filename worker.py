@@ -123,7 +123,11 @@ async def polling_here(settings: Settings) -> list[str]:
 
 
 async def check(settings: Settings) -> int:
-    missing = await polling_here(settings)
+    try:
+        missing = await polling_here(settings)
+    except RuntimeError as error:  # what the SDK raises when it cannot connect
+        print(f"unhealthy: cannot reach Temporal at {settings.temporal_address}: {error}", file=sys.stderr)
+        return 1
     if missing:
         print(
             f"unhealthy: no worker on {socket.gethostname()} polls {' or '.join(missing)} tasks "
