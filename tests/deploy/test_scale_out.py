@@ -11,7 +11,8 @@ with SIGTERM (a rolling upgrade). Afterwards every incident has exactly one chan
 bot post exists once (its dedupe prop is unique in its channel), every command is applied
 once (timeline and state), the work was spread over several workers, and the gracefully
 stopped worker left with status 0. So: nothing in a worker or an API process is
-single-instance, and losing either kind of process loses or duplicates nothing.
+single-instance, and losing either kind of process loses or duplicates nothing. A second
+test stops a worker while a Mattermost call is slow: it finishes that call itself, once.
 """
 
 from __future__ import annotations
@@ -40,8 +41,10 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 
 from activities.incident import DEDUPE_PROP
 from devstack.http import free_port
-from models.incident import EventType, IncidentState
+from models.incident import EventType, IncidentConfig, IncidentState
 from tests.harness import World, eventually
+from tests.integration.incident_helpers import start
+from tests.integration.test_incident_durability import activity_started
 from workflows.incident import IncidentWorkflow
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -310,3 +313,34 @@ async def test_three_workers_two_apis_fifty_incidents_one_worker_killed_one_stop
         f"commands done in {commands_done - ready_at:.1f}s, settled in {settled_at - ready_at:.1f}s, "
         f"total {time.monotonic() - began:.1f}s"
     )
+
+
+@pytest.mark.slow
+async def test_a_stopped_worker_lets_the_side_effect_it_runs_finish(world: World, tmp_path: Path) -> None:
+    """SIGTERM (a rolling upgrade, a scale-down) while a Mattermost call is slow: the worker
+    completes that activity itself, once, and then exits 0; nothing is left to time out."""
+    queue = f"drain-{uuid.uuid4().hex[:8]}"
+    host = socket.gethostname()
+    world.standin.add_fault("POST", "/api/v4/channels", delay=2.0, times=1)
+    async with processes(world, queue, tmp_path) as procs:
+        procs.env["ACTIVITY_TIMEOUT_SECONDS"] = "10"
+        worker = await procs.worker(0)
+        identity = f"{worker.pid}@{host}"
+        await eventually(lambda: pollers(world, queue), lambda seen: identity in seen, timeout=60, what="polling")
+        config = IncidentConfig(activity_timeout_seconds=10, activity_max_retry_interval_seconds=0.5)
+        handle = await start(world, name="Drained", task_queue=queue, config=config)
+        await activity_started(handle, "create_incident_channel")
+        worker.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(worker.wait(), timeout=30) == 0, procs.log_tail()
+
+    started: list[tuple[int, str]] = []
+    completed: list[str] = []
+    async for event in handle.fetch_history_events():
+        if event.event_type == HistoryEventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+            attributes = event.activity_task_started_event_attributes
+            started.append((attributes.attempt, attributes.identity))
+        elif event.event_type == HistoryEventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+            completed.append(event.activity_task_completed_event_attributes.identity)
+    assert started[0] == (1, identity)
+    assert completed[:1] == [identity]
+    assert len([c for c in world.standin.channels(world.team_id) if c["display_name"] == "Drained"]) == 1
