@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: dev test lint format bench histories install clean
+.PHONY: dev test test-mattermost lint format bench histories install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,11 @@ dev: $(INSTALLED)
 ## Lint, type-check and run the whole test suite against the real Temporal dev server.
 test: $(INSTALLED) lint
 	$(BIN)/python -m pytest
+
+## The Mattermost contract suite against a real server: MATTERMOST_URL, MATTERMOST_BOT_TOKEN and
+## MATTERMOST_TEST_USER_TOKEN (optionally MATTERMOST_TEST_TEAM). `make test` runs it against the stand-in.
+test-mattermost: $(INSTALLED)
+	$(BIN)/python -m pytest tests/contract -k "not standin"
 
 ## Measure reply latencies and statistics over 10,000 incidents on the real stack (results in .bench/).
 bench: $(INSTALLED)

@@ -7,7 +7,6 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 
 from activities.mattermost import Mattermost
 from api import errors
@@ -18,6 +17,7 @@ from api.slash import callbacks
 from api.slash import router as slash
 from settings import Settings, require
 from signing import Signer
+from temporal_connection import connect
 
 DESCRIPTION = """\
 Incident response for Mattermost, with every incident a durable Temporal workflow.
@@ -34,12 +34,7 @@ def create_app(settings: Settings, *, temporal: Client | None = None) -> FastAPI
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        client = temporal or await Client.connect(
-            settings.temporal_address,
-            namespace=settings.temporal_namespace,
-            data_converter=pydantic_data_converter,
-            lazy=True,
-        )
+        client = temporal or await connect(settings, lazy=True)
         mattermost = Mattermost(
             settings.mattermost_url,
             settings.mattermost_bot_token,

@@ -24,7 +24,8 @@ from devstack.http import EmbeddedServer, serve
 from devstack.temporal import TemporalDevServer, prepare_namespace
 from lifecycle import exit_process
 from settings import Settings, SettingsError, load_settings, require
-from worker import build_worker, connect
+from temporal_connection import connect
+from worker import build_worker
 
 log = logging.getLogger("devstack")
 DATA_DIR = Path(".data")
