@@ -28,6 +28,6 @@ class Services:
         return timedelta(seconds=self.settings.temporal_rpc_timeout_seconds)
 
 
-def services(request: Request) -> Services:
+async def services(request: Request) -> Services:
     built: Services = request.app.state.services
     return built

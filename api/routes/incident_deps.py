@@ -56,7 +56,7 @@ class Caller:
         return scoped(self.actor.user_id, f"{action}:{incident_id}", self.key, body)
 
 
-def caller(
+async def caller(
     key: IdempotencyKey = None, actor: Actor = Depends(current_user), svc: Services = Depends(services)
 ) -> Caller:
     return Caller(actor=actor, svc=svc, key=key)
