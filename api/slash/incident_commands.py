@@ -39,7 +39,10 @@ from models.incident_commands import (
 from models.playbook import PlaybookSummary, summarize
 from workflows.incident import IncidentWorkflow
 
-_DURATION = re.compile(r"^(\d+)\s*(s|sec|m|min|h|hr|d)?$")
+# ASCII digits only, and few of them: `str.isdigit()` and `\d` accept superscripts and other
+# scripts' digits that int() refuses, and int() refuses more than 4,300 digits.
+_NUMBER = re.compile(r"[0-9]{1,6}", re.ASCII)
+_DURATION = re.compile(r"([0-9]{1,7})[ \t]*(s|sec|m|min|h|hr|d)?", re.ASCII)
 _UNITS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hr": 3600, "d": 86400, None: 60}
 
 
@@ -69,17 +72,22 @@ async def run(ctx: Context, access: IncidentAccess, update: Any, build: Any) -> 
 
 def number(value: str, what: str) -> int:
     """A 1-based number as people count, returned 0-based."""
-    if not value.isdigit() or int(value) < 1:
-        raise UsageError(f"The {what} must be a number from 1, as shown by `/incident info` (got {value!r}).")
+    if not _NUMBER.fullmatch(value) or int(value) < 1:
+        raise UsageError(f"The {what} must be a number from 1, as shown by `/incident info` (got {shown(value)}).")
     return int(value) - 1
+
+
+def shown(value: str, limit: int = 40) -> str:
+    """An argument quoted back to its author, cut short: it may be megabytes long."""
+    return repr(value) if len(value) <= limit else repr(value[:limit]) + "…"
 
 
 def parse_duration(value: str) -> int:
     if value.lower() in ("off", "0", "none"):
         return 0
-    match = _DURATION.match(value.lower())
+    match = _DURATION.fullmatch(value.lower())
     if not match:
-        raise UsageError(f"{value!r} is not a duration; use e.g. 15m, 1h, 4h or off.")
+        raise UsageError(f"{shown(value)} is not a duration; use e.g. 15m, 1h, 4h or off.")
     return int(match.group(1)) * _UNITS[match.group(2)]
 
 
@@ -87,10 +95,10 @@ async def user_facts(ctx: Context, mentions: list[str], channel_id: str | None) 
     facts = []
     for mention in mentions:
         if not mention.startswith("@") or len(mention) < 2:
-            raise UsageError(f"Name people with @username (got {mention!r}).")
+            raise UsageError(f"Name people with @username (got {shown(mention)}).")
         user = await ctx.svc.facts.user_by_username(mention[1:])
         if user is None:
-            raise UsageError(f"There is no user {mention}.")
+            raise UsageError(f"There is no user {mention if len(mention) <= 80 else mention[:80] + '…'}.")
         facts.append(await ctx.svc.facts.user_fact(user, team_id=ctx.request.team_id, channel_id=channel_id))
     return facts
 
