@@ -52,6 +52,11 @@ class Settings(BaseSettings):
     auth_cache_seconds: Seconds = 30.0
     # Upper bound for an HTTP handler waiting on Temporal (updates, queries, starts).
     temporal_rpc_timeout_seconds: Seconds = 10.0
+    # A slash command always gets its reply within this time (Mattermost waits 30 s at most,
+    # people much less); slower work is reported as unavailability, never left hanging.
+    slash_reply_seconds: float = Field(default=2.5, ge=1.0, le=25.0)
+    # Largest request body accepted; larger ones are answered 413 before being read.
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
 
     # Incident behaviour.
     reminder_min_seconds: int = Field(default=60, ge=1)

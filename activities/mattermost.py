@@ -168,6 +168,22 @@ class Mattermost:
     async def ping(self) -> dict[str, Any]:
         return await _call(lambda: self._bot.system.get_ping(), "answer a ping")
 
+    async def check_ready(self) -> None:
+        """What the service needs of Mattermost, read-only: the bot's token is accepted
+        (`users/me`), and the team, channel and post routes answer, on a channel of the
+        bot's own. Raises `MattermostFailure` naming what failed."""
+        bot = await self.bot_user()
+        teams = await _call(lambda: self._bot.teams.get_teams_for_user(bot["id"]), "list the bot's teams")
+        if not teams:
+            return
+        team_id = teams[0]["id"]
+        channels = await _call(
+            lambda: self._bot.channels.get_channels_for_team_for_user(bot["id"], team_id), "list the bot's channels"
+        )
+        if channels:
+            channel_id = channels[0]["id"]
+            await _call(lambda: self._bot.posts.get_posts_for_channel(channel_id, per_page=1), "read a channel's posts")
+
     # ------------------------------------------------------------------ users and teams
 
     async def get_user(self, user_id: str) -> dict[str, Any]:

@@ -114,9 +114,11 @@ def install(app: FastAPI) -> None:
         return error_response(502, "mattermost_refused", error.message)
 
     @app.exception_handler(RPCError)
-    async def _temporal_down(_: Request, error: RPCError) -> JSONResponse:
-        log.warning("Temporal failure: %s", error)
-        return error_response(503, "temporal_unavailable", "Temporal is unavailable. Try again shortly.")
+    async def _temporal_failed(_: Request, error: RPCError) -> JSONResponse:
+        from api.outage import rpc_error  # imports this module
+
+        mapped = rpc_error(error)
+        return error_response(mapped.status, mapped.code, mapped.message)
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, error: Exception) -> JSONResponse:
