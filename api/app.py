@@ -10,7 +10,8 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from activities.mattermost import Mattermost
-from api import errors
+from api import errors, openapi_doc
+from api.edge import EdgeGuard
 from api.facts import Facts
 from api.routes import health, incidents, playbooks, stats
 from api.services import Services
@@ -64,10 +65,12 @@ def create_app(settings: Settings, *, temporal: Client | None = None) -> FastAPI
         lifespan=lifespan,
     )
     errors.install(app)
+    app.add_middleware(EdgeGuard, max_body_bytes=settings.max_body_bytes)
     app.include_router(health.router)
     app.include_router(slash.router)
     app.include_router(callbacks.router)
     app.include_router(playbooks.router)
     app.include_router(incidents.router)
     app.include_router(stats.router)
+    openapi_doc.install(app)
     return app
