@@ -42,7 +42,7 @@ from workflows.incident import IncidentWorkflow
 # ASCII digits only, and few of them: `str.isdigit()` and `\d` accept superscripts and other
 # scripts' digits that int() refuses, and int() refuses more than 4,300 digits.
 _NUMBER = re.compile(r"[0-9]{1,6}", re.ASCII)
-_DURATION = re.compile(r"([0-9]{1,7})[ \t]*(s|sec|m|min|h|hr|d)?", re.ASCII)
+_DURATION = re.compile(r"([0-9]{1,5})[ \t]*(s|sec|m|min|h|hr|d)?", re.ASCII)
 _UNITS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hr": 3600, "d": 86400, None: 60}
 
 
