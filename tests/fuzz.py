@@ -30,9 +30,24 @@ from schemathesis.specs.openapi.checks import (
 CHECKS: list[Any] = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
 
-def fuzz(base_url: str, token: str, *, max_examples: int, derandomize: bool) -> list[str]:
+def with_known(case: Any, known: dict[str, str]) -> None:
+    """Put real ids (the caller's team, an incident, a playbook) where the case has random
+    ones, so requests reach past "not found" into the code behind it."""
+    for where in (case.path_parameters, case.query):
+        if isinstance(where, dict):
+            for name in where:
+                if name in known:
+                    where[name] = known[name]
+    if isinstance(case.body, dict) and "team_id" in case.body and "team_id" in known:
+        case.body["team_id"] = known["team_id"]
+
+
+def fuzz(
+    base_url: str, token: str, *, max_examples: int, derandomize: bool, known: dict[str, str] | None = None
+) -> list[str]:
     """Every failure found, one line each (empty: none). Blocking: run it off the event loop
-    that serves the API."""
+    that serves the API. `known` maps parameter names (team_id, incident_id, playbook_id,
+    channel_id) to real values, used in about half of the requests."""
     schema = schemathesis.openapi.from_url(f"{base_url}/openapi.json")
     failures: list[str] = []
     for result in schema.get_all_operations():
@@ -53,8 +68,10 @@ def fuzz(base_url: str, token: str, *, max_examples: int, derandomize: bool) -> 
             suppress_health_check=list(HealthCheck),
             print_blob=False,
         )
-        @given(case=cases)
-        def check(case: Any) -> None:
+        @given(case=cases, real=st.booleans())
+        def check(case: Any, real: bool) -> None:
+            if real and known:
+                with_known(case, known)
             response = case.call(base_url=base_url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
             case.validate_response(response, checks=CHECKS)
 
@@ -63,6 +80,20 @@ def fuzz(base_url: str, token: str, *, max_examples: int, derandomize: bool) -> 
         except (Exception, BaseExceptionGroup) as error:  # one operation failed; go on with the others
             failures.append(f"{operation.label}: {str(error)[:2000]}")
     return failures
+
+
+async def known_values(world: Any) -> dict[str, str]:
+    """A playbook and an incident of `world`'s alice, whose ids the requests may use."""
+    from tests.integration.slash_helpers import outage
+
+    incident = await outage(world)
+    playbooks = await world.api(world.alice).get("/api/v1/playbooks", params={"team_id": world.team_id})
+    return {
+        "team_id": world.team_id,
+        "incident_id": incident.id,
+        "channel_id": incident.channel_id,
+        "playbook_id": playbooks.json()["items"][0]["id"],
+    }
 
 
 async def _main(max_examples: int) -> int:
@@ -74,8 +105,9 @@ async def _main(max_examples: int) -> int:
     stack = await start_stack()
     try:
         world = make_world(stack)
+        known = await known_values(world)
         failures = await asyncio.to_thread(
-            fuzz, stack.api_url, world.alice.token, max_examples=max_examples, derandomize=False
+            fuzz, stack.api_url, world.alice.token, max_examples=max_examples, derandomize=False, known=known
         )
         await world.close()
     finally:
