@@ -101,6 +101,7 @@ async def _main(max_examples: int) -> int:
 
     # Thousands of refused requests are expected; their warnings would bury the summary.
     logging.basicConfig(level=logging.ERROR)
+    logging.getLogger("mattermostautodriver").setLevel(logging.CRITICAL)
 
     stack = await start_stack()
     try:
