@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: dev test test-mattermost lint format bench histories install clean
+.PHONY: dev test test-mattermost lint format bench fuzz histories install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,11 @@ test-mattermost: $(INSTALLED)
 ## Measure reply latencies and statistics over 10,000 incidents on the real stack (results in .bench/).
 bench: $(INSTALLED)
 	$(BIN)/python -m bench
+
+## Schemathesis against /openapi.json on a stack it starts itself (EXAMPLES per operation, default 200).
+EXAMPLES ?= 200
+fuzz: $(INSTALLED)
+	$(BIN)/python -m tests.fuzz --examples $(EXAMPLES)
 
 ## Re-record the workflow histories that tests/test_replay.py replays (only for intended changes).
 histories: $(INSTALLED)

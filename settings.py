@@ -63,6 +63,11 @@ class Settings(BaseSettings):
     # An incident the caller may not see answers 404 no sooner than this, like one that does
     # not exist, so the time taken does not reveal that a private incident exists.
     not_found_floor_seconds: float = Field(default=0.1, ge=0, le=5)
+    # A slash command always gets its reply within this time (Mattermost waits 30 s at most,
+    # people much less); slower work is reported as unavailability, never left hanging.
+    slash_reply_seconds: float = Field(default=2.5, ge=1.0, le=25.0)
+    # Largest request body accepted; larger ones are answered 413 before being read.
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
 
     # Incident behaviour.
     reminder_min_seconds: int = Field(default=60, ge=1)

@@ -9,7 +9,8 @@ from fastapi import FastAPI
 from temporalio.client import Client
 
 from activities.mattermost import Mattermost
-from api import errors
+from api import errors, openapi_doc
+from api.edge import EdgeGuard
 from api.facts import Facts
 from api.routes import checklists, health, incidents, playbooks, stats
 from api.services import Services
@@ -59,6 +60,7 @@ def create_app(settings: Settings, *, temporal: Client | None = None) -> FastAPI
         lifespan=lifespan,
     )
     errors.install(app)
+    app.add_middleware(EdgeGuard, max_body_bytes=settings.max_body_bytes)
     app.include_router(health.router)
     app.include_router(slash.router)
     app.include_router(callbacks.router)
@@ -66,4 +68,5 @@ def create_app(settings: Settings, *, temporal: Client | None = None) -> FastAPI
     app.include_router(incidents.router)
     app.include_router(checklists.router)
     app.include_router(stats.router)
+    openapi_doc.install(app)
     return app

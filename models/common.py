@@ -14,11 +14,11 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 MATTERMOST_ID = re.compile(r"^[a-z0-9]{26}$")
 _SHORT_ID_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"  # no l, o, 0, 1: easy to read aloud
 SHORT_ID_LENGTH = 10
-SHORT_ID = re.compile(rf"^[{_SHORT_ID_ALPHABET}]{{{SHORT_ID_LENGTH}}}$")
+SHORT_ID = re.compile(rf"^[{_SHORT_ID_ALPHABET}]{{{SHORT_ID_LENGTH}}}\Z")
 
 
 def _mattermost_id(value: str) -> str:
-    if not MATTERMOST_ID.match(value):
+    if not MATTERMOST_ID.fullmatch(value):
         raise ValueError("must be a 26-character Mattermost id")
     return value
 

@@ -69,6 +69,9 @@ def stack_settings(**values: Any) -> Settings:
         "activity_max_retry_interval_seconds": 0.5,
         "auth_cache_seconds": 0.5,
         "temporal_rpc_timeout_seconds": 10.0,
+        # Above the 2.5 s default: a busy CI machine must not turn slow replies into failures.
+        # tests/integration/test_slash_outages.py checks the bound itself.
+        "slash_reply_seconds": 5.0,
         "temporal_ui_url": "http://localhost:8233",
     }
     defaults.update(values)

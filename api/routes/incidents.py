@@ -32,6 +32,7 @@ from api.routes.incident_deps import (
     caller,
 )
 from api.services import Services, services
+from api.time_bounds import time_bound
 from models.common import Actor, ChannelFact, MattermostId, Model, UserFact
 from models.incident import (
     EventType,
@@ -142,8 +143,8 @@ async def list_incidents(
     member_id: Annotated[MattermostId | None, Query()] = None,
     playbook_id: str | None = Query(None, max_length=64),
     search: str | None = Query(None, max_length=64, description="Case-insensitive part of the name"),
-    started_after: datetime | None = Query(None),
-    started_before: datetime | None = Query(None),
+    started_after: datetime | None = Query(None, description="Started at or after (no offset: UTC)"),
+    started_before: datetime | None = Query(None, description="Started before (no offset: UTC)"),
     sort: Literal["started_at", "ended_at", "name", "duration"] = Query("started_at"),
     paging: PageParams = Depends(page_params),
     actor: Actor = Depends(current_user),
@@ -159,8 +160,8 @@ async def list_incidents(
         member_id=member_id,
         playbook_id=playbook_id,
         search=search,
-        started_after=started_after,
-        started_before=started_before,
+        started_after=time_bound(started_after),
+        started_before=time_bound(started_before),
     )
     found = await incidents.list_incidents(svc, actor, team_id, where)
     now = datetime.now(UTC)
