@@ -196,11 +196,13 @@ def rest_requests(world: World, route: Route) -> st.SearchStrategy[tuple[Route, 
     def body_for(route: Route) -> st.SearchStrategy[Any]:
         valid = {name: likely[name] for name in route.fields}
         fields = {name: st.one_of(likely[name], values) for name in route.fields}
-        # Reminder intervals past a few days are bounded by the lead's reminder work; keep
-        # this test to what it guards (types, shapes, positions), not interval limits.
-        if route.path == "reminder":
-            valid["seconds"] = likely["seconds"]
-            fields["seconds"] = st.one_of(st.integers(min_value=-5, max_value=10**6), values.filter(_not_int))
+        # Intervals of every size, the ones that once overflowed `now + interval` included.
+        if route.path in ("reminder", "reminder/snooze"):
+            fields["seconds"] = st.one_of(
+                st.integers(min_value=-5, max_value=10**6),
+                st.sampled_from([7 * 86400, 7 * 86400 + 1, 2**31, 10**12, 10**19, 10**400]),
+                values.filter(_not_int),
+            )
         plain = st.fixed_dictionaries(valid)
         return st.one_of(
             plain,
