@@ -110,7 +110,19 @@ PositiveSeconds = Annotated[int, Field(ge=0)]
 # Status update reminders: 0 (off), or between the configured minimum (REMINDER_MIN_SECONDS)
 # and this maximum. One declaration for playbooks, incidents, REST, slash and the workflow.
 REMINDER_MAX_SECONDS = 7 * 86400
-ReminderSeconds = Annotated[int, Field(ge=0, le=REMINDER_MAX_SECONDS)]
+
+
+def _reminder_bounds(seconds: int) -> int:
+    if not 0 <= seconds <= REMINDER_MAX_SECONDS:
+        raise ValueError(f"must be 0 (off) or at most 7d ({REMINDER_MAX_SECONDS} seconds)")
+    return seconds
+
+
+ReminderSeconds = Annotated[
+    int,
+    AfterValidator(_reminder_bounds),
+    WithJsonSchema({"type": "integer", "minimum": 0, "maximum": REMINDER_MAX_SECONDS}),
+]
 
 
 def reminder_problem(seconds: int, minimum: int) -> str | None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 
 from api.slash.registry import UsageError
-from models.common import REMINDER_MAX_SECONDS
 
 # Matched whole (`fullmatch`: `$` would also match before a trailing newline) and ASCII only
 # (`\d` and `str.isdigit()` accept superscripts and other scripts' digits that int() refuses).
@@ -32,16 +31,14 @@ def number(value: str, what: str) -> int:
 
 
 def duration(value: str) -> int:
-    """Seconds from `15m`, `1h`, `90` (minutes), `off`; the upper bound is the reminder maximum."""
+    """Seconds from `15m`, `1h`, `90` (minutes), `off`."""
     if value.lower() in ("off", "0", "none"):
         return 0
     match = _DURATION.fullmatch(value.lower())
     if not match:
         raise UsageError(f"{value[:20]!r} is not a duration; use e.g. 15m, 1h, 4h or off.")
-    seconds = int(match.group(1)) * _UNITS[match.group(2)]
-    if seconds > REMINDER_MAX_SECONDS:
-        raise UsageError(f"{value[:20]!r} is too long; the longest interval is {REMINDER_MAX_SECONDS // 86400}d.")
-    return seconds
+    # The bounds are the command model's (one declaration, one sentence through slash and REST).
+    return int(match.group(1)) * _UNITS[match.group(2)]
 
 
 def username(mention: str) -> str:

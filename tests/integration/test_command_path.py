@@ -14,14 +14,18 @@ from typing import Any
 import httpx
 
 from models.incident import EventType
+from signing import Signer
 from tests.harness import User, World, eventually
 from tests.integration.slash_helpers import (
     Started,
     command,
     dialogs,
     outage,
+    post_json,
     post_slash,
+    reminder_post,
     settled,
+    signed_payload,
     slash_form,
     state,
     submit_dialog,
@@ -210,3 +214,74 @@ async def test_not_found_takes_as_long_for_a_private_incident_as_for_none(world:
     assert min(private) >= floor
     assert min(missing) >= floor
     assert abs(statistics.median(private) - statistics.median(missing)) < floor / 2
+
+
+async def test_a_button_is_bound_to_its_post_and_a_click_applies_once(world: World) -> None:
+    """Defect: a Snooze context replayed with another user id snoozed again, "by @bob"; clicks
+    with no post id or an invented one applied too."""
+    incident = await outage(world, reminder_timer_default_seconds=1)
+    await join(world, incident, world.bob)
+    reminder = await reminder_post(world, incident)
+    context = reminder["props"]["attachments"][0]["actions"][1]["integration"]["context"]
+    click = {
+        "user_id": world.alice.id,
+        "channel_id": incident.channel_id,
+        "team_id": world.team_id,
+        "post_id": reminder["id"],
+        "context": context,
+    }
+    first = await post_json(world, "/mattermost/action", click)
+    assert first.json()["ephemeral_text"] == f"Reminder snoozed for 1h by @{world.alice.username}."
+    # The same click replayed, even in bob's name, is answered with the first click's result.
+    replayed = await post_json(world, "/mattermost/action", {**click, "user_id": world.bob.id})
+    assert replayed.json()["ephemeral_text"] == f"Reminder snoozed for 1h by @{world.alice.username}."
+    after = await state(world, incident.id)
+    assert [e.type for e in after.timeline].count(EventType.REMINDER_CHANGED) == 1
+    # Without the post, from another post, or in another channel: not this button.
+    other_post = next(p for p in world.standin.posts(incident.channel_id) if p["id"] != reminder["id"])
+    for forged in (
+        {**click, "post_id": ""},
+        {**click, "post_id": "a" * 26},
+        {**click, "post_id": other_post["id"]},
+        {**click, "channel_id": world.town_square["id"]},
+    ):
+        response = await post_json(world, "/mattermost/action", forged)
+        assert response.status_code == 401, forged
+    assert len((await state(world, incident.id)).timeline) == len(after.timeline)
+
+
+async def test_an_expired_button_is_refused(world: World) -> None:
+    incident = await outage(world, reminder_timer_default_seconds=1)
+    reminder = await reminder_post(world, incident)
+    token = reminder["props"]["attachments"][0]["actions"][1]["integration"]["context"]["token"]
+    signer = Signer(world.stack.settings.signing_secret)
+    expired = signer.sign({**signed_payload(token), "expires": int(time.time()) - 1})
+    click = {
+        "user_id": world.alice.id,
+        "channel_id": incident.channel_id,
+        "post_id": reminder["id"],
+        "context": {"token": expired},
+    }
+    response = await post_json(world, "/mattermost/action", click)
+    assert response.status_code == 401
+    assert "expired" in response.json()["message"]
+
+
+async def test_the_same_invalid_command_is_refused_in_the_same_words_through_slash_and_rest(world: World) -> None:
+    """One declaration per limit and rule: a person reads the same refusal either way."""
+    incident = await outage(world)
+    base = f"/api/v1/incidents/{incident.id}"
+    cases: list[tuple[str, str, str, dict[str, Any]]] = [
+        ("update " + "x" * 4001, "POST", "/status-updates", {"message": "x" * 4001}),
+        ("checkadd 1 " + "t" * 257, "POST", "/checklists/0/items", {"title": "t" * 257}),
+        ("reminder 8d", "POST", "/reminder", {"seconds": 8 * 86400}),
+        ("checkadd 9 Call the vendor", "POST", "/checklists/8/items", {"title": "Call the vendor"}),
+        ("check 1 9", "PUT", "/checklists/0/items/8/state", {"state": "done"}),
+        ("stage prev", "POST", "/stage", {"direction": "prev"}),
+    ]
+    async with world.api(world.alice) as api:
+        for text, method, path, body in cases:
+            reply = (await command(world, world.alice, text, incident)).split("\nUsage:")[0]
+            response = await api.request(method, base + path, json=body)
+            assert response.status_code in (409, 422), (text, response.text)
+            assert reply == response.json()["message"], text
