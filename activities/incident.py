@@ -191,10 +191,16 @@ class IncidentActivities:
 
     async def _finish(self, request: PostMessage, post: dict[str, Any]) -> PostRef:
         """What every path ends with: the pin (idempotent), and the channel's name once."""
+        refused = ""
         if request.pin and not post.get("is_pinned"):
-            await _mattermost(lambda: self._mattermost.pin_post(post["id"]))
+            try:
+                await self._mattermost.pin_post(post["id"])
+            except MattermostFailure as failure:
+                if failure.retryable:
+                    raise as_activity_error(failure) from None
+                refused = failure.message  # the post stands; only the pin is reported
         name = "" if request.channel_name else await self._channel_name(request.channel_id) or ""
-        return PostRef(post_id=post["id"], channel_name=name)
+        return PostRef(post_id=post["id"], channel_name=name, pin_refused=refused)
 
     def _props(self, request: PostMessage) -> dict[str, Any]:
         props: dict[str, Any] = {DEDUPE_PROP: request.dedupe_key, INCIDENT_PROP: request.incident_id}

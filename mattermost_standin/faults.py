@@ -94,6 +94,9 @@ class Fault:
 class Faults:
     def __init__(self) -> None:
         self._faults: list[Fault] = []
+        # Every request a fault hit, when it arrived (``{method, path}``), oldest first: the
+        # request log only has a request once it is answered, which a delay postpones.
+        self.taken: list[dict[str, str]] = []
 
     def add(self, fault: Fault) -> None:
         self._faults.append(fault)
@@ -108,6 +111,7 @@ class Faults:
         """The first fault matching this request, counting one use of it."""
         for fault in self._faults:
             if fault.matches(method, path):
+                self.taken.append({"method": method, "path": path})
                 if fault.times is not None:
                     fault.times -= 1
                     if fault.times == 0:

@@ -53,6 +53,8 @@ class PostRef(Model):
     post_id: str
     # The channel's name when the activity looked it up.
     channel_name: str = ""
+    # Why Mattermost refused to pin the post (the post itself was made).
+    pin_refused: str = ""
 
 
 class SetChannelHeader(Model):

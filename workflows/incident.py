@@ -25,7 +25,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.exceptions import TimeoutError as ActivityTimeout
 
 with workflow.unsafe.imports_passed_through():
-    from activities.incident import REJECTED, IncidentActivities
+    from activities.incident import REJECTED, UNAVAILABLE, IncidentActivities
     from activities.stats import StatsActivities
     from models import search_attributes as sa
     from models.activities import (
@@ -279,6 +279,8 @@ class IncidentWorkflow:
                 self.state.channel_names[target] = post.channel_name
             if effect.remember_as:
                 self.state.post_ids[effect.remember_as] = post.post_id
+            if post.pin_refused:
+                self.incident.effect_failed(workflow.now(), "pin the post", post.pin_refused, tell_channel=False)
         elif isinstance(effect, InviteEffect):
             result = await workflow.execute_activity_method(
                 IncidentActivities.add_channel_members,
@@ -499,10 +501,12 @@ def _search_attribute_updates(values: dict[str, Any]) -> list[SearchAttributeUpd
 
 def _reason(error: ActivityError, give_up_seconds: float) -> str:
     cause = error.cause
+    # Unavailability is retried, so it only ends up here once the give-up time has passed
+    # (Temporal fails with the last attempt's error, or with a timeout).
+    within = f"Mattermost did not accept it within {text.format_duration(give_up_seconds)}"
     if isinstance(cause, ApplicationError):
-        return cause.message
+        return f"{within} (last error: {cause.message})" if cause.type == UNAVAILABLE else cause.message
     if isinstance(cause, ActivityTimeout):
         last = cause.cause
-        detail = f" (last error: {last.message})" if isinstance(last, ApplicationError) else ""
-        return f"Mattermost did not accept it within {text.format_duration(give_up_seconds)}{detail}"
+        return f"{within} (last error: {last.message})" if isinstance(last, ApplicationError) else within
     return str(cause or error)
