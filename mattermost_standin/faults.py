@@ -4,7 +4,9 @@ A fault matches a method and a path template (``{param}`` matches any segment) a
 may delay the request, answer an error instead of handling it, or both. A 429
 answers like Mattermost's rate limiter (plain text ``limit exceeded`` with
 ``Retry-After``); any other status answers a Mattermost JSON error unless a raw
-body is given. ``times`` limits how many requests it hits; then it clears.
+body is given. ``times`` limits how many requests it hits; then it clears. A delayed
+request without a status is carried out after the delay even if its client gave up,
+like a slow request to Mattermost that lands after the client timed out.
 """
 
 from __future__ import annotations

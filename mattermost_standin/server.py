@@ -340,6 +340,11 @@ class StandIn:
         self._faults.clear()
 
     @property
+    def in_flight(self) -> int:
+        """Mattermost requests received and not answered yet (a delayed one may land later)."""
+        return self.app.in_flight
+
+    @property
     def faults_taken(self) -> list[dict[str, str]]:
         """Requests a fault hit, as they arrived (before a delay): ``{method, path}``, oldest first."""
         return list(self._faults.taken)
