@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypedDict
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeUpdate
@@ -76,6 +76,15 @@ with workflow.unsafe.imports_passed_through():
     from workflows.incident_state import Incident, new_incident
 
 SUMMARY_MEMO = "summary"
+
+
+class ActivityOptions(TypedDict):
+    """The options of every effect's activity; a TypedDict keeps `execute_activity_method` typed."""
+
+    start_to_close_timeout: timedelta
+    schedule_to_close_timeout: timedelta
+    retry_policy: RetryPolicy
+    summary: str
 
 
 @workflow.defn
@@ -304,7 +313,7 @@ class IncidentWorkflow:
                 StatsActivities.report_incident_facts, facts(self.state), **self._activity_options("report statistics")
             )
 
-    def _activity_options(self, summary: str) -> dict[str, Any]:
+    def _activity_options(self, summary: str) -> ActivityOptions:
         """Every Mattermost effect: short jittered backoff while unavailable, bounded in total.
 
         The activity itself sets each retry's delay (jittered, or Mattermost's `Retry-After`);
@@ -313,17 +322,17 @@ class IncidentWorkflow:
         """
         config = self.state.config
         ceiling = config.activity_max_retry_interval_seconds
-        return {
-            "start_to_close_timeout": timedelta(seconds=config.activity_timeout_seconds),
-            "schedule_to_close_timeout": timedelta(seconds=config.effect_give_up_seconds),
-            "retry_policy": RetryPolicy(
+        return ActivityOptions(
+            start_to_close_timeout=timedelta(seconds=config.activity_timeout_seconds),
+            schedule_to_close_timeout=timedelta(seconds=config.effect_give_up_seconds),
+            retry_policy=RetryPolicy(
                 initial_interval=timedelta(seconds=min(1.0, ceiling)),
                 backoff_coefficient=2.0,
                 maximum_interval=timedelta(seconds=ceiling),
                 non_retryable_error_types=[REJECTED],
             ),
-            "summary": summary,
-        }
+            summary=summary,
+        )
 
     # ------------------------------------------------------------------ Web UI and visibility
 
