@@ -137,6 +137,8 @@ async def test_a_post_outliving_the_request_timeout_is_made_once(
     # The slow request has been carried out, whenever that was: nothing can land any more.
     await world.standin.wait_for(lambda: world.standin.in_flight == 0, timeout=delay + 5)
     assert_opened_once(world, current)
+    # The worker's client gave up after MATTERMOST_REQUEST_TIMEOUT and looked for the post once.
+    assert requests(world, "GET", f"/api/v4/channels/{current.channel_id}/posts") == [200]
     assert_once_in_order(world, current.channel_id or "")
     assert failures(current) == []
 
@@ -183,6 +185,55 @@ async def test_refused_pin_keeps_the_post_and_is_reported(world: World) -> None:
     assert openings[0]["is_pinned"] is False
     assert current.post_ids["opening"] == openings[0]["id"]
     assert [f.split(":")[0] for f in failures(current)] == ["Could not pin the post"]
+
+
+# --------------------------------------------------------------------------- unavailability
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/api/v4/channels"),
+        ("POST", "/api/v4/channels/{channel_id}/members"),
+        ("POST", "/api/v4/posts"),
+        ("POST", "/api/v4/posts/{post_id}/pin"),
+    ],
+    ids=["channel", "invites", "posts", "pins"],
+)
+@pytest.mark.parametrize(("status", "retry_after"), [(500, None), (503, None), (429, 1)], ids=["500", "503", "429"])
+async def test_unavailability_at_each_step_of_the_start_is_retried_to_one_result(
+    world: World, method: str, path: str, status: int, retry_after: int | None
+) -> None:
+    world.standin.add_fault(method, path, status=status, retry_after=retry_after, times=2)
+    handle = await start(world, invited=[fact(world.carol, member=False)], config=fast())
+    current = await drained(handle)
+    faulted = path.replace("{channel_id}", current.channel_id or "")
+    faulted = faulted.replace("{post_id}", current.post_ids.get("opening", ""))
+    assert world.standin.faults_taken[-2:] == [{"method": method, "path": faulted}] * 2
+    assert_opened_once(world, current)
+    assert_once_in_order(world, current.channel_id or "")
+    assert {world.alice.id, world.carol.id} <= set(world.standin.channel_members(current.channel_id or ""))
+    assert failures(current) == []
+
+
+async def test_an_unavailable_reminder_is_posted_once(world: World) -> None:
+    handle = await start(world, book=playbook(world, reminder_timer_default_seconds=1), config=fast())
+    await drained(handle)
+    before = len(world.standin.faults_taken)
+    world.standin.add_fault("POST", "/api/v4/posts", status=503, times=2)
+    await eventually(lambda: _taken(world), lambda n: n == before + 2, what="two refused reminder posts")
+    await update(handle, IncidentWorkflow.end_incident, EndIncident(actor=actor(world.alice)))
+    final: IncidentState = await handle.result()
+    reminders = [p for p in bot_posts(world, final.channel_id or "") if "attachments" in p["props"]]
+    sent = [e for e in final.timeline if e.type == EventType.REMINDER_SENT]
+    assert len(sent) >= 1
+    assert len(reminders) == len(sent)
+    assert failures(final) == []
+    assert_once_in_order(world, final.channel_id or "")
+
+
+async def _taken(world: World) -> int:
+    return len(world.standin.faults_taken)
 
 
 # --------------------------------------------------------------------------- refusals
