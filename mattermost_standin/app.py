@@ -85,7 +85,8 @@ class StandInApp:
             return await self._dispatch(control.router, request, request_id)
         self.in_flight += 1
         try:
-            fault = self._context.faults.take(method, path)
+            faults = self._context.faults
+            fault = faults.take(method, path, await request.body() if faults.need_body else b"")
             if fault is not None and fault.delay:
                 # Receive the whole request first: a slow request is carried out after the delay
                 # even when its client has given up meanwhile, as Mattermost does (a request under

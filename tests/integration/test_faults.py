@@ -353,6 +353,33 @@ async def test_a_failing_header_holds_back_nothing_and_is_given_up_after_the_bou
     assert set(requests(world, "PUT", patch)) == {500}
 
 
+async def test_an_unavailable_broadcast_channel_holds_back_only_itself(world: World) -> None:
+    standin = world.standin
+    off_topic = world.channels["off-topic"]["id"]
+    news = standin.create_channel(world.team_id, "incident-news", "Incident news", type="O")["id"]
+    standin.add_channel_member(news, world.stack.bot["id"])
+    handle = await start(world, book=playbook(world, broadcast_channel_ids=[news, off_topic]), config=fast())
+    ready = await drained(handle)
+    standin.add_fault("POST", "/api/v4/posts", status=503, channel_id=news)
+    alice = actor(world.alice)
+    for n in range(3):
+        await update(handle, IncidentWorkflow.post_status_update, PostStatusUpdate(actor=alice, message=f"Lane {n}"))
+
+    def lane_posts(channel_id: str) -> int:
+        return len([p for p in bot_posts(world, channel_id) if "Lane " in p["message"]])
+
+    await standin.wait_for(lambda: lane_posts(ready.channel_id or "") == 3 and lane_posts(off_topic) == 3)
+    held = await state(handle)
+    assert lane_posts(news) == 0
+    assert len(held.outbox) == 3  # the three broadcasts to the failing channel, waiting in their lane
+    standin.clear_faults()
+    current = await drained(handle)
+    for channel_id in (ready.channel_id or "", off_topic, news):
+        posts = assert_once_in_order(world, channel_id)
+        assert [p["message"].split("Lane ")[1][0] for p in posts if "Lane " in p["message"]] == ["0", "1", "2"]
+    assert failures(current) == []
+
+
 async def test_429_with_retry_after_is_honoured_and_posts_stay_once_in_order(world: World) -> None:
     handle = await start(world, config=fast())
     ready = await drained(handle)
