@@ -17,6 +17,7 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from temporalio import activity
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
 from activities.mattermost import Mattermost, MattermostFailure
@@ -48,27 +49,33 @@ UNAVAILABLE = "MattermostUnavailable"
 def as_activity_error(failure: MattermostFailure) -> ApplicationError:
     """Retry what may succeed later; give up at once on what never will."""
     if failure.retryable:
-        return ApplicationError(failure.message, type=UNAVAILABLE, next_retry_delay=retry_delay(failure.retry_after))
+        info = activity.info()
+        delay = retry_delay(failure.retry_after, attempt=info.attempt, policy=info.retry_policy)
+        return ApplicationError(failure.message, type=UNAVAILABLE, next_retry_delay=delay)
     return ApplicationError(failure.message, failure.error_id, type=REJECTED, non_retryable=True)
 
 
-def retry_delay(retry_after: float | None) -> timedelta | None:
+def retry_delay(
+    retry_after: float | None,
+    *,
+    attempt: int,
+    policy: RetryPolicy | None,
+    draw: Callable[[float, float], float] = random.uniform,
+) -> timedelta | None:
     """When to try again: Mattermost's `Retry-After` if it gave one, else the policy's backoff, jittered.
 
     Temporal's backoff has no jitter; many incidents retrying in step would hit a recovering
     server all at once. So each retry waits a random 50-100% of the policy's exponential
     interval (capped by its maximum); a `Retry-After` gets up to 10% on top, never less.
     """
-    info = activity.info()
     if retry_after:
-        return timedelta(seconds=retry_after * random.uniform(1.0, 1.1))  # noqa: S311 (jitter)
-    policy = info.retry_policy
+        return timedelta(seconds=retry_after * draw(1.0, 1.1))
     if policy is None:
         return None
-    interval = policy.initial_interval.total_seconds() * policy.backoff_coefficient ** (info.attempt - 1)
+    interval = policy.initial_interval.total_seconds() * policy.backoff_coefficient ** (attempt - 1)
     if policy.maximum_interval is not None:
         interval = min(interval, policy.maximum_interval.total_seconds())
-    return timedelta(seconds=interval * random.uniform(0.5, 1.0))  # noqa: S311 (jitter)
+    return timedelta(seconds=interval * draw(0.5, 1.0))
 
 
 async def _mattermost(call: Callable[[], Awaitable[T]]) -> T:

@@ -327,7 +327,7 @@ async def test_a_refused_reminder_is_reported_and_the_rhythm_goes_on(world: Worl
 
 
 async def test_a_failing_header_holds_back_nothing_and_is_given_up_after_the_bound(world: World) -> None:
-    handle = await start(world, config=fast(effect_give_up_seconds=4.0))
+    handle = await start(world, config=fast(effect_give_up_seconds=6.0))
     ready = await drained(handle)
     patch = f"/api/v4/channels/{ready.channel_id}/patch"
     world.standin.add_fault("PUT", patch, status=500)  # this channel's header, for good
@@ -341,13 +341,13 @@ async def test_a_failing_header_holds_back_nothing_and_is_given_up_after_the_bou
         return len((await shard.query(IncidentStatsWorkflow.slice, StatsWindow())).resolved)
 
     # Statistics and the channel's posts are not held behind the header.
-    await eventually(resolved, lambda n: n == 1, timeout=3, what="the ended incident in the statistics")
+    await eventually(resolved, lambda n: n == 1, timeout=4, what="the ended incident in the statistics")
     posts = [p["message"] for p in bot_posts(world, ready.channel_id or "")]
     assert any("ended the incident" in m for m in posts)
     assert (await state(handle)).outbox, "the header is still being retried"
     final: IncidentState = await handle.result()
     assert [f.split(":")[0] for f in failures(final)] == ["Could not update the channel header"]
-    assert "did not accept it within 4s" in failures(final)[0]
+    assert "did not accept it within 6s" in failures(final)[0]
     # Retried with backoff until the bound, then given up: the workflow completed without it.
     assert len(requests(world, "PUT", patch)) >= 3
     assert set(requests(world, "PUT", patch)) == {500}
