@@ -143,6 +143,19 @@ async def test_a_post_outliving_the_request_timeout_is_made_once(
     assert failures(current) == []
 
 
+@pytest.mark.slow
+async def test_the_worker_process_uses_the_configured_request_timeout(world: World) -> None:
+    queue = f"timeout-{uuid.uuid4().hex[:8]}"
+    world.standin.add_fault("POST", "/api/v4/posts", delay=3.0, times=1)
+    async with worker_process(world, queue, MATTERMOST_REQUEST_TIMEOUT="1.5"):
+        handle = await start(world, task_queue=queue, config=fast(activity_timeout_seconds=15.0))
+        current = await drained(handle, timeout=30)
+    await world.standin.wait_for(lambda: world.standin.in_flight == 0)
+    assert_opened_once(world, current)
+    # The client gave up after 1.5 s (not the default 10 s), waited, and found the late post.
+    assert requests(world, "GET", f"/api/v4/channels/{current.channel_id}/posts") == [200]
+
+
 async def test_the_opening_post_is_pinned_when_the_pin_fails_once(world: World) -> None:
     world.standin.add_fault("POST", "/api/v4/posts/{post_id}/pin", status=500, times=1)
     handle = await start(world, config=fast())
