@@ -115,6 +115,24 @@ async def test_delay_faults_slow_requests_down(fresh: tuple[StandIn, dict[str, A
     assert loop.time() - started >= 0.3
 
 
+async def test_a_delayed_request_lands_after_its_client_gave_up(fresh: tuple[StandIn, dict[str, Any]]) -> None:
+    standin, world = fresh
+    town_square = world["channels"]["town-square"]["id"]
+    standin.add_fault("POST", "/api/v4/posts", delay=0.5, times=1)
+    async with httpx.AsyncClient(base_url=standin.url, timeout=0.1) as http:
+        with pytest.raises(httpx.ReadTimeout):
+            await http.post(
+                "/api/v4/posts",
+                json={"channel_id": town_square, "message": "late"},
+                headers={"Authorization": f"Bearer {world['bot']['token']}"},
+            )
+    assert standin.faults_taken == [{"method": "POST", "path": "/api/v4/posts"}]
+    assert standin.in_flight == 1
+    await standin.wait_for(lambda: standin.in_flight == 0)
+    assert [p["message"] for p in standin.posts(town_square)] == ["late"]
+    assert standin.requests[-1] == {"method": "POST", "path": "/api/v4/posts", "status": 201}
+
+
 async def test_stop_refuses_connections_and_start_serves_the_same_state(
     fresh: tuple[StandIn, dict[str, Any]], connect: Connect
 ) -> None:
