@@ -71,8 +71,9 @@ class Settings(BaseSettings):
 
     # Incident behaviour.
     reminder_min_seconds: int = Field(default=60, ge=1)
-    activity_timeout_seconds: Seconds = 30.0
-    activity_max_retry_interval_seconds: Seconds = 60.0
+    activity_timeout_seconds: Seconds = 60.0
+    activity_max_retry_interval_seconds: Seconds = 5.0
+    effect_give_up_seconds: Seconds = 900.0
 
     @field_validator("mattermost_url", "public_url", "temporal_ui_url")
     @classmethod

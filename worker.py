@@ -1,8 +1,10 @@
 """The worker: runs every workflow and activity of this service.
 
 `python worker.py` runs it alone (production: as many as you like); `python worker.py
---check` exits 0 when a worker on this host is polling (the container health check). The dev runner and
-the tests build the same worker with `build_worker`, so there is one wiring.
+--check` exits 0 when a worker on this host is polling (the container health check). The
+dev runner and the tests run the same worker through `running_worker`, so every setting
+(task queue, Mattermost URL, token and request timeout, signing secret, public URL)
+reaches every process the same way.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import logging
 import signal
 import socket
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 from temporalio.api.enums.v1 import IndexedValueType, TaskQueueKind, TaskQueueType
@@ -72,21 +76,37 @@ def build_worker(client: Client, settings: Settings, mattermost: Mattermost) -> 
     )
 
 
+def mattermost_for(settings: Settings) -> Mattermost:
+    """The worker's Mattermost gateway, with the configured request timeout."""
+    return Mattermost(
+        settings.mattermost_url, settings.mattermost_bot_token, timeout=settings.mattermost_request_timeout
+    )
+
+
+@asynccontextmanager
+async def running_worker(client: Client, settings: Settings) -> AsyncIterator[Worker]:
+    """The worker, polling until the block ends; then running activities finish and it stops."""
+    mattermost = mattermost_for(settings)
+    try:
+        worker = build_worker(client, settings, mattermost)
+        async with worker:
+            yield worker
+    finally:
+        await mattermost.close()
+
+
 async def run_worker(settings: Settings) -> None:
     require(settings, "temporal_address", "mattermost_url", "mattermost_bot_token", "signing_secret")
     client = await connect(settings)
     await ensure_search_attributes(client, settings.temporal_namespace)
-    mattermost = Mattermost(settings.mattermost_url, settings.mattermost_bot_token)
-    worker = build_worker(client, settings, mattermost)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     log.info("worker polling task queue %s on %s", settings.temporal_task_queue, settings.temporal_address)
-    async with worker:
+    async with running_worker(client, settings):
         await stop.wait()
         log.info("shutting down: finishing running activities")
-    await mattermost.close()
 
 
 # A long poll lasts up to a minute, so a live worker's last poll can be that old.

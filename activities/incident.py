@@ -1,20 +1,24 @@
 """Side effects of incidents in Mattermost. Every activity is idempotent.
 
-Temporal retries an activity until it succeeds, and a worker may die after Mattermost
-did the work but before Temporal heard of it. So each activity either is naturally
-idempotent (adding a member twice is fine), or finds what an earlier attempt did:
-channels by their deterministic name, posts by the dedupe key in their props.
+Temporal retries an activity until it succeeds (or the workflow's give-up time passes),
+and a worker may die, or a request time out, after Mattermost did the work but before we
+heard of it. So each activity either is naturally idempotent (adding a member twice is
+fine, pinning twice too), or finds what an earlier attempt did: channels by their
+deterministic name, posts by the dedupe key in their props (see `post_message`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import random
 import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any, TypeVar
 
 from temporalio import activity
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
 from activities.mattermost import Mattermost, MattermostFailure
@@ -49,9 +53,33 @@ UNAVAILABLE = "MattermostUnavailable"
 def as_activity_error(failure: MattermostFailure) -> ApplicationError:
     """Retry what may succeed later; give up at once on what never will."""
     if failure.retryable:
-        delay = timedelta(seconds=failure.retry_after) if failure.retry_after else None
+        info = activity.info()
+        delay = retry_delay(failure.retry_after, attempt=info.attempt, policy=info.retry_policy)
         return ApplicationError(failure.message, type=UNAVAILABLE, next_retry_delay=delay)
     return ApplicationError(failure.message, failure.error_id, type=REJECTED, non_retryable=True)
+
+
+def retry_delay(
+    retry_after: float | None,
+    *,
+    attempt: int,
+    policy: RetryPolicy | None,
+    draw: Callable[[float, float], float] = random.uniform,
+) -> timedelta | None:
+    """When to try again: Mattermost's `Retry-After` if it gave one, else the policy's backoff, jittered.
+
+    Temporal's backoff has no jitter; many incidents retrying in step would hit a recovering
+    server all at once. So each retry waits a random 50-100% of the policy's exponential
+    interval (capped by its maximum); a `Retry-After` gets up to 10% on top, never less.
+    """
+    if retry_after:
+        return timedelta(seconds=retry_after * draw(1.0, 1.1))
+    if policy is None:
+        return None
+    interval = policy.initial_interval.total_seconds() * policy.backoff_coefficient ** (attempt - 1)
+    if policy.maximum_interval is not None:
+        interval = min(interval, policy.maximum_interval.total_seconds())
+    return timedelta(seconds=interval * draw(0.5, 1.0))
 
 
 async def _mattermost(call: Callable[[], Awaitable[T]]) -> T:
@@ -68,12 +96,12 @@ class IncidentActivities:
         self._mattermost = mattermost
         self._signer = signer
         self._action_url = action_url
-        self._bot_id: str | None = None
+        self._bot: dict[str, Any] | None = None
 
-    async def _bot_user_id(self) -> str:
-        if self._bot_id is None:
-            self._bot_id = str((await self._mattermost.bot_user())["id"])
-        return self._bot_id
+    async def _bot_user(self) -> dict[str, Any]:
+        if self._bot is None:
+            self._bot = await self._mattermost.bot_user()
+        return self._bot
 
     @activity.defn
     async def create_incident_channel(self, request: CreateChannel) -> ChannelRef:
@@ -107,38 +135,83 @@ class IncidentActivities:
 
     @activity.defn
     async def post_message(self, request: PostMessage) -> PostRef:
-        """Post once. A retry first looks for the post an earlier attempt may have made."""
+        """Post exactly once, whatever the timing; pin it when asked, on every path.
+
+        Mattermost has no idempotent create for posts, and a request that timed out on our
+        side may still land later. So every post carries its dedupe key in its props, and:
+        a retry looks for the key before posting; an attempt whose request may have landed
+        (no answer, or a gateway error) first waits out one more request timeout, by which
+        an abandoned request has landed or never will, then looks for the key, and only
+        if it is absent fails for a retry that posts again.
+        """
         if activity.info().attempt > 1:
-            existing = await _mattermost(
-                lambda: self._mattermost.find_post_with_prop(request.channel_id, DEDUPE_PROP, request.dedupe_key)
-            )
+            existing = await _mattermost(lambda: self._find(request))
             if existing is not None:
-                return PostRef(post_id=existing["id"])
+                return await self._finish(request, existing)
+        try:
+            post = await self._create_post(request)
+        except MattermostFailure as failure:
+            if not failure.may_have_landed:
+                raise as_activity_error(failure) from None
+            await asyncio.sleep(self._mattermost.timeout)
+            landed = await _mattermost(lambda: self._find(request))
+            if landed is None:
+                raise as_activity_error(failure) from None
+            post = landed
+        return await self._finish(request, post)
+
+    async def _find(self, request: PostMessage) -> dict[str, Any] | None:
+        return await self._mattermost.find_post_with_prop(request.channel_id, DEDUPE_PROP, request.dedupe_key)
+
+    async def _create_post(self, request: PostMessage) -> dict[str, Any]:
         props = self._props(request)
         try:
-            post = await self._mattermost.create_post(
+            return await self._mattermost.create_post(
                 channel_id=request.channel_id, message=request.message, props=props
             )
         except MattermostFailure as failure:
             if failure.status != 403:
-                raise as_activity_error(failure) from None
-            # Not a member (a broadcast channel): join it if it is public, then post.
-            await self._join_public_channel(request.channel_id, failure)
-            post = await _mattermost(
-                lambda: self._mattermost.create_post(
-                    channel_id=request.channel_id, message=request.message, props=props
-                )
+                raise
+        # Not a member (a broadcast channel): join it if it is public, then post.
+        if not await self._joined_public_channel(request.channel_id):
+            bot = f"@{(await self._bot_user())['username']}"
+            name = request.channel_name or await self._channel_name(request.channel_id) or request.channel_id
+            raise MattermostFailure(
+                f"{bot} may not post in ~{name} (not a member of the channel); add {bot} to ~{name}", status=403
             )
-        if request.pin:
-            await _mattermost(lambda: self._mattermost.pin_post(post["id"]))
-        return PostRef(post_id=post["id"])
+        return await self._mattermost.create_post(channel_id=request.channel_id, message=request.message, props=props)
 
-    async def _join_public_channel(self, channel_id: str, failure: MattermostFailure) -> None:
-        channel = await _mattermost(lambda: self._mattermost.get_channel(channel_id))
+    async def _joined_public_channel(self, channel_id: str) -> bool:
+        try:
+            channel = await self._mattermost.get_channel(channel_id)
+        except MattermostFailure as failure:
+            if failure.retryable:
+                raise
+            return False  # a private channel the bot is not in: it may not even read it
         if channel.get("type") != "O":
-            raise as_activity_error(failure)
-        bot_id = await self._bot_user_id()
-        await _mattermost(lambda: self._mattermost.add_channel_member(channel_id, bot_id))
+            return False
+        await self._mattermost.add_channel_member(channel_id, str((await self._bot_user())["id"]))
+        return True
+
+    async def _channel_name(self, channel_id: str) -> str | None:
+        try:
+            channel = await self._mattermost.get_channel(channel_id)
+        except MattermostFailure:
+            return None
+        return str(channel["name"])
+
+    async def _finish(self, request: PostMessage, post: dict[str, Any]) -> PostRef:
+        """What every path ends with: the pin (idempotent), and the channel's name once."""
+        refused = ""
+        if request.pin and not post.get("is_pinned"):
+            try:
+                await self._mattermost.pin_post(post["id"])
+            except MattermostFailure as failure:
+                if failure.retryable:
+                    raise as_activity_error(failure) from None
+                refused = failure.message  # the post stands; only the pin is reported
+        name = "" if request.channel_name else await self._channel_name(request.channel_id) or ""
+        return PostRef(post_id=post["id"], channel_name=name, pin_refused=refused)
 
     def _props(self, request: PostMessage) -> dict[str, Any]:
         props: dict[str, Any] = {DEDUPE_PROP: request.dedupe_key, INCIDENT_PROP: request.incident_id}

@@ -50,12 +50,16 @@ class MattermostFailure(Exception):
         status: int | None,
         error_id: str | None = None,
         retry_after: float | None = None,
+        may_have_landed: bool = False,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.status = status
         self.error_id = error_id
         self.retry_after = retry_after
+        # The request reached Mattermost but no answer came back (timeout, dropped connection,
+        # gateway error): it may still be carried out, later.
+        self.may_have_landed = may_have_landed or status in (502, 504)
 
     @property
     def retryable(self) -> bool:
@@ -97,9 +101,15 @@ async def _call(operation: Callable[[], Awaitable[T]], what: str) -> T:
         raise MattermostFailure(
             f"Mattermost answered {error.status_code} to {what}", status=error.status_code
         ) from None
-    except httpx.TransportError as error:
+    except (httpx.ConnectError, httpx.ConnectTimeout) as error:
         raise MattermostFailure(
             f"Mattermost is unreachable ({type(error).__name__}) while trying to {what}", status=None
+        ) from None
+    except httpx.TransportError as error:
+        raise MattermostFailure(
+            f"Mattermost did not answer ({type(error).__name__}) while trying to {what}",
+            status=None,
+            may_have_landed=True,
         ) from None
 
 
@@ -129,7 +139,7 @@ class Mattermost:
     def __init__(self, url: str, bot_token: str, *, timeout: float = 10.0) -> None:
         self.url = url.rstrip("/")
         self._address = ServerAddress.parse(self.url)
-        self._timeout = timeout
+        self.timeout = timeout
         self._transport = httpx.AsyncHTTPTransport(retries=0)
         self._bot = self._driver(bot_token)
 
@@ -140,7 +150,7 @@ class Mattermost:
                 "scheme": self._address.scheme,
                 "port": self._address.port,
                 "token": token,
-                "request_timeout": self._timeout,
+                "request_timeout": self.timeout,
                 "verify": True,
                 # Temporal retries activities with backoff; the API must answer promptly.
                 "max_retries": 0,

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from activities.mattermost import Mattermost
 from api.app import create_app
 from api.slash.router import AUTOCOMPLETE
 from devstack.http import EmbeddedServer, serve
@@ -25,7 +24,7 @@ from devstack.temporal import TemporalDevServer, prepare_namespace
 from lifecycle import exit_process
 from settings import Settings, SettingsError, load_settings, require
 from temporal_connection import connect
-from worker import build_worker
+from worker import running_worker
 
 log = logging.getLogger("devstack")
 DATA_DIR = Path(".data")
@@ -107,16 +106,9 @@ async def start_stack(settings: Settings, running: Running) -> dict[str, Any]:
 
     settings = settings.model_copy(update={"signing_secret": signing_secret(settings)})
 
-    mattermost = Mattermost(settings.mattermost_url, settings.mattermost_bot_token)
-    running.stoppers.append(mattermost.close)
-    worker = build_worker(client, settings, mattermost)
-    worker_task = asyncio.create_task(worker.run(), name="worker")
-
-    async def stop_worker() -> None:
-        await worker.shutdown()
-        await worker_task
-
-    running.stoppers.append(stop_worker)
+    worker = contextlib.AsyncExitStack()
+    await worker.enter_async_context(running_worker(client, settings))
+    running.stoppers.append(worker.aclose)
 
     api: EmbeddedServer = await serve(
         create_app(settings, temporal=client),

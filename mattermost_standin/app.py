@@ -55,6 +55,8 @@ class StandInApp:
         self._context = context
         self._on_request = on_request
         self._mattermost = mattermost_router()
+        # Mattermost requests received and not answered yet (e.g. held by a delay fault).
+        self.in_flight = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -81,12 +83,21 @@ class StandInApp:
         method, path = request.method, request.url.path
         if path.startswith("/_standin/"):
             return await self._dispatch(control.router, request, request_id)
-        fault = self._context.faults.take(method, path)
-        if fault is not None and fault.delay:
-            await asyncio.sleep(fault.delay)
-        response = fault.response(request_id) if fault is not None else None
-        if response is None:
-            response = await self._dispatch(self._mattermost, request, request_id)
+        self.in_flight += 1
+        try:
+            faults = self._context.faults
+            fault = faults.take(method, path, await request.body() if faults.need_body else b"")
+            if fault is not None and fault.delay:
+                # Receive the whole request first: a slow request is carried out after the delay
+                # even when its client has given up meanwhile, as Mattermost does (a request under
+                # way is not undone when the client disconnects; it lands late).
+                await request.body()
+                await asyncio.sleep(fault.delay)
+            response = fault.response(request_id) if fault is not None else None
+            if response is None:
+                response = await self._dispatch(self._mattermost, request, request_id)
+        finally:
+            self.in_flight -= 1
         self._on_request(method, path, response.status_code)
         return response
 

@@ -4,7 +4,11 @@ A fault matches a method and a path template (``{param}`` matches any segment) a
 may delay the request, answer an error instead of handling it, or both. A 429
 answers like Mattermost's rate limiter (plain text ``limit exceeded`` with
 ``Retry-After``); any other status answers a Mattermost JSON error unless a raw
-body is given. ``times`` limits how many requests it hits; then it clears.
+body is given. ``times`` limits how many requests it hits; then it clears. A delayed
+request without a status is carried out after the delay even if its client gave up,
+like a slow request to Mattermost that lands after the client timed out. With
+``channel_id``, a fault hits only requests about that channel (in the path, or as the
+JSON body's ``channel_id``, as in ``POST /posts``): one channel can fail while others work.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ class Fault:
     delay: float | None = None
     times: int | None = None
     body: str | None = None
+    channel_id: str | None = None
     _pattern: re.Pattern[str] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -41,6 +46,8 @@ class Fault:
             raise TypeError("delay must be a non-negative number of seconds")
         if self.body is not None and not isinstance(self.body, str):
             raise TypeError("body must be a string")
+        if self.channel_id is not None and not isinstance(self.channel_id, str):
+            raise TypeError("channel_id must be a string")
         if self.status is None and self.delay is None:
             raise ValueError("a fault needs a status, a delay, or both")
         if self.status is not None and not 400 <= self.status <= 599:
@@ -50,8 +57,17 @@ class Fault:
         self.method = self.method.upper()
         self._pattern = compile_template(self.path, any_segment=True)
 
-    def matches(self, method: str, path: str) -> bool:
-        return self.method in ("*", method) and self._pattern.fullmatch(path) is not None
+    def matches(self, method: str, path: str, body: bytes) -> bool:
+        if self.method not in ("*", method) or self._pattern.fullmatch(path) is None:
+            return False
+        return self.channel_id is None or self.channel_id in path.split("/") or self._body_channel(body)
+
+    def _body_channel(self, body: bytes) -> bool:
+        try:
+            data = json.loads(body or b"null")
+        except ValueError:
+            return False
+        return isinstance(data, dict) and data.get("channel_id") == self.channel_id
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -62,6 +78,7 @@ class Fault:
             "delay": self.delay,
             "times": self.times,
             "body": self.body,
+            "channel_id": self.channel_id,
         }
 
     def response(self, request_id: str) -> Response | None:
@@ -94,6 +111,9 @@ class Fault:
 class Faults:
     def __init__(self) -> None:
         self._faults: list[Fault] = []
+        # Every request a fault hit, when it arrived (``{method, path}``), oldest first: the
+        # request log only has a request once it is answered, which a delay postpones.
+        self.taken: list[dict[str, str]] = []
 
     def add(self, fault: Fault) -> None:
         self._faults.append(fault)
@@ -104,10 +124,16 @@ class Faults:
     def listed(self) -> list[dict[str, Any]]:
         return [f.as_dict() for f in self._faults]
 
-    def take(self, method: str, path: str) -> Fault | None:
+    @property
+    def need_body(self) -> bool:
+        """Whether matching needs the request body (a fault is limited to a channel)."""
+        return any(fault.channel_id is not None for fault in self._faults)
+
+    def take(self, method: str, path: str, body: bytes = b"") -> Fault | None:
         """The first fault matching this request, counting one use of it."""
         for fault in self._faults:
-            if fault.matches(method, path):
+            if fault.matches(method, path, body):
+                self.taken.append({"method": method, "path": path})
                 if fault.times is not None:
                     fault.times -= 1
                     if fault.times == 0:

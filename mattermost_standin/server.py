@@ -212,6 +212,12 @@ class StandIn:
         channel = channels.get_channel(self._store.state, channel_id)
         return self._done(channels.add_channel_member(self._store, channel, user_id))
 
+    def remove_channel_member(self, channel_id: str, user_id: str) -> None:
+        """What a channel admin does with "Remove from channel" (e.g. removing the bot)."""
+        channel = channels.get_channel(self._store.state, channel_id)
+        channels.remove_channel_member(self._store, channel, user_id)
+        self._changed()
+
     def create_access_token(self, user_id: str, description: str = "") -> str:
         """A personal access token (bots included); returns the token to send as ``Bearer``."""
         token = users.create_access_token(self._store, user_id, description)
@@ -326,12 +332,23 @@ class StandIn:
         delay: float | None = None,
         times: int | None = None,
         body: str | None = None,
+        channel_id: str | None = None,
     ) -> None:
         """Make matching requests fail or slow down (see ``mattermost_standin.faults``)."""
-        self._faults.add(Fault(method, path, status, retry_after, delay, times, body))
+        self._faults.add(Fault(method, path, status, retry_after, delay, times, body, channel_id))
 
     def clear_faults(self) -> None:
         self._faults.clear()
+
+    @property
+    def in_flight(self) -> int:
+        """Mattermost requests received and not answered yet (a delayed one may land later)."""
+        return self.app.in_flight
+
+    @property
+    def faults_taken(self) -> list[dict[str, str]]:
+        """Requests a fault hit, as they arrived (before a delay): ``{method, path}``, oldest first."""
+        return list(self._faults.taken)
 
 
 def _describe(predicate: Callable[[], bool]) -> str:

@@ -45,10 +45,16 @@ class PostMessage(Model):
     incident_id: str
     buttons: list[Button] = Field(default_factory=list)
     pin: bool = False
+    # The channel's name when known; empty: the activity looks it up (for failure notices).
+    channel_name: str = ""
 
 
 class PostRef(Model):
     post_id: str
+    # The channel's name when the activity looked it up.
+    channel_name: str = ""
+    # Why Mattermost refused to pin the post (the post itself was made).
+    pin_refused: str = ""
 
 
 class SetChannelHeader(Model):

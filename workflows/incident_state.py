@@ -594,6 +594,17 @@ class Incident:
             {"user_id": user.user_id, "reason": reason},
         )
 
+    def effect_failed(self, now: datetime, what: str, reason: str, *, tell_channel: bool) -> None:
+        """A side effect was refused, or not accepted in time: on record, and said when it helps."""
+        self.record(
+            now,
+            SYSTEM_ACTOR,
+            EventType.EFFECT_FAILED,
+            f"Could not {what}: {reason}",
+            {"what": what, "reason": reason},
+            post=tell_channel,
+        )
+
     # ------------------------------------------------------------------ status updates and reminders
 
     def check_post_status_update(self, command: PostStatusUpdate) -> None:

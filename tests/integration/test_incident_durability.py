@@ -29,8 +29,8 @@ PROJECT = Path(__file__).resolve().parents[2]
 
 
 @asynccontextmanager
-async def worker_process(world: World, task_queue: str) -> AsyncIterator[asyncio.subprocess.Process]:
-    """`python worker.py`, the production entry point, as a process we can kill."""
+async def worker_process(world: World, task_queue: str, **extra: str) -> AsyncIterator[asyncio.subprocess.Process]:
+    """`python worker.py`, the production entry point, as a process we can kill; `extra`: more environment."""
     settings = world.stack.settings
     env = {
         **os.environ,
@@ -40,6 +40,7 @@ async def worker_process(world: World, task_queue: str) -> AsyncIterator[asyncio
         "MATTERMOST_BOT_TOKEN": settings.mattermost_bot_token,
         "SIGNING_SECRET": settings.signing_secret,
         "PUBLIC_URL": settings.api_public_url,
+        **extra,
     }
     process = await asyncio.create_subprocess_exec(
         sys.executable, str(PROJECT / "worker.py"), env=env, cwd=PROJECT, stderr=asyncio.subprocess.DEVNULL

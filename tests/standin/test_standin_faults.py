@@ -83,6 +83,25 @@ async def test_5xx_faults_answer_json_errors_and_clear_after_times(
     assert (await bot.system.get_ping())["status"] == "OK"
 
 
+async def test_a_fault_limited_to_a_channel_spares_the_others(
+    fresh: tuple[StandIn, dict[str, Any]], connect: Connect
+) -> None:
+    standin, world = fresh
+    town_square = world["channels"]["town-square"]["id"]
+    off_topic = world["channels"]["off-topic"]["id"]
+    standin.add_fault("*", "/api/v4/{any}", status=503, channel_id=off_topic)
+    standin.add_fault("*", "/api/v4/channels/{channel_id}", status=503, channel_id=off_topic)
+    bot = connect(standin, world["bot"]["token"])
+    assert (await bot.posts.create_post(channel_id=town_square, message="here"))["message"] == "here"
+    with pytest.raises(UnknownMattermostError) as refused:
+        await bot.posts.create_post(channel_id=off_topic, message="not there")
+    assert refused.value.status_code == 503
+    with pytest.raises(UnknownMattermostError):
+        await bot.channels.get_channel(off_topic)
+    assert (await bot.channels.get_channel(town_square))["id"] == town_square
+    assert [p["message"] for p in standin.posts(off_topic)] == []
+
+
 async def test_delay_faults_slow_requests_down(fresh: tuple[StandIn, dict[str, Any]], connect: Connect) -> None:
     standin, world = fresh
     standin.add_fault("GET", "/api/v4/users/me", delay=0.3, times=1)
@@ -94,6 +113,24 @@ async def test_delay_faults_slow_requests_down(fresh: tuple[StandIn, dict[str, A
     assert not slow.done()
     assert (await slow)["username"] == "incident-bot"
     assert loop.time() - started >= 0.3
+
+
+async def test_a_delayed_request_lands_after_its_client_gave_up(fresh: tuple[StandIn, dict[str, Any]]) -> None:
+    standin, world = fresh
+    town_square = world["channels"]["town-square"]["id"]
+    standin.add_fault("POST", "/api/v4/posts", delay=0.5, times=1)
+    async with httpx.AsyncClient(base_url=standin.url, timeout=0.1) as http:
+        with pytest.raises(httpx.ReadTimeout):
+            await http.post(
+                "/api/v4/posts",
+                json={"channel_id": town_square, "message": "late"},
+                headers={"Authorization": f"Bearer {world['bot']['token']}"},
+            )
+    assert standin.faults_taken == [{"method": "POST", "path": "/api/v4/posts"}]
+    assert standin.in_flight == 1
+    await standin.wait_for(lambda: standin.in_flight == 0)
+    assert [p["message"] for p in standin.posts(town_square)] == ["late"]
+    assert standin.requests[-1] == {"method": "POST", "path": "/api/v4/posts", "status": 201}
 
 
 async def test_stop_refuses_connections_and_start_serves_the_same_state(
