@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     activity_timeout_seconds: Seconds = 60.0
     activity_max_retry_interval_seconds: Seconds = 5.0
     effect_give_up_seconds: Seconds = 900.0
+    # While the bot cannot post in an incident's channel, how soon it first tries again
+    # (then twice as long each time, up to an hour; a new change tries at once).
+    channel_access_recheck_seconds: Seconds = 60.0
 
     @field_validator("mattermost_url", "public_url", "temporal_ui_url")
     @classmethod

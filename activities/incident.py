@@ -48,6 +48,8 @@ INCIDENT_PROP = "incident_id"
 # Error types the workflow recognises (see workflows/incident.py).
 REJECTED = "MattermostRejected"
 UNAVAILABLE = "MattermostUnavailable"
+# The bot is not (any more) a member of a private channel it must post in; details: the bot's username.
+NO_ACCESS = "MattermostNoAccess"
 
 
 def as_activity_error(failure: MattermostFailure) -> ApplicationError:
@@ -145,7 +147,7 @@ class IncidentActivities:
         if it is absent fails for a retry that posts again.
         """
         if activity.info().attempt > 1:
-            existing = await _mattermost(lambda: self._find(request))
+            existing = await self._find_unless_hidden(request)
             if existing is not None:
                 return await self._finish(request, existing)
         try:
@@ -160,6 +162,16 @@ class IncidentActivities:
             post = landed
         return await self._finish(request, post)
 
+    async def _find_unless_hidden(self, request: PostMessage) -> dict[str, Any] | None:
+        """The earlier attempt's post; None too when the bot may no longer read the channel
+        (posting then says why, as `NO_ACCESS`)."""
+        try:
+            return await self._find(request)
+        except MattermostFailure as failure:
+            if failure.status in (403, 404):
+                return None
+            raise as_activity_error(failure) from None
+
     async def _find(self, request: PostMessage) -> dict[str, Any] | None:
         return await self._mattermost.find_post_with_prop(request.channel_id, DEDUPE_PROP, request.dedupe_key)
 
@@ -170,14 +182,19 @@ class IncidentActivities:
                 channel_id=request.channel_id, message=request.message, props=props
             )
         except MattermostFailure as failure:
-            if failure.status != 403:
+            # 403, or 404 for a private channel the bot may not even see.
+            if failure.status not in (403, 404):
                 raise
-        # Not a member (a broadcast channel): join it if it is public, then post.
+        # Not a member (a broadcast channel, or the incident channel it was removed from):
+        # join it if it is public, then post.
         if not await self._joined_public_channel(request.channel_id):
-            bot = f"@{(await self._bot_user())['username']}"
+            username = str((await self._bot_user())["username"])
             name = request.channel_name or await self._channel_name(request.channel_id) or request.channel_id
-            raise MattermostFailure(
-                f"{bot} may not post in ~{name} (not a member of the channel); add {bot} to ~{name}", status=403
+            raise ApplicationError(
+                f"@{username} may not post in ~{name} (not a member of the channel); add @{username} to ~{name}",
+                username,
+                type=NO_ACCESS,
+                non_retryable=True,
             )
         return await self._mattermost.create_post(channel_id=request.channel_id, message=request.message, props=props)
 

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import Depends
-from temporalio.client import WithStartWorkflowOperation, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import WithStartWorkflowOperation, WorkflowHandle
 from temporalio.common import (
     SearchAttributePair,
     TypedSearchAttributes,
@@ -33,7 +33,7 @@ from api.errors import ApiError, invalid, not_found
 from api.idempotency import check_replay
 from api.playbooks import require_team
 from api.services import Services, services
-from api.temporal_calls import Gone, execute_update, query, quote, refusal
+from api.temporal_calls import Gone, execute_update, execute_update_with_start, query, quote
 from models import search_attributes as sa
 from models.common import SHORT_ID, Actor, UserFact, new_short_id, short_id_from
 from models.incident import (
@@ -161,15 +161,15 @@ async def start_incident(
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
     )
     try:
-        result: CommandResult = await svc.temporal.execute_update_with_start_workflow(
+        result: CommandResult = await execute_update_with_start(
+            svc.temporal,
             IncidentWorkflow.open_incident,
             OpenIncident(),
-            start_workflow_operation=operation,
-            id=request.id if request else None,
+            start=operation,
+            workflow_id=incident_workflow_id(incident_id),
+            update_id=request.id if request else None,
             rpc_timeout=svc.rpc_timeout,
         )
-    except WorkflowUpdateFailedError as error:
-        raise refusal(error) from None
     except WorkflowAlreadyStartedError:
         # The same request, resent after its incident ended: answer with that incident.
         state = await query(handle(svc, incident_id), IncidentWorkflow.get_state, rpc_timeout=svc.rpc_timeout)
@@ -215,6 +215,7 @@ def incident_config(settings: Settings, incident_id: str) -> IncidentConfig:
         activity_timeout_seconds=settings.activity_timeout_seconds,
         activity_max_retry_interval_seconds=settings.activity_max_retry_interval_seconds,
         effect_give_up_seconds=settings.effect_give_up_seconds,
+        channel_access_recheck_seconds=settings.channel_access_recheck_seconds,
         details_url=link,
     )
 
@@ -469,15 +470,14 @@ async def restart(svc: Services, actor: Actor, incident_id: str, *, request: Req
         **start_options(svc.settings, resume, state.playbook, str(team.get("display_name", ""))),
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
     )
-    try:
-        result: CommandResult = await svc.temporal.execute_update_with_start_workflow(
-            IncidentWorkflow.restart_incident,
-            RestartIncident(actor=access.actor, request=request),
-            start_workflow_operation=operation,
-            id=request.id if request else None,
-            rpc_timeout=svc.rpc_timeout,
-        )
-    except WorkflowUpdateFailedError as error:
-        raise refusal(error) from None
+    result: CommandResult = await execute_update_with_start(
+        svc.temporal,
+        IncidentWorkflow.restart_incident,
+        RestartIncident(actor=access.actor, request=request),
+        start=operation,
+        workflow_id=incident_workflow_id(incident_id),
+        update_id=request.id if request else None,
+        rpc_timeout=svc.rpc_timeout,
+    )
     check_replay(request, result.fingerprint)
     return result

@@ -12,6 +12,8 @@ from typing import Any
 
 from temporalio.api.enums.v1 import WorkflowExecutionStatus
 from temporalio.client import (
+    Client,
+    WithStartWorkflowOperation,
     WorkflowHandle,
     WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
@@ -109,6 +111,30 @@ async def execute_update(
             if status != WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING:
                 raise Gone(completed=status is not None) from None
     raise ApiError(503, "temporal_unavailable", "The workflow kept moving to a new run; try again.")
+
+
+async def execute_update_with_start(
+    client: Client,
+    update: Any,
+    arg: Any,
+    *,
+    start: WithStartWorkflowOperation[Any, Any],
+    workflow_id: str,
+    rpc_timeout: Any,
+    update_id: str | None = None,
+) -> Any:
+    """Start (or reuse) a workflow and run an update on it, with `execute_update`'s error mapping."""
+    try:
+        return await client.execute_update_with_start_workflow(
+            update, arg, start_workflow_operation=start, id=update_id, rpc_timeout=rpc_timeout
+        )
+    except WorkflowUpdateFailedError as error:
+        raise refusal(error) from None
+    except WorkflowUpdateRPCTimeoutOrCancelledError:
+        handle = client.get_workflow_handle(workflow_id)
+        raise await diagnose(handle, _diagnosis_timeout(rpc_timeout)) from None
+    except RPCError as error:
+        raise rpc_error(error) from None
 
 
 async def _status(handle: WorkflowHandle[Any, Any], rpc_timeout: Any) -> int | None:

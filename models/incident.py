@@ -72,6 +72,9 @@ class EventType(StrEnum):
     RESTARTED = "restarted"
     # A side effect Mattermost refused, or did not accept within the give-up time.
     EFFECT_FAILED = "effect_failed"
+    # The bot lost, or got back, the right to post in the incident channel.
+    CHANNEL_ACCESS_LOST = "channel_access_lost"
+    CHANNEL_ACCESS_BACK = "channel_access_back"
 
 
 class ChecklistItem(Model):
@@ -208,6 +211,23 @@ class RecentRequest(Model):
 RECENT_REQUESTS_MAX = 500
 
 
+class ChannelAccessLost(Model):
+    """The bot can no longer post in the incident channel (removed from the private channel).
+
+    The incident channel's effects wait (nothing is lost) and are tried again on every new
+    one and every `channel_access_recheck_seconds`; members are told how to bring the bot
+    back with each reply, and the channel gets everything in order once it is back.
+    """
+
+    since: datetime
+    bot_username: str
+    # Effects queued after this one make the waiting lane try again at once.
+    waiting_after_seq: int
+    retry_at: datetime
+    # Tries so far: the wait between them doubles, up to an hour.
+    attempts: int = 1
+
+
 class IncidentConfig(Model):
     """Operational knobs the starter passes in (workflows cannot read the environment)."""
 
@@ -216,6 +236,8 @@ class IncidentConfig(Model):
     activity_max_retry_interval_seconds: float = 5.0
     # A side effect Mattermost has not accepted after this long is reported and skipped.
     effect_give_up_seconds: float = 900.0
+    # While the bot cannot post in the incident channel, how often it tries again.
+    channel_access_recheck_seconds: float = 60.0
     # Where the channel header's "Timeline" link points (the Temporal Web UI page).
     details_url: str = ""
 
@@ -252,6 +274,7 @@ class IncidentState(Model):
     post_ids: dict[str, str] = Field(default_factory=dict)
     # Names of channels posted to, learned from Mattermost, to name them in failure notices.
     channel_names: dict[str, str] = Field(default_factory=dict)
+    channel_access_lost: ChannelAccessLost | None = None
     outbox: list[PendingEffect] = Field(default_factory=list)
     next_seq: int = 1
     failure: str | None = None

@@ -70,6 +70,7 @@ def stack_settings(**values: Any) -> Settings:
         # Above the 2.5 s default: a busy CI machine must not turn slow replies into failures.
         # tests/integration/test_slash_outages.py checks the bound itself.
         "slash_reply_seconds": 5.0,
+        "channel_access_recheck_seconds": 1.0,
         "temporal_ui_url": "http://localhost:8233",
     }
     defaults.update(values)

@@ -26,7 +26,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.exceptions import TimeoutError as ActivityTimeout
 
 with workflow.unsafe.imports_passed_through():
-    from activities.incident import REJECTED, UNAVAILABLE, IncidentActivities
+    from activities.incident import NO_ACCESS, REJECTED, UNAVAILABLE, IncidentActivities
     from activities.stats import StatsActivities
     from models import search_attributes as sa
     from models.activities import (
@@ -163,8 +163,9 @@ class IncidentWorkflow:
             self.incident.send_reminder(workflow.now())
             return
         due = self.state.reminder_due_at if self.state.status == IncidentStatus.ONGOING else None
-        timeout = (due - workflow.now()).total_seconds() if due else None
-        with contextlib.suppress(TimeoutError):  # the reminder is due
+        wake = [when for when in (due, self._retry_channel_at()) if when is not None]
+        timeout = max(0.0, (min(wake) - workflow.now()).total_seconds()) if wake else None
+        with contextlib.suppress(TimeoutError):  # the reminder is due, or it is time to try the channel again
             await workflow.wait_condition(
                 lambda: (
                     bool(self._idle_lanes())
@@ -174,7 +175,7 @@ class IncidentWorkflow:
                     or self.state.reminder_due_at != due
                 ),
                 timeout=timeout,
-                timeout_summary="status update reminder",
+                timeout_summary="status update reminder" if wake and min(wake) == due else "try the channel again",
             )
         now = workflow.now()
         if self.incident.reminder_is_due(now):
@@ -221,7 +222,25 @@ class IncidentWorkflow:
         if self._should_continue_as_new():
             return []
         lanes = [self._lane(pending) for pending in self.state.outbox]
-        return [lane for lane in dict.fromkeys(lanes) if lane not in self._lanes]
+        return [lane for lane in dict.fromkeys(lanes) if lane not in self._lanes and not self._waiting(lane)]
+
+    def _retry_channel_at(self) -> datetime | None:
+        """When the waiting incident-channel lane tries again (None: it is not waiting)."""
+        lost = self.state.channel_access_lost
+        if lost is None or INCIDENT_CHANNEL_LANE in self._lanes or lost.retry_at <= workflow.now():
+            return None
+        waiting = any(self._lane(p) == INCIDENT_CHANNEL_LANE for p in self.state.outbox)
+        return lost.retry_at if waiting else None
+
+    def _waiting(self, lane: str) -> bool:
+        """The incident channel's lane waits while the bot cannot post there, until it is time
+        to try again or something new is queued for it."""
+        lost = self.state.channel_access_lost
+        if lost is None or lane != INCIDENT_CHANNEL_LANE or workflow.now() >= lost.retry_at:
+            return False
+        return not any(
+            p.seq > lost.waiting_after_seq for p in self.state.outbox if self._lane(p) == INCIDENT_CHANNEL_LANE
+        )
 
     def _start_lanes(self) -> None:
         for lane in self._idle_lanes():
@@ -243,13 +262,23 @@ class IncidentWorkflow:
                 # Rendered from the state when carried out: this one also does all queued before it.
                 kind = pending.effect.kind
                 self.state.outbox = [p for p in self.state.outbox if p is pending or p.effect.kind != kind]
-            await self._carry_out_or_report(pending)
+            if not await self._carry_out_or_report(pending):
+                return  # the lane waits (the bot lost the channel); the effect stays queued
             self.state.outbox = [p for p in self.state.outbox if p.seq != pending.seq]
 
-    async def _carry_out_or_report(self, pending: PendingEffect) -> None:
+    async def _carry_out_or_report(self, pending: PendingEffect) -> bool:
+        """Whether the effect is done with (carried out, or reported and skipped)."""
         try:
             await self._carry_out(pending)
         except ActivityError as error:
+            cause = error.cause
+            if (
+                isinstance(cause, ApplicationError)
+                and cause.type == NO_ACCESS
+                and self._lane(pending) == INCIDENT_CHANNEL_LANE
+            ):
+                self._channel_access_lost(pending, cause)
+                return False
             # Refused (4xx), or not accepted within the give-up time: on record, then skipped.
             what = self._describe(pending.effect)
             reason = _reason(error, self.state.config.effect_give_up_seconds)
@@ -258,6 +287,15 @@ class IncidentWorkflow:
             # (the notice would fail the same way).
             elsewhere = self._lane(pending).startswith("channel:") and self.state.channel_id is not None
             self.incident.effect_failed(workflow.now(), what, reason, tell_channel=elsewhere)
+        else:
+            if self._lane(pending) == INCIDENT_CHANNEL_LANE and self.state.channel_access_lost is not None:
+                self.incident.channel_access_back(workflow.now())
+        return True
+
+    def _channel_access_lost(self, pending: PendingEffect, cause: ApplicationError) -> None:
+        username = str(cause.details[0]) if cause.details else "incident-bot"
+        waiting = max(p.seq for p in self.state.outbox)
+        self.incident.channel_access_lost(workflow.now(), bot_username=username, waiting_after_seq=waiting)
 
     def _describe(self, effect: Effect) -> str:
         if isinstance(effect, PostEffect):
@@ -348,7 +386,7 @@ class IncidentWorkflow:
                 initial_interval=timedelta(seconds=min(1.0, ceiling)),
                 backoff_coefficient=2.0,
                 maximum_interval=timedelta(seconds=ceiling),
-                non_retryable_error_types=[REJECTED],
+                non_retryable_error_types=[REJECTED, NO_ACCESS],
             ),
             summary=summary,
         )
@@ -426,7 +464,10 @@ class IncidentWorkflow:
             fingerprint = command.request.fingerprint if command.request else ""
         changed = [u.user_id for u in command.users] if isinstance(command, InviteMembers) else []
         return CommandResult(
-            message=message, incident=to_view(self.state, now), fingerprint=fingerprint, member_ids_changed=changed
+            message=message + self.incident.access_note(),
+            incident=to_view(self.state, now),
+            fingerprint=fingerprint,
+            member_ids_changed=changed,
         )
 
     @workflow.update

@@ -20,6 +20,7 @@ from models.incident import (
     BLANK_STAGE_TITLE,
     RECENT_REQUESTS_MAX,
     Button,
+    ChannelAccessLost,
     ChannelHeaderEffect,
     ChecklistItem,
     Effect,
@@ -592,6 +593,55 @@ class Incident:
             EventType.INVITE_FAILED,
             f"Could not add {user.mention} to the channel: {reason}",
             {"user_id": user.user_id, "reason": reason},
+        )
+
+    def channel_access_lost(self, now: datetime, *, bot_username: str, waiting_after_seq: int) -> None:
+        """The bot may not post in the incident channel: its effects wait, members are told."""
+        lost = self.state.channel_access_lost
+        recheck = self.state.config.channel_access_recheck_seconds
+        if lost is not None:
+            lost.attempts += 1
+            lost.waiting_after_seq = waiting_after_seq
+            lost.retry_at = now + timedelta(seconds=min(recheck * 2 ** (lost.attempts - 1), 3600))
+            return
+        self.state.channel_access_lost = ChannelAccessLost(
+            since=now,
+            bot_username=bot_username,
+            waiting_after_seq=waiting_after_seq,
+            retry_at=now + timedelta(seconds=recheck),
+        )
+        self.record(
+            now,
+            SYSTEM_ACTOR,
+            EventType.CHANNEL_ACCESS_LOST,
+            f"@{bot_username} can no longer post in the incident channel; what happens here is kept "
+            "and posted once it is back",
+            {"bot": bot_username},
+            post=False,
+        )
+
+    def channel_access_back(self, now: datetime) -> None:
+        lost = self.state.channel_access_lost
+        self.state.channel_access_lost = None
+        if lost is not None:
+            self.record(
+                now,
+                SYSTEM_ACTOR,
+                EventType.CHANNEL_ACCESS_BACK,
+                f"@{lost.bot_username} can post in the incident channel again",
+                {"bot": lost.bot_username, "away_seconds": round((now - lost.since).total_seconds())},
+                post=False,
+            )
+
+    def access_note(self) -> str:
+        """What every reply adds while the bot cannot post in the incident channel."""
+        lost = self.state.channel_access_lost
+        if lost is None:
+            return ""
+        bot = f"@{lost.bot_username}"
+        return (
+            f"\n\nNote: {bot} can no longer post in this channel, so nobody else sees changes here yet. "
+            f"Add {bot} back to the channel (`/invite {bot}`); what happened meanwhile is posted then."
         )
 
     def effect_failed(self, now: datetime, what: str, reason: str, *, tell_channel: bool) -> None:

@@ -18,6 +18,7 @@ from signing import Signer
 from tests.harness import User, World, eventually
 from tests.integration.slash_helpers import (
     Started,
+    bot_posts,
     command,
     dialogs,
     outage,
@@ -184,13 +185,40 @@ async def test_removed_outside_this_tool_loses_access_within_the_cache_time(worl
     assert reply["text"] == "You can only check items from within the incident's channel."
 
 
-async def test_members_keep_access_when_the_bot_loses_the_channel(world: World) -> None:
+async def test_members_keep_access_when_the_bot_loses_the_channel_and_nothing_is_lost(world: World) -> None:
+    """Defect: with the bot removed from the private incident channel, its members were told
+    "from within the incident's channel" and got 404; the posts were dropped."""
     incident = await outage(world)
-    await remove_from_channel(world, incident.channel_id, world.stack.bot["id"])
-    reply = await command(world, world.alice, "check 1", incident)
-    assert reply.startswith("Marked 'Page the DBA' as done.")
+    bot = world.stack.bot
+    await remove_from_channel(world, incident.channel_id, bot["id"])
+    before = len(world.standin.posts(incident.channel_id))
+    assert (await command(world, world.alice, "check 1", incident)).startswith("Marked 'Page the DBA' as done.")
+    await eventually(
+        lambda: state(world, incident.id), lambda s: s.channel_access_lost is not None, what="the lost channel"
+    )
+    reply = await command(world, world.alice, "check 2", incident)
+    assert reply.startswith("Marked 'Read the logs' as done.")
+    assert f"Add @{bot['username']} back to the channel (`/invite @{bot['username']}`)" in reply
     async with world.api(world.alice) as api:
         assert (await api.get(f"/api/v1/incidents/{incident.id}")).status_code == 200
+    lost = await state(world, incident.id)
+    assert EventType.CHANNEL_ACCESS_LOST in [e.type for e in lost.timeline]
+    assert len(world.standin.posts(incident.channel_id)) == before, "nothing could be posted meanwhile"
+
+    # Back in the channel: the waiting posts arrive, in order and once, without anyone acting.
+    world.standin.add_channel_member(incident.channel_id, bot["id"])
+    back = await eventually(
+        lambda: state(world, incident.id),
+        lambda s: s.channel_access_lost is None and not s.outbox,
+        what="the channel to catch up",
+    )
+    assert EventType.CHANNEL_ACCESS_BACK in [e.type for e in back.timeline]
+    marked = [m for m in bot_posts(world, incident.channel_id) if " as done" in m]
+    assert [m.split("**")[1] for m in marked] == ["Page the DBA", "Read the logs"]
+    keys = [
+        p["props"]["incident_effect"] for p in world.standin.posts(incident.channel_id) if p["user_id"] == bot["id"]
+    ]
+    assert len(keys) == len(set(keys))
 
 
 async def test_not_found_takes_as_long_for_a_private_incident_as_for_none(world: World) -> None:
