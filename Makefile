@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: dev test lint format bench histories install clean
+.PHONY: dev test test-mattermost lint format bench fuzz histories install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,9 +24,19 @@ dev: $(INSTALLED)
 test: $(INSTALLED) lint
 	$(BIN)/python -m pytest
 
+## The Mattermost contract suite against a real server: MATTERMOST_URL, MATTERMOST_BOT_TOKEN and
+## MATTERMOST_TEST_USER_TOKEN (optionally MATTERMOST_TEST_TEAM). `make test` runs it against the stand-in.
+test-mattermost: $(INSTALLED)
+	$(BIN)/python -m pytest tests/contract -k "not standin"
+
 ## Measure reply latencies and statistics over 10,000 incidents on the real stack (results in .bench/).
 bench: $(INSTALLED)
 	$(BIN)/python -m bench
+
+## Schemathesis against /openapi.json on a stack it starts itself (EXAMPLES per operation, default 200).
+EXAMPLES ?= 200
+fuzz: $(INSTALLED)
+	$(BIN)/python -m tests.fuzz --examples $(EXAMPLES)
 
 ## Re-record the workflow histories that tests/test_replay.py replays (only for intended changes).
 histories: $(INSTALLED)

@@ -16,7 +16,8 @@ Rules:
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
+from datetime import datetime
 
 from models.common import Actor
 
@@ -37,16 +38,37 @@ def can_use_playbook(actor: Actor, *, is_team_member: bool, member_ids: Collecti
     return actor.is_system_admin or (is_team_member and actor.user_id in member_ids)
 
 
-def can_see_incident(actor: Actor, *, is_team_member: bool, is_public: bool) -> bool:
-    """`actor.is_channel_member` must be the live fact for the incident's channel."""
-    if actor.is_system_admin or actor.is_channel_member:
+def is_incident_member(actor: Actor, *, member_ids: Collection[str], joined_at: Mapping[str, datetime]) -> bool:
+    """Whether the actor is in the incident's channel, from Mattermost's word and the incident's own.
+
+    Mattermost's answer (`actor.is_channel_member`, cached for AUTH_CACHE_SECONDS) wins, so
+    someone removed from the channel outside this tool loses access within that time, with
+    three exceptions where the incident knows better: it is still bringing the person in
+    (a member without a join time: the reporter and commander right after the start), it
+    brought them in after that answer was read (a stale cached "no"), or Mattermost could
+    not say (None: the bot lost access to the channel, or the channel is still being
+    created), when the incident's member list decides.
+    """
+    if actor.is_channel_member is None:
+        return actor.user_id in member_ids
+    if actor.is_channel_member:
         return True
-    return is_public and is_team_member
+    if actor.user_id not in member_ids:
+        return False
+    joined = joined_at.get(actor.user_id)
+    return joined is None or (actor.observed_at is not None and joined > actor.observed_at)
 
 
-def can_change_incident(actor: Actor) -> bool:
+def can_see_incident(actor: Actor, *, is_member: bool, is_public: bool) -> bool:
+    """`is_member` comes from `is_incident_member`; `actor.is_team_member` is for the incident's team."""
+    if actor.is_system_admin or is_member:
+        return True
+    return is_public and actor.is_team_member
+
+
+def can_change_incident(actor: Actor, *, is_member: bool) -> bool:
     """Change state, edit the checklist, invite others: channel members only."""
-    return actor.is_system_admin or actor.is_channel_member
+    return actor.is_system_admin or is_member
 
 
 def can_create_channel(actor: Actor, *, public: bool, permissions: Collection[str]) -> bool:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Seconds = Annotated[float, Field(gt=0)]
@@ -30,6 +30,14 @@ class Settings(BaseSettings):
     temporal_db_file: Path = Path(".data/temporal.db")
     # The Temporal Web UI, for links in incident channel headers (empty: no link).
     temporal_ui_url: str = ""
+    # An external cluster (Temporal Cloud or self-hosted with TLS). Unset TEMPORAL_TLS means
+    # "on when an API key, a CA or a client certificate is given"; true/false force it.
+    temporal_tls: bool | None = None
+    temporal_tls_ca: str = ""
+    temporal_tls_cert: str = ""
+    temporal_tls_key: str = ""
+    temporal_tls_server_name: str = ""
+    temporal_api_key: str = ""
 
     # Mattermost. An empty URL means "start the local stand-in" (make dev only).
     mattermost_url: str = ""
@@ -52,6 +60,14 @@ class Settings(BaseSettings):
     auth_cache_seconds: Seconds = 30.0
     # Upper bound for an HTTP handler waiting on Temporal (updates, queries, starts).
     temporal_rpc_timeout_seconds: Seconds = 10.0
+    # An incident the caller may not see answers 404 no sooner than this, like one that does
+    # not exist, so the time taken does not reveal that a private incident exists.
+    not_found_floor_seconds: float = Field(default=0.1, ge=0, le=5)
+    # A slash command always gets its reply within this time (Mattermost waits 30 s at most,
+    # people much less); slower work is reported as unavailability, never left hanging.
+    slash_reply_seconds: float = Field(default=2.5, ge=1.0, le=25.0)
+    # Largest request body accepted; larger ones are answered 413 before being read.
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
 
     # Incident behaviour.
     reminder_min_seconds: int = Field(default=60, ge=1)
@@ -79,6 +95,33 @@ class Settings(BaseSettings):
                 raise ValueError("must be host:port such as temporal.example.com:7233")
         return value
 
+    @field_validator("temporal_tls", mode="before")
+    @classmethod
+    def _unset_when_empty(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("temporal_tls_ca", "temporal_tls_cert", "temporal_tls_key")
+    @classmethod
+    def _readable_file(cls, value: str) -> str:
+        value = value.strip()
+        if value and not Path(value).is_file():
+            raise ValueError(f"no such file: {value} (a PEM file path)")
+        return value
+
+    @model_validator(mode="after")
+    def _client_certificate_pair(self) -> Settings:
+        if bool(self.temporal_tls_cert) != bool(self.temporal_tls_key):
+            raise ValueError("TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY go together: set both for mTLS, or neither")
+        if self.temporal_tls is False and (self.temporal_tls_ca or self.temporal_tls_cert):
+            raise ValueError("TEMPORAL_TLS=false contradicts TEMPORAL_TLS_CA / TEMPORAL_TLS_CERT: remove one")
+        return self
+
+    @property
+    def temporal_uses_tls(self) -> bool:
+        if self.temporal_tls is not None:
+            return self.temporal_tls
+        return bool(self.temporal_api_key or self.temporal_tls_ca or self.temporal_tls_cert)
+
     @property
     def slash_tokens(self) -> list[str]:
         return [token.strip() for token in self.mattermost_slash_token.split(",") if token.strip()]
@@ -100,8 +143,8 @@ def describe_validation_error(error: ValidationError) -> str:
     """One line per problem, naming the environment variable, not the Python field."""
     lines = []
     for issue in error.errors():
-        name = str(issue["loc"][0]).upper() if issue["loc"] else "settings"
-        lines.append(f"{name}: {issue['msg']}")
+        # A rule across settings (a model validator) has no location; its message names them.
+        lines.append(f"{str(issue['loc'][0]).upper()}: {issue['msg']}" if issue["loc"] else issue["msg"])
     return "; ".join(lines)
 
 

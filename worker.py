@@ -1,8 +1,9 @@
 """The worker: runs every workflow and activity of this service.
 
-`python worker.py` runs it alone (production: as many as you like). The dev runner and
-the tests run the same worker through `running_worker`, so every setting (task queue,
-Mattermost URL, token and request timeout, signing secret, public URL) reaches every
+`python worker.py` runs it alone (production: as many as you like); `python worker.py
+--check` exits 0 when a worker on this host is polling (the container health check). The dev
+runner and the tests run the same worker through `running_worker`, so every setting (task
+queue, Mattermost URL, token and request timeout, signing secret, public URL) reaches every
 process the same way.
 """
 
@@ -11,14 +12,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import socket
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 
-from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.enums.v1 import IndexedValueType, TaskQueueKind, TaskQueueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
 from activities.incident import IncidentActivities
@@ -28,6 +32,7 @@ from lifecycle import exit_process
 from models import search_attributes
 from settings import Settings, SettingsError, load_settings, require
 from signing import Signer
+from temporal_connection import connect
 from workflows.incident import IncidentWorkflow
 from workflows.playbook import PlaybookWorkflow
 from workflows.stats import IncidentStatsWorkflow
@@ -35,15 +40,6 @@ from workflows.stats import IncidentStatsWorkflow
 log = logging.getLogger("worker")
 
 WORKFLOWS = [IncidentWorkflow, PlaybookWorkflow, IncidentStatsWorkflow]
-
-
-async def connect(settings: Settings) -> Client:
-    """A Temporal client that speaks our pydantic models."""
-    return await Client.connect(
-        settings.temporal_address,
-        namespace=settings.temporal_namespace,
-        data_converter=pydantic_data_converter,
-    )
 
 
 async def ensure_search_attributes(client: Client, namespace: str) -> list[str]:
@@ -113,11 +109,64 @@ async def run_worker(settings: Settings) -> None:
         log.info("shutting down: finishing running activities")
 
 
+# A long poll lasts up to a minute, so a live worker's last poll can be that old.
+POLL_FRESHNESS = timedelta(minutes=2)
+
+
+async def polling_here(settings: Settings) -> list[str]:
+    """What `python worker.py --check` reports missing: the task queue kinds no worker on this
+    host has polled lately (empty: healthy). Worker identities are `<pid>@<hostname>`, and a
+    container's hostname is its own, so this is the container health check of a worker.
+    """
+    require(settings, "temporal_address")
+    client = await connect(settings)
+    suffix = f"@{socket.gethostname()}"
+    since = datetime.now(UTC) - POLL_FRESHNESS
+    missing = []
+    for kind, name in (
+        (TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW, "workflow"),
+        (TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY, "activity"),
+    ):
+        described = await client.workflow_service.describe_task_queue(
+            DescribeTaskQueueRequest(
+                namespace=settings.temporal_namespace,
+                task_queue=TaskQueue(name=settings.temporal_task_queue, kind=TaskQueueKind.TASK_QUEUE_KIND_NORMAL),
+                task_queue_type=kind,
+            )
+        )
+        if not any(
+            poller.identity.endswith(suffix) and poller.last_access_time.ToDatetime(UTC) >= since
+            for poller in described.pollers
+        ):
+            missing.append(name)
+    return missing
+
+
+async def check(settings: Settings) -> int:
+    try:
+        missing = await polling_here(settings)
+    except RuntimeError as error:  # what the SDK raises when it cannot connect
+        print(f"unhealthy: cannot reach Temporal at {settings.temporal_address}: {error}", file=sys.stderr)
+        return 1
+    if missing:
+        print(
+            f"unhealthy: no worker on {socket.gethostname()} polls {' or '.join(missing)} tasks "
+            f"of {settings.temporal_task_queue}",
+            file=sys.stderr,
+        )
+        return 1
+    print("ok")
+    return 0
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     code = 0
     try:
-        asyncio.run(run_worker(load_settings()))
+        if sys.argv[1:] == ["--check"]:
+            code = asyncio.run(check(load_settings()))
+        else:
+            asyncio.run(run_worker(load_settings()))
     except SettingsError as error:
         print(error, file=sys.stderr)
         code = 2

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -36,6 +37,9 @@ from signing import Signer
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+# How long a button on a bot post stays valid.
+BUTTON_TTL_SECONDS = 7 * 86400
 
 # Props keys on every bot post this service makes.
 DEDUPE_PROP = "incident_effect"
@@ -227,6 +231,9 @@ class IncidentActivities:
                                             "incident_id": request.incident_id,
                                             "action": button.action,
                                             "seconds": button.seconds,
+                                            # Binds the click to this post, and for a while only.
+                                            "post_key": request.dedupe_key,
+                                            "expires": int(time.time()) + BUTTON_TTL_SECONDS,
                                         }
                                     )
                                 },

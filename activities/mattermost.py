@@ -24,11 +24,18 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 CHANNEL_EXISTS = "store.sql_channel.save_channel.exists.app_error"
-# What Mattermost allows in usernames and channel names; anything else cannot exist, and
-# must never be put into a request path.
-USERNAME = re.compile(r"^[a-z0-9.\-_]{1,64}$")
-CHANNEL_NAME = re.compile(r"^[a-z0-9\-_]{1,64}$")
-ID = re.compile(r"^[a-z0-9]{26}$")
+MEMBER_MISSING = "app.channel.get_member.missing.app_error"
+# What Mattermost allows in ids, usernames and channel names. Anything else cannot exist,
+# and must never be put into a request path: `@../../channels/<id>` would otherwise make
+# the bot fetch another API route. Matched whole (`fullmatch`: `$` also matches before a
+# trailing newline) and ASCII only.
+USERNAME = re.compile(r"[a-z0-9.\-_]{1,64}", re.ASCII)
+CHANNEL_NAME = re.compile(r"[a-z0-9\-_]{1,64}", re.ASCII)
+ID = re.compile(r"[a-z0-9]{26}", re.ASCII)
+# Tokens travel in a header: printable ASCII only (httpx refuses anything else).
+TOKEN = re.compile(r"[\x21-\x7e]{1,256}", re.ASCII)
+# A command's response URL, as Mattermost makes it: /hooks/commands/<26-character id>.
+RESPONSE_PATH = re.compile(r"/hooks/commands/[a-z0-9]{26}", re.ASCII)
 # How far back a retried post looks for the copy an earlier attempt may have made.
 DEDUPE_SCAN_POSTS = 200
 
@@ -111,9 +118,15 @@ def _no_such(what: str) -> MattermostFailure:
 
 
 def _checked(pattern: re.Pattern[str], value: str, what: str) -> str:
-    if not pattern.match(value):
+    """`value` when it can be a Mattermost name or id; otherwise the same "not found" failure
+    Mattermost would give, without sending anything."""
+    if not isinstance(value, str) or not pattern.fullmatch(value):
         raise _no_such(what)
     return value
+
+
+def _valid(pattern: re.Pattern[str], value: str) -> bool:
+    return isinstance(value, str) and pattern.fullmatch(value) is not None
 
 
 class Mattermost:
@@ -155,6 +168,8 @@ class Mattermost:
 
     async def user_for_token(self, token: str) -> dict[str, Any]:
         """`GET /users/me` with the caller's own token."""
+        if not _valid(TOKEN, token):
+            raise MattermostFailure("Mattermost does not accept this token", status=401)
         driver = self._driver(token)
         return await _call(lambda: driver.users.get_user("me"), "identify the caller")
 
@@ -164,16 +179,35 @@ class Mattermost:
     async def ping(self) -> dict[str, Any]:
         return await _call(lambda: self._bot.system.get_ping(), "answer a ping")
 
+    async def check_ready(self) -> None:
+        """What the service needs of Mattermost, read-only: the bot's token is accepted
+        (`users/me`), and the team, channel and post routes answer, on a channel of the
+        bot's own. Raises `MattermostFailure` naming what failed."""
+        bot = await self.bot_user()
+        teams = await _call(lambda: self._bot.teams.get_teams_for_user(bot["id"]), "list the bot's teams")
+        if not teams:
+            return
+        team_id = teams[0]["id"]
+        channels = await _call(
+            lambda: self._bot.channels.get_channels_for_team_for_user(bot["id"], team_id), "list the bot's channels"
+        )
+        if channels:
+            channel_id = channels[0]["id"]
+            await _call(lambda: self._bot.posts.get_posts_for_channel(channel_id, per_page=1), "read a channel's posts")
+
     # ------------------------------------------------------------------ users and teams
 
     async def get_user(self, user_id: str) -> dict[str, Any]:
+        _checked(ID, user_id, f"user {user_id!r}")
         return await _call(lambda: self._bot.users.get_user(user_id), f"look up user {user_id}")
 
     async def get_user_by_username(self, username: str) -> dict[str, Any]:
+        _checked(USERNAME, username, f"user @{username!r}")
         return await _call(lambda: self._bot.users.get_user_by_username(username), f"look up user @{username}")
 
     async def get_users_by_ids(self, user_ids: Iterable[str]) -> list[dict[str, Any]]:
-        ids = list(dict.fromkeys(user_ids))
+        # An id that cannot exist is left out, as Mattermost leaves out ids it does not know.
+        ids = [user_id for user_id in dict.fromkeys(user_ids) if _valid(ID, user_id)]
         if not ids:
             return []
         return await _call(lambda: self._bot.users.get_users_by_ids(options=ids), "look up users")
@@ -184,7 +218,7 @@ class Mattermost:
 
     async def team_member(self, team_id: str, user_id: str) -> dict[str, Any] | None:
         """The membership (with roles), or None when the user is not in the team."""
-        if not ID.match(team_id) or not ID.match(user_id):
+        if not _valid(ID, team_id) or not _valid(ID, user_id):
             return None
         try:
             member: dict[str, Any] = await _call(
@@ -215,7 +249,7 @@ class Mattermost:
         return await _call(lambda: self._bot.channels.get_channel_by_name(team_id, name), f"look up channel ~{name}")
 
     async def is_channel_member(self, channel_id: str, user_id: str) -> bool:
-        if not ID.match(channel_id) or not ID.match(user_id):
+        if not _valid(ID, channel_id) or not _valid(ID, user_id):
             return False
         try:
             await _call(lambda: self._bot.channels.get_channel_member(channel_id, user_id), "check channel membership")
@@ -225,10 +259,25 @@ class Mattermost:
             raise
         return True
 
+    async def channel_membership(self, channel_id: str, user_id: str) -> bool | None:
+        """Whether the user is in the channel; None when the bot cannot tell (it cannot see the channel)."""
+        if not ID.fullmatch(channel_id) or not ID.fullmatch(user_id):
+            return False
+        try:
+            await _call(lambda: self._bot.channels.get_channel_member(channel_id, user_id), "check channel membership")
+        except MattermostFailure as failure:
+            if failure.error_id == MEMBER_MISSING:
+                return False
+            if failure.status in (403, 404):
+                return None
+            raise
+        return True
+
     async def create_channel(
         self, *, team_id: str, name: str, display_name: str, purpose: str, header: str, public: bool
     ) -> dict[str, Any]:
         """Create the channel, or return the one an earlier attempt created with this name."""
+        _checked(ID, team_id, f"team {team_id!r}")
         try:
             return await _call(
                 lambda: self._bot.channels.create_channel(
@@ -247,17 +296,21 @@ class Mattermost:
             return await self.get_channel_by_name(team_id, name)
 
     async def add_channel_member(self, channel_id: str, user_id: str) -> None:
+        _checked(ID, channel_id, f"channel {channel_id!r}")
+        _checked(ID, user_id, f"user {user_id!r}")
         await _call(
             lambda: self._bot.channels.add_channel_member(channel_id, user_id=user_id),
             "add a member to the channel",
         )
 
     async def set_channel_header(self, channel_id: str, header: str) -> None:
+        _checked(ID, channel_id, f"channel {channel_id!r}")
         await _call(lambda: self._bot.channels.patch_channel(channel_id, header=header), "update the channel header")
 
     # ------------------------------------------------------------------ posts
 
     async def create_post(self, *, channel_id: str, message: str, props: dict[str, Any]) -> dict[str, Any]:
+        _checked(ID, channel_id, f"channel {channel_id!r}")
         return await _call(
             lambda: self._bot.posts.create_post(channel_id=channel_id, message=message, props=props),
             "post a message",
@@ -265,6 +318,7 @@ class Mattermost:
 
     async def find_post_with_prop(self, channel_id: str, key: str, value: str) -> dict[str, Any] | None:
         """A recent bot post carrying `props[key] == value` (the dedupe key of a retried post)."""
+        _checked(ID, channel_id, f"channel {channel_id!r}")
         page = await _call(
             lambda: self._bot.posts.get_posts_for_channel(channel_id, per_page=DEDUPE_SCAN_POSTS),
             "read recent posts",
@@ -275,7 +329,12 @@ class Mattermost:
                 return found
         return None
 
+    async def get_post(self, post_id: str) -> dict[str, Any]:
+        _checked(ID, post_id, f"post {post_id!r}")
+        return await _call(lambda: self._bot.posts.get_post(post_id), "read a post")
+
     async def pin_post(self, post_id: str) -> None:
+        _checked(ID, post_id, f"post {post_id!r}")
         await _call(lambda: self._bot.posts.pin_post(post_id), "pin a post")
 
     async def respond_to_command(self, response_url: str, payload: dict[str, Any]) -> None:
@@ -285,13 +344,18 @@ class Mattermost:
         in a request, and the site URL Mattermost advertises may not be reachable from here.
         """
         path = urlsplit(response_url).path
-        if not path.startswith("/hooks/commands/"):
+        # Exactly Mattermost's form: a path such as /hooks/commands/../../api/v4/... would
+        # otherwise post to another route with the bot's token.
+        if not _valid(RESPONSE_PATH, path):
             raise MattermostFailure(f"not a command response URL: {response_url}", status=400)
         # The hook answers plain text ("ok"), so the raw request is used rather than a JSON helper.
         await _call(lambda: self._bot.client.make_request("post", path, options=payload), "reply to the command")
 
     async def execute_command(self, token: str, *, channel_id: str, command: str) -> dict[str, Any]:
         """Run a slash command as the person whose token this is, as if they typed it."""
+        _checked(ID, channel_id, f"channel {channel_id!r}")
+        if not _valid(TOKEN, token):
+            raise MattermostFailure("Mattermost does not accept this token", status=401)
         driver = self._driver(token)
         return await _call(
             lambda: driver.commands.execute_command(channel_id=channel_id, command=command), f"run {command}"

@@ -7,17 +7,18 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 
 from activities.mattermost import Mattermost
-from api import errors
+from api import errors, openapi_doc
+from api.edge import EdgeGuard
 from api.facts import Facts
-from api.routes import health, incidents, playbooks, stats
+from api.routes import checklists, health, incidents, playbooks, stats
 from api.services import Services
 from api.slash import callbacks
 from api.slash import router as slash
 from settings import Settings, require
 from signing import Signer
+from temporal_connection import connect
 
 DESCRIPTION = """\
 Incident response for Mattermost, with every incident a durable Temporal workflow.
@@ -34,12 +35,7 @@ def create_app(settings: Settings, *, temporal: Client | None = None) -> FastAPI
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        client = temporal or await Client.connect(
-            settings.temporal_address,
-            namespace=settings.temporal_namespace,
-            data_converter=pydantic_data_converter,
-            lazy=True,
-        )
+        client = temporal or await connect(settings, lazy=True)
         mattermost = Mattermost(
             settings.mattermost_url,
             settings.mattermost_bot_token,
@@ -64,10 +60,13 @@ def create_app(settings: Settings, *, temporal: Client | None = None) -> FastAPI
         lifespan=lifespan,
     )
     errors.install(app)
+    app.add_middleware(EdgeGuard, max_body_bytes=settings.max_body_bytes)
     app.include_router(health.router)
     app.include_router(slash.router)
     app.include_router(callbacks.router)
     app.include_router(playbooks.router)
     app.include_router(incidents.router)
+    app.include_router(checklists.router)
     app.include_router(stats.router)
+    openapi_doc.install(app)
     return app

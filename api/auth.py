@@ -9,7 +9,7 @@ from api.services import Services, services
 from models.common import Actor
 
 
-def bearer_token(
+async def bearer_token(
     authorization: str | None = Header(default=None, description="Bearer <Mattermost personal access token>"),
 ) -> str:
     if not authorization:

@@ -36,6 +36,9 @@ class TTLCache(Generic[K, V]):
         while len(self._entries) > self._max:
             self._entries.popitem(last=False)
 
+    def discard(self, key: K) -> None:
+        self._entries.pop(key, None)
+
     async def get_or_load(self, key: K, load: Callable[[], Awaitable[V]]) -> V:
         cached = self.get(key)
         if cached is not None:

@@ -6,6 +6,7 @@ Body: `{"error": <code>, "message": <sentence for a person>, "fields": {<field>:
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -29,12 +30,22 @@ class ErrorBody(BaseModel):
 class ApiError(Exception):
     """Raise anywhere below a route to answer with this status and message."""
 
-    def __init__(self, status: int, code: str, message: str, fields: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        fields: dict[str, str] | None = None,
+        *,
+        details: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.fields = fields or {}
+        # What a workflow's refusal said beyond its sentence (e.g. which stage to confirm).
+        self.details = details or {}
 
 
 def unauthorized(message: str) -> ApiError:
@@ -55,12 +66,40 @@ STATUS_CODES = {
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
 }
+# FastAPI's answer when a body cannot be read as JSON for another reason than its syntax
+# (e.g. invalid UTF-8); it is the same mistake as a syntax error, and said the same way.
+FASTAPI_BODY_ERROR = "There was an error parsing the body"
 
 
-def error_response(status: int, code: str, message: str, fields: dict[str, str] | None = None) -> JSONResponse:
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    fields: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
     body = ErrorBody(error=code, message=message, fields=fields or {})
-    return JSONResponse(status_code=status, content=body.model_dump())
+    return JSONResponse(status_code=status, content=body.model_dump(), headers=headers)
+
+
+def mattermost_failure_response(error: MattermostFailure) -> JSONResponse:
+    log.warning("Mattermost failure: %s", error.message)
+    if error.retryable:
+        return error_response(503, "mattermost_unavailable", f"{error.message}. Try again shortly.")
+    return error_response(502, "mattermost_refused", error.message)
+
+
+def allowed_methods(app: Any, path: str) -> list[str]:
+    """Every method some route serves at this path (for 405's `Allow`), read from the
+    OpenAPI document: Starlette names only the methods of the first route that matched."""
+    methods: set[str] = set()
+    for template, operations in app.openapi().get("paths", {}).items():
+        if re.fullmatch(re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)), path):
+            methods |= {method.upper() for method in operations}
+    return sorted(methods)
 
 
 def field_path(loc: tuple[int | str, ...] | list[int | str]) -> str:
@@ -102,21 +141,26 @@ def install(app: FastAPI) -> None:
         return error_response(422, "validation_error", describe_fields(fields), fields)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
+    async def _http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        if error.status_code == 400 and error.detail == FASTAPI_BODY_ERROR:
+            fields = {"body": "is not valid JSON in UTF-8"}
+            return error_response(422, "validation_error", describe_fields(fields), fields)
+        headers = dict(error.headers or {})
+        if error.status_code == 405:
+            headers["Allow"] = ", ".join(allowed_methods(request.app, request.url.path))
         code = STATUS_CODES.get(error.status_code, "error")
-        return error_response(error.status_code, code, str(error.detail))
+        return error_response(error.status_code, code, str(error.detail), headers=headers or None)
 
     @app.exception_handler(MattermostFailure)
     async def _mattermost_failed(_: Request, error: MattermostFailure) -> JSONResponse:
-        log.warning("Mattermost failure: %s", error.message)
-        if error.retryable:
-            return error_response(503, "mattermost_unavailable", f"{error.message}. Try again shortly.")
-        return error_response(502, "mattermost_refused", error.message)
+        return mattermost_failure_response(error)
 
     @app.exception_handler(RPCError)
-    async def _temporal_down(_: Request, error: RPCError) -> JSONResponse:
-        log.warning("Temporal failure: %s", error)
-        return error_response(503, "temporal_unavailable", "Temporal is unavailable. Try again shortly.")
+    async def _temporal_failed(_: Request, error: RPCError) -> JSONResponse:
+        from api.outage import rpc_error  # imports this module
+
+        mapped = rpc_error(error)
+        return error_response(mapped.status, mapped.code, mapped.message)
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, error: Exception) -> JSONResponse:
@@ -130,8 +174,10 @@ ERROR_DESCRIPTIONS = {
     403: "Not allowed",
     404: "Not found, or not visible to the caller",
     409: "Conflicts with the current state",
+    413: "The request body is larger than MAX_BODY_BYTES",
     415: "Unsupported media type",
     422: "Invalid input; `fields` names each problem",
+    500: "An unexpected error (logged), or the workflow of this incident or playbook is failing",
     502: "Mattermost refused a call",
     503: "Temporal or Mattermost is unavailable",
 }

@@ -3,12 +3,17 @@
 The rules themselves live in `permissions`; this module only answers questions such as
 "is this user in that team?" Team membership, roles and token identities are cached
 for `AUTH_CACHE_SECONDS`, so a revoked token or a removed member stops working within
-that time. Channel membership is never cached: it changes as incidents invite people.
+that time. Channel membership is cached for the same time, with the moment it was read,
+so the incident can tell a stale "not a member" from its own later invitation (see
+`permissions.is_incident_member`); this process forgets it at once for people a command
+invites.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+from datetime import UTC, datetime
 from typing import Any
 
 import permissions
@@ -25,6 +30,8 @@ class Facts:
         self._users: TTLCache[str, dict[str, Any]] = TTLCache(ttl)
         self._team_members: TTLCache[tuple[str, str], dict[str, Any] | bool] = TTLCache(ttl)
         self._role_permissions: TTLCache[tuple[str, ...], set[str]] = TTLCache(ttl)
+        self._channel_members: TTLCache[tuple[str, str], tuple[bool | None, datetime]] = TTLCache(ttl)
+        self._teams: TTLCache[str, dict[str, Any]] = TTLCache(ttl)
 
     # ------------------------------------------------------------------ who is calling
 
@@ -77,19 +84,43 @@ class Facts:
         roles = tuple(sorted({*str(member.get("roles", "")).split(), *str(user.get("roles", "")).split()}))
         return await self._role_permissions.get_or_load(roles, lambda: self.mattermost.role_permissions(roles))
 
+    async def team(self, team_id: str) -> dict[str, Any]:
+        return await self._teams.get_or_load(team_id, lambda: self.mattermost.get_team(team_id))
+
     # ------------------------------------------------------------------ channels
 
-    async def in_channel(self, actor: Actor, channel_id: str | None) -> Actor:
-        """The actor, with the live fact of whether they are in `channel_id`."""
-        is_member = bool(channel_id) and await self.mattermost.is_channel_member(str(channel_id), actor.user_id)
-        return actor.model_copy(update={"is_channel_member": is_member})
+    async def channel_membership(self, channel_id: str | None, user_id: str) -> tuple[bool | None, datetime | None]:
+        """Whether the user is in the channel (None: Mattermost cannot tell), and when that was read."""
+        if not channel_id:
+            return None, None
+
+        async def load() -> tuple[bool | None, datetime]:
+            return await self.mattermost.channel_membership(channel_id, user_id), datetime.now(UTC)
+
+        return await self._channel_members.get_or_load((channel_id, user_id), load)
+
+    def forget_channel_members(self, channel_id: str | None, user_ids: list[str]) -> None:
+        for user_id in user_ids:
+            self._channel_members.discard((str(channel_id), user_id))
+
+    async def for_incident(self, actor: Actor, *, team_id: str, channel_id: str | None) -> Actor:
+        """The actor with the facts an incident's rules need: team and channel membership."""
+        in_team, (in_channel, observed_at) = await asyncio.gather(
+            self.is_team_member(team_id, actor.user_id), self.channel_membership(channel_id, actor.user_id)
+        )
+        return actor.model_copy(
+            update={"is_team_member": in_team, "is_channel_member": in_channel, "observed_at": observed_at}
+        )
 
     async def user_fact(self, user: dict[str, Any], *, team_id: str, channel_id: str | None) -> UserFact:
+        in_team, (in_channel, _) = await asyncio.gather(
+            self.is_team_member(team_id, user["id"]), self.channel_membership(channel_id, user["id"])
+        )
         return UserFact(
             user_id=user["id"],
             username=user["username"],
-            is_team_member=await self.is_team_member(team_id, user["id"]),
-            is_channel_member=bool(channel_id) and await self.mattermost.is_channel_member(str(channel_id), user["id"]),
+            is_team_member=in_team,
+            is_channel_member=bool(in_channel),
             is_bot=bool(user.get("is_bot")),
         )
 
@@ -125,6 +156,15 @@ class Facts:
                 is_team_member=bool(team_id) and await self.is_team_member(team_id, actor.user_id),
             ),
         )
+
+    async def post(self, post_id: str) -> dict[str, Any] | None:
+        """A post the bot can read, or None (never cached: it is checked once per click)."""
+        try:
+            return await self.mattermost.get_post(post_id)
+        except MattermostFailure as failure:
+            if failure.retryable:
+                raise
+            return None
 
     async def visible_channel(self, actor: Actor, channel_id: str) -> dict[str, Any] | None:
         """The channel when it exists and the actor could see it in Mattermost, else None."""

@@ -1,28 +1,39 @@
-"""Incident operations shared by the REST API and the slash commands.
+"""The incident command path, shared by the REST API, slash commands, dialogs and buttons.
 
-Gathers the Mattermost facts the rules need, applies `permissions`, and talks to the
-incident's workflow. Whatever a caller may not see is "not found".
+The API gathers facts and translates; the incident's workflow decides. A command costs
+one Temporal round trip: the facts it carries (who asks, team and channel membership)
+come from caches kept for `AUTH_CACHE_SECONDS`, where the incident is (its team and
+channel, which never change once made) is remembered per process, and the update
+returns everything the caller renders. Reads are one query. Whatever a caller may not
+see is "not found", and takes as long to say so as an existing incident would.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from fastapi import Depends
 from temporalio.client import WithStartWorkflowOperation, WorkflowHandle, WorkflowUpdateFailedError
-from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import WorkflowAlreadyStartedError
 
 import permissions
 from activities.mattermost import MattermostFailure
 from api.cache import TTLCache
 from api.errors import ApiError, invalid, not_found
-from api.playbooks import get_playbook, require_team
-from api.services import Services
-from api.temporal_calls import Gone, execute_update, query, quote, refusal, refused
+from api.idempotency import check_replay
+from api.playbooks import require_team
+from api.services import Services, services
+from api.temporal_calls import Gone, execute_update, query, quote, refusal
 from models import search_attributes as sa
 from models.common import SHORT_ID, Actor, UserFact, new_short_id, short_id_from
 from models.incident import (
@@ -31,33 +42,62 @@ from models.incident import (
     IncidentState,
     IncidentStatus,
     IncidentSummary,
-    InviteEffect,
     incident_workflow_id,
     summarize,
+    to_view,
 )
-from models.incident_commands import CommandResult, IncidentCommand, RestartIncident
-from models.playbook import Playbook
+from models.incident_commands import CommandResult, IncidentCommand, OpenIncident, RequestKey, RestartIncident
+from models.playbook import Playbook, playbook_workflow_id
 from settings import Settings
 from workflows.incident import SUMMARY_MEMO, IncidentWorkflow
-from workflows.incident_state import Incident, new_incident
+from workflows.incident_state import new_incident
+from workflows.playbook import PlaybookWorkflow
 
 _MARGIN = timedelta(milliseconds=5)
 ENDED_MESSAGE = "This incident has ended. Restart it first to make changes."
-# A channel's incident never changes, so the mapping is cached for as long as the process lives.
-_channel_incidents: TTLCache[str, str] = TTLCache(ttl=24 * 3600)
 
 
-@dataclass
-class IncidentAccess:
-    """An incident the actor may see, with the actor's live channel fact filled in."""
+@dataclass(frozen=True)
+class Place:
+    """Where an incident lives; fixed once its channel exists, so it is remembered."""
 
-    state: IncidentState
-    actor: Actor
-    handle: WorkflowHandle[Any, Any]
+    incident_id: str
+    team_id: str
+    channel_id: str | None
 
 
-def handle(svc: Services, incident_id: str) -> WorkflowHandle[Any, Any]:
-    return svc.temporal.get_workflow_handle(incident_workflow_id(incident_id))
+# Per process. An incident's team and channel never change once the channel exists.
+_places: TTLCache[str, Place] = TTLCache(ttl=24 * 3600, max_entries=100_000)
+_channel_incidents: TTLCache[str, str] = TTLCache(ttl=24 * 3600, max_entries=100_000)
+
+
+def remember_place(incident_id: str, team_id: str, channel_id: str | None) -> Place:
+    place = Place(incident_id=incident_id, team_id=team_id, channel_id=channel_id)
+    if channel_id:
+        _places.put(incident_id, place)
+        _channel_incidents.put(channel_id, incident_id)
+    return place
+
+
+def handle(svc: Services, incident_id: str) -> WorkflowHandle[IncidentWorkflow, IncidentState]:
+    return svc.temporal.get_workflow_handle_for(IncidentWorkflow.run, incident_workflow_id(incident_id))
+
+
+async def conceal_existence(svc: Services = Depends(services)) -> AsyncIterator[None]:
+    """A route dependency: "not found" answers no sooner than an existing incident's would.
+
+    An incident the caller may not see and one that does not exist must be
+    indistinguishable, by body, status and timing; an existing one costs a query and a
+    few cached facts, so every 404 is held to a floor above that (`NOT_FOUND_FLOOR_SECONDS`).
+    """
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    try:
+        yield
+    except ApiError as error:
+        if error.status == 404:
+            await asyncio.sleep(max(0.0, started + svc.settings.not_found_floor_seconds - loop.time()))
+        raise
 
 
 # ---------------------------------------------------------------------------- start
@@ -73,57 +113,92 @@ async def start_incident(
     playbook_id: str | None = None,
     commander_id: str | None = None,
     response_url: str | None = None,
-    request_key: str | None = None,
-) -> str:
-    """Start an incident; returns its id as soon as the workflow has accepted it."""
-    await require_team(svc, actor, team_id)
-    playbook = await get_playbook(svc, actor, playbook_id) if playbook_id else None
-    if playbook and playbook.team_id != team_id:
-        raise not_found("Playbook")
-    public = playbook.create_public_incident if playbook else False
-    allowed = await svc.facts.team_permissions(team_id, actor)
-    if not permissions.can_create_channel(actor, public=public, permissions=allowed):
-        kind = "public" if public else "private"
-        source = (
-            f"playbook {playbook.title!r} starts incidents in {kind} channels"
-            if playbook
-            else ("blank incidents get private channels")
-        )
-        raise ApiError(
-            403,
-            "forbidden",
-            f"You cannot create {kind} channels in this team, and {source}. "
-            "Ask a team admin for the permission, or use another playbook.",
-        )
-    commander = await _commander(svc, team_id, commander_id or (playbook.default_commander_id if playbook else None))
-    invited = await _invited(svc, team_id, playbook)
-    team = await svc.mattermost.get_team(team_id)
-    incident_id = short_id_from(f"incident:{team_id}:{request_key}") if request_key else new_short_id()
+    request: RequestKey | None = None,
+) -> CommandResult:
+    """Start an incident: gather the facts concurrently, then one update-with-start.
+
+    The workflow runs the start rules (team, playbook, channel permission, commander) and
+    answers with the incident or the refusal, so a refused start makes no channel.
+    """
+    in_team, allowed, team, playbook = await asyncio.gather(
+        svc.facts.is_team_member(team_id, actor.user_id),
+        svc.facts.team_permissions(team_id, actor),
+        _team(svc, team_id),
+        read_playbook(svc, playbook_id),
+    )
+    if playbook_id and playbook is None:
+        # Only team members learn whether a playbook exists.
+        raise not_found("Playbook" if in_team or actor.is_system_admin else "Team")
+    wanted_commander = commander_id or (playbook.default_commander_id if playbook else None)
+    commander, invited = await asyncio.gather(
+        _commander(svc, team_id, wanted_commander), _invited(svc, team_id, playbook)
+    )
+    incident_id = short_id_from(f"incident:{team_id}:{request.id}") if request else new_short_id()
     start = IncidentStart(
         id=incident_id,
         team_id=team_id,
-        team_name=team.get("name", ""),
+        team_name=str(team.get("name", "")),
         name=name,
         description=description,
-        reporter=actor,
+        reporter=actor.model_copy(update={"is_team_member": in_team, "is_channel_member": True}),
+        reporter_permissions=sorted(p for p in allowed if p.startswith("create_")),
         commander=commander,
         playbook=playbook,
         invited=invited,
         response_url=response_url or None,
         config=incident_config(svc.settings, incident_id),
         requested_at=datetime.now(UTC),
+        fingerprint=request.fingerprint if request else "",
+    )
+    operation = WithStartWorkflowOperation(
+        IncidentWorkflow.run,
+        start,
+        **start_options(svc.settings, start, playbook, str(team.get("display_name", ""))),
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        # A resent start after the incident ended must not start it over.
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
     )
     try:
-        await svc.temporal.start_workflow(
-            IncidentWorkflow.run,
-            start,
-            **start_options(svc.settings, start, playbook, team.get("display_name", "")),
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING if request_key else WorkflowIDConflictPolicy.FAIL,
+        result: CommandResult = await svc.temporal.execute_update_with_start_workflow(
+            IncidentWorkflow.open_incident,
+            OpenIncident(),
+            start_workflow_operation=operation,
+            id=request.id if request else None,
             rpc_timeout=svc.rpc_timeout,
         )
+    except WorkflowUpdateFailedError as error:
+        raise refusal(error) from None
     except WorkflowAlreadyStartedError:
-        raise ApiError(409, "conflict", "An incident with this id already exists; try again.") from None
-    return incident_id
+        # The same request, resent after its incident ended: answer with that incident.
+        state = await query(handle(svc, incident_id), IncidentWorkflow.get_state, rpc_timeout=svc.rpc_timeout)
+        check_replay(request, state.start_fingerprint)
+        return CommandResult(message=f"Incident {state.name!r} started.", incident=to_view(state, datetime.now(UTC)))
+    check_replay(request, result.fingerprint)
+    remember_place(incident_id, team_id, result.incident.channel_id)
+    return result
+
+
+async def _team(svc: Services, team_id: str) -> dict[str, Any]:
+    try:
+        return await svc.facts.team(team_id)
+    except MattermostFailure as failure:
+        if failure.retryable:
+            raise
+        return {}
+
+
+async def read_playbook(svc: Services, playbook_id: str | None) -> Playbook | None:
+    """The playbook as stored (access is the start rules' business), or None if there is none."""
+    if not playbook_id:
+        return None
+    if not SHORT_ID.match(playbook_id):
+        return None
+    wf = svc.temporal.get_workflow_handle_for(PlaybookWorkflow.run, playbook_workflow_id(playbook_id))
+    try:
+        playbook: Playbook = await query(wf, PlaybookWorkflow.get_playbook, rpc_timeout=svc.rpc_timeout)
+    except Gone:
+        return None
+    return playbook
 
 
 def incident_config(settings: Settings, incident_id: str) -> IncidentConfig:
@@ -145,7 +220,11 @@ def incident_config(settings: Settings, incident_id: str) -> IncidentConfig:
 def start_options(
     settings: Settings, start: IncidentStart, playbook: Playbook | None, team_name: str
 ) -> dict[str, Any]:
-    """Workflow id, queue, Web UI summary and the search attributes visible from the start."""
+    """Workflow id, queue, Web UI summary and the search attributes visible from the start.
+
+    The status is not among them: the workflow sets it in its first task, once its rules
+    have accepted (or refused) the start.
+    """
     source = f"playbook {playbook.title}" if playbook else "no playbook"
     return {
         "id": incident_workflow_id(start.id),
@@ -156,7 +235,6 @@ def start_options(
         "search_attributes": TypedSearchAttributes(
             [
                 SearchAttributePair(sa.INCIDENT_TEAM_ID, start.team_id),
-                SearchAttributePair(sa.INCIDENT_STATUS, "ongoing"),
                 SearchAttributePair(sa.INCIDENT_NAME, start.name),
                 SearchAttributePair(sa.INCIDENT_STARTED_AT, start.requested_at or datetime.now(UTC)),
                 SearchAttributePair(sa.INCIDENT_MEMBER_IDS, [start.reporter.user_id]),
@@ -173,12 +251,7 @@ async def _commander(svc: Services, team_id: str, user_id: str | None) -> UserFa
     user = await svc.facts.user_by_id(user_id)
     if user is None:
         raise invalid("The commander does not exist.", {"commander_id": f"no user has the id {user_id}"})
-    fact = await svc.facts.user_fact(user, team_id=team_id, channel_id=None)
-    if not fact.is_team_member:
-        raise invalid(f"{fact.mention} is not in this team.", {"commander_id": f"{fact.mention} is not in this team"})
-    if fact.is_bot:
-        raise invalid(f"{fact.mention} is a bot.", {"commander_id": f"{fact.mention} is a bot and cannot command"})
-    return fact
+    return await svc.facts.user_fact(user, team_id=team_id, channel_id=None)
 
 
 async def _invited(svc: Services, team_id: str, playbook: Playbook | None) -> list[UserFact]:
@@ -192,24 +265,58 @@ async def _invited(svc: Services, team_id: str, playbook: Playbook | None) -> li
 # ---------------------------------------------------------------------------- reading
 
 
-async def load(svc: Services, actor: Actor, incident_id: str) -> IncidentAccess:
-    """The incident if the actor may see it (live channel membership checked), else 404."""
+@dataclass
+class IncidentAccess:
+    """An incident the actor may see, read now, with the actor's facts for it."""
+
+    state: IncidentState
+    actor: Actor
+
+
+async def load(svc: Services, actor: Actor, incident_id: str, *, channel_id: str | None = None) -> IncidentAccess:
+    """The incident if the actor may see it, else 404. One query; facts come from caches.
+
+    With `channel_id` (a slash command typed there), the incident must be that channel's.
+    """
     if not SHORT_ID.match(incident_id):
         raise not_found("Incident")
-    wf = handle(svc, incident_id)
+    place = _places.get(incident_id)
+    read = query(handle(svc, incident_id), IncidentWorkflow.get_state, rpc_timeout=svc.rpc_timeout)
     try:
-        state: IncidentState = await query(wf, IncidentWorkflow.get_state, rpc_timeout=svc.rpc_timeout)
+        if place is not None:
+            state, actor = await asyncio.gather(read, _facts(svc, actor, place))
+        else:
+            state = await read
+            place = remember_place(state.id, state.team_id, state.channel_id)
+            actor = await _facts(svc, actor, place)
     except Gone:
         raise not_found("Incident") from None
-    is_team_member = await svc.facts.is_team_member(state.team_id, actor.user_id)
-    member = await svc.facts.in_channel(actor, state.channel_id)
-    if not member.is_channel_member and actor.user_id in being_added(state):
-        member = member.model_copy(update={"is_channel_member": True})
-    if state.status == "failed" or not permissions.can_see_incident(
-        member, is_team_member=is_team_member, is_public=state.is_public
+    member = permissions.is_incident_member(actor, member_ids=state.member_ids, joined_at=state.members_joined_at)
+    if (
+        state.status in (IncidentStatus.FAILED, IncidentStatus.REFUSED)
+        or (channel_id is not None and state.channel_id != channel_id)
+        or not permissions.can_see_incident(actor, is_member=member, is_public=state.is_public)
     ):
         raise not_found("Incident")
-    return IncidentAccess(state=state, actor=member, handle=wf)
+    return IncidentAccess(state=state, actor=actor)
+
+
+async def _facts(svc: Services, actor: Actor, place: Place) -> Actor:
+    return await svc.facts.for_incident(actor, team_id=place.team_id, channel_id=place.channel_id)
+
+
+async def locate(svc: Services, incident_id: str) -> Place:
+    """Where an incident lives: remembered, or read once from the workflow."""
+    if not SHORT_ID.match(incident_id):
+        raise not_found("Incident")
+    place = _places.get(incident_id)
+    if place is not None:
+        return place
+    try:
+        state = await query(handle(svc, incident_id), IncidentWorkflow.get_state, rpc_timeout=svc.rpc_timeout)
+    except Gone:
+        raise not_found("Incident") from None
+    return remember_place(state.id, state.team_id, state.channel_id)
 
 
 @dataclass
@@ -244,10 +351,11 @@ async def list_incidents(svc: Services, actor: Actor, team_id: str, where: Incid
             clauses.append(f"{attribute.name} = {quote(value)}")
     # Visibility stores times less precisely than we keep them: ask for a little more, then
     # apply the exact bounds to the incidents' own start times below.
+    margin = _MARGIN
     if where.started_after:
-        clauses.append(f"IncidentStartedAt >= {quote((where.started_after - _MARGIN).isoformat())}")
+        clauses.append(f"IncidentStartedAt >= {quote((where.started_after - margin).isoformat())}")
     if where.started_before:
-        clauses.append(f"IncidentStartedAt < {quote((where.started_before + _MARGIN).isoformat())}")
+        clauses.append(f"IncidentStartedAt < {quote((where.started_before + margin).isoformat())}")
     restriction = permissions.incident_query_filter(actor)
     if restriction:
         clauses.append(restriction)
@@ -270,27 +378,12 @@ async def list_incidents(svc: Services, actor: Actor, team_id: str, where: Incid
     return found
 
 
-def being_added(state: IncidentState) -> set[str]:
-    """People the incident is still bringing into its channel (it may not exist yet).
-
-    Until their invitation is carried out, Mattermost does not list them as members, but
-    they are members in the making: the reporter and commander right after the start.
-    """
-    if state.channel_id is None:
-        return set(state.member_ids)
-    return {
-        user.user_id
-        for pending in state.outbox
-        if isinstance(pending.effect, InviteEffect)
-        for user in pending.effect.users
-    }
-
-
 async def incident_id_for_channel(svc: Services, channel_id: str, channel_name: str | None = None) -> str | None:
-    """Which incident a channel belongs to, if any.
+    """Which incident a channel belongs to, if any, without reading the incident.
 
-    Incident channel names end with the incident id, so the workflow is found at once and
-    checked; other channels are looked up in visibility.
+    Incident channel names end with the incident id, so that is the answer; the workflow
+    itself refuses a command whose channel is not its own. A channel named otherwise
+    (renamed by hand) is looked up in visibility once and remembered.
     """
     cached = _channel_incidents.get(channel_id)
     if cached:
@@ -304,15 +397,7 @@ async def incident_id_for_channel(svc: Services, channel_id: str, channel_name: 
             return None
     candidate = channel_name.rsplit("-", 1)[-1].rsplit("_", 1)[-1] if channel_name else ""
     if SHORT_ID.match(candidate):
-        try:
-            state: IncidentState = await query(
-                handle(svc, candidate), IncidentWorkflow.get_state, rpc_timeout=svc.rpc_timeout
-            )
-        except Gone:
-            state = None  # type: ignore[assignment]
-        if state is not None and state.channel_id == channel_id:
-            _channel_incidents.put(channel_id, candidate)
-            return candidate
+        return candidate
     found = [
         execution.id
         async for execution in svc.temporal.list_workflows(
@@ -331,59 +416,63 @@ async def incident_id_for_channel(svc: Services, channel_id: str, channel_name: 
 # ---------------------------------------------------------------------------- commands
 
 
-def precheck(access: IncidentAccess, check: Callable[[Incident], object]) -> None:
-    """Apply one of the workflow's own rules to the state just read, before doing something
-    that cannot be taken back (opening a dialog, running a slash command). The workflow's
-    validator still decides when the command itself arrives."""
-    try:
-        check(Incident(access.state, _no_new_ids))
-    except ApplicationError as error:
-        raise refused(error) from None
+async def send(svc: Services, place: Place, update: Any, command: IncidentCommand) -> CommandResult:
+    """Send one command: one update, whose answer is everything the caller renders.
 
-
-def _no_new_ids() -> str:
-    raise AssertionError("a check never creates anything")
-
-
-async def command(
-    svc: Services,
-    access: IncidentAccess,
-    update: Callable[..., Any],
-    build: Callable[[Actor], IncidentCommand],
-    *,
-    request_key: str | None = None,
-) -> CommandResult:
-    """Send one command. A resent request (same key) is applied once: Temporal dedupes by update id."""
+    A resent request (same scoped key) is answered with its first result; a reused key
+    with another body is refused (422).
+    """
     try:
         result: CommandResult = await execute_update(
-            access.handle, update, build(access.actor), rpc_timeout=svc.rpc_timeout, update_id=request_key
+            handle(svc, place.incident_id),
+            update,
+            command,
+            rpc_timeout=svc.rpc_timeout,
+            update_id=command.request.id if command.request else None,
         )
     except Gone as gone:
         if gone.completed:
             raise ApiError(409, "conflict", ENDED_MESSAGE) from None
         raise not_found("Incident") from None
+    except ApiError as error:
+        if error.status == 404 and not error.fields:
+            # Word for word what a caller hears about an incident that does not exist.
+            raise not_found("Incident") from None
+        raise
+    check_replay(command.request, result.fingerprint)
+    if result.member_ids_changed:
+        svc.facts.forget_channel_members(place.channel_id, result.member_ids_changed)
+    if place.channel_id is None and result.incident.channel_id:
+        remember_place(place.incident_id, place.team_id, result.incident.channel_id)
     return result
 
 
-async def restart(svc: Services, access: IncidentAccess, *, request_key: str | None = None) -> CommandResult:
+async def actor_at(svc: Services, actor: Actor, place: Place) -> Actor:
+    """The actor with their facts for this incident (cached)."""
+    return await _facts(svc, actor, place)
+
+
+async def restart(svc: Services, actor: Actor, incident_id: str, *, request: RequestKey | None) -> CommandResult:
     """Reopen an ended incident: a new run of the same workflow, carrying its whole state."""
+    access = await load(svc, actor, incident_id)
     state = access.state
     resume = IncidentStart.resuming(state, access.actor)
-    team = await svc.mattermost.get_team(state.team_id)
+    team = await _team(svc, state.team_id)
     operation = WithStartWorkflowOperation(
         IncidentWorkflow.run,
         resume,
-        **start_options(svc.settings, resume, state.playbook, team.get("display_name", "")),
+        **start_options(svc.settings, resume, state.playbook, str(team.get("display_name", ""))),
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
     )
     try:
         result: CommandResult = await svc.temporal.execute_update_with_start_workflow(
             IncidentWorkflow.restart_incident,
-            RestartIncident(actor=access.actor),
+            RestartIncident(actor=access.actor, request=request),
             start_workflow_operation=operation,
-            id=request_key,
+            id=request.id if request else None,
             rpc_timeout=svc.rpc_timeout,
         )
     except WorkflowUpdateFailedError as error:
         raise refusal(error) from None
+    check_replay(request, result.fingerprint)
     return result

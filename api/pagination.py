@@ -26,7 +26,7 @@ class PageParams(BaseModel):
     direction: Literal["asc", "desc"] | None
 
 
-def page_params(
+async def page_params(
     page: int = Query(0, ge=0, description="0-based page number"),
     per_page: int = Query(50, ge=1, le=MAX_PER_PAGE, description=f"Items per page (1..{MAX_PER_PAGE})"),
     direction: Literal["asc", "desc"] | None = Query(None, description="Sort direction (default depends on sort)"),

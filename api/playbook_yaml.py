@@ -8,15 +8,20 @@ from __future__ import annotations
 
 from typing import Any
 
+import anyio.to_thread
 import yaml
 from pydantic import Field, ValidationError
 
 from activities.mattermost import MattermostFailure
 from api.errors import ApiError, field_path
 from api.services import Services
-from models.common import Model
+from models.common import Model, ReminderSeconds
 from models.playbook import DESCRIPTION_MAX, TITLE_MAX, Playbook, PlaybookSpec, StageSpec
 
+# Far more than any playbook needs (a large one is a few kilobytes, 5 levels deep).
+YAML_MAX_CHARS = 256 * 1024
+YAML_MAX_DEPTH = 20
+YAML_MAX_NODES = 20_000
 FORMAT_HEADER = "# Incident response playbook. Import with POST /api/v1/playbooks/import?team_id=<team>\n"
 
 
@@ -26,7 +31,7 @@ class PlaybookDocument(Model):
     title: str = Field(min_length=1, max_length=TITLE_MAX)
     description: str = Field(default="", max_length=DESCRIPTION_MAX)
     create_public_incident: bool = False
-    reminder_timer_default_seconds: int = Field(default=0, ge=0)
+    reminder_timer_default_seconds: ReminderSeconds = 0
     channel_name_template: str = ""
     members: list[str] = Field(default_factory=list)
     invited_users: list[str] = Field(default_factory=list)
@@ -66,9 +71,44 @@ def _people(playbook: Playbook) -> list[str]:
     return ids
 
 
+async def parse_yaml_off_loop(text: str) -> tuple[PlaybookDocument, dict[tuple[Any, ...], int]]:
+    """`parse_yaml` in a worker thread: parsing takes time, and the event loop serves everyone."""
+    return await anyio.to_thread.run_sync(parse_yaml, text)
+
+
+def check_shape(text: str) -> None:
+    """Refuse what no playbook needs and what makes parsing or validating explode: a text
+    over YAML_MAX_CHARS, nesting deeper than YAML_MAX_DEPTH (the composer recurses),
+    more than YAML_MAX_NODES nodes, and aliases (a few lines can expand to billions of nodes
+    for the validator). PyYAML's event parser is iterative, so this scan is safe."""
+    if len(text) > YAML_MAX_CHARS:
+        raise ApiError(422, "validation_error", f"The playbook file is longer than {YAML_MAX_CHARS} characters.")
+    depth = nodes = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.AliasEvent):
+            raise _shape_error(event, "aliases (*name) are not supported; write the value out")
+        if isinstance(event, yaml.NodeEvent):
+            nodes += 1
+            if nodes > YAML_MAX_NODES:
+                raise _shape_error(event, f"more than {YAML_MAX_NODES} values")
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > YAML_MAX_DEPTH:
+                raise _shape_error(event, f"nested deeper than {YAML_MAX_DEPTH} levels")
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+
+
+def _shape_error(event: yaml.Event, problem: str) -> ApiError:
+    mark = event.start_mark
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+    return ApiError(422, "validation_error", f"Invalid playbook file: {where}{problem}.", {"yaml": where + problem})
+
+
 def parse_yaml(text: str) -> tuple[PlaybookDocument, dict[tuple[Any, ...], int]]:
     """The document and the line of every node, or a 422 naming the line of each problem."""
     try:
+        check_shape(text)
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
     except yaml.MarkedYAMLError as error:

@@ -20,7 +20,7 @@ from api.pagination import Page, PageParams, paginate
 from api.services import Services
 from api.temporal_calls import Gone, execute_update, query, quote
 from models import search_attributes as sa
-from models.common import SHORT_ID, Actor, new_short_id, short_id_from
+from models.common import SHORT_ID, Actor, new_short_id, reminder_problem, short_id_from
 from models.errors import Refusal
 from models.playbook import (
     ArchivePlaybook,
@@ -74,6 +74,9 @@ async def check_spec(svc: Services, actor: Actor, team_id: str, spec: PlaybookSp
             fields[field] = f"@{found[user_id]['username']} is not a member of this team"
         elif field == "default_commander_id" and found[user_id].get("is_bot"):
             fields[field] = f"@{found[user_id]['username']} is a bot and cannot be the commander"
+    reminder = reminder_problem(spec.reminder_timer_default_seconds, svc.settings.reminder_min_seconds)
+    if reminder:
+        fields["reminder_timer_default_seconds"] = reminder
     for index, channel_id in enumerate(spec.broadcast_channel_ids):
         problem = await _broadcast_problem(svc, actor, team_id, channel_id)
         if problem:

@@ -9,6 +9,7 @@ from fastapi import Request
 from temporalio.client import Client
 
 from activities.mattermost import Mattermost
+from api.deadline import call_budget, diagnosis_budget
 from api.facts import Facts
 from settings import Settings
 from signing import Signer
@@ -24,10 +25,16 @@ class Services:
 
     @property
     def rpc_timeout(self) -> timedelta:
-        """Never let an HTTP request wait on Temporal longer than this (e.g. no worker running)."""
-        return timedelta(seconds=self.settings.temporal_rpc_timeout_seconds)
+        """Never let an HTTP request wait on Temporal longer than this (e.g. no worker running),
+        nor past the request's deadline (see `api.deadline`)."""
+        return timedelta(seconds=call_budget(self.settings.temporal_rpc_timeout_seconds))
+
+    @property
+    def diagnosis_timeout(self) -> timedelta:
+        """How long finding out why a workflow did not answer may take."""
+        return timedelta(seconds=diagnosis_budget(self.settings.temporal_rpc_timeout_seconds))
 
 
-def services(request: Request) -> Services:
+async def services(request: Request) -> Services:
     built: Services = request.app.state.services
     return built

@@ -6,6 +6,8 @@ message is the sentence the user reads and is passed on verbatim.
 
 from __future__ import annotations
 
+import logging
+from datetime import timedelta
 from typing import Any
 
 from temporalio.api.enums.v1 import WorkflowExecutionStatus
@@ -18,14 +20,19 @@ from temporalio.client import (
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from api.deadline import diagnosis_budget
 from api.errors import ApiError
+from api.outage import diagnose, rpc_error, workflow_failing
 from models.errors import Refusal
+
+log = logging.getLogger(__name__)
 
 REFUSAL_STATUS = {
     Refusal.FORBIDDEN: (403, "forbidden"),
     Refusal.CONFLICT: (409, "conflict"),
     Refusal.INVALID: (422, "validation_error"),
     Refusal.NOT_FOUND: (404, "not_found"),
+    Refusal.CONFIRM: (409, "confirmation_required"),
 }
 
 
@@ -51,10 +58,21 @@ def refusal(error: WorkflowUpdateFailedError) -> ApiError:
 
 
 def refused(cause: ApplicationError) -> ApiError:
-    """The API error for a workflow rule's refusal (whether the workflow or a pre-check raised it)."""
+    """The API error for a workflow rule's refusal, naming the field at fault when the rule did."""
     kind = Refusal._value2member_map_.get(cause.type or "")
     status, code = REFUSAL_STATUS[kind] if isinstance(kind, Refusal) else (409, "conflict")
-    return ApiError(status, code, cause.message)
+    details = refusal_details(cause)
+    field = details.get("field")
+    return ApiError(status, code, cause.message, {str(field): cause.message} if field else None, details=details)
+
+
+def refusal_details(cause: ApplicationError) -> dict[str, Any]:
+    """What a refusal says beyond its sentence (the field at fault, what to confirm)."""
+    try:
+        details = cause.details[0] if cause.details else {}
+    except Exception:  # a payload we cannot decode carries nothing we need
+        return {}
+    return details if isinstance(details, dict) else {}
 
 
 def quote(value: str) -> str:
@@ -81,12 +99,10 @@ async def execute_update(
                 raise refusal_override[kind] from None
             raise refusal(error) from None
         except WorkflowUpdateRPCTimeoutOrCancelledError:
-            raise ApiError(
-                503, "temporal_unavailable", "The workflow did not answer in time (is a worker running?). Try again."
-            ) from None
+            raise await diagnose(handle, _diagnosis_timeout(rpc_timeout)) from None
         except RPCError as error:
             if error.status != RPCStatusCode.NOT_FOUND:
-                raise
+                raise rpc_error(error) from None
             # "already completed", "aborted by closing workflow", or no such workflow. A run
             # that closed by continuing as new has a successor: send the update there.
             status = await _status(handle, rpc_timeout)
@@ -112,10 +128,19 @@ async def query(handle: WorkflowHandle[Any, Any], query_fn: Any, *args: Any, rpc
     except RPCError as error:
         if error.status == RPCStatusCode.NOT_FOUND:
             raise Gone(completed=False) from None
-        if error.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
-            raise ApiError(
-                503, "temporal_unavailable", "The workflow did not answer in time (is a worker running?)."
-            ) from None
-        raise
+        if error.status in (
+            RPCStatusCode.DEADLINE_EXCEEDED,
+            RPCStatusCode.CANCELLED,
+            RPCStatusCode.FAILED_PRECONDITION,  # "workflow task in failed state"
+        ):
+            raise await diagnose(handle, _diagnosis_timeout(rpc_timeout)) from None
+        raise rpc_error(error) from None
     except WorkflowQueryFailedError as error:
-        raise ApiError(500, "internal_error", f"Reading the workflow failed: {error}") from None
+        # The query handler itself raised: a bug in this workflow, not an outage.
+        log.error("query on %s failed: %s", handle.id, error)
+        raise workflow_failing(handle.id) from None
+
+
+def _diagnosis_timeout(rpc_timeout: Any) -> timedelta:
+    configured = rpc_timeout.total_seconds() if isinstance(rpc_timeout, timedelta) else 5.0
+    return timedelta(seconds=diagnosis_budget(configured))

@@ -23,7 +23,8 @@ from devstack.http import EmbeddedServer, serve
 from devstack.temporal import TemporalDevServer, prepare_namespace
 from lifecycle import exit_process
 from settings import Settings, SettingsError, load_settings, require
-from worker import connect, running_worker
+from temporal_connection import connect
+from worker import running_worker
 
 log = logging.getLogger("devstack")
 DATA_DIR = Path(".data")

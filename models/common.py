@@ -8,17 +8,17 @@ import secrets
 from datetime import UTC, datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema
 
 # Mattermost ids are 26 lowercase alphanumerics.
 MATTERMOST_ID = re.compile(r"^[a-z0-9]{26}$")
 _SHORT_ID_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"  # no l, o, 0, 1: easy to read aloud
 SHORT_ID_LENGTH = 10
-SHORT_ID = re.compile(rf"^[{_SHORT_ID_ALPHABET}]{{{SHORT_ID_LENGTH}}}$")
+SHORT_ID = re.compile(rf"^[{_SHORT_ID_ALPHABET}]{{{SHORT_ID_LENGTH}}}\Z")
 
 
 def _mattermost_id(value: str) -> str:
-    if not MATTERMOST_ID.match(value):
+    if not MATTERMOST_ID.fullmatch(value):
         raise ValueError("must be a 26-character Mattermost id")
     return value
 
@@ -30,11 +30,8 @@ MattermostId = Annotated[
 ]
 
 
-def _trimmed(value: str) -> str:
-    return value.strip()
-
-
-Trimmed = Annotated[str, AfterValidator(_trimmed)]
+# Surrounding whitespace is dropped before length limits apply, so "   " is empty.
+Trimmed = Annotated[str, StringConstraints(strip_whitespace=True)]
 
 
 class Model(BaseModel):
@@ -71,8 +68,13 @@ class Actor(Model):
     user_id: MattermostId
     username: str = ""
     is_system_admin: bool = False
-    # Whether Mattermost lists the actor as a member of the incident channel right now.
-    is_channel_member: bool = False
+    # Whether the actor is in the incident's team.
+    is_team_member: bool = False
+    # Whether Mattermost lists the actor as a member of the incident channel; None when
+    # Mattermost could not say (the bot cannot see the channel, or it does not exist yet).
+    is_channel_member: bool | None = False
+    # When Mattermost said so (facts are cached): the incident's own later invitations win.
+    observed_at: datetime | None = None
 
     @property
     def mention(self) -> str:
@@ -104,3 +106,37 @@ class ChannelFact(Model):
 
 
 PositiveSeconds = Annotated[int, Field(ge=0)]
+
+# Status update reminders: 0 (off), or between the configured minimum (REMINDER_MIN_SECONDS)
+# and this maximum. One declaration for playbooks, incidents, REST, slash and the workflow.
+REMINDER_MAX_SECONDS = 7 * 86400
+
+
+def _reminder_bounds(seconds: int) -> int:
+    if not 0 <= seconds <= REMINDER_MAX_SECONDS:
+        raise ValueError(f"must be 0 (off) or at most 7d ({REMINDER_MAX_SECONDS} seconds)")
+    return seconds
+
+
+ReminderSeconds = Annotated[
+    int,
+    AfterValidator(_reminder_bounds),
+    WithJsonSchema({"type": "integer", "minimum": 0, "maximum": REMINDER_MAX_SECONDS}),
+]
+
+
+def reminder_problem(seconds: int, minimum: int) -> str | None:
+    """Why `seconds` is not an allowed reminder interval, or None when it is."""
+    if seconds == 0 or minimum <= seconds <= REMINDER_MAX_SECONDS:
+        return None
+    return (
+        f"A reminder interval must be off (0) or between {_duration(minimum)} and {_duration(REMINDER_MAX_SECONDS)}"
+        f" ({minimum} to {REMINDER_MAX_SECONDS} seconds)."
+    )
+
+
+def _duration(seconds: int) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"

@@ -17,10 +17,13 @@ class Refusal(StrEnum):
     CONFLICT = "Conflict"  # the incident's current state does not allow it (409)
     INVALID = "Invalid"  # the request itself is wrong (422)
     NOT_FOUND = "NotFound"  # something it names does not exist (404)
+    # The command would do something that needs a yes first (leave open items behind,
+    # end the incident). `details[0]` says what to confirm; the caller asks and resends.
+    CONFIRM = "ConfirmationRequired"
 
 
-def refuse(kind: Refusal, message: str) -> ApplicationError:
-    return ApplicationError(message, type=kind.value, non_retryable=True)
+def refuse(kind: Refusal, message: str, *details: object) -> ApplicationError:
+    return ApplicationError(message, *details, type=kind.value, non_retryable=True)
 
 
 def forbidden(message: str) -> ApplicationError:
@@ -31,9 +34,14 @@ def conflict(message: str) -> ApplicationError:
     return refuse(Refusal.CONFLICT, message)
 
 
-def invalid(message: str) -> ApplicationError:
-    return refuse(Refusal.INVALID, message)
+def invalid(message: str, field: str | None = None) -> ApplicationError:
+    """`field` names the input at fault, so a form can show the message beside it."""
+    return refuse(Refusal.INVALID, message, *([{"field": field}] if field else []))
 
 
-def not_found(message: str) -> ApplicationError:
-    return refuse(Refusal.NOT_FOUND, message)
+def not_found(message: str, field: str | None = None) -> ApplicationError:
+    return refuse(Refusal.NOT_FOUND, message, *([{"field": field}] if field else []))
+
+
+def confirm(message: str, **what: object) -> ApplicationError:
+    return refuse(Refusal.CONFIRM, message, what)

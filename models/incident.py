@@ -34,6 +34,8 @@ class IncidentStatus(StrEnum):
     ENDED = "ended"
     # The channel could not be created: there is no incident, only the record of why.
     FAILED = "failed"
+    # The incident's rules refused the start (e.g. the commander is a bot): nothing was made.
+    REFUSED = "refused"
 
 
 class ItemState(StrEnum):
@@ -194,6 +196,18 @@ def lane_of(effect: Effect, incident_channel_id: str | None) -> str:
     return effect.kind
 
 
+class RecentRequest(Model):
+    """A request the incident applied, kept so a resent request returns its first answer."""
+
+    id: str
+    fingerprint: str = ""
+    message: str
+
+
+# How many applied request keys an incident remembers (across runs and restarts).
+RECENT_REQUESTS_MAX = 500
+
+
 class IncidentConfig(Model):
     """Operational knobs the starter passes in (workflows cannot read the environment)."""
 
@@ -218,6 +232,9 @@ class IncidentState(Model):
     commander_id: MattermostId
     reporter_id: MattermostId
     member_ids: list[str] = Field(default_factory=list)
+    # When the incident itself brought each member into its channel (newer than a cached
+    # "not a member" fact, it wins; see `permissions.is_incident_member`).
+    members_joined_at: dict[str, datetime] = Field(default_factory=dict)
     usernames: dict[str, str] = Field(default_factory=dict)
     channel_id: str | None = None
     channel_name: str | None = None
@@ -239,6 +256,9 @@ class IncidentState(Model):
     next_seq: int = 1
     failure: str | None = None
     config: IncidentConfig = Field(default_factory=IncidentConfig)
+    recent_requests: list[RecentRequest] = Field(default_factory=list)
+    # Fingerprint of the request that started the incident (see `RequestKey`).
+    start_fingerprint: str = ""
 
     def mention(self, user_id: str | None) -> str:
         if user_id is None:
@@ -251,15 +271,22 @@ class IncidentState(Model):
         return self.playbook.id if self.playbook else None
 
 
-class IncidentStart(Model):
+class IncidentFields(Model):
+    """What a person gives to start an incident (REST body, dialog): one declaration of the limits."""
+
+    name: Trimmed = Field(min_length=1, max_length=NAME_MAX)
+    description: str = Field(default="", max_length=DESCRIPTION_MAX)
+
+
+class IncidentStart(IncidentFields):
     """Input of `IncidentWorkflow`: a new incident, or the state of one to continue."""
 
     id: str
     team_id: MattermostId
     team_name: str = ""
-    name: Trimmed = Field(min_length=1, max_length=NAME_MAX)
-    description: str = Field(default="", max_length=DESCRIPTION_MAX)
     reporter: Actor
+    # The starter's Mattermost permissions in the team that the start rules look at.
+    reporter_permissions: list[str] = Field(default_factory=list)
     commander: UserFact | None = None
     playbook: Playbook | None = None
     # Facts about the playbook's invited users and default commander, gathered by the API.
@@ -268,6 +295,8 @@ class IncidentStart(Model):
     config: IncidentConfig = Field(default_factory=IncidentConfig)
     # When the starter asked (so lists and search attributes agree from the first moment).
     requested_at: datetime | None = None
+    # Fingerprint of the start request (see `RequestKey`): a reused key with another body is refused.
+    fingerprint: str = ""
     # Set when continuing (continue-as-new, or a restart after the incident ended).
     resume: IncidentState | None = None
 
@@ -282,8 +311,8 @@ class IncidentStart(Model):
 # --------------------------------------------------------------------------- read model
 
 
-class IncidentRecord(Model):
-    """The full incident as the API shows it."""
+class IncidentView(Model):
+    """The incident as a command's answer shows it: everything but the timeline."""
 
     id: str
     name: str
@@ -308,8 +337,13 @@ class IncidentRecord(Model):
     status_updates: list[StatusUpdate]
     reminder_seconds: int
     next_reminder_at: datetime | None
-    timeline: list[TimelineEvent]
     failure: str | None = None
+
+
+class IncidentRecord(IncidentView):
+    """The full incident as the API shows it."""
+
+    timeline: list[TimelineEvent]
 
 
 class IncidentSummary(Model):
@@ -340,7 +374,7 @@ class IncidentSummary(Model):
 
 
 def summarize(state: IncidentState) -> IncidentSummary:
-    record = to_record(state, state.started_at)
+    record = to_view(state, state.started_at)
     return IncidentSummary(
         id=state.id,
         name=state.name,
@@ -379,9 +413,13 @@ def time_to_resolution(state: IncidentState) -> int | None:
 
 
 def to_record(state: IncidentState, now: datetime) -> IncidentRecord:
+    return IncidentRecord(**dict(to_view(state, now)), timeline=state.timeline)
+
+
+def to_view(state: IncidentState, now: datetime) -> IncidentView:
     end = state.ended_at if state.status != IncidentStatus.ONGOING and state.ended_at else now
     stage_title = state.checklists[state.active_stage].title if state.active_stage < len(state.checklists) else ""
-    return IncidentRecord(
+    return IncidentView(
         id=state.id,
         name=state.name,
         description=state.description,
@@ -405,7 +443,6 @@ def to_record(state: IncidentState, now: datetime) -> IncidentRecord:
         status_updates=state.status_updates,
         reminder_seconds=state.reminder_seconds,
         next_reminder_at=state.reminder_due_at if state.status == IncidentStatus.ONGOING else None,
-        timeline=state.timeline,
         failure=state.failure,
     )
 

@@ -1,32 +1,116 @@
-"""Inputs of the incident workflow's updates: one model per command.
+"""What people ask of an incident: one declaration per command, shared by every caller.
+
+Each command is split in two: the *fields* a person gives (`StatusUpdateFields`, ...),
+which are the REST bodies and what slash arguments and dialogs are parsed into, and the
+*command* the incident workflow's update takes, which adds the actor, the Mattermost
+facts its validators need (validators cannot do I/O), where it was typed and the
+request's idempotency key. A limit is declared once, on the fields, so REST, slash
+commands, dialogs and the workflow can never disagree about it.
 
 Stage and item positions are 0-based here (the slash commands count from 1 and
-convert). Every command carries the `Actor` and the Mattermost facts the workflow's
-validators need, because validators cannot do I/O.
+convert). A stage of `None` means "the active stage", resolved by the workflow when the
+command arrives, so a command cannot be applied to a stage someone else just left.
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from models.common import Actor, ChannelFact, Model, Trimmed, UserFact
-from models.incident import STATUS_MESSAGE_MAX, ItemState, UpdateStatus
-from models.playbook import COMMAND_MAX, DESCRIPTION_MAX, ITEM_TITLE_MAX
+from models.common import REMINDER_MAX_SECONDS, Actor, ChannelFact, Model, ReminderSeconds, Trimmed, UserFact
+from models.incident import STATUS_MESSAGE_MAX, IncidentView, ItemState, UpdateStatus
+from models.playbook import DESCRIPTION_MAX, ITEM_TITLE_MAX, SlashCommandText
 
-Position = Field(ge=0)
+Position = Field(ge=0, le=10_000)
+SNOOZE_MAX_SECONDS = 7 * 86400
+REQUEST_ID_MAX = 256
+
+
+class RequestKey(Model):
+    """A caller's idempotency key, scoped to the caller and the action, and what it was sent with.
+
+    The workflow keeps the keys it applied (across runs), so a resent request returns the
+    first answer instead of acting again; the fingerprint lets the API tell a resend from a
+    different request that reuses the key.
+    """
+
+    id: str = Field(min_length=1, max_length=REQUEST_ID_MAX)
+    fingerprint: str = Field(default="", max_length=128)
 
 
 class IncidentCommand(Model):
     actor: Actor
+    # The channel the command was typed in (slash commands, dialogs, buttons): the
+    # workflow refuses it unless that is the incident's channel. None for REST calls.
+    channel_id: str | None = Field(default=None, max_length=64)
+    request: RequestKey | None = None
 
 
-class ChangeStage(IncidentCommand):
-    # Either a direction or an absolute stage position.
+# ---------------------------------------------------------------------------- fields people give
+
+
+class StageMove(Model):
     direction: Literal["next", "prev"] | None = None
-    to_stage: int | None = Field(default=None, ge=0)
-    force: bool = False
+    stage: int | None = Field(default=None, ge=0, le=10_000, description="Move to this 0-based stage instead")
+    force: bool = Field(default=False, description="Move past open items")
+    from_stage: int | None = Field(
+        default=None,
+        ge=0,
+        le=10_000,
+        description="The 0-based stage this move was decided at (a confirmation names it); "
+        "refused if the incident has moved on since",
+    )
+
+    @model_validator(mode="after")
+    def _one_target(self) -> StageMove:
+        if (self.direction is None) == (self.stage is None):
+            raise ValueError("give either direction (next or prev) or stage, not both")
+        return self
+
+
+class ItemStateChange(Model):
+    state: ItemState
+
+
+class ItemFields(Model):
+    title: Trimmed = Field(min_length=1, max_length=ITEM_TITLE_MAX)
+    description: str = Field(default="", max_length=DESCRIPTION_MAX)
+    command: SlashCommandText = ""
+    position: int | None = Field(default=None, ge=0, le=10_000, description="0-based; at the end when left out")
+
+
+class ItemEditFields(Model):
+    title: Trimmed | None = Field(default=None, min_length=1, max_length=ITEM_TITLE_MAX)
+    description: str | None = Field(default=None, max_length=DESCRIPTION_MAX)
+    command: SlashCommandText | None = None
+
+
+class ItemMove(Model):
+    to_position: int = Position
+
+
+class StatusUpdateFields(Model):
+    message: Trimmed = Field(min_length=1, max_length=STATUS_MESSAGE_MAX)
+    status: UpdateStatus | None = None
+
+
+class ReminderFields(Model):
+    seconds: ReminderSeconds = Field(
+        description="Interval between reminders; 0 turns them off. At least REMINDER_MIN_SECONDS, "
+        f"at most {REMINDER_MAX_SECONDS} (7 days)."
+    )
+
+
+class SnoozeFields(Model):
+    seconds: int = Field(gt=0, le=SNOOZE_MAX_SECONDS)
+
+
+# ---------------------------------------------------------------------------- commands
+
+
+class ChangeStage(IncidentCommand, StageMove):
+    pass
 
 
 class ItemRef(IncidentCommand):
@@ -34,7 +118,10 @@ class ItemRef(IncidentCommand):
     item: int = Position
 
 
-class SetItemState(ItemRef):
+class SetItemState(IncidentCommand):
+    # None: the active stage when the command arrives (what `/incident check 2` means).
+    stage: int | None = Field(default=None, ge=0, le=10_000)
+    item: int = Position
     # "toggle" flips done <-> open (what `/incident check` does).
     state: ItemState | Literal["toggle"]
 
@@ -43,26 +130,20 @@ class AssignItem(ItemRef):
     assignee: UserFact | None  # None unassigns
 
 
-class AddItem(IncidentCommand):
+class AddItem(IncidentCommand, ItemFields):
     stage: int = Position
-    title: Trimmed = Field(min_length=1, max_length=ITEM_TITLE_MAX)
-    description: str = Field(default="", max_length=DESCRIPTION_MAX)
-    command: Trimmed = Field(default="", max_length=COMMAND_MAX)
-    position: int | None = Field(default=None, ge=0)  # None: at the end
 
 
-class EditItem(ItemRef):
-    title: Trimmed | None = Field(default=None, min_length=1, max_length=ITEM_TITLE_MAX)
-    description: str | None = Field(default=None, max_length=DESCRIPTION_MAX)
-    command: Trimmed | None = Field(default=None, max_length=COMMAND_MAX)
+class EditItem(ItemRef, ItemEditFields):
+    pass
 
 
 class RemoveItem(ItemRef):
     pass
 
 
-class MoveItem(ItemRef):
-    to_position: int = Position
+class MoveItem(ItemRef, ItemMove):
+    pass
 
 
 class RunItemCommand(ItemRef):
@@ -77,17 +158,16 @@ class InviteMembers(IncidentCommand):
     users: list[UserFact] = Field(min_length=1, max_length=100)
 
 
-class PostStatusUpdate(IncidentCommand):
-    message: Trimmed = Field(min_length=1, max_length=STATUS_MESSAGE_MAX)
-    status: UpdateStatus | None = None
+class PostStatusUpdate(IncidentCommand, StatusUpdateFields):
+    pass
 
 
-class SetReminder(IncidentCommand):
-    seconds: int = Field(ge=0)  # 0 turns the reminder off
+class SetReminder(IncidentCommand, ReminderFields):
+    pass
 
 
-class SnoozeReminder(IncidentCommand):
-    seconds: int = Field(gt=0)
+class SnoozeReminder(IncidentCommand, SnoozeFields):
+    pass
 
 
 class Announce(IncidentCommand):
@@ -95,14 +175,28 @@ class Announce(IncidentCommand):
 
 
 class EndIncident(IncidentCommand):
-    pass
+    # Ending asks first: a command with `confirmed=False` is refused with a confirmation
+    # request once every other rule passes (the slash command turns that into a dialog).
+    confirmed: bool = True
 
 
 class RestartIncident(IncidentCommand):
     pass
 
 
+class OpenIncident(Model):
+    """Sent with a new incident's start (update-with-start) to receive the start's answer.
+
+    It carries nothing today; it is a model so that fields can be added without breaking
+    running incidents."""
+
+
 class CommandResult(Model):
-    """What an accepted command did, as one sentence for the person who asked."""
+    """What an accepted command did: a sentence for the person, and the incident after it."""
 
     message: str
+    incident: IncidentView
+    # The fingerprint of the request that produced this result (see `RequestKey`).
+    fingerprint: str = ""
+    # People whose channel membership the command changed (the API forgets cached facts).
+    member_ids_changed: list[str] = Field(default_factory=list)

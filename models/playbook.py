@@ -11,9 +11,9 @@ import string
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field, field_validator
 
-from models.common import Actor, MattermostId, Model, PositiveSeconds, Trimmed
+from models.common import Actor, MattermostId, Model, ReminderSeconds, Trimmed
 
 TITLE_MAX = 64
 DESCRIPTION_MAX = 4096
@@ -28,17 +28,20 @@ CHANNEL_TEMPLATE_FIELDS = ("name", "date", "id", "playbook")
 _TEMPLATE_LITERAL = re.compile(r"^[a-z0-9_-]*$")
 
 
+def _slash_command(value: str) -> str:
+    if value and (not value.startswith("/") or len(value) < 2 or value[1].isspace()):
+        raise ValueError("must be a slash command such as /jira create, or empty")
+    return value
+
+
+# An item's slash command: what `/incident` runs for it, as the person who asks.
+SlashCommandText = Annotated[Trimmed, Field(max_length=COMMAND_MAX), AfterValidator(_slash_command)]
+
+
 class ChecklistItemSpec(Model):
     title: Trimmed = Field(min_length=1, max_length=ITEM_TITLE_MAX)
     description: str = Field(default="", max_length=DESCRIPTION_MAX)
-    command: Trimmed = Field(default="", max_length=COMMAND_MAX)
-
-    @field_validator("command")
-    @classmethod
-    def _slash_command(cls, value: str) -> str:
-        if value and (not value.startswith("/") or len(value) < 2 or value[1].isspace()):
-            raise ValueError("must be a slash command such as /jira create, or empty")
-        return value
+    command: SlashCommandText = ""
 
 
 class StageSpec(Model):
@@ -64,7 +67,7 @@ class PlaybookSpec(Model):
     invited_user_ids: UserIds = Field(default_factory=list)
     default_commander_id: MattermostId | None = None
     broadcast_channel_ids: Annotated[list[MattermostId], Field(max_length=50)] = Field(default_factory=list)
-    reminder_timer_default_seconds: PositiveSeconds = 0
+    reminder_timer_default_seconds: ReminderSeconds = 0
     channel_name_template: Trimmed = Field(default="", max_length=64)
 
     @field_validator("member_ids", "invited_user_ids", "broadcast_channel_ids")

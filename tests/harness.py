@@ -20,12 +20,13 @@ import httpx
 from mattermostautodriver import AsyncTypedDriver
 from temporalio.client import Client
 
+from activities.mattermost import Mattermost
 from api.app import create_app
 from devstack.http import EmbeddedServer, free_port, serve
 from devstack.temporal import TemporalDevServer
 from mattermost_standin import StandIn
 from settings import Settings
-from worker import running_worker
+from worker import mattermost_for, running_worker
 
 T = TypeVar("T")
 _counter = itertools.count(1)
@@ -67,6 +68,9 @@ def stack_settings(**values: Any) -> Settings:
         "activity_max_retry_interval_seconds": 0.5,
         "auth_cache_seconds": 0.5,
         "temporal_rpc_timeout_seconds": 10.0,
+        # Above the 2.5 s default: a busy CI machine must not turn slow replies into failures.
+        # tests/integration/test_slash_outages.py checks the bound itself.
+        "slash_reply_seconds": 5.0,
         "temporal_ui_url": "http://localhost:8233",
     }
     defaults.update(values)
@@ -81,6 +85,8 @@ class Stack:
     settings: Settings
     api: EmbeddedServer
     worker: AsyncExitStack
+    # A gateway of the tests' own, configured as the worker's, for gateway-level checks.
+    mattermost: Mattermost
     admin: dict[str, Any]
     admin_token: str
     bot: dict[str, Any]
@@ -97,11 +103,13 @@ class Stack:
     async def stop(self) -> None:
         await self.api.stop()
         await self.worker.aclose()
+        await self.mattermost.close()
         await self.standin.stop()
         await self.temporal_server.stop()
 
 
-async def start_stack() -> Stack:
+async def start_stack(**overrides: Any) -> Stack:
+    """The whole stack; `overrides` change settings (the bench uses production cache times)."""
     temporal_server = TemporalDevServer(port=free_port())
     temporal = await temporal_server.start()
     standin = StandIn()
@@ -115,6 +123,7 @@ async def start_stack() -> Stack:
         mattermost_bot_token=bot_token,
         mattermost_slash_token=secrets.token_hex(13),
         api_port=free_port(),
+        **overrides,
     )
     worker = AsyncExitStack()
     await worker.enter_async_context(running_worker(temporal, settings))
@@ -126,6 +135,7 @@ async def start_stack() -> Stack:
         settings=settings,
         api=api,
         worker=worker,
+        mattermost=mattermost_for(settings),
         admin=admin,
         admin_token=admin_token,
         bot=bot,

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any, TypedDict
 
 from temporalio import workflow
@@ -35,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
         RespondToCommand,
         SetChannelHeader,
     )
+    from models.errors import invalid
     from models.incident import (
         INCIDENT_CHANNEL_LANE,
         ChannelHeaderEffect,
@@ -52,6 +54,7 @@ with workflow.unsafe.imports_passed_through():
         lane_of,
         ongoing_seconds,
         summarize,
+        to_view,
     )
     from models.incident_commands import (
         AddItem,
@@ -62,8 +65,10 @@ with workflow.unsafe.imports_passed_through():
         CommandResult,
         EditItem,
         EndIncident,
+        IncidentCommand,
         InviteMembers,
         MoveItem,
+        OpenIncident,
         PostStatusUpdate,
         RemoveItem,
         RestartIncident,
@@ -73,7 +78,7 @@ with workflow.unsafe.imports_passed_through():
         SnoozeReminder,
     )
     from workflows import incident_messages as text
-    from workflows.incident_state import Incident, new_incident
+    from workflows.incident_state import Incident, check_start, new_incident
 
 SUMMARY_MEMO = "summary"
 
@@ -91,7 +96,17 @@ class ActivityOptions(TypedDict):
 class IncidentWorkflow:
     @workflow.init
     def __init__(self, start: IncidentStart) -> None:
+        self.refusal: ApplicationError | None = None
+        if start.resume is None:
+            try:
+                check_start(start)
+            except ApplicationError as refusal:
+                self.refusal = refusal
         state = start.resume or new_incident(start, workflow.now(), self._new_id)
+        if self.refusal is not None:
+            state.status = IncidentStatus.REFUSED
+            state.failure = self.refusal.message
+            state.reminder_due_at = None
         self.incident = Incident(state, self._new_id)
         self._indexed: dict[str, Any] = {}
         self._memo: dict[str, Any] = {}
@@ -111,6 +126,10 @@ class IncidentWorkflow:
     @workflow.run
     async def run(self, start: IncidentStart) -> IncidentState:
         self._refresh_view()
+        if self.refusal is not None:
+            # Nothing was made; the record of the refusal stays queryable.
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            return self.state
         if start.resume is None:
             await self._open_channel(start)
         while True:
@@ -296,7 +315,7 @@ class IncidentWorkflow:
                 AddMembers(channel_id=channel_id, users=effect.users),
                 **self._activity_options(f"add {', '.join(u.mention for u in effect.users)}"),
             )
-            self.incident.members_added(result.added)
+            self.incident.members_added(result.added, workflow.now())
             for failure in result.failed:
                 self.incident.invite_failed(workflow.now(), effect.actor_id, failure.user, failure.reason)
         elif isinstance(effect, ChannelHeaderEffect):
@@ -368,135 +387,186 @@ class IncidentWorkflow:
     def get_state(self) -> IncidentState:
         return self.state
 
-    # ------------------------------------------------------------------ updates
+    # ------------------------------------------------------------------ commands
+    #
+    # Every update goes through `_check` (validator) and `_apply` (handler): a request
+    # already applied (same scoped key, in this run or an earlier one) is answered again
+    # without acting; a rule's refusal rejects the update and leaves no trace; and nothing
+    # a command carries can fail a workflow task (which would wedge the incident).
+
+    def _check(self, command: IncidentCommand, rule: Callable[[Any], None]) -> None:
+        if self.incident.applied(command) is not None:
+            return
+        try:
+            rule(command)
+        except ApplicationError:
+            raise
+        except Exception as error:
+            workflow.logger.exception("incident %s: a rule failed on %s", self.state.id, type(command).__name__)
+            raise invalid("This command cannot be applied to this incident.") from error
+
+    def _apply(self, command: IncidentCommand, change: Callable[[Any, datetime], str]) -> CommandResult:
+        now = workflow.now()
+        earlier = self.incident.applied(command)
+        if earlier is not None:
+            message, fingerprint = earlier.message, earlier.fingerprint
+        else:
+            try:
+                message = change(command, now)
+            except ApplicationError:
+                raise
+            except Exception as error:
+                workflow.logger.exception("incident %s: applying %s failed", self.state.id, type(command).__name__)
+                raise ApplicationError(
+                    "The incident could not apply this command; it has been logged.",
+                    type="Internal",
+                    non_retryable=True,
+                ) from error
+            self.incident.remember(command, message)
+            fingerprint = command.request.fingerprint if command.request else ""
+        changed = [u.user_id for u in command.users] if isinstance(command, InviteMembers) else []
+        return CommandResult(
+            message=message, incident=to_view(self.state, now), fingerprint=fingerprint, member_ids_changed=changed
+        )
+
+    @workflow.update
+    def open_incident(self, request: OpenIncident) -> CommandResult:
+        """The answer to the start (sent with it, update-with-start): the incident, or the rule that refused it."""
+        if self.refusal is not None:
+            raise self.refusal
+        return CommandResult(
+            message=f"Incident {self.state.name!r} started.",
+            incident=to_view(self.state, workflow.now()),
+            fingerprint=self.state.start_fingerprint,
+        )
 
     @workflow.update
     def change_stage(self, command: ChangeStage) -> CommandResult:
-        return self.incident.change_stage(command, workflow.now())
+        return self._apply(command, self.incident.change_stage)
 
     @change_stage.validator
     def _check_change_stage(self, command: ChangeStage) -> None:
-        self.incident.check_change_stage(command)
+        self._check(command, self.incident.check_change_stage)
 
     @workflow.update
     def set_item_state(self, command: SetItemState) -> CommandResult:
-        return self.incident.set_item_state(command, workflow.now())
+        return self._apply(command, self.incident.set_item_state)
 
     @set_item_state.validator
     def _check_set_item_state(self, command: SetItemState) -> None:
-        self.incident.check_set_item_state(command)
+        self._check(command, self.incident.check_set_item_state)
 
     @workflow.update
     def assign_item(self, command: AssignItem) -> CommandResult:
-        return self.incident.assign_item(command, workflow.now())
+        return self._apply(command, self.incident.assign_item)
 
     @assign_item.validator
     def _check_assign_item(self, command: AssignItem) -> None:
-        self.incident.check_assign_item(command)
+        self._check(command, self.incident.check_assign_item)
 
     @workflow.update
     def add_item(self, command: AddItem) -> CommandResult:
-        return self.incident.add_item(command, workflow.now())
+        return self._apply(command, self.incident.add_item)
 
     @add_item.validator
     def _check_add_item(self, command: AddItem) -> None:
-        self.incident.check_add_item(command)
+        self._check(command, self.incident.check_add_item)
 
     @workflow.update
     def edit_item(self, command: EditItem) -> CommandResult:
-        return self.incident.edit_item(command, workflow.now())
+        return self._apply(command, self.incident.edit_item)
 
     @edit_item.validator
     def _check_edit_item(self, command: EditItem) -> None:
-        self.incident.check_edit_item(command)
+        self._check(command, self.incident.check_edit_item)
 
     @workflow.update
     def remove_item(self, command: RemoveItem) -> CommandResult:
-        return self.incident.remove_item(command, workflow.now())
+        return self._apply(command, self.incident.remove_item)
 
     @remove_item.validator
     def _check_remove_item(self, command: RemoveItem) -> None:
-        self.incident.check_remove_item(command)
+        self._check(command, self.incident.check_remove_item)
 
     @workflow.update
     def move_item(self, command: MoveItem) -> CommandResult:
-        return self.incident.move_item(command, workflow.now())
+        return self._apply(command, self.incident.move_item)
 
     @move_item.validator
     def _check_move_item(self, command: MoveItem) -> None:
-        self.incident.check_move_item(command)
+        self._check(command, self.incident.check_move_item)
 
     @workflow.update
     def run_item_command(self, command: RunItemCommand) -> CommandResult:
-        return self.incident.run_item_command(command, workflow.now())
+        return self._apply(command, self.incident.run_item_command)
 
     @run_item_command.validator
     def _check_run_item_command(self, command: RunItemCommand) -> None:
-        self.incident.check_run_item_command(command)
+        self._check(command, self.incident.check_run_item_command)
 
     @workflow.update
     def change_commander(self, command: ChangeCommander) -> CommandResult:
-        return self.incident.change_commander(command, workflow.now())
+        return self._apply(command, self.incident.change_commander)
 
     @change_commander.validator
     def _check_change_commander(self, command: ChangeCommander) -> None:
-        self.incident.check_change_commander(command)
+        self._check(command, self.incident.check_change_commander)
 
     @workflow.update
     def invite_members(self, command: InviteMembers) -> CommandResult:
-        return self.incident.invite_members(command, workflow.now())
+        return self._apply(command, self.incident.invite_members)
 
     @invite_members.validator
     def _check_invite_members(self, command: InviteMembers) -> None:
-        self.incident.check_invite_members(command)
+        self._check(command, self.incident.check_invite_members)
 
     @workflow.update
     def post_status_update(self, command: PostStatusUpdate) -> CommandResult:
-        return self.incident.post_status_update(command, workflow.now())
+        return self._apply(command, self.incident.post_status_update)
 
     @post_status_update.validator
     def _check_post_status_update(self, command: PostStatusUpdate) -> None:
-        self.incident.check_post_status_update(command)
+        self._check(command, self.incident.check_post_status_update)
 
     @workflow.update
     def set_reminder(self, command: SetReminder) -> CommandResult:
-        return self.incident.set_reminder(command, workflow.now())
+        return self._apply(command, self.incident.set_reminder)
 
     @set_reminder.validator
     def _check_set_reminder(self, command: SetReminder) -> None:
-        self.incident.check_set_reminder(command)
+        self._check(command, self.incident.check_set_reminder)
 
     @workflow.update
     def snooze_reminder(self, command: SnoozeReminder) -> CommandResult:
-        return self.incident.snooze_reminder(command, workflow.now())
+        return self._apply(command, self.incident.snooze_reminder)
 
     @snooze_reminder.validator
     def _check_snooze_reminder(self, command: SnoozeReminder) -> None:
-        self.incident.check_snooze_reminder(command)
+        self._check(command, self.incident.check_snooze_reminder)
 
     @workflow.update
     def announce(self, command: Announce) -> CommandResult:
-        return self.incident.announce(command, workflow.now())
+        return self._apply(command, self.incident.announce)
 
     @announce.validator
     def _check_announce(self, command: Announce) -> None:
-        self.incident.check_announce(command)
+        self._check(command, self.incident.check_announce)
 
     @workflow.update
     def end_incident(self, command: EndIncident) -> CommandResult:
-        return self.incident.end(command, workflow.now())
+        return self._apply(command, self.incident.end)
 
     @end_incident.validator
     def _check_end_incident(self, command: EndIncident) -> None:
-        self.incident.check_end(command)
+        self._check(command, self.incident.check_end)
 
     @workflow.update
     def restart_incident(self, command: RestartIncident) -> CommandResult:
-        return self.incident.restart(command, workflow.now())
+        return self._apply(command, self.incident.restart)
 
     @restart_incident.validator
     def _check_restart_incident(self, command: RestartIncident) -> None:
-        self.incident.check_restart(command)
+        self._check(command, self.incident.check_restart)
 
 
 def _search_attribute_updates(values: dict[str, Any]) -> list[SearchAttributeUpdate[Any]]:

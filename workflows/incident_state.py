@@ -14,10 +14,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import permissions
-from models.common import Actor, UserFact
-from models.errors import conflict, forbidden, invalid
+from models.common import REMINDER_MAX_SECONDS, Actor, UserFact, reminder_problem
+from models.errors import confirm, conflict, forbidden, invalid, not_found
 from models.incident import (
     BLANK_STAGE_TITLE,
+    RECENT_REQUESTS_MAX,
     Button,
     ChannelHeaderEffect,
     ChecklistItem,
@@ -31,6 +32,7 @@ from models.incident import (
     PendingEffect,
     Period,
     PostEffect,
+    RecentRequest,
     RespondEffect,
     Stage,
     StatsEffect,
@@ -43,12 +45,10 @@ from models.incident_commands import (
     AssignItem,
     ChangeCommander,
     ChangeStage,
-    CommandResult,
     EditItem,
     EndIncident,
     IncidentCommand,
     InviteMembers,
-    ItemRef,
     MoveItem,
     PostStatusUpdate,
     RemoveItem,
@@ -62,6 +62,47 @@ from workflows import incident_messages as text
 
 SYSTEM_ACTOR = "system"
 MAX_TIMELINE_EVENTS = 5000
+# The refusal of a command typed in a channel that is not the incident's (the slash command
+# says which channel to use); also what a caller who may not see the incident reads.
+NOT_HERE = "There is no incident here that you can see."
+
+
+def check_start(start: IncidentStart) -> None:
+    """The rules of starting an incident, over the facts the starter's request carries.
+
+    A playbook the starter may not use, from another team or archived, is "not found",
+    exactly as if it did not exist.
+    """
+    reporter = start.reporter
+    if not permissions.can_see_team(reporter, is_team_member=reporter.is_team_member):
+        raise not_found("Team not found.", "team_id")
+    playbook = start.playbook
+    if playbook is not None and (
+        playbook.team_id != start.team_id
+        or playbook.archived
+        or not permissions.can_use_playbook(
+            reporter, is_team_member=reporter.is_team_member, member_ids=playbook.member_ids
+        )
+    ):
+        raise not_found("Playbook not found.", "playbook_id")
+    public = playbook.create_public_incident if playbook else False
+    if not permissions.can_create_channel(reporter, public=public, permissions=start.reporter_permissions):
+        kind = "public" if public else "private"
+        source = (
+            f"playbook {playbook.title!r} starts incidents in {kind} channels"
+            if playbook
+            else "blank incidents get private channels"
+        )
+        raise forbidden(
+            f"You cannot create {kind} channels in this team, and {source}. "
+            "Ask a team admin for the permission, or use another playbook."
+        )
+    commander = start.commander
+    if commander is not None:
+        if not commander.is_team_member:
+            raise invalid(f"{commander.mention} is not in this team and cannot be the commander.", "commander_id")
+        if commander.is_bot:
+            raise invalid(f"{commander.mention} is a bot and cannot be the commander.", "commander_id")
 
 
 def new_incident(start: IncidentStart, now: datetime, new_id: Callable[[], str]) -> IncidentState:
@@ -88,6 +129,9 @@ def new_incident(start: IncidentStart, now: datetime, new_id: Callable[[], str])
     for fact in [*start.invited, *([commander] if commander else [])]:
         usernames[fact.user_id] = fact.username
     reminder = playbook.reminder_timer_default_seconds if playbook else 0
+    if reminder:
+        # Playbooks are checked against the limits when saved; the limits may have moved since.
+        reminder = min(max(reminder, start.config.reminder_min_seconds), REMINDER_MAX_SECONDS)
     state = IncidentState(
         id=start.id,
         name=start.name,
@@ -107,6 +151,7 @@ def new_incident(start: IncidentStart, now: datetime, new_id: Callable[[], str])
         reminder_due_at=now + timedelta(seconds=reminder) if reminder else None,
         broadcast_channel_ids=playbook.broadcast_channel_ids if playbook else [],
         config=start.config,
+        start_fingerprint=start.fingerprint,
     )
     source = f" from playbook **{playbook.title}** (v{playbook.version})" if playbook else ""
     Incident(state, new_id).record(
@@ -159,23 +204,61 @@ class Incident:
         if post:
             self.post(summary)
 
-    def learn(self, actor: Actor) -> None:
+    def learn(self, actor: Actor, now: datetime) -> None:
         """Remember who acted, and that they are in the channel if Mattermost says so."""
         if actor.username:
             self.state.usernames[actor.user_id] = actor.username
         if actor.is_channel_member and actor.user_id not in self.state.member_ids:
             self.state.member_ids.append(actor.user_id)
+            self.state.members_joined_at[actor.user_id] = actor.observed_at or now
 
     def learn_user(self, user: UserFact) -> None:
         self.state.usernames[user.user_id] = user.username
 
-    # ------------------------------------------------------------------ shared checks
+    # ------------------------------------------------------------------ requests
+
+    def applied(self, command: IncidentCommand) -> RecentRequest | None:
+        """The earlier answer to this very request (same scoped key), if it was applied."""
+        if command.request is None:
+            return None
+        return next((r for r in self.state.recent_requests if r.id == command.request.id), None)
+
+    def remember(self, command: IncidentCommand, message: str) -> None:
+        if command.request is None:
+            return
+        recent = self.state.recent_requests
+        recent.append(RecentRequest(id=command.request.id, fingerprint=command.request.fingerprint, message=message))
+        if len(recent) > RECENT_REQUESTS_MAX:
+            del recent[: len(recent) - RECENT_REQUESTS_MAX]
+
+    # ------------------------------------------------------------------ access
+
+    def is_member(self, actor: Actor) -> bool:
+        return permissions.is_incident_member(
+            actor, member_ids=self.state.member_ids, joined_at=self.state.members_joined_at
+        )
+
+    def check_visible(self, command: IncidentCommand) -> bool:
+        """Refuse as "not found" what the actor may not see, or a command typed elsewhere;
+        returns whether the actor is a member of the incident."""
+        if command.channel_id is not None and command.channel_id != self.state.channel_id:
+            raise not_found(NOT_HERE)
+        member = self.is_member(command.actor)
+        if self.state.status in (IncidentStatus.FAILED, IncidentStatus.REFUSED) or not permissions.can_see_incident(
+            command.actor, is_member=member, is_public=self.state.is_public
+        ):
+            raise not_found(NOT_HERE)
+        return member
+
+    def _check_member(self, command: IncidentCommand, refusal: str) -> None:
+        if not permissions.can_change_incident(command.actor, is_member=self.check_visible(command)):
+            raise forbidden(refusal)
 
     def _check_change(self, command: IncidentCommand) -> None:
-        if not permissions.can_change_incident(command.actor):
-            raise forbidden(
-                "Only members of the incident channel can change this incident. Ask someone in the channel to add you."
-            )
+        self._check_member(
+            command,
+            "Only members of the incident channel can change this incident. Ask someone in the channel to add you.",
+        )
         if self.state.status != IncidentStatus.ONGOING:
             raise conflict("This incident has ended. Restart it first to make changes.")
 
@@ -185,22 +268,22 @@ class Incident:
             raise invalid(f"There is no such stage: this incident has {len(stages)} stage(s).")
         return stages[index]
 
-    def _item(self, ref: ItemRef) -> ChecklistItem:
-        stage = self._stage(ref.stage)
-        if ref.item >= len(stage.items):
+    def _item(self, stage_index: int, item_index: int) -> ChecklistItem:
+        stage = self._stage(stage_index)
+        if item_index >= len(stage.items):
             raise invalid(f"There is no such item: stage {stage.title!r} has {len(stage.items)} item(s).")
-        return stage.items[ref.item]
+        return stage.items[item_index]
 
     # ------------------------------------------------------------------ stages
 
     def _target_stage(self, command: ChangeStage) -> int:
         current = self.state.active_stage
         last = len(self.state.checklists) - 1
-        if command.to_stage is not None:
-            self._stage(command.to_stage)
-            if command.to_stage == current:
+        if command.stage is not None:
+            self._stage(command.stage)
+            if command.stage == current:
                 raise conflict(f"Stage {self.state.checklists[current].title!r} is already the active stage.")
-            return command.to_stage
+            return command.stage
         if command.direction == "next":
             if current >= last:
                 raise conflict(f"Stage {self.state.checklists[current].title!r} is already the last stage.")
@@ -213,16 +296,25 @@ class Incident:
 
     def check_change_stage(self, command: ChangeStage) -> None:
         self._check_change(command)
-        target = self._target_stage(command)
-        stage = self.state.checklists[self.state.active_stage]
-        if target > self.state.active_stage and stage.open_count and not command.force:
+        current = self.state.active_stage
+        stage = self.state.checklists[current]
+        if command.from_stage is not None and command.from_stage != current:
+            decided = self._stage(command.from_stage).title if command.from_stage < len(self.state.checklists) else "?"
             raise conflict(
-                f"Stage {stage.title!r} still has {stage.open_count} open item(s). "
-                "Finish them first, or force the move to go on anyway."
+                f"The incident is no longer at stage {decided!r}: it is now at stage {text.stage_label(self.state)}. "
+                "Nothing was changed; look at the checklist and move on again if you still want to."
+            )
+        target = self._target_stage(command)
+        if target > current and stage.open_count and not command.force:
+            raise confirm(
+                f"Stage {stage.title!r} still has {stage.open_count} open item(s). Move on anyway?",
+                stage=current,
+                title=stage.title,
+                open_items=stage.open_count,
             )
 
-    def change_stage(self, command: ChangeStage, now: datetime) -> CommandResult:
-        self.learn(command.actor)
+    def change_stage(self, command: ChangeStage, now: datetime) -> str:
+        self.learn(command.actor, now)
         before = self.state.checklists[self.state.active_stage]
         open_left = before.open_count
         self.state.active_stage = self._target_stage(command)
@@ -238,26 +330,31 @@ class Incident:
         )
         checklist = "\n".join(text.checklist_lines(self.state, stage))
         self.post(f"{self.state.timeline[-1].summary}\n\n{checklist}")
-        return CommandResult(message=f"Moved to stage {text.stage_label(self.state)}.")
+        return f"Moved to stage {text.stage_label(self.state)}."
 
     # ------------------------------------------------------------------ items
 
+    def _item_at(self, command: SetItemState) -> ChecklistItem:
+        stage = self.state.active_stage if command.stage is None else command.stage
+        return self._item(stage, command.item)
+
     def _next_state(self, command: SetItemState) -> ItemState:
-        item = self._item(command)
+        item = self._item_at(command)
         if command.state == "toggle":
             return ItemState.OPEN if item.state == ItemState.DONE else ItemState.DONE
         return command.state
 
     def check_set_item_state(self, command: SetItemState) -> None:
         self._check_change(command)
-        item = self._item(command)
+        item = self._item_at(command)
         target = self._next_state(command)
         if item.state == target:
             raise conflict(f"Item {item.title!r} is already {target.value.replace('_', ' ')}.")
 
-    def set_item_state(self, command: SetItemState, now: datetime) -> CommandResult:
-        self.learn(command.actor)
-        item = self._item(command)
+    def set_item_state(self, command: SetItemState, now: datetime) -> str:
+        self.learn(command.actor, now)
+        stage = self.state.active_stage if command.stage is None else command.stage
+        item = self._item_at(command)
         target = self._next_state(command)
         before = item.state
         item.state = target
@@ -268,13 +365,13 @@ class Incident:
             command.actor,
             EventType.ITEM_STATE_CHANGED,
             f"{command.actor.mention} marked **{item.title}** as {label}",
-            {"stage": command.stage, "item": command.item, "from": before.value, "to": target.value},
+            {"stage": stage, "item": command.item, "from": before.value, "to": target.value},
         )
-        return CommandResult(message=f"Marked {item.title!r} as {label}.")
+        return f"Marked {item.title!r} as {label}."
 
     def check_assign_item(self, command: AssignItem) -> None:
         self._check_change(command)
-        item = self._item(command)
+        item = self._item(command.stage, command.item)
         user = command.assignee
         if user is None:
             if item.assignee_id is None:
@@ -287,9 +384,9 @@ class Incident:
         if item.assignee_id == user.user_id:
             raise conflict(f"{user.mention} is already assigned to {item.title!r}.")
 
-    def assign_item(self, command: AssignItem, now: datetime) -> CommandResult:
-        self.learn(command.actor)
-        item = self._item(command)
+    def assign_item(self, command: AssignItem, now: datetime) -> str:
+        self.learn(command.actor, now)
+        item = self._item(command.stage, command.item)
         user = command.assignee
         previous = item.assignee_id
         if user is None:
@@ -306,7 +403,7 @@ class Incident:
             summary,
             {"stage": command.stage, "item": command.item, "from": previous, "to": item.assignee_id},
         )
-        return CommandResult(message=text.sentence(summary.split(" ", 1)[1]))
+        return text.sentence(summary.split(" ", 1)[1])
 
     def check_add_item(self, command: AddItem) -> None:
         self._check_change(command)
@@ -314,8 +411,8 @@ class Incident:
         if command.position is not None and command.position > len(stage.items):
             raise invalid(f"Position {command.position} is past the end of stage {stage.title!r}.")
 
-    def add_item(self, command: AddItem, now: datetime) -> CommandResult:
-        self.learn(command.actor)
+    def add_item(self, command: AddItem, now: datetime) -> str:
+        self.learn(command.actor, now)
         stage = self._stage(command.stage)
         item = ChecklistItem(
             id=self._new_id(), title=command.title, description=command.description, command=command.command
@@ -329,11 +426,11 @@ class Incident:
             f"{command.actor.mention} added **{item.title}** to stage {stage.title!r}",
             {"stage": command.stage, "item": position, "item_id": item.id},
         )
-        return CommandResult(message=f"Added {item.title!r} as item {position + 1} of stage {stage.title!r}.")
+        return f"Added {item.title!r} as item {position + 1} of stage {stage.title!r}."
 
     def check_edit_item(self, command: EditItem) -> None:
         self._check_change(command)
-        item = self._item(command)
+        item = self._item(command.stage, command.item)
         changes = {
             "title": command.title,
             "description": command.description,
@@ -342,9 +439,9 @@ class Incident:
         if all(value is None or getattr(item, field) == value for field, value in changes.items()):
             raise conflict(f"Nothing to change: item {item.title!r} already looks like that.")
 
-    def edit_item(self, command: EditItem, now: datetime) -> CommandResult:
-        self.learn(command.actor)
-        item = self._item(command)
+    def edit_item(self, command: EditItem, now: datetime) -> str:
+        self.learn(command.actor, now)
+        item = self._item(command.stage, command.item)
         before = item.title
         for field in ("title", "description", "command"):
             value = getattr(command, field)
@@ -358,14 +455,14 @@ class Incident:
             f"{command.actor.mention} {what}",
             {"stage": command.stage, "item": command.item, "from": before, "to": item.title},
         )
-        return CommandResult(message=text.sentence(what.replace("**", "'")))
+        return text.sentence(what.replace("**", "'"))
 
     def check_remove_item(self, command: RemoveItem) -> None:
         self._check_change(command)
-        self._item(command)
+        self._item(command.stage, command.item)
 
-    def remove_item(self, command: RemoveItem, now: datetime) -> CommandResult:
-        self.learn(command.actor)
+    def remove_item(self, command: RemoveItem, now: datetime) -> str:
+        self.learn(command.actor, now)
         stage = self._stage(command.stage)
         item = stage.items.pop(command.item)
         self.record(
@@ -375,19 +472,19 @@ class Incident:
             f"{command.actor.mention} removed **{item.title}** from stage {stage.title!r}",
             {"stage": command.stage, "item": command.item, "item_id": item.id, "title": item.title},
         )
-        return CommandResult(message=f"Removed {item.title!r}.")
+        return f"Removed {item.title!r}."
 
     def check_move_item(self, command: MoveItem) -> None:
         self._check_change(command)
-        item = self._item(command)
+        item = self._item(command.stage, command.item)
         stage = self._stage(command.stage)
         if command.to_position >= len(stage.items):
             raise invalid(f"Position {command.to_position} is past the end of stage {stage.title!r}.")
         if command.to_position == command.item:
             raise conflict(f"Item {item.title!r} is already at that position.")
 
-    def move_item(self, command: MoveItem, now: datetime) -> CommandResult:
-        self.learn(command.actor)
+    def move_item(self, command: MoveItem, now: datetime) -> str:
+        self.learn(command.actor, now)
         stage = self._stage(command.stage)
         item = stage.items.pop(command.item)
         stage.items.insert(command.to_position, item)
@@ -399,17 +496,17 @@ class Incident:
             f"in stage {stage.title!r}",
             {"stage": command.stage, "from": command.item, "to": command.to_position},
         )
-        return CommandResult(message=f"Moved {item.title!r} to position {command.to_position + 1}.")
+        return f"Moved {item.title!r} to position {command.to_position + 1}."
 
     def check_run_item_command(self, command: RunItemCommand) -> None:
         self._check_change(command)
-        item = self._item(command)
+        item = self._item(command.stage, command.item)
         if not item.command:
             raise invalid(f"Item {item.title!r} has no slash command to run.")
 
-    def run_item_command(self, command: RunItemCommand, now: datetime) -> CommandResult:
-        self.learn(command.actor)
-        item = self._item(command)
+    def run_item_command(self, command: RunItemCommand, now: datetime) -> str:
+        self.learn(command.actor, now)
+        item = self._item(command.stage, command.item)
         item.command_last_run = now
         self.record(
             now,
@@ -418,7 +515,7 @@ class Incident:
             f"{command.actor.mention} ran `{item.command}` for **{item.title}**",
             {"stage": command.stage, "item": command.item, "command": item.command},
         )
-        return CommandResult(message=f"Recorded that {item.command} ran.")
+        return f"Recorded that {item.command} ran."
 
     # ------------------------------------------------------------------ people
 
@@ -432,8 +529,8 @@ class Incident:
         if not user.is_channel_member:
             raise invalid(f"{user.mention} must be part of this channel to make them commander.")
 
-    def change_commander(self, command: ChangeCommander, now: datetime) -> CommandResult:
-        self.learn(command.actor)
+    def change_commander(self, command: ChangeCommander, now: datetime) -> str:
+        self.learn(command.actor, now)
         user = command.commander
         self.learn_user(user)
         previous = self.state.commander_id
@@ -446,10 +543,12 @@ class Incident:
             {"from": previous, "to": user.user_id},
         )
         self._refresh_header()
-        return CommandResult(message=f"{user.mention} is now the commander.")
+        return f"{user.mention} is now the commander."
 
     def _invitees(self, command: InviteMembers) -> list[UserFact]:
-        return [u for u in command.users if not u.is_channel_member and u.user_id not in self.state.member_ids]
+        # Mattermost's word decides (the incident's list may miss a removal made outside
+        # this tool); inviting someone who is already in is harmless.
+        return [u for u in command.users if not u.is_channel_member]
 
     def check_invite_members(self, command: InviteMembers) -> None:
         self._check_change(command)
@@ -460,8 +559,8 @@ class Incident:
             names = ", ".join(u.mention for u in command.users)
             raise conflict(f"{names} already in the incident channel.")
 
-    def invite_members(self, command: InviteMembers, now: datetime) -> CommandResult:
-        self.learn(command.actor)
+    def invite_members(self, command: InviteMembers, now: datetime) -> str:
+        self.learn(command.actor, now)
         users = self._invitees(command)
         for user in users:
             self.learn_user(user)
@@ -476,11 +575,13 @@ class Incident:
         )
         skipped = [u.mention for u in command.users if u not in users]
         note = f" ({', '.join(skipped)} already in the channel)" if skipped else ""
-        return CommandResult(message=f"Adding {names}{note}.")
+        return f"Adding {names}{note}."
 
-    def members_added(self, user_ids: list[str]) -> None:
+    def members_added(self, user_ids: list[str], now: datetime) -> None:
         new = [user_id for user_id in user_ids if user_id not in self.state.member_ids]
         self.state.member_ids.extend(new)
+        for user_id in user_ids:
+            self.state.members_joined_at[user_id] = now
         if new:
             self.enqueue(StatsEffect())
 
@@ -509,8 +610,8 @@ class Incident:
     def check_post_status_update(self, command: PostStatusUpdate) -> None:
         self._check_change(command)
 
-    def post_status_update(self, command: PostStatusUpdate, now: datetime) -> CommandResult:
-        self.learn(command.actor)
+    def post_status_update(self, command: PostStatusUpdate, now: datetime) -> str:
+        self.learn(command.actor, now)
         update = StatusUpdate(at=now, author_id=command.actor.user_id, message=command.message, status=command.status)
         self.state.status_updates.append(update)
         if self.state.first_status_update_at is None:
@@ -528,7 +629,7 @@ class Incident:
         self.post(text.status_update_post(self.state, update))
         self.broadcast(f"status update{status} from {command.actor.mention}:\n> {update.message[:1000]}")
         self._reschedule_reminder(now)
-        return CommandResult(message="Status update posted.")
+        return "Status update posted."
 
     def _reschedule_reminder(self, now: datetime) -> None:
         seconds = self.state.reminder_seconds
@@ -536,15 +637,15 @@ class Incident:
 
     def check_set_reminder(self, command: SetReminder) -> None:
         self._check_change(command)
-        minimum = self.state.config.reminder_min_seconds
-        if 0 < command.seconds < minimum:
-            raise invalid(f"A reminder interval must be at least {text.format_duration(minimum)} (or off).")
+        problem = reminder_problem(command.seconds, self.state.config.reminder_min_seconds)
+        if problem:
+            raise invalid(problem, "seconds")
         if command.seconds == self.state.reminder_seconds:
             current = text.format_duration(command.seconds) if command.seconds else "off"
             raise conflict(f"The status update reminder is already {current}.")
 
-    def set_reminder(self, command: SetReminder, now: datetime) -> CommandResult:
-        self.learn(command.actor)
+    def set_reminder(self, command: SetReminder, now: datetime) -> str:
+        self.learn(command.actor, now)
         self.state.reminder_seconds = command.seconds
         self._reschedule_reminder(now)
         setting = f"every {text.format_duration(command.seconds)}" if command.seconds else "off"
@@ -555,15 +656,15 @@ class Incident:
             f"{command.actor.mention} set the status update reminder {setting}",
             {"seconds": command.seconds},
         )
-        return CommandResult(message=f"Status update reminder set {setting}.")
+        return f"Status update reminder set {setting}."
 
     def check_snooze_reminder(self, command: SnoozeReminder) -> None:
         self._check_change(command)
         if not self.state.reminder_seconds:
             raise conflict("The status update reminder is off for this incident.")
 
-    def snooze_reminder(self, command: SnoozeReminder, now: datetime) -> CommandResult:
-        self.learn(command.actor)
+    def snooze_reminder(self, command: SnoozeReminder, now: datetime) -> str:
+        self.learn(command.actor, now)
         self.state.reminder_due_at = now + timedelta(seconds=command.seconds)
         duration = text.format_duration(command.seconds)
         self.record(
@@ -573,7 +674,7 @@ class Incident:
             f"{command.actor.mention} snoozed the status update reminder for {duration}",
             {"snoozed_seconds": command.seconds},
         )
-        return CommandResult(message=f"Reminder snoozed for {duration}.")
+        return f"Reminder snoozed for {duration} by {command.actor.mention}."
 
     def reminder_is_due(self, now: datetime) -> bool:
         due = self.state.reminder_due_at
@@ -611,8 +712,8 @@ class Incident:
             if not channel.actor_can_post:
                 raise forbidden(f"You cannot post in ~{channel.name}, so you cannot announce the incident there.")
 
-    def announce(self, command: Announce, now: datetime) -> CommandResult:
-        self.learn(command.actor)
+    def announce(self, command: Announce, now: datetime) -> str:
+        self.learn(command.actor, now)
         channel_link = f"~{self.state.channel_name}"
         message = (
             f"#### :rotating_light: Incident: {self.state.name}\n"
@@ -630,18 +731,22 @@ class Incident:
             f"{command.actor.mention} announced the incident in {names}",
             {"channel_ids": [c.channel_id for c in command.channels]},
         )
-        return CommandResult(message=f"Announced in {names}.")
+        return f"Announced in {names}."
 
     # ------------------------------------------------------------------ end and restart
 
     def check_end(self, command: EndIncident) -> None:
-        if not permissions.can_change_incident(command.actor):
-            raise forbidden("Only members of the incident channel can end this incident.")
+        self._check_member(command, "Only members of the incident channel can end this incident.")
         if self.state.status != IncidentStatus.ONGOING:
             raise conflict("This incident has already ended.")
+        if not command.confirmed:
+            raise confirm(
+                f"End **{self.state.name}**? Everyone in the incident channel and the broadcast channels is told.",
+                stage=self.state.active_stage,
+            )
 
-    def end(self, command: EndIncident, now: datetime) -> CommandResult:
-        self.learn(command.actor)
+    def end(self, command: EndIncident, now: datetime) -> str:
+        self.learn(command.actor, now)
         state = self.state
         state.status = IncidentStatus.ENDED
         state.ended_at = now
@@ -658,16 +763,15 @@ class Incident:
         self.broadcast(f"ended by {command.actor.mention} after {duration}.")
         self._refresh_header()
         self.enqueue(StatsEffect())
-        return CommandResult(message=f"Incident ended after {duration}.")
+        return f"Incident ended after {duration}."
 
     def check_restart(self, command: RestartIncident) -> None:
-        if not permissions.can_change_incident(command.actor):
-            raise forbidden("Only members of the incident channel can restart this incident.")
+        self._check_member(command, "Only members of the incident channel can restart this incident.")
         if self.state.status != IncidentStatus.ENDED:
             raise conflict("This incident is ongoing; only an ended incident can be restarted.")
 
-    def restart(self, command: RestartIncident, now: datetime) -> CommandResult:
-        self.learn(command.actor)
+    def restart(self, command: RestartIncident, now: datetime) -> str:
+        self.learn(command.actor, now)
         state = self.state
         state.status = IncidentStatus.ONGOING
         state.ended_at = None
@@ -677,7 +781,7 @@ class Incident:
         self.broadcast(f"restarted by {command.actor.mention}.")
         self._refresh_header()
         self.enqueue(StatsEffect())
-        return CommandResult(message="Incident restarted.")
+        return "Incident restarted."
 
     # ------------------------------------------------------------------ start-up
 

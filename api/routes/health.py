@@ -32,7 +32,7 @@ async def healthz() -> Health:
 @router.get(
     "/readyz",
     response_model=Readiness,
-    summary="Temporal and Mattermost are reachable",
+    summary="Temporal is reachable; Mattermost accepts the bot's token and its routes answer",
     responses={503: {"model": Readiness, "description": "A dependency is unreachable"}},
 )
 async def readyz(svc: Services = Depends(services)) -> JSONResponse:
@@ -53,7 +53,9 @@ async def _check_temporal(svc: Services) -> str:
 
 async def _check_mattermost(svc: Services) -> str:
     try:
-        await asyncio.wait_for(svc.mattermost.ping(), timeout=5)
-    except (MattermostFailure, TimeoutError) as error:
-        return f"unreachable: {error}"[:300]
+        await asyncio.wait_for(svc.mattermost.check_ready(), timeout=5)
+    except TimeoutError:
+        return "unreachable: no answer within 5 s"
+    except MattermostFailure as failure:
+        return f"{'unreachable' if failure.retryable else 'refused'}: {failure.message}"[:300]
     return "ok"

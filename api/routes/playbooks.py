@@ -10,7 +10,7 @@ from api import playbooks
 from api.auth import current_user
 from api.errors import ApiError, error_responses
 from api.pagination import Page, PageParams, page_params
-from api.playbook_yaml import export_yaml, parse_yaml, resolve_document
+from api.playbook_yaml import export_yaml, parse_yaml_off_loop, resolve_document
 from api.services import Services, services
 from models.common import Actor, MattermostId
 from models.playbook import Playbook, PlaybookEdit, PlaybookSpec, PlaybookSummary
@@ -85,7 +85,7 @@ async def import_playbook(
         text = (await request.body()).decode("utf-8")
     except UnicodeDecodeError:
         raise ApiError(415, "unsupported_media_type", "Send the playbook as UTF-8 YAML.") from None
-    document, lines = parse_yaml(text)
+    document, lines = await parse_yaml_off_loop(text)
     spec = await resolve_document(svc, team_id, document, lines)
     return await playbooks.create_playbook(svc, actor, team_id, spec, idempotency_key=idempotency_key)
 

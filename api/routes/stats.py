@@ -11,7 +11,8 @@ from api.auth import current_user
 from api.errors import error_responses, invalid
 from api.services import Services, services
 from api.stats import team_stats
-from models.common import Actor, MattermostId, utc
+from api.time_bounds import time_bound
+from models.common import Actor, MattermostId
 from models.stats import IncidentStats, StatsWindow
 
 router = APIRouter(prefix="/api/v1/stats", tags=["statistics"], responses=error_responses(401, 503))
@@ -20,8 +21,8 @@ router = APIRouter(prefix="/api/v1/stats", tags=["statistics"], responses=error_
 @router.get("", response_model=IncidentStats, responses=error_responses(404, 422))
 async def get_stats(
     team_id: Annotated[MattermostId, Query(description="The team")],
-    since: datetime | None = Query(None, description="Incidents started at or after this time"),
-    until: datetime | None = Query(None, description="Incidents started before this time"),
+    since: datetime | None = Query(None, description="Incidents started at or after this time (no offset: UTC)"),
+    until: datetime | None = Query(None, description="Incidents started before this time (no offset: UTC)"),
     playbook_id: str | None = Query(None, max_length=64, description="Only incidents from this playbook"),
     actor: Actor = Depends(current_user),
     svc: Services = Depends(services),
@@ -31,9 +32,7 @@ async def get_stats(
 
     The window selects incidents by start time. Only incidents the caller may see count.
     """
-    window = StatsWindow(
-        since=utc(since) if since else None, until=utc(until) if until else None, playbook_id=playbook_id
-    )
+    window = StatsWindow(since=time_bound(since), until=time_bound(until), playbook_id=playbook_id)
     if window.since and window.until and window.since >= window.until:
         raise invalid("since must be before until.", {"since": "must be before until"})
     return await team_stats(svc, actor, team_id, window)

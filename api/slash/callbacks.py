@@ -7,23 +7,31 @@ keeps the context from clients). Forged or expired ones get 401 and change nothi
 
 from __future__ import annotations
 
-import hashlib
+import time
 from typing import Any
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
+from activities.incident import DEDUPE_PROP
 from api import incidents
-from api.errors import ApiError, ErrorBody, unauthorized
-from api.incidents import IncidentAccess
-from api.playbooks import get_playbook
+from api.errors import ApiError, ErrorBody, unauthorized, validation_fields
+from api.idempotency import fingerprint, scoped
+from api.incidents import Place
 from api.services import Services, services
 from api.slash import dialogs
 from models.common import Actor
-from models.incident import DESCRIPTION_MAX, NAME_MAX, STATUS_MESSAGE_MAX, UpdateStatus
-from models.incident_commands import ChangeStage, EndIncident, PostStatusUpdate, SnoozeReminder
+from models.incident import IncidentFields
+from models.incident_commands import (
+    ChangeStage,
+    EndIncident,
+    IncidentCommand,
+    PostStatusUpdate,
+    RequestKey,
+    SnoozeReminder,
+    StatusUpdateFields,
+)
 from workflows.incident import IncidentWorkflow
-from workflows.incident_messages import format_duration
 
 router = APIRouter(tags=["mattermost"])
 
@@ -62,8 +70,20 @@ class ActionReply(BaseModel):
     ephemeral_text: str | None = None
 
 
-async def _access(svc: Services, actor: Actor, incident_id: str) -> IncidentAccess:
-    return await incidents.load(svc, actor, incident_id)
+class StartFields(IncidentFields):
+    """The start dialog's fields: the REST API's start body, without the team (the dialog's own)."""
+
+    playbook_id: str | None = Field(default=None, max_length=64)
+
+
+def _place(state: dialogs.DialogState) -> Place:
+    return Place(incident_id=state.incident_id, team_id=state.team_id, channel_id=state.channel_id)
+
+
+async def _send(svc: Services, actor: Actor, place: Place, update: Any, command: IncidentCommand) -> str:
+    actor = await incidents.actor_at(svc, actor, place)
+    command = command.model_copy(update={"actor": actor, "channel_id": place.channel_id})
+    return (await incidents.send(svc, place, update, command)).message
 
 
 @router.post(
@@ -80,86 +100,79 @@ async def submit_dialog(body: DialogSubmission, svc: Services = Depends(services
     if body.cancelled:
         return DialogReply()
     actor = await svc.facts.caller_for_user_id(body.user_id)
-    # A double submit of the same dialog is applied once.
-    request_key = "dialog-" + hashlib.sha256(body.state.encode()).hexdigest()[:32]
+    # A dialog submitted twice (or replayed, even after a restart) is applied once: the key
+    # is the signed state and what was submitted (a dialog kept open by field errors and
+    # corrected is a new request), scoped to the user and the incident, which remembers it.
+    key = f"{body.state}:{fingerprint(body.submission)}"
+    request = scoped(actor.user_id, f"dialog:{state.kind}:{state.incident_id}", key, body.submission)
     try:
         if state.kind == "start":
-            return await _start(svc, actor, state, body.submission, request_key)
-        access = await _access(svc, actor, state.incident_id)
+            return await _start(svc, actor, state, body.submission, request)
+        place = _place(state)
         if state.kind == "end":
-            await incidents.command(
-                svc, access, IncidentWorkflow.end_incident, lambda a: EndIncident(actor=a), request_key=request_key
-            )
+            await _send(svc, actor, place, IncidentWorkflow.end_incident, EndIncident(actor=actor, request=request))
         elif state.kind == "stage":
-            await incidents.command(
-                svc,
-                access,
-                IncidentWorkflow.change_stage,
-                lambda a: ChangeStage(actor=a, direction="next", force=True),
-                request_key=request_key,
-            )
+            move = ChangeStage(actor=actor, request=request, direction="next", force=True, from_stage=state.stage)
+            await _send(svc, actor, place, IncidentWorkflow.change_stage, move)
         else:
-            return await _status_update(svc, access, body.submission, request_key)
+            return await _status_update(svc, actor, place, body.submission, request)
     except ApiError as error:
         return DialogReply(error=error.message)
     # The bot announces the change in the incident channel; the dialog just closes.
     return DialogReply()
 
 
+def _dialog_errors(error: ValidationError, names: dict[str, str]) -> DialogReply:
+    fields = validation_fields(error.errors())
+    return DialogReply(errors={names.get(field, field): problem for field, problem in fields.items()})
+
+
 async def _start(
-    svc: Services, actor: Actor, state: dialogs.DialogState, submission: dict[str, Any], request_key: str
+    svc: Services, actor: Actor, state: dialogs.DialogState, submission: dict[str, Any], request: RequestKey | None
 ) -> DialogReply:
-    name = str(submission.get("name") or "").strip()
-    description = str(submission.get("description") or "")
+    names = {"name": "name", "description": "description", "playbook_id": "playbook"}
     playbook_id = str(submission.get("playbook") or "")
-    errors: dict[str, str] = {}
-    if not name:
-        errors["name"] = "Give the incident a name."
-    elif len(name) > NAME_MAX:
-        errors["name"] = f"At most {NAME_MAX} characters (this one has {len(name)})."
-    if len(description) > DESCRIPTION_MAX:
-        errors["description"] = f"At most {DESCRIPTION_MAX} characters."
-    chosen = None if playbook_id in ("", dialogs.BLANK_PLAYBOOK) else playbook_id
-    if chosen:
-        try:
-            await get_playbook(svc, actor, chosen)
-        except ApiError:
-            errors["playbook"] = "Choose a playbook you are a member of."
-    if errors:
-        return DialogReply(errors=errors)
-    await incidents.start_incident(
-        svc,
-        actor,
-        team_id=state.team_id,
-        name=name,
-        description=description,
-        playbook_id=chosen,
-        response_url=state.response_url,
-        request_key=request_key,
-    )
+    try:
+        fields = StartFields(
+            name=str(submission.get("name") or ""),
+            description=str(submission.get("description") or ""),
+            playbook_id=None if playbook_id in ("", dialogs.BLANK_PLAYBOOK) else playbook_id,
+        )
+    except ValidationError as error:
+        return _dialog_errors(error, names)
+    try:
+        await incidents.start_incident(
+            svc,
+            actor,
+            team_id=state.team_id,
+            name=fields.name,
+            description=fields.description,
+            playbook_id=fields.playbook_id,
+            response_url=state.response_url,
+            request=request,
+        )
+    except ApiError as error:
+        if error.status == 404:
+            # The team is the dialog's own, so what is not found is the chosen playbook.
+            return DialogReply(errors={"playbook": "Choose a playbook you are a member of."})
+        if error.fields:
+            return DialogReply(errors={names.get(f, f): problem for f, problem in error.fields.items()})
+        raise
     return DialogReply()
 
 
 async def _status_update(
-    svc: Services, access: IncidentAccess, submission: dict[str, Any], request_key: str
+    svc: Services, actor: Actor, place: Place, submission: dict[str, Any], request: RequestKey | None
 ) -> DialogReply:
-    message = str(submission.get("message") or "").strip()
-    status_value = str(submission.get("status") or "")
-    if not message:
-        return DialogReply(errors={"message": "Write what changed."})
-    if len(message) > STATUS_MESSAGE_MAX:
-        # Mattermost does not enforce the element's max_length on the server.
-        return DialogReply(errors={"message": f"At most {STATUS_MESSAGE_MAX} characters."})
-    if status_value and status_value not in UpdateStatus._value2member_map_:
-        return DialogReply(errors={"status": "Choose one of the listed statuses."})
-    status = UpdateStatus(status_value) if status_value else None
-    await incidents.command(
-        svc,
-        access,
-        IncidentWorkflow.post_status_update,
-        lambda a: PostStatusUpdate(actor=a, message=message, status=status),
-        request_key=request_key,
-    )
+    try:
+        # Mattermost does not enforce the elements' limits on the server: the model does.
+        fields = StatusUpdateFields(
+            message=str(submission.get("message") or ""), status=str(submission.get("status") or "") or None
+        )
+    except ValidationError as error:
+        return _dialog_errors(error, {})
+    command = PostStatusUpdate(actor=actor, request=request, **fields.model_dump())
+    await _send(svc, actor, place, IncidentWorkflow.post_status_update, command)
     return DialogReply()
 
 
@@ -168,41 +181,62 @@ async def _status_update(
     response_model=ActionReply,
     response_model_exclude_none=True,
     summary="Button clicks on bot posts (reminders)",
-    responses={401: {"model": ErrorBody, "description": "Forged button context"}},
+    responses={401: {"model": ErrorBody, "description": "Forged, expired or misplaced button context"}},
 )
 async def button_action(body: ActionRequest, svc: Services = Depends(services)) -> ActionReply:
-    payload = svc.signer.verify(body.context.get("token"))
-    if payload is None or "incident_id" not in payload:
-        raise unauthorized("This button is not valid.")
+    """A click. The signed context names its incident, its post (by the post's dedupe key) and
+    when it expires; the click must come from that post, in that channel. The clicker is the
+    user Mattermost names, and the same click applies once however often it is sent."""
+    button = await _verified_button(svc, body)
     actor = await svc.facts.caller_for_user_id(body.user_id)
     try:
-        access = await _access(svc, actor, str(payload["incident_id"]))
-        if payload.get("action") == "post_update":
-            if not body.trigger_id:
-                return ActionReply(ephemeral_text="Use /incident update <message> to post an update.")
-            state = dialogs.sign_state(
-                svc,
-                kind="status_update",
-                user_id=actor.user_id,
-                team_id=access.state.team_id,
-                channel_id=body.channel_id,
-                incident_id=access.state.id,
-            )
-            await svc.mattermost.open_dialog(
-                trigger_id=body.trigger_id, url=dialogs.dialog_url(svc), dialog=dialogs.status_update_dialog(state)
-            )
-            return ActionReply()
-        seconds = int(payload.get("seconds") or 3600)
-        result = await incidents.command(
-            svc,
-            access,
-            IncidentWorkflow.snooze_reminder,
-            lambda a: SnoozeReminder(actor=a, seconds=seconds),
-            request_key=f"snooze-{body.post_id}-{body.user_id}" if body.post_id else None,
-        )
+        place = await incidents.locate(svc, button.incident_id)
+        if button.action == "post_update":
+            return await _open_status_dialog(svc, actor, place, body)
+        request = scoped(button.incident_id, f"button:{button.action}", button.post_key)
+        snooze = SnoozeReminder(actor=actor, request=request, seconds=button.seconds or 3600)
+        message = await _send(svc, actor, place, IncidentWorkflow.snooze_reminder, snooze)
     except ApiError as error:
         return ActionReply(ephemeral_text=error.message)
-    return ActionReply(
-        update={"message": f"Reminder snoozed for {format_duration(seconds)} by @{actor.username}.", "props": {}},
-        ephemeral_text=result.message,
+    return ActionReply(update={"message": message, "props": {}}, ephemeral_text=message)
+
+
+class ButtonContext(BaseModel):
+    incident_id: str
+    action: str
+    seconds: int = 0
+    post_key: str
+    expires: int
+
+
+async def _verified_button(svc: Services, body: ActionRequest) -> ButtonContext:
+    forged = unauthorized("This button is not valid.")
+    payload = svc.signer.verify(body.context.get("token"))
+    try:
+        button = ButtonContext.model_validate(payload)
+    except ValidationError:
+        raise forged from None
+    if button.expires < time.time():
+        raise unauthorized("This button has expired; use the /incident command instead.")
+    post = await svc.facts.post(body.post_id)
+    props = (post or {}).get("props") or {}
+    if post is None or post.get("channel_id") != body.channel_id or props.get(DEDUPE_PROP) != button.post_key:
+        raise forged
+    return button
+
+
+async def _open_status_dialog(svc: Services, actor: Actor, place: Place, body: ActionRequest) -> ActionReply:
+    if not body.trigger_id:
+        return ActionReply(ephemeral_text="Use /incident update <message> to post an update.")
+    state = dialogs.sign_state(
+        svc,
+        kind="status_update",
+        user_id=actor.user_id,
+        team_id=place.team_id,
+        channel_id=body.channel_id,
+        incident_id=place.incident_id,
     )
+    await svc.mattermost.open_dialog(
+        trigger_id=body.trigger_id, url=dialogs.dialog_url(svc), dialog=dialogs.status_update_dialog(state)
+    )
+    return ActionReply()

@@ -29,6 +29,8 @@ class DialogState(BaseModel):
     channel_id: str
     incident_id: str = ""
     direction: str = ""
+    # The stage a confirmation was given for: the incident refuses it once it has moved on.
+    stage: int | None = None
     response_url: str = ""
     nonce: str
     expires: int

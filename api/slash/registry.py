@@ -9,7 +9,7 @@ from functools import cached_property
 
 from pydantic import ValidationError
 
-from api.errors import ApiError, validation_fields
+from api.errors import ApiError, describe_fields, validation_fields
 from api.services import Services
 from api.slash.protocol import SlashReply, SlashRequest, ephemeral
 from models.common import Actor
@@ -119,8 +119,8 @@ async def dispatch(registry: Registry, request: SlashRequest, svc: Services, act
         return ephemeral(f"{error}\nUsage: {registry.usage(name)}")
     except ValidationError as error:
         # An argument broke a limit of the command's model (e.g. an item title too long).
-        problems = "; ".join(f"`{f}`: {problem}" for f, problem in validation_fields(error.errors()).items())
-        return ephemeral(f"{problems}.\nUsage: {registry.usage(name)}")
+        # Worded as the REST API words it: one declaration of the limits, one sentence.
+        return ephemeral(f"{describe_fields(validation_fields(error.errors()))}\nUsage: {registry.usage(name)}")
     except ApiError as error:
         # Refusals (from the workflow or the access rules) reach the user verbatim.
         return ephemeral(error.message)

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
+from temporalio.service import RPCError
 
-from api.errors import ErrorBody, unauthorized
+from activities.mattermost import MattermostFailure
+from api.deadline import deadline
+from api.errors import ApiError, ErrorBody, unauthorized
+from api.outage import MATTERMOST_UNAVAILABLE, SERVICE_UNAVAILABLE, UNEXPECTED, rpc_error
 from api.services import Services, services
 from api.slash import incident_commands, playbook_commands
 from api.slash.protocol import (
     SlashReply,
     SlashRequest,
+    ephemeral,
     parse_form,
     presented_tokens,
     slash_request,
@@ -19,7 +28,10 @@ from api.slash.protocol import (
 )
 from api.slash.registry import Registry, dispatch
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["mattermost"])
+# Kept from the reply's time limit to find out whether Temporal answers at all.
+PROBE_SECONDS = 0.4
 registry = Registry()
 incident_commands.register(registry)
 playbook_commands.register(registry)
@@ -61,5 +73,51 @@ async def slash_command(request: Request, svc: Services = Depends(services)) -> 
     if not token_is_valid(tokens, svc.settings.slash_tokens):
         raise unauthorized("Invalid or missing slash command token.")
     command = slash_request(form)
+    return await within_deadline(svc, lambda: _run(svc, command))
+
+
+async def _run(svc: Services, command: SlashRequest) -> SlashReply:
     actor = await svc.facts.caller_for_user_id(command.user_id)
     return await dispatch(registry, command, svc, actor)
+
+
+async def within_deadline(svc: Services, run: Callable[[], Awaitable[SlashReply]]) -> SlashReply:
+    """The command's reply, always an HTTP 200 within `SLASH_REPLY_SECONDS`.
+
+    Mattermost shows a person nothing useful for a non-200 or a late answer, so failures
+    are said in the reply: the service is unavailable (try again in a minute), or this
+    incident's workflow is failing (tell an admin), or an unexpected error was logged.
+    """
+    budget = svc.settings.slash_reply_seconds
+    try:
+        with deadline(budget - PROBE_SECONDS):
+            async with asyncio.timeout(budget - PROBE_SECONDS):
+                return await run()
+    except ApiError as error:
+        return ephemeral(error.message)
+    except RPCError as error:
+        return ephemeral(rpc_error(error).message)
+    except MattermostFailure as failure:
+        log.warning("Mattermost failure in a slash command: %s", failure.message)
+        return ephemeral(MATTERMOST_UNAVAILABLE if failure.retryable else f"{failure.message}. Tell your admin.")
+    except TimeoutError:
+        # Something took too long. Whether Temporal answers tells an outage from slowness;
+        # a slow command may still be carried out, so the person checks before retrying.
+        if not await _temporal_answers(svc):
+            return ephemeral(SERVICE_UNAVAILABLE)
+        return ephemeral(
+            "The incident service did not finish your command in time; it may still be carried out. "
+            "Check with `/incident info` before you try again."
+        )
+    except Exception:
+        log.exception("slash command failed")
+        return ephemeral(UNEXPECTED)
+
+
+async def _temporal_answers(svc: Services) -> bool:
+    try:
+        async with asyncio.timeout(PROBE_SECONDS - 0.05):
+            await svc.temporal.service_client.check_health(timeout=timedelta(seconds=PROBE_SECONDS - 0.1))
+    except Exception:  # any failure to answer is "not answering"
+        return False
+    return True

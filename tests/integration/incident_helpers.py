@@ -17,7 +17,9 @@ from workflows.incident import IncidentWorkflow
 
 
 def actor(user: User, *, member: bool = True, admin: bool = False) -> Actor:
-    return Actor(user_id=user.id, username=user.username, is_channel_member=member, is_system_admin=admin)
+    return Actor(
+        user_id=user.id, username=user.username, is_channel_member=member, is_system_admin=admin, is_team_member=True
+    )
 
 
 def fact(user: User, *, member: bool = True, team: bool = True) -> UserFact:
@@ -62,6 +64,7 @@ async def start(
         "team_name": world.team["name"],
         "name": "Primary DB down",
         "reporter": actor(reporter or world.alice),
+        "reporter_permissions": ["create_private_channel", "create_public_channel"],
         "playbook": book,
         "config": incident_config(stack.settings, incident_id),
     }

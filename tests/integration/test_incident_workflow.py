@@ -147,10 +147,8 @@ async def test_stages_and_items(world: World) -> None:
     await ready(world, handle)
     alice = actor(world.alice)
     error = await refused(handle, IncidentWorkflow.change_stage, ChangeStage(actor=alice, direction="next"))
-    assert error.type == "Conflict"
-    assert error.message == (
-        "Stage 'Triage' still has 2 open item(s). Finish them first, or force the move to go on anyway."
-    )
+    assert error.type == "ConfirmationRequired"
+    assert error.message == ("Stage 'Triage' still has 2 open item(s). Move on anyway?")
     await update(
         handle, IncidentWorkflow.set_item_state, SetItemState(actor=alice, stage=0, item=0, state="in_progress")
     )
@@ -220,7 +218,8 @@ async def test_people_commander_members_and_access(world: World) -> None:
     error = await refused(
         handle, IncidentWorkflow.set_item_state, SetItemState(actor=outsider, stage=0, item=0, state="done")
     )
-    assert error.type == "Forbidden"
+    # The incident is private: for someone outside it, it does not exist.
+    assert error.type == "NotFound"
 
     await update(
         handle, IncidentWorkflow.invite_members, InviteMembers(actor=alice, users=[fact(world.bob, member=False)])

@@ -103,7 +103,9 @@ async def test_start_refusals(world: World) -> None:
         "/api/v1/incidents", json={"team_id": world.team_id, "name": "x", "commander_id": world.mallory.id}
     )
     assert commander.status_code == 422
-    assert commander.json()["fields"]["commander_id"] == f"@{world.mallory.username} is not in this team"
+    assert commander.json()["fields"]["commander_id"] == (
+        f"@{world.mallory.username} is not in this team and cannot be the commander."
+    )
     multibyte = await api.post("/api/v1/incidents", json={"team_id": world.team_id, "name": "データベース" * 10})
     assert multibyte.status_code == 201
 
@@ -172,8 +174,8 @@ async def test_actions_and_their_refusals(world: World) -> None:
     refused = await post("/stage", {"direction": "next"})
     assert refused.status_code == 409
     assert refused.json() == {
-        "error": "conflict",
-        "message": "Stage 'Triage' still has 2 open item(s). Finish them first, or force the move to go on anyway.",
+        "error": "confirmation_required",
+        "message": "Stage 'Triage' still has 2 open item(s). Move on anyway?",
         "fields": {},
     }
     both = await post("/stage", {"direction": "next", "stage": 1})
@@ -220,7 +222,7 @@ async def test_actions_and_their_refusals(world: World) -> None:
     reminder = await post("/reminder", {"seconds": 900})
     assert reminder.json()["incident"]["reminder_seconds"] == 900
     snoozed = await post("/reminder/snooze", {"seconds": 3600})
-    assert snoozed.json()["message"] == "Reminder snoozed for 1h."
+    assert snoozed.json()["message"] == f"Reminder snoozed for 1h by @{world.alice.username}."
     announced = await post("/announcements", {"channel_ids": [world.channels["off-topic"]["id"]]})
     assert announced.json()["message"] == "Announced in ~off-topic."
     ended = await post("/end")

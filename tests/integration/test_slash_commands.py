@@ -77,7 +77,7 @@ async def test_start_arguments_and_playbook_access_are_checked(world: World) -> 
         'quote titles with spaces: "Database outage".\n' + USAGE_START,
         'start "Bob\'s playbook" Mine now': 'You have no playbook called "Bob\'s playbook" in this team.',
         "start Database outage": "You have no playbook called 'Database' in this team.",
-        'start "Database outage" ' + "x" * 65: "The incident name is 65 characters long; the limit is 64.\n"
+        'start "Database outage" ' + "x" * 65: "Invalid request: name: String should have at most 64 characters.\n"
         + USAGE_START,
         'start "Database outage x': 'Unbalanced quotes: close every " you open, e.g. "Database outage".',
         "start twin Which one": "Several playbooks are called 'twin'; name one by id: ",
@@ -254,7 +254,7 @@ async def test_checkadd_and_checkremove_edit_a_stage(world: World) -> None:
         "checkadd 1": f"Name the stage and the new item's title.\n{add_usage}",
         "checkadd first Do it": "The stage must be a number from 1, as shown by `/incident info` (got 'first').",
         "checkadd 9 Do it": "There is no such stage: this incident has 3 stage(s).",
-        "checkadd 1 " + "x" * 257: f"`title`: String should have at most 256 characters.\n{add_usage}",
+        "checkadd 1 " + "x" * 257: f"Invalid request: title: String should have at most 256 characters.\n{add_usage}",
         "checkremove 1": f"Name the stage and the item.\n{remove_usage}",
         "checkremove 1 5": "There is no such item: stage 'Triage' has 1 item(s).",
         "checkremove 1 -1": "The item must be a number from 1, as shown by `/incident info` (got '-1').",
@@ -315,7 +315,7 @@ async def test_stage_next_with_open_items_asks_for_confirmation(world: World) ->
     assert await command(world, world.alice, "stage next", incident) == ""
     [opened] = dialogs(world, world.alice, "stage")
     assert opened["dialog"]["title"] == "Items still open"
-    assert opened["dialog"]["introduction_text"] == ("Stage **Triage** still has 2 open item(s). Move on anyway?")
+    assert opened["dialog"]["introduction_text"] == ("Stage 'Triage' still has 2 open item(s). Move on anyway?")
     assert (await state(world, incident.id)).active_stage == 0, "nothing moves before the confirmation"
 
     assert await submit_dialog(world, world.alice, opened) == {}
@@ -464,7 +464,7 @@ async def test_update_posts_a_status_update_and_resets_the_reminder(world: World
     for empty in ("update", "update resolved"):
         assert await command(world, world.alice, empty, incident) == f"Write the update's message.\n{usage}"
     long = await command(world, world.alice, "update " + "x" * 4001, incident)
-    assert long == f"`message`: String should have at most 4000 characters.\n{usage}"
+    assert long == f"Invalid request: message: String should have at most 4000 characters.\n{usage}"
     assert len((await state(world, incident.id)).status_updates) == 2
 
 

@@ -39,7 +39,7 @@ TEAM = "t" * 26
 
 
 def actor(user_id: str = ALICE, name: str = "alice", *, member: bool = True, admin: bool = False) -> Actor:
-    return Actor(user_id=user_id, username=name, is_channel_member=member, is_system_admin=admin)
+    return Actor(user_id=user_id, username=name, is_channel_member=member, is_system_admin=admin, is_team_member=True)
 
 
 def fact(user_id: str = BOB, name: str = "bob", *, member: bool = True, team: bool = True) -> UserFact:
@@ -115,8 +115,9 @@ def test_explicit_commander_wins() -> None:
 def test_stage_next_with_open_items_needs_force() -> None:
     made = incident()
     error = refusal(lambda: made.check_change_stage(ChangeStage(actor=actor(), direction="next")))
-    assert error.type == "Conflict"
-    assert "2 open item(s)" in error.message
+    assert error.type == "ConfirmationRequired"
+    assert error.message == "Stage 'Triage' still has 2 open item(s). Move on anyway?"
+    assert error.details[0] == {"stage": 0, "title": "Triage", "open_items": 2}
     made.check_change_stage(ChangeStage(actor=actor(), direction="next", force=True))
     made.change_stage(ChangeStage(actor=actor(), direction="next", force=True), T0)
     assert made.state.active_stage == 1
@@ -127,7 +128,7 @@ def test_stage_bounds() -> None:
     made = incident()
     error = refusal(lambda: made.check_change_stage(ChangeStage(actor=actor(), direction="prev")))
     assert error.message == "Stage 'Triage' is already the first stage."
-    made.change_stage(ChangeStage(actor=actor(), to_stage=2), T0)
+    made.change_stage(ChangeStage(actor=actor(), stage=2), T0)
     error = refusal(lambda: made.check_change_stage(ChangeStage(actor=actor(), direction="next")))
     assert error.message == "Stage 'Review' is already the last stage."
 
@@ -135,6 +136,10 @@ def test_stage_bounds() -> None:
 def test_non_members_cannot_change_anything() -> None:
     made = incident()
     outsider = actor(CAROL, "carol", member=False)
+    error = refusal(lambda: made.check_set_item_state(SetItemState(actor=outsider, stage=0, item=0, state="done")))
+    # A private incident does not exist for those outside it; a public one is seen, not changed.
+    assert error.type == "NotFound"
+    made.state.is_public = True
     error = refusal(lambda: made.check_set_item_state(SetItemState(actor=outsider, stage=0, item=0, state="done")))
     assert error.type == "Forbidden"
     made.check_set_item_state(SetItemState(actor=actor(CAROL, admin=True, member=False), stage=0, item=0, state="done"))
@@ -221,7 +226,7 @@ def test_invites_need_team_members_and_skip_channel_members() -> None:
     result = made.invite_members(
         InviteMembers(actor=actor(), users=[fact(member=False), fact(CAROL, "carol", member=True)]), T0
     )
-    assert result.message == "Adding @bob (@carol already in the channel)."
+    assert result == "Adding @bob (@carol already in the channel)."
 
 
 def test_status_update_resets_the_reminder() -> None:
@@ -239,7 +244,7 @@ def test_reminder_settings() -> None:
     made = incident(reminder=600)
     made.state.config.reminder_min_seconds = 60
     error = refusal(lambda: made.check_set_reminder(SetReminder(actor=actor(), seconds=10)))
-    assert error.message == "A reminder interval must be at least 1m (or off)."
+    assert error.message == "A reminder interval must be off (0) or between 1m and 7d (60 to 604800 seconds)."
     error = refusal(lambda: made.check_set_reminder(SetReminder(actor=actor(), seconds=600)))
     assert error.message == "The status update reminder is already 10m."
     made.set_reminder(SetReminder(actor=actor(), seconds=0), T0)
@@ -289,3 +294,85 @@ def test_end_and_restart_count_only_ongoing_time() -> None:
     record = to_record(state, T0 + timedelta(hours=5))
     assert record.duration_seconds == 130 * 60
     assert record.ended_at == T0 + timedelta(hours=2, minutes=10)
+
+
+def test_a_confirmation_names_its_stage_and_goes_stale() -> None:
+    """Two people confirm "move on from Triage": the first moves on, the second is refused."""
+    made = incident()
+    confirmed = ChangeStage(actor=actor(), direction="next", force=True, from_stage=0)
+    made.check_change_stage(confirmed)
+    made.change_stage(confirmed, T0)
+    assert made.state.active_stage == 1
+    error = refusal(lambda: made.check_change_stage(confirmed.model_copy(update={"actor": actor(BOB, "bob")})))
+    assert error.type == "Conflict"
+    assert error.message.startswith("The incident is no longer at stage 'Triage': it is now at stage 2/3 Fix.")
+
+
+def test_check_resolves_the_active_stage_when_it_arrives() -> None:
+    made = incident()
+    made.change_stage(ChangeStage(actor=actor(), direction="next", force=True), T0)
+    made.set_item_state(SetItemState(actor=actor(), item=0, state="toggle"), T0)
+    assert made.state.checklists[1].items[0].state == ItemState.DONE
+    assert made.state.checklists[0].items[0].state == ItemState.OPEN
+    assert made.state.timeline[-1].details["stage"] == 1
+
+
+def test_ending_asks_for_confirmation_after_every_other_rule() -> None:
+    made = incident()
+    error = refusal(lambda: made.check_end(EndIncident(actor=actor(), confirmed=False)))
+    assert error.type == "ConfirmationRequired"
+    outsider = actor(CAROL, "carol", member=False)
+    error = refusal(lambda: made.check_end(EndIncident(actor=outsider, confirmed=False)))
+    assert error.type == "NotFound"
+
+
+def test_reminder_interval_bounds() -> None:
+    made = incident()
+    for seconds in (1, 10**12, 7 * 86400 + 1):
+        error = refusal(
+            lambda s=seconds: made.check_set_reminder(SetReminder.model_construct(actor=actor(), seconds=s))
+        )
+        assert error.type == "Invalid"
+        assert "between 1m and 7d" in error.message
+    made.check_set_reminder(SetReminder(actor=actor(), seconds=7 * 86400))
+
+
+def test_start_rules() -> None:
+    from models.errors import Refusal
+    from workflows.incident_state import check_start
+
+    base = IncidentStart(
+        id="inc1",
+        team_id=TEAM,
+        name="DB down",
+        reporter=actor(),
+        reporter_permissions=["create_private_channel"],
+        playbook=playbook(),
+    )
+    check_start(base)
+    cases = [
+        ({"reporter": actor().model_copy(update={"is_team_member": False})}, Refusal.NOT_FOUND, "Team not found."),
+        ({"playbook": playbook().model_copy(update={"team_id": "x" * 26})}, Refusal.NOT_FOUND, "Playbook not found"),
+        ({"playbook": playbook().model_copy(update={"member_ids": [BOB]})}, Refusal.NOT_FOUND, "Playbook not found"),
+        ({"reporter_permissions": []}, Refusal.FORBIDDEN, "You cannot create private channels"),
+        ({"commander": fact(team=False)}, Refusal.INVALID, "@bob is not in this team"),
+        ({"commander": fact().model_copy(update={"is_bot": True})}, Refusal.INVALID, "@bob is a bot"),
+    ]
+    for change, kind, words in cases:
+        error = refusal(lambda c=change: check_start(base.model_copy(update=c)))
+        assert error.type == kind.value, change
+        assert words in error.message
+
+
+def test_a_request_is_remembered_across_runs() -> None:
+    from models.incident import IncidentState
+    from models.incident_commands import RequestKey
+
+    made = incident()
+    command = PostStatusUpdate(actor=actor(), message="x", request=RequestKey(id="k1", fingerprint="f1"))
+    assert made.applied(command) is None
+    made.remember(command, "Status update posted.")
+    carried = Incident(IncidentState.model_validate(made.state.model_dump()), made._new_id)
+    earlier = carried.applied(command)
+    assert earlier is not None
+    assert (earlier.message, earlier.fingerprint) == ("Status update posted.", "f1")

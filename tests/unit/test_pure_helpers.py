@@ -74,19 +74,41 @@ def test_stats_shard_is_idempotent_and_windows_by_start() -> None:
     assert len(slice_of(shard, StatsWindow(viewer_id=B)).started) == 1
 
 
+def test_incident_membership_reconciles_mattermost_and_the_incident() -> None:
+    read_at = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+    joined = {A: read_at + timedelta(seconds=1)}
+
+    def said(member: bool | None, at: datetime | None = read_at) -> Actor:
+        return Actor(user_id=A, is_channel_member=member, observed_at=at)
+
+    # Mattermost says yes: a member.
+    assert permissions.is_incident_member(said(True), member_ids=[], joined_at={})
+    # Mattermost says no, read before the incident brought them in: the incident knows better.
+    assert permissions.is_incident_member(said(False), member_ids=[A], joined_at=joined)
+    # Mattermost says no after they joined: removed outside this tool.
+    late = read_at + timedelta(seconds=5)
+    assert not permissions.is_incident_member(said(False, late), member_ids=[A], joined_at=joined)
+    # Mattermost says no while the incident is still inviting them (no join time yet): a member.
+    assert permissions.is_incident_member(said(False), member_ids=[A], joined_at={})
+    assert not permissions.is_incident_member(said(False), member_ids=[], joined_at={})
+    # Mattermost cannot tell (the bot lost access): the incident's member list decides.
+    assert permissions.is_incident_member(said(None), member_ids=[A], joined_at={})
+    assert not permissions.is_incident_member(said(None), member_ids=[B], joined_at={})
+
+
 def test_access_rules() -> None:
-    member = Actor(user_id=A, is_channel_member=True)
-    outsider = Actor(user_id=B)
+    outsider = Actor(user_id=B, is_team_member=True)
+    stranger = Actor(user_id=B)
     admin = Actor(user_id=B, is_system_admin=True)
     assert permissions.is_system_admin("system_user system_admin")
     assert not permissions.is_system_admin("system_user")
-    assert permissions.can_see_incident(outsider, is_team_member=True, is_public=True)
-    assert not permissions.can_see_incident(outsider, is_team_member=True, is_public=False)
-    assert not permissions.can_see_incident(outsider, is_team_member=False, is_public=True)
-    assert permissions.can_see_incident(member, is_team_member=True, is_public=False)
-    assert permissions.can_change_incident(member)
-    assert not permissions.can_change_incident(outsider)
-    assert permissions.can_change_incident(admin)
+    assert permissions.can_see_incident(outsider, is_member=False, is_public=True)
+    assert not permissions.can_see_incident(outsider, is_member=False, is_public=False)
+    assert not permissions.can_see_incident(stranger, is_member=False, is_public=True)
+    assert permissions.can_see_incident(stranger, is_member=True, is_public=False)
+    assert permissions.can_change_incident(stranger, is_member=True)
+    assert not permissions.can_change_incident(outsider, is_member=False)
+    assert permissions.can_change_incident(admin, is_member=False)
     assert permissions.can_use_playbook(outsider, is_team_member=True, member_ids=[B])
     assert not permissions.can_use_playbook(outsider, is_team_member=False, member_ids=[B])
     assert not permissions.can_create_channel(outsider, public=False, permissions={"create_public_channel"})
