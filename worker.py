@@ -1,10 +1,10 @@
 """The worker: runs every workflow and activity of this service.
 
 `python worker.py` runs it alone (production: as many as you like); `python worker.py
---check` exits 0 when a worker on this host is polling (the container health check). The dev
-runner and the tests run the same worker through `running_worker`, so every setting (task
-queue, Mattermost URL, token and request timeout, signing secret, public URL) reaches every
-process the same way.
+--check` exits 0 when a worker on this host is polling (the container health check). The
+dev runner and the tests run the same worker through `running_worker`, so every setting
+(task queue, Mattermost URL, token and request timeout, signing secret, public URL)
+reaches every process the same way.
 """
 
 from __future__ import annotations

@@ -55,6 +55,8 @@ from workflows.playbook import PlaybookWorkflow
 
 _MARGIN = timedelta(milliseconds=5)
 ENDED_MESSAGE = "This incident has ended. Restart it first to make changes."
+# What an ended incident's rules say, when its completed workflow cannot be asked.
+ENDED_REFUSALS = {"end_incident": "This incident has already ended."}
 
 
 @dataclass(frozen=True)
@@ -431,9 +433,12 @@ async def send(svc: Services, place: Place, update: Any, command: IncidentComman
             update_id=command.request.id if command.request else None,
         )
     except Gone as gone:
-        if gone.completed:
-            raise ApiError(409, "conflict", ENDED_MESSAGE) from None
-        raise not_found("Incident") from None
+        if not gone.completed:
+            raise not_found("Incident") from None
+        # An ended incident's workflow takes no commands; only those who may see it learn
+        # that it ended (a read, on this rare path only).
+        await load(svc, command.actor, place.incident_id)
+        raise ApiError(409, "conflict", ENDED_REFUSALS.get(update.__name__, ENDED_MESSAGE)) from None
     except ApiError as error:
         if error.status == 404 and not error.fields:
             # Word for word what a caller hears about an incident that does not exist.

@@ -20,13 +20,12 @@ import httpx
 from mattermostautodriver import AsyncTypedDriver
 from temporalio.client import Client
 
-from activities.mattermost import Mattermost
 from api.app import create_app
 from devstack.http import EmbeddedServer, free_port, serve
 from devstack.temporal import TemporalDevServer
 from mattermost_standin import StandIn
 from settings import Settings
-from worker import mattermost_for, running_worker
+from worker import running_worker
 
 T = TypeVar("T")
 _counter = itertools.count(1)
@@ -85,8 +84,6 @@ class Stack:
     settings: Settings
     api: EmbeddedServer
     worker: AsyncExitStack
-    # A gateway of the tests' own, configured as the worker's, for gateway-level checks.
-    mattermost: Mattermost
     admin: dict[str, Any]
     admin_token: str
     bot: dict[str, Any]
@@ -103,7 +100,6 @@ class Stack:
     async def stop(self) -> None:
         await self.api.stop()
         await self.worker.aclose()
-        await self.mattermost.close()
         await self.standin.stop()
         await self.temporal_server.stop()
 
@@ -135,7 +131,6 @@ async def start_stack(**overrides: Any) -> Stack:
         settings=settings,
         api=api,
         worker=worker,
-        mattermost=mattermost_for(settings),
         admin=admin,
         admin_token=admin_token,
         bot=bot,

@@ -1,138 +1,51 @@
-"""The `/incident` subcommands that start and drive incidents, one function each.
+"""The `/incident` subcommands that start, read and drive incidents, one function each,
+and the table that registers every subcommand (checklist ones in `checklist_commands`).
 
 Each parses its arguments (`arguments`), gathers the facts a command needs and sends
-one command; the incident's workflow resolves the intent ("the active stage") and
-decides, and its refusal reaches the user verbatim. When the workflow asks for a
-confirmation (leaving open items, ending), the subcommand opens a dialog that carries
-what was confirmed (the stage), so a stale confirmation is refused, not applied.
-A resent request (same `trigger_id`) is applied once.
+one command through `incident_context`; the incident's workflow decides, and its
+refusal reaches the user verbatim.
 """
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from activities.mattermost import MattermostFailure
 from api import incidents
 from api.errors import ApiError
-from api.idempotency import scoped
-from api.incidents import IncidentFilter, Place
+from api.incidents import IncidentFilter
 from api.pagination import MAX_PER_PAGE, PageParams
 from api.playbooks import get_playbook, list_playbooks
 from api.slash import arguments, dialogs, render
+from api.slash.checklist_commands import assign, check, checkadd, checkremove, stage
+from api.slash.incident_context import (
+    channel_fact,
+    dialog_state,
+    incident_here,
+    open_dialog,
+    read_here,
+    request_key,
+    run,
+    send,
+    user_facts,
+    wrong_channel,
+)
 from api.slash.protocol import SlashReply, ephemeral
 from api.slash.registry import Context, Registry, UsageError
-from models.common import SHORT_ID, Actor, ChannelFact, UserFact
+from models.common import SHORT_ID, Actor
 from models.incident import UpdateStatus
 from models.incident_commands import (
-    AddItem,
     Announce,
-    AssignItem,
     ChangeCommander,
-    ChangeStage,
-    CommandResult,
     EndIncident,
-    IncidentCommand,
     InviteMembers,
     PostStatusUpdate,
-    RemoveItem,
     RequestKey,
-    SetItemState,
     SetReminder,
     StatusUpdateFields,
 )
 from models.playbook import PlaybookSummary, summarize
 from workflows.incident import IncidentWorkflow
-
-# ---------------------------------------------------------------------------- the incident typed in
-
-
-def wrong_channel(what: str) -> ApiError:
-    return ApiError(400, "wrong_channel", f"You can only {what} from within the incident's channel.")
-
-
-async def incident_here(ctx: Context, what: str) -> tuple[Place, Actor]:
-    """The incident whose channel the command was typed in, and the actor's facts for it.
-
-    No read: the channel's name says which incident it is, and the workflow refuses a
-    command whose channel is not its own (or that the actor may not see)."""
-    request = ctx.request
-    incident_id = await incidents.incident_id_for_channel(ctx.svc, request.channel_id, request.channel_name)
-    if incident_id is None:
-        raise wrong_channel(what)
-    place = Place(incident_id=incident_id, team_id=request.team_id, channel_id=request.channel_id)
-    return place, await incidents.actor_at(ctx.svc, ctx.actor, place)
-
-
-def request_key(ctx: Context, action: str) -> RequestKey | None:
-    return scoped(ctx.actor.user_id, f"slash:{action}", ctx.request.trigger_id or None, ctx.text)
-
-
-Build = Callable[[Actor, RequestKey | None], IncidentCommand | Awaitable[IncidentCommand]]
-
-
-async def send(ctx: Context, what: str, update: Any, build: Build) -> CommandResult:
-    """Where the command was typed first, then the facts it names (`build` may look people
-    up), then one update."""
-    place, actor = await incident_here(ctx, what)
-    try:
-        built = build(actor, request_key(ctx, update.__name__))
-        if inspect.isawaitable(built):
-            built = await built
-    except UsageError:
-        # Someone outside the channel learns nothing from how their arguments fare here.
-        if actor.is_channel_member is False and not actor.is_system_admin:
-            raise wrong_channel(what) from None
-        raise
-    command = built.model_copy(update={"channel_id": place.channel_id})
-    try:
-        return await incidents.send(ctx.svc, place, update, command)
-    except ApiError as error:
-        # An incident the caller may not see is no incident for them; an outage is said as it is.
-        if error.status == 404 and not error.fields:
-            raise wrong_channel(what) from None
-        raise
-
-
-async def run(ctx: Context, what: str, update: Any, build: Build) -> SlashReply:
-    return ephemeral((await send(ctx, what, update, build)).message)
-
-
-async def user_facts(ctx: Context, mentions: list[str]) -> list[UserFact]:
-    facts = []
-    for mention in mentions:
-        name = arguments.username(mention)
-        user = await ctx.svc.facts.user_by_username(name)
-        if user is None:
-            raise UsageError(f"There is no user @{name}.")
-        facts.append(
-            await ctx.svc.facts.user_fact(user, team_id=ctx.request.team_id, channel_id=ctx.request.channel_id)
-        )
-    return facts
-
-
-async def open_dialog(ctx: Context, dialog: dict[str, Any]) -> None:
-    if not ctx.request.trigger_id:
-        raise ApiError(400, "no_trigger", "This command needs a dialog, and Mattermost sent no trigger id.")
-    await ctx.svc.mattermost.open_dialog(
-        trigger_id=ctx.request.trigger_id, url=dialogs.dialog_url(ctx.svc), dialog=dialog
-    )
-
-
-def dialog_state(ctx: Context, kind: dialogs.DialogKind, **fields: Any) -> str:
-    request = ctx.request
-    return dialogs.sign_state(
-        ctx.svc,
-        kind=kind,
-        user_id=ctx.actor.user_id,
-        team_id=request.team_id,
-        channel_id=request.channel_id,
-        **fields,
-    )
-
 
 # ---------------------------------------------------------------------------- playbooks
 
@@ -241,16 +154,6 @@ async def restart(ctx: Context) -> SlashReply:
     return ephemeral(result.message)
 
 
-async def read_here(ctx: Context, what: str) -> incidents.IncidentAccess:
-    place, _ = await incident_here(ctx, what)
-    try:
-        return await incidents.load(ctx.svc, ctx.actor, place.incident_id, channel_id=ctx.request.channel_id)
-    except ApiError as error:
-        if error.status != 404:
-            raise
-        raise wrong_channel(what) from None
-
-
 async def info(ctx: Context) -> SlashReply:
     access = await read_here(ctx, "see an incident's details")
     return ephemeral(render.info(access.state, datetime.now(UTC)))
@@ -262,95 +165,6 @@ async def list_ongoing(ctx: Context) -> SlashReply:
     users = await ctx.svc.mattermost.get_users_by_ids({s.commander_id for s in found})
     names = {u["id"]: u["username"] for u in users}
     return ephemeral(render.incident_list(found, names, datetime.now(UTC)))
-
-
-async def check(ctx: Context) -> SlashReply:
-    if len(ctx.args) not in (1, 2):
-        raise UsageError("Name the item (and optionally the stage first).")
-    stage = arguments.number(ctx.args[0], "stage") if len(ctx.args) == 2 else None
-    item = arguments.number(ctx.args[-1], "item")
-    return await run(
-        ctx,
-        "check items",
-        IncidentWorkflow.set_item_state,
-        lambda a, r: SetItemState(actor=a, request=r, stage=stage, item=item, state="toggle"),
-    )
-
-
-async def checkadd(ctx: Context) -> SlashReply:
-    words, rest = ctx.leading(1)
-    title = " ".join(rest.split())
-    if not words or not title:
-        raise UsageError("Name the stage and the new item's title.")
-    stage = arguments.number(words[0], "stage")
-    return await run(
-        ctx,
-        "edit the checklist",
-        IncidentWorkflow.add_item,
-        lambda a, r: AddItem(actor=a, request=r, stage=stage, title=title),
-    )
-
-
-async def checkremove(ctx: Context) -> SlashReply:
-    if len(ctx.args) != 2:
-        raise UsageError("Name the stage and the item.")
-    stage, item = arguments.number(ctx.args[0], "stage"), arguments.number(ctx.args[1], "item")
-    return await run(
-        ctx,
-        "edit the checklist",
-        IncidentWorkflow.remove_item,
-        lambda a, r: RemoveItem(actor=a, request=r, stage=stage, item=item),
-    )
-
-
-async def assign(ctx: Context) -> SlashReply:
-    if len(ctx.args) != 3:
-        raise UsageError("Name the stage, the item and the person.")
-    stage, item = arguments.number(ctx.args[0], "stage"), arguments.number(ctx.args[1], "item")
-    who = ctx.args[2]
-
-    async def build(actor: Actor, request: RequestKey | None) -> AssignItem:
-        assignee = None if who.lower() == "@none" else (await user_facts(ctx, [who]))[0]
-        return AssignItem(actor=actor, request=request, stage=stage, item=item, assignee=assignee)
-
-    return await run(ctx, "assign items", IncidentWorkflow.assign_item, build)
-
-
-async def stage(ctx: Context) -> SlashReply:
-    words = [a.lower() for a in ctx.args]
-    force = "--force" in words
-    words = [w for w in words if w != "--force"]
-    if words not in (["next"], ["prev"]):
-        raise UsageError("Say `next` or `prev`.")
-    direction = words[0]
-    what = "change stages"
-    try:
-        result = await send(
-            ctx,
-            what,
-            IncidentWorkflow.change_stage,
-            lambda a, r: ChangeStage(actor=a, request=r, direction=direction, force=force),
-        )
-    except ApiError as error:
-        if error.code != "confirmation_required":
-            raise
-        if not ctx.request.trigger_id:
-            return ephemeral(f"{error.message} Type `/incident stage next --force` to move on.")
-        place, _ = await incident_here(ctx, what)
-        await open_dialog(
-            ctx,
-            dialogs.confirm_dialog(
-                callback_id="stage",
-                title="Items still open",
-                text=error.message,
-                submit="Move on",
-                state=dialog_state(
-                    ctx, "stage", incident_id=place.incident_id, direction="next", stage=int(error.details["stage"])
-                ),
-            ),
-        )
-        return ephemeral("")
-    return ephemeral(result.message)
 
 
 async def commander(ctx: Context) -> SlashReply:
@@ -420,25 +234,6 @@ async def reminder(ctx: Context) -> SlashReply:
 async def timeline(ctx: Context) -> SlashReply:
     access = await read_here(ctx, "see the timeline")
     return ephemeral(render.timeline(access.state))
-
-
-async def channel_fact(ctx: Context, actor: Actor, mention: str) -> ChannelFact:
-    name = arguments.channel_name(mention)
-    try:
-        channel = await ctx.svc.mattermost.get_channel_by_name(ctx.request.team_id, name)
-    except MattermostFailure as failure:
-        if failure.retryable:
-            raise
-        # The bot looks the channel up, and a private channel does not exist for it until it joins.
-        bot = await ctx.svc.mattermost.bot_user()
-        raise UsageError(
-            f"There is no channel ~{name} that you can see in this team. "
-            f"For a private channel, add @{bot['username']} to it first."
-        ) from None
-    visible = await ctx.svc.facts.visible_channel(actor, channel["id"])
-    if visible is None:
-        raise UsageError(f"There is no channel ~{name} that you can see in this team.")
-    return await ctx.svc.facts.channel_fact(actor, visible)
 
 
 # ---------------------------------------------------------------------------- registration

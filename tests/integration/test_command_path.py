@@ -285,3 +285,16 @@ async def test_the_same_invalid_command_is_refused_in_the_same_words_through_sla
             response = await api.request(method, base + path, json=body)
             assert response.status_code in (409, 422), (text, response.text)
             assert reply == response.json()["message"], text
+
+
+async def test_an_ended_private_incident_stays_invisible_to_outsiders(world: World) -> None:
+    incident = await outage(world)
+    async with world.api(world.alice) as api:
+        assert (await api.post(f"/api/v1/incidents/{incident.id}/end")).status_code == 200
+        again = await api.post(f"/api/v1/incidents/{incident.id}/end")
+    assert (again.status_code, again.json()["message"]) == (409, "This incident has already ended.")
+    async with world.api(world.carol) as api:
+        hidden = await api.post(f"/api/v1/incidents/{incident.id}/end")
+        missing = await api.post("/api/v1/incidents/zzzzzzzzzz/end")
+    assert (hidden.status_code, hidden.json()) == (missing.status_code, missing.json())
+    assert hidden.status_code == 404

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from activities.mattermost import MattermostFailure
+from activities.mattermost import Mattermost, MattermostFailure
 from models.incident import incident_workflow_id
 from tests.harness import World
 from tests.integration.slash_helpers import command, outage, post_slash, slash_form, state
@@ -47,7 +47,14 @@ async def test_mentions_that_are_no_username_reach_no_mattermost_route(world: Wo
 async def test_the_gateway_puts_no_invalid_value_into_a_request_path(world: World) -> None:
     """Every gateway method that puts a value into a path refuses a value Mattermost could not
     have made, as "not found" and without sending a request."""
-    mattermost = world.stack.mattermost
+    mattermost = Mattermost(world.stack.settings.mattermost_url, world.stack.bot_token)
+    try:
+        await _every_call_refuses_bad_path_values(world, mattermost)
+    finally:
+        await mattermost.close()
+
+
+async def _every_call_refuses_bad_path_values(world: World, mattermost: Mattermost) -> None:
     channel = world.town_square["id"]
     bad_ids = ["../../teams/" + world.team_id, world.bob.id + "\n", "ME", "me", "x" * 26 + "/..", "", "\x00" * 26]
     bad_names = ["../x", "bo\x00b", "Bob", "a" * 65, "bob/../../x", "bob\n", "bób"]
