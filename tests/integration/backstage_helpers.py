@@ -22,7 +22,8 @@ async def sign_in(world: World, user: User, next_path: str = "/backstage") -> ht
     authorize = start.headers["location"]
     assert authorize.startswith(f"{world.standin.url}/oauth/authorize?")
     consent = await client.get(authorize)
-    assert consent.status_code == 200 and "Allow" in consent.text
+    assert consent.status_code == 200
+    assert "Allow" in consent.text
     query = {k: v[0] for k, v in parse_qs(urlsplit(authorize).query).items()}
     allowed = await client.post(
         f"{world.standin.url}/oauth/authorize",
