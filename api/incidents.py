@@ -213,6 +213,7 @@ def incident_config(settings: Settings, incident_id: str) -> IncidentConfig:
         activity_timeout_seconds=settings.activity_timeout_seconds,
         activity_max_retry_interval_seconds=settings.activity_max_retry_interval_seconds,
         details_url=link,
+        backstage_url=f"{settings.api_public_url}/backstage/incidents/{incident_id}",
     )
 
 
