@@ -93,6 +93,9 @@ document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll("form[data-confirm]").forEach(form => form.addEventListener("submit", event => {
     if (!window.confirm(form.dataset.confirm)) event.preventDefault();
   }));
+  // On a phone the filters start folded, so the list is what one sees first.
+  const filters = document.querySelector("details.filter-box");
+  if (filters && window.matchMedia("(max-width: 640px)").matches && !location.search) filters.open = false;
   const summary = document.getElementById("error-summary");
   if (summary) summary.focus();
 });
