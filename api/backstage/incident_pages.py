@@ -107,7 +107,9 @@ async def incident_list(team_id: str, request: Request, who: Visitor = Depends(v
         await playbooks.require_team(who.svc, who.actor, team_id)
     now = datetime.now(UTC)
     items = [IncidentListItem(**s.model_dump(), duration_seconds=s.elapsed_seconds(now)) for s in found]
-    params = PageParams(page=_int(q.get("page"), 0, 0, 100_000), per_page=PER_PAGE, direction=direction)
+    params = PageParams(
+        page=_int(q.get("page"), 0, 0, 100_000), per_page=_int(q.get("per_page"), PER_PAGE, 1, 200), direction=direction
+    )
     page = paginate(items, SORT_KEYS[sort], params, default="asc" if sort == "name" else "desc")
     names = await names_for(who, {i.commander_id for i in page.items})
     team_playbooks = await playbooks.list_playbooks(
