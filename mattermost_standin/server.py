@@ -311,6 +311,10 @@ class StandIn:
     def channels(self, team_id: str) -> list[Record]:
         return copy.deepcopy([c for c in self._store.state.channels.values() if c["team_id"] == team_id])
 
+    def oauth_sessions(self, user_id: str) -> list[Record]:
+        """The user's OAuth access tokens that still authenticate (signed-in apps)."""
+        return copy.deepcopy([s for s in self._store.state.oauth_sessions.values() if s["user_id"] == user_id])
+
     def dialogs(self, user_id: str | None = None) -> list[Record]:
         """Opened dialogs, oldest first: ``{trigger_id, url, dialog, user_id, channel_id, team_id,
         opened_at, submitted}``."""

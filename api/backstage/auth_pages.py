@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import RedirectResponse
 
+from activities.mattermost import MattermostFailure
 from api.backstage import oauth
 from api.backstage import session as cookies
 from api.backstage.common import Visitor, form_visitor, render, secure_cookies, templates, visitor
@@ -12,6 +15,7 @@ from api.errors import ApiError
 from api.services import Services, services
 
 router = APIRouter(prefix="/backstage", include_in_schema=False)
+log = logging.getLogger(__name__)
 
 
 @router.get("/login")
@@ -85,6 +89,12 @@ async def oauth_callback(
 
 @router.post("/logout")
 async def sign_out(who: Visitor = Depends(form_visitor)) -> Response:
+    """Forget the session here and end it in Mattermost (the token stops working everywhere)."""
+    try:
+        await who.svc.mattermost.logout(who.session.token)
+    except MattermostFailure:
+        log.warning("Mattermost did not end the session of @%s; the backstage forgot it", who.actor.username)
+    who.svc.facts.forget_token(who.session.token)
     response = RedirectResponse("/backstage/login?signed_out=true", status_code=303)
     cookies.end_session(response, secure=who.secure)
     return response

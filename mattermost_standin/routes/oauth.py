@@ -84,6 +84,19 @@ async def authorize(call: Call) -> Response:
     return _redirect(params["redirect_uri"], code=code, state=state)
 
 
+@router.post("/api/v4/users/logout", authenticated=False)
+async def logout(call: Call) -> Response:
+    """Ends the session the token is: an OAuth access token stops authenticating at once.
+
+    (A personal access token is no session of its own and stays valid, as its owner made it.)
+    """
+    header = call.request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() in ("bearer", "token") and token.strip():
+        call.state.oauth_sessions.pop(token.strip(), None)
+    return json_response({"status": "OK"})
+
+
 @router.post("/oauth/access_token", authenticated=False)
 async def access_token(call: Call) -> Response:
     params = dict(parse_qsl((await call.request.body()).decode("utf-8", "replace")))

@@ -63,8 +63,11 @@ async def test_sign_in_through_mattermost_oauth_and_out(world: World) -> None:
     assert cookie.has_nonstandard_attr("HttpOnly")
     listed = await page.get(home.headers["location"])
     assert f"@{world.bob.username}" in text(listed)
+    assert len(world.standin.oauth_sessions(world.bob.id)) == 1
     out = await page.post("/backstage/logout", data={"csrf_token": csrf(listed)})
     assert out.status_code == 303
+    # Signing out ends the session in Mattermost too: the token works nowhere any more.
+    assert world.standin.oauth_sessions(world.bob.id) == []
     again = await page.get(home.headers["location"])
     assert again.status_code == 303
     assert again.headers["location"].startswith("/backstage/login?next=")
@@ -176,6 +179,12 @@ async def test_buttons_send_the_same_updates_and_reach_mattermost(world: World) 
     await world.standin.wait_for(lambda: any("Page the DBA" in p["message"] for p in world.standin.posts(channel)))
     after = await page.get(url)
     assert "Marked 'Page the DBA' as done." in text(after)
+    # Unchecking is the same update with the other state.
+    reopened = await page.post(f"{url}/items/state", data=form | {"request_key": "uncheck-1", "state": "open"})
+    assert reopened.status_code == 303
+    record = (await world.api(world.alice).get(f"/api/v1/incidents/{incident['id']}")).json()
+    assert record["checklists"][0]["items"][0]["state"] == "open"
+    await page.post(f"{url}/items/state", data=form | {"request_key": "check-2"})
 
     assigned = await page.post(
         f"{url}/items/assignee",
