@@ -8,7 +8,7 @@ Charts are drawn by Chart.js, served by this app (no CDN).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -66,6 +66,17 @@ async def dashboard(team_id: str, request: Request, who: Visitor = Depends(visit
     now = datetime.now(UTC)
     until = datetime.combine(now.date() + timedelta(days=1), time(), UTC)
     since = until - timedelta(days=days)
+    # Or a window of one's own: from a day to a day, both included (a year at most).
+    error = ""
+    chosen = (_date(q.get("since", "")), _date(q.get("until", "")))
+    if q.get("since") or q.get("until"):
+        first, last = chosen
+        if first is None or last is None or last < first or (last - first).days > 366:
+            error = "Give both days as 2026-11-30, the first not after the last, at most a year apart."
+        else:
+            since = datetime.combine(first, time(), UTC)
+            until = datetime.combine(last + timedelta(days=1), time(), UTC)
+            days = 0
     window = StatsWindow(since=since, until=until, playbook_id=playbook_id)
     data = await team_slice(who.svc, who.actor, team_id, window)
     stats = compute(team_id, window, data, now)
@@ -83,4 +94,14 @@ async def dashboard(team_id: str, request: Request, who: Visitor = Depends(visit
         windows=WINDOWS,
         playbook_id=playbook_id or "",
         playbooks=team_playbooks.items,
+        since=since.date().isoformat(),
+        until=(until - timedelta(days=1)).date().isoformat(),
+        error=error,
     )
+
+
+def _date(value: str) -> date | None:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        return None

@@ -332,7 +332,12 @@ async def test_statistics_are_the_apis_numbers(world: World) -> None:
     assert re.search(r'id="tile-total">\s*' + str(api.json()["total"]), shown.text)
     assert re.search(r'id="tile-ongoing">\s*' + str(api.json()["ongoing"]), shown.text)
     assert '"started": [' in shown.text
-    assert incident["id"]
+    day = incident["started_at"][:10]
+    one_day = await page.get(f"/backstage/teams/{world.team_id}/stats", params={"since": day, "until": day})
+    assert re.search(r'id="tile-total">\s*' + str(api.json()["total"]), one_day.text)
+    assert f'"days": ["{day}"]' in one_day.text
+    backwards = await page.get(f"/backstage/teams/{world.team_id}/stats", params={"since": day, "until": "2000-01-01"})
+    assert "the first not after the last" in text(backwards)
 
 
 async def test_the_channel_header_links_to_the_incident_page_and_the_web_ui(world: World) -> None:

@@ -96,6 +96,11 @@ document.addEventListener("DOMContentLoaded", () => {
   // On a phone the filters start folded, so the list is what one sees first.
   const filters = document.querySelector("details.filter-box");
   if (filters && window.matchMedia("(max-width: 640px)").matches && !location.search) filters.open = false;
+  // Choosing a preset window forgets the days typed for a window of one's own.
+  const preset = document.getElementById("s-days");
+  if (preset) preset.addEventListener("change", () => {
+    if (preset.value !== "0") ["s-since", "s-until"].forEach(id => { document.getElementById(id).value = ""; });
+  });
   const summary = document.getElementById("error-summary");
   if (summary) summary.focus();
 });
