@@ -46,6 +46,12 @@ class Settings(BaseSettings):
     # team, each with its own token: list them separated by commas.
     mattermost_slash_token: str = ""
     mattermost_request_timeout: Seconds = 10.0
+    # The backstage's OAuth 2.0 app (Integrations > OAuth 2.0 Applications in Mattermost,
+    # callback <PUBLIC_URL>/backstage/oauth/callback). Empty: the backstage cannot sign anyone in.
+    mattermost_oauth_client_id: str = ""
+    mattermost_oauth_client_secret: str = ""
+    # Mattermost as people's browsers reach it (the OAuth consent page); empty: MATTERMOST_URL.
+    mattermost_public_url: str = ""
     standin_port: int = Field(default=8065, ge=1, le=65535)
     standin_data_file: Path = Path(".data/mattermost-standin.json")
 
@@ -78,7 +84,7 @@ class Settings(BaseSettings):
     # (then twice as long each time, up to an hour; a new change tries at once).
     channel_access_recheck_seconds: Seconds = 60.0
 
-    @field_validator("mattermost_url", "public_url", "temporal_ui_url")
+    @field_validator("mattermost_url", "public_url", "temporal_ui_url", "mattermost_public_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
         value = value.strip().rstrip("/")
@@ -128,6 +134,11 @@ class Settings(BaseSettings):
     @property
     def slash_tokens(self) -> list[str]:
         return [token.strip() for token in self.mattermost_slash_token.split(",") if token.strip()]
+
+    @property
+    def mattermost_browser_url(self) -> str:
+        """Where people's browsers reach Mattermost (for the OAuth sign-in)."""
+        return self.mattermost_public_url or self.mattermost_url
 
     @property
     def api_public_url(self) -> str:

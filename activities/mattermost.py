@@ -173,6 +173,21 @@ class Mattermost:
         driver = self._driver(token)
         return await _call(lambda: driver.users.get_user("me"), "identify the caller")
 
+    async def teams_for_token(self, token: str) -> list[dict[str, Any]]:
+        """`GET /users/me/teams` with the caller's own token: the teams they belong to."""
+        if not _valid(TOKEN, token):
+            raise MattermostFailure("Mattermost does not accept this token", status=401)
+        driver = self._driver(token)
+        teams: list[dict[str, Any]] = await _call(lambda: driver.teams.get_teams_for_user("me"), "list your teams")
+        return teams
+
+    async def logout(self, token: str) -> None:
+        """`POST /users/logout` with the caller's own token: Mattermost ends that session."""
+        if not _valid(TOKEN, token):
+            return
+        driver = self._driver(token)
+        await _call(lambda: driver.users.logout(), "sign you out")
+
     async def bot_user(self) -> dict[str, Any]:
         return await _call(lambda: self._bot.users.get_user("me"), "identify the bot")
 

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from temporalio.client import Client
 
 from activities.mattermost import Mattermost
-from api import errors, openapi_doc
+from api import backstage, errors, openapi_doc
 from api.edge import EdgeGuard
 from api.facts import Facts
 from api.routes import checklists, health, incidents, playbooks, stats
@@ -58,6 +58,9 @@ def create_app(settings: Settings, *, temporal: Client | None = None) -> FastAPI
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        # Served by openapi_doc from assets shipped with the app, so /docs works offline.
+        docs_url=None,
+        redoc_url=None,
     )
     errors.install(app)
     app.add_middleware(EdgeGuard, max_body_bytes=settings.max_body_bytes)
@@ -68,5 +71,6 @@ def create_app(settings: Settings, *, temporal: Client | None = None) -> FastAPI
     app.include_router(incidents.router)
     app.include_router(checklists.router)
     app.include_router(stats.router)
+    backstage.install(app)
     openapi_doc.install(app)
     return app

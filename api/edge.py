@@ -29,6 +29,8 @@ JSON_TYPES = frozenset({"application/json"})
 # A file posted without a type is taken for what the route reads (YAML).
 YAML_TYPES = frozenset({"application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml", "text/plain", ""})
 FORM_TYPES = frozenset({"application/x-www-form-urlencoded"})
+# The backstage's pages post HTML forms.
+BACKSTAGE_PREFIX = "/backstage/"
 
 
 class BodyTooLarge(HTTPException):
@@ -42,7 +44,7 @@ def too_large(limit: int) -> Any:
 
 
 def accepted_types(path: str) -> frozenset[str]:
-    if path == SLASH_PATH:
+    if path == SLASH_PATH or path.startswith(BACKSTAGE_PREFIX):
         return FORM_TYPES
     if path == IMPORT_PATH:
         return YAML_TYPES

@@ -52,6 +52,10 @@ class Facts:
             self._users.put(user["id"], user)
         return _actor(user)
 
+    def forget_token(self, token: str) -> None:
+        """A token that was just ended (sign-out) must not be trusted from the cache."""
+        self._tokens.discard(hashlib.sha256(token.encode()).hexdigest())
+
     async def caller_for_user_id(self, user_id: str) -> Actor:
         """The caller of a slash command or dialog: Mattermost vouches for the user id."""
         user = await self.user_by_id(user_id)

@@ -217,6 +217,7 @@ def incident_config(settings: Settings, incident_id: str) -> IncidentConfig:
         effect_give_up_seconds=settings.effect_give_up_seconds,
         channel_access_recheck_seconds=settings.channel_access_recheck_seconds,
         details_url=link,
+        backstage_url=f"{settings.api_public_url}/backstage/incidents/{incident_id}",
     )
 
 

@@ -10,10 +10,15 @@ own 422 schema is replaced by the shared error body, which is what 422 answers.
 
 from __future__ import annotations
 
+from importlib.resources import files
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
 
 from api.errors import ERROR_DESCRIPTIONS
 
@@ -21,6 +26,16 @@ ERROR_REF = {"$ref": "#/components/schemas/ErrorBody"}
 # Liveness needs nothing; readiness documents its own 503; a slash command always
 # answers 200 with its failure said in the reply.
 NO_DEPENDENCY_ERRORS = frozenset({"/healthz", "/readyz", "/mattermost/slash"})
+# Swagger UI and ReDoc, as the `fastapi-offline` package ships them: /docs needs no CDN.
+DOCS_ASSETS = "/docs-assets"
+BEARER = "bearerAuth"
+SECURITY_SCHEMES = {
+    BEARER: {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "A Mattermost personal access token or session token: `Authorization: Bearer <token>`.",
+    }
+}
 
 
 def _error(code: int) -> dict[str, Any]:
@@ -28,8 +43,22 @@ def _error(code: int) -> dict[str, Any]:
 
 
 def complete(spec: dict[str, Any]) -> dict[str, Any]:
+    spec.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
     for path, operations in spec.get("paths", {}).items():
         for operation in operations.values():
+            if path.startswith("/api/v1"):
+                # The bearer scheme declares the header (Swagger UI's Authorize fills it for
+                # every operation); the route's own Authorization parameter would duplicate it.
+                operation["security"] = [{BEARER: []}]
+                kept = [
+                    p
+                    for p in operation.get("parameters", [])
+                    if not (p.get("in") == "header" and p.get("name", "").lower() == "authorization")
+                ]
+                if kept:
+                    operation["parameters"] = kept
+                else:
+                    operation.pop("parameters", None)
             responses: dict[str, Any] = operation.setdefault("responses", {})
             shared = [500]
             if "requestBody" in operation:
@@ -61,3 +90,35 @@ def install(app: FastAPI) -> None:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+    install_docs(app)
+
+
+def docs_assets() -> Path:
+    return Path(str(files("fastapi_offline") / "static"))
+
+
+def install_docs(app: FastAPI) -> None:
+    """/docs (Swagger UI) and /redoc from assets this app serves itself."""
+    app.mount(DOCS_ASSETS, StaticFiles(directory=docs_assets()), name="docs-assets")
+    openapi_url = app.openapi_url or "/openapi.json"
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=openapi_url,
+            title=f"{app.title} - API docs",
+            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_ASSETS}/favicon.png",
+            swagger_ui_parameters={"persistAuthorization": True},
+        )
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc() -> HTMLResponse:
+        return get_redoc_html(
+            openapi_url=openapi_url,
+            title=f"{app.title} - API reference",
+            redoc_js_url=f"{DOCS_ASSETS}/redoc.standalone.js",
+            redoc_favicon_url=f"{DOCS_ASSETS}/favicon.png",
+            with_google_fonts=False,
+        )

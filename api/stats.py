@@ -14,6 +14,12 @@ from workflows.stats import IncidentStatsWorkflow
 
 
 async def team_stats(svc: Services, actor: Actor, team_id: str, window: StatsWindow) -> IncidentStats:
+    merged = await team_slice(svc, actor, team_id, window)
+    return compute(team_id, window.model_copy(update={"viewer_id": None}), merged, datetime.now(UTC))
+
+
+async def team_slice(svc: Services, actor: Actor, team_id: str, window: StatsWindow) -> StatsSlice:
+    """The raw numbers behind `team_stats` (the backstage charts them over time)."""
     await require_team(svc, actor, team_id)
     if window.playbook_id:
         await get_playbook(svc, actor, window.playbook_id)
@@ -33,7 +39,7 @@ async def team_stats(svc: Services, actor: Actor, team_id: str, window: StatsWin
     merged = StatsSlice()
     for part in slices:
         merged = merged.merge(part)
-    return compute(team_id, window.model_copy(update={"viewer_id": None}), merged, datetime.now(UTC))
+    return merged
 
 
 async def _slice(svc: Services, workflow_id: str, window: StatsWindow) -> StatsSlice:

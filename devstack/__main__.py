@@ -92,13 +92,18 @@ async def start_stack(settings: Settings, running: Running) -> dict[str, Any]:
         standin = StandIn(data_file=settings.standin_data_file)
         await standin.start(host="127.0.0.1", port=settings.standin_port)
         running.stoppers.append(standin.stop)
-        world = standin.seed_demo(command_url=f"{api_url}/mattermost/slash")
+        world = standin.seed_demo(
+            command_url=f"{api_url}/mattermost/slash", oauth_callback_url=f"{api_url}/backstage/oauth/callback"
+        )
         standin.update_command(world["command"]["id"], url=f"{api_url}/mattermost/slash", **AUTOCOMPLETE)
         settings = settings.model_copy(
             update={
                 "mattermost_url": standin.url,
                 "mattermost_bot_token": world["bot"]["token"],
                 "mattermost_slash_token": world["command"]["token"],
+                # The backstage signs people in through the stand-in's OAuth app.
+                "mattermost_oauth_client_id": world["oauth_app"]["id"],
+                "mattermost_oauth_client_secret": world["oauth_app"]["client_secret"],
             }
         )
         info["mattermost"] = f"{standin.url} (stand-in, state in {settings.standin_data_file})"
@@ -126,6 +131,7 @@ def banner(info: dict[str, Any]) -> str:
         "",
         "Incident response is running. Ctrl-C stops everything.",
         f"  API:          {info['api']}  (OpenAPI docs: {info['api']}/docs)",
+        f"  Backstage:    {info['api']}/backstage  (sign in through Mattermost)",
         f"  Temporal:     {info['temporal']}",
     ]
     if info.get("web_ui"):
@@ -140,6 +146,8 @@ def banner(info: dict[str, Any]) -> str:
         users = ", ".join(f"{name} ({entry['token']})" for name, entry in world["users"].items())
         lines += [
             f"  Demo team:    {world['team']['name']} ({team}); users and tokens: {users}",
+            "",
+            f"Open {info['api']}/backstage and sign in as alice, bob, carol or dave (the stand-in asks who).",
             "",
             "Try a slash command as alice in ~town-square:",
             f"  curl -s {mm}/api/v4/commands/execute -H 'Authorization: Bearer {alice}' \\",

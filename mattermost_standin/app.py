@@ -26,6 +26,7 @@ from mattermost_standin.routes import (
     commands,
     control,
     hooks,
+    oauth,
     posts,
     roles,
     system,
@@ -45,7 +46,7 @@ logger = logging.getLogger("mattermost_standin")
 
 def mattermost_router() -> Router:
     router = Router()
-    for module in (user_routes, teams, channels, posts, actions, bots, roles, system, commands, hooks):
+    for module in (user_routes, teams, channels, posts, actions, bots, roles, system, commands, hooks, oauth):
         router.include(module.router)
     return router
 
@@ -108,7 +109,7 @@ class StandInApp:
             token = value.strip()
         else:
             token = request.query_params.get("access_token", "")
-        user = users.user_for_token(self._context.state, token) if token else None
+        user = users.user_for_token(self._context.state, token, self._context.store.now_ms()) if token else None
         if user is not None and user["delete_at"]:
             user = None
         return user, token

@@ -9,13 +9,14 @@ from __future__ import annotations
 import copy
 
 from mattermost_standin import views
-from mattermost_standin.domain import channels, commands, teams, users
+from mattermost_standin.domain import channels, commands, oauth, teams, users
 from mattermost_standin.store import Record, Store
 
 TEAM_NAME = "demo"
 BOT_USERNAME = "incident-bot"
 COMMAND_TRIGGER = "incident"
 SEEDED_DESCRIPTION = "demo seed"
+OAUTH_APP_NAME = "Incident backstage"
 # (username, roles, first name, last name)
 PEOPLE = (
     ("alice", "system_admin system_user", "Alice", "Anderson"),
@@ -38,8 +39,20 @@ def _join(store: Store, team: Record, user_id: str) -> None:
         channels.add_channel_member(store, channels.get_channel_by_name(store.state, team["id"], name), user_id)
 
 
-def seed_demo(store: Store, command_url: str) -> Record:
-    """Ensure the demo world exists and ``/incident`` points at ``command_url``; return it."""
+def _oauth_app(store: Store, callback_url: str, creator_id: str) -> Record:
+    app = next((a for a in store.state.oauth_apps.values() if a["name"] == OAUTH_APP_NAME), None)
+    if app is None:
+        return oauth.register_app(store, name=OAUTH_APP_NAME, callback_urls=[callback_url], creator_id=creator_id)
+    app["callback_urls"] = [callback_url]
+    app["homepage"] = callback_url
+    return app
+
+
+def seed_demo(store: Store, command_url: str, oauth_callback_url: str | None = None) -> Record:
+    """Ensure the demo world exists and ``/incident`` points at ``command_url``; return it.
+
+    With ``oauth_callback_url``, the backstage's OAuth 2.0 app is registered too (its
+    ``id`` and ``client_secret`` are ``world["oauth_app"]``)."""
     state = store.state
     team = next((t for t in state.teams.values() if t["name"] == TEAM_NAME), None)
     if team is None:
@@ -89,7 +102,9 @@ def seed_demo(store: Store, command_url: str) -> Record:
         )
     elif command["url"] != command_url:
         command = commands.update_command(store, command["id"], {"url": command_url})
+    app = _oauth_app(store, oauth_callback_url, alice_id) if oauth_callback_url else None
     return {
+        "oauth_app": copy.deepcopy(app),
         "team": views.team_for(state, team, state.users[alice_id]),
         "users": people,
         "bot": {

@@ -22,7 +22,7 @@ from typing import Any
 
 from mattermost_standin import inspection, seed, views
 from mattermost_standin.app import StandInApp
-from mattermost_standin.domain import channels, commands, teams, users
+from mattermost_standin.domain import channels, commands, oauth, teams, users
 from mattermost_standin.faults import Fault, Faults
 from mattermost_standin.integrations import Outgoing
 from mattermost_standin.routing import Context
@@ -271,6 +271,13 @@ class StandIn:
         """Change a command's ``url``, ``trigger``, autocomplete fields, ... (its token stays)."""
         return self._done(commands.update_command(self._store, command_id, fields))
 
+    def register_oauth_app(self, name: str, *, callback_urls: list[str], creator_id: str) -> Record:
+        """An OAuth 2.0 app (Integrations > OAuth 2.0 Applications): its ``id`` is the client id,
+        ``client_secret`` the secret."""
+        return self._done(
+            oauth.register_app(self._store, name=name, callback_urls=callback_urls, creator_id=creator_id)
+        )
+
     def set_role_permissions(self, role_name: str, permissions: list[str]) -> None:
         """Replace what a role grants, e.g. drop ``create_private_channel`` from ``team_user``."""
         role = self._store.state.roles.get(role_name)
@@ -280,9 +287,9 @@ class StandIn:
         role["update_at"] = self._store.now_ms()
         self._changed()
 
-    def seed_demo(self, *, command_url: str) -> Record:
+    def seed_demo(self, *, command_url: str, oauth_callback_url: str | None = None) -> Record:
         """The demo world (see ``mattermost_standin.seed``); idempotent."""
-        world = seed.seed_demo(self._store, command_url)
+        world = seed.seed_demo(self._store, command_url, oauth_callback_url)
         self._changed()
         return world
 
@@ -309,6 +316,10 @@ class StandIn:
 
     def channels(self, team_id: str) -> list[Record]:
         return copy.deepcopy([c for c in self._store.state.channels.values() if c["team_id"] == team_id])
+
+    def oauth_sessions(self, user_id: str) -> list[Record]:
+        """The user's OAuth access tokens that still authenticate (signed-in apps)."""
+        return copy.deepcopy([s for s in self._store.state.oauth_sessions.values() if s["user_id"] == user_id])
 
     def dialogs(self, user_id: str | None = None) -> list[Record]:
         """Opened dialogs, oldest first: ``{trigger_id, url, dialog, user_id, channel_id, team_id,

@@ -51,6 +51,8 @@ _PERSISTED = (
     "commands",
     "roles",
     "command_webhooks",
+    "oauth_apps",
+    "oauth_sessions",
 )
 
 
@@ -70,6 +72,9 @@ class State:
     commands: dict[str, Record] = field(default_factory=dict)
     roles: dict[str, Record] = field(default_factory=dict)
     command_webhooks: dict[str, Record] = field(default_factory=dict)
+    # OAuth 2.0 apps and the access tokens they were given (sessions on the real server).
+    oauth_apps: dict[str, Record] = field(default_factory=dict)
+    oauth_sessions: dict[str, Record] = field(default_factory=dict)
     # Signs trigger ids; persisted so trigger ids survive a restart like on the real server.
     secret: str = field(default_factory=lambda: secrets.token_hex(32))
     # In memory only (websocket-only on the real server, or stand-in bookkeeping).
@@ -77,6 +82,8 @@ class State:
     dialogs: list[Record] = field(default_factory=list)
     requests: list[Record] = field(default_factory=list)
     trigger_contexts: dict[str, Record] = field(default_factory=dict)
+    # Authorization codes live ten minutes and are used once: not worth persisting.
+    oauth_codes: dict[str, Record] = field(default_factory=dict)
 
     def to_json(self) -> Record:
         data: Record = {"version": 1, "secret": self.secret}

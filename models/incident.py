@@ -240,6 +240,8 @@ class IncidentConfig(Model):
     channel_access_recheck_seconds: float = 60.0
     # Where the channel header's "Timeline" link points (the Temporal Web UI page).
     details_url: str = ""
+    # The incident's backstage page (PUBLIC_URL/backstage/incidents/<id>), also linked from the header.
+    backstage_url: str = ""
 
 
 class IncidentState(Model):

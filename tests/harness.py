@@ -114,12 +114,21 @@ async def start_stack(**overrides: Any) -> Stack:
     admin = standin.create_user("sysadmin", roles="system_admin system_user")
     admin_token = standin.create_access_token(admin["id"])
     bot, bot_token = standin.create_bot("incident-bot", display_name="Incident Bot", owner_id=admin["id"])
+    api_port = overrides.pop("api_port", None) or free_port()
+    # The backstage's OAuth 2.0 app, registered as an admin does (Integrations > OAuth 2.0 Applications).
+    oauth_app = standin.register_oauth_app(
+        "Incident backstage",
+        callback_urls=[f"http://127.0.0.1:{api_port}/backstage/oauth/callback"],
+        creator_id=admin["id"],
+    )
     settings = stack_settings(
         temporal_address=temporal_server.address,
         mattermost_url=standin.url,
         mattermost_bot_token=bot_token,
         mattermost_slash_token=secrets.token_hex(13),
-        api_port=free_port(),
+        api_port=api_port,
+        mattermost_oauth_client_id=oauth_app["id"],
+        mattermost_oauth_client_secret=oauth_app["client_secret"],
         **overrides,
     )
     worker = AsyncExitStack()

@@ -62,8 +62,9 @@ def opening_post(state: IncidentState) -> str:
 
 def channel_header(state: IncidentState, link: str) -> str:
     status = ":red_circle: Ongoing" if state.status == IncidentStatus.ONGOING else ":white_check_mark: Ended"
+    page = f" · [Incident page]({state.config.backstage_url})" if state.config.backstage_url else ""
     details = f" · [Timeline]({link})" if link else ""
-    return f"{status} · Commander {state.mention(state.commander_id)}{details} · `/incident info`"[:1024]
+    return f"{status} · Commander {state.mention(state.commander_id)}{page}{details} · `/incident info`"[:1024]
 
 
 def status_update_post(state: IncidentState, update: StatusUpdate) -> str:

@@ -126,11 +126,15 @@ def get_access_token(state: State, token_id: str) -> Record:
     return token
 
 
-def user_for_token(state: State, token: str) -> Record | None:
-    """The user a bearer token authenticates, or None when it is unknown, revoked or disabled."""
+def user_for_token(state: State, token: str, now_ms: float = 0) -> Record | None:
+    """The user a bearer token authenticates (a personal access token, or an OAuth access token
+    not expired at `now_ms`), or None when it is unknown, revoked or disabled."""
     for record in state.tokens.values():
         if record["token"] == token and record["is_active"]:
             return state.users.get(record["user_id"])
+    session = state.oauth_sessions.get(token)
+    if session is not None and session["expires_at"] >= now_ms:
+        return state.users.get(session["user_id"])
     return None
 
 

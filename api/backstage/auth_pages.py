@@ -1,0 +1,108 @@
+"""Signing in and out, and the backstage's front door (the visitor's teams)."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import RedirectResponse
+
+from activities.mattermost import MattermostFailure
+from api.backstage import oauth
+from api.backstage import session as cookies
+from api.backstage.common import Visitor, form_visitor, render, secure_cookies, templates, visitor
+from api.errors import ApiError
+from api.services import Services, services
+
+router = APIRouter(prefix="/backstage", include_in_schema=False)
+log = logging.getLogger(__name__)
+
+
+@router.get("/login")
+async def sign_in_page(
+    request: Request,
+    next: str = Query("/backstage", max_length=2000),
+    signed_out: bool = False,
+    svc: Services = Depends(services),
+) -> Response:
+    return templates.TemplateResponse(
+        request,
+        "login.html",
+        {
+            "next": cookies.safe_next(next),
+            "configured": oauth.configured(svc.settings),
+            "signed_out": signed_out,
+            "callback": oauth.callback_url(svc.settings),
+        },
+    )
+
+
+@router.get("/login/start")
+async def start_sign_in(
+    next: str = Query("/backstage", max_length=2000), svc: Services = Depends(services)
+) -> Response:
+    if not oauth.configured(svc.settings):
+        raise ApiError(
+            503,
+            "not_configured",
+            "Signing in is not set up: set MATTERMOST_OAUTH_CLIENT_ID and MATTERMOST_OAUTH_CLIENT_SECRET "
+            "(see the README, Backstage).",
+        )
+    response = RedirectResponse("/", status_code=302)
+    state = cookies.new_oauth_state(response, svc.signer, next_path=cookies.safe_next(next), secure=secure_cookies(svc))
+    response.headers["Location"] = oauth.authorize_url(svc.settings, state)
+    return response
+
+
+@router.get("/oauth/callback")
+async def oauth_callback(
+    request: Request,
+    code: str | None = Query(None, max_length=512),
+    state: str | None = Query(None, max_length=4096),
+    error: str | None = Query(None, max_length=200),
+    svc: Services = Depends(services),
+) -> Response:
+    next_path = cookies.check_oauth_state(request, svc.signer, state)
+    if next_path is None:
+        raise ApiError(
+            400,
+            "bad_request",
+            "This sign-in did not start here or took too long (its state does not match). Sign in again.",
+        )
+    if error or not code:
+        raise ApiError(401, "unauthorized", "Mattermost did not sign you in (access was denied). Sign in again.")
+    grant = await oauth.exchange_code(svc.settings, code)
+    actor = await svc.facts.caller_for_token(grant.access_token)
+    response = RedirectResponse(next_path, status_code=303)
+    secure = secure_cookies(svc)
+    cookies.start_session(
+        response,
+        svc.signer,
+        token=grant.access_token,
+        user_id=actor.user_id,
+        expires_in=grant.expires_in,
+        secure=secure,
+    )
+    cookies.clear_oauth_state(response, secure=secure)
+    return response
+
+
+@router.post("/logout")
+async def sign_out(who: Visitor = Depends(form_visitor)) -> Response:
+    """Forget the session here and end it in Mattermost (the token stops working everywhere)."""
+    try:
+        await who.svc.mattermost.logout(who.session.token)
+    except MattermostFailure:
+        log.warning("Mattermost did not end the session of @%s; the backstage forgot it", who.actor.username)
+    who.svc.facts.forget_token(who.session.token)
+    response = RedirectResponse("/backstage/login?signed_out=true", status_code=303)
+    cookies.end_session(response, secure=who.secure)
+    return response
+
+
+@router.get("")
+async def home(who: Visitor = Depends(visitor)) -> Response:
+    teams = await who.teams()
+    if len(teams) == 1:
+        return RedirectResponse(f"/backstage/teams/{teams[0]['id']}/incidents", status_code=303)
+    return await render(who, "home.html")

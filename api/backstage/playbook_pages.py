@@ -1,0 +1,342 @@
+"""Playbooks: list, create, edit, archive, history, YAML export and import.
+
+The form is the REST body in another dress: its inputs are named by the API's field
+paths (`checklists[0].items[2].command`), the draft is validated by `PlaybookSpec` and
+saved by `api.playbooks` (which checks people, channels and the reminder, and the
+version), so every error is the API's, shown next to the input it names. People and
+channels are typed by name (`alice`, `town-square`) and resolved in the team, as a YAML
+import resolves them.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from pydantic import ValidationError
+
+from activities.mattermost import MattermostFailure
+from api import playbooks
+from api.backstage.common import Visitor, form_visitor, redirect, render, visitor
+from api.backstage.incident_pages import _team, names_for
+from api.errors import ApiError, validation_fields
+from api.pagination import PageParams
+from api.playbook_yaml import export_yaml, parse_yaml_off_loop, resolve_document
+from models.playbook import Playbook, PlaybookSpec
+
+router = APIRouter(prefix="/backstage", include_in_schema=False)
+
+_STAGE = re.compile(r"^checklists\[(\d{1,4})\]\.(title|remove)$")
+_ITEM = re.compile(r"^checklists\[(\d{1,4})\]\.items\[(\d{1,4})\]\.(title|description|command|remove)$")
+# API field -> form input, where the form asks for names instead of ids.
+_FIELD_FOR = (
+    (re.compile(r"^member_ids(\[\d+\])?$"), "members"),
+    (re.compile(r"^invited_user_ids(\[\d+\])?$"), "invited_users"),
+    (re.compile(r"^default_commander_id$"), "default_commander"),
+    (re.compile(r"^broadcast_channel_ids(\[\d+\])?$"), "broadcast_channels"),
+    (re.compile(r"^reminder_timer_default_seconds$"), "reminder_minutes"),
+)
+
+
+def form_field(api_field: str) -> str:
+    for pattern, name in _FIELD_FOR:
+        if pattern.match(api_field):
+            return name
+    return api_field
+
+
+def form_errors(fields: dict[str, str]) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    for name, problem in fields.items():
+        key = form_field(name)
+        errors[key] = f"{errors[key]}; {problem}" if key in errors else problem
+    return errors
+
+
+def _names(text: str, sigil: str) -> list[str]:
+    return [name.strip().lstrip(sigil) for name in re.split(r"[\s,]+", text) if name.strip().lstrip(sigil)]
+
+
+def parse_draft(form: dict[str, str]) -> dict[str, Any]:
+    """The form as a draft: stages and items in order, removed and blank new ones left out."""
+    stages: dict[int, dict[str, Any]] = {}
+    for key, value in form.items():
+        if found := _STAGE.match(key):
+            stages.setdefault(int(found[1]), {"items": {}})[found[2]] = value
+        elif found := _ITEM.match(key):
+            stage = stages.setdefault(int(found[1]), {"items": {}})
+            stage["items"].setdefault(int(found[2]), {})[found[3]] = value
+    checklists = []
+    for _, stage in sorted(stages.items()):
+        if stage.get("remove"):
+            continue
+        items = [
+            {"title": i.get("title", ""), "description": i.get("description", ""), "command": i.get("command", "")}
+            for _, i in sorted(stage["items"].items())
+            if not i.get("remove")
+            and (i.get("title", "").strip() or i.get("description", "").strip() or i.get("command", "").strip())
+        ]
+        if stage.get("title", "").strip() or items:
+            checklists.append({"title": stage.get("title", ""), "items": items})
+    return {
+        "title": form.get("title", ""),
+        "description": form.get("description", ""),
+        "create_public_incident": form.get("create_public_incident") == "1",
+        "reminder_minutes": form.get("reminder_minutes", "0").strip(),
+        "channel_name_template": form.get("channel_name_template", ""),
+        "members": form.get("members", ""),
+        "invited_users": form.get("invited_users", ""),
+        "default_commander": form.get("default_commander", "").strip(),
+        "broadcast_channels": form.get("broadcast_channels", ""),
+        "checklists": checklists,
+    }
+
+
+async def resolve(who: Visitor, team_id: str, draft: dict[str, Any]) -> tuple[PlaybookSpec | None, dict[str, str]]:
+    """The draft as the API body, or the problems, keyed by form input."""
+    errors: dict[str, str] = {}
+
+    async def users(field: str, names: list[str]) -> list[str]:
+        ids, missing = [], []
+        for name in names:
+            user = await who.svc.facts.user_by_username(name)
+            if user is None:
+                missing.append(f"@{name}")
+            else:
+                ids.append(str(user["id"]))
+        if missing:
+            errors[field] = f"no such user: {', '.join(missing)}"
+        return ids
+
+    members = await users("members", _names(draft["members"], "@"))
+    invited = await users("invited_users", _names(draft["invited_users"], "@"))
+    commander = await users("default_commander", _names(draft["default_commander"], "@")[:1])
+    channels, missing = [], []
+    for name in _names(draft["broadcast_channels"], "~"):
+        try:
+            channels.append(str((await who.svc.mattermost.get_channel_by_name(team_id, name))["id"]))
+        except MattermostFailure as failure:
+            if failure.retryable:
+                raise
+            missing.append(f"~{name}")
+    if missing:
+        errors["broadcast_channels"] = f"no such channel in this team: {', '.join(missing)}"
+    minutes = draft["reminder_minutes"] or "0"
+    if not minutes.isascii() or not minutes.isdigit() or len(minutes) > 6:
+        errors["reminder_minutes"] = "a whole number of minutes (0 turns the reminder off)"
+        minutes = "0"
+    body = {
+        "title": draft["title"],
+        "description": draft["description"],
+        "create_public_incident": draft["create_public_incident"],
+        "checklists": draft["checklists"],
+        "member_ids": members,
+        "invited_user_ids": invited,
+        "default_commander_id": commander[0] if commander else None,
+        "broadcast_channel_ids": channels,
+        "reminder_timer_default_seconds": int(minutes) * 60,
+        "channel_name_template": draft["channel_name_template"],
+    }
+    try:
+        spec = PlaybookSpec.model_validate(body)
+    except ValidationError as invalid:
+        for name, problem in form_errors(validation_fields(invalid.errors())).items():
+            errors.setdefault(name, problem)
+        return None, errors
+    return (None, errors) if errors else (spec, {})
+
+
+async def draft_of(who: Visitor, playbook: Playbook) -> dict[str, Any]:
+    people = await names_for(
+        who, {*playbook.member_ids, *playbook.invited_user_ids, *filter(None, [playbook.default_commander_id])}
+    )
+    channels = []
+    for channel_id in playbook.broadcast_channel_ids:
+        try:
+            channels.append((await who.svc.mattermost.get_channel(channel_id))["name"])
+        except MattermostFailure as failure:
+            if failure.retryable:
+                raise
+            channels.append(channel_id)
+    return {
+        "title": playbook.title,
+        "description": playbook.description,
+        "create_public_incident": playbook.create_public_incident,
+        "reminder_minutes": str(playbook.reminder_timer_default_seconds // 60),
+        "channel_name_template": playbook.channel_name_template,
+        "members": " ".join(people.get(u, u) for u in playbook.member_ids),
+        "invited_users": " ".join(people.get(u, u) for u in playbook.invited_user_ids),
+        "default_commander": people.get(playbook.default_commander_id, playbook.default_commander_id)
+        if playbook.default_commander_id
+        else "",
+        "broadcast_channels": " ".join(channels),
+        "checklists": [stage.model_dump() for stage in playbook.checklists],
+    }
+
+
+EMPTY_DRAFT: dict[str, Any] = {
+    "title": "",
+    "description": "",
+    "create_public_incident": False,
+    "reminder_minutes": "0",
+    "channel_name_template": "",
+    "members": "",
+    "invited_users": "",
+    "default_commander": "",
+    "broadcast_channels": "",
+    "checklists": [{"title": "Triage", "items": [{"title": "", "description": "", "command": ""}]}],
+}
+
+
+async def _form(who: Visitor, team_id: str, status_code: int = 200, **context: Any) -> Response:
+    context.setdefault("errors", {})
+    context.setdefault("playbook", None)
+    return await render(
+        who,
+        "playbook_edit.html",
+        status_code=status_code,
+        team=_team(await who.teams(), team_id),
+        team_id=team_id,
+        **context,
+    )
+
+
+# ---------------------------------------------------------------------------- routes
+
+
+@router.get("/teams/{team_id}/playbooks")
+async def playbook_list(team_id: str, request: Request, who: Visitor = Depends(visitor)) -> Response:
+    page = request.query_params.get("page", "0")
+    params = PageParams(page=int(page) if page.isdigit() and len(page) < 6 else 0, per_page=50, direction=None)
+    found = await playbooks.list_playbooks(who.svc, who.actor, team_id, sort="title", params=params)
+    return await render(who, "playbooks.html", team=_team(await who.teams(), team_id), team_id=team_id, page=found)
+
+
+@router.get("/teams/{team_id}/playbooks/new")
+async def new_playbook(team_id: str, who: Visitor = Depends(visitor)) -> Response:
+    await playbooks.require_team(who.svc, who.actor, team_id)
+    return await _form(who, team_id, draft=EMPTY_DRAFT)
+
+
+@router.post("/teams/{team_id}/playbooks/new")
+async def create_playbook(team_id: str, who: Visitor = Depends(form_visitor)) -> Response:
+    await playbooks.require_team(who.svc, who.actor, team_id)
+    draft = parse_draft(who.form)
+    spec, errors = await resolve(who, team_id, draft)
+    if spec is not None:
+        try:
+            created = await playbooks.create_playbook(
+                who.svc, who.actor, team_id, spec, idempotency_key=who.form.get("request_key") or None
+            )
+        except ApiError as error:
+            if error.status != 422:
+                raise
+            errors = form_errors(error.fields) or {"playbook": error.message}
+        else:
+            return redirect(who, f"/backstage/playbooks/{created.id}", f"Playbook {created.title!r} created.")
+    return await _form(who, team_id, status_code=422, draft=draft, errors=errors)
+
+
+@router.get("/playbooks/{playbook_id}")
+async def edit_playbook(playbook_id: str, who: Visitor = Depends(visitor)) -> Response:
+    playbook = await playbooks.get_playbook(who.svc, who.actor, playbook_id)
+    return await _form(who, playbook.team_id, playbook=playbook, draft=await draft_of(who, playbook))
+
+
+@router.post("/playbooks/{playbook_id}")
+async def save_playbook(playbook_id: str, who: Visitor = Depends(form_visitor)) -> Response:
+    current = await playbooks.get_playbook(who.svc, who.actor, playbook_id)
+    draft = parse_draft(who.form)
+    version = who.form.get("version", "")
+    edited = int(version) if version.isascii() and version.isdigit() and len(version) < 10 else 0
+    spec, errors = await resolve(who, current.team_id, draft)
+    if spec is not None:
+        try:
+            saved = await playbooks.update_playbook(who.svc, who.actor, playbook_id, spec, edited)
+        except ApiError as error:
+            if error.status == 409:
+                # Someone saved meanwhile: keep this draft, say so, and let a save replace theirs.
+                latest = await playbooks.get_playbook(who.svc, who.actor, playbook_id)
+                return await _form(
+                    who,
+                    current.team_id,
+                    status_code=409,
+                    playbook=latest,
+                    draft=draft,
+                    conflict={"edited": edited, "current": latest.version, "message": error.message},
+                )
+            if error.status != 422:
+                raise
+            errors = form_errors(error.fields) or {"playbook": error.message}
+        else:
+            return redirect(who, f"/backstage/playbooks/{playbook_id}", f"Saved version {saved.version}.")
+    shown = current.model_copy(update={"version": edited or current.version})
+    return await _form(who, current.team_id, status_code=422, playbook=shown, draft=draft, errors=errors)
+
+
+@router.post("/playbooks/{playbook_id}/archive")
+async def archive_playbook(playbook_id: str, who: Visitor = Depends(form_visitor)) -> Response:
+    archived = await playbooks.archive_playbook(who.svc, who.actor, playbook_id)
+    return redirect(who, f"/backstage/teams/{archived.team_id}/playbooks", f"Playbook {archived.title!r} archived.")
+
+
+@router.get("/playbooks/{playbook_id}/history")
+async def playbook_history(playbook_id: str, who: Visitor = Depends(visitor)) -> Response:
+    playbook = await playbooks.get_playbook(who.svc, who.actor, playbook_id)
+    edits = await playbooks.playbook_history(who.svc, who.actor, playbook_id)
+    names = await names_for(who, {e.editor_id for e in edits})
+    return await render(
+        who,
+        "playbook_history.html",
+        team=_team(await who.teams(), playbook.team_id),
+        team_id=playbook.team_id,
+        playbook=playbook,
+        edits=list(reversed(edits)),
+        names=names,
+    )
+
+
+@router.get("/playbooks/{playbook_id}/export")
+async def export_playbook(playbook_id: str, who: Visitor = Depends(visitor)) -> Response:
+    playbook = await playbooks.get_playbook(who.svc, who.actor, playbook_id)
+    slug = re.sub(r"[^a-z0-9]+", "-", playbook.title.casefold()).strip("-") or "playbook"
+    return Response(
+        await export_yaml(who.svc, playbook),
+        media_type="application/yaml",
+        headers={"Content-Disposition": f'attachment; filename="{slug}.yaml"'},
+    )
+
+
+@router.get("/teams/{team_id}/playbooks/import")
+async def import_page(team_id: str, who: Visitor = Depends(visitor)) -> Response:
+    await playbooks.require_team(who.svc, who.actor, team_id)
+    return await render(
+        who, "playbook_import.html", team=_team(await who.teams(), team_id), team_id=team_id, text="", errors={}
+    )
+
+
+@router.post("/teams/{team_id}/playbooks/import")
+async def import_playbook(team_id: str, who: Visitor = Depends(form_visitor)) -> Response:
+    await playbooks.require_team(who.svc, who.actor, team_id)
+    text = who.form.get("yaml", "")
+    try:
+        document, lines = await parse_yaml_off_loop(text)
+        spec = await resolve_document(who.svc, team_id, document, lines)
+        created = await playbooks.create_playbook(
+            who.svc, who.actor, team_id, spec, idempotency_key=who.form.get("request_key") or None
+        )
+    except ApiError as error:
+        if error.status != 422:
+            raise
+        return await render(
+            who,
+            "playbook_import.html",
+            status_code=422,
+            team=_team(await who.teams(), team_id),
+            team_id=team_id,
+            text=text,
+            message=error.message,
+            errors=error.fields,
+        )
+    return redirect(who, f"/backstage/playbooks/{created.id}", f"Playbook {created.title!r} imported.")
