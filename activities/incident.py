@@ -185,10 +185,15 @@ class IncidentActivities:
             # 403, or 404 for a private channel the bot may not even see.
             if failure.status not in (403, 404):
                 raise
+            refusal = failure
         # Not a member (a broadcast channel, or the incident channel it was removed from):
-        # join it if it is public, then post.
+        # join it if it is public, then post. A channel the bot is still in refused for
+        # another reason: that refusal stands.
         if not await self._joined_public_channel(request.channel_id):
-            username = str((await self._bot_user())["username"])
+            bot = await self._bot_user()
+            if await self._mattermost.channel_membership(request.channel_id, str(bot["id"])):
+                raise refusal
+            username = str(bot["username"])
             name = request.channel_name or await self._channel_name(request.channel_id) or request.channel_id
             raise ApplicationError(
                 f"@{username} may not post in ~{name} (not a member of the channel); add @{username} to ~{name}",

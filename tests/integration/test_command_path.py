@@ -151,17 +151,23 @@ async def test_huge_reminders_are_refused_and_never_reach_the_workflow_task(worl
     assert (await state(world, incident.id)).reminder_seconds == 0
 
 
-async def test_playbook_reminder_default_is_bounded(world: World) -> None:
+async def test_playbook_reminder_default_is_bounded_both_ways(world: World) -> None:
+    settings = world.stack.settings
+    body = {"team_id": world.team_id, "title": "Reminded", "checklists": [{"title": "Only", "items": []}]}
     async with world.api(world.alice) as api:
-        body = {
-            "team_id": world.team_id,
-            "title": "Too slow",
-            "checklists": [{"title": "Only", "items": []}],
-            "reminder_timer_default_seconds": 10**12,
-        }
-        response = await api.post("/api/v1/playbooks", json=body)
-    assert response.status_code == 422
-    assert "reminder_timer_default_seconds" in response.json()["fields"]
+        too_long = await api.post("/api/v1/playbooks", json={**body, "reminder_timer_default_seconds": 10**12})
+        assert too_long.status_code == 422
+        assert "reminder_timer_default_seconds" in too_long.json()["fields"]
+        # What an operator configures: REMINDER_MIN_SECONDS (the test stack runs with 1 s).
+        minimum, settings.reminder_min_seconds = settings.reminder_min_seconds, 60
+        try:
+            too_short = await api.post("/api/v1/playbooks", json={**body, "reminder_timer_default_seconds": 1})
+        finally:
+            settings.reminder_min_seconds = minimum
+    assert too_short.status_code == 422
+    assert too_short.json()["fields"]["reminder_timer_default_seconds"] == (
+        "A reminder interval must be off (0) or between 1m and 7d (60 to 604800 seconds)."
+    )
 
 
 async def test_removed_outside_this_tool_loses_access_within_the_cache_time(world: World) -> None:
