@@ -36,17 +36,9 @@ from api.services import Services, services
 from api.temporal_calls import Gone, execute_update, execute_update_with_start, query, quote
 from models import search_attributes as sa
 from models.common import SHORT_ID, Actor, UserFact, new_short_id, short_id_from
-from models.incident import (
-    IncidentConfig,
-    IncidentStart,
-    IncidentState,
-    IncidentStatus,
-    IncidentSummary,
-    incident_workflow_id,
-    summarize,
-    to_view,
-)
+from models.incident import IncidentConfig, IncidentStart, IncidentState, IncidentStatus, incident_workflow_id
 from models.incident_commands import CommandResult, IncidentCommand, OpenIncident, RequestKey, RestartIncident
+from models.incident_views import IncidentSummary, summarize, to_view
 from models.playbook import Playbook, playbook_workflow_id
 from settings import Settings
 from workflows.incident import SUMMARY_MEMO, IncidentWorkflow

@@ -36,26 +36,20 @@ with workflow.unsafe.imports_passed_through():
         RespondToCommand,
         SetChannelHeader,
     )
-    from models.errors import invalid
-    from models.incident import (
+    from models.channel_names import channel_name_for
+    from models.effects import (
         INCIDENT_CHANNEL_LANE,
         ChannelHeaderEffect,
         Effect,
-        IncidentStart,
-        IncidentState,
-        IncidentStatus,
         InviteEffect,
         PendingEffect,
         PostEffect,
         RespondEffect,
         StatsEffect,
-        channel_name_for,
-        facts,
         lane_of,
-        ongoing_seconds,
-        summarize,
-        to_view,
     )
+    from models.errors import invalid
+    from models.incident import IncidentStart, IncidentState, IncidentStatus
     from models.incident_commands import (
         AddItem,
         Announce,
@@ -77,6 +71,7 @@ with workflow.unsafe.imports_passed_through():
         SetReminder,
         SnoozeReminder,
     )
+    from models.incident_views import facts, ongoing_seconds, summarize, to_view
     from workflows import incident_messages as text
     from workflows.incident_state import Incident, check_start, new_incident
 

@@ -15,28 +15,30 @@ from typing import Any
 
 import permissions
 from models.common import REMINDER_MAX_SECONDS, Actor, UserFact, reminder_problem
+from models.effects import (
+    Button,
+    ChannelHeaderEffect,
+    Effect,
+    InviteEffect,
+    PendingEffect,
+    PostEffect,
+    RespondEffect,
+    StatsEffect,
+)
 from models.errors import confirm, conflict, forbidden, invalid, not_found
 from models.incident import (
     BLANK_STAGE_TITLE,
     RECENT_REQUESTS_MAX,
-    Button,
     ChannelAccessLost,
-    ChannelHeaderEffect,
     ChecklistItem,
-    Effect,
     EventType,
     IncidentStart,
     IncidentState,
     IncidentStatus,
-    InviteEffect,
     ItemState,
-    PendingEffect,
     Period,
-    PostEffect,
     RecentRequest,
-    RespondEffect,
     Stage,
-    StatsEffect,
     StatusUpdate,
     TimelineEvent,
 )

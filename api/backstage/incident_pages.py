@@ -25,7 +25,7 @@ from api.pagination import PageParams, paginate
 from api.routes.incident_deps import Caller, CommandResponse, act
 from api.routes.incidents import SORT_KEYS, IncidentListItem, user_fact
 from models.common import SHORT_ID, Actor
-from models.incident import IncidentState, IncidentStatus, ItemState, UpdateStatus, to_record
+from models.incident import IncidentState, IncidentStatus, ItemState, UpdateStatus
 from models.incident_commands import (
     AssignItem,
     ChangeStage,
@@ -35,6 +35,7 @@ from models.incident_commands import (
     SetItemState,
     StatusUpdateFields,
 )
+from models.incident_views import to_record
 from settings import Settings
 from workflows.incident import IncidentWorkflow
 

@@ -34,15 +34,7 @@ from api.routes.incident_deps import (
 from api.services import Services, services
 from api.time_bounds import time_bound
 from models.common import Actor, ChannelFact, MattermostId, Model, UserFact
-from models.incident import (
-    EventType,
-    IncidentFields,
-    IncidentRecord,
-    IncidentSummary,
-    IncidentView,
-    TimelineEvent,
-    to_record,
-)
+from models.incident import EventType, IncidentFields, TimelineEvent
 from models.incident_commands import (
     Announce,
     ChangeCommander,
@@ -58,6 +50,7 @@ from models.incident_commands import (
     StageMove,
     StatusUpdateFields,
 )
+from models.incident_views import IncidentRecord, IncidentSummary, IncidentView, to_record
 from workflows.incident import IncidentWorkflow
 
 router = APIRouter(

@@ -19,7 +19,8 @@ import pytest
 from temporalio.client import WorkflowHandle
 
 from activities.incident import DEDUPE_PROP
-from models.incident import EventType, IncidentConfig, IncidentState, IncidentStatus, lane_of
+from models.effects import lane_of
+from models.incident import EventType, IncidentConfig, IncidentState, IncidentStatus
 from models.incident_commands import ChangeCommander, EndIncident, InviteMembers, PostStatusUpdate
 from models.stats import StatsWindow, stats_month, stats_workflow_id
 from settings import Settings
