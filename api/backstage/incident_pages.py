@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import ValidationError
 
 import permissions
-from api import incidents, playbooks
+from api import incident_start, incidents, playbooks
 from api.backstage.common import Visitor, form_visitor, redirect, render, templates, visitor
 from api.errors import ApiError, describe_fields, validation_fields
 from api.incidents import IncidentFilter, Place
@@ -154,7 +154,7 @@ def digest(state: IncidentState) -> str:
 
 
 def web_ui_url(settings: Settings, incident_id: str) -> str:
-    return incidents.incident_config(settings, incident_id).details_url
+    return incident_start.incident_config(settings, incident_id).details_url
 
 
 def channel_url(settings: Settings, state: IncidentState) -> str:
@@ -314,7 +314,7 @@ async def end_incident(incident_id: str, who: Visitor = Depends(form_visitor)) -
 async def restart_incident(incident_id: str, who: Visitor = Depends(form_visitor)) -> Response:
     caller = _caller(who)
     try:
-        result = await incidents.restart(
+        result = await incident_start.restart(
             who.svc, who.actor, incident_id, request=caller.request("restart_incident", incident_id, None)
         )
     except ApiError as error:

@@ -9,7 +9,7 @@ from temporalio.api.enums.v1 import EventType as HistoryEventType
 from temporalio.client import WithStartWorkflowOperation, WorkflowExecutionStatus
 from temporalio.common import WorkflowIDConflictPolicy
 
-from api.incidents import start_options
+from api.incident_start import start_options
 from models import search_attributes as sa
 from models.incident import EventType, IncidentStart, IncidentState, IncidentStatus
 from models.incident_commands import (
