@@ -1,5 +1,8 @@
 """`IncidentWorkflow`: one durable workflow per incident, from start to end (and restart).
 
+Over 400 lines on purpose: the workflow class is one unit for Temporal (its run loop,
+lanes, updates and queries share its state); the rules it runs are in incident_state.py.
+
 Commands arrive as Updates. Each validator calls the incident's `check_*` rule, so a
 refused command is answered with its reason and leaves no trace in history; each
 handler applies the change at once (the caller's reply is fast) and queues its side

@@ -1,5 +1,8 @@
 """The incident's rules: what each command checks and what it changes.
 
+Over 400 lines on purpose: every incident rule lives in this one pure module
+(docs/architecture.md), so "where is the rule for X?" has one answer.
+
 Pure and deterministic (no Temporal calls, no I/O), so the workflow's validators and
 handlers are one-liners and the rules are unit-testable. Every `check_*` method is
 read-only and raises a refusal (`models.errors`) whose message the user reads; the

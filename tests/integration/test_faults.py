@@ -1,5 +1,8 @@
 """Side effects under Mattermost and process faults: every promise of docs/reliability.md.
 
+Over 400 lines on purpose: one scenario per test, one file per promise list
+(docs/reliability.md points here), sharing one fault-injecting stack.
+
 These tests run on a stack of their own (Temporal dev server, stand-in, worker, API), so
 the faults they inject never reach other tests' incidents, and nothing else posts while
 they count requests. Each ends with exact counts: one channel, one pinned opening post,
