@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from models.common import Model, UserFact
-from models.incident import Button
+from models.effects import Button
 
 
 class CreateChannel(Model):

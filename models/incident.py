@@ -1,23 +1,22 @@
-"""Incidents: the workflow's state, its timeline, and the record the API renders.
+"""Incidents: the workflow's state and its timeline, and what starts one.
 
 `IncidentState` is the whole state of an `IncidentWorkflow`; it is carried across
-continue-as-new and restart, so nothing is lost between runs. `IncidentRecord` is the
-read model (state plus elapsed times at a given moment).
+continue-as-new and restart, so nothing is lost between runs. Its pending side effects
+are in `models.effects`, what the API shows of it in `models.incident_views`, and how its
+channel is named in `models.channel_names`.
 """
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Any
 
 from pydantic import Field
 
 from models.common import Actor, MattermostId, Model, Trimmed, UserFact
+from models.effects import PendingEffect
 from models.playbook import Playbook
-from models.stats import FactsStatus, IncidentFacts
 
 NAME_MAX = 64
 DESCRIPTION_MAX = 1024
@@ -117,86 +116,6 @@ class Period(Model):
 
     started_at: datetime
     ended_at: datetime | None = None
-
-
-# Side effects waiting to be carried out by the workflow's main loop, in order within
-# their lane (see `lane_of`). Kept in state so they survive continue-as-new; `seq` makes
-# each one idempotent.
-
-
-class Button(Model):
-    """A button under a bot post; clicks come back to the API's action endpoint, signed."""
-
-    id: str
-    name: str
-    action: Literal["post_update", "snooze"]
-    seconds: int = 0
-
-
-class PostEffect(Model):
-    kind: Literal["post"] = "post"
-    channel_id: str | None = None  # None: the incident channel
-    message: str
-    buttons: list[Button] = Field(default_factory=list)
-    pin: bool = False
-    # Remember the resulting post id under this name (e.g. the opening post).
-    remember_as: str | None = None
-
-
-class InviteEffect(Model):
-    kind: Literal["invite"] = "invite"
-    actor_id: str
-    users: list[UserFact]
-
-
-class ChannelHeaderEffect(Model):
-    """Bring the channel header up to date (rendered from the state when carried out)."""
-
-    kind: Literal["channel_header"] = "channel_header"
-
-
-class RespondEffect(Model):
-    """A late reply to the slash command that started it all (via its response_url)."""
-
-    kind: Literal["respond"] = "respond"
-    response_url: str
-    text: str
-
-
-class StatsEffect(Model):
-    """Report the incident's latest facts to its team's statistics workflow."""
-
-    kind: Literal["stats"] = "stats"
-
-
-Effect = Annotated[
-    PostEffect | InviteEffect | ChannelHeaderEffect | RespondEffect | StatsEffect,
-    Field(discriminator="kind"),
-]
-
-
-class PendingEffect(Model):
-    seq: int
-    effect: Effect
-
-
-INCIDENT_CHANNEL_LANE = "incident-channel"
-
-
-def lane_of(effect: Effect, incident_channel_id: str | None) -> str:
-    """The lane an effect waits in: effects in one lane happen in order, lanes are independent.
-
-    The incident channel's invites and posts share a lane (the channel opens with its people,
-    then its posts in order); each other channel has its own, as do the header, statistics and
-    command replies. So one channel that refuses or fails holds back nothing but itself.
-    """
-    if isinstance(effect, PostEffect):
-        if effect.channel_id is None or effect.channel_id == incident_channel_id:
-            return INCIDENT_CHANNEL_LANE
-        return f"channel:{effect.channel_id}"
-    if isinstance(effect, InviteEffect):
-        return INCIDENT_CHANNEL_LANE
-    return effect.kind
 
 
 class RecentRequest(Model):
@@ -331,196 +250,3 @@ class IncidentStart(IncidentFields):
         return cls(
             id=state.id, team_id=state.team_id, name=state.name, reporter=reporter, config=state.config, resume=state
         )
-
-
-# --------------------------------------------------------------------------- read model
-
-
-class IncidentView(Model):
-    """The incident as a command's answer shows it: everything but the timeline."""
-
-    id: str
-    name: str
-    description: str
-    team_id: str
-    channel_id: str | None
-    channel_name: str | None
-    playbook_id: str | None
-    playbook_version: int | None
-    status: IncidentStatus
-    is_public: bool
-    commander_id: str
-    reporter_id: str
-    member_ids: list[str]
-    started_at: datetime
-    ended_at: datetime | None
-    duration_seconds: int
-    time_to_resolution_seconds: int | None
-    active_stage: int
-    active_stage_title: str
-    checklists: list[Stage]
-    status_updates: list[StatusUpdate]
-    reminder_seconds: int
-    next_reminder_at: datetime | None
-    failure: str | None = None
-
-
-class IncidentRecord(IncidentView):
-    """The full incident as the API shows it."""
-
-    timeline: list[TimelineEvent]
-
-
-class IncidentSummary(Model):
-    """What lists show, kept in the workflow's memo so a listing needs no queries."""
-
-    id: str
-    name: str
-    team_id: str
-    channel_id: str | None
-    channel_name: str | None
-    playbook_id: str | None
-    status: IncidentStatus
-    is_public: bool
-    commander_id: str
-    reporter_id: str
-    started_at: datetime
-    ended_at: datetime | None
-    time_to_resolution_seconds: int | None
-    first_status_update_at: datetime | None = None
-    active_stage: int
-    active_stage_title: str
-    member_count: int = 0
-
-    def elapsed_seconds(self, now: datetime) -> int:
-        """The incident's duration: until its end, or until `now` while it is ongoing."""
-        end = self.ended_at if self.status == IncidentStatus.ENDED and self.ended_at else now
-        return max(0, round((end - self.started_at).total_seconds()))
-
-
-def summarize(state: IncidentState) -> IncidentSummary:
-    record = to_view(state, state.started_at)
-    return IncidentSummary(
-        id=state.id,
-        name=state.name,
-        team_id=state.team_id,
-        channel_id=state.channel_id,
-        channel_name=state.channel_name,
-        playbook_id=state.playbook_id,
-        status=state.status,
-        is_public=state.is_public,
-        commander_id=state.commander_id,
-        reporter_id=state.reporter_id,
-        started_at=state.started_at,
-        ended_at=record.ended_at,
-        time_to_resolution_seconds=record.time_to_resolution_seconds,
-        first_status_update_at=state.first_status_update_at,
-        active_stage=state.active_stage,
-        active_stage_title=record.active_stage_title,
-        member_count=len(state.member_ids),
-    )
-
-
-def ongoing_seconds(periods: list[Period], now: datetime) -> float:
-    """Total time the incident has been ongoing, across restarts."""
-    return sum(((p.ended_at or now) - p.started_at).total_seconds() for p in periods)
-
-
-def time_to_resolution(state: IncidentState) -> int | None:
-    """Seconds the incident was ongoing until it was (last) ended; None while ongoing.
-
-    A restarted incident counts only the time it was ongoing: the gap between an end and
-    the restart is not resolution time (see README, "Time to resolution").
-    """
-    if state.status != IncidentStatus.ENDED:
-        return None
-    return round(ongoing_seconds(state.periods, state.ended_at or state.started_at))
-
-
-def to_record(state: IncidentState, now: datetime) -> IncidentRecord:
-    return IncidentRecord(**dict(to_view(state, now)), timeline=state.timeline)
-
-
-def to_view(state: IncidentState, now: datetime) -> IncidentView:
-    end = state.ended_at if state.status != IncidentStatus.ONGOING and state.ended_at else now
-    stage_title = state.checklists[state.active_stage].title if state.active_stage < len(state.checklists) else ""
-    return IncidentView(
-        id=state.id,
-        name=state.name,
-        description=state.description,
-        team_id=state.team_id,
-        channel_id=state.channel_id,
-        channel_name=state.channel_name,
-        playbook_id=state.playbook_id,
-        playbook_version=state.playbook.version if state.playbook else None,
-        status=state.status,
-        is_public=state.is_public,
-        commander_id=state.commander_id,
-        reporter_id=state.reporter_id,
-        member_ids=state.member_ids,
-        started_at=state.started_at,
-        ended_at=state.ended_at if state.status == IncidentStatus.ENDED else None,
-        duration_seconds=max(0, round((end - state.started_at).total_seconds())),
-        time_to_resolution_seconds=time_to_resolution(state),
-        active_stage=state.active_stage,
-        active_stage_title=stage_title,
-        checklists=state.checklists,
-        status_updates=state.status_updates,
-        reminder_seconds=state.reminder_seconds,
-        next_reminder_at=state.reminder_due_at if state.status == IncidentStatus.ONGOING else None,
-        failure=state.failure,
-    )
-
-
-# --------------------------------------------------------------------------- channel names
-
-CHANNEL_NAME_MAX = 64
-_CHANNEL_NAME = re.compile(r"^[a-z0-9]+([a-z\-\_0-9]+|(__)?)[a-z0-9]*$")
-
-
-def slugify(text: str) -> str:
-    """Lowercase ASCII letters and digits joined by '-'; other scripts drop out."""
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
-
-
-def channel_name_for(*, incident_id: str, name: str, template: str, date: str, playbook_title: str) -> str:
-    """A valid, unique Mattermost channel name, derived deterministically.
-
-    The incident id is always part of the name, so the name is unique per incident and a
-    retried channel creation finds the channel it made before.
-    """
-    slug = slugify(name) or "incident"
-    if template:
-        rendered = template.format(name=slug, date=date, id=incident_id, playbook=slugify(playbook_title))
-        if "{id}" not in template:
-            rendered = f"{rendered}-{incident_id}"
-    else:
-        rendered = f"inc-{slug}-{incident_id}"
-    rendered = re.sub(r"[^a-z0-9_-]+", "-", rendered.lower())
-    rendered = re.sub(r"-{2,}", "-", rendered).strip("-_")
-    if len(rendered) > CHANNEL_NAME_MAX:
-        # Keep the unique id: cut the descriptive part.
-        keep = CHANNEL_NAME_MAX - len(incident_id) - 1
-        head = rendered.replace(incident_id, "").strip("-_")[:keep].strip("-_")
-        rendered = f"{head}-{incident_id}" if head else incident_id
-    if not _CHANNEL_NAME.match(rendered):
-        rendered = f"inc-{incident_id}"
-    return rendered
-
-
-def facts(state: IncidentState) -> IncidentFacts:
-    """What the incident reports to its team's statistics."""
-    ended = state.status == IncidentStatus.ENDED
-    return IncidentFacts(
-        incident_id=state.id,
-        team_id=state.team_id,
-        playbook_id=state.playbook_id,
-        status=FactsStatus.ENDED if ended else FactsStatus.ONGOING,
-        started_at=state.started_at,
-        ended_at=state.ended_at if ended else None,
-        time_to_resolution_seconds=time_to_resolution(state),
-        first_status_update_at=state.first_status_update_at,
-        participant_ids=list(state.member_ids),
-        is_public=state.is_public,
-    )

@@ -19,7 +19,8 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from models.common import REMINDER_MAX_SECONDS, Actor, ChannelFact, Model, ReminderSeconds, Trimmed, UserFact
-from models.incident import STATUS_MESSAGE_MAX, IncidentView, ItemState, UpdateStatus
+from models.incident import STATUS_MESSAGE_MAX, ItemState, UpdateStatus
+from models.incident_views import IncidentView
 from models.playbook import DESCRIPTION_MAX, ITEM_TITLE_MAX, SlashCommandText
 
 Position = Field(ge=0, le=10_000)

@@ -1,5 +1,8 @@
 """`IncidentWorkflow`: one durable workflow per incident, from start to end (and restart).
 
+Over 400 lines on purpose: the workflow class is one unit for Temporal (its run loop,
+lanes, updates and queries share its state); the rules it runs are in incident_state.py.
+
 Commands arrive as Updates. Each validator calls the incident's `check_*` rule, so a
 refused command is answered with its reason and leaves no trace in history; each
 handler applies the change at once (the caller's reply is fast) and queues its side
@@ -36,26 +39,20 @@ with workflow.unsafe.imports_passed_through():
         RespondToCommand,
         SetChannelHeader,
     )
-    from models.errors import invalid
-    from models.incident import (
+    from models.channel_names import channel_name_for
+    from models.effects import (
         INCIDENT_CHANNEL_LANE,
         ChannelHeaderEffect,
         Effect,
-        IncidentStart,
-        IncidentState,
-        IncidentStatus,
         InviteEffect,
         PendingEffect,
         PostEffect,
         RespondEffect,
         StatsEffect,
-        channel_name_for,
-        facts,
         lane_of,
-        ongoing_seconds,
-        summarize,
-        to_view,
     )
+    from models.errors import invalid
+    from models.incident import IncidentStart, IncidentState, IncidentStatus
     from models.incident_commands import (
         AddItem,
         Announce,
@@ -77,6 +74,7 @@ with workflow.unsafe.imports_passed_through():
         SetReminder,
         SnoozeReminder,
     )
+    from models.incident_views import facts, ongoing_seconds, summarize, to_view
     from workflows import incident_messages as text
     from workflows.incident_state import Incident, check_start, new_incident
 

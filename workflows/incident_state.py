@@ -1,5 +1,8 @@
 """The incident's rules: what each command checks and what it changes.
 
+Over 400 lines on purpose: every incident rule lives in this one pure module
+(docs/architecture.md), so "where is the rule for X?" has one answer.
+
 Pure and deterministic (no Temporal calls, no I/O), so the workflow's validators and
 handlers are one-liners and the rules are unit-testable. Every `check_*` method is
 read-only and raises a refusal (`models.errors`) whose message the user reads; the
@@ -15,28 +18,30 @@ from typing import Any
 
 import permissions
 from models.common import REMINDER_MAX_SECONDS, Actor, UserFact, reminder_problem
+from models.effects import (
+    Button,
+    ChannelHeaderEffect,
+    Effect,
+    InviteEffect,
+    PendingEffect,
+    PostEffect,
+    RespondEffect,
+    StatsEffect,
+)
 from models.errors import confirm, conflict, forbidden, invalid, not_found
 from models.incident import (
     BLANK_STAGE_TITLE,
     RECENT_REQUESTS_MAX,
-    Button,
     ChannelAccessLost,
-    ChannelHeaderEffect,
     ChecklistItem,
-    Effect,
     EventType,
     IncidentStart,
     IncidentState,
     IncidentStatus,
-    InviteEffect,
     ItemState,
-    PendingEffect,
     Period,
-    PostEffect,
     RecentRequest,
-    RespondEffect,
     Stage,
-    StatsEffect,
     StatusUpdate,
     TimelineEvent,
 )

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import ValidationError
 
 import permissions
-from api import incidents, playbooks
+from api import incident_start, incidents, playbooks
 from api.backstage.common import Visitor, form_visitor, redirect, render, templates, visitor
 from api.errors import ApiError, describe_fields, validation_fields
 from api.incidents import IncidentFilter, Place
@@ -25,7 +25,7 @@ from api.pagination import PageParams, paginate
 from api.routes.incident_deps import Caller, CommandResponse, act
 from api.routes.incidents import SORT_KEYS, IncidentListItem, user_fact
 from models.common import SHORT_ID, Actor
-from models.incident import IncidentState, IncidentStatus, ItemState, UpdateStatus, to_record
+from models.incident import IncidentState, IncidentStatus, ItemState, UpdateStatus
 from models.incident_commands import (
     AssignItem,
     ChangeStage,
@@ -35,6 +35,7 @@ from models.incident_commands import (
     SetItemState,
     StatusUpdateFields,
 )
+from models.incident_views import to_record
 from settings import Settings
 from workflows.incident import IncidentWorkflow
 
@@ -153,7 +154,7 @@ def digest(state: IncidentState) -> str:
 
 
 def web_ui_url(settings: Settings, incident_id: str) -> str:
-    return incidents.incident_config(settings, incident_id).details_url
+    return incident_start.incident_config(settings, incident_id).details_url
 
 
 def channel_url(settings: Settings, state: IncidentState) -> str:
@@ -313,7 +314,7 @@ async def end_incident(incident_id: str, who: Visitor = Depends(form_visitor)) -
 async def restart_incident(incident_id: str, who: Visitor = Depends(form_visitor)) -> Response:
     caller = _caller(who)
     try:
-        result = await incidents.restart(
+        result = await incident_start.restart(
             who.svc, who.actor, incident_id, request=caller.request("restart_incident", incident_id, None)
         )
     except ApiError as error:

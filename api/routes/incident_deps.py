@@ -21,8 +21,8 @@ from api.errors import error_responses
 from api.idempotency import scoped
 from api.services import Services, services
 from models.common import Actor, Model
-from models.incident import IncidentView
 from models.incident_commands import IncidentCommand, RequestKey
+from models.incident_views import IncidentView
 
 IncidentId = Annotated[str, Path(description="Incident id (the part after `incident-` in the workflow id)")]
 StageIndex = Annotated[int, Path(ge=0, le=10_000, description="0-based stage position")]

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query
 from pydantic import Field
 
-from api import incidents
+from api import incident_start, incidents
 from api.auth import current_user
 from api.errors import error_responses, invalid, not_found
 from api.idempotency import scoped
@@ -34,15 +34,7 @@ from api.routes.incident_deps import (
 from api.services import Services, services
 from api.time_bounds import time_bound
 from models.common import Actor, ChannelFact, MattermostId, Model, UserFact
-from models.incident import (
-    EventType,
-    IncidentFields,
-    IncidentRecord,
-    IncidentSummary,
-    IncidentView,
-    TimelineEvent,
-    to_record,
-)
+from models.incident import EventType, IncidentFields, TimelineEvent
 from models.incident_commands import (
     Announce,
     ChangeCommander,
@@ -58,6 +50,7 @@ from models.incident_commands import (
     StageMove,
     StatusUpdateFields,
 )
+from models.incident_views import IncidentRecord, IncidentSummary, IncidentView, to_record
 from workflows.incident import IncidentWorkflow
 
 router = APIRouter(
@@ -114,7 +107,7 @@ async def start_incident(
     svc: Services = Depends(services),
 ) -> IncidentView:
     """Start an incident. Returns once the workflow has accepted it; the channel appears moments later."""
-    result = await incidents.start_incident(
+    result = await incident_start.start_incident(
         svc,
         actor,
         team_id=body.team_id,
@@ -218,7 +211,7 @@ async def end_incident(incident_id: IncidentId, who: Caller = Depends(caller)) -
 async def restart_incident(incident_id: IncidentId, who: Caller = Depends(caller)) -> CommandResponse:
     """Reopen an ended incident, with its whole state and timeline."""
     request = who.request("restart_incident", incident_id, None)
-    result = await incidents.restart(who.svc, who.actor, incident_id, request=request)
+    result = await incident_start.restart(who.svc, who.actor, incident_id, request=request)
     return CommandResponse(message=result.message, incident=result.incident)
 
 

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field, ValidationError
 
 from activities.incident import DEDUPE_PROP
-from api import incidents
+from api import incident_start, incidents
 from api.errors import ApiError, ErrorBody, unauthorized, validation_fields
 from api.idempotency import fingerprint, scoped
 from api.incidents import Place
@@ -141,7 +141,7 @@ async def _start(
     except ValidationError as error:
         return _dialog_errors(error, names)
     try:
-        await incidents.start_incident(
+        await incident_start.start_incident(
             svc,
             actor,
             team_id=state.team_id,

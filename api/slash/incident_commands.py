@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from api import incidents
+from api import incident_start, incidents
 from api.errors import ApiError
 from api.incidents import IncidentFilter
 from api.pagination import MAX_PER_PAGE, PageParams
@@ -105,7 +105,7 @@ async def start(ctx: Context) -> SlashReply:
     if not name:
         raise UsageError("Give the playbook and the incident's name.")
     playbook = await find_playbook(ctx, words[0])
-    await incidents.start_incident(
+    await incident_start.start_incident(
         ctx.svc,
         ctx.actor,
         team_id=ctx.request.team_id,
@@ -146,7 +146,9 @@ async def end(ctx: Context) -> SlashReply:
 async def restart(ctx: Context) -> SlashReply:
     place, _ = await incident_here(ctx, "restart an incident")
     try:
-        result = await incidents.restart(ctx.svc, ctx.actor, place.incident_id, request=request_key(ctx, "restart"))
+        result = await incident_start.restart(
+            ctx.svc, ctx.actor, place.incident_id, request=request_key(ctx, "restart")
+        )
     except ApiError as error:
         if error.status == 404:
             raise wrong_channel("restart an incident") from None

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from models.incident import IncidentState, IncidentSummary, to_record
+from models.incident import IncidentState
+from models.incident_views import IncidentSummary, to_record
 from workflows.incident_messages import checklist_lines, format_duration, stage_label
 
 

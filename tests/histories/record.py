@@ -17,7 +17,7 @@ from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy
 
 from activities.stats import StatsActivities
-from api.incidents import start_options
+from api.incident_start import start_options
 from lifecycle import exit_process
 from models.common import ChannelFact, new_short_id
 from models.incident import EventType, IncidentStart, IncidentState, IncidentStatus

@@ -7,7 +7,7 @@ from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
 
-from api.incidents import incident_config, start_options
+from api.incident_start import incident_config, start_options
 from models.common import Actor, UserFact, new_short_id
 from models.incident import IncidentStart, IncidentState
 from models.incident_commands import CommandResult

@@ -1,5 +1,8 @@
 """Side effects under Mattermost and process faults: every promise of docs/reliability.md.
 
+Over 400 lines on purpose: one scenario per test, one file per promise list
+(docs/reliability.md points here), sharing one fault-injecting stack.
+
 These tests run on a stack of their own (Temporal dev server, stand-in, worker, API), so
 the faults they inject never reach other tests' incidents, and nothing else posts while
 they count requests. Each ends with exact counts: one channel, one pinned opening post,
@@ -19,7 +22,8 @@ import pytest
 from temporalio.client import WorkflowHandle
 
 from activities.incident import DEDUPE_PROP
-from models.incident import EventType, IncidentConfig, IncidentState, IncidentStatus, lane_of
+from models.effects import lane_of
+from models.incident import EventType, IncidentConfig, IncidentState, IncidentStatus
 from models.incident_commands import ChangeCommander, EndIncident, InviteMembers, PostStatusUpdate
 from models.stats import StatsWindow, stats_month, stats_workflow_id
 from settings import Settings

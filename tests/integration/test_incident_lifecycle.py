@@ -9,9 +9,9 @@ from temporalio.api.enums.v1 import EventType as HistoryEventType
 from temporalio.client import WithStartWorkflowOperation, WorkflowExecutionStatus
 from temporalio.common import WorkflowIDConflictPolicy
 
-from api.incidents import start_options
+from api.incident_start import start_options
 from models import search_attributes as sa
-from models.incident import EventType, IncidentStart, IncidentState, IncidentStatus, to_record
+from models.incident import EventType, IncidentStart, IncidentState, IncidentStatus
 from models.incident_commands import (
     ChangeCommander,
     ChangeStage,
@@ -22,6 +22,7 @@ from models.incident_commands import (
     SetItemState,
     SetReminder,
 )
+from models.incident_views import to_record
 from tests.harness import World, eventually
 from tests.integration.incident_helpers import actor, fact, playbook, ready, settled, start, state, update
 from workflows.incident import IncidentWorkflow

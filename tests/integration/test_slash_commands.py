@@ -1,5 +1,7 @@
 """Every `/incident` command typed by a person through Mattermost's `commands/execute`.
 
+Over 400 lines on purpose: one test per subcommand of the help table, in its order.
+
 Each test checks the reply (ephemeral, to the caller only), the bot's post in the
 incident channel, and the change in the incident's workflow state.
 """

@@ -10,7 +10,7 @@ from temporalio.common import RetryPolicy
 from activities.incident import retry_delay
 from activities.mattermost import MattermostFailure
 from models.common import UserFact
-from models.incident import (
+from models.effects import (
     INCIDENT_CHANNEL_LANE,
     ChannelHeaderEffect,
     Effect,

@@ -9,7 +9,8 @@ import pytest
 from temporalio.exceptions import ApplicationError
 
 from models.common import Actor, ChannelFact, UserFact
-from models.incident import EventType, IncidentStart, IncidentStatus, ItemState, PostEffect
+from models.effects import PostEffect
+from models.incident import EventType, IncidentStart, IncidentStatus, ItemState
 from models.incident_commands import (
     AddItem,
     Announce,
@@ -273,7 +274,7 @@ def test_announce_needs_post_permission() -> None:
 
 
 def test_end_and_restart_count_only_ongoing_time() -> None:
-    from models.incident import time_to_resolution, to_record
+    from models.incident_views import time_to_resolution, to_record
 
     made = incident(reminder=60)
     made.end(EndIncident(actor=actor()), T0 + timedelta(minutes=30))

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 import permissions
+from models.channel_names import channel_name_for
 from models.common import Actor
-from models.incident import channel_name_for
 from models.playbook import PlaybookSpec, StageSpec
 from models.stats import (
     FactsStatus,

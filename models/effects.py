@@ -1,0 +1,93 @@
+"""An incident's side effects: what its workflow will do in Mattermost, and in which lane.
+
+Effects wait in the incident's state (`IncidentState.outbox`), so they survive
+continue-as-new and restarts; `seq` makes each one idempotent (posts carry it as their
+dedupe key).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from models.common import Model, UserFact
+
+# Side effects waiting to be carried out by the workflow's main loop, in order within
+# their lane (see `lane_of`). Kept in state so they survive continue-as-new; `seq` makes
+# each one idempotent.
+
+
+class Button(Model):
+    """A button under a bot post; clicks come back to the API's action endpoint, signed."""
+
+    id: str
+    name: str
+    action: Literal["post_update", "snooze"]
+    seconds: int = 0
+
+
+class PostEffect(Model):
+    kind: Literal["post"] = "post"
+    channel_id: str | None = None  # None: the incident channel
+    message: str
+    buttons: list[Button] = Field(default_factory=list)
+    pin: bool = False
+    # Remember the resulting post id under this name (e.g. the opening post).
+    remember_as: str | None = None
+
+
+class InviteEffect(Model):
+    kind: Literal["invite"] = "invite"
+    actor_id: str
+    users: list[UserFact]
+
+
+class ChannelHeaderEffect(Model):
+    """Bring the channel header up to date (rendered from the state when carried out)."""
+
+    kind: Literal["channel_header"] = "channel_header"
+
+
+class RespondEffect(Model):
+    """A late reply to the slash command that started it all (via its response_url)."""
+
+    kind: Literal["respond"] = "respond"
+    response_url: str
+    text: str
+
+
+class StatsEffect(Model):
+    """Report the incident's latest facts to its team's statistics workflow."""
+
+    kind: Literal["stats"] = "stats"
+
+
+Effect = Annotated[
+    PostEffect | InviteEffect | ChannelHeaderEffect | RespondEffect | StatsEffect,
+    Field(discriminator="kind"),
+]
+
+
+class PendingEffect(Model):
+    seq: int
+    effect: Effect
+
+
+INCIDENT_CHANNEL_LANE = "incident-channel"
+
+
+def lane_of(effect: Effect, incident_channel_id: str | None) -> str:
+    """The lane an effect waits in: effects in one lane happen in order, lanes are independent.
+
+    The incident channel's invites and posts share a lane (the channel opens with its people,
+    then its posts in order); each other channel has its own, as do the header, statistics and
+    command replies. So one channel that refuses or fails holds back nothing but itself.
+    """
+    if isinstance(effect, PostEffect):
+        if effect.channel_id is None or effect.channel_id == incident_channel_id:
+            return INCIDENT_CHANNEL_LANE
+        return f"channel:{effect.channel_id}"
+    if isinstance(effect, InviteEffect):
+        return INCIDENT_CHANNEL_LANE
+    return effect.kind

@@ -1,0 +1,166 @@
+"""What the API shows of an incident: the full record, the view a command answers with,
+the summary lists read from visibility, and the facts the statistics receive.
+
+All are computed from `IncidentState` at a given moment by pure functions.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from models.common import Model
+from models.incident import IncidentState, IncidentStatus, Period, Stage, StatusUpdate, TimelineEvent
+from models.stats import FactsStatus, IncidentFacts
+
+
+class IncidentView(Model):
+    """The incident as a command's answer shows it: everything but the timeline."""
+
+    id: str
+    name: str
+    description: str
+    team_id: str
+    channel_id: str | None
+    channel_name: str | None
+    playbook_id: str | None
+    playbook_version: int | None
+    status: IncidentStatus
+    is_public: bool
+    commander_id: str
+    reporter_id: str
+    member_ids: list[str]
+    started_at: datetime
+    ended_at: datetime | None
+    duration_seconds: int
+    time_to_resolution_seconds: int | None
+    active_stage: int
+    active_stage_title: str
+    checklists: list[Stage]
+    status_updates: list[StatusUpdate]
+    reminder_seconds: int
+    next_reminder_at: datetime | None
+    failure: str | None = None
+
+
+class IncidentRecord(IncidentView):
+    """The full incident as the API shows it."""
+
+    timeline: list[TimelineEvent]
+
+
+class IncidentSummary(Model):
+    """What lists show, kept in the workflow's memo so a listing needs no queries."""
+
+    id: str
+    name: str
+    team_id: str
+    channel_id: str | None
+    channel_name: str | None
+    playbook_id: str | None
+    status: IncidentStatus
+    is_public: bool
+    commander_id: str
+    reporter_id: str
+    started_at: datetime
+    ended_at: datetime | None
+    time_to_resolution_seconds: int | None
+    first_status_update_at: datetime | None = None
+    active_stage: int
+    active_stage_title: str
+    member_count: int = 0
+
+    def elapsed_seconds(self, now: datetime) -> int:
+        """The incident's duration: until its end, or until `now` while it is ongoing."""
+        end = self.ended_at if self.status == IncidentStatus.ENDED and self.ended_at else now
+        return max(0, round((end - self.started_at).total_seconds()))
+
+
+def summarize(state: IncidentState) -> IncidentSummary:
+    record = to_view(state, state.started_at)
+    return IncidentSummary(
+        id=state.id,
+        name=state.name,
+        team_id=state.team_id,
+        channel_id=state.channel_id,
+        channel_name=state.channel_name,
+        playbook_id=state.playbook_id,
+        status=state.status,
+        is_public=state.is_public,
+        commander_id=state.commander_id,
+        reporter_id=state.reporter_id,
+        started_at=state.started_at,
+        ended_at=record.ended_at,
+        time_to_resolution_seconds=record.time_to_resolution_seconds,
+        first_status_update_at=state.first_status_update_at,
+        active_stage=state.active_stage,
+        active_stage_title=record.active_stage_title,
+        member_count=len(state.member_ids),
+    )
+
+
+def ongoing_seconds(periods: list[Period], now: datetime) -> float:
+    """Total time the incident has been ongoing, across restarts."""
+    return sum(((p.ended_at or now) - p.started_at).total_seconds() for p in periods)
+
+
+def time_to_resolution(state: IncidentState) -> int | None:
+    """Seconds the incident was ongoing until it was (last) ended; None while ongoing.
+
+    A restarted incident counts only the time it was ongoing: the gap between an end and
+    the restart is not resolution time (see README, "Time to resolution").
+    """
+    if state.status != IncidentStatus.ENDED:
+        return None
+    return round(ongoing_seconds(state.periods, state.ended_at or state.started_at))
+
+
+def to_record(state: IncidentState, now: datetime) -> IncidentRecord:
+    return IncidentRecord(**dict(to_view(state, now)), timeline=state.timeline)
+
+
+def to_view(state: IncidentState, now: datetime) -> IncidentView:
+    end = state.ended_at if state.status != IncidentStatus.ONGOING and state.ended_at else now
+    stage_title = state.checklists[state.active_stage].title if state.active_stage < len(state.checklists) else ""
+    return IncidentView(
+        id=state.id,
+        name=state.name,
+        description=state.description,
+        team_id=state.team_id,
+        channel_id=state.channel_id,
+        channel_name=state.channel_name,
+        playbook_id=state.playbook_id,
+        playbook_version=state.playbook.version if state.playbook else None,
+        status=state.status,
+        is_public=state.is_public,
+        commander_id=state.commander_id,
+        reporter_id=state.reporter_id,
+        member_ids=state.member_ids,
+        started_at=state.started_at,
+        ended_at=state.ended_at if state.status == IncidentStatus.ENDED else None,
+        duration_seconds=max(0, round((end - state.started_at).total_seconds())),
+        time_to_resolution_seconds=time_to_resolution(state),
+        active_stage=state.active_stage,
+        active_stage_title=stage_title,
+        checklists=state.checklists,
+        status_updates=state.status_updates,
+        reminder_seconds=state.reminder_seconds,
+        next_reminder_at=state.reminder_due_at if state.status == IncidentStatus.ONGOING else None,
+        failure=state.failure,
+    )
+
+
+def facts(state: IncidentState) -> IncidentFacts:
+    """What the incident reports to its team's statistics."""
+    ended = state.status == IncidentStatus.ENDED
+    return IncidentFacts(
+        incident_id=state.id,
+        team_id=state.team_id,
+        playbook_id=state.playbook_id,
+        status=FactsStatus.ENDED if ended else FactsStatus.ONGOING,
+        started_at=state.started_at,
+        ended_at=state.ended_at if ended else None,
+        time_to_resolution_seconds=time_to_resolution(state),
+        first_status_update_at=state.first_status_update_at,
+        participant_ids=list(state.member_ids),
+        is_public=state.is_public,
+    )
