@@ -9,6 +9,8 @@ request without a status is carried out after the delay even if its client gave 
 like a slow request to Mattermost that lands after the client timed out. With
 ``channel_id``, a fault hits only requests about that channel (in the path, or as the
 JSON body's ``channel_id``, as in ``POST /posts``): one channel can fail while others work.
+With ``team_id``, likewise for one team (``POST /channels`` names it in its body), so a
+test's fault never hits another test's incidents on a shared server.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ class Fault:
     times: int | None = None
     body: str | None = None
     channel_id: str | None = None
+    team_id: str | None = None
     _pattern: re.Pattern[str] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -46,8 +49,9 @@ class Fault:
             raise TypeError("delay must be a non-negative number of seconds")
         if self.body is not None and not isinstance(self.body, str):
             raise TypeError("body must be a string")
-        if self.channel_id is not None and not isinstance(self.channel_id, str):
-            raise TypeError("channel_id must be a string")
+        for name in ("channel_id", "team_id"):
+            if getattr(self, name) is not None and not isinstance(getattr(self, name), str):
+                raise TypeError(f"{name} must be a string")
         if self.status is None and self.delay is None:
             raise ValueError("a fault needs a status, a delay, or both")
         if self.status is not None and not 400 <= self.status <= 599:
@@ -60,14 +64,20 @@ class Fault:
     def matches(self, method: str, path: str, body: bytes) -> bool:
         if self.method not in ("*", method) or self._pattern.fullmatch(path) is None:
             return False
-        return self.channel_id is None or self.channel_id in path.split("/") or self._body_channel(body)
+        return self._about("channel_id", self.channel_id, path, body) and self._about(
+            "team_id", self.team_id, path, body
+        )
 
-    def _body_channel(self, body: bytes) -> bool:
+    @staticmethod
+    def _about(key: str, wanted: str | None, path: str, body: bytes) -> bool:
+        """Whether the request concerns `wanted` (in its path, or as its JSON body's `key`)."""
+        if wanted is None or wanted in path.split("/"):
+            return True
         try:
             data = json.loads(body or b"null")
         except ValueError:
             return False
-        return isinstance(data, dict) and data.get("channel_id") == self.channel_id
+        return isinstance(data, dict) and data.get(key) == wanted
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -79,6 +89,7 @@ class Fault:
             "times": self.times,
             "body": self.body,
             "channel_id": self.channel_id,
+            "team_id": self.team_id,
         }
 
     def response(self, request_id: str) -> Response | None:
@@ -127,7 +138,7 @@ class Faults:
     @property
     def need_body(self) -> bool:
         """Whether matching needs the request body (a fault is limited to a channel)."""
-        return any(fault.channel_id is not None for fault in self._faults)
+        return any(fault.channel_id is not None or fault.team_id is not None for fault in self._faults)
 
     def take(self, method: str, path: str, body: bytes = b"") -> Fault | None:
         """The first fault matching this request, counting one use of it."""

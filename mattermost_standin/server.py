@@ -344,9 +344,10 @@ class StandIn:
         times: int | None = None,
         body: str | None = None,
         channel_id: str | None = None,
+        team_id: str | None = None,
     ) -> None:
         """Make matching requests fail or slow down (see ``mattermost_standin.faults``)."""
-        self._faults.add(Fault(method, path, status, retry_after, delay, times, body, channel_id))
+        self._faults.add(Fault(method, path, status, retry_after, delay, times, body, channel_id, team_id))
 
     def clear_faults(self) -> None:
         self._faults.clear()

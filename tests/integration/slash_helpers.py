@@ -19,6 +19,27 @@ from models.incident import IncidentState, incident_workflow_id
 from tests.harness import User, World, eventually
 from workflows.incident import IncidentWorkflow
 
+# Every /incident subcommand, as the help lists them (written out: tests must not derive it from the code).
+SUBCOMMANDS = [
+    "start",
+    "end",
+    "restart",
+    "info",
+    "list",
+    "check",
+    "checkadd",
+    "checkremove",
+    "assign",
+    "stage",
+    "commander",
+    "add",
+    "announce",
+    "update",
+    "reminder",
+    "timeline",
+    "playbooks",
+]
+
 TRIAGE = {"title": "Triage", "items": [{"title": "Page the DBA"}, {"title": "Read the logs"}]}
 MITIGATE = {"title": "Mitigate", "items": [{"title": "Fail over"}]}
 VERIFY = {"title": "Verify", "items": []}

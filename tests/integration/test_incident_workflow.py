@@ -133,7 +133,7 @@ async def _messages(world: World, handle: Any) -> list[str]:
 
 
 async def test_channel_creation_refused_means_no_incident(world: World) -> None:
-    world.standin.add_fault("POST", "/api/v4/channels", status=403, times=1)
+    world.standin.add_fault("POST", "/api/v4/channels", status=403, times=1, team_id=world.team_id)
     handle = await start(world, name="Cannot open")
     result: IncidentState = await handle.result()
     assert result.status == IncidentStatus.FAILED

@@ -26,6 +26,7 @@ from temporalio.api.enums.v1 import EventType
 from api.slash.router import registry
 from models.incident import incident_workflow_id
 from tests.harness import World, eventually
+from tests.integration.slash_helpers import SUBCOMMANDS as EVERY_SUBCOMMAND
 from tests.integration.slash_helpers import Started, outage, slash_form, state
 
 pytestmark = pytest.mark.property
@@ -34,26 +35,7 @@ T = TypeVar("T")
 # Per subcommand and per route: about 3 minutes for the whole file on a 2-core machine.
 EXAMPLES = 50
 
-SUBCOMMANDS = [
-    "start",
-    "end",
-    "restart",
-    "info",
-    "list",
-    "check",
-    "checkadd",
-    "checkremove",
-    "assign",
-    "stage",
-    "commander",
-    "add",
-    "announce",
-    "update",
-    "reminder",
-    "timeline",
-    "playbooks",
-    "help",
-]
+SUBCOMMANDS = [*EVERY_SUBCOMMAND, "help"]
 
 HOSTILE_WORDS = [
     "²",

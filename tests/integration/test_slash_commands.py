@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from models.incident import IncidentStatus, ItemState, UpdateStatus, incident_workflow_id
 from tests.harness import World, eventually
 from tests.integration.slash_helpers import (
+    SUBCOMMANDS,
     bot_posted,
     bot_posts,
     command,
@@ -96,12 +97,12 @@ async def test_start_arguments_and_playbook_access_are_checked(world: World) -> 
 
 async def test_start_failure_follows_via_response_url(world: World) -> None:
     await create_playbook(world, world.alice)
-    world.standin.add_fault("POST", "/api/v4/channels", status=400, times=1)
+    taken = len(world.standin.faults_taken)
+    world.standin.add_fault("POST", "/api/v4/channels", status=400, times=1, team_id=world.team_id)
     try:
         reply = await world.slash(world.alice, 'start "Database outage" Doomed')
         assert "the channel will appear shortly" in reply["text"]
-        refused = {"method": "POST", "path": "/api/v4/channels", "status": 400}
-        await world.standin.wait_for(lambda: refused in world.standin.requests)
+        await world.standin.wait_for(lambda: len(world.standin.faults_taken) > taken)
     finally:
         world.standin.clear_faults()
     [incident_id] = await eventually(
@@ -531,25 +532,7 @@ async def test_end_asks_for_confirmation_then_ends_and_restart_reopens(world: Wo
 
 
 async def test_help_and_unknown_input_show_every_command_with_examples(world: World) -> None:
-    names = [
-        "start",
-        "end",
-        "restart",
-        "info",
-        "list",
-        "check",
-        "checkadd",
-        "checkremove",
-        "assign",
-        "stage",
-        "commander",
-        "add",
-        "announce",
-        "update",
-        "reminder",
-        "timeline",
-        "playbooks",
-    ]
+    names = SUBCOMMANDS
     for typed in ("help", "HELP", "", "frobnicate now"):
         reply = await world.slash(world.alice, typed)
         assert reply["response_type"] == "ephemeral"
