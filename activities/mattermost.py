@@ -348,6 +348,17 @@ class Mattermost:
         _checked(ID, post_id, f"post {post_id!r}")
         return await _call(lambda: self._bot.posts.get_post(post_id), "read a post")
 
+    async def patch_post(self, post_id: str, *, message: str, props: dict[str, Any]) -> dict[str, Any]:
+        """`PUT /posts/{post_id}/patch`: replace the message and the props (whole) in place."""
+        _checked(ID, post_id, f"post {post_id!r}")
+        patched: dict[str, Any] = await _call(
+            lambda: self._bot.client.put(
+                f"/api/v4/posts/{post_id}/patch", options={"message": message, "props": props}
+            ),
+            "edit a post",
+        )
+        return patched
+
     async def pin_post(self, post_id: str) -> None:
         _checked(ID, post_id, f"post {post_id!r}")
         await _call(lambda: self._bot.posts.pin_post(post_id), "pin a post")
