@@ -120,6 +120,7 @@ async def start_stack(settings: Settings, running: Running) -> dict[str, Any]:
         host=settings.api_host,
         port=settings.api_port,
         log_level="info",
+        access_log=settings.access_log,
     )
     running.stoppers.append(api.stop)
     info["api"] = api_url

@@ -7,6 +7,7 @@ the stand-in exactly as a Mattermost client drives it (buttons and menus clicked
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import pytest
@@ -300,3 +301,17 @@ async def test_the_end_is_told_where_it_was_announced_and_the_post_loses_its_con
     assert "attachments" not in ended["props"] or not actions(ended)
     assert "`/incident restart` reopens it" in ended["message"]
     assert (await state(world, incident.id)).status == IncidentStatus.ENDED
+
+
+async def test_expected_404s_are_not_logged_as_errors(world: World, caplog: pytest.LogCaptureFixture) -> None:
+    incident = await outage(world)
+    caplog.clear()
+    caplog.set_level(logging.DEBUG)
+    reply = await command(world, world.alice, "add @nobody-here", incident)
+    assert reply.startswith("There is no user @nobody-here.")
+    loud = [r for r in caplog.records if r.levelno >= logging.WARNING and not r.name.startswith("temporalio")]
+    assert loud == [], [f"{r.name}: {r.getMessage()}" for r in loud]
+    assert not [r for r in caplog.records if r.name == "mattermostautodriver.websocket"], (
+        "never under the driver's name"
+    )
+    assert any(r.name == "activities.mattermost" and "404" in r.getMessage() for r in caplog.records)
