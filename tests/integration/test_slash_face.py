@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from typing import Any
 
 import pytest
@@ -315,3 +316,36 @@ async def test_expected_404s_are_not_logged_as_errors(world: World, caplog: pyte
         "never under the driver's name"
     )
     assert any(r.name == "activities.mattermost" and "404" in r.getMessage() for r in caplog.records)
+
+
+async def mm(world: World, *args: str, user: str = "alice") -> str:
+    """`python -m devstack.mm --url <stand-in> --token <user's token> ...`, as a person types it."""
+    token = getattr(world, user).token
+    cli = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "devstack.mm", "--url", world.standin.url, "--token", token, "--wait", "1", *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await cli.communicate()
+    assert cli.returncode == 0, err.decode()
+    return out.decode()
+
+
+async def test_the_stand_in_is_usable_by_hand(world: World) -> None:
+    incident = await outage(world)
+    channel = incident.channel_name
+    info = await mm(world, "slash", "--channel", channel, "/incident info")
+    assert info.startswith("#### Incident: Primary DB down")
+    # A command that opens a dialog shows it; `dialog` submits it.
+    opened = await mm(world, "slash", "--channel", f"~{channel}", "/incident update")
+    assert "[dialog] Post status update (callback status_update)" in opened
+    assert "message=textarea" in opened
+    submitted = await mm(world, "dialog", "status=monitoring", "message=Replica is primary now")
+    assert submitted.startswith("Submitted.")
+    await shows(world, incident, "Replica is primary now")
+    # `posts` lists the buttons; `click` clicks one and shows the ephemeral reply.
+    listed = await mm(world, "posts", "--channel", channel, "--last", "50")
+    assert "[item0] Check Page the DBA" in listed
+    clicked = await mm(world, "click", "--channel", channel, "item0")
+    assert "Clicked [item0] Check Page the DBA" in clicked
+    assert "[reply] Marked 'Page the DBA' as done." in clicked
+    await shows(world, incident, "1. [x] Page the DBA")
