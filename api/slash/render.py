@@ -6,7 +6,7 @@ from datetime import datetime
 
 from models.incident import EventType, IncidentState, IncidentStatus, ItemState, TimelineEvent
 from models.incident_views import IncidentSummary, to_record
-from workflows.incident_messages import checklist_lines, format_duration, stage_label
+from workflows.incident_messages import POST_MESSAGE_MAX, checklist_lines, format_duration, stage_label
 
 
 def info(state: IncidentState, now: datetime) -> str:
@@ -86,7 +86,19 @@ def timeline(state: IncidentState) -> str:
         "| Time (UTC) | Since start | What |",
         "|---|---|---|",
     ]
-    for event in state.timeline:
-        since = since_start((event.at - state.started_at).total_seconds())
-        lines.append(f"| {event.at:%Y-%m-%d %H:%M:%S} | {since} | {_cell(timeline_entry(event))} |")
-    return "\n".join(lines)
+    rows = [
+        f"| {event.at:%Y-%m-%d %H:%M:%S} | {since_start((event.at - state.started_at).total_seconds())} "
+        f"| {_cell(timeline_entry(event))} |"
+        for event in state.timeline
+    ]
+    # A reply is a post: the newest events that fit in one (Mattermost's length limit).
+    budget = POST_MESSAGE_MAX - len("\n".join(lines)) - 200
+    kept: list[str] = []
+    for row in reversed(rows):
+        budget -= len(row) + 1
+        if budget < 0:
+            break
+        kept.append(row)
+    if len(kept) < len(rows):
+        lines.insert(1, f"*The {len(rows) - len(kept)} earliest events do not fit here: see the incident page.*")
+    return "\n".join(lines + kept[::-1])
