@@ -283,7 +283,8 @@ class IncidentActivities:
         """Edit the post in place; a deleted (or never made) one is posted afresh, once, and pinned."""
         if request.post_id:
             try:
-                await self._mattermost.patch_post(request.post_id, message=request.message, props=self._props(request))
+                kept = request.model_copy(update={"dedupe_key": request.existing_key or request.dedupe_key})
+                await self._mattermost.patch_post(request.post_id, message=request.message, props=self._props(kept))
             except MattermostFailure as failure:
                 if failure.status != 404:
                     raise as_activity_error(failure) from None

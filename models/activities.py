@@ -58,6 +58,9 @@ class EditPost(PostMessage):
     when `post_id` is empty or the post was deleted."""
 
     post_id: str = ""
+    # The dedupe key the post was made with: an edit keeps it (it names the post's place in
+    # its channel's order); a post made afresh gets `dedupe_key`.
+    existing_key: str = ""
 
 
 class ClearButtons(Model):

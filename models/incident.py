@@ -197,6 +197,8 @@ class IncidentState(Model):
     announced_channel_ids: list[str] = Field(default_factory=list)
     timeline: list[TimelineEvent] = Field(default_factory=list)
     post_ids: dict[str, str] = Field(default_factory=dict)
+    # The dedupe key each remembered post was made with (kept when it is edited in place).
+    post_keys: dict[str, str] = Field(default_factory=dict)
     # Names of channels posted to, learned from Mattermost, to name them in failure notices.
     channel_names: dict[str, str] = Field(default_factory=dict)
     channel_access_lost: ChannelAccessLost | None = None

@@ -411,6 +411,7 @@ class IncidentWorkflow:
             EditPost(
                 channel_id=channel_id,
                 post_id=state.post_ids.get(CHECKLIST_POST, ""),
+                existing_key=state.post_keys.get(CHECKLIST_POST, ""),
                 message=text.checklist_message(state),
                 attachments=text.checklist_controls(state),
                 dedupe_key=f"{state.id}:{pending.seq}",
@@ -421,11 +422,13 @@ class IncidentWorkflow:
             ),
             **self._activity_options("update the checklist post"),
         )
+        if state.post_ids.get(CHECKLIST_POST) != post.post_id:
+            state.post_keys[CHECKLIST_POST] = f"{state.id}:{pending.seq}"
         state.post_ids[CHECKLIST_POST] = post.post_id
         if post.channel_name:
             state.channel_names[channel_id] = post.channel_name
         if post.pin_refused:
-            self.incident.effect_failed(workflow.now(), "pin the checklist post", post.pin_refused, tell_channel=False)
+            self.incident.effect_failed(workflow.now(), "pin the post", post.pin_refused, tell_channel=False)
 
     def _activity_options(self, summary: str) -> ActivityOptions:
         """Every Mattermost effect: short jittered backoff while unavailable, bounded in total.
