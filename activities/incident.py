@@ -193,9 +193,10 @@ class IncidentActivities:
             # 403, or 404 for a private channel the bot may not even see.
             if failure.status not in (403, 404):
                 raise
+            refused = failure
         # Not a member (a broadcast channel, or the incident channel it was removed from):
         # join it if it is public, then post.
-        if not await self._joined_public_channel(request.channel_id):
+        if not await self._joined_public_channel(request.channel_id, refused):
             username = str((await self._bot_user())["username"])
             name = request.channel_name or await self._channel_name(request.channel_id) or request.channel_id
             raise ApplicationError(
@@ -206,7 +207,7 @@ class IncidentActivities:
             )
         return await self._mattermost.create_post(channel_id=request.channel_id, message=request.message, props=props)
 
-    async def _joined_public_channel(self, channel_id: str) -> bool:
+    async def _joined_public_channel(self, channel_id: str, refused: MattermostFailure) -> bool:
         try:
             channel = await self._mattermost.get_channel(channel_id)
         except MattermostFailure as failure:
@@ -214,6 +215,9 @@ class IncidentActivities:
                 raise
             return False  # a private channel the bot is not in: it may not even read it
         if channel.get("type") != "O":
+            if await self._mattermost.is_channel_member(channel_id, str((await self._bot_user())["id"])):
+                # Still in the channel: Mattermost refused this post for another reason.
+                raise refused
             return False
         await self._mattermost.add_channel_member(channel_id, str((await self._bot_user())["id"]))
         return True
