@@ -142,7 +142,7 @@ async def test_dev_stack_runs_stops_cleanly_and_keeps_incidents(tmp_path: Path) 
         assert "| `/incident start" in await first.slash("help")
         # The CLI finds the demo users make dev wrote down.
         cli = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "devstack.mm", "--wait", "0.5", "slash", "--as", "bob", "/incident help",
+            sys.executable, "-m", "devstack.mm", "--as", "bob", "--wait", "0.5", "slash", "/incident help",
             cwd=tmp_path, env=clean_env(), stdout=asyncio.subprocess.PIPE,
         )  # fmt: skip
         out, _ = await cli.communicate()
