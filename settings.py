@@ -74,6 +74,8 @@ class Settings(BaseSettings):
     slash_reply_seconds: float = Field(default=2.5, ge=1.0, le=25.0)
     # Largest request body accepted; larger ones are answered 413 before being read.
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    # One log line per HTTP request (uvicorn's access log); off: only what goes wrong is logged.
+    access_log: bool = False
 
     # Incident behaviour.
     reminder_min_seconds: int = Field(default=60, ge=1)

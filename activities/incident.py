@@ -26,13 +26,16 @@ from models.activities import (
     AddMembers,
     AddMembersResult,
     ChannelRef,
+    ClearButtons,
     CreateChannel,
+    EditPost,
     InviteFailure,
     PostMessage,
     PostRef,
     RespondToCommand,
     SetChannelHeader,
 )
+from models.effects import Button
 from signing import Signer
 
 log = logging.getLogger(__name__)
@@ -44,6 +47,8 @@ BUTTON_TTL_SECONDS = 7 * 86400
 # Props keys on every bot post this service makes.
 DEDUPE_PROP = "incident_effect"
 INCIDENT_PROP = "incident_id"
+# On a post edited in place (the live checklist): the stable key its buttons are bound to.
+STABLE_PROP = "incident_post"
 
 # Error types the workflow recognises (see workflows/incident.py).
 REJECTED = "MattermostRejected"
@@ -146,6 +151,9 @@ class IncidentActivities:
         an abandoned request has landed or never will, then looks for the key, and only
         if it is absent fails for a retry that posts again.
         """
+        return await self._post_once(request)
+
+    async def _post_once(self, request: PostMessage) -> PostRef:
         if activity.info().attempt > 1:
             existing = await self._find_unless_hidden(request)
             if existing is not None:
@@ -185,15 +193,11 @@ class IncidentActivities:
             # 403, or 404 for a private channel the bot may not even see.
             if failure.status not in (403, 404):
                 raise
-            refusal = failure
+            refused = failure
         # Not a member (a broadcast channel, or the incident channel it was removed from):
-        # join it if it is public, then post. A channel the bot is still in refused for
-        # another reason: that refusal stands.
-        if not await self._joined_public_channel(request.channel_id):
-            bot = await self._bot_user()
-            if await self._mattermost.channel_membership(request.channel_id, str(bot["id"])):
-                raise refusal
-            username = str(bot["username"])
+        # join it if it is public, then post.
+        if not await self._joined_public_channel(request.channel_id, refused):
+            username = str((await self._bot_user())["username"])
             name = request.channel_name or await self._channel_name(request.channel_id) or request.channel_id
             raise ApplicationError(
                 f"@{username} may not post in ~{name} (not a member of the channel); add @{username} to ~{name}",
@@ -203,7 +207,7 @@ class IncidentActivities:
             )
         return await self._mattermost.create_post(channel_id=request.channel_id, message=request.message, props=props)
 
-    async def _joined_public_channel(self, channel_id: str) -> bool:
+    async def _joined_public_channel(self, channel_id: str, refused: MattermostFailure) -> bool:
         try:
             channel = await self._mattermost.get_channel(channel_id)
         except MattermostFailure as failure:
@@ -211,6 +215,9 @@ class IncidentActivities:
                 raise
             return False  # a private channel the bot is not in: it may not even read it
         if channel.get("type") != "O":
+            if await self._mattermost.is_channel_member(channel_id, str((await self._bot_user())["id"])):
+                # Still in the channel: Mattermost refused this post for another reason.
+                raise refused
             return False
         await self._mattermost.add_channel_member(channel_id, str((await self._bot_user())["id"]))
         return True
@@ -237,35 +244,73 @@ class IncidentActivities:
 
     def _props(self, request: PostMessage) -> dict[str, Any]:
         props: dict[str, Any] = {DEDUPE_PROP: request.dedupe_key, INCIDENT_PROP: request.incident_id}
-        if request.buttons:
-            props["attachments"] = [
-                {
-                    "actions": [
-                        {
-                            "id": button.id,
-                            "name": button.name,
-                            "type": "button",
-                            "integration": {
-                                "url": self._action_url,
-                                "context": {
-                                    "token": self._signer.sign(
-                                        {
-                                            "incident_id": request.incident_id,
-                                            "action": button.action,
-                                            "seconds": button.seconds,
-                                            # Binds the click to this post, and for a while only.
-                                            "post_key": request.dedupe_key,
-                                            "expires": int(time.time()) + BUTTON_TTL_SECONDS,
-                                        }
-                                    )
-                                },
-                            },
-                        }
-                        for button in request.buttons
-                    ]
-                }
-            ]
+        if request.stable_key:
+            props[STABLE_PROP] = request.stable_key
+        attachments = [{"actions": [self._action(request, b) for b in request.buttons]}] if request.buttons else []
+        for attachment in request.attachments:
+            shown: dict[str, Any] = {"text": attachment.text} if attachment.text else {}
+            if attachment.buttons:
+                shown["actions"] = [self._action(request, b) for b in attachment.buttons]
+            attachments.append(shown)
+        if attachments:
+            props["attachments"] = attachments
         return props
+
+    def _action(self, request: PostMessage, button: Button) -> dict[str, Any]:
+        context = {
+            "incident_id": request.incident_id,
+            "action": button.action,
+            "seconds": button.seconds,
+            "stage": button.stage,
+            "item": button.item,
+            "item_id": button.item_id,
+            "state": button.state,
+            # Binds the click to this post (a post edited in place: to its stable key), and
+            # for a while only.
+            "post_key": request.stable_key or request.dedupe_key,
+            "expires": int(time.time()) + BUTTON_TTL_SECONDS,
+        }
+        action: dict[str, Any] = {
+            "id": button.id,
+            "name": button.name,
+            "type": "select" if button.options else "button",
+            "integration": {"url": self._action_url, "context": {"token": self._signer.sign(context)}},
+        }
+        if button.options:
+            action["options"] = [{"text": o.text, "value": o.value} for o in button.options]
+        if button.style:
+            action["style"] = button.style
+        return action
+
+    @activity.defn
+    async def edit_post(self, request: EditPost) -> PostRef:
+        """Edit the post in place; a deleted (or never made) one is posted afresh, once, and pinned."""
+        if request.post_id:
+            try:
+                kept = request.model_copy(update={"dedupe_key": request.existing_key or request.dedupe_key})
+                await self._mattermost.patch_post(request.post_id, message=request.message, props=self._props(kept))
+            except MattermostFailure as failure:
+                if failure.status != 404:
+                    raise as_activity_error(failure) from None
+            else:
+                return PostRef(post_id=request.post_id)
+        posted = await self._post_once(request)
+        return posted.model_copy(update={"reposted": bool(request.post_id)})
+
+    @activity.defn
+    async def clear_buttons(self, request: ClearButtons) -> None:
+        """Take the buttons off a post (keeping its other props), noting why; a deleted post needs nothing."""
+        try:
+            post = await self._mattermost.get_post(request.post_id)
+        except MattermostFailure as failure:
+            if failure.not_found:
+                return
+            raise as_activity_error(failure) from None
+        props = {k: v for k, v in (post.get("props") or {}).items() if k != "attachments"}
+        message = str(post.get("message", ""))
+        if request.note and request.note not in message:
+            message = f"{message}\n\n{request.note}"
+        await _mattermost(lambda: self._mattermost.patch_post(request.post_id, message=message, props=props))
 
     @activity.defn
     async def set_channel_header(self, request: SetChannelHeader) -> None:
@@ -285,6 +330,8 @@ class IncidentActivities:
             self.create_incident_channel,
             self.add_channel_members,
             self.post_message,
+            self.edit_post,
+            self.clear_buttons,
             self.set_channel_header,
             self.respond_to_command,
         ]

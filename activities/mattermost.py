@@ -23,6 +23,16 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+
+def _not_the_drivers_refusals(record: logging.LogRecord) -> bool:
+    """The driver logs every refused request at ERROR, under its websocket logger's name, before
+    raising; the gateway turns the exception into a `MattermostFailure` and logs it under its own
+    name, at the level its meaning deserves (a user that does not exist is no error)."""
+    return record.funcName != "_check_response"
+
+
+logging.getLogger("mattermostautodriver.websocket").addFilter(_not_the_drivers_refusals)
+
 CHANNEL_EXISTS = "store.sql_channel.save_channel.exists.app_error"
 MEMBER_MISSING = "app.channel.get_member.missing.app_error"
 # What Mattermost allows in ids, usernames and channel names. Anything else cannot exist,
@@ -94,6 +104,9 @@ async def _call(operation: Callable[[], Awaitable[T]], what: str) -> T:
     except TooManyRequests as error:
         raise MattermostFailure(f"Mattermost rate-limited {what}", status=429, retry_after=error.retry_after) from None
     except MattermostError as error:
+        # Expected answers for lookups (404: no such user, not a member); callers decide what
+        # a refusal means and report it, so it is only a debug line here.
+        log.debug("Mattermost answered %s to %s: %s", error.status_code, what, error)
         raise MattermostFailure(
             f"Mattermost refused to {what}: {error}", status=error.status_code, error_id=error.error_id
         ) from None
@@ -347,6 +360,17 @@ class Mattermost:
     async def get_post(self, post_id: str) -> dict[str, Any]:
         _checked(ID, post_id, f"post {post_id!r}")
         return await _call(lambda: self._bot.posts.get_post(post_id), "read a post")
+
+    async def patch_post(self, post_id: str, *, message: str, props: dict[str, Any]) -> dict[str, Any]:
+        """`PUT /posts/{post_id}/patch`: replace the message and the props (whole) in place."""
+        _checked(ID, post_id, f"post {post_id!r}")
+        patched: dict[str, Any] = await _call(
+            lambda: self._bot.client.put(
+                f"/api/v4/posts/{post_id}/patch", options={"message": message, "props": props}
+            ),
+            "edit a post",
+        )
+        return patched
 
     async def pin_post(self, post_id: str) -> None:
         _checked(ID, post_id, f"post {post_id!r}")

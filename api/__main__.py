@@ -28,7 +28,7 @@ def main() -> None:
     except SettingsError as error:
         print(error, file=sys.stderr)
         exit_process(2)
-    uvicorn.run(app, host=settings.api_host, port=settings.api_port, log_level="info")
+    uvicorn.run(app, host=settings.api_host, port=settings.api_port, log_level="info", access_log=settings.access_log)
     exit_process(0)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import secrets
 import signal
@@ -28,6 +29,7 @@ from worker import running_worker
 
 log = logging.getLogger("devstack")
 DATA_DIR = Path(".data")
+DEV_USERS = DATA_DIR / "dev-users.json"
 
 
 @dataclass
@@ -108,6 +110,7 @@ async def start_stack(settings: Settings, running: Running) -> dict[str, Any]:
         )
         info["mattermost"] = f"{standin.url} (stand-in, state in {settings.standin_data_file})"
         info["world"] = world
+        write_dev_users(world, standin.url)
 
     settings = settings.model_copy(update={"signing_secret": signing_secret(settings)})
 
@@ -120,10 +123,22 @@ async def start_stack(settings: Settings, running: Running) -> dict[str, Any]:
         host=settings.api_host,
         port=settings.api_port,
         log_level="info",
+        access_log=settings.access_log,
     )
     running.stoppers.append(api.stop)
     info["api"] = api_url
     return info
+
+
+def write_dev_users(world: dict[str, Any], url: str) -> None:
+    """The demo users' ids and tokens, for `python -m devstack.mm --as <user>`."""
+    known = {
+        "url": url,
+        "team_id": world["team"]["id"],
+        "users": {name: {"id": entry["user"]["id"], "token": entry["token"]} for name, entry in world["users"].items()},
+    }
+    DEV_USERS.write_text(json.dumps(known, indent=2))
+    DEV_USERS.chmod(0o600)
 
 
 def banner(info: dict[str, Any]) -> str:
@@ -143,9 +158,22 @@ def banner(info: dict[str, Any]) -> str:
         alice = world["users"]["alice"]["token"]
         team = world["team"]["id"]
         town_square = world["channels"]["town-square"]["id"]
-        users = ", ".join(f"{name} ({entry['token']})" for name, entry in world["users"].items())
         lines += [
-            f"  Demo team:    {world['team']['name']} ({team}); users and tokens: {users}",
+            f"  Demo team:    {world['team']['name']} ({team})",
+            "  Demo users:   name     user id                     token",
+        ]
+        lines += [
+            f"                {name:<8} {entry['user']['id']}  {entry['token']}"
+            for name, entry in world["users"].items()
+        ]
+        lines += [
+            "",
+            f"The stand-in's inspection routes (no token): {mm}/_standin/state (users, channels, counts),",
+            f"  {mm}/_standin/channels/<channel id>/posts, {mm}/_standin/ephemeral?user_id=<id>,",
+            f"  {mm}/_standin/dialogs?user_id=<id>, and {mm}/_standin/faults (POST to inject, DELETE to clear).",
+            "",
+            'Act as a demo user from another terminal (README, "Using the stand-in by hand"):',
+            "  .venv/bin/python -m devstack.mm slash --as alice '/incident help'",
             "",
             f"Open {info['api']}/backstage and sign in as alice, bob, carol or dave (the stand-in asks who).",
             "",

@@ -40,8 +40,12 @@ class EmbeddedServer(uvicorn.Server):
             await task
 
 
-async def serve(app: ASGIApp, *, host: str, port: int, log_level: str = "warning") -> EmbeddedServer:
-    server = EmbeddedServer(uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="on"))
+async def serve(
+    app: ASGIApp, *, host: str, port: int, log_level: str = "warning", access_log: bool = False
+) -> EmbeddedServer:
+    server = EmbeddedServer(
+        uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=access_log, lifespan="on")
+    )
     await server.start_background()
     return server
 

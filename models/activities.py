@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from models.common import Model, UserFact
-from models.effects import Button
+from models.effects import Attachment, Button
 
 
 class CreateChannel(Model):
@@ -47,6 +47,25 @@ class PostMessage(Model):
     pin: bool = False
     # The channel's name when known; empty: the activity looks it up (for failure notices).
     channel_name: str = ""
+    attachments: list[Attachment] = Field(default_factory=list)
+    # A stable key for a post edited in place (the live checklist): its buttons are bound to
+    # this key rather than to the dedupe key of the copy they are on.
+    stable_key: str = ""
+
+
+class EditPost(PostMessage):
+    """Edit a post in place (message and controls); post it afresh (and pin it when asked)
+    when `post_id` is empty or the post was deleted."""
+
+    post_id: str = ""
+    # The dedupe key the post was made with: an edit keeps it (it names the post's place in
+    # its channel's order); a post made afresh gets `dedupe_key`.
+    existing_key: str = ""
+
+
+class ClearButtons(Model):
+    post_id: str
+    note: str = ""
 
 
 class PostRef(Model):
@@ -55,6 +74,8 @@ class PostRef(Model):
     channel_name: str = ""
     # Why Mattermost refused to pin the post (the post itself was made).
     pin_refused: str = ""
+    # An edit found its post gone (deleted) and posted it afresh.
+    reposted: bool = False
 
 
 class SetChannelHeader(Model):

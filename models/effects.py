@@ -18,13 +18,34 @@ from models.common import Model, UserFact
 # each one idempotent.
 
 
+class MenuOption(Model):
+    text: str
+    value: str
+
+
 class Button(Model):
-    """A button under a bot post; clicks come back to the API's action endpoint, signed."""
+    """A button (or, with `options`, a message menu) under a bot post; clicks come back to the
+    API's action endpoint, signed."""
 
     id: str
     name: str
-    action: Literal["post_update", "snooze"]
+    action: Literal["post_update", "snooze", "set_item", "pick_item", "next_stage"]
     seconds: int = 0
+    # What a checklist control acts on: the stage, the item (position and id) and the item's new state.
+    stage: int | None = None
+    item: int | None = None
+    item_id: str = ""
+    state: str = ""
+    style: str = ""
+    # A message menu's choices (values as `<item>:<item id>:<state>`); empty: a button.
+    options: list[MenuOption] = Field(default_factory=list)
+
+
+class Attachment(Model):
+    """A message attachment under a bot post: a line of text and its controls."""
+
+    text: str = ""
+    buttons: list[Button] = Field(default_factory=list)
 
 
 class PostEffect(Model):
@@ -49,6 +70,22 @@ class ChannelHeaderEffect(Model):
     kind: Literal["channel_header"] = "channel_header"
 
 
+class ChecklistEffect(Model):
+    """Bring the incident's live checklist post up to date (rendered from the state when carried
+    out, so one edit also does every one queued before it); post it when there is none or it
+    was deleted."""
+
+    kind: Literal["checklist"] = "checklist"
+
+
+class ClearButtonsEffect(Model):
+    """Take the buttons off a post remembered under `post_name` (a reminder that was answered)."""
+
+    kind: Literal["clear_buttons"] = "clear_buttons"
+    post_name: str
+    note: str = ""
+
+
 class RespondEffect(Model):
     """A late reply to the slash command that started it all (via its response_url)."""
 
@@ -64,7 +101,13 @@ class StatsEffect(Model):
 
 
 Effect = Annotated[
-    PostEffect | InviteEffect | ChannelHeaderEffect | RespondEffect | StatsEffect,
+    PostEffect
+    | InviteEffect
+    | ChannelHeaderEffect
+    | RespondEffect
+    | StatsEffect
+    | ChecklistEffect
+    | ClearButtonsEffect,
     Field(discriminator="kind"),
 ]
 
@@ -82,12 +125,13 @@ def lane_of(effect: Effect, incident_channel_id: str | None) -> str:
 
     The incident channel's invites and posts share a lane (the channel opens with its people,
     then its posts in order); each other channel has its own, as do the header, statistics and
-    command replies. So one channel that refuses or fails holds back nothing but itself.
+    command replies. The live checklist post and edits of the channel's posts go with its posts
+    (an edit follows the post it edits). So one channel that refuses or fails holds back nothing but itself.
     """
     if isinstance(effect, PostEffect):
         if effect.channel_id is None or effect.channel_id == incident_channel_id:
             return INCIDENT_CHANNEL_LANE
         return f"channel:{effect.channel_id}"
-    if isinstance(effect, InviteEffect):
+    if isinstance(effect, InviteEffect | ChecklistEffect | ClearButtonsEffect):
         return INCIDENT_CHANNEL_LANE
     return effect.kind

@@ -83,6 +83,8 @@ class ChecklistItem(Model):
     command: str = ""
     state: ItemState = ItemState.OPEN
     state_changed_at: datetime | None = None
+    # Who last changed the state (checked it, or opened it again).
+    state_changed_by: str | None = None
     assignee_id: str | None = None
     command_last_run: datetime | None = None
 
@@ -191,8 +193,12 @@ class IncidentState(Model):
     reminder_seconds: int = 0
     reminder_due_at: datetime | None = None
     broadcast_channel_ids: list[str] = Field(default_factory=list)
+    # Channels `/incident announce` named: kept informed like the broadcast channels.
+    announced_channel_ids: list[str] = Field(default_factory=list)
     timeline: list[TimelineEvent] = Field(default_factory=list)
     post_ids: dict[str, str] = Field(default_factory=dict)
+    # The dedupe key each remembered post was made with (kept when it is edited in place).
+    post_keys: dict[str, str] = Field(default_factory=dict)
     # Names of channels posted to, learned from Mattermost, to name them in failure notices.
     channel_names: dict[str, str] = Field(default_factory=dict)
     channel_access_lost: ChannelAccessLost | None = None

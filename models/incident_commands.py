@@ -125,6 +125,9 @@ class SetItemState(IncidentCommand):
     item: int = Position
     # "toggle" flips done <-> open (what `/incident check` does).
     state: ItemState | Literal["toggle"]
+    # The item's id as the person saw it (a click on the checklist post): refused if the
+    # position now holds another item.
+    item_id: str | None = Field(default=None, max_length=64)
 
 
 class AssignItem(ItemRef):

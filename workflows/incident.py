@@ -34,7 +34,9 @@ with workflow.unsafe.imports_passed_through():
     from models import search_attributes as sa
     from models.activities import (
         AddMembers,
+        ClearButtons,
         CreateChannel,
+        EditPost,
         PostMessage,
         RespondToCommand,
         SetChannelHeader,
@@ -43,6 +45,8 @@ with workflow.unsafe.imports_passed_through():
     from models.effects import (
         INCIDENT_CHANNEL_LANE,
         ChannelHeaderEffect,
+        ChecklistEffect,
+        ClearButtonsEffect,
         Effect,
         InviteEffect,
         PendingEffect,
@@ -74,11 +78,13 @@ with workflow.unsafe.imports_passed_through():
         SetReminder,
         SnoozeReminder,
     )
-    from models.incident_views import facts, ongoing_seconds, summarize, to_view
+    from models.incident_views import facts, summarize, to_view
     from workflows import incident_messages as text
-    from workflows.incident_state import Incident, check_start, new_incident
+    from workflows.incident_state import CHECKLIST_POST, Incident, check_start, new_incident
 
 SUMMARY_MEMO = "summary"
+# The `IncidentStatus` of a run that continued as new: its continuation is the incident.
+SUPERSEDED = "superseded"
 
 
 class ActivityOptions(TypedDict):
@@ -137,6 +143,9 @@ class IncidentWorkflow:
             if self._finished():
                 return self.state
             if self._should_continue_as_new() and not self._lanes:
+                # This run is superseded by its continuation, which carries the incident on:
+                # the Web UI must not list it as the incident's status any more.
+                workflow.upsert_search_attributes([sa.INCIDENT_STATUS.value_set(SUPERSEDED)])
                 workflow.continue_as_new(self._continuation(start))
             await self._wait_for_work()
 
@@ -256,6 +265,10 @@ class IncidentWorkflow:
             pending = next((p for p in self.state.outbox if self._lane(p) == lane), None)
             if pending is None:
                 return
+            if self._superseded_edit(lane, pending):
+                # A later edit of the checklist waits in this lane and will show everything.
+                self.state.outbox = [p for p in self.state.outbox if p.seq != pending.seq]
+                continue
             if isinstance(pending.effect, ChannelHeaderEffect | StatsEffect):
                 # Rendered from the state when carried out: this one also does all queued before it.
                 kind = pending.effect.kind
@@ -263,6 +276,17 @@ class IncidentWorkflow:
             if not await self._carry_out_or_report(pending):
                 return  # the lane waits (the bot lost the channel); the effect stays queued
             self.state.outbox = [p for p in self.state.outbox if p.seq != pending.seq]
+
+    def _superseded_edit(self, lane: str, pending: PendingEffect) -> bool:
+        """An edit of the live checklist with another queued behind it in its lane: a burst of
+        changes ends with one edit showing the final state. The first one (which makes the post,
+        opening the channel) is never skipped."""
+        if not isinstance(pending.effect, ChecklistEffect) or CHECKLIST_POST not in self.state.post_ids:
+            return False
+        return any(
+            p.seq > pending.seq and isinstance(p.effect, ChecklistEffect) and self._lane(p) == lane
+            for p in self.state.outbox
+        )
 
     async def _carry_out_or_report(self, pending: PendingEffect) -> bool:
         """Whether the effect is done with (carried out, or reported and skipped)."""
@@ -305,6 +329,10 @@ class IncidentWorkflow:
             return f"add {', '.join(u.mention for u in effect.users)} to the incident channel"
         if isinstance(effect, ChannelHeaderEffect):
             return "update the channel header"
+        if isinstance(effect, ChecklistEffect):
+            return "update the checklist post"
+        if isinstance(effect, ClearButtonsEffect):
+            return "take the buttons off the reminder"
         if isinstance(effect, StatsEffect):
             return "report the incident to the statistics"
         return "reply to the slash command"
@@ -345,6 +373,16 @@ class IncidentWorkflow:
                 self.state.post_ids[effect.remember_as] = post.post_id
             if post.pin_refused:
                 self.incident.effect_failed(workflow.now(), "pin the post", post.pin_refused, tell_channel=False)
+        elif isinstance(effect, ChecklistEffect):
+            await self._update_checklist(pending, channel_id)
+        elif isinstance(effect, ClearButtonsEffect):
+            for name in [n for n in self.state.post_ids if n.startswith(effect.post_name)]:
+                await workflow.execute_activity_method(
+                    IncidentActivities.clear_buttons,
+                    ClearButtons(post_id=self.state.post_ids[name], note=effect.note),
+                    **self._activity_options("take the buttons off the reminder"),
+                )
+                del self.state.post_ids[name]
         elif isinstance(effect, InviteEffect):
             result = await workflow.execute_activity_method(
                 IncidentActivities.add_channel_members,
@@ -367,6 +405,33 @@ class IncidentWorkflow:
             await workflow.execute_activity_method(
                 StatsActivities.report_incident_facts, facts(self.state), **self._activity_options("report statistics")
             )
+
+    async def _update_checklist(self, pending: PendingEffect, channel_id: str) -> None:
+        """Edit the live checklist post in place; make it (pinned) when there is none or it was deleted."""
+        state = self.state
+        post = await workflow.execute_activity_method(
+            IncidentActivities.edit_post,
+            EditPost(
+                channel_id=channel_id,
+                post_id=state.post_ids.get(CHECKLIST_POST, ""),
+                existing_key=state.post_keys.get(CHECKLIST_POST, ""),
+                message=text.checklist_message(state),
+                attachments=text.checklist_controls(state),
+                dedupe_key=f"{state.id}:{pending.seq}",
+                stable_key=f"{state.id}:checklist",
+                incident_id=state.id,
+                pin=True,
+                channel_name=state.channel_name or "",
+            ),
+            **self._activity_options("update the checklist post"),
+        )
+        if state.post_ids.get(CHECKLIST_POST) != post.post_id:
+            state.post_keys[CHECKLIST_POST] = f"{state.id}:{pending.seq}"
+        state.post_ids[CHECKLIST_POST] = post.post_id
+        if post.channel_name:
+            state.channel_names[channel_id] = post.channel_name
+        if post.pin_refused:
+            self.incident.effect_failed(workflow.now(), "pin the post", post.pin_refused, tell_channel=False)
 
     def _activity_options(self, summary: str) -> ActivityOptions:
         """Every Mattermost effect: short jittered backoff while unavailable, bounded in total.
@@ -393,8 +458,7 @@ class IncidentWorkflow:
 
     def _refresh_view(self) -> None:
         state = self.state
-        now = workflow.now()
-        workflow.set_current_details(text.current_details(state, ongoing_seconds(state.periods, now)))
+        workflow.set_current_details(text.current_details(state))
         indexed: dict[str, Any] = {
             sa.INCIDENT_TEAM_ID.name: state.team_id,
             sa.INCIDENT_STATUS.name: state.status.value,

@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from models.incident import IncidentState, IncidentStatus, ItemState, Stage, StatusUpdate
+from datetime import datetime
+
+from models.effects import Attachment, Button, MenuOption
+from models.incident import ChecklistItem, IncidentState, IncidentStatus, ItemState, Stage, StatusUpdate
+
+# Mattermost's longest post message (model.PostMessageMaxRunesV2), in runes (Python characters).
+POST_MESSAGE_MAX = 16383
+# How many items of the active stage get a button each; a stage with more gets a message
+# menu instead, of at most MENU_OPTIONS_MAX items (the rest: `/incident check`).
+ITEM_BUTTONS_MAX = 10
+MENU_OPTIONS_MAX = 100
+# A button's label shows this much of the item's title.
+LABEL_MAX = 40
 
 _MARKS = {ItemState.DONE: "[x]", ItemState.IN_PROGRESS: "[ ] *(in progress)*", ItemState.OPEN: "[ ]"}
 
@@ -41,23 +53,22 @@ def checklist_lines(state: IncidentState, stage: Stage, *, numbered: bool = True
     return lines or ["*(no items)*"]
 
 
-def opening_post(state: IncidentState) -> str:
-    playbook = f"{state.playbook.title} (v{state.playbook.version})" if state.playbook else "none"
-    stage = state.checklists[state.active_stage]
-    lines = [f"#### :rotating_light: Incident: {state.name}"]
-    if state.description:
-        lines += ["", state.description]
-    lines += [
-        "",
-        f"**Commander:** {state.mention(state.commander_id)}"
-        f" · **Reporter:** {state.mention(state.reporter_id)} · **Playbook:** {playbook}",
-        "",
-        f"**Stage {stage_label(state)}**",
-        *checklist_lines(state, stage),
-        "",
-        "Type `/incident help` for what you can do here.",
-    ]
-    return "\n".join(lines)
+def informed_channels(state: IncidentState) -> list[str]:
+    """Channels kept informed of the incident's changes: its broadcast channels, then the ones
+    it was announced in (each once)."""
+    return list(dict.fromkeys([*state.broadcast_channel_ids, *state.announced_channel_ids]))
+
+
+def who_is_told(state: IncidentState) -> str:
+    """The end confirmation's second sentence: who hears of it."""
+    broadcast, announced = bool(state.broadcast_channel_ids), bool(state.announced_channel_ids)
+    if broadcast and announced:
+        return "The incident channel, the broadcast channels and the channels it was announced in are told."
+    if broadcast:
+        return "The incident channel and the broadcast channels are told."
+    if announced:
+        return "The incident channel and the channels it was announced in are told."
+    return "Everyone in the incident channel is told."
 
 
 def channel_header(state: IncidentState, link: str) -> str:
@@ -85,13 +96,23 @@ def reminder_post(state: IncidentState, quiet_seconds: float) -> str:
     )
 
 
-def current_details(state: IncidentState, now_seconds: float) -> str:
-    """Markdown for the Temporal Web UI's "current details" of the workflow."""
+def current_details(state: IncidentState) -> str:
+    """Markdown for the Temporal Web UI's "current details" of the workflow.
+
+    Times are absolute (the details are only rewritten when something changes, so a relative
+    "ongoing for" would freeze); the original start stays first, whichever run shows it.
+    """
+    when = f"**Started:** {state.started_at:%Y-%m-%d %H:%M:%S} UTC"
+    if len(state.periods) > 1:
+        when += f" · **Restarted:** {state.periods[-1].started_at:%Y-%m-%d %H:%M:%S} UTC"
+    if state.status == IncidentStatus.ENDED and state.ended_at is not None:
+        ongoing = sum(((p.ended_at or state.ended_at) - p.started_at).total_seconds() for p in state.periods)
+        when += f" · **Ended:** {state.ended_at:%Y-%m-%d %H:%M:%S} UTC, after {format_duration(ongoing)} ongoing"
     lines = [
         f"**Status:** {state.status.value} · **Commander:** {state.mention(state.commander_id)}"
         f" · **Stage:** {stage_label(state)}",
-        f"**Channel:** {('~' + state.channel_name) if state.channel_name else '(creating)'}"
-        f" · **Ongoing for:** {format_duration(now_seconds)}",
+        f"**Channel:** {('~' + state.channel_name) if state.channel_name else '(creating)'}",
+        when,
     ]
     if state.status_updates:
         last = state.status_updates[-1]
@@ -104,3 +125,142 @@ def current_details(state: IncidentState, now_seconds: float) -> str:
         lines += ["", f"#### {index + 1}. {stage.title}{marker} — {done}/{len(stage.items)} done"]
         lines += checklist_lines(state, stage, numbered=False)
     return "\n".join(lines)
+
+
+def _clock(state: IncidentState, when: datetime) -> str:
+    """A time on the checklist: the hour and minute, with the day when it is not the start's."""
+    same_day = when.date() == state.started_at.date()
+    return f"{when:%H:%M} UTC" if same_day else f"{when:%b %d %H:%M} UTC"
+
+
+def _item_line(state: IncidentState, number: int, item: ChecklistItem) -> str:
+    assignee = f" — {state.mention(item.assignee_id)}" if item.assignee_id else ""
+    who = ""
+    if item.state != ItemState.OPEN and item.state_changed_at is not None:
+        by = f" by {state.mention(item.state_changed_by)}" if item.state_changed_by else ""
+        verb = "checked" if item.state == ItemState.DONE else "started"
+        who = f" · *{verb}{by} at {_clock(state, item.state_changed_at)}*"
+    return f"{number}. {_MARKS[item.state]} {item.title}{assignee}{who}"
+
+
+def _stage_heading(state: IncidentState, index: int, stage: Stage) -> str:
+    done = sum(1 for item in stage.items if item.state == ItemState.DONE)
+    active = " · **active**" if index == state.active_stage else ""
+    return f"**Stage {stage_label(state, index)}**{active} · {done}/{len(stage.items)} done"
+
+
+def checklist_message(state: IncidentState) -> str:
+    """The live checklist post: status, people, the last update and every stage with its items.
+
+    Never longer than Mattermost allows: past the limit, stages other than the active one
+    shrink to their heading, then items are cut, with a note saying where to see the rest.
+    """
+    playbook = f"{state.playbook.title} (v{state.playbook.version})" if state.playbook else "none"
+    ongoing = state.status == IncidentStatus.ONGOING
+    status = ":red_circle: **Ongoing**" if ongoing else ":white_check_mark: **Ended**"
+    head = [f"#### :rotating_light: Incident: {state.name}"]
+    if state.description:
+        head += ["", state.description]
+    head += [
+        "",
+        f"{status} · **Commander:** {state.mention(state.commander_id)}"
+        f" · **Reporter:** {state.mention(state.reporter_id)} · **Playbook:** {playbook}",
+    ]
+    if state.status_updates:
+        last = state.status_updates[-1]
+        kind = f" ({last.status.value})" if last.status else ""
+        quoted = "\n".join(f"> {line}" for line in last.message[:1000].splitlines())
+        head += [
+            "",
+            f"**Last update{kind}** from {state.mention(last.author_id)} at {_clock(state, last.at)}:",
+            quoted,
+        ]
+    foot = [
+        "",
+        "Click below, or type `/incident help` for what you can do here."
+        if ongoing
+        else "The incident has ended: `/incident restart` reopens it.",
+    ]
+    full: list[list[str]] = []
+    short: list[list[str]] = []
+    for index, stage in enumerate(state.checklists):
+        heading = _stage_heading(state, index, stage)
+        items = [_item_line(state, n, item) for n, item in enumerate(stage.items, start=1)] or ["*(no items)*"]
+        full.append(["", heading, *items])
+        short.append(["", heading, *items] if index == state.active_stage else ["", heading])
+    budget = POST_MESSAGE_MAX - len("\n".join(head + foot)) - 200  # room for the note
+    for stages in (full, short):
+        body = [line for stage_lines in stages for line in stage_lines]
+        if len("\n".join(body)) <= budget:
+            if stages is short:
+                body.append("\n*Only the active stage's items fit here: `/incident info` shows every stage.*")
+            return "\n".join(head + body + foot)
+    kept: list[str] = []
+    used = 0
+    for line in body:
+        if used + len(line) + 1 > budget:
+            break
+        kept.append(line)
+        used += len(line) + 1
+    note = (
+        f"\n*{len(body) - len(kept)} more line(s) do not fit in one Mattermost post: "
+        "`/incident info` and the incident page show everything.*"
+    )
+    return "\n".join(head + kept + [note] + foot)
+
+
+def _label(prefix: str, title: str) -> str:
+    short = title if len(title) <= LABEL_MAX else title[: LABEL_MAX - 1] + "…"
+    return f"{prefix} {short}"
+
+
+def checklist_controls(state: IncidentState) -> list[Attachment]:
+    """The live checklist's controls: the active stage's items (a button each, or a menu when
+    they do not fit), then *Next stage* and *Post update*. An ended incident has none."""
+    if state.status != IncidentStatus.ONGOING:
+        return []
+    index = state.active_stage
+    stage = state.checklists[index]
+    controls: list[Attachment] = []
+
+    def flipped(item: ChecklistItem) -> str:
+        return (ItemState.OPEN if item.state == ItemState.DONE else ItemState.DONE).value
+
+    if stage.items and len(stage.items) <= ITEM_BUTTONS_MAX:
+        buttons = [
+            Button(
+                id=f"item{number}",
+                name=_label("Uncheck" if item.state == ItemState.DONE else "Check", item.title),
+                action="set_item",
+                stage=index,
+                item=number,
+                item_id=item.id,
+                state=flipped(item),
+                style="default" if item.state == ItemState.DONE else "primary",
+            )
+            for number, item in enumerate(stage.items)
+        ]
+        controls.append(Attachment(text=f"**{stage.title}**: check or uncheck an item", buttons=buttons))
+    elif stage.items:
+        options = [
+            MenuOption(
+                text=_label("☑" if item.state == ItemState.DONE else "☐", f"{number + 1}. {item.title}"),
+                value=f"{number}:{item.id}:{flipped(item)}",
+            )
+            for number, item in enumerate(stage.items)
+        ]
+        # Open items first: they are what people come to check.
+        options = sorted(options, key=lambda o: o.text.startswith("☑"))[:MENU_OPTIONS_MAX]
+        note = (
+            f" (the first {MENU_OPTIONS_MAX} open items are listed; `/incident check <n>` reaches any)"
+            if len(stage.items) > MENU_OPTIONS_MAX
+            else ""
+        )
+        menu = Button(id="pickitem", name="Check or uncheck an item…", action="pick_item", stage=index, options=options)
+        controls.append(Attachment(text=f"**{stage.title}**: {len(stage.items)} items{note}", buttons=[menu]))
+    actions = []
+    if index < len(state.checklists) - 1:
+        actions.append(Button(id="nextstage", name="Next stage", action="next_stage", stage=index))
+    actions.append(Button(id="postupdate", name="Post update", action="post_update"))
+    controls.append(Attachment(buttons=actions))
+    return controls

@@ -21,6 +21,8 @@ from models.common import REMINDER_MAX_SECONDS, Actor, UserFact, reminder_proble
 from models.effects import (
     Button,
     ChannelHeaderEffect,
+    ChecklistEffect,
+    ClearButtonsEffect,
     Effect,
     InviteEffect,
     PendingEffect,
@@ -67,6 +69,26 @@ from models.incident_commands import (
 from workflows import incident_messages as text
 
 SYSTEM_ACTOR = "system"
+# What the live checklist post shows changes with these events (it is re-rendered after each).
+CHECKLIST_EVENTS = frozenset(
+    {
+        EventType.STAGE_CHANGED,
+        EventType.ITEM_STATE_CHANGED,
+        EventType.ITEM_ASSIGNED,
+        EventType.ITEM_ADDED,
+        EventType.ITEM_RENAMED,
+        EventType.ITEM_MOVED,
+        EventType.ITEM_REMOVED,
+        EventType.COMMANDER_CHANGED,
+        EventType.STATUS_UPDATE,
+        EventType.ENDED,
+        EventType.RESTARTED,
+    }
+)
+# The live checklist post's name in `IncidentState.post_ids` (it opens the channel).
+CHECKLIST_POST = "opening"
+# Reminder posts are remembered as "reminder:<seq>" until an update answers them.
+REMINDER_POST = "reminder:"
 MAX_TIMELINE_EVENTS = 5000
 # The refusal of a command typed in a channel that is not the incident's (the slash command
 # says which channel to use); also what a caller who may not see the incident reads.
@@ -188,7 +210,8 @@ class Incident:
         self.enqueue(PostEffect(message=message, **fields))
 
     def broadcast(self, message: str) -> None:
-        for channel_id in self.state.broadcast_channel_ids:
+        """Tell the broadcast channels and the channels the incident was announced in."""
+        for channel_id in text.informed_channels(self.state):
             self.enqueue(PostEffect(channel_id=channel_id, message=text.broadcast_post(self.state, message)))
 
     def record(
@@ -209,6 +232,14 @@ class Incident:
             del self.state.timeline[: len(self.state.timeline) - MAX_TIMELINE_EVENTS]
         if post:
             self.post(summary)
+        if kind in CHECKLIST_EVENTS:
+            self.refresh_checklist()
+
+    def refresh_checklist(self) -> None:
+        """Queue an edit of the live checklist post (once the channel exists: until then the
+        opening post, rendered when it is made, shows everything)."""
+        if self.state.channel_id is not None:
+            self.enqueue(ChecklistEffect())
 
     def learn(self, actor: Actor, now: datetime) -> None:
         """Remember who acted, and that they are in the channel if Mattermost says so."""
@@ -352,6 +383,13 @@ class Incident:
 
     def check_set_item_state(self, command: SetItemState) -> None:
         self._check_change(command)
+        if command.item_id is not None:
+            stage = self.state.active_stage if command.stage is None else command.stage
+            items = self._stage(stage).items
+            if command.item >= len(items) or items[command.item].id != command.item_id:
+                raise conflict(
+                    "The checklist changed since this was shown; nothing was changed. Look at the checklist again."
+                )
         item = self._item_at(command)
         target = self._next_state(command)
         if item.state == target:
@@ -365,12 +403,13 @@ class Incident:
         before = item.state
         item.state = target
         item.state_changed_at = now
+        item.state_changed_by = command.actor.user_id
         label = {ItemState.DONE: "done", ItemState.OPEN: "not done", ItemState.IN_PROGRESS: "in progress"}[target]
         self.record(
             now,
             command.actor,
             EventType.ITEM_STATE_CHANGED,
-            f"{command.actor.mention} marked **{item.title}** as {label}",
+            f"{command.actor.mention} marked **{item.title}** as {label} (stage {text.stage_label(self.state, stage)})",
             {"stage": stage, "item": command.item, "from": before.value, "to": target.value},
         )
         return f"Marked {item.title!r} as {label}."
@@ -682,9 +721,19 @@ class Incident:
             post=False,
         )
         self.post(text.status_update_post(self.state, update))
+        self._answer_reminders(f"*Answered by {command.actor.mention}'s status update.*")
         self.broadcast(f"status update{status} from {command.actor.mention}:\n> {update.message[:1000]}")
         self._reschedule_reminder(now)
         return "Status update posted."
+
+    def _answer_reminders(self, note: str) -> None:
+        """Reminder posts waiting for an answer lose their buttons (queued after them in their lane)."""
+        waiting = any(name.startswith(REMINDER_POST) for name in self.state.post_ids) or any(
+            isinstance(p.effect, PostEffect) and (p.effect.remember_as or "").startswith(REMINDER_POST)
+            for p in self.state.outbox
+        )
+        if waiting:
+            self.enqueue(ClearButtonsEffect(post_name=REMINDER_POST, note=note))
 
     def _reschedule_reminder(self, now: datetime) -> None:
         seconds = self.state.reminder_seconds
@@ -752,6 +801,7 @@ class Incident:
                 Button(id="postupdate", name="Post update", action="post_update"),
                 Button(id="snooze", name="Snooze 1h", action="snooze", seconds=3600),
             ],
+            remember_as=f"{REMINDER_POST}{self.state.next_seq}",
         )
         self._reschedule_reminder(now)
 
@@ -769,15 +819,21 @@ class Incident:
 
     def announce(self, command: Announce, now: datetime) -> str:
         self.learn(command.actor, now)
-        channel_link = f"~{self.state.channel_name}"
+        commander = self.state.mention(self.state.commander_id)
+        if self.state.is_public:
+            where = f"join ~{self.state.channel_name}"
+        else:
+            # Non-members cannot see a private channel: a link would lead nowhere.
+            where = f"the incident channel is private: ask {commander} to add you"
         message = (
             f"#### :rotating_light: Incident: {self.state.name}\n"
-            f"Commander {self.state.mention(self.state.commander_id)} · "
-            f"stage {text.stage_label(self.state)} · join {channel_link}\n"
-            f"Announced by {command.actor.mention}"
+            f"Commander {commander} · stage {text.stage_label(self.state)} · {where}\n"
+            f"Announced by {command.actor.mention}; this channel is told when its status changes and when it ends."
         )
         for channel in command.channels:
             self.enqueue(PostEffect(channel_id=channel.channel_id, message=message))
+            if channel.channel_id not in self.state.announced_channel_ids:
+                self.state.announced_channel_ids.append(channel.channel_id)
         names = ", ".join(f"~{c.name}" for c in command.channels)
         self.record(
             now,
@@ -795,10 +851,7 @@ class Incident:
         if self.state.status != IncidentStatus.ONGOING:
             raise conflict("This incident has already ended.")
         if not command.confirmed:
-            raise confirm(
-                f"End **{self.state.name}**? Everyone in the incident channel and the broadcast channels is told.",
-                stage=self.state.active_stage,
-            )
+            raise confirm(f"End **{self.state.name}**? {text.who_is_told(self.state)}", stage=self.state.active_stage)
 
     def end(self, command: EndIncident, now: datetime) -> str:
         self.learn(command.actor, now)
@@ -816,6 +869,7 @@ class Incident:
             {"duration_seconds": round((now - state.started_at).total_seconds())},
         )
         self.broadcast(f"ended by {command.actor.mention} after {duration}.")
+        self._answer_reminders("*The incident has ended.*")
         self._refresh_header()
         self.enqueue(StatsEffect())
         return f"Incident ended after {duration}."
@@ -859,7 +913,8 @@ class Incident:
             for user_id in people
         ] + [u for u in invited if u.user_id not in people]
         self.enqueue(InviteEffect(actor_id=state.reporter_id, users=invitees))
-        self.post(text.opening_post(state), pin=True, remember_as="opening")
+        # The opening post is the live checklist: posted and pinned now, edited on every change.
+        self.enqueue(ChecklistEffect())
         self.broadcast(f"started by {state.mention(state.reporter_id)}; commander {state.mention(state.commander_id)}.")
         if response_url:
             self.enqueue(

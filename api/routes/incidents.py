@@ -183,17 +183,19 @@ async def get_incident(
     return to_record(access.state, datetime.now(UTC))
 
 
-@router.get("/{incident_id}/timeline", response_model=list[TimelineEvent], responses=error_responses(404, 422))
+@router.get("/{incident_id}/timeline", response_model=Page[TimelineEvent], responses=error_responses(404, 422))
 async def get_timeline(
     incident_id: IncidentId,
     type: list[EventType] | None = Query(None, description="Only these event types (repeat the parameter)"),
+    params: PageParams = Depends(page_params),
     actor: Actor = Depends(current_user),
     svc: Services = Depends(services),
-) -> list[TimelineEvent]:
-    """The incident's timeline, optionally only some event types."""
+) -> Page[TimelineEvent]:
+    """The incident's timeline, oldest first (`direction=desc`: newest first), optionally only some event types."""
     access = await incidents.load(svc, actor, incident_id)
     wanted = set(type or [])
-    return [event for event in access.state.timeline if not wanted or event.type in wanted]
+    events = [event for event in access.state.timeline if not wanted or event.type in wanted]
+    return paginate(events, lambda event: event.at, params)
 
 
 # ---------------------------------------------------------------------------- lifecycle

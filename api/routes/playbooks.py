@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from api import playbooks
 from api.auth import current_user
 from api.errors import ApiError, error_responses
-from api.pagination import Page, PageParams, page_params
+from api.pagination import Page, PageParams, page_params, paginate
 from api.playbook_yaml import export_yaml, parse_yaml_off_loop, resolve_document
 from api.services import Services, services
 from models.common import Actor, MattermostId
@@ -119,12 +119,15 @@ async def archive_playbook(
     return Response(status_code=204)
 
 
-@router.get("/{playbook_id}/history", response_model=list[PlaybookEdit], responses=error_responses(404))
+@router.get("/{playbook_id}/history", response_model=Page[PlaybookEdit], responses=error_responses(404))
 async def playbook_history(
-    playbook_id: PlaybookId, actor: Actor = Depends(current_user), svc: Services = Depends(services)
-) -> list[PlaybookEdit]:
-    """Every accepted edit: version, editor, time and what changed."""
-    return await playbooks.playbook_history(svc, actor, playbook_id)
+    playbook_id: PlaybookId,
+    params: PageParams = Depends(page_params),
+    actor: Actor = Depends(current_user),
+    svc: Services = Depends(services),
+) -> Page[PlaybookEdit]:
+    """Every accepted edit: version, editor, time and what changed; oldest first (`direction=desc`: newest first)."""
+    return paginate(await playbooks.playbook_history(svc, actor, playbook_id), lambda edit: edit.version, params)
 
 
 @router.get(

@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field, ValidationError
 
-from activities.incident import DEDUPE_PROP
+from activities.incident import DEDUPE_PROP, STABLE_PROP
 from api import incident_start, incidents
 from api.errors import ApiError, ErrorBody, unauthorized, validation_fields
 from api.idempotency import fingerprint, scoped
@@ -21,13 +21,14 @@ from api.incidents import Place
 from api.services import Services, services
 from api.slash import dialogs
 from models.common import Actor
-from models.incident import IncidentFields
+from models.incident import IncidentFields, ItemState
 from models.incident_commands import (
     ChangeStage,
     EndIncident,
     IncidentCommand,
     PostStatusUpdate,
     RequestKey,
+    SetItemState,
     SnoozeReminder,
     StatusUpdateFields,
 )
@@ -180,19 +181,25 @@ async def _status_update(
     "/mattermost/action",
     response_model=ActionReply,
     response_model_exclude_none=True,
-    summary="Button clicks on bot posts (reminders)",
+    summary="Button and menu clicks on bot posts (the live checklist, reminders)",
     responses={401: {"model": ErrorBody, "description": "Forged, expired or misplaced button context"}},
 )
 async def button_action(body: ActionRequest, svc: Services = Depends(services)) -> ActionReply:
-    """A click. The signed context names its incident, its post (by the post's dedupe key) and
-    when it expires; the click must come from that post, in that channel. The clicker is the
-    user Mattermost names, and the same click applies once however often it is sent."""
+    """A click. The signed context names its incident, its post (by the post's dedupe key, or
+    the stable key of a post edited in place) and when it expires; the click must come from
+    that post, in that channel. The clicker is the user Mattermost names; each click is the
+    slash command's update, with its validators, and the same click applies once however
+    often it is sent."""
     button = await _verified_button(svc, body)
     actor = await svc.facts.caller_for_user_id(body.user_id)
     try:
         place = await incidents.locate(svc, button.incident_id)
         if button.action == "post_update":
             return await _open_status_dialog(svc, actor, place, body)
+        if button.action in ("set_item", "pick_item"):
+            return await _set_item(svc, actor, place, button, body)
+        if button.action == "next_stage":
+            return await _next_stage(svc, actor, place, button, body)
         request = scoped(button.incident_id, f"button:{button.action}", button.post_key)
         snooze = SnoozeReminder(actor=actor, request=request, seconds=button.seconds or 3600)
         message = await _send(svc, actor, place, IncidentWorkflow.snooze_reminder, snooze)
@@ -201,10 +208,80 @@ async def button_action(body: ActionRequest, svc: Services = Depends(services)) 
     return ActionReply(update={"message": message, "props": {}}, ephemeral_text=message)
 
 
+def _click_key(actor: Actor, button: ButtonContext, body: ActionRequest, what: Any) -> RequestKey | None:
+    """A click resent by Mattermost (same trigger id) applies once."""
+    return scoped(actor.user_id, f"button:{button.action}:{button.incident_id}", body.trigger_id or None, what)
+
+
+async def _set_item(
+    svc: Services, actor: Actor, place: Place, button: ButtonContext, body: ActionRequest
+) -> ActionReply:
+    """Check or uncheck an item: a button names it, a menu's choice is `<item>:<item id>:<state>`."""
+    item, item_id, target = button.item, button.item_id, button.state
+    if button.action == "pick_item":
+        parts = str(body.context.get("selected_option") or "").split(":")
+        if len(parts) != 3 or not parts[0].isascii() or not parts[0].isdigit():
+            return ActionReply(ephemeral_text="Choose an item from the menu.")
+        item, item_id, target = int(parts[0]), parts[1], parts[2]
+    if button.stage is None or item is None or target not in (ItemState.DONE, ItemState.OPEN):
+        return ActionReply(ephemeral_text="Choose an item from the menu.")
+    what = {"stage": button.stage, "item": item, "item_id": item_id, "state": target}
+    try:
+        command = SetItemState(
+            actor=actor,
+            request=_click_key(actor, button, body, what),
+            stage=button.stage,
+            item=item,
+            item_id=item_id,
+            state=ItemState(target),
+        )
+    except ValidationError:
+        return ActionReply(ephemeral_text="Choose an item from the menu.")
+    return ActionReply(ephemeral_text=await _send(svc, actor, place, IncidentWorkflow.set_item_state, command))
+
+
+async def _next_stage(
+    svc: Services, actor: Actor, place: Place, button: ButtonContext, body: ActionRequest
+) -> ActionReply:
+    """*Next stage*, from the stage the post showed; past open items it asks first, exactly as
+    `/incident stage next` does (the confirmation names the stage)."""
+    move = ChangeStage(
+        actor=actor,
+        request=_click_key(actor, button, body, {"stage": button.stage}),
+        direction="next",
+        from_stage=button.stage,
+    )
+    try:
+        message = await _send(svc, actor, place, IncidentWorkflow.change_stage, move)
+    except ApiError as error:
+        if error.code != "confirmation_required" or not body.trigger_id:
+            raise
+        state = dialogs.sign_state(
+            svc,
+            kind="stage",
+            user_id=actor.user_id,
+            team_id=place.team_id,
+            channel_id=body.channel_id,
+            incident_id=place.incident_id,
+            direction="next",
+            stage=int(error.details["stage"]),
+        )
+        dialog = dialogs.confirm_dialog(
+            callback_id="stage", title="Items still open", text=error.message, submit="Move on", state=state
+        )
+        await svc.mattermost.open_dialog(trigger_id=body.trigger_id, url=dialogs.dialog_url(svc), dialog=dialog)
+        return ActionReply(ephemeral_text=error.message)
+    return ActionReply(ephemeral_text=message)
+
+
 class ButtonContext(BaseModel):
     incident_id: str
     action: str
     seconds: int = 0
+    stage: int | None = None
+    item: int | None = None
+    item_id: str = ""
+    state: str = ""
     post_key: str
     expires: int
 
@@ -220,7 +297,15 @@ async def _verified_button(svc: Services, body: ActionRequest) -> ButtonContext:
         raise unauthorized("This button has expired; use the /incident command instead.")
     post = await svc.facts.post(body.post_id)
     props = (post or {}).get("props") or {}
-    if post is None or post.get("channel_id") != body.channel_id or props.get(DEDUPE_PROP) != button.post_key:
+    if (
+        post is None
+        or post.get("channel_id") != body.channel_id
+        or button.post_key
+        not in (
+            props.get(DEDUPE_PROP),
+            props.get(STABLE_PROP),
+        )
+    ):
         raise forged
     return button
 

@@ -204,6 +204,13 @@ async def announce(ctx: Context) -> SlashReply:
 
 
 async def update(ctx: Context) -> SlashReply:
+    if not ctx.text.strip():
+        # The dialog the reminder's *Post update* button opens.
+        place, _ = await incident_here(ctx, "post status updates")
+        await open_dialog(
+            ctx, dialogs.status_update_dialog(dialog_state(ctx, "status_update", incident_id=place.incident_id))
+        )
+        return ephemeral("")
     # The message is kept as typed: several lines, quotes and all.
     message, status = ctx.text, None
     first, *rest = message.split(maxsplit=1) or [""]
@@ -246,7 +253,7 @@ COMMANDS: list[tuple[Any, str, str, str]] = [
      'start "Database outage" Primary DB down'),
     (end, "end", "End the incident (asks for confirmation)", ""),
     (restart, "restart", "Reopen an ended incident", ""),
-    (info, "info", "Status, commander, duration and the active checklist", ""),
+    (info, "info", "Status, commander, duration and every stage's checklist", ""),
     (list_ongoing, "list", "Ongoing incidents in this team, newest first", ""),
     (check, "check [<stage>] <item>", "Mark an item done, or open again (active stage unless you name one)", "check 2"),
     (checkadd, "checkadd <stage> <title...>", "Add an item to a stage", ""),
@@ -256,8 +263,9 @@ COMMANDS: list[tuple[Any, str, str, str]] = [
     (commander, "commander [@user]", "Show or change the commander", ""),
     (add, "add @user...", "Invite people to the incident channel", "add @bob"),
     (announce, "announce ~channel...", "Announce the incident in other channels", ""),
-    (update, "update [investigating|identified|monitoring|resolved] <message...>",
-     "Post a status update (resets the reminder)", "update identified Failing over to the replica"),
+    (update, "update [[investigating|identified|monitoring|resolved] <message...>]",
+     "Post a status update (resets the reminder); without a message, a dialog asks for it",
+     "update identified Failing over to the replica"),
     (reminder, "reminder <15m|1h|4h|off>", "Change the status update reminder", "reminder 1h"),
     (timeline, "timeline", "Everything that happened, with times", ""),
 ]  # fmt: skip

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from models.incident import IncidentState
+from models.incident import EventType, IncidentState, IncidentStatus, ItemState, TimelineEvent
 from models.incident_views import IncidentSummary, to_record
-from workflows.incident_messages import checklist_lines, format_duration, stage_label
+from workflows.incident_messages import POST_MESSAGE_MAX, checklist_lines, format_duration, stage_label
 
 
 def info(state: IncidentState, now: datetime) -> str:
+    """Status, people, the last update, the reminder (while ongoing) and every stage, the active one marked."""
     record = to_record(state, now)
-    stage = state.checklists[state.active_stage]
+    ongoing = state.status == IncidentStatus.ONGOING
     lines = [
         f"#### Incident: {state.name}",
         f"**Status:** {state.status.value} · **Commander:** {state.mention(state.commander_id)}"
@@ -25,9 +26,16 @@ def info(state: IncidentState, now: datetime) -> str:
         lines.append(
             f"**Last update{status}:** {last.message[:200]} — {format_duration((now - last.at).total_seconds())} ago"
         )
-    reminder = f"every {format_duration(state.reminder_seconds)}" if state.reminder_seconds else "off"
-    lines += [f"**Status update reminder:** {reminder}", "", f"**Stage {stage_label(state)}**"]
-    lines += checklist_lines(state, stage)
+    if ongoing:
+        reminder = f"every {format_duration(state.reminder_seconds)}" if state.reminder_seconds else "off"
+        if state.reminder_seconds and state.reminder_due_at is not None:
+            reminder += f", next in {format_duration((state.reminder_due_at - now).total_seconds())}"
+        lines.append(f"**Status update reminder:** {reminder}")
+    for index, stage in enumerate(state.checklists):
+        done = sum(1 for item in stage.items if item.state == ItemState.DONE)
+        active = " · **active**" if index == state.active_stage else ""
+        lines += ["", f"**Stage {stage_label(state, index)}**{active} · {done}/{len(stage.items)} done"]
+        lines += checklist_lines(state, stage)
     return "\n".join(lines)
 
 
@@ -45,16 +53,52 @@ def incident_list(incidents: list[IncidentSummary], names: dict[str, str], now: 
     return "\n".join(lines)
 
 
+def since_start(seconds: float) -> str:
+    """Time since the start, to the second: mm:ss for the first hour, then h:mm:ss, then days."""
+    seconds = max(0, int(seconds))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours:02}:{minutes:02}:{secs:02}"
+    if hours:
+        return f"{hours}:{minutes:02}:{secs:02}"
+    return f"{minutes:02}:{secs:02}"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def timeline_entry(event: TimelineEvent) -> str:
+    """What happened, as one line: the summary (which names who), and what a status update said."""
+    what = event.summary
+    if event.type == EventType.STATUS_UPDATE and event.details.get("message"):
+        message = str(event.details["message"])
+        what += f": {message[:300]}{'…' if len(message) > 300 else ''}"
+    return what
+
+
 def timeline(state: IncidentState) -> str:
     lines = [
         f"#### Timeline: {state.name}",
         "",
-        "| Time (UTC) | Since start | Who | What |",
-        "|---|---|---|---|",
+        "| Time (UTC) | Since start | What |",
+        "|---|---|---|",
     ]
-    for event in state.timeline:
-        who = state.mention(event.actor_id) if event.actor_id != "system" else "bot"
-        since = format_duration((event.at - state.started_at).total_seconds())
-        what = event.summary.replace("|", "\\|").replace("\n", " ")
-        lines.append(f"| {event.at:%Y-%m-%d %H:%M:%S} | {since} | {who} | {what} |")
-    return "\n".join(lines)
+    rows = [
+        f"| {event.at:%Y-%m-%d %H:%M:%S} | {since_start((event.at - state.started_at).total_seconds())} "
+        f"| {_cell(timeline_entry(event))} |"
+        for event in state.timeline
+    ]
+    # A reply is a post: the newest events that fit in one (Mattermost's length limit).
+    budget = POST_MESSAGE_MAX - len("\n".join(lines)) - 200
+    kept: list[str] = []
+    for row in reversed(rows):
+        budget -= len(row) + 1
+        if budget < 0:
+            break
+        kept.append(row)
+    if len(kept) < len(rows):
+        lines.insert(1, f"*The {len(rows) - len(kept)} earliest events do not fit here: see the incident page.*")
+    return "\n".join(lines + kept[::-1])

@@ -153,6 +153,14 @@ def apply_integration_update(store: Store, post: Record, update: dict[str, Any])
     return post
 
 
+def delete_post(store: Store, post: Record) -> None:
+    """Soft delete (``delete_at`` set): gone from reads, edits and actions, as on the server."""
+    now = store.now_ms()
+    post["delete_at"] = now
+    post["update_at"] = now
+    post["is_pinned"] = False
+
+
 def set_pinned(store: Store, post: Record, pinned: bool) -> None:
     post["is_pinned"] = pinned
     post["update_at"] = store.now_ms()

@@ -101,6 +101,17 @@ async def patch_post(call: Call) -> Response:
     return json_response(views.post_for_client(posts.patch_post(call.store, post, patch)))
 
 
+@router.delete("/api/v4/posts/{post_id}")
+async def delete_post(call: Call) -> Response:
+    """A soft delete: one's own post needs ``delete_post``, someone else's ``delete_others_posts``."""
+    post = posts.get_post(call.state, call.params["post_id"])
+    permission = "delete_post" if post["user_id"] == call.user["id"] else "delete_others_posts"
+    channel = call.state.channels[post["channel_id"]]
+    access.require_permission(call, channel, permission, errors.post_not_found(post["id"]))
+    posts.delete_post(call.store, post)
+    return status_ok()
+
+
 async def _set_pinned(call: Call, pinned: bool) -> Response:
     post = posts.get_post(call.state, call.params["post_id"])
     channel = call.state.channels[post["channel_id"]]

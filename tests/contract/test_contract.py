@@ -165,6 +165,22 @@ async def test_post_find_by_dedupe_prop_and_pin(target: Target) -> None:
     assert pinned["is_pinned"] is True
 
 
+async def test_a_post_is_edited_in_place_and_a_deleted_one_is_not_found(target: Target) -> None:
+    """The live checklist: `PUT /posts/{id}/patch` replaces message and props; after a delete it is 404."""
+    channel = await new_channel(target, public=True)
+    post = await target.gateway.create_post(
+        channel_id=channel["id"], message="v1", props={"incident_effect": unique("effect"), "attachments": []}
+    )
+    edited = await target.gateway.patch_post(post["id"], message="v2", props={"incident_post": "x:checklist"})
+    assert (edited["id"], edited["message"]) == (post["id"], "v2")
+    assert edited["props"].get("incident_post") == "x:checklist"
+    assert "incident_effect" not in edited["props"], "props are replaced whole"
+    await target.driver(target.bot_token).posts.delete_post(post["id"])
+    with pytest.raises(MattermostFailure) as error:
+        await target.gateway.patch_post(post["id"], message="v3", props={})
+    refused(error.value, 404)
+
+
 async def test_posting_where_the_bot_is_not_a_member_is_refused_for_good(target: Target) -> None:
     user = target.driver(target.user_token)
     private = await user.channels.create_channel(

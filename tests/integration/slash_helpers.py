@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from activities.incident import STABLE_PROP
 from models.incident import IncidentState, incident_workflow_id
 from tests.harness import User, World, eventually
 from workflows.incident import IncidentWorkflow
@@ -181,15 +182,41 @@ async def click(world: World, user: User, post_id: str, action_id: str) -> dict[
     return answer
 
 
+async def pick(world: World, user: User, post_id: str, action_id: str, option: str) -> dict[str, Any]:
+    """`user` picks `option` in a message menu: the same route, with `selected_option` in the body."""
+    driver = world.driver(user)
+    try:
+        answer: dict[str, Any] = await driver.client.post(
+            f"/api/v4/posts/{post_id}/actions/{action_id}", options={"selected_option": option}
+        )
+    finally:
+        await driver.close()
+    return answer
+
+
+def checklist_post(world: World, incident: Started) -> dict[str, Any]:
+    """The incident's live checklist post (the bot post carrying the stable key)."""
+    [post] = [p for p in world.standin.posts(incident.channel_id) if STABLE_PROP in p["props"]]
+    return post
+
+
+def actions(post: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """A post's controls by id."""
+    return {a["id"]: a for attachment in post["props"].get("attachments", []) for a in attachment.get("actions", [])}
+
+
 async def reminder_post(world: World, incident: Started, *, after: int = 0) -> dict[str, Any]:
-    """The newest reminder post (the bot's post with buttons) created after `after` (ms)."""
+    """The newest reminder post (a bot post with buttons, not the checklist) created after `after` (ms)."""
     bot_id = world.stack.bot["id"]
 
     def found() -> list[dict[str, Any]]:
         return [
             p
             for p in world.standin.posts(incident.channel_id)
-            if p["user_id"] == bot_id and p["props"].get("attachments") and p["create_at"] > after
+            if p["user_id"] == bot_id
+            and p["props"].get("attachments")
+            and STABLE_PROP not in p["props"]  # not the live checklist post
+            and p["create_at"] > after
         ]
 
     await world.standin.wait_for(lambda: bool(found()))

@@ -86,7 +86,10 @@ async def test_start_creates_channel_people_opening_post_and_announcement(world:
     opening = world.standin.posts(channel["id"])[0]
     assert opening["is_pinned"] is True
     assert opening["message"].startswith("#### :rotating_light: Incident: Primary DB down")
-    assert "**Stage 1/2 Triage**\n1. [ ] Page DBA\n2. [ ] Logs" in opening["message"]
+    assert "**Stage 1/2 Triage** · **active** · 0/2 done\n1. [ ] Page DBA\n2. [ ] Logs" in opening["message"]
+    assert "**Stage 2/2 Mitigate** · 0/1 done\n1. [ ] Fail over" in opening["message"]
+    buttons = [a["name"] for att in opening["props"]["attachments"] for a in att.get("actions", [])]
+    assert buttons == ["Check Page DBA", "Check Logs", "Next stage", "Post update"]
     assert opening["props"]["incident_id"] == current.id
     announcement = world.standin.posts(off_topic["id"])[-1]["message"]
     assert announcement.startswith(
@@ -192,7 +195,7 @@ async def test_stages_and_items(world: World) -> None:
     ]
     posted = messages(world, current.channel_id or "")
     mention = f"@{world.alice.username}"
-    assert f"{mention} marked **Page DBA** as done" in posted
+    assert f"{mention} marked **Page DBA** as done (stage 1/2 Triage)" in posted
     assert f"{mention} removed **Tell support now** from stage 'Triage'" in posted
     assert any(m.startswith(f"{mention} moved the incident to stage 2/2 Mitigate (leaving 1 open") for m in posted)
     assert f"{mention} ran `/db failover` for **Fail over**" in posted

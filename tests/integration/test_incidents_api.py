@@ -239,8 +239,13 @@ async def test_actions_and_their_refusals(world: World) -> None:
     assert restarted.json()["incident"]["time_to_resolution_seconds"] is None
     twice = await post("/restart")
     assert twice.status_code == 409
-    timeline = await api.get(f"{base}/timeline", params={"type": ["ended", "restarted"]})
-    assert [e["type"] for e in timeline.json()] == ["ended", "restarted"]
+    timeline = (await api.get(f"{base}/timeline", params={"type": ["ended", "restarted"]})).json()
+    # The same list shape as every other list.
+    assert [e["type"] for e in timeline["items"]] == ["ended", "restarted"]
+    assert (timeline["total_count"], timeline["page"], timeline["has_more"]) == (2, 0, False)
+    newest = (await api.get(f"{base}/timeline", params={"per_page": 1, "direction": "desc"})).json()
+    assert [e["type"] for e in newest["items"]] == ["restarted"]
+    assert newest["has_more"] is True
     bad_type = await api.get(f"{base}/timeline", params={"type": "exploded"})
     assert bad_type.status_code == 422
 

@@ -197,7 +197,9 @@ async def test_history_records_every_edit(world: World) -> None:
     assert (await api.put(f"/api/v1/playbooks/{playbook['id']}", json={**body, "version": 1})).status_code == 200
     renamed = {**body, "title": "DB outage", "version": 2}
     assert (await api.put(f"/api/v1/playbooks/{playbook['id']}", json=renamed)).status_code == 200
-    history = (await api.get(f"/api/v1/playbooks/{playbook['id']}/history")).json()
+    page = (await api.get(f"/api/v1/playbooks/{playbook['id']}/history")).json()
+    assert (page["total_count"], page["page"], page["has_more"]) == (3, 0, False)
+    history = page["items"]
     assert [(h["version"], h["editor_id"]) for h in history] == [
         (1, world.alice.id),
         (2, world.alice.id),

@@ -104,7 +104,8 @@ class DevStack:
         return await asyncio.wait_for(self.process.wait(), timeout=60)
 
     def token(self, user: str) -> str:
-        match = re.search(rf"{user} \(([a-z0-9]+)\)", self.banner)
+        # "name  user id  token": the ids are printed next to the tokens.
+        match = re.search(rf"^\s+{user}\s+[a-z0-9]{{26}}\s+([a-z0-9]+)$", self.banner, re.MULTILINE)
         assert match, self.banner
         return match.group(1)
 
@@ -137,7 +138,16 @@ async def test_dev_stack_runs_stops_cleanly_and_keeps_incidents(tmp_path: Path) 
     await first.start()
     try:
         assert f"Web UI:       http://localhost:{ports['TEMPORAL_UI_PORT']}" in first.banner
+        assert f"http://127.0.0.1:{ports['STANDIN_PORT']}/_standin/state" in first.banner
         assert "| `/incident start" in await first.slash("help")
+        # The CLI finds the demo users make dev wrote down.
+        cli = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "devstack.mm", "--as", "bob", "--wait", "0.5", "slash", "/incident help",
+            cwd=tmp_path, env=clean_env(), stdout=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        out, _ = await cli.communicate()
+        assert cli.returncode == 0
+        assert "| `/incident start" in out.decode()
         api = f"http://127.0.0.1:{ports['API_PORT']}"
         async with httpx.AsyncClient(base_url=api, headers={"Authorization": f"Bearer {first.token('alice')}"}) as http:
             team_id = re.search(r"Demo team:\s+demo \(([a-z0-9]{26})\)", first.banner)

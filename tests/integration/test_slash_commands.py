@@ -135,15 +135,39 @@ async def test_playbooks_lists_the_ones_i_may_use_with_their_ids(world: World) -
 # ---------------------------------------------------------------------------- reading
 
 
-async def test_info_shows_status_commander_duration_and_the_active_checklist(world: World) -> None:
+async def test_info_shows_every_stage_and_no_reminder_once_ended(world: World) -> None:
     incident = await outage(world, reminder_timer_default_seconds=3600)
     await command(world, world.alice, "check 2", incident)
+    await command(world, world.alice, "stage next --force", incident)
     text = await command(world, world.alice, "info", incident)
     lines = text.splitlines()
     assert lines[0] == "#### Incident: Primary DB down"
     assert lines[1].startswith(f"**Status:** ongoing · **Commander:** @{world.alice.username} · **Duration:** ")
-    assert "**Status update reminder:** every 1h" in lines
-    assert lines[-3:] == ["**Stage 1/3 Triage**", "1. [ ] Page the DBA", "2. [x] Read the logs"]
+    assert any(line.startswith("**Status update reminder:** every 1h, next in ") for line in lines)
+    # Every stage, the active one marked: the open item left behind in Triage is still in view.
+    assert lines[-10:] == [
+        "",
+        "**Stage 1/3 Triage** · 1/2 done",
+        "1. [ ] Page the DBA",
+        "2. [x] Read the logs",
+        "",
+        "**Stage 2/3 Mitigate** · **active** · 0/1 done",
+        "1. [ ] Fail over",
+        "",
+        "**Stage 3/3 Verify** · 0/0 done",
+        "*(no items)*",
+    ]
+    end = await world.slash(world.alice, "end", channel_id=incident.channel_id)
+    assert end["text"] == ""
+    [opened] = dialogs(world, world.alice, "end")
+    assert opened["dialog"]["introduction_text"] == (
+        "End **Primary DB down**? Everyone in the incident channel is told."
+    )
+    await submit_dialog(world, world.alice, opened)
+    await eventually(lambda: state(world, incident.id), lambda s: s.status == IncidentStatus.ENDED, what="ended")
+    ended = await command(world, world.alice, "info", incident)
+    assert "**Status:** ended" in ended
+    assert "reminder" not in ended.lower(), "an ended incident has no reminder"
 
 
 async def test_list_shows_ongoing_incidents_i_can_see_newest_first(world: World) -> None:
@@ -177,17 +201,17 @@ async def test_list_shows_ongoing_incidents_i_can_see_newest_first(world: World)
     assert rows[0] in after
 
 
-async def test_timeline_is_a_table_of_time_since_start_who_and_what(world: World) -> None:
+async def test_timeline_is_a_table_of_time_since_start_and_what(world: World) -> None:
     incident = await outage(world)
     await command(world, world.alice, "check 1", incident)
-    await command(world, world.alice, "update Looking into it", incident)
+    await command(world, world.alice, "update investigating Looking into it | carefully", incident)
     text = await command(world, world.alice, "timeline", incident)
     lines = text.splitlines()
     assert lines[:4] == [
         "#### Timeline: Primary DB down",
         "",
-        "| Time (UTC) | Since start | Who | What |",
-        "|---|---|---|---|",
+        "| Time (UTC) | Since start | What |",
+        "|---|---|---|",
     ]
     rows = lines[4:]
     current = await state(world, incident.id)
@@ -195,11 +219,16 @@ async def test_timeline_is_a_table_of_time_since_start_who_and_what(world: World
     alice = f"@{world.alice.username}"
     started = current.timeline[0].at
     assert rows[0] == (
-        f"| {started:%Y-%m-%d %H:%M:%S} | 0s | {alice} | {alice} started the incident from playbook "
-        "**Database outage** (v1) |"
+        f"| {started:%Y-%m-%d %H:%M:%S} | 00:00 | {alice} started the incident from playbook **Database outage** (v1) |"
     )
-    assert rows[1].endswith(f"| {alice} | {alice} marked **Page the DBA** as done |")
-    assert rows[2].endswith(f"| {alice} | {alice} posted a status update |")
+    checked = current.timeline[1]
+    since = int((checked.at - started).total_seconds())
+    assert rows[1] == (
+        f"| {checked.at:%Y-%m-%d %H:%M:%S} | {since // 60:02}:{since % 60:02} "
+        f"| {alice} marked **Page the DBA** as done (stage 1/3 Triage) |"
+    )
+    # What the update said, not just that there was one.
+    assert rows[2].endswith(f"| {alice} posted a status update (investigating): Looking into it \\| carefully |")
 
 
 # ---------------------------------------------------------------------------- checklist
@@ -279,9 +308,7 @@ async def test_assign_and_unassign_an_item(world: World) -> None:
     await command(world, world.alice, f"assign 1 1 {bob.upper()}", incident)
     await bot_posted(world, incident.channel_id, f"{alice} assigned **Page the DBA** to {bob}")
     assert (await state(world, incident.id)).checklists[0].items[0].assignee_id == world.bob.id
-    assert (await command(world, world.alice, "info", incident)).endswith(
-        f"1. [ ] Page the DBA — {bob}\n2. [ ] Read the logs"
-    )
+    assert f"1. [ ] Page the DBA — {bob}\n2. [ ] Read the logs" in await command(world, world.alice, "info", incident)
 
     await command(world, world.alice, "assign 1 1 @none", incident)
     await bot_posted(world, incident.channel_id, f"{alice} unassigned **Page the DBA** (was {bob})")
@@ -414,11 +441,20 @@ async def test_announce_posts_in_channels_the_caller_can_post_to(world: World) -
     off_topic = world.channels["off-topic"]
     assert await command(world, world.alice, "announce ~off-topic", incident) == "Announced in ~off-topic."
     announced = await bot_posted(world, off_topic["id"], "Incident: Primary DB down")
+    # The incident channel is private: nobody outside it is invited to a channel they cannot see.
     assert announced[-1] == (
         f"#### :rotating_light: Incident: Primary DB down\nCommander {alice} · stage 1/3 Triage · "
-        f"join ~{incident.channel_name}\nAnnounced by {alice}"
+        f"the incident channel is private: ask {alice} to add you\n"
+        f"Announced by {alice}; this channel is told when its status changes and when it ends."
     )
     await bot_posted(world, incident.channel_id, f"{alice} announced the incident in ~off-topic")
+    # The announced channel is kept informed, like a broadcast channel.
+    await command(world, world.alice, "update monitoring Replica promoted", incident)
+    told = await bot_posted(world, off_topic["id"], "status update (monitoring)")
+    assert told[-1] == (
+        f"**Incident Primary DB down** (~{incident.channel_name}): status update (monitoring) from {alice}:\n"
+        "> Replica promoted"
+    )
 
     private = world.standin.create_channel(world.team_id, "bobs-room", "Bob's room", type="P")
     world.standin.add_channel_member(private["id"], world.bob.id)
@@ -463,9 +499,8 @@ async def test_update_posts_a_status_update_and_resets_the_reminder(world: World
 
     assert await command(world, world.alice, "update resolvedish is not a status", incident) == "Status update posted."
     assert (await state(world, incident.id)).status_updates[-1].status is None
-    usage = "Usage: `/incident update [investigating|identified|monitoring|resolved] <message...>`"
-    for empty in ("update", "update resolved"):
-        assert await command(world, world.alice, empty, incident) == f"Write the update's message.\n{usage}"
+    usage = "Usage: `/incident update [[investigating|identified|monitoring|resolved] <message...>]`"
+    assert await command(world, world.alice, "update resolved", incident) == f"Write the update's message.\n{usage}"
     long = await command(world, world.alice, "update " + "x" * 4001, incident)
     assert long == f"Invalid request: message: String should have at most 4000 characters.\n{usage}"
     assert len((await state(world, incident.id)).status_updates) == 2

@@ -153,3 +153,22 @@ async def test_ephemeral_posts_need_the_permission(
     assert recorded["post"]["props"] == {"k": "v"}
     assert recorded["post"]["user_id"] == world["users"]["alice"]["user"]["id"]
     assert all(p["message"] != "only you can see this" for p in standin.posts(channel["id"]))
+
+
+async def test_delete_post_hides_it_from_reads_edits_and_pins(
+    standin: StandIn, world: dict[str, Any], connect: Connect, channel: dict[str, Any]
+) -> None:
+    bot = connect(standin, world["bot"]["token"])
+    post = await bot.posts.create_post(channel_id=channel["id"], message="the live checklist")
+    await bot.posts.pin_post(post["id"])
+    with pytest.raises(NotEnoughPermissions):  # someone else's post needs delete_others_posts
+        await connect(standin, world["users"]["carol"]["token"]).posts.delete_post(post["id"])
+    assert (await bot.posts.delete_post(post["id"]))["status"] == "OK"
+    assert post["id"] not in [p["id"] for p in standin.posts(channel["id"])]
+    with pytest.raises(ResourceNotFound):
+        await bot.posts.get_post(post["id"])
+    with pytest.raises(ResourceNotFound) as caught:  # an edit of a deleted post is 404, as on the server
+        await bot.posts.patch_post(post["id"], message="edited")
+    assert caught.value.error_id == "app.post.get.app_error"
+    with pytest.raises(ResourceNotFound):
+        await bot.posts.delete_post(post["id"])

@@ -9,7 +9,7 @@ import pytest
 from temporalio.exceptions import ApplicationError
 
 from models.common import Actor, ChannelFact, UserFact
-from models.effects import PostEffect
+from models.effects import ChecklistEffect, ClearButtonsEffect, PostEffect
 from models.incident import EventType, IncidentStart, IncidentStatus, ItemState
 from models.incident_commands import (
     AddItem,
@@ -154,8 +154,43 @@ def test_item_state_toggle_and_no_op() -> None:
     assert item.state_changed_at == T0
     error = refusal(lambda: made.check_set_item_state(SetItemState(actor=actor(), stage=0, item=0, state="done")))
     assert error.message == "Item 'Page DBA' is already done."
-    assert isinstance(made.state.outbox[-1].effect, PostEffect)
-    assert "@alice marked **Page DBA** as done" in made.state.outbox[-1].effect.message
+    post, checklist = (pending.effect for pending in made.state.outbox[-2:])
+    assert isinstance(post, PostEffect)
+    assert "@alice marked **Page DBA** as done (stage 1/3 Triage)" in post.message
+    assert isinstance(checklist, ChecklistEffect), "the live checklist post is edited after every change"
+    assert item.state_changed_by == ALICE
+
+
+def test_a_click_on_a_stale_checklist_is_refused() -> None:
+    made = incident()
+    first = made.state.checklists[0].items[0]
+    made.check_set_item_state(SetItemState(actor=actor(), stage=0, item=0, item_id=first.id, state="done"))
+    error = refusal(
+        lambda: made.check_set_item_state(SetItemState(actor=actor(), stage=0, item=1, item_id=first.id, state="done"))
+    )
+    assert error.message.startswith("The checklist changed since this was shown; nothing was changed.")
+    error = refusal(
+        lambda: made.check_set_item_state(SetItemState(actor=actor(), stage=0, item=9, item_id=first.id, state="done"))
+    )
+    assert error.message.startswith("The checklist changed since this was shown")
+
+
+def test_an_update_answers_the_reminder_and_announced_channels_are_kept_informed() -> None:
+    made = incident(reminder=60)
+    made.send_reminder(T0 + timedelta(seconds=60))
+    reminder = made.state.outbox[-1].effect
+    assert isinstance(reminder, PostEffect)
+    assert reminder.remember_as
+    assert reminder.remember_as.startswith("reminder:")
+    channel = ChannelFact(channel_id="d" * 26, name="town-square", team_id=TEAM, actor_can_post=True)
+    made.state.channel_id, made.state.channel_name = "c" * 26, "inc-x"
+    made.announce(Announce(actor=actor(), channels=[channel]), T0)
+    assert made.state.announced_channel_ids == [channel.channel_id]
+    made.post_status_update(PostStatusUpdate(actor=actor(), message="All good"), T0 + timedelta(seconds=61))
+    effects = [pending.effect for pending in made.state.outbox]
+    assert any(isinstance(e, ClearButtonsEffect) and e.post_name == "reminder:" for e in effects)
+    told = [e for e in effects if isinstance(e, PostEffect) and e.channel_id == channel.channel_id]
+    assert told[-1].message.endswith("status update from @alice:\n> All good")
 
 
 def test_item_references_are_checked() -> None:
