@@ -11,6 +11,7 @@ Windows select incidents by when they *started*: `since <= started_at < until`.
 from __future__ import annotations
 
 import math
+import re
 from datetime import UTC, datetime
 from enum import StrEnum
 from statistics import fmean
@@ -42,8 +43,21 @@ def stats_month(started_at: datetime) -> str:
     return started_at.astimezone(UTC).strftime("%Y-%m")
 
 
-def stats_workflow_id(team_id: str, month: str) -> str:
-    return f"incident-stats-{team_id}-{month}"
+def stats_workflow_id(team_id: str, month: str, shard: int = 0) -> str:
+    """A team-month's statistics shard: the first keeps the original id, further ones add `-<n>`."""
+    return f"incident-stats-{team_id}-{month}" + (f"-{shard}" if shard else "")
+
+
+_SHARD_ID = re.compile(r"-(\d{4}-\d{2})(?:-(\d+))?$")
+
+
+def shard_month(workflow_id: str) -> str | None:
+    """The month (`YYYY-MM`) a statistics shard's workflow id names, or None if it names none."""
+    found = _SHARD_ID.search(workflow_id)
+    return found.group(1) if found else None
+
+
+DEFAULT_SHARD_CAPACITY = 10_000
 
 
 class StatsShardStart(Model):
@@ -51,6 +65,10 @@ class StatsShardStart(Model):
 
     team_id: str
     month: str
+    # Incidents this shard holds; a report of another incident once it is full goes to the
+    # next shard of the month (see `accepts` and `StatsActivities.report_incident_facts`).
+    # 10,000 records are about 700 KB, well inside Temporal's 2 MB payload limit.
+    capacity: int = DEFAULT_SHARD_CAPACITY
     # Interned so 10,000 incidents fit comfortably in one payload.
     users: list[str] = Field(default_factory=list)
     playbooks: list[str] = Field(default_factory=list)
@@ -174,6 +192,15 @@ def _intern(table: list[str], value: str) -> int:
     except ValueError:
         table.append(value)
         return len(table) - 1
+
+
+def accepts(shard: StatsShardStart, incident_id: str) -> bool:
+    """Whether this shard keeps the incident's facts: it has them already, or it has room.
+
+    Shards only grow, so an incident lives in the first shard of its month that had room
+    when it first reported, and every later report finds it there walking from shard 0.
+    """
+    return incident_id in shard.records or len(shard.records) < shard.capacity
 
 
 def record_facts(shard: StatsShardStart, facts: IncidentFacts) -> None:
