@@ -44,7 +44,6 @@ from lifecycle import exit_process
 from mattermost_standin import StandIn
 from models import search_attributes as sa
 from models.common import new_short_id
-from models.incident import IncidentState
 from models.stats import (
     FactsStatus,
     IncidentFacts,
@@ -54,7 +53,6 @@ from models.stats import (
     stats_workflow_id,
 )
 from tests.harness import Stack, World, eventually, make_world, stack_settings
-from workflows.incident import IncidentWorkflow
 from workflows.stats import IncidentStatsWorkflow
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -463,7 +461,7 @@ async def floor_throughput(client: Client, count: int) -> dict[str, Any]:
     """The bare Temporal floor under the same concurrency: starts and updates of a trivial workflow."""
     queue = f"floor-{new_short_id()}"
     async with Worker(client, task_queue=queue, workflows=[FloorWorkflow]):
-        handles = []
+        handles: list[WorkflowHandle[FloorWorkflow, int]] = []
 
         async def start(n: int) -> None:
             handles.append(
@@ -510,11 +508,8 @@ async def history_figures(load: Load, changes: int, *, until: float) -> dict[str
     await asyncio.sleep(3)
     reminded = await events(target)
     reminder_calls = len(standin.requests) - requests_before
-    handle: WorkflowHandle[IncidentWorkflow, IncidentState] = client.get_workflow_handle_for(
-        IncidentWorkflow.run, f"incident-{target}"
-    )
-    state = await handle.query(IncidentWorkflow.get_state)
-    state_bytes = len(state.model_dump_json())
+    state = await load.http.get(f"/api/v1/incidents/{target}")
+    state_bytes = len(state.content)
 
     # One incident, `changes` checklist changes through the REST API.
     heavy = load.ids[2]

@@ -87,19 +87,38 @@ class StatsWindow(Model):
 
 
 class StatsSlice(Model):
-    """The raw material for the numbers, from one month (or merged from several)."""
+    """The raw material for the numbers, from one shard (or merged from several).
 
-    started: list[tuple[str, int]] = Field(default_factory=list)  # (day, start epoch ms)
-    resolved: list[tuple[str, int]] = Field(default_factory=list)  # (start day, ttr s), ended ones
-    first_update_delays: list[int] = Field(default_factory=list)
+    Aggregated per day wherever the numbers allow it, so a month of 10,000 incidents is a
+    few kilobytes of counts and one list of resolution times (exact median and p90 need them).
+    """
+
+    started_per_day: dict[str, int] = Field(default_factory=dict)  # start day -> incidents
+    resolved: list[int] = Field(default_factory=list)  # time to resolution (s) of the ended ones
+    resolved_per_day: dict[str, tuple[int, int]] = Field(default_factory=dict)  # start day -> (sum, count)
+    first_update_sum: int = 0
+    first_update_count: int = 0
     ongoing_started: list[int] = Field(default_factory=list)  # start epoch ms of ongoing ones
     participants: list[str] = Field(default_factory=list)
 
+    @property
+    def total(self) -> int:
+        return sum(self.started_per_day.values())
+
     def merge(self, other: StatsSlice) -> StatsSlice:
+        started = dict(self.started_per_day)
+        for day, count in other.started_per_day.items():
+            started[day] = started.get(day, 0) + count
+        resolved_per_day = dict(self.resolved_per_day)
+        for day, (total, count) in other.resolved_per_day.items():
+            before = resolved_per_day.get(day, (0, 0))
+            resolved_per_day[day] = (before[0] + total, before[1] + count)
         return StatsSlice(
-            started=self.started + other.started,
+            started_per_day=started,
             resolved=self.resolved + other.resolved,
-            first_update_delays=self.first_update_delays + other.first_update_delays,
+            resolved_per_day=resolved_per_day,
+            first_update_sum=self.first_update_sum + other.first_update_sum,
+            first_update_count=self.first_update_count + other.first_update_count,
             ongoing_started=self.ongoing_started + other.ongoing_started,
             participants=sorted(set(self.participants) | set(other.participants)),
         )
@@ -150,32 +169,29 @@ def percentile(values: list[int], share: float) -> float | None:
 
 
 def compute(team_id: str, window: StatsWindow, data: StatsSlice, now: datetime) -> IncidentStats:
-    ttr = [seconds for _, seconds in data.resolved]
-    per_day: dict[str, list[int]] = {}
-    for day, seconds in sorted(data.resolved):
-        per_day.setdefault(day, []).append(seconds)
-    started_per_day: dict[str, int] = {}
-    for day, _ in sorted(data.started):
-        started_per_day[day] = started_per_day.get(day, 0) + 1
+    ttr = data.resolved
     now_ms = now.timestamp() * 1000
     return IncidentStats(
         team_id=team_id,
         since=window.since,
         until=window.until,
         playbook_id=window.playbook_id,
-        total=len(data.started),
+        total=data.total,
         ongoing=len(data.ongoing_started),
-        ended=len(data.resolved),
-        started_per_day=started_per_day,
+        ended=len(ttr),
+        started_per_day=dict(sorted(data.started_per_day.items())),
         time_to_resolution_seconds=ResolutionStats(
             count=len(ttr),
-            mean=fmean(ttr) if ttr else None,
+            # Sums of whole seconds are exact, so these equal `statistics.fmean` of the values.
+            mean=sum(ttr) / len(ttr) if ttr else None,
             median=median(ttr),
             p90=percentile(ttr, 0.9),
             max=max(ttr) if ttr else None,
-            per_day_mean={day: fmean(values) for day, values in per_day.items()},
+            per_day_mean={day: total / count for day, (total, count) in sorted(data.resolved_per_day.items())},
         ),
-        mean_time_to_first_update_seconds=fmean(data.first_update_delays) if data.first_update_delays else None,
+        mean_time_to_first_update_seconds=data.first_update_sum / data.first_update_count
+        if data.first_update_count
+        else None,
         ongoing_mean_age_seconds=fmean((now_ms - s) / 1000 for s in data.ongoing_started)
         if data.ongoing_started
         else None,
@@ -226,14 +242,23 @@ def epoch_ms(moment: datetime) -> int:
     return round(moment.timestamp() * 1000)
 
 
+DAY_MS = 86_400_000
+
+
 def slice_of(shard: StatsShardStart, window: StatsWindow) -> StatsSlice:
+    """The shard's incidents in the window, aggregated. One pass of plain integer work per
+    record (no datetime per record): 10,000 records take milliseconds, even in the sandbox."""
     since = epoch_ms(window.since) if window.since else None
     until = epoch_ms(window.until) if window.until else None
     playbook = shard.playbooks.index(window.playbook_id) if window.playbook_id in shard.playbooks else None
     if window.playbook_id and playbook is None:
         return StatsSlice()
     viewer = shard.users.index(window.viewer_id) if window.viewer_id in shard.users else -1
-    result = StatsSlice()
+    started: dict[int, int] = {}
+    resolved: list[int] = []
+    resolved_per_day: dict[int, list[int]] = {}
+    first_sum = first_count = 0
+    ongoing: list[int] = []
     participants: set[int] = set()
     for playbook_index, start, end, ttr, first_update, people, public in shard.records.values():
         assert isinstance(start, int)
@@ -244,15 +269,30 @@ def slice_of(shard: StatsShardStart, window: StatsWindow) -> StatsSlice:
             continue
         if window.viewer_id is not None and not public and viewer not in people:
             continue
-        day = datetime.fromtimestamp(start / 1000, UTC).strftime("%Y-%m-%d")
-        result.started.append((day, start))
+        day = start // DAY_MS
+        started[day] = started.get(day, 0) + 1
         if end is None:
-            result.ongoing_started.append(start)
+            ongoing.append(start)
         else:
             assert isinstance(ttr, int)
-            result.resolved.append((day, ttr))
+            resolved.append(ttr)
+            per_day = resolved_per_day.setdefault(day, [0, 0])
+            per_day[0] += ttr
+            per_day[1] += 1
         if isinstance(first_update, int):
-            result.first_update_delays.append(first_update)
+            first_sum += first_update
+            first_count += 1
         participants.update(people)
-    result.participants = sorted(shard.users[index] for index in participants)
-    return result
+
+    def label(day: int) -> str:
+        return datetime.fromtimestamp(day * DAY_MS / 1000, UTC).strftime("%Y-%m-%d")
+
+    return StatsSlice(
+        started_per_day={label(day): count for day, count in started.items()},
+        resolved=resolved,
+        resolved_per_day={label(day): (total, count) for day, (total, count) in resolved_per_day.items()},
+        first_update_sum=first_sum,
+        first_update_count=first_count,
+        ongoing_started=ongoing,
+        participants=sorted(shard.users[index] for index in participants),
+    )
