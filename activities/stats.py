@@ -6,12 +6,19 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from temporalio import activity
-from temporalio.client import Client, WithStartWorkflowOperation
-from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
+from temporalio.client import Client
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 from models import search_attributes as sa
-from models.stats import DEFAULT_SHARD_CAPACITY, IncidentFacts, StatsShardStart, stats_month, stats_workflow_id
-from workflows.stats import IncidentStatsWorkflow
+from models.stats import (
+    DEFAULT_SHARD_CAPACITY,
+    IncidentFacts,
+    StatsForward,
+    StatsShardStart,
+    stats_month,
+    stats_workflow_id,
+)
+from workflows.stats import FORWARD_ACTIVITY, IncidentStatsWorkflow
 
 
 class StatsActivities:
@@ -22,31 +29,27 @@ class StatsActivities:
 
     @activity.defn
     async def report_incident_facts(self, facts: IncidentFacts) -> None:
-        """Update-with-start on the month's shards in order, until one keeps the facts.
+        """Signal-with-start to the month's first shard, created by its first report; a full
+        shard forwards the report to the next (`forward_incident_facts`)."""
+        await self._signal(facts, shard=0, capacity=self._shard_capacity)
 
-        A shard is created by the first report that reaches it. Shards only grow, so the
-        first one holding the incident or having room is where it lives (`accepts`).
-        """
+    @activity.defn(name=FORWARD_ACTIVITY)
+    async def forward_incident_facts(self, forward: StatsForward) -> None:
+        await self._signal(forward.facts, shard=forward.shard, capacity=forward.capacity)
+
+    async def _signal(self, facts: IncidentFacts, *, shard: int, capacity: int) -> None:
         month = stats_month(facts.started_at)
-        shard = 0
-        while True:
-            workflow_id = stats_workflow_id(facts.team_id, month, shard)
-            start = WithStartWorkflowOperation(
-                IncidentStatsWorkflow.run,
-                StatsShardStart(team_id=facts.team_id, month=month, capacity=self._shard_capacity),
-                id=workflow_id,
-                task_queue=self._task_queue,
-                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-                search_attributes=TypedSearchAttributes([SearchAttributePair(sa.INCIDENT_TEAM_ID, facts.team_id)]),
-                static_summary=f"Incident statistics · team {facts.team_id} · {month}"
-                + (f" · shard {shard + 1}" if shard else ""),
-            )
-            kept = await self._client.execute_update_with_start_workflow(
-                IncidentStatsWorkflow.add, facts, start_workflow_operation=start
-            )
-            if kept:
-                return
-            shard += 1
+        await self._client.start_workflow(
+            IncidentStatsWorkflow.run,
+            StatsShardStart(team_id=facts.team_id, month=month, capacity=capacity, shard=shard),
+            id=stats_workflow_id(facts.team_id, month, shard),
+            task_queue=self._task_queue,
+            start_signal="record",
+            start_signal_args=[facts],
+            search_attributes=TypedSearchAttributes([SearchAttributePair(sa.INCIDENT_TEAM_ID, facts.team_id)]),
+            static_summary=f"Incident statistics · team {facts.team_id} · {month}"
+            + (f" · shard {shard + 1}" if shard else ""),
+        )
 
     def all(self) -> list[Callable[..., Awaitable[Any]]]:
-        return [self.report_incident_facts]
+        return [self.report_incident_facts, self.forward_incident_facts]

@@ -70,12 +70,24 @@ class StatsShardStart(Model):
     # next shard of the month (see `accepts` and `StatsActivities.report_incident_facts`).
     # 10,000 records are about 700 KB, well inside Temporal's 2 MB payload limit.
     capacity: int = DEFAULT_SHARD_CAPACITY
+    # This shard's place in its month (0: `incident-stats-<team>-<month>`), and reports of
+    # incidents it has no room for, waiting to be forwarded to the next shard in order.
+    shard: int = 0
+    overflow: list[IncidentFacts] = Field(default_factory=list)
     # Interned so 10,000 incidents fit comfortably in one payload.
     users: list[str] = Field(default_factory=list)
     playbooks: list[str] = Field(default_factory=list)
     # incident id -> [playbook index | -1, start (epoch ms), end (epoch ms) | None, ttr (s) | None,
     #                 time to first update (s) | None, [participant indexes], public (0/1)]
     records: dict[str, list[object]] = Field(default_factory=dict)
+
+
+class StatsForward(Model):
+    """A report a full shard passes on to the next shard of its month."""
+
+    facts: IncidentFacts
+    shard: int
+    capacity: int
 
 
 class StatsWindow(Model):
@@ -215,7 +227,7 @@ def accepts(shard: StatsShardStart, incident_id: str) -> bool:
     """Whether this shard keeps the incident's facts: it has them already, or it has room.
 
     Shards only grow, so an incident lives in the first shard of its month that had room
-    when it first reported, and every later report finds it there walking from shard 0.
+    when it first reported, and every later report finds it there, passed on from shard 0.
     """
     return incident_id in shard.records or len(shard.records) < shard.capacity
 
