@@ -439,7 +439,8 @@ async def _newest(svc: Services, where: IncidentFilter, clauses: list[str], firs
         starts = sorted((s.started_at for _, s in newest.values() if _matches(where, s)), reverse=True)
         return starts[first - 1] if len(starts) >= first else None
 
-    page_size = min(1000, max(50, first + 10))
+    # One page usually suffices: those started within CLOCK_SKEW of the last one are read too.
+    page_size = min(1000, 2 * first + 50)
     # How often the stopping rule is checked once `first` runs are read: it sorts what was read.
     every = max(1, first // 10)
     for closed in (False, True):
