@@ -308,7 +308,7 @@ async def list_figures(load: Load, rounds: int) -> dict[str, Any]:
         ),
         # The same page through the path that reads every incident (as every list did before).
         "full_read_page": await timed_gets(
-            load.http, path, {"team_id": team, "sort": "started_at", "direction": "asc"}, max(3, rounds // 4)
+            load.http, path, {"team_id": team, "sort": "started_at", "direction": "asc"}, 3
         ),
     }
 
@@ -751,6 +751,9 @@ async def main(scale: float, cache: int, seed_seconds: float, change_seconds: fl
             workers.stop(workers.running[1])
         changes = max(500, int(10_000 * scale))
         workers.check()
+        # Per-command and per-reminder counts need a quiet system: the last starts settle first.
+        await load.settled(timeout=900)
+        await asyncio.sleep(5)
         results["history"] = await history_figures(load, changes, until=time.perf_counter() + change_seconds)
         note(f"history {results['history']}")
         stats_world = make_world(stack)
