@@ -506,13 +506,13 @@ async def history_figures(load: Load, changes: int, *, until: float) -> dict[str
     after = await events(target)
     command_calls = len(standin.requests) - requests_before
 
-    # A reminder: snooze 1 s, wait for its post.
-    response = await load.http.post(f"/api/v1/incidents/{target}/reminder/snooze", json={"seconds": 1})
+    # A reminder: snooze 4 s; count from after the snooze's own effects to after the reminder's.
+    response = await load.http.post(f"/api/v1/incidents/{target}/reminder/snooze", json={"seconds": 4})
     assert response.status_code == 200
-    await asyncio.sleep(1)
+    await asyncio.sleep(2)
     snoozed = await events(target)
     requests_before = len(standin.requests)
-    await asyncio.sleep(3)
+    await asyncio.sleep(5)
     reminded = await events(target)
     reminder_calls = len(standin.requests) - requests_before
     state = await load.http.get(f"/api/v1/incidents/{target}")
