@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: dev test test-mattermost lint format bench fuzz histories install clean
+.PHONY: dev test test-mattermost lint format bench bench-scale fuzz histories install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,12 @@ test-mattermost: $(INSTALLED)
 ## Measure reply latencies and statistics over 10,000 incidents on the real stack (results in .bench/).
 bench: $(INSTALLED)
 	$(BIN)/python -m bench
+
+## How cost grows with load: 10,000 ongoing incidents on one worker, lists, statistics over 100,000,
+## throughput, history (about 25 minutes; SCALE=0.1 for a quick run). Writes its table into docs/performance.md.
+SCALE ?= 1.0
+bench-scale: $(INSTALLED)
+	$(BIN)/python -m bench.scale --scale $(SCALE) --write-docs
 
 ## Schemathesis against /openapi.json on a stack it starts itself (EXAMPLES per operation, default 200).
 EXAMPLES ?= 200

@@ -86,6 +86,13 @@ class Settings(BaseSettings):
     # (then twice as long each time, up to an hour; a new change tries at once).
     channel_access_recheck_seconds: Seconds = 60.0
 
+    # Scale. Workflows a worker keeps in memory (past it, the least recently used one is
+    # evicted and replayed from its history when it is next needed: docs/performance.md).
+    worker_max_cached_workflows: int = Field(default=1000, ge=0)
+    # Incidents one statistics shard of a team-month holds; a month with more spills into
+    # continuation shards, so there is no limit per month (docs/performance.md).
+    stats_shard_capacity: int = Field(default=10_000, ge=1, le=20_000)
+
     @field_validator("mattermost_url", "public_url", "temporal_ui_url", "mattermost_public_url")
     @classmethod
     def _http_url(cls, value: str) -> str:

@@ -67,12 +67,15 @@ def build_worker(client: Client, settings: Settings, mattermost: Mattermost) -> 
         signer=Signer(settings.signing_secret),
         action_url=f"{settings.api_public_url}/mattermost/action",
     )
-    stats = StatsActivities(client, task_queue=settings.temporal_task_queue)
+    stats = StatsActivities(
+        client, task_queue=settings.temporal_task_queue, shard_capacity=settings.stats_shard_capacity
+    )
     return Worker(
         client,
         task_queue=settings.temporal_task_queue,
         workflows=WORKFLOWS,
         activities=[*activities.all(), *stats.all()],
+        max_cached_workflows=settings.worker_max_cached_workflows,
     )
 
 

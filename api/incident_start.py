@@ -207,11 +207,13 @@ async def restart(svc: Services, actor: Actor, incident_id: str, *, request: Req
     state = access.state
     resume = IncidentStart.resuming(state, access.actor)
     team = await _team(svc, state.team_id)
+    options = start_options(svc.settings, resume, state.playbook, str(team.get("display_name", "")))
+    # Lists count restarted incidents' runs once (see `api.incidents.newest_incidents`).
+    options["search_attributes"] = TypedSearchAttributes(
+        [*options["search_attributes"].search_attributes, SearchAttributePair(sa.INCIDENT_RESTARTED, True)]
+    )
     operation = WithStartWorkflowOperation(
-        IncidentWorkflow.run,
-        resume,
-        **start_options(svc.settings, resume, state.playbook, str(team.get("display_name", ""))),
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        IncidentWorkflow.run, resume, **options, id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING
     )
     result: CommandResult = await execute_update_with_start(
         svc.temporal,

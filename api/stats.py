@@ -9,7 +9,7 @@ from api.playbooks import get_playbook, require_team
 from api.services import Services
 from api.temporal_calls import Gone, query, quote
 from models.common import Actor
-from models.stats import IncidentStats, StatsSlice, StatsWindow, compute, stats_month
+from models.stats import IncidentStats, StatsSlice, StatsWindow, compute, shard_month, stats_month
 from workflows.stats import IncidentStatsWorkflow
 
 
@@ -33,7 +33,7 @@ async def team_slice(svc: Services, actor: Actor, team_id: str, window: StatsWin
             f"AND IncidentTeamId = {quote(team_id)}",
             rpc_timeout=svc.rpc_timeout,
         )
-        if first <= execution.id[-7:] <= last
+        if first <= (shard_month(execution.id) or "") <= last
     ]
     slices = await asyncio.gather(*(_slice(svc, workflow_id, window) for workflow_id in shards))
     merged = StatsSlice()

@@ -22,6 +22,9 @@ INCIDENT_ENDED_AT = SearchAttributeKey.for_datetime("IncidentEndedAt")
 INCIDENT_MEMBER_IDS = SearchAttributeKey.for_keyword_list("IncidentMemberIds")
 INCIDENT_NAME = SearchAttributeKey.for_text("IncidentName")
 INCIDENT_PUBLIC = SearchAttributeKey.for_bool("IncidentPublic")
+# Set on the runs a restart begins: only restarted incidents have more than one run that
+# lists count, so list totals correct for those alone (api/incidents.py `newest_incidents`).
+INCIDENT_RESTARTED = SearchAttributeKey.for_bool("IncidentRestarted")
 
 PLAYBOOK_TEAM_ID = SearchAttributeKey.for_keyword("PlaybookTeamId")
 PLAYBOOK_MEMBER_IDS = SearchAttributeKey.for_keyword_list("PlaybookMemberIds")
@@ -39,6 +42,7 @@ ALL: tuple[SearchAttributeKey[Any], ...] = (
     INCIDENT_MEMBER_IDS,
     INCIDENT_NAME,
     INCIDENT_PUBLIC,
+    INCIDENT_RESTARTED,
     PLAYBOOK_TEAM_ID,
     PLAYBOOK_MEMBER_IDS,
     PLAYBOOK_TITLE,

@@ -29,19 +29,14 @@ FIRST_UPDATE_BUCKETS = ((300, "< 5 min"), (900, "5-15 min"), (3600, "15-60 min")
 
 def series(data: StatsSlice, since: datetime, until: datetime) -> dict[str, Any]:
     days = [(since + timedelta(days=n)).strftime("%Y-%m-%d") for n in range((until - since).days)]
-    started = dict.fromkeys(days, 0)
-    for day, _ in data.started:
-        if day in started:
-            started[day] += 1
-    resolved: dict[str, list[int]] = {}
-    for day, seconds in data.resolved:
-        resolved.setdefault(day, []).append(seconds)
+    started = {day: data.started_per_day.get(day, 0) for day in days}
+    resolved = data.resolved_by_day
 
     def minutes(value: float | None) -> float | None:
         return None if value is None else round(value / 60, 1)
 
     buckets = [0] * (len(FIRST_UPDATE_BUCKETS) + 1)
-    for delay in data.first_update_delays:
+    for delay in data.first_updates:
         index = next((i for i, (bound, _) in enumerate(FIRST_UPDATE_BUCKETS) if delay < bound), -1)
         buckets[index] += 1
     return {

@@ -145,7 +145,8 @@ async def list_incidents(
 ) -> Page[IncidentListItem]:
     """Incidents the caller may see, from Temporal visibility (no per-incident queries).
 
-    Newest first by default (names: A to Z).
+    Newest first by default (names: A to Z). In that default order a page costs the same
+    however many incidents the team has; other orders read every matching incident.
     """
     where = IncidentFilter(
         status=status,
@@ -156,10 +157,25 @@ async def list_incidents(
         started_after=time_bound(started_after),
         started_before=time_bound(started_before),
     )
-    found = await incidents.list_incidents(svc, actor, team_id, where)
     now = datetime.now(UTC)
-    items = [IncidentListItem(**s.model_dump(), duration_seconds=s.elapsed_seconds(now)) for s in found]
-    return paginate(items, SORT_KEYS[sort], paging, default="asc" if sort == "name" else "desc")
+
+    def item(summary: IncidentSummary) -> IncidentListItem:
+        return IncidentListItem(**summary.model_dump(), duration_seconds=summary.elapsed_seconds(now))
+
+    default: Literal["asc", "desc"] = "asc" if sort == "name" else "desc"
+    if sort == "started_at" and (paging.direction or default) == "desc":
+        # The default order: read about as many incidents as the page shows, not the team's.
+        start = paging.page * paging.per_page
+        newest = await incidents.newest_incidents(svc, actor, team_id, where, first=start + paging.per_page)
+        return Page[IncidentListItem](
+            items=[item(s) for s in newest.items[start:]],
+            total_count=newest.total,
+            page=paging.page,
+            per_page=paging.per_page,
+            has_more=start + paging.per_page < newest.total,
+        )
+    found = await incidents.list_incidents(svc, actor, team_id, where)
+    return paginate([item(s) for s in found], SORT_KEYS[sort], paging, default=default)
 
 
 @router.get("/by-channel/{channel_id}", response_model=IncidentRecord, responses=error_responses(404))

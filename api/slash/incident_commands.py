@@ -162,11 +162,12 @@ async def info(ctx: Context) -> SlashReply:
 
 
 async def list_ongoing(ctx: Context) -> SlashReply:
-    found = await incidents.list_incidents(ctx.svc, ctx.actor, ctx.request.team_id, IncidentFilter())
-    found.sort(key=lambda s: s.started_at, reverse=True)
-    users = await ctx.svc.mattermost.get_users_by_ids({s.commander_id for s in found})
+    newest = await incidents.newest_incidents(
+        ctx.svc, ctx.actor, ctx.request.team_id, IncidentFilter(), first=render.LIST_LENGTH
+    )
+    users = await ctx.svc.mattermost.get_users_by_ids({s.commander_id for s in newest.items})
     names = {u["id"]: u["username"] for u in users}
-    return ephemeral(render.incident_list(found, names, datetime.now(UTC)))
+    return ephemeral(render.incident_list(newest.items, names, datetime.now(UTC), total=newest.total))
 
 
 async def commander(ctx: Context) -> SlashReply:

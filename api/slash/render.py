@@ -39,10 +39,15 @@ def info(state: IncidentState, now: datetime) -> str:
     return "\n".join(lines)
 
 
-def incident_list(incidents: list[IncidentSummary], names: dict[str, str], now: datetime) -> str:
+# `/incident list` shows the newest ones; a message with thousands of rows helps no one.
+LIST_LENGTH = 25
+
+
+def incident_list(incidents: list[IncidentSummary], names: dict[str, str], now: datetime, *, total: int) -> str:
     if not incidents:
         return "There are no ongoing incidents in this team that you can see."
-    lines = ["#### Ongoing incidents", "", "| Incident | Commander | Duration | Stage |", "|---|---|---|---|"]
+    title = "#### Ongoing incidents" + (f" (the newest {len(incidents)} of {total})" if total > len(incidents) else "")
+    lines = [title, "", "| Incident | Commander | Duration | Stage |", "|---|---|---|---|"]
     for incident in incidents:
         channel = f" (~{incident.channel_name})" if incident.channel_name else ""
         commander = f"@{names[incident.commander_id]}" if incident.commander_id in names else incident.commander_id

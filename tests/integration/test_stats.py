@@ -6,11 +6,15 @@ import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from temporalio.client import WorkflowExecutionStatus
+from temporalio.service import RPCError
+
 from activities.stats import StatsActivities
 from models.common import new_short_id
-from models.stats import FactsStatus, IncidentFacts
+from models.stats import FactsStatus, IncidentFacts, StatsSlice, StatsWindow, stats_month, stats_workflow_id
 from tests.harness import User, World, eventually
 from tests.integration.test_incidents_api import playbook, ready, start
+from workflows.stats import IncidentStatsWorkflow
 
 T0 = datetime(2025, 3, 30, 22, 0, tzinfo=UTC)  # two months, several days, a month boundary
 
@@ -64,9 +68,13 @@ def check(stats: dict[str, Any], want: dict[str, Any]) -> None:
     assert stats["participants"] == want["participants"]
 
 
-async def seed(world: World, incidents: list[dict[str, Any]]) -> None:
+async def seed(world: World, incidents: list[dict[str, Any]], *, shard_capacity: int | None = None) -> None:
     """Report known facts through the same activity code the incident workflows use."""
-    reporter = StatsActivities(world.stack.temporal, task_queue=world.stack.settings.temporal_task_queue)
+    reporter = StatsActivities(
+        world.stack.temporal,
+        task_queue=world.stack.settings.temporal_task_queue,
+        shard_capacity=shard_capacity or world.stack.settings.stats_shard_capacity,
+    )
     for incident in incidents:
         await reporter.report_incident_facts(
             IncidentFacts(
@@ -198,3 +206,38 @@ async def test_real_incidents_feed_the_statistics(world: World) -> None:
         "/api/v1/stats", params={"team_id": world.team_id, "playbook_id": book["id"]}
     )
     assert hidden_book.status_code == 404
+
+
+async def test_a_month_past_one_shard_continues_in_further_shards(world: World) -> None:
+    """Shard capacity 2 (production: 10,000): six incidents of one month fill three shards
+    (a full shard forwards a new incident's report to the next), re-reports land in the
+    shard that holds the incident, and the numbers stay exact."""
+    incidents = [i for i in known_incidents(world) if i["started_at"].month == 4]
+    assert len(incidents) == 6
+    await seed(world, incidents, shard_capacity=2)
+    # Every incident reports again (it ended, got members...): nothing is counted twice.
+    for incident in incidents:
+        incident["people"] = [world.alice.id, world.dave.id]
+    await seed(world, incidents, shard_capacity=2)
+    # Reports past a full shard are forwarded by the shard itself: wait for the re-reports.
+    everything = await eventually(
+        lambda: stats(world, world.admin),
+        lambda s: (s["total"], s["participants"]) == (len(incidents), 2),
+        what="every report, forwarded",
+    )
+    check(everything, expected(incidents, datetime.now(UTC)))
+    month = stats_month(incidents[0]["started_at"])
+    shards = math.ceil(len(incidents) / 2)
+    sizes: list[StatsSlice | None] = []
+    for shard in range(shards + 1):
+        handle = world.stack.temporal.get_workflow_handle_for(
+            IncidentStatsWorkflow.run, stats_workflow_id(world.team_id, month, shard)
+        )
+        try:
+            description = await handle.describe()
+        except RPCError:
+            sizes.append(None)
+            continue
+        assert description.status == WorkflowExecutionStatus.RUNNING
+        sizes.append(await handle.query(IncidentStatsWorkflow.slice, StatsWindow()))
+    assert [s.total if s else None for s in sizes] == [2, 2, 2, None]

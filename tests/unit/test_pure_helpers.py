@@ -15,11 +15,14 @@ from models.stats import (
     IncidentFacts,
     StatsShardStart,
     StatsWindow,
+    accepts,
     compute,
     median,
     percentile,
     record_facts,
+    shard_month,
     slice_of,
+    stats_workflow_id,
 )
 from settings import SettingsError, load_settings
 from signing import Signer
@@ -65,13 +68,13 @@ def test_stats_shard_is_idempotent_and_windows_by_start() -> None:
     stats = compute("t", StatsWindow(), data, start + timedelta(days=1))
     assert (stats.total, stats.ended, stats.ongoing, stats.participants) == (1, 1, 0, 2)
     assert stats.time_to_resolution_seconds.mean == 600
-    assert slice_of(shard, StatsWindow(since=start + timedelta(milliseconds=1))).started == []
-    assert len(slice_of(shard, StatsWindow(since=start)).started) == 1
-    assert slice_of(shard, StatsWindow(until=start)).started == []
-    assert slice_of(shard, StatsWindow(playbook_id="other")).started == []
+    assert slice_of(shard, StatsWindow(since=start + timedelta(milliseconds=1))).total == 0
+    assert slice_of(shard, StatsWindow(since=start)).total == 1
+    assert slice_of(shard, StatsWindow(until=start)).total == 0
+    assert slice_of(shard, StatsWindow(playbook_id="other")).total == 0
     # Private incidents count only for their participants.
-    assert slice_of(shard, StatsWindow(viewer_id="c" * 26)).started == []
-    assert len(slice_of(shard, StatsWindow(viewer_id=B)).started) == 1
+    assert slice_of(shard, StatsWindow(viewer_id="c" * 26)).total == 0
+    assert slice_of(shard, StatsWindow(viewer_id=B)).total == 1
 
 
 def test_incident_membership_reconciles_mattermost_and_the_incident() -> None:
@@ -155,3 +158,24 @@ def test_settings_errors_name_the_variable(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("PUBLIC_URL", "ftp://x")
     with pytest.raises(SettingsError, match="PUBLIC_URL"):
         load_settings(_env_file=None)
+
+
+def test_statistics_shards_fill_in_order_and_keep_their_incidents() -> None:
+    shard = StatsShardStart(team_id=A, month="2026-11", capacity=2)
+    started = datetime(2026, 11, 3, tzinfo=UTC)
+
+    def facts(incident_id: str) -> IncidentFacts:
+        return IncidentFacts(
+            incident_id=incident_id, team_id=A, playbook_id=None, status=FactsStatus.ONGOING, started_at=started
+        )
+
+    for incident_id in ("one", "two"):
+        assert accepts(shard, incident_id)
+        record_facts(shard, facts(incident_id))
+    assert not accepts(shard, "three")  # full: the next shard takes it
+    assert accepts(shard, "one")  # a re-report of an incident it holds stays here
+    assert stats_workflow_id(A, "2026-11") == f"incident-stats-{A}-2026-11"
+    assert stats_workflow_id(A, "2026-11", 2) == f"incident-stats-{A}-2026-11-2"
+    assert shard_month(stats_workflow_id(A, "2026-11")) == "2026-11"
+    assert shard_month(stats_workflow_id(A, "2026-11", 12)) == "2026-11"
+    assert shard_month("incident-stats-nothing") is None
