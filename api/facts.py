@@ -103,6 +103,11 @@ class Facts:
 
         return await self._channel_members.get_or_load((channel_id, user_id), load)
 
+    async def recheck_channel_membership(self, channel_id: str | None, user_id: str) -> bool | None:
+        """Mattermost's answer now, bypassing (and refreshing) the cache."""
+        self.forget_channel_members(channel_id, [user_id])
+        return (await self.channel_membership(channel_id, user_id))[0]
+
     def forget_channel_members(self, channel_id: str | None, user_ids: list[str]) -> None:
         for user_id in user_ids:
             self._channel_members.discard((str(channel_id), user_id))

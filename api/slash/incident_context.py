@@ -58,8 +58,11 @@ async def send(ctx: Context, what: str, update: Any, build: Build) -> CommandRes
         if inspect.isawaitable(built):
             built = await built
     except UsageError:
-        # Someone outside the channel learns nothing from how their arguments fare here.
-        if actor.is_channel_member is False and not actor.is_system_admin:
+        # Someone outside the channel learns nothing from how their arguments fare here. A
+        # cached "not a member" may be older than their joining (the reporter, just after
+        # the start): on this error path only, Mattermost is asked again.
+        outside = actor.is_channel_member is False and not actor.is_system_admin
+        if outside and not await ctx.svc.facts.recheck_channel_membership(place.channel_id, actor.user_id):
             raise wrong_channel(what) from None
         raise
     command = built.model_copy(update={"channel_id": place.channel_id})

@@ -78,17 +78,18 @@ async def test_worker_killed_during_start_yields_one_channel_one_post_one_incide
     standin = world.standin
     config = IncidentConfig(activity_timeout_seconds=2, activity_max_retry_interval_seconds=0.5, reminder_min_seconds=1)
     # Slow Mattermost down so the worker is killed while it waits for the channel...
-    standin.add_fault("POST", "/api/v4/channels", delay=1.0, times=1)
+    standin.add_fault("POST", "/api/v4/channels", delay=1.0, times=1, team_id=world.team_id)
     async with worker_process(world, queue) as first:
         handle = await start(world, book=playbook(world), name="Killed worker", task_queue=queue, config=config)
         await activity_started(handle, "create_incident_channel")
         await standin.wait_for(lambda: _channels(world, "Killed worker") == 1)
         first.send_signal(signal.SIGKILL)
         await first.wait()
-    # ...and then while it posts the opening message.
-    standin.add_fault("POST", "/api/v4/posts", delay=1.0, times=1)
+    # ...and then while it posts the opening message (the live checklist post).
+    [channel] = [c for c in standin.channels(world.team_id) if c["display_name"] == "Killed worker"]
+    standin.add_fault("POST", "/api/v4/posts", delay=1.0, times=1, channel_id=channel["id"])
     async with worker_process(world, queue) as second:
-        await activity_started(handle, "post_message")
+        await activity_started(handle, "edit_post")
         current = await state(handle)
         await standin.wait_for(lambda: len(standin.posts(current.channel_id or "")) == 1)
         second.send_signal(signal.SIGKILL)
