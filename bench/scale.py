@@ -701,7 +701,7 @@ async def main(
             lambda r: r.json()["total_count"] == 1,
         )
         note("floor")
-        results |= await floor_throughput(stack.temporal, max(200, int(2000 * scale)))
+        results |= await floor_throughput(stack.temporal, max(200, int(1000 * scale)))
         load = Load(world, http, playbook_id)
         ongoing = max(100, int(10_000 * scale))
         checkpoints: list[dict[str, Any]] = []
