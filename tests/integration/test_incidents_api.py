@@ -362,7 +362,15 @@ async def test_hostile_ids_and_names_are_refused_cleanly(world: World) -> None:
     record = await start(world, world.alice)
     await ready(world, world.alice, record["id"])
     channel = (await api.get(f"/api/v1/incidents/{record['id']}")).json()["channel_id"]
-    reply = await world.slash(world.alice, "add @../../teams", channel_id=channel)
+    # The channel exists before its members are added, and membership is cached briefly: a
+    # command typed by someone not yet known as a member is (rightly) "only from within the
+    # incident's channel". Refused either way, so asking again changes nothing.
+    await world.standin.wait_for(lambda: world.alice.id in world.standin.channel_members(channel))
+    reply = await eventually(
+        lambda: world.slash(world.alice, "add @../../teams", channel_id=channel),
+        lambda r: "within the incident's channel" not in r["text"],
+        what="alice known as a member",
+    )
     assert reply["text"].startswith("There is no user @../../teams.")
     reply = await world.slash(world.alice, "announce ~../../x", channel_id=channel)
     assert reply["text"].startswith("There is no channel ~../../x that you can see")
