@@ -52,7 +52,7 @@ def mattermost_router() -> Router:
 
 
 class StandInApp:
-    def __init__(self, context: Context, on_request: Callable[[str, str, int], None]) -> None:
+    def __init__(self, context: Context, on_request: Callable[[str, str, int, str | None], None]) -> None:
         self._context = context
         self._on_request = on_request
         self._mattermost = mattermost_router()
@@ -99,7 +99,8 @@ class StandInApp:
                 response = await self._dispatch(self._mattermost, request, request_id)
         finally:
             self.in_flight -= 1
-        self._on_request(method, path, response.status_code)
+        caller, _ = self._session_user(request)
+        self._on_request(method, path, response.status_code, caller["id"] if caller is not None else None)
         return response
 
     def _session_user(self, request: Request) -> tuple[Record | None, str]:

@@ -123,8 +123,8 @@ class StandIn:
         self._store.save()
         self._wake_waiters()  # a test may be waiting for the data file
 
-    def _on_request(self, method: str, path: str, status: int) -> None:
-        self._store.state.requests.append({"method": method, "path": path, "status": status})
+    def _on_request(self, method: str, path: str, status: int, user_id: str | None) -> None:
+        self._store.state.requests.append({"method": method, "path": path, "status": status, "user_id": user_id})
         self._changed(persist=method != "GET")
 
     async def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None:  # noqa: ASYNC109
@@ -328,7 +328,8 @@ class StandIn:
 
     @property
     def requests(self) -> list[Record]:
-        """Every Mattermost request handled: ``{method, path, status}``, oldest first."""
+        """Every Mattermost request handled, oldest first: ``{method, path, status, user_id}``
+        (``user_id``: whom the request's token authenticated, None for none or an invalid one)."""
         return copy.deepcopy(self._store.state.requests)
 
     # ---- faults --------------------------------------------------------------------------

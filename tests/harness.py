@@ -189,6 +189,19 @@ class World:
     def town_square(self) -> dict[str, Any]:
         return self.channels["town-square"]
 
+    def requests_since(self, before: int) -> list[dict[str, Any]]:
+        """The Mattermost requests this test caused after `before` (an index into the stand-in's
+        log): every request made as a person, and the bot's requests naming this world's team,
+        channels or people. The stand-in is shared, so other tests' incidents may still be
+        talking to it (reminders, checklist edits); those are the bot's, about other ids."""
+        ours = {self.team_id, *(str(c["id"]) for c in self.channels.values()), *(u.id for u in self.users.values())}
+        bot = self.stack.bot["id"]
+        return [
+            r
+            for r in self.standin.requests[before:]
+            if r["user_id"] != bot or any(part in ours for part in r["path"].split("/"))
+        ]
+
     def driver(self, user: User) -> AsyncTypedDriver:
         """The real Mattermost client library, acting as `user` against the stand-in."""
         host, port = self.standin.url.removeprefix("http://").split(":")

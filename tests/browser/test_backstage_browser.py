@@ -42,9 +42,18 @@ async def signed_in(browser: Browser, world: World, user: User, viewport: Viewpo
 
 
 async def no_sideways_scroll(page: Page) -> None:
-    overflow = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-    widest = await page.evaluate(WIDEST)
-    assert overflow <= 0, f"the page is {overflow}px wider than the screen at {page.viewport_size}: {widest}"
+    """The page fits the screen once its layout settles (charts resize on the browser's
+    ResizeObserver, a frame or two after the viewport changes)."""
+
+    async def overflow() -> int:
+        return int(await page.evaluate("document.documentElement.scrollWidth - window.innerWidth"))
+
+    try:
+        await eventually(overflow, lambda wider: wider <= 0, timeout=5, what="the page to fit the screen")
+    except AssertionError:
+        widest = await page.evaluate(WIDEST)
+        wider = await overflow()
+        raise AssertionError(f"the page is {wider}px wider than the screen at {page.viewport_size}: {widest}") from None
 
 
 async def shot(page: Page, name: str, *, full_page: bool = True) -> None:

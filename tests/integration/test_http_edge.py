@@ -35,7 +35,7 @@ async def test_large_bodies_are_refused_413_before_they_are_read(world: World) -
         assert refused.status_code == 413, refused.text
         assert error_code(refused) == "payload_too_large"
         # Nobody was identified for it: refused on its declared size alone.
-        assert world.standin.requests[before:] == []
+        assert world.requests_since(before) == []
 
     api = world.api(world.alice)
 

@@ -74,7 +74,7 @@ async def test_wrong_or_missing_token_is_refused_without_effect(world: World) ->
             "fields": {},
         }
     # Nothing reached Mattermost: no user lookup, no post, no channel.
-    assert len(world.standin.requests) == before
+    assert world.requests_since(before) == []
 
 
 async def test_malformed_requests_get_clear_4xx(world: World) -> None:

@@ -14,7 +14,7 @@ from tests.integration.slash_helpers import command, outage, post_slash, slash_f
 
 
 def new_requests(world: World, before: int) -> list[dict[str, Any]]:
-    return world.standin.requests[before:]
+    return world.requests_since(before)
 
 
 async def test_mentions_that_are_no_username_reach_no_mattermost_route(world: World) -> None:

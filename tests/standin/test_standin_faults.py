@@ -130,7 +130,12 @@ async def test_a_delayed_request_lands_after_its_client_gave_up(fresh: tuple[Sta
     assert standin.in_flight == 1
     await standin.wait_for(lambda: standin.in_flight == 0)
     assert [p["message"] for p in standin.posts(town_square)] == ["late"]
-    assert standin.requests[-1] == {"method": "POST", "path": "/api/v4/posts", "status": 201}
+    assert standin.requests[-1] == {
+        "method": "POST",
+        "path": "/api/v4/posts",
+        "status": 201,
+        "user_id": world["bot"]["user"]["id"],
+    }
 
 
 async def test_stop_refuses_connections_and_start_serves_the_same_state(
