@@ -85,6 +85,9 @@ class Settings(BaseSettings):
     # While the bot cannot post in an incident's channel, how soon it first tries again
     # (then twice as long each time, up to an hour; a new change tries at once).
     channel_access_recheck_seconds: Seconds = 60.0
+    # How long an ended incident can be restarted in its own run (its workflow stays open,
+    # idle, that long; then it closes). 0 closes it when it ends. See README, "Temporal Web UI".
+    reopen_window_seconds: float = Field(default=604_800.0, ge=0, le=31_536_000)
 
     # Scale. Workflows a worker keeps in memory (past it, the least recently used one is
     # evicted and replayed from its history when it is next needed: docs/performance.md).

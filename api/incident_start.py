@@ -151,6 +151,7 @@ def incident_config(settings: Settings, incident_id: str) -> IncidentConfig:
         activity_max_retry_interval_seconds=settings.activity_max_retry_interval_seconds,
         effect_give_up_seconds=settings.effect_give_up_seconds,
         channel_access_recheck_seconds=settings.channel_access_recheck_seconds,
+        reopen_window_seconds=settings.reopen_window_seconds,
         details_url=link,
         backstage_url=f"{settings.api_public_url}/backstage/incidents/{incident_id}",
     )
@@ -202,7 +203,8 @@ async def _invited(svc: Services, team_id: str, playbook: Playbook | None) -> li
 
 
 async def restart(svc: Services, actor: Actor, incident_id: str, *, request: RequestKey | None) -> CommandResult:
-    """Reopen an ended incident: a new run of the same workflow, carrying its whole state."""
+    """Reopen an ended incident: inside the reopen window its own run (still open) reopens;
+    after it, a new run of the same workflow begins, carrying the whole state."""
     access = await load(svc, actor, incident_id)
     state = access.state
     resume = IncidentStart.resuming(state, access.actor)

@@ -71,6 +71,9 @@ def stack_settings(**values: Any) -> Settings:
         # tests/integration/test_slash_outages.py checks the bound itself.
         "slash_reply_seconds": 5.0,
         "channel_access_recheck_seconds": 1.0,
+        # Ended incidents' runs close at once, as most tests await them; the reopen window
+        # has its own tests (test_incident_lifecycle.py).
+        "reopen_window_seconds": 0.0,
         "temporal_ui_url": "http://localhost:8233",
     }
     defaults.update(values)

@@ -140,14 +140,17 @@ class IncidentWorkflow:
             self._reap_lanes()
             self._start_lanes()
             self._refresh_view()
-            if self._finished():
+            if self._finished() and self._reopen_deadline() is None:
                 return self.state
             if self._should_continue_as_new() and not self._lanes:
                 # This run is superseded by its continuation, which carries the incident on:
                 # the Web UI must not list it as the incident's status any more.
                 workflow.upsert_search_attributes([sa.INCIDENT_STATUS.value_set(SUPERSEDED)])
                 workflow.continue_as_new(self._continuation(start))
-            await self._wait_for_work()
+            if self._finished():
+                await self._wait_for_restart()
+            else:
+                await self._wait_for_work()
 
     def _finished(self) -> bool:
         return (
@@ -156,6 +159,31 @@ class IncidentWorkflow:
             and not self._lanes
             and workflow.all_handlers_finished()
         )
+
+    def _reopen_deadline(self) -> datetime | None:
+        """Until when an ended incident's run stays open for a restart, or None once it may close.
+
+        A restart inside the window reopens this very run, so the Web UI never shows an
+        `ended` run beside the incident's live one (Temporal cannot change a closed run's
+        search attributes). Failed and refused starts close at once.
+        """
+        state = self.state
+        window = state.config.reopen_window_seconds
+        if state.status != IncidentStatus.ENDED or state.ended_at is None or window <= 0:
+            return None
+        deadline = state.ended_at + timedelta(seconds=window)
+        return deadline if workflow.now() < deadline else None
+
+    async def _wait_for_restart(self) -> None:
+        deadline = self._reopen_deadline()
+        if deadline is None:
+            return
+        with contextlib.suppress(TimeoutError):  # the window is over: the run closes
+            await workflow.wait_condition(
+                lambda: not self._finished() or self._should_continue_as_new(),
+                timeout=max(0.0, (deadline - workflow.now()).total_seconds()),
+                timeout_summary="reopen window",
+            )
 
     def _should_continue_as_new(self) -> bool:
         # Pending effects travel in the state, so a busy incident need not drain them first;

@@ -17,7 +17,7 @@ from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy
 
 from activities.stats import StatsActivities
-from api.incident_start import start_options
+from api.incident_start import incident_config, start_options
 from lifecycle import exit_process
 from models.common import ChannelFact, new_short_id
 from models.incident import EventType, IncidentStart, IncidentState, IncidentStatus
@@ -127,6 +127,21 @@ async def restarted_incident(world: World) -> WorkflowHandle[Any, Any]:
     return again
 
 
+async def reopened_incident(world: World) -> WorkflowHandle[Any, Any]:
+    """Ended, restarted inside the reopen window (the same run), ended again; still open."""
+    book = playbook(world)
+    config = incident_config(world.stack.settings, "x").model_copy(update={"reopen_window_seconds": 3600})
+    handle = await start(world, book=book, config=config)
+    alice = actor(world.alice)
+    await settled(handle)
+    await handle.execute_update(IncidentWorkflow.end_incident, EndIncident(actor=alice))
+    await handle.execute_update(IncidentWorkflow.restart_incident, RestartIncident(actor=alice))
+    await settled(handle)
+    await handle.execute_update(IncidentWorkflow.end_incident, EndIncident(actor=alice))
+    await eventually(lambda: state(handle), lambda s: s.status == IncidentStatus.ENDED and not s.outbox)
+    return handle
+
+
 async def failed_incident(world: World) -> WorkflowHandle[Any, Any]:
     world.standin.add_fault("POST", "/api/v4/channels", status=403, times=1)
     handle = await start(world, name="Cannot open")
@@ -199,6 +214,7 @@ async def main() -> None:
         client = stack.temporal
         await save(client, await full_incident(make_world(stack)), "incident-full-lifecycle")
         await save(client, await restarted_incident(make_world(stack)), "incident-restarted")
+        await save(client, await reopened_incident(make_world(stack)), "incident-reopened")
         await save(client, await failed_incident(make_world(stack)), "incident-failed-start")
         await continued_incident(make_world(stack))
         await save(client, await edited_playbook(make_world(stack)), "playbook-edited-archived")

@@ -9,7 +9,7 @@ from temporalio.api.enums.v1 import EventType as HistoryEventType
 from temporalio.client import WithStartWorkflowOperation, WorkflowExecutionStatus
 from temporalio.common import WorkflowIDConflictPolicy
 
-from api.incident_start import start_options
+from api.incident_start import incident_config, start_options
 from models import search_attributes as sa
 from models.incident import EventType, IncidentStart, IncidentState, IncidentStatus
 from models.incident_commands import (
@@ -119,6 +119,71 @@ async def test_restart_reopens_with_full_state_and_counts_only_ongoing_time(worl
     assert to_record(final, final.ended_at).duration_seconds == round(
         (final.ended_at - final.started_at).total_seconds()
     )
+
+
+async def runs_of(world: World, workflow_id: str) -> list[Any]:
+    return [e async for e in world.stack.temporal.list_workflows(f"WorkflowId = '{workflow_id}'")]
+
+
+async def incident_status_of_runs(world: World, workflow_id: str) -> list[str]:
+    runs = await runs_of(world, workflow_id)
+    return [r.typed_search_attributes.get(sa.INCIDENT_STATUS) or "" for r in runs]
+
+
+async def test_a_restart_inside_the_reopen_window_reopens_the_same_run(world: World) -> None:
+    """The Web UI never lists an `ended` run beside a restarted incident's live one: an ended
+    incident's run stays open (idle) for REOPEN_WINDOW_SECONDS, and a restart reopens it."""
+    book = playbook(world)
+    config = incident_config(world.stack.settings, "x").model_copy(update={"reopen_window_seconds": 3600})
+    handle = await start(world, book=book, config=config)
+    await ready(world, handle)
+    alice = actor(world.alice)
+    first_run = (await handle.describe()).run_id
+    await update(handle, IncidentWorkflow.end_incident, EndIncident(actor=alice))
+    await eventually(lambda: incident_status_of_runs(world, handle.id), lambda s: s == ["ended"], what="ended")
+    assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
+
+    # The API's restart (update-with-start, USE_EXISTING) reaches the open run.
+    resume = IncidentStart.resuming(await state(handle), alice)
+    operation = WithStartWorkflowOperation(
+        IncidentWorkflow.run,
+        resume,
+        **start_options(world.stack.settings, resume, book, "Team"),
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+    )
+    result = await world.stack.temporal.execute_update_with_start_workflow(
+        IncidentWorkflow.restart_incident, RestartIncident(actor=alice), start_workflow_operation=operation
+    )
+    assert result.message == "Incident restarted."
+    reopened = await settled(handle)
+    assert reopened.status == IncidentStatus.ONGOING
+    assert (await handle.describe()).run_id == first_run
+    # One run, listed as what the incident is now: nothing says `ended` any more.
+    assert await eventually(
+        lambda: incident_status_of_runs(world, handle.id), lambda s: s == ["ongoing"], what="ongoing"
+    ) == ["ongoing"]
+    assert [e.type for e in reopened.timeline][-2:] == [EventType.ENDED, EventType.RESTARTED]
+
+
+async def test_the_reopen_window_closes_the_run_when_it_is_over(world: World) -> None:
+    config = incident_config(world.stack.settings, "x").model_copy(update={"reopen_window_seconds": 1})
+    handle = await start(world, book=playbook(world), config=config)
+    await ready(world, handle)
+    await update(handle, IncidentWorkflow.end_incident, EndIncident(actor=actor(world.alice)))
+    final: IncidentState = await handle.result()
+    assert final.status == IncidentStatus.ENDED
+    assert final.ended_at is not None
+    description = await handle.describe()
+    assert description.status == WorkflowExecutionStatus.COMPLETED
+    assert description.close_time is not None
+    assert (description.close_time - final.ended_at).total_seconds() >= 1
+    timers = [
+        event.timer_started_event_attributes
+        async for event in handle.fetch_history_events()
+        if event.event_type == HistoryEventType.EVENT_TYPE_TIMER_STARTED
+    ]
+    assert len(timers) == 1
+    assert await incident_status_of_runs(world, handle.id) == ["ended"]
 
 
 async def test_web_ui_summary_details_search_attributes_and_event_summaries(world: World) -> None:
