@@ -85,6 +85,18 @@ CHECKLIST_EVENTS = frozenset(
         EventType.RESTARTED,
     }
 )
+# Changes the live checklist post shows (who checked what, when) are not also announced
+# with a post of their own: one edit of that post, coalesced, instead of a post per click.
+# Assignments and stage moves are still announced (they notify people).
+SHOWN_BY_CHECKLIST_ONLY = frozenset(
+    {
+        EventType.ITEM_STATE_CHANGED,
+        EventType.ITEM_ADDED,
+        EventType.ITEM_RENAMED,
+        EventType.ITEM_MOVED,
+        EventType.ITEM_REMOVED,
+    }
+)
 # The live checklist post's name in `IncidentState.post_ids` (it opens the channel).
 CHECKLIST_POST = "opening"
 # Reminder posts are remembered as "reminder:<seq>" until an update answers them.
@@ -222,15 +234,16 @@ class Incident:
         summary: str,
         details: dict[str, Any] | None = None,
         *,
-        post: bool = True,
+        post: bool | None = None,
     ) -> None:
-        """Append a timeline event and, by default, announce it in the channel."""
+        """Append a timeline event and announce it in the channel (by default, unless the
+        live checklist post shows it: `SHOWN_BY_CHECKLIST_ONLY`)."""
         actor_id = actor if isinstance(actor, str) else actor.user_id
         event = TimelineEvent(at=now, actor_id=actor_id, type=kind, summary=summary, details=details or {})
         self.state.timeline.append(event)
         if len(self.state.timeline) > MAX_TIMELINE_EVENTS:
             del self.state.timeline[: len(self.state.timeline) - MAX_TIMELINE_EVENTS]
-        if post:
+        if post if post is not None else kind not in SHOWN_BY_CHECKLIST_ONLY:
             self.post(summary)
         if kind in CHECKLIST_EVENTS:
             self.refresh_checklist()

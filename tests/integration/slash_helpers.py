@@ -133,6 +133,13 @@ async def bot_posted(world: World, channel_id: str, fragment: str) -> list[str]:
     return bot_posts(world, channel_id)
 
 
+async def on_timeline_only(world: World, incident: Started, summary: str) -> None:
+    """A checklist change: on the timeline (and the live checklist post), with no post of its own."""
+    current = await settled(world, incident.id)
+    assert summary in [e.summary for e in current.timeline], summary
+    assert not [m for m in bot_posts(world, incident.channel_id) if summary in m], "announced with a post"
+
+
 def user_posts(world: World, channel_id: str, user: User) -> list[dict[str, Any]]:
     return [p for p in world.standin.posts(channel_id) if p["user_id"] == user.id]
 

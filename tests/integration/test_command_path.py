@@ -199,12 +199,14 @@ async def test_members_keep_access_when_the_bot_loses_the_channel_and_nothing_is
     await remove_from_channel(world, incident.channel_id, bot["id"])
     before = len(world.standin.posts(incident.channel_id))
     assert (await command(world, world.alice, "check 1", incident)).startswith("Marked 'Page the DBA' as done.")
+    assert (await command(world, world.alice, "update First finding", incident)).startswith("Status update posted.")
     await eventually(
         lambda: state(world, incident.id), lambda s: s.channel_access_lost is not None, what="the lost channel"
     )
     reply = await command(world, world.alice, "check 2", incident)
     assert reply.startswith("Marked 'Read the logs' as done.")
     assert f"Add @{bot['username']} back to the channel (`/invite @{bot['username']}`)" in reply
+    assert (await command(world, world.alice, "update Second finding", incident)).startswith("Status update posted.")
     async with world.api(world.alice) as api:
         assert (await api.get(f"/api/v1/incidents/{incident.id}")).status_code == 200
     lost = await state(world, incident.id)
@@ -219,8 +221,14 @@ async def test_members_keep_access_when_the_bot_loses_the_channel_and_nothing_is
         what="the channel to catch up",
     )
     assert EventType.CHANNEL_ACCESS_BACK in [e.type for e in back.timeline]
-    marked = [m for m in bot_posts(world, incident.channel_id) if " as done" in m]
-    assert [m.split("**")[1] for m in marked] == ["Page the DBA", "Read the logs"]
+    updates = [m for m in bot_posts(world, incident.channel_id) if m.startswith("#### Status update")]
+    assert len(updates) == 2
+    assert "First finding" in updates[0]
+    assert "Second finding" in updates[1]
+    # The checklist post caught up too: both items checked meanwhile.
+    live = next(p for p in world.standin.posts(incident.channel_id) if p["id"] == back.post_ids["opening"])
+    assert "1. [x] Page the DBA" in live["message"]
+    assert "2. [x] Read the logs" in live["message"]
     keys = [
         p["props"]["incident_effect"] for p in world.standin.posts(incident.channel_id) if p["user_id"] == bot["id"]
     ]

@@ -20,6 +20,7 @@ from tests.integration.slash_helpers import (
     create_playbook,
     dialogs,
     late_reply,
+    on_timeline_only,
     outage,
     settled,
     start_incident,
@@ -238,11 +239,11 @@ async def test_check_toggles_an_item_of_the_active_or_the_named_stage(world: Wor
     incident = await outage(world)
     alice = f"@{world.alice.username}"
     assert await command(world, world.alice, "check 1", incident) == "Marked 'Page the DBA' as done."
-    await bot_posted(world, incident.channel_id, f"{alice} marked **Page the DBA** as done")
+    await on_timeline_only(world, incident, f"{alice} marked **Page the DBA** as done (stage 1/3 Triage)")
     assert (await state(world, incident.id)).checklists[0].items[0].state == ItemState.DONE
 
     assert await command(world, world.alice, "check 1", incident) == "Marked 'Page the DBA' as not done."
-    await bot_posted(world, incident.channel_id, f"{alice} marked **Page the DBA** as not done")
+    await on_timeline_only(world, incident, f"{alice} marked **Page the DBA** as not done (stage 1/3 Triage)")
     assert await command(world, world.alice, "check 2 1", incident) == "Marked 'Fail over' as done."
     current = await state(world, incident.id)
     assert [i.state for i in current.checklists[0].items] == [ItemState.OPEN, ItemState.OPEN]
@@ -269,7 +270,7 @@ async def test_checkadd_and_checkremove_edit_a_stage(world: World) -> None:
     alice = f"@{world.alice.username}"
     added = await command(world, world.alice, "checkadd 3 Check the replica's   lag", incident)
     assert added == "Added \"Check the replica's lag\" as item 1 of stage 'Verify'."
-    await bot_posted(world, incident.channel_id, f"{alice} added **Check the replica's lag** to stage 'Verify'")
+    await on_timeline_only(world, incident, f"{alice} added **Check the replica's lag** to stage 'Verify'")
     assert [i.title for i in (await state(world, incident.id)).checklists[2].items] == ["Check the replica's lag"]
 
     quoted = await command(world, world.alice, 'checkadd 2 "Tell the vendor"', incident)
@@ -277,7 +278,7 @@ async def test_checkadd_and_checkremove_edit_a_stage(world: World) -> None:
 
     removed = await command(world, world.alice, "checkremove 1 2", incident)
     assert removed == "Removed 'Read the logs'."
-    await bot_posted(world, incident.channel_id, f"{alice} removed **Read the logs** from stage 'Triage'")
+    await on_timeline_only(world, incident, f"{alice} removed **Read the logs** from stage 'Triage'")
     assert [i.title for i in (await state(world, incident.id)).checklists[0].items] == ["Page the DBA"]
 
     add_usage = "Usage: `/incident checkadd <stage> <title...>`"

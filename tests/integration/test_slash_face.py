@@ -25,6 +25,7 @@ from tests.integration.slash_helpers import (
     command,
     create_playbook,
     dialogs,
+    on_timeline_only,
     outage,
     pick,
     post_json,
@@ -82,8 +83,8 @@ async def test_the_checklist_post_is_pinned_and_its_buttons_check_and_uncheck(wo
     assert f"2. [x] Read the logs · *checked by {alice} at " in edited["message"]
     assert "**Stage 1/3 Triage** · **active** · 1/2 done" in edited["message"]
     assert replies(world, world.alice.id, incident)[-1] == "Marked 'Read the logs' as done."
-    # The same change as `/incident check 2`: announced in the channel, on the timeline.
-    await bot_posted(world, incident.channel_id, f"{alice} marked **Read the logs** as done (stage 1/3 Triage)")
+    # The same change as `/incident check 2`: on the timeline, shown by this post (no post of its own).
+    await on_timeline_only(world, incident, f"{alice} marked **Read the logs** as done (stage 1/3 Triage)")
     assert actions(edited)["item1"]["name"] == "Uncheck Read the logs"
 
     await click(world, world.alice, post["id"], "item1")
