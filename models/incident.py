@@ -163,6 +163,8 @@ class IncidentConfig(Model):
     details_url: str = ""
     # The incident's backstage page (PUBLIC_URL/backstage/incidents/<id>), also linked from the header.
     backstage_url: str = ""
+    # How long an edit of the live checklist post waits for more changes to join it.
+    checklist_edit_delay_seconds: float = Field(default=0.5, ge=0, le=10)
     # How long an ended incident's run stays open for a restart (0: it closes when it ends).
     reopen_window_seconds: float = Field(default=0.0, ge=0)
 

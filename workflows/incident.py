@@ -116,6 +116,8 @@ class IncidentWorkflow:
         self._memo: dict[str, Any] = {}
         # The lanes carrying out effects right now (see `lane_of`).
         self._lanes: dict[str, asyncio.Task[None]] = {}
+        # Lanes whose next checklist edit already waited for more changes (see `_drain`).
+        self._gathered: set[str] = set()
 
     @staticmethod
     def _new_id() -> str:
@@ -297,13 +299,39 @@ class IncidentWorkflow:
                 # A later edit of the checklist waits in this lane and will show everything.
                 self.state.outbox = [p for p in self.state.outbox if p.seq != pending.seq]
                 continue
+            if self._worth_gathering(lane, pending):
+                # Let the changes of the next moment join this edit: a person clicking down
+                # the checklist costs one edit, not one per click (and no workflow task each).
+                self._gathered.add(lane)
+                with contextlib.suppress(TimeoutError):  # the usual end: the changes are gathered
+                    # A continue-as-new does not wait for it: the edit travels in the state.
+                    await workflow.wait_condition(
+                        self._should_continue_as_new,
+                        timeout=self.state.config.checklist_edit_delay_seconds,
+                        timeout_summary="gather checklist changes",
+                    )
+                continue
             if isinstance(pending.effect, ChannelHeaderEffect | StatsEffect):
                 # Rendered from the state when carried out: this one also does all queued before it.
                 kind = pending.effect.kind
                 self.state.outbox = [p for p in self.state.outbox if p is pending or p.effect.kind != kind]
             if not await self._carry_out_or_report(pending):
                 return  # the lane waits (the bot lost the channel); the effect stays queued
+            if isinstance(pending.effect, ChecklistEffect):
+                self._gathered.discard(lane)
             self.state.outbox = [p for p in self.state.outbox if p.seq != pending.seq]
+
+    def _worth_gathering(self, lane: str, pending: PendingEffect) -> bool:
+        """An edit of the live checklist post (not the one making it) with nothing else queued
+        behind it in its lane, and no wait since the lane's last edit: worth a short wait for
+        the next changes (once: a steady stream of clicks still shows every half second)."""
+        return (
+            isinstance(pending.effect, ChecklistEffect)
+            and CHECKLIST_POST in self.state.post_ids
+            and self.state.config.checklist_edit_delay_seconds > 0
+            and lane not in self._gathered
+            and not any(p.seq > pending.seq and self._lane(p) == lane for p in self.state.outbox)
+        )
 
     def _superseded_edit(self, lane: str, pending: PendingEffect) -> bool:
         """An edit of the live checklist with another queued behind it in its lane: a burst of

@@ -149,7 +149,7 @@ def _reminders(current: IncidentState) -> list[Any]:
 
 @pytest.mark.slow
 async def test_continue_as_new_carries_everything_across_runs(world: World) -> None:
-    low = {"limit.historyCount.suggestContinueAsNew": "200"}
+    low = {"limit.historyCount.suggestContinueAsNew": "100"}
     async with own_server(dynamic_config=low) as (_, client), own_worker(world, client):
         handle = await start(world, client=client)
         alice = actor(world.alice)
