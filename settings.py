@@ -92,6 +92,10 @@ class Settings(BaseSettings):
     # Scale. Workflows a worker keeps in memory (past it, the least recently used one is
     # evicted and replayed from its history when it is next needed: docs/performance.md).
     worker_max_cached_workflows: int = Field(default=1000, ge=0)
+    # How long a workflow task waits for the worker that has the incident in its cache before
+    # any worker takes it (and replays the incident). After a worker dies, its incidents'
+    # next commands wait this long once; a busy live worker keeps its tasks within it.
+    worker_sticky_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
     # Incidents one statistics shard of a team-month holds; a month with more spills into
     # continuation shards, so there is no limit per month (docs/performance.md).
     stats_shard_capacity: int = Field(default=10_000, ge=1, le=20_000)

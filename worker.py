@@ -76,6 +76,7 @@ def build_worker(client: Client, settings: Settings, mattermost: Mattermost) -> 
         workflows=WORKFLOWS,
         activities=[*activities.all(), *stats.all()],
         max_cached_workflows=settings.worker_max_cached_workflows,
+        sticky_queue_schedule_to_start_timeout=timedelta(seconds=settings.worker_sticky_timeout_seconds),
     )
 
 
