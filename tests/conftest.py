@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.harness import Stack, World, make_world, start_stack
+from tests.harness import Stack, World, running_stack, world_in
 
 _exit_status: int | None = None
 
@@ -35,17 +35,11 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 @pytest.fixture(scope="session")
 async def stack() -> AsyncIterator[Stack]:
-    running = await start_stack()
-    try:
+    async with running_stack() as running:
         yield running
-    finally:
-        await running.stop()
 
 
 @pytest.fixture
 async def world(stack: Stack) -> AsyncIterator[World]:
-    created = make_world(stack)
-    try:
+    async with world_in(stack) as created:
         yield created
-    finally:
-        await created.close()

@@ -284,6 +284,27 @@ def make_world(stack: Stack) -> World:
     return world
 
 
+@asynccontextmanager
+async def running_stack(**overrides: Any) -> AsyncIterator[Stack]:
+    """A stack for a fixture's scope (the session's, or a module's own)."""
+    running = await start_stack(**overrides)
+    try:
+        yield running
+    finally:
+        await running.stop()
+
+
+@asynccontextmanager
+async def world_in(stack: Stack) -> AsyncIterator[World]:
+    """One test's world; afterwards its clients close and no injected fault outlives it."""
+    created = make_world(stack)
+    try:
+        yield created
+    finally:
+        stack.standin.clear_faults()
+        await created.close()
+
+
 # --------------------------------------------------------------------------- a second server
 
 

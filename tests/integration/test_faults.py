@@ -27,7 +27,7 @@ from models.incident import EventType, IncidentConfig, IncidentState, IncidentSt
 from models.incident_commands import ChangeCommander, EndIncident, InviteMembers, PostStatusUpdate
 from models.stats import StatsWindow, stats_month, stats_workflow_id
 from settings import Settings
-from tests.harness import Stack, World, eventually, make_world, own_server, own_worker, start_stack
+from tests.harness import Stack, World, eventually, own_server, own_worker, running_stack, world_in
 from tests.integration.incident_helpers import actor, fact, playbook, settled, start, state, update
 from tests.integration.test_incident_durability import activity_started, worker_process
 from workflows.incident import IncidentWorkflow
@@ -50,21 +50,15 @@ def fast(**values: Any) -> IncidentConfig:
 
 @pytest.fixture(scope="module")
 async def faulty_stack() -> AsyncIterator[Stack]:
-    running = await start_stack()
-    try:
+    """A stack of this module's own: its faults and killed workers touch no other test."""
+    async with running_stack() as running:
         yield running
-    finally:
-        await running.stop()
 
 
 @pytest.fixture
 async def world(faulty_stack: Stack) -> AsyncIterator[World]:
-    created = make_world(faulty_stack)
-    try:
+    async with world_in(faulty_stack) as created:
         yield created
-    finally:
-        faulty_stack.standin.clear_faults()
-        await created.close()
 
 
 # --------------------------------------------------------------------------- checks

@@ -14,9 +14,15 @@ from tests.harness import World, eventually
 from tests.integration.test_incidents_api import playbook, ready, start
 
 
-async def test_pages_in_the_default_order_equal_the_full_listing(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+# 0: ended incidents' runs close at once (a restart starts a new run); 3600 (production's
+# kind of window): ended incidents' runs stay open, and a restart reopens the same run.
+@pytest.mark.parametrize("reopen_window", [0.0, 3600.0])
+async def test_pages_in_the_default_order_equal_the_full_listing(
+    world: World, monkeypatch: pytest.MonkeyPatch, reopen_window: float
+) -> None:
     # One host, one clock: no allowance, so the listings stop as early as they can here.
     monkeypatch.setattr(incidents, "CLOCK_SKEW", timedelta(0))
+    monkeypatch.setattr(world.stack.settings, "reopen_window_seconds", reopen_window)
     book = await playbook(world, world.alice, member_ids=[world.bob.id], create_public_incident=True)
     api = world.api(world.alice)
     made = []
