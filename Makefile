@@ -4,7 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: dev test test-mattermost lint format bench bench-scale fuzz histories install clean
+.PHONY: dev test test-mattermost lint format bench bench-scale fuzz histories install bytecode clean
+# The project's own code. Its bytecode is compiled ahead: a worker's sandbox imports the workflow
+# modules again for every incident it loads, and where PYTHONDONTWRITEBYTECODE is set (as here and
+# in the Docker image) Python would otherwise compile them from source each time (docs/performance.md).
+SOURCES := activities api models workflows devstack mattermost_standin bench worker.py settings.py \
+	temporal_connection.py permissions.py signing.py lifecycle.py
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,12 +21,15 @@ $(INSTALLED): pyproject.toml | $(BIN)/python
 
 install: $(INSTALLED)
 
+bytecode: $(INSTALLED)
+	$(BIN)/python -m compileall -q $(SOURCES)
+
 ## Run Temporal (with Web UI), the Mattermost stand-in, the worker and the API in the foreground.
-dev: $(INSTALLED)
+dev: bytecode
 	$(BIN)/python -m devstack
 
 ## Lint, type-check and run the whole test suite against the real Temporal dev server.
-test: $(INSTALLED) lint
+test: bytecode lint
 	$(BIN)/python -m pytest
 
 ## The Mattermost contract suite against a real server: MATTERMOST_URL, MATTERMOST_BOT_TOKEN and
@@ -30,13 +38,13 @@ test-mattermost: $(INSTALLED)
 	$(BIN)/python -m pytest tests/contract -k "not standin"
 
 ## Measure reply latencies and statistics over 10,000 incidents on the real stack (results in .bench/).
-bench: $(INSTALLED)
+bench: bytecode
 	$(BIN)/python -m bench
 
 ## How cost grows with load: 10,000 ongoing incidents on one worker, lists, statistics over 100,000,
-## throughput, history (about 25 minutes; SCALE=0.1 for a quick run). Writes its table into docs/performance.md.
+## throughput, history (about 35 minutes; SCALE=0.1 for a quick run). Writes its table into docs/performance.md.
 SCALE ?= 1.0
-bench-scale: $(INSTALLED)
+bench-scale: bytecode
 	$(BIN)/python -m bench.scale --scale $(SCALE) --write-docs
 
 ## Schemathesis against /openapi.json on a stack it starts itself (EXAMPLES per operation, default 200).

@@ -19,10 +19,13 @@ import json
 import os
 import platform
 import random
+import re
+import signal
 import statistics
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
@@ -345,6 +348,47 @@ def profiled(name: str) -> Any:
             out.write_text(profiler.output_text(unicode=False, color=False, show_all=False))
 
     return Block()
+
+
+class WorkerProfile:
+    """py-spy sampling a worker process for as long as the block runs: the collapsed stacks go
+    to `.bench/profile-worker-<name>.txt`, and the frames most often on the stack (inclusive)
+    and on top of it (self) to `...-summary.txt`."""
+
+    def __init__(self, pid: int, name: str) -> None:
+        self.pid = pid
+        self.raw = PROJECT / ".bench" / f"profile-worker-{name}.txt"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> None:
+        py_spy = Path(sys.executable).with_name("py-spy")
+        command = [str(py_spy), "record", "--pid", str(self.pid), "--format", "raw", "--rate", "200"]
+        self.process = subprocess.Popen(
+            [*command, "--output", str(self.raw)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+
+    def __exit__(self, *_: object) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGINT)
+        self.process.wait(timeout=60)
+        inclusive: Counter[str] = Counter()
+        own: Counter[str] = Counter()
+        total = 0
+        for line in self.raw.read_text().splitlines():
+            stack, _sep, count = line.rpartition(" ")
+            if not stack:
+                continue
+            frames = [re.sub(r":\d+\)$", ")", frame) for frame in stack.split(";")]  # per function
+            n = int(count)
+            total += n
+            for frame in set(frames):
+                inclusive[frame] += n
+            own[frames[-1]] += n
+        lines = [f"{total} samples"]
+        for title, counter in (("inclusive", inclusive), ("self", own)):
+            lines.append(f"-- {title}")
+            lines += [f"{100 * n / total:5.1f}%  {frame}" for frame, n in counter.most_common(40)]
+        self.raw.with_name(self.raw.stem + "-summary.txt").write_text("\n".join(lines) + "\n")
 
 
 async def checkpoint(load: Load, workers: Workers, rounds: int, *, profile: bool = False) -> dict[str, Any]:
@@ -780,7 +824,8 @@ async def main(
         results["cache"] = await cache_figures(load, cache)
         note(f"cache {results['cache']}")
         workers.check()
-        results["commands_one_worker"] = await command_throughput(load, commands)
+        with WorkerProfile(workers.running[0].pid, f"commands-{len(load.ids)}"):
+            results["commands_one_worker"] = await command_throughput(load, commands)
         note(f"commands {results['commands_one_worker']}")
         results["cold_restart"] = await cold_restart(load, workers)
         note(f"cold restart {results['cold_restart']}")
@@ -936,8 +981,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--cache", type=int, default=1000, help="WORKER_MAX_CACHED_WORKFLOWS of the worker")
-    parser.add_argument("--seed-seconds", type=float, default=900, help="most seconds spent starting incidents")
-    parser.add_argument("--change-seconds", type=float, default=240, help="most seconds of checklist changes")
+    parser.add_argument("--seed-seconds", type=float, default=1500, help="most seconds spent starting incidents")
+    parser.add_argument("--change-seconds", type=float, default=600, help="most seconds of checklist changes")
     parser.add_argument("--one-worker", type=int, default=1000, help="incidents started by one worker")
     parser.add_argument("--write-docs", action="store_true", help="write the table into docs/performance.md")
     options = parser.parse_args()
