@@ -8,8 +8,8 @@ INSTALLED := $(VENV)/.installed
 # The project's own code. Its bytecode is compiled ahead: a worker's sandbox imports the workflow
 # modules again for every incident it loads, and where PYTHONDONTWRITEBYTECODE is set (as here and
 # in the Docker image) Python would otherwise compile them from source each time (docs/performance.md).
-SOURCES := activities api models workflows devstack mattermost_standin bench worker.py settings.py \
-	temporal_connection.py permissions.py signing.py lifecycle.py
+SOURCES := activities api mattermost_client service models workflows devstack mattermost_standin bench worker.py settings.py \
+	temporal_connection.py permissions.py signing.py process_exit.py
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

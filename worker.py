@@ -25,17 +25,17 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from activities.incident import IncidentActivities
-from activities.mattermost import Mattermost
-from activities.stats import StatsActivities
-from lifecycle import exit_process
+from activities.incident_activities import IncidentActivities
+from activities.stats_activities import StatsActivities
+from mattermost_client.gateway import Mattermost
 from models import search_attributes
+from process_exit import exit_process
 from settings import Settings, SettingsError, load_settings, require
 from signing import Signer
 from temporal_connection import connect
-from workflows.incident import IncidentWorkflow
-from workflows.playbook import PlaybookWorkflow
-from workflows.stats import IncidentStatsWorkflow
+from workflows.incident_workflow import IncidentWorkflow
+from workflows.playbook_workflow import PlaybookWorkflow
+from workflows.stats_workflow import IncidentStatsWorkflow
 
 log = logging.getLogger("worker")
 

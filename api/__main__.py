@@ -8,7 +8,7 @@ import sys
 import uvicorn
 
 from api.app import create_app
-from lifecycle import exit_process
+from process_exit import exit_process
 from settings import SettingsError, load_settings, require
 
 

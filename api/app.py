@@ -8,14 +8,19 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from temporalio.client import Client
 
-from activities.mattermost import Mattermost
-from api import backstage, errors, openapi_doc
-from api.edge import EdgeGuard
-from api.facts import Facts
-from api.routes import checklists, health, incidents, playbooks, stats
-from api.services import Services
-from api.slash import callbacks
-from api.slash import router as slash
+from api import backstage, openapi_doc
+from api import http_errors as errors
+from api.request_guard import EdgeGuard
+from api.rest import checklist_routes as checklists
+from api.rest import health_routes as health
+from api.rest import incident_routes as incidents
+from api.rest import playbook_routes as playbooks
+from api.rest import stats_routes as stats
+from api.slash import interactive_callbacks as callbacks
+from api.slash import slash_endpoint as slash
+from mattermost_client.gateway import Mattermost
+from service.container import Services
+from service.mattermost_facts import MattermostFacts
 from settings import Settings, require
 from signing import Signer
 from temporal_connection import connect
@@ -45,7 +50,7 @@ def create_app(settings: Settings, *, temporal: Client | None = None) -> FastAPI
             settings=settings,
             temporal=client,
             mattermost=mattermost,
-            facts=Facts(mattermost, ttl=settings.auth_cache_seconds),
+            facts=MattermostFacts(mattermost, ttl=settings.auth_cache_seconds),
             signer=Signer(settings.signing_secret),
         )
         try:

@@ -20,7 +20,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
-from api.errors import ERROR_DESCRIPTIONS
+from api.http_errors import ERROR_DESCRIPTIONS
 
 ERROR_REF = {"$ref": "#/components/schemas/ErrorBody"}
 # Liveness needs nothing; readiness documents its own 503; a slash command always

@@ -28,11 +28,11 @@ from typing import Any
 import aiohttp
 from temporalio.worker import Worker
 
-from activities.stats import StatsActivities
-from bench.floor import FloorWorkflow
-from lifecycle import exit_process
+from activities.stats_activities import StatsActivities
+from bench.bare_temporal import FloorWorkflow
 from models.common import new_short_id
 from models.stats import FactsStatus, IncidentFacts
+from process_exit import exit_process
 from tests.harness import World, eventually, make_world, start_stack
 from tests.integration.slash_helpers import slash_form
 

@@ -40,10 +40,9 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.worker import Worker
 
 from api.app import create_app
-from bench.floor import FloorWorkflow
-from devstack.http import free_port, serve
-from devstack.temporal import TemporalDevServer
-from lifecycle import exit_process
+from bench.bare_temporal import FloorWorkflow
+from devstack.embedded_http import free_port, serve
+from devstack.temporal_dev_server import TemporalDevServer
 from mattermost_standin import StandIn
 from models import search_attributes as sa
 from models.common import new_short_id
@@ -55,8 +54,9 @@ from models.stats import (
     stats_month,
     stats_workflow_id,
 )
+from process_exit import exit_process
 from tests.harness import Stack, World, eventually, make_world, stack_settings
-from workflows.stats import IncidentStatsWorkflow
+from workflows.stats_workflow import IncidentStatsWorkflow
 
 PROJECT = Path(__file__).resolve().parents[1]
 RESULTS = PROJECT / ".bench" / "scale.json"

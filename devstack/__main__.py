@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from api.app import create_app
-from api.slash.router import AUTOCOMPLETE
-from devstack.http import EmbeddedServer, serve
-from devstack.temporal import TemporalDevServer, prepare_namespace
-from lifecycle import exit_process
+from api.slash.slash_endpoint import AUTOCOMPLETE
+from devstack.embedded_http import EmbeddedServer, serve
+from devstack.temporal_dev_server import TemporalDevServer, prepare_namespace
+from process_exit import exit_process
 from settings import Settings, SettingsError, load_settings, require
 from temporal_connection import connect
 from worker import running_worker

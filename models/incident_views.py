@@ -149,7 +149,7 @@ def to_view(state: IncidentState, now: datetime) -> IncidentView:
     )
 
 
-def facts(state: IncidentState) -> IncidentFacts:
+def stats_facts(state: IncidentState) -> IncidentFacts:
     """What the incident reports to its team's statistics."""
     ended = state.status == IncidentStatus.ENDED
     return IncidentFacts(

@@ -23,7 +23,7 @@ INCIDENT_MEMBER_IDS = SearchAttributeKey.for_keyword_list("IncidentMemberIds")
 INCIDENT_NAME = SearchAttributeKey.for_text("IncidentName")
 INCIDENT_PUBLIC = SearchAttributeKey.for_bool("IncidentPublic")
 # Set on the runs a restart begins: only restarted incidents have more than one run that
-# lists count, so list totals correct for those alone (api/incidents.py `newest_incidents`).
+# lists count, so list totals correct for those alone (service/incident_lists.py `newest_incidents`).
 INCIDENT_RESTARTED = SearchAttributeKey.for_bool("IncidentRestarted")
 
 PLAYBOOK_TEAM_ID = SearchAttributeKey.for_keyword("PlaybookTeamId")

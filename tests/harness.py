@@ -21,8 +21,8 @@ from mattermostautodriver import AsyncTypedDriver
 from temporalio.client import Client
 
 from api.app import create_app
-from devstack.http import EmbeddedServer, free_port, serve
-from devstack.temporal import TemporalDevServer
+from devstack.embedded_http import EmbeddedServer, free_port, serve
+from devstack.temporal_dev_server import TemporalDevServer
 from mattermost_standin import StandIn
 from settings import Settings
 from worker import running_worker

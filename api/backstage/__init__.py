@@ -19,8 +19,8 @@ from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from api.backstage import auth_pages, incident_pages, playbook_pages, stats_pages
-from api.backstage import session as cookies
-from api.backstage.common import HERE, SignInRequired, secure_cookies, templates
+from api.backstage import backstage_session as cookies
+from api.backstage.backstage_common import HERE, SignInRequired, secure_cookies, templates
 
 Handler = Callable[[Request, Any], Response | Awaitable[Response]]
 PREFIX = "/backstage"

@@ -7,12 +7,13 @@ import logging
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import RedirectResponse
 
-from activities.mattermost import MattermostFailure
-from api.backstage import oauth
-from api.backstage import session as cookies
-from api.backstage.common import Visitor, form_visitor, render, secure_cookies, templates, visitor
-from api.errors import ApiError
-from api.services import Services, services
+from api.backstage import backstage_oauth as oauth
+from api.backstage import backstage_session as cookies
+from api.backstage.backstage_common import Visitor, form_visitor, render, secure_cookies, templates, visitor
+from api.dependencies import services
+from mattermost_client.gateway import MattermostFailure
+from service.container import Services
+from service.errors import ServiceError
 
 router = APIRouter(prefix="/backstage", include_in_schema=False)
 log = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ async def start_sign_in(
     next: str = Query("/backstage", max_length=2000), svc: Services = Depends(services)
 ) -> Response:
     if not oauth.configured(svc.settings):
-        raise ApiError(
+        raise ServiceError(
             503,
             "not_configured",
             "Signing in is not set up: set MATTERMOST_OAUTH_CLIENT_ID and MATTERMOST_OAUTH_CLIENT_SECRET "
@@ -64,13 +65,13 @@ async def oauth_callback(
 ) -> Response:
     next_path = cookies.check_oauth_state(request, svc.signer, state)
     if next_path is None:
-        raise ApiError(
+        raise ServiceError(
             400,
             "bad_request",
             "This sign-in did not start here or took too long (its state does not match). Sign in again.",
         )
     if error or not code:
-        raise ApiError(401, "unauthorized", "Mattermost did not sign you in (access was denied). Sign in again.")
+        raise ServiceError(401, "unauthorized", "Mattermost did not sign you in (access was denied). Sign in again.")
     grant = await oauth.exchange_code(svc.settings, code)
     actor = await svc.facts.caller_for_token(grant.access_token)
     response = RedirectResponse(next_path, status_code=303)

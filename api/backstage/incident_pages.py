@@ -17,13 +17,10 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import ValidationError
 
 import permissions
-from api import incident_start, incidents, playbooks
-from api.backstage.common import Visitor, form_visitor, redirect, render, templates, visitor
-from api.errors import ApiError, describe_fields, validation_fields
-from api.incidents import IncidentFilter, Place
-from api.pagination import PageParams, paginate
-from api.routes.incident_deps import Caller, CommandResponse, act
-from api.routes.incidents import SORT_KEYS, IncidentListItem, user_fact
+from api.backstage.backstage_common import Visitor, form_visitor, redirect, render, templates, visitor
+from api.dependencies import conceal_existence
+from api.rest.command_deps import Caller, CommandResponse, act
+from api.rest.incident_routes import SORT_KEYS, IncidentListItem, user_fact
 from models.common import SHORT_ID, Actor
 from models.incident import IncidentState, IncidentStatus, ItemState, UpdateStatus
 from models.incident_commands import (
@@ -36,8 +33,15 @@ from models.incident_commands import (
     StatusUpdateFields,
 )
 from models.incident_views import to_record
+from service import incident_access as incidents
+from service import incident_lists, playbooks
+from service import incident_starts as incident_start
+from service.errors import ServiceError, describe_fields, validation_fields
+from service.incident_access import IncidentLocation
+from service.incident_lists import IncidentFilter
+from service.pagination import PageParams, paginate
 from settings import Settings
-from workflows.incident import IncidentWorkflow
+from workflows.incident_workflow import IncidentWorkflow
 
 router = APIRouter(prefix="/backstage", include_in_schema=False)
 PER_PAGE = 25
@@ -103,7 +107,7 @@ async def incident_list(team_id: str, request: Request, who: Visitor = Depends(v
         # The end date is included: incidents started before the next day.
         started_before=datetime.combine(before + timedelta(days=1), time(), UTC) if before else None,
     )
-    found = [] if errors.get("commander") else await incidents.list_incidents(who.svc, who.actor, team_id, where)
+    found = [] if errors.get("commander") else await incident_lists.list_incidents(who.svc, who.actor, team_id, where)
     if errors.get("commander"):
         await playbooks.require_team(who.svc, who.actor, team_id)
     now = datetime.now(UTC)
@@ -188,12 +192,12 @@ async def _page(who: Visitor, incident_id: str, status_code: int = 200, **extra:
     )
 
 
-@router.get("/incidents/{incident_id}", dependencies=[Depends(incidents.conceal_existence)])
+@router.get("/incidents/{incident_id}", dependencies=[Depends(conceal_existence)])
 async def incident_page(incident_id: str, who: Visitor = Depends(visitor)) -> Response:
     return await _page(who, incident_id)
 
 
-@router.get("/incidents/{incident_id}/live", dependencies=[Depends(incidents.conceal_existence)])
+@router.get("/incidents/{incident_id}/live", dependencies=[Depends(conceal_existence)])
 async def incident_live(incident_id: str, request: Request, who: Visitor = Depends(visitor)) -> Response:
     """What the page polls: 204 while nothing changed, else the changed part of the page."""
     access = await incidents.load(who.svc, who.actor, incident_id)
@@ -217,7 +221,7 @@ def _caller(who: Visitor) -> Caller:
 def _index(who: Visitor, name: str) -> int:
     value = who.form.get(name, "")
     if not value.isascii() or not value.isdigit() or len(value) > 5:
-        raise ApiError(422, "validation_error", f"The form's {name} is not a position; reload the page.")
+        raise ServiceError(422, "validation_error", f"The form's {name} is not a position; reload the page.")
     return int(value)
 
 
@@ -225,13 +229,13 @@ async def _done(who: Visitor, incident_id: str, result: CommandResponse) -> Resp
     return redirect(who, f"/backstage/incidents/{incident_id}", result.message)
 
 
-async def _refused(who: Visitor, incident_id: str, error: ApiError) -> Response:
+async def _refused(who: Visitor, incident_id: str, error: ServiceError) -> Response:
     if error.status in (401, 404):
         raise error
     return redirect(who, f"/backstage/incidents/{incident_id}", error.message, kind="error")
 
 
-@router.post("/incidents/{incident_id}/items/state", dependencies=[Depends(incidents.conceal_existence)])
+@router.post("/incidents/{incident_id}/items/state", dependencies=[Depends(conceal_existence)])
 async def set_item_state(incident_id: str, who: Visitor = Depends(form_visitor)) -> Response:
     stage, item = _index(who, "stage"), _index(who, "item")
     state = ItemState.DONE if who.form.get("state") == "done" else ItemState.OPEN
@@ -244,29 +248,29 @@ async def set_item_state(incident_id: str, who: Visitor = Depends(form_visitor))
             body,
             lambda a, r, _: SetItemState(actor=a, request=r, stage=stage, item=item, state=state),
         )
-    except ApiError as error:
+    except ServiceError as error:
         return await _refused(who, incident_id, error)
     return await _done(who, incident_id, result)
 
 
-@router.post("/incidents/{incident_id}/items/assignee", dependencies=[Depends(incidents.conceal_existence)])
+@router.post("/incidents/{incident_id}/items/assignee", dependencies=[Depends(conceal_existence)])
 async def assign_item(incident_id: str, who: Visitor = Depends(form_visitor)) -> Response:
     stage, item = _index(who, "stage"), _index(who, "item")
     assignee_id = who.form.get("assignee_id") or None
     body = {"stage": stage, "item": item, "assignee_id": assignee_id}
 
-    async def build(actor: Actor, request: RequestKey | None, place: Place) -> AssignItem:
+    async def build(actor: Actor, request: RequestKey | None, place: IncidentLocation) -> AssignItem:
         assignee = await user_fact(who.svc, place, assignee_id, "assignee_id") if assignee_id else None
         return AssignItem(actor=actor, request=request, stage=stage, item=item, assignee=assignee)
 
     try:
         result = await act(_caller(who), incident_id, IncidentWorkflow.assign_item, body, build)
-    except ApiError as error:
+    except ServiceError as error:
         return await _refused(who, incident_id, error)
     return await _done(who, incident_id, result)
 
 
-@router.post("/incidents/{incident_id}/stage", dependencies=[Depends(incidents.conceal_existence)])
+@router.post("/incidents/{incident_id}/stage", dependencies=[Depends(conceal_existence)])
 async def change_stage(incident_id: str, who: Visitor = Depends(form_visitor)) -> Response:
     direction = "prev" if who.form.get("direction") == "prev" else "next"
     force = who.form.get("force") == "1"
@@ -280,7 +284,7 @@ async def change_stage(incident_id: str, who: Visitor = Depends(form_visitor)) -
             body,
             lambda a, r, _: ChangeStage(actor=a, request=r, direction=direction, force=force, from_stage=from_stage),
         )
-    except ApiError as error:
+    except ServiceError as error:
         if error.code == "confirmation_required":
             return await _page(
                 who,
@@ -292,7 +296,7 @@ async def change_stage(incident_id: str, who: Visitor = Depends(form_visitor)) -
     return await _done(who, incident_id, result)
 
 
-@router.post("/incidents/{incident_id}/end", dependencies=[Depends(incidents.conceal_existence)])
+@router.post("/incidents/{incident_id}/end", dependencies=[Depends(conceal_existence)])
 async def end_incident(incident_id: str, who: Visitor = Depends(form_visitor)) -> Response:
     confirmed = who.form.get("confirmed") == "1"
     try:
@@ -303,26 +307,26 @@ async def end_incident(incident_id: str, who: Visitor = Depends(form_visitor)) -
             {"confirmed": confirmed},
             lambda a, r, _: EndIncident(actor=a, request=r, confirmed=confirmed),
         )
-    except ApiError as error:
+    except ServiceError as error:
         if error.code == "confirmation_required":
             return await _page(who, incident_id, status_code=409, confirm={"kind": "end", "message": error.message})
         return await _refused(who, incident_id, error)
     return await _done(who, incident_id, result)
 
 
-@router.post("/incidents/{incident_id}/restart", dependencies=[Depends(incidents.conceal_existence)])
+@router.post("/incidents/{incident_id}/restart", dependencies=[Depends(conceal_existence)])
 async def restart_incident(incident_id: str, who: Visitor = Depends(form_visitor)) -> Response:
     caller = _caller(who)
     try:
         result = await incident_start.restart(
             who.svc, who.actor, incident_id, request=caller.request("restart_incident", incident_id, None)
         )
-    except ApiError as error:
+    except ServiceError as error:
         return await _refused(who, incident_id, error)
     return redirect(who, f"/backstage/incidents/{incident_id}", result.message)
 
 
-@router.post("/incidents/{incident_id}/status-updates", dependencies=[Depends(incidents.conceal_existence)])
+@router.post("/incidents/{incident_id}/status-updates", dependencies=[Depends(conceal_existence)])
 async def post_status_update(incident_id: str, who: Visitor = Depends(form_visitor)) -> Response:
     draft = {"message": who.form.get("message", ""), "status": who.form.get("status", "")}
     try:
@@ -345,7 +349,7 @@ async def post_status_update(incident_id: str, who: Visitor = Depends(form_visit
             fields,
             lambda a, r, _: PostStatusUpdate(actor=a, request=r, **fields.model_dump()),
         )
-    except ApiError as error:
+    except ServiceError as error:
         if error.status == 422:
             return await _page(
                 who,

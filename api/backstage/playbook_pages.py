@@ -16,14 +16,14 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import ValidationError
 
-from activities.mattermost import MattermostFailure
-from api import playbooks
-from api.backstage.common import Visitor, form_visitor, redirect, render, visitor
+from api.backstage.backstage_common import Visitor, form_visitor, redirect, render, visitor
 from api.backstage.incident_pages import _team, names_for
-from api.errors import ApiError, validation_fields
-from api.pagination import PageParams
-from api.playbook_yaml import export_yaml, parse_yaml_off_loop, resolve_document
+from mattermost_client.gateway import MattermostFailure
 from models.playbook import Playbook, PlaybookSpec
+from service import playbooks
+from service.errors import ServiceError, validation_fields
+from service.pagination import PageParams
+from service.playbook_yaml import export_yaml, parse_yaml_off_loop, resolve_document
 
 router = APIRouter(prefix="/backstage", include_in_schema=False)
 
@@ -229,7 +229,7 @@ async def create_playbook(team_id: str, who: Visitor = Depends(form_visitor)) ->
             created = await playbooks.create_playbook(
                 who.svc, who.actor, team_id, spec, idempotency_key=who.form.get("request_key") or None
             )
-        except ApiError as error:
+        except ServiceError as error:
             if error.status != 422:
                 raise
             errors = form_errors(error.fields) or {"playbook": error.message}
@@ -254,7 +254,7 @@ async def save_playbook(playbook_id: str, who: Visitor = Depends(form_visitor)) 
     if spec is not None:
         try:
             saved = await playbooks.update_playbook(who.svc, who.actor, playbook_id, spec, edited)
-        except ApiError as error:
+        except ServiceError as error:
             if error.status == 409:
                 # Someone saved meanwhile: keep this draft, say so, and let a save replace theirs.
                 latest = await playbooks.get_playbook(who.svc, who.actor, playbook_id)
@@ -326,7 +326,7 @@ async def import_playbook(team_id: str, who: Visitor = Depends(form_visitor)) ->
         created = await playbooks.create_playbook(
             who.svc, who.actor, team_id, spec, idempotency_key=who.form.get("request_key") or None
         )
-    except ApiError as error:
+    except ServiceError as error:
         if error.status != 422:
             raise
         return await render(

@@ -13,13 +13,13 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from api import playbooks
-from api.backstage.common import Visitor, render, visitor
+from api.backstage.backstage_common import Visitor, render, visitor
 from api.backstage.incident_pages import _team
-from api.pagination import PageParams
-from api.stats import team_slice
 from models.common import SHORT_ID
 from models.stats import StatsSlice, StatsWindow, compute, median, percentile
+from service import playbooks
+from service.pagination import PageParams
+from service.team_stats import team_slice
 
 router = APIRouter(prefix="/backstage", include_in_schema=False)
 WINDOWS = {7: "Last 7 days", 30: "Last 30 days", 90: "Last 90 days", 365: "Last year"}

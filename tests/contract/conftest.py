@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from mattermostautodriver import AsyncTypedDriver
 
-from activities.mattermost import Mattermost, ServerAddress
+from mattermost_client.gateway import Mattermost, ServerAddress
 from mattermost_standin import StandIn
 
 SERVER_SETTINGS = ("MATTERMOST_URL", "MATTERMOST_BOT_TOKEN", "MATTERMOST_TEST_USER_TOKEN")

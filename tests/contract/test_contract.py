@@ -1,6 +1,6 @@
 """What this project relies on from Mattermost, through the project's own gateway.
 
-Each test calls `activities.mattermost.Mattermost` (the only code that talks to Mattermost)
+Each test calls `mattermost_client.gateway.Mattermost` (the only code that talks to Mattermost)
 the way the workers and the API do, and checks the fields the project reads and how
 failures are classified (retryable or not, not found, the error ids it branches on). It
 runs against the stand-in and, with `make test-mattermost`, against a real server.
@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from mattermostautodriver.exceptions import MattermostError
 
-from activities.mattermost import CHANNEL_EXISTS, Mattermost, MattermostFailure
+from mattermost_client.gateway import CHANNEL_EXISTS, Mattermost, MattermostFailure
 from tests.contract.conftest import HOW_TO_RUN, Target, server_configured
 
 

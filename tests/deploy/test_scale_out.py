@@ -39,13 +39,13 @@ from temporalio.api.enums.v1 import TaskQueueKind, TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 
-from activities.incident import DEDUPE_PROP, STABLE_PROP
-from devstack.http import free_port
+from activities.incident_activities import DEDUPE_PROP, STABLE_PROP
+from devstack.embedded_http import free_port
 from models.incident import EventType, IncidentConfig, IncidentState
 from tests.harness import World, eventually
 from tests.integration.incident_helpers import start
 from tests.integration.test_incident_durability import activity_started
-from workflows.incident import IncidentWorkflow
+from workflows.incident_workflow import IncidentWorkflow
 
 PROJECT = Path(__file__).resolve().parents[2]
 INCIDENTS = 50

@@ -25,7 +25,7 @@ import pytest
 import trustme
 from temporalio.service import TLSConfig
 
-from devstack.http import free_port
+from devstack.embedded_http import free_port
 from settings import Settings, SettingsError, load_settings
 from temporal_connection import connect, tls_config
 from tests.harness import Stack, eventually

@@ -16,9 +16,7 @@ from typing import Any
 from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy
 
-from activities.stats import StatsActivities
-from api.incident_start import incident_config, start_options
-from lifecycle import exit_process
+from activities.stats_activities import StatsActivities
 from models.common import ChannelFact, new_short_id
 from models.incident import EventType, IncidentStart, IncidentState, IncidentStatus
 from models.incident_commands import (
@@ -41,10 +39,12 @@ from models.incident_commands import (
 )
 from models.playbook import ArchivePlaybook, PlaybookEdit, PlaybookStart, UpdatePlaybook, playbook_workflow_id
 from models.stats import FactsStatus, IncidentFacts, stats_month, stats_workflow_id
+from process_exit import exit_process
+from service.incident_starts import incident_config, start_options
 from tests.harness import World, eventually, make_world, own_server, own_worker, start_stack
 from tests.integration.incident_helpers import actor, fact, playbook, settled, start, state
-from workflows.incident import IncidentWorkflow
-from workflows.playbook import PlaybookWorkflow
+from workflows.incident_workflow import IncidentWorkflow
+from workflows.playbook_workflow import PlaybookWorkflow
 
 HERE = Path(__file__).parent
 

@@ -7,13 +7,13 @@ from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
 
-from api.incident_start import incident_config, start_options
 from models.common import Actor, UserFact, new_short_id
 from models.incident import IncidentStart, IncidentState
 from models.incident_commands import CommandResult
 from models.playbook import ChecklistItemSpec, Playbook, StageSpec
+from service.incident_starts import incident_config, start_options
 from tests.harness import Stack, User, World, eventually
-from workflows.incident import IncidentWorkflow
+from workflows.incident_workflow import IncidentWorkflow
 
 
 def actor(user: User, *, member: bool = True, admin: bool = False) -> Actor:

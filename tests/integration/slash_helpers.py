@@ -15,10 +15,10 @@ from typing import Any
 
 import httpx
 
-from activities.incident import STABLE_PROP
+from activities.incident_activities import STABLE_PROP
 from models.incident import IncidentState, incident_workflow_id
 from tests.harness import User, World, eventually
-from workflows.incident import IncidentWorkflow
+from workflows.incident_workflow import IncidentWorkflow
 
 # Every /incident subcommand, as the help lists them (written out: tests must not derive it from the code).
 SUBCOMMANDS = [

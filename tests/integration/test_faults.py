@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from temporalio.client import WorkflowHandle
 
-from activities.incident import DEDUPE_PROP, STABLE_PROP
+from activities.incident_activities import DEDUPE_PROP, STABLE_PROP
 from models.effects import lane_of
 from models.incident import EventType, IncidentConfig, IncidentState, IncidentStatus
 from models.incident_commands import ChangeCommander, EndIncident, InviteMembers, PostStatusUpdate
@@ -30,8 +30,8 @@ from settings import Settings
 from tests.harness import Stack, World, eventually, own_server, own_worker, running_stack, world_in
 from tests.integration.incident_helpers import actor, fact, playbook, settled, start, state, update
 from tests.integration.test_incident_durability import activity_started, worker_process
-from workflows.incident import IncidentWorkflow
-from workflows.stats import IncidentStatsWorkflow
+from workflows.incident_workflow import IncidentWorkflow
+from workflows.stats_workflow import IncidentStatsWorkflow
 
 OPENING = "#### :rotating_light: Incident: "
 

@@ -22,8 +22,8 @@ from models.incident_commands import AddItem, SetItemState
 from models.playbook import PlaybookEdit, PlaybookSpec, PlaybookStart, UpdatePlaybook, playbook_workflow_id
 from tests.harness import World, eventually, own_server, own_worker
 from tests.integration.incident_helpers import actor, playbook, start, state
-from workflows.incident import IncidentWorkflow
-from workflows.playbook import PlaybookWorkflow
+from workflows.incident_workflow import IncidentWorkflow
+from workflows.playbook_workflow import PlaybookWorkflow
 
 PROJECT = Path(__file__).resolve().parents[2]
 

@@ -9,7 +9,6 @@ from temporalio.api.enums.v1 import EventType as HistoryEventType
 from temporalio.client import WithStartWorkflowOperation, WorkflowExecutionStatus
 from temporalio.common import WorkflowIDConflictPolicy
 
-from api.incident_start import incident_config, start_options
 from models import search_attributes as sa
 from models.incident import EventType, IncidentStart, IncidentState, IncidentStatus
 from models.incident_commands import (
@@ -23,9 +22,10 @@ from models.incident_commands import (
     SetReminder,
 )
 from models.incident_views import to_record
+from service.incident_starts import incident_config, start_options
 from tests.harness import World, eventually
 from tests.integration.incident_helpers import actor, fact, playbook, ready, settled, start, state, update
-from workflows.incident import IncidentWorkflow
+from workflows.incident_workflow import IncidentWorkflow
 
 
 def reminders(current: IncidentState) -> list[Any]:

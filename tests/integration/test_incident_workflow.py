@@ -37,7 +37,7 @@ from tests.integration.incident_helpers import (
     state,
     update,
 )
-from workflows.incident import IncidentWorkflow
+from workflows.incident_workflow import IncidentWorkflow
 
 
 async def refused(handle: Any, method: Any, command: Any) -> ApplicationError:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from api import incidents
+from service import incident_lists
 from tests.harness import World, eventually
 from tests.integration.test_incidents_api import playbook, ready, start
 
@@ -21,7 +21,7 @@ async def test_pages_in_the_default_order_equal_the_full_listing(
     world: World, monkeypatch: pytest.MonkeyPatch, reopen_window: float
 ) -> None:
     # One host, one clock: no allowance, so the listings stop as early as they can here.
-    monkeypatch.setattr(incidents, "CLOCK_SKEW", timedelta(0))
+    monkeypatch.setattr(incident_lists, "CLOCK_SKEW", timedelta(0))
     monkeypatch.setattr(world.stack.settings, "reopen_window_seconds", reopen_window)
     book = await playbook(world, world.alice, member_ids=[world.bob.id], create_public_incident=True)
     api = world.api(world.alice)

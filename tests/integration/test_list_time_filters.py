@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.outage import rpc_error
+from service.unavailability import rpc_error
 from tests.harness import World, eventually
 from tests.integration.slash_helpers import create_playbook
 

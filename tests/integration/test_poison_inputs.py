@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from temporalio.api.enums.v1 import EventType
 
-from api.slash.router import registry
+from api.slash.slash_endpoint import registry
 from models.incident import incident_workflow_id
 from tests.harness import World, eventually
 from tests.integration.slash_helpers import SUBCOMMANDS as EVERY_SUBCOMMAND

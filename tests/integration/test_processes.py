@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from api.slash.router import AUTOCOMPLETE
-from devstack.http import free_port
+from api.slash.slash_endpoint import AUTOCOMPLETE
+from devstack.embedded_http import free_port
 from tests.harness import Stack, eventually
 
 PROJECT = Path(__file__).resolve().parents[2]

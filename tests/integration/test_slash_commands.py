@@ -28,7 +28,7 @@ from tests.integration.slash_helpers import (
     submit_dialog,
     user_posts,
 )
-from workflows.incident import IncidentWorkflow
+from workflows.incident_workflow import IncidentWorkflow
 
 USAGE_START = "Usage: `/incident start [<playbook> <name...>]`"
 

@@ -35,7 +35,7 @@ from tests.integration.slash_helpers import (
     submit_dialog,
     tampered,
 )
-from workflows.incident import IncidentWorkflow
+from workflows.incident_workflow import IncidentWorkflow
 
 DIALOG_REFUSED = {
     "error": "unauthorized",

@@ -316,7 +316,7 @@ async def test_expected_404s_are_not_logged_as_errors(world: World, caplog: pyte
     assert not [r for r in caplog.records if r.name == "mattermostautodriver.websocket"], (
         "never under the driver's name"
     )
-    assert any(r.name == "activities.mattermost" and "404" in r.getMessage() for r in caplog.records)
+    assert any(r.name == "mattermost_client.gateway" and "404" in r.getMessage() for r in caplog.records)
 
 
 async def mm(world: World, *args: str, user: str = "alice") -> str:

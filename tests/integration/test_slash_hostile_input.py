@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from activities.mattermost import Mattermost, MattermostFailure
+from mattermost_client.gateway import Mattermost, MattermostFailure
 from models.incident import incident_workflow_id
 from tests.harness import World
 from tests.integration.slash_helpers import command, outage, post_slash, slash_form, state

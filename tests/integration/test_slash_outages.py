@@ -12,8 +12,8 @@ from temporalio import workflow
 from temporalio.worker import Worker
 
 from api.app import create_app
-from api.outage import SERVICE_UNAVAILABLE
-from devstack.http import free_port, serve
+from devstack.embedded_http import free_port, serve
+from service.unavailability import SERVICE_UNAVAILABLE
 from tests.harness import World, eventually, own_server, stack_settings
 from tests.integration import incident_helpers
 from tests.integration.slash_helpers import slash_form

@@ -9,12 +9,12 @@ from typing import Any
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError
 
-from activities.stats import StatsActivities
+from activities.stats_activities import StatsActivities
 from models.common import new_short_id
 from models.stats import FactsStatus, IncidentFacts, StatsSlice, StatsWindow, stats_month, stats_workflow_id
 from tests.harness import User, World, eventually
 from tests.integration.test_incidents_api import playbook, ready, start
-from workflows.stats import IncidentStatsWorkflow
+from workflows.stats_workflow import IncidentStatsWorkflow
 
 T0 = datetime(2025, 3, 30, 22, 0, tzinfo=UTC)  # two months, several days, a month boundary
 

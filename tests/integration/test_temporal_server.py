@@ -8,13 +8,13 @@ from pathlib import Path
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest, RemoveSearchAttributesRequest
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 
-from devstack.http import free_port
-from devstack.temporal import RETENTION, TemporalDevServer, prepare_namespace
+from devstack.embedded_http import free_port
+from devstack.temporal_dev_server import RETENTION, TemporalDevServer, prepare_namespace
 from models import search_attributes
 from models.common import new_short_id
 from models.playbook import Playbook, PlaybookEdit, PlaybookStart, StageSpec, playbook_workflow_id
 from tests.harness import Stack, eventually
-from workflows.playbook import PlaybookWorkflow
+from workflows.playbook_workflow import PlaybookWorkflow
 
 
 async def test_a_workflow_runs_on_the_worker_and_shows_in_visibility(stack: Stack) -> None:

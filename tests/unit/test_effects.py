@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 from temporalio.common import RetryPolicy
 
-from activities.incident import retry_delay
-from activities.mattermost import MattermostFailure
+from activities.incident_activities import retry_delay
+from mattermost_client.gateway import MattermostFailure
 from models.common import UserFact
 from models.effects import (
     INCIDENT_CHANNEL_LANE,

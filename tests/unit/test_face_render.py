@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from api.slash import render
+from api.slash import slash_replies as render
 from models.effects import ChecklistEffect
 from models.incident import ChecklistItem, EventType, IncidentStatus, ItemState, Stage, TimelineEvent
 from models.incident_commands import ChangeStage, EndIncident, PostStatusUpdate, SetItemState

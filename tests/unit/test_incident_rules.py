@@ -30,7 +30,7 @@ from models.incident_commands import (
     SnoozeReminder,
 )
 from models.playbook import ChecklistItemSpec, Playbook, StageSpec
-from workflows.incident_state import Incident, new_incident
+from workflows.incident_rules import Incident, new_incident
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 ALICE = "a" * 26
@@ -375,8 +375,8 @@ def test_reminder_interval_bounds() -> None:
 
 
 def test_start_rules() -> None:
-    from models.errors import Refusal
-    from workflows.incident_state import check_start
+    from models.refusals import Refusal
+    from workflows.incident_rules import check_start
 
     base = IncidentStart(
         id="inc1",

@@ -1,0 +1,1 @@
+"""REST routes under /api/v1: parse, call the service, render."""

@@ -1,0 +1,330 @@
+"""Dialog submissions and button clicks that Mattermost sends back to us.
+
+Neither carries a token: a dialog submission is trusted only through its signed
+`state`, a button click only through the signed token in its `context` (Mattermost
+keeps the context from clients). Forged or expired ones get 401 and change nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, Field, ValidationError
+
+from activities.incident_activities import DEDUPE_PROP, STABLE_PROP
+from api.dependencies import services
+from api.http_errors import ErrorBody
+from api.slash import slash_dialogs as dialogs
+from models.common import Actor
+from models.incident import IncidentFields, ItemState
+from models.incident_commands import (
+    ChangeStage,
+    EndIncident,
+    IncidentCommand,
+    PostStatusUpdate,
+    RequestKey,
+    SetItemState,
+    SnoozeReminder,
+    StatusUpdateFields,
+)
+from service import incident_access as incidents
+from service import incident_starts as incident_start
+from service.container import Services
+from service.errors import ServiceError, unauthorized, validation_fields
+from service.idempotency import fingerprint, scoped
+from service.incident_access import IncidentLocation
+from workflows.incident_workflow import IncidentWorkflow
+
+router = APIRouter(tags=["mattermost"])
+
+
+class DialogSubmission(BaseModel):
+    type: str = "dialog_submission"
+    callback_id: str = ""
+    state: str = ""
+    user_id: str
+    channel_id: str = ""
+    team_id: str = ""
+    submission: dict[str, Any] = Field(default_factory=dict)
+    cancelled: bool = False
+
+
+class DialogReply(BaseModel):
+    """Empty closes the dialog; `errors` keeps it open with a message under each field."""
+
+    errors: dict[str, str] | None = None
+    error: str | None = None
+
+
+class ActionRequest(BaseModel):
+    user_id: str
+    user_name: str = ""
+    channel_id: str = ""
+    team_id: str = ""
+    post_id: str = ""
+    trigger_id: str = ""
+    type: str = ""
+    context: dict[str, Any] = Field(default_factory=dict)
+
+
+class ActionReply(BaseModel):
+    update: dict[str, Any] | None = None
+    ephemeral_text: str | None = None
+
+
+class StartFields(IncidentFields):
+    """The start dialog's fields: the REST API's start body, without the team (the dialog's own)."""
+
+    playbook_id: str | None = Field(default=None, max_length=64)
+
+
+def _place(state: dialogs.DialogState) -> IncidentLocation:
+    return IncidentLocation(incident_id=state.incident_id, team_id=state.team_id, channel_id=state.channel_id)
+
+
+async def _send(svc: Services, actor: Actor, place: IncidentLocation, update: Any, command: IncidentCommand) -> str:
+    actor = await incidents.actor_at(svc, actor, place)
+    command = command.model_copy(update={"actor": actor, "channel_id": place.channel_id})
+    return (await incidents.send(svc, place, update, command)).message
+
+
+@router.post(
+    "/mattermost/dialog",
+    response_model=DialogReply,
+    response_model_exclude_none=True,
+    summary="Interactive dialog submissions",
+    responses={401: {"model": ErrorBody, "description": "Forged, expired or foreign dialog state"}},
+)
+async def submit_dialog(body: DialogSubmission, svc: Services = Depends(services)) -> DialogReply:
+    state = dialogs.verify_state(svc, body.state)
+    if state is None or state.user_id != body.user_id or state.kind != body.callback_id:
+        raise unauthorized("This dialog is not valid any more; run the command again.")
+    if body.cancelled:
+        return DialogReply()
+    actor = await svc.facts.caller_for_user_id(body.user_id)
+    # A dialog submitted twice (or replayed, even after a restart) is applied once: the key
+    # is the signed state and what was submitted (a dialog kept open by field errors and
+    # corrected is a new request), scoped to the user and the incident, which remembers it.
+    key = f"{body.state}:{fingerprint(body.submission)}"
+    request = scoped(actor.user_id, f"dialog:{state.kind}:{state.incident_id}", key, body.submission)
+    try:
+        if state.kind == "start":
+            return await _start(svc, actor, state, body.submission, request)
+        place = _place(state)
+        if state.kind == "end":
+            await _send(svc, actor, place, IncidentWorkflow.end_incident, EndIncident(actor=actor, request=request))
+        elif state.kind == "stage":
+            move = ChangeStage(actor=actor, request=request, direction="next", force=True, from_stage=state.stage)
+            await _send(svc, actor, place, IncidentWorkflow.change_stage, move)
+        else:
+            return await _status_update(svc, actor, place, body.submission, request)
+    except ServiceError as error:
+        return DialogReply(error=error.message)
+    # The bot announces the change in the incident channel; the dialog just closes.
+    return DialogReply()
+
+
+def _dialog_errors(error: ValidationError, names: dict[str, str]) -> DialogReply:
+    fields = validation_fields(error.errors())
+    return DialogReply(errors={names.get(field, field): problem for field, problem in fields.items()})
+
+
+async def _start(
+    svc: Services, actor: Actor, state: dialogs.DialogState, submission: dict[str, Any], request: RequestKey | None
+) -> DialogReply:
+    names = {"name": "name", "description": "description", "playbook_id": "playbook"}
+    playbook_id = str(submission.get("playbook") or "")
+    try:
+        fields = StartFields(
+            name=str(submission.get("name") or ""),
+            description=str(submission.get("description") or ""),
+            playbook_id=None if playbook_id in ("", dialogs.BLANK_PLAYBOOK) else playbook_id,
+        )
+    except ValidationError as error:
+        return _dialog_errors(error, names)
+    try:
+        await incident_start.start_incident(
+            svc,
+            actor,
+            team_id=state.team_id,
+            name=fields.name,
+            description=fields.description,
+            playbook_id=fields.playbook_id,
+            response_url=state.response_url,
+            request=request,
+        )
+    except ServiceError as error:
+        if error.status == 404:
+            # The team is the dialog's own, so what is not found is the chosen playbook.
+            return DialogReply(errors={"playbook": "Choose a playbook you are a member of."})
+        if error.fields:
+            return DialogReply(errors={names.get(f, f): problem for f, problem in error.fields.items()})
+        raise
+    return DialogReply()
+
+
+async def _status_update(
+    svc: Services, actor: Actor, place: IncidentLocation, submission: dict[str, Any], request: RequestKey | None
+) -> DialogReply:
+    try:
+        # Mattermost does not enforce the elements' limits on the server: the model does.
+        fields = StatusUpdateFields(
+            message=str(submission.get("message") or ""), status=str(submission.get("status") or "") or None
+        )
+    except ValidationError as error:
+        return _dialog_errors(error, {})
+    command = PostStatusUpdate(actor=actor, request=request, **fields.model_dump())
+    await _send(svc, actor, place, IncidentWorkflow.post_status_update, command)
+    return DialogReply()
+
+
+@router.post(
+    "/mattermost/action",
+    response_model=ActionReply,
+    response_model_exclude_none=True,
+    summary="Button and menu clicks on bot posts (the live checklist, reminders)",
+    responses={401: {"model": ErrorBody, "description": "Forged, expired or misplaced button context"}},
+)
+async def button_action(body: ActionRequest, svc: Services = Depends(services)) -> ActionReply:
+    """A click. The signed context names its incident, its post (by the post's dedupe key, or
+    the stable key of a post edited in place) and when it expires; the click must come from
+    that post, in that channel. The clicker is the user Mattermost names; each click is the
+    slash command's update, with its validators, and the same click applies once however
+    often it is sent."""
+    button = await _verified_button(svc, body)
+    actor = await svc.facts.caller_for_user_id(body.user_id)
+    try:
+        place = await incidents.locate(svc, button.incident_id)
+        if button.action == "post_update":
+            return await _open_status_dialog(svc, actor, place, body)
+        if button.action in ("set_item", "pick_item"):
+            return await _set_item(svc, actor, place, button, body)
+        if button.action == "next_stage":
+            return await _next_stage(svc, actor, place, button, body)
+        request = scoped(button.incident_id, f"button:{button.action}", button.post_key)
+        snooze = SnoozeReminder(actor=actor, request=request, seconds=button.seconds or 3600)
+        message = await _send(svc, actor, place, IncidentWorkflow.snooze_reminder, snooze)
+    except ServiceError as error:
+        return ActionReply(ephemeral_text=error.message)
+    return ActionReply(update={"message": message, "props": {}}, ephemeral_text=message)
+
+
+def _click_key(actor: Actor, button: ButtonContext, body: ActionRequest, what: Any) -> RequestKey | None:
+    """A click resent by Mattermost (same trigger id) applies once."""
+    return scoped(actor.user_id, f"button:{button.action}:{button.incident_id}", body.trigger_id or None, what)
+
+
+async def _set_item(
+    svc: Services, actor: Actor, place: IncidentLocation, button: ButtonContext, body: ActionRequest
+) -> ActionReply:
+    """Check or uncheck an item: a button names it, a menu's choice is `<item>:<item id>:<state>`."""
+    item, item_id, target = button.item, button.item_id, button.state
+    if button.action == "pick_item":
+        parts = str(body.context.get("selected_option") or "").split(":")
+        if len(parts) != 3 or not parts[0].isascii() or not parts[0].isdigit():
+            return ActionReply(ephemeral_text="Choose an item from the menu.")
+        item, item_id, target = int(parts[0]), parts[1], parts[2]
+    if button.stage is None or item is None or target not in (ItemState.DONE, ItemState.OPEN):
+        return ActionReply(ephemeral_text="Choose an item from the menu.")
+    what = {"stage": button.stage, "item": item, "item_id": item_id, "state": target}
+    try:
+        command = SetItemState(
+            actor=actor,
+            request=_click_key(actor, button, body, what),
+            stage=button.stage,
+            item=item,
+            item_id=item_id,
+            state=ItemState(target),
+        )
+    except ValidationError:
+        return ActionReply(ephemeral_text="Choose an item from the menu.")
+    return ActionReply(ephemeral_text=await _send(svc, actor, place, IncidentWorkflow.set_item_state, command))
+
+
+async def _next_stage(
+    svc: Services, actor: Actor, place: IncidentLocation, button: ButtonContext, body: ActionRequest
+) -> ActionReply:
+    """*Next stage*, from the stage the post showed; past open items it asks first, exactly as
+    `/incident stage next` does (the confirmation names the stage)."""
+    move = ChangeStage(
+        actor=actor,
+        request=_click_key(actor, button, body, {"stage": button.stage}),
+        direction="next",
+        from_stage=button.stage,
+    )
+    try:
+        message = await _send(svc, actor, place, IncidentWorkflow.change_stage, move)
+    except ServiceError as error:
+        if error.code != "confirmation_required" or not body.trigger_id:
+            raise
+        state = dialogs.sign_state(
+            svc,
+            kind="stage",
+            user_id=actor.user_id,
+            team_id=place.team_id,
+            channel_id=body.channel_id,
+            incident_id=place.incident_id,
+            direction="next",
+            stage=int(error.details["stage"]),
+        )
+        dialog = dialogs.confirm_dialog(
+            callback_id="stage", title="Items still open", text=error.message, submit="Move on", state=state
+        )
+        await svc.mattermost.open_dialog(trigger_id=body.trigger_id, url=dialogs.dialog_url(svc), dialog=dialog)
+        return ActionReply(ephemeral_text=error.message)
+    return ActionReply(ephemeral_text=message)
+
+
+class ButtonContext(BaseModel):
+    incident_id: str
+    action: str
+    seconds: int = 0
+    stage: int | None = None
+    item: int | None = None
+    item_id: str = ""
+    state: str = ""
+    post_key: str
+    expires: int
+
+
+async def _verified_button(svc: Services, body: ActionRequest) -> ButtonContext:
+    forged = unauthorized("This button is not valid.")
+    payload = svc.signer.verify(body.context.get("token"))
+    try:
+        button = ButtonContext.model_validate(payload)
+    except ValidationError:
+        raise forged from None
+    if button.expires < time.time():
+        raise unauthorized("This button has expired; use the /incident command instead.")
+    post = await svc.facts.post(body.post_id)
+    props = (post or {}).get("props") or {}
+    if (
+        post is None
+        or post.get("channel_id") != body.channel_id
+        or button.post_key
+        not in (
+            props.get(DEDUPE_PROP),
+            props.get(STABLE_PROP),
+        )
+    ):
+        raise forged
+    return button
+
+
+async def _open_status_dialog(svc: Services, actor: Actor, place: IncidentLocation, body: ActionRequest) -> ActionReply:
+    if not body.trigger_id:
+        return ActionReply(ephemeral_text="Use /incident update <message> to post an update.")
+    state = dialogs.sign_state(
+        svc,
+        kind="status_update",
+        user_id=actor.user_id,
+        team_id=place.team_id,
+        channel_id=body.channel_id,
+        incident_id=place.incident_id,
+    )
+    await svc.mattermost.open_dialog(
+        trigger_id=body.trigger_id, url=dialogs.dialog_url(svc), dialog=dialogs.status_update_dialog(state)
+    )
+    return ActionReply()

@@ -1,0 +1,195 @@
+"""The incident command path, shared by the REST API, slash commands, dialogs and buttons.
+
+The API gathers facts and translates; the incident's workflow decides. A command costs
+one Temporal round trip: the facts it carries (who asks, team and channel membership)
+come from caches kept for `AUTH_CACHE_SECONDS`, where the incident is (its team and
+channel, which never change once made) is remembered per process, and the update
+returns everything the caller renders. Reads are one query. Whatever a caller may not
+see is "not found", and takes as long to say so as an existing incident would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from temporalio.client import WorkflowHandle
+
+import permissions
+from mattermost_client.gateway import MattermostFailure
+from models.common import SHORT_ID, Actor
+from models.incident import IncidentState, IncidentStatus, incident_workflow_id
+from models.incident_commands import CommandResult, IncidentCommand
+from service.container import Services
+from service.errors import ServiceError, not_found
+from service.idempotency import check_replay
+from service.temporal_calls import Gone, execute_update, query, quote
+from service.ttl_cache import TTLCache
+from workflows.incident_workflow import IncidentWorkflow
+
+_MARGIN = timedelta(milliseconds=5)
+ENDED_MESSAGE = "This incident has ended. Restart it first to make changes."
+# What an ended incident's rules say, when its completed workflow cannot be asked.
+ENDED_REFUSALS = {"end_incident": "This incident has already ended."}
+
+
+@dataclass(frozen=True)
+class IncidentLocation:
+    """Where an incident lives; fixed once its channel exists, so it is remembered."""
+
+    incident_id: str
+    team_id: str
+    channel_id: str | None
+
+
+# Per process. An incident's team and channel never change once the channel exists.
+_locations: TTLCache[str, IncidentLocation] = TTLCache(ttl=24 * 3600, max_entries=100_000)
+_channel_incidents: TTLCache[str, str] = TTLCache(ttl=24 * 3600, max_entries=100_000)
+
+
+def remember_location(incident_id: str, team_id: str, channel_id: str | None) -> IncidentLocation:
+    place = IncidentLocation(incident_id=incident_id, team_id=team_id, channel_id=channel_id)
+    if channel_id:
+        _locations.put(incident_id, place)
+        _channel_incidents.put(channel_id, incident_id)
+    return place
+
+
+def handle(svc: Services, incident_id: str) -> WorkflowHandle[IncidentWorkflow, IncidentState]:
+    return svc.temporal.get_workflow_handle_for(IncidentWorkflow.run, incident_workflow_id(incident_id))
+
+
+# ---------------------------------------------------------------------------- reading
+
+
+@dataclass
+class IncidentAccess:
+    """An incident the actor may see, read now, with the actor's facts for it."""
+
+    state: IncidentState
+    actor: Actor
+
+
+async def load(svc: Services, actor: Actor, incident_id: str, *, channel_id: str | None = None) -> IncidentAccess:
+    """The incident if the actor may see it, else 404. One query; facts come from caches.
+
+    With `channel_id` (a slash command typed there), the incident must be that channel's.
+    """
+    if not SHORT_ID.match(incident_id):
+        raise not_found("Incident")
+    place = _locations.get(incident_id)
+    read = query(handle(svc, incident_id), IncidentWorkflow.get_state, rpc_timeout=svc.rpc_timeout)
+    try:
+        if place is not None:
+            state, actor = await asyncio.gather(read, _facts(svc, actor, place))
+        else:
+            state = await read
+            place = remember_location(state.id, state.team_id, state.channel_id)
+            actor = await _facts(svc, actor, place)
+    except Gone:
+        raise not_found("Incident") from None
+    member = permissions.is_incident_member(actor, member_ids=state.member_ids, joined_at=state.members_joined_at)
+    if (
+        state.status in (IncidentStatus.FAILED, IncidentStatus.REFUSED)
+        or (channel_id is not None and state.channel_id != channel_id)
+        or not permissions.can_see_incident(actor, is_member=member, is_public=state.is_public)
+    ):
+        raise not_found("Incident")
+    return IncidentAccess(state=state, actor=actor)
+
+
+async def _facts(svc: Services, actor: Actor, place: IncidentLocation) -> Actor:
+    return await svc.facts.for_incident(actor, team_id=place.team_id, channel_id=place.channel_id)
+
+
+async def locate(svc: Services, incident_id: str) -> IncidentLocation:
+    """Where an incident lives: remembered, or read once from the workflow."""
+    if not SHORT_ID.match(incident_id):
+        raise not_found("Incident")
+    place = _locations.get(incident_id)
+    if place is not None:
+        return place
+    try:
+        state = await query(handle(svc, incident_id), IncidentWorkflow.get_state, rpc_timeout=svc.rpc_timeout)
+    except Gone:
+        raise not_found("Incident") from None
+    return remember_location(state.id, state.team_id, state.channel_id)
+
+
+async def incident_id_for_channel(svc: Services, channel_id: str, channel_name: str | None = None) -> str | None:
+    """Which incident a channel belongs to, if any, without reading the incident.
+
+    Incident channel names end with the incident id, so that is the answer; the workflow
+    itself refuses a command whose channel is not its own. A channel named otherwise
+    (renamed by hand) is looked up in visibility once and remembered.
+    """
+    cached = _channel_incidents.get(channel_id)
+    if cached:
+        return cached
+    if channel_name is None:
+        try:
+            channel_name = str((await svc.mattermost.get_channel(channel_id)).get("name", ""))
+        except MattermostFailure as failure:
+            if failure.retryable:
+                raise
+            return None
+    candidate = channel_name.rsplit("-", 1)[-1].rsplit("_", 1)[-1] if channel_name else ""
+    if SHORT_ID.match(candidate):
+        return candidate
+    found = [
+        execution.id
+        async for execution in svc.temporal.list_workflows(
+            f"WorkflowType = 'IncidentWorkflow' AND IncidentChannelId = {quote(channel_id)}",
+            limit=1,
+            rpc_timeout=svc.rpc_timeout,
+        )
+    ]
+    if not found:
+        return None
+    incident_id = found[0].removeprefix("incident-")
+    _channel_incidents.put(channel_id, incident_id)
+    return incident_id
+
+
+# ---------------------------------------------------------------------------- commands
+
+
+async def send(svc: Services, place: IncidentLocation, update: Any, command: IncidentCommand) -> CommandResult:
+    """Send one command: one update, whose answer is everything the caller renders.
+
+    A resent request (same scoped key) is answered with its first result; a reused key
+    with another body is refused (422).
+    """
+    try:
+        result: CommandResult = await execute_update(
+            handle(svc, place.incident_id),
+            update,
+            command,
+            rpc_timeout=svc.rpc_timeout,
+            update_id=command.request.id if command.request else None,
+        )
+    except Gone as gone:
+        if not gone.completed:
+            raise not_found("Incident") from None
+        # An ended incident's workflow takes no commands; only those who may see it learn
+        # that it ended (a read, on this rare path only).
+        await load(svc, command.actor, place.incident_id)
+        raise ServiceError(409, "conflict", ENDED_REFUSALS.get(update.__name__, ENDED_MESSAGE)) from None
+    except ServiceError as error:
+        if error.status == 404 and not error.fields:
+            # Word for word what a caller hears about an incident that does not exist.
+            raise not_found("Incident") from None
+        raise
+    check_replay(command.request, result.fingerprint)
+    if result.member_ids_changed:
+        svc.facts.forget_channel_members(place.channel_id, result.member_ids_changed)
+    if place.channel_id is None and result.incident.channel_id:
+        remember_location(place.incident_id, place.team_id, result.incident.channel_id)
+    return result
+
+
+async def actor_at(svc: Services, actor: Actor, place: IncidentLocation) -> Actor:
+    """The actor with their facts for this incident (cached)."""
+    return await _facts(svc, actor, place)

@@ -1,0 +1,230 @@
+"""Starting and restarting incidents: both are one update-with-start.
+
+A start gathers the facts its rules need concurrently (the starter's team membership and
+permissions, the playbook, the team, the commander and the invited people), then sends
+the start with an `open_incident` update; the workflow runs the start rules and answers
+with the incident or the refusal. A restart begins a new run of the same workflow from
+the ended state and sends `restart_incident` with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+from temporalio.client import WithStartWorkflowOperation
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from mattermost_client.gateway import MattermostFailure
+from models import search_attributes as sa
+from models.common import SHORT_ID, Actor, UserFact, new_short_id, short_id_from
+from models.incident import IncidentConfig, IncidentStart, incident_workflow_id
+from models.incident_commands import CommandResult, OpenIncident, RequestKey, RestartIncident
+from models.incident_views import summarize, to_view
+from models.playbook import Playbook, playbook_workflow_id
+from service.container import Services
+from service.errors import invalid, not_found
+from service.idempotency import check_replay
+from service.incident_access import handle, load, remember_location
+from service.temporal_calls import Gone, execute_update_with_start, query
+from settings import Settings
+from workflows.incident_rules import new_incident
+from workflows.incident_workflow import SUMMARY_MEMO, IncidentWorkflow
+from workflows.playbook_workflow import PlaybookWorkflow
+
+
+async def start_incident(
+    svc: Services,
+    actor: Actor,
+    *,
+    team_id: str,
+    name: str,
+    description: str = "",
+    playbook_id: str | None = None,
+    commander_id: str | None = None,
+    response_url: str | None = None,
+    request: RequestKey | None = None,
+) -> CommandResult:
+    """Start an incident: gather the facts concurrently, then one update-with-start.
+
+    The workflow runs the start rules (team, playbook, channel permission, commander) and
+    answers with the incident or the refusal, so a refused start makes no channel.
+    """
+    in_team, allowed, team, playbook = await asyncio.gather(
+        svc.facts.is_team_member(team_id, actor.user_id),
+        svc.facts.team_permissions(team_id, actor),
+        _team(svc, team_id),
+        read_playbook(svc, playbook_id),
+    )
+    if playbook_id and playbook is None:
+        # Only team members learn whether a playbook exists.
+        raise not_found("Playbook" if in_team or actor.is_system_admin else "Team")
+    wanted_commander = commander_id or (playbook.default_commander_id if playbook else None)
+    commander, invited = await asyncio.gather(
+        _commander(svc, team_id, wanted_commander), _invited(svc, team_id, playbook)
+    )
+    incident_id = short_id_from(f"incident:{team_id}:{request.id}") if request else new_short_id()
+    start = IncidentStart(
+        id=incident_id,
+        team_id=team_id,
+        team_name=str(team.get("name", "")),
+        name=name,
+        description=description,
+        reporter=actor.model_copy(update={"is_team_member": in_team, "is_channel_member": True}),
+        reporter_permissions=sorted(p for p in allowed if p.startswith("create_")),
+        commander=commander,
+        playbook=playbook,
+        invited=invited,
+        response_url=response_url or None,
+        config=incident_config(svc.settings, incident_id),
+        requested_at=datetime.now(UTC),
+        fingerprint=request.fingerprint if request else "",
+    )
+    operation = WithStartWorkflowOperation(
+        IncidentWorkflow.run,
+        start,
+        **start_options(svc.settings, start, playbook, str(team.get("display_name", ""))),
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        # A resent start after the incident ended must not start it over.
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+    )
+    try:
+        result: CommandResult = await execute_update_with_start(
+            svc.temporal,
+            IncidentWorkflow.open_incident,
+            OpenIncident(),
+            start=operation,
+            workflow_id=incident_workflow_id(incident_id),
+            update_id=request.id if request else None,
+            rpc_timeout=svc.rpc_timeout,
+        )
+    except WorkflowAlreadyStartedError:
+        # The same request, resent after its incident ended: answer with that incident.
+        state = await query(handle(svc, incident_id), IncidentWorkflow.get_state, rpc_timeout=svc.rpc_timeout)
+        check_replay(request, state.start_fingerprint)
+        return CommandResult(message=f"Incident {state.name!r} started.", incident=to_view(state, datetime.now(UTC)))
+    check_replay(request, result.fingerprint)
+    remember_location(incident_id, team_id, result.incident.channel_id)
+    return result
+
+
+async def _team(svc: Services, team_id: str) -> dict[str, Any]:
+    try:
+        return await svc.facts.team(team_id)
+    except MattermostFailure as failure:
+        if failure.retryable:
+            raise
+        return {}
+
+
+async def read_playbook(svc: Services, playbook_id: str | None) -> Playbook | None:
+    """The playbook as stored (access is the start rules' business), or None if there is none."""
+    if not playbook_id:
+        return None
+    if not SHORT_ID.match(playbook_id):
+        return None
+    wf = svc.temporal.get_workflow_handle_for(PlaybookWorkflow.run, playbook_workflow_id(playbook_id))
+    try:
+        playbook: Playbook = await query(wf, PlaybookWorkflow.get_playbook, rpc_timeout=svc.rpc_timeout)
+    except Gone:
+        return None
+    return playbook
+
+
+def incident_config(settings: Settings, incident_id: str) -> IncidentConfig:
+    link = ""
+    if settings.temporal_ui_url:
+        link = (
+            f"{settings.temporal_ui_url}/namespaces/{settings.temporal_namespace}"
+            f"/workflows/{incident_workflow_id(incident_id)}"
+        )
+    return IncidentConfig(
+        reminder_min_seconds=settings.reminder_min_seconds,
+        activity_timeout_seconds=settings.activity_timeout_seconds,
+        activity_max_retry_interval_seconds=settings.activity_max_retry_interval_seconds,
+        effect_give_up_seconds=settings.effect_give_up_seconds,
+        channel_access_recheck_seconds=settings.channel_access_recheck_seconds,
+        reopen_window_seconds=settings.reopen_window_seconds,
+        details_url=link,
+        backstage_url=f"{settings.api_public_url}/backstage/incidents/{incident_id}",
+    )
+
+
+def start_options(
+    settings: Settings, start: IncidentStart, playbook: Playbook | None, team_name: str
+) -> dict[str, Any]:
+    """Workflow id, queue, Web UI summary and the search attributes visible from the start.
+
+    The status is not among them: the workflow sets it in its first task, once its rules
+    have accepted (or refused) the start.
+    """
+    source = f"playbook {playbook.title}" if playbook else "no playbook"
+    return {
+        "id": incident_workflow_id(start.id),
+        "task_queue": settings.temporal_task_queue,
+        "static_summary": f"{start.name} · {team_name or start.team_id} · {source}",
+        "static_details": f"**Incident** {start.name}\n\n{start.description}".strip(),
+        "memo": {SUMMARY_MEMO: summarize(new_incident(start, datetime.now(UTC), lambda: "")).model_dump(mode="json")},
+        "search_attributes": TypedSearchAttributes(
+            [
+                SearchAttributePair(sa.INCIDENT_TEAM_ID, start.team_id),
+                SearchAttributePair(sa.INCIDENT_NAME, start.name),
+                SearchAttributePair(sa.INCIDENT_STARTED_AT, start.requested_at or datetime.now(UTC)),
+                SearchAttributePair(sa.INCIDENT_MEMBER_IDS, [start.reporter.user_id]),
+                SearchAttributePair(sa.INCIDENT_PUBLIC, bool(playbook and playbook.create_public_incident)),
+                *([SearchAttributePair(sa.INCIDENT_PLAYBOOK_ID, playbook.id)] if playbook else []),
+            ]
+        ),
+    }
+
+
+async def _commander(svc: Services, team_id: str, user_id: str | None) -> UserFact | None:
+    if not user_id:
+        return None
+    user = await svc.facts.user_by_id(user_id)
+    if user is None:
+        raise invalid("The commander does not exist.", {"commander_id": f"no user has the id {user_id}"})
+    return await svc.facts.user_fact(user, team_id=team_id, channel_id=None)
+
+
+async def _invited(svc: Services, team_id: str, playbook: Playbook | None) -> list[UserFact]:
+    if not playbook or not playbook.invited_user_ids:
+        return []
+    users = await svc.mattermost.get_users_by_ids(playbook.invited_user_ids)
+    facts = await asyncio.gather(*(svc.facts.user_fact(u, team_id=team_id, channel_id=None) for u in users))
+    return list(facts)
+
+
+async def restart(svc: Services, actor: Actor, incident_id: str, *, request: RequestKey | None) -> CommandResult:
+    """Reopen an ended incident: inside the reopen window its own run (still open) reopens;
+    after it, a new run of the same workflow begins, carrying the whole state."""
+    access = await load(svc, actor, incident_id)
+    state = access.state
+    resume = IncidentStart.resuming(state, access.actor)
+    team = await _team(svc, state.team_id)
+    options = start_options(svc.settings, resume, state.playbook, str(team.get("display_name", "")))
+    # Lists count restarted incidents' runs once (see `api.incidents.newest_incidents`).
+    options["search_attributes"] = TypedSearchAttributes(
+        [*options["search_attributes"].search_attributes, SearchAttributePair(sa.INCIDENT_RESTARTED, True)]
+    )
+    operation = WithStartWorkflowOperation(
+        IncidentWorkflow.run, resume, **options, id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING
+    )
+    result: CommandResult = await execute_update_with_start(
+        svc.temporal,
+        IncidentWorkflow.restart_incident,
+        RestartIncident(actor=access.actor, request=request),
+        start=operation,
+        workflow_id=incident_workflow_id(incident_id),
+        update_id=request.id if request else None,
+        rpc_timeout=svc.rpc_timeout,
+    )
+    check_replay(request, result.fingerprint)
+    return result

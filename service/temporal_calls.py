@@ -1,0 +1,172 @@
+"""Calling workflows from HTTP handlers: timeouts, and refusals turned into API errors.
+
+A workflow refuses a command with an `ApplicationError` whose type is a `Refusal`; the
+message is the sentence the user reads and is passed on verbatim.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from temporalio.api.enums.v1 import WorkflowExecutionStatus
+from temporalio.client import (
+    Client,
+    WithStartWorkflowOperation,
+    WorkflowHandle,
+    WorkflowQueryFailedError,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from models.refusals import Refusal
+from service.deadline import diagnosis_budget
+from service.errors import ServiceError
+from service.unavailability import diagnose, rpc_error, workflow_failing
+
+log = logging.getLogger(__name__)
+
+REFUSAL_STATUS = {
+    Refusal.FORBIDDEN: (403, "forbidden"),
+    Refusal.CONFLICT: (409, "conflict"),
+    Refusal.INVALID: (422, "validation_error"),
+    Refusal.NOT_FOUND: (404, "not_found"),
+    Refusal.CONFIRM: (409, "confirmation_required"),
+}
+
+
+class Gone(Exception):
+    """The workflow does not exist, or has completed and cannot take commands."""
+
+    def __init__(self, completed: bool) -> None:
+        super().__init__("workflow completed" if completed else "workflow not found")
+        self.completed = completed
+
+
+def refusal_kind(error: WorkflowUpdateFailedError) -> Refusal | None:
+    cause = error.cause
+    if isinstance(cause, ApplicationError) and cause.type:
+        return Refusal._value2member_map_.get(cause.type)  # type: ignore[return-value]
+    return None
+
+
+def refusal(error: WorkflowUpdateFailedError) -> ServiceError:
+    if isinstance(error.cause, ApplicationError) and refusal_kind(error) is not None:
+        return refused(error.cause)
+    return ServiceError(500, "internal_error", "The command failed unexpectedly; it has been logged.")
+
+
+def refused(cause: ApplicationError) -> ServiceError:
+    """The API error for a workflow rule's refusal, naming the field at fault when the rule did."""
+    kind = Refusal._value2member_map_.get(cause.type or "")
+    status, code = REFUSAL_STATUS[kind] if isinstance(kind, Refusal) else (409, "conflict")
+    details = refusal_details(cause)
+    field = details.get("field")
+    return ServiceError(status, code, cause.message, {str(field): cause.message} if field else None, details=details)
+
+
+def refusal_details(cause: ApplicationError) -> dict[str, Any]:
+    """What a refusal says beyond its sentence (the field at fault, what to confirm)."""
+    try:
+        details = cause.details[0] if cause.details else {}
+    except Exception:  # a payload we cannot decode carries nothing we need
+        return {}
+    return details if isinstance(details, dict) else {}
+
+
+def quote(value: str) -> str:
+    """A value inside a visibility query, safely quoted."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+async def execute_update(
+    handle: WorkflowHandle[Any, Any],
+    update: Any,
+    arg: Any,
+    *,
+    rpc_timeout: Any,
+    update_id: str | None = None,
+    refusal_override: dict[Refusal, ServiceError] | None = None,
+) -> Any:
+    """Run an update; refusals become `ServiceError`s; a missing or closed workflow is `Gone`."""
+    for _ in range(3):
+        try:
+            return await handle.execute_update(update, arg, id=update_id, rpc_timeout=rpc_timeout)
+        except WorkflowUpdateFailedError as error:
+            kind = refusal_kind(error)
+            if refusal_override and kind in refusal_override:
+                raise refusal_override[kind] from None
+            raise refusal(error) from None
+        except WorkflowUpdateRPCTimeoutOrCancelledError:
+            raise await diagnose(handle, _diagnosis_timeout(rpc_timeout)) from None
+        except RPCError as error:
+            if error.status != RPCStatusCode.NOT_FOUND:
+                raise rpc_error(error) from None
+            # "already completed", "aborted by closing workflow", or no such workflow. A run
+            # that closed by continuing as new has a successor: send the update there.
+            status = await _status(handle, rpc_timeout)
+            if status != WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING:
+                raise Gone(completed=status is not None) from None
+    raise ServiceError(503, "temporal_unavailable", "The workflow kept moving to a new run; try again.")
+
+
+async def execute_update_with_start(
+    client: Client,
+    update: Any,
+    arg: Any,
+    *,
+    start: WithStartWorkflowOperation[Any, Any],
+    workflow_id: str,
+    rpc_timeout: Any,
+    update_id: str | None = None,
+) -> Any:
+    """Start (or reuse) a workflow and run an update on it, with `execute_update`'s error mapping."""
+    try:
+        return await client.execute_update_with_start_workflow(
+            update, arg, start_workflow_operation=start, id=update_id, rpc_timeout=rpc_timeout
+        )
+    except WorkflowUpdateFailedError as error:
+        raise refusal(error) from None
+    except WorkflowUpdateRPCTimeoutOrCancelledError:
+        handle = client.get_workflow_handle(workflow_id)
+        raise await diagnose(handle, _diagnosis_timeout(rpc_timeout)) from None
+    except RPCError as error:
+        raise rpc_error(error) from None
+
+
+async def _status(handle: WorkflowHandle[Any, Any], rpc_timeout: Any) -> int | None:
+    """The latest run's status, or None when there is no such workflow."""
+    try:
+        description = await handle.describe(rpc_timeout=rpc_timeout)
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            return None
+        raise
+    return int(description.raw_description.workflow_execution_info.status)
+
+
+async def query(handle: WorkflowHandle[Any, Any], query_fn: Any, *args: Any, rpc_timeout: Any) -> Any:
+    try:
+        return await handle.query(query_fn, *args, rpc_timeout=rpc_timeout)
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            raise Gone(completed=False) from None
+        if error.status in (
+            RPCStatusCode.DEADLINE_EXCEEDED,
+            RPCStatusCode.CANCELLED,
+            RPCStatusCode.FAILED_PRECONDITION,  # "workflow task in failed state"
+        ):
+            raise await diagnose(handle, _diagnosis_timeout(rpc_timeout)) from None
+        raise rpc_error(error) from None
+    except WorkflowQueryFailedError as error:
+        # The query handler itself raised: a bug in this workflow, not an outage.
+        log.error("query on %s failed: %s", handle.id, error)
+        raise workflow_failing(handle.id) from None
+
+
+def _diagnosis_timeout(rpc_timeout: Any) -> timedelta:
+    configured = rpc_timeout.total_seconds() if isinstance(rpc_timeout, timedelta) else 5.0
+    return timedelta(seconds=diagnosis_budget(configured))

@@ -1,0 +1,953 @@
+"""The incident's rules: what each command checks and what it changes.
+
+Over 400 lines on purpose: every incident rule lives in this one pure module
+(docs/architecture.md), so "where is the rule for X?" has one answer.
+
+Pure and deterministic (no Temporal calls, no I/O), so the workflow's validators and
+handlers are one-liners and the rules are unit-testable. Every `check_*` method is
+read-only and raises a refusal (`models.errors`) whose message the user reads; the
+matching method applies the change, records a timeline event, and queues the posts
+and other side effects for the workflow to carry out in order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import permissions
+from models.common import REMINDER_MAX_SECONDS, Actor, UserFact, reminder_problem
+from models.effects import (
+    Button,
+    ChannelHeaderEffect,
+    ChecklistEffect,
+    ClearButtonsEffect,
+    Effect,
+    InviteEffect,
+    PendingEffect,
+    PostEffect,
+    RespondEffect,
+    StatsEffect,
+)
+from models.incident import (
+    BLANK_STAGE_TITLE,
+    RECENT_REQUESTS_MAX,
+    ChannelAccessLost,
+    ChecklistItem,
+    EventType,
+    IncidentStart,
+    IncidentState,
+    IncidentStatus,
+    ItemState,
+    Period,
+    RecentRequest,
+    Stage,
+    StatusUpdate,
+    TimelineEvent,
+)
+from models.incident_commands import (
+    AddItem,
+    Announce,
+    AssignItem,
+    ChangeCommander,
+    ChangeStage,
+    EditItem,
+    EndIncident,
+    IncidentCommand,
+    InviteMembers,
+    MoveItem,
+    PostStatusUpdate,
+    RemoveItem,
+    RestartIncident,
+    RunItemCommand,
+    SetItemState,
+    SetReminder,
+    SnoozeReminder,
+)
+from models.refusals import confirm, conflict, forbidden, invalid, not_found
+from workflows import incident_messages as text
+
+SYSTEM_ACTOR = "system"
+# What the live checklist post shows changes with these events (it is re-rendered after each).
+CHECKLIST_EVENTS = frozenset(
+    {
+        EventType.STAGE_CHANGED,
+        EventType.ITEM_STATE_CHANGED,
+        EventType.ITEM_ASSIGNED,
+        EventType.ITEM_ADDED,
+        EventType.ITEM_RENAMED,
+        EventType.ITEM_MOVED,
+        EventType.ITEM_REMOVED,
+        EventType.COMMANDER_CHANGED,
+        EventType.STATUS_UPDATE,
+        EventType.ENDED,
+        EventType.RESTARTED,
+    }
+)
+# Changes the live checklist post shows (who checked what, when) are not also announced
+# with a post of their own: one edit of that post, coalesced, instead of a post per click.
+# Assignments and stage moves are still announced (they notify people).
+SHOWN_BY_CHECKLIST_ONLY = frozenset(
+    {
+        EventType.ITEM_STATE_CHANGED,
+        EventType.ITEM_ADDED,
+        EventType.ITEM_RENAMED,
+        EventType.ITEM_MOVED,
+        EventType.ITEM_REMOVED,
+    }
+)
+# The live checklist post's name in `IncidentState.post_ids` (it opens the channel).
+CHECKLIST_POST = "opening"
+# Reminder posts are remembered as "reminder:<seq>" until an update answers them.
+REMINDER_POST = "reminder:"
+MAX_TIMELINE_EVENTS = 5000
+# The refusal of a command typed in a channel that is not the incident's (the slash command
+# says which channel to use); also what a caller who may not see the incident reads.
+NOT_HERE = "There is no incident here that you can see."
+
+
+def check_start(start: IncidentStart) -> None:
+    """The rules of starting an incident, over the facts the starter's request carries.
+
+    A playbook the starter may not use, from another team or archived, is "not found",
+    exactly as if it did not exist.
+    """
+    reporter = start.reporter
+    if not permissions.can_see_team(reporter, is_team_member=reporter.is_team_member):
+        raise not_found("Team not found.", "team_id")
+    playbook = start.playbook
+    if playbook is not None and (
+        playbook.team_id != start.team_id
+        or playbook.archived
+        or not permissions.can_use_playbook(
+            reporter, is_team_member=reporter.is_team_member, member_ids=playbook.member_ids
+        )
+    ):
+        raise not_found("Playbook not found.", "playbook_id")
+    public = playbook.create_public_incident if playbook else False
+    if not permissions.can_create_channel(reporter, public=public, permissions=start.reporter_permissions):
+        kind = "public" if public else "private"
+        source = (
+            f"playbook {playbook.title!r} starts incidents in {kind} channels"
+            if playbook
+            else "blank incidents get private channels"
+        )
+        raise forbidden(
+            f"You cannot create {kind} channels in this team, and {source}. "
+            "Ask a team admin for the permission, or use another playbook."
+        )
+    commander = start.commander
+    if commander is not None:
+        if not commander.is_team_member:
+            raise invalid(f"{commander.mention} is not in this team and cannot be the commander.", "commander_id")
+        if commander.is_bot:
+            raise invalid(f"{commander.mention} is a bot and cannot be the commander.", "commander_id")
+
+
+def new_incident(start: IncidentStart, now: datetime, new_id: Callable[[], str]) -> IncidentState:
+    """The state of a brand-new incident, from the starter's input and the playbook snapshot."""
+    now = start.requested_at or now
+    playbook = start.playbook
+    if playbook:
+        stages = [
+            Stage(
+                title=spec.title,
+                items=[
+                    ChecklistItem(id=new_id(), title=i.title, description=i.description, command=i.command)
+                    for i in spec.items
+                ],
+            )
+            for spec in playbook.checklists
+        ]
+    else:
+        stages = [Stage(title=BLANK_STAGE_TITLE)]
+    reporter = start.reporter
+    commander = start.commander
+    commander_id = commander.user_id if commander else reporter.user_id
+    usernames = {reporter.user_id: reporter.username}
+    for fact in [*start.invited, *([commander] if commander else [])]:
+        usernames[fact.user_id] = fact.username
+    reminder = playbook.reminder_timer_default_seconds if playbook else 0
+    if reminder:
+        # Playbooks are checked against the limits when saved; the limits may have moved since.
+        reminder = min(max(reminder, start.config.reminder_min_seconds), REMINDER_MAX_SECONDS)
+    state = IncidentState(
+        id=start.id,
+        name=start.name,
+        description=start.description,
+        team_id=start.team_id,
+        team_name=start.team_name,
+        playbook=playbook,
+        is_public=playbook.create_public_incident if playbook else False,
+        commander_id=commander_id,
+        reporter_id=reporter.user_id,
+        member_ids=list(dict.fromkeys([reporter.user_id, commander_id])),
+        usernames=usernames,
+        started_at=now,
+        periods=[Period(started_at=now)],
+        checklists=stages,
+        reminder_seconds=reminder,
+        reminder_due_at=now + timedelta(seconds=reminder) if reminder else None,
+        broadcast_channel_ids=playbook.broadcast_channel_ids if playbook else [],
+        config=start.config,
+        start_fingerprint=start.fingerprint,
+    )
+    source = f" from playbook **{playbook.title}** (v{playbook.version})" if playbook else ""
+    Incident(state, new_id).record(
+        now,
+        reporter,
+        EventType.CREATED,
+        f"{reporter.mention} started the incident{source}",
+        {"playbook_id": playbook.id if playbook else None, "commander_id": commander_id},
+        post=False,
+    )
+    return state
+
+
+class Incident:
+    """Operations on one incident's state."""
+
+    def __init__(self, state: IncidentState, new_id: Callable[[], str]) -> None:
+        self.state = state
+        self._new_id = new_id
+
+    # ------------------------------------------------------------------ bookkeeping
+
+    def enqueue(self, effect: Effect) -> None:
+        self.state.outbox.append(PendingEffect(seq=self.state.next_seq, effect=effect))
+        self.state.next_seq += 1
+
+    def post(self, message: str, **fields: Any) -> None:
+        self.enqueue(PostEffect(message=message, **fields))
+
+    def broadcast(self, message: str) -> None:
+        """Tell the broadcast channels and the channels the incident was announced in."""
+        for channel_id in text.informed_channels(self.state):
+            self.enqueue(PostEffect(channel_id=channel_id, message=text.broadcast_post(self.state, message)))
+
+    def record(
+        self,
+        now: datetime,
+        actor: Actor | str,
+        kind: EventType,
+        summary: str,
+        details: dict[str, Any] | None = None,
+        *,
+        post: bool | None = None,
+    ) -> None:
+        """Append a timeline event and announce it in the channel (by default, unless the
+        live checklist post shows it: `SHOWN_BY_CHECKLIST_ONLY`)."""
+        actor_id = actor if isinstance(actor, str) else actor.user_id
+        event = TimelineEvent(at=now, actor_id=actor_id, type=kind, summary=summary, details=details or {})
+        self.state.timeline.append(event)
+        if len(self.state.timeline) > MAX_TIMELINE_EVENTS:
+            del self.state.timeline[: len(self.state.timeline) - MAX_TIMELINE_EVENTS]
+        if post if post is not None else kind not in SHOWN_BY_CHECKLIST_ONLY:
+            self.post(summary)
+        if kind in CHECKLIST_EVENTS:
+            self.refresh_checklist()
+
+    def refresh_checklist(self) -> None:
+        """Queue an edit of the live checklist post (once the channel exists: until then the
+        opening post, rendered when it is made, shows everything)."""
+        if self.state.channel_id is not None:
+            self.enqueue(ChecklistEffect())
+
+    def learn(self, actor: Actor, now: datetime) -> None:
+        """Remember who acted, and that they are in the channel if Mattermost says so."""
+        if actor.username:
+            self.state.usernames[actor.user_id] = actor.username
+        if actor.is_channel_member and actor.user_id not in self.state.member_ids:
+            self.state.member_ids.append(actor.user_id)
+            self.state.members_joined_at[actor.user_id] = actor.observed_at or now
+
+    def learn_user(self, user: UserFact) -> None:
+        self.state.usernames[user.user_id] = user.username
+
+    # ------------------------------------------------------------------ requests
+
+    def applied(self, command: IncidentCommand) -> RecentRequest | None:
+        """The earlier answer to this very request (same scoped key), if it was applied."""
+        if command.request is None:
+            return None
+        return next((r for r in self.state.recent_requests if r.id == command.request.id), None)
+
+    def remember(self, command: IncidentCommand, message: str) -> None:
+        if command.request is None:
+            return
+        recent = self.state.recent_requests
+        recent.append(RecentRequest(id=command.request.id, fingerprint=command.request.fingerprint, message=message))
+        if len(recent) > RECENT_REQUESTS_MAX:
+            del recent[: len(recent) - RECENT_REQUESTS_MAX]
+
+    # ------------------------------------------------------------------ access
+
+    def is_member(self, actor: Actor) -> bool:
+        return permissions.is_incident_member(
+            actor, member_ids=self.state.member_ids, joined_at=self.state.members_joined_at
+        )
+
+    def check_visible(self, command: IncidentCommand) -> bool:
+        """Refuse as "not found" what the actor may not see, or a command typed elsewhere;
+        returns whether the actor is a member of the incident."""
+        if command.channel_id is not None and command.channel_id != self.state.channel_id:
+            raise not_found(NOT_HERE)
+        member = self.is_member(command.actor)
+        if self.state.status in (IncidentStatus.FAILED, IncidentStatus.REFUSED) or not permissions.can_see_incident(
+            command.actor, is_member=member, is_public=self.state.is_public
+        ):
+            raise not_found(NOT_HERE)
+        return member
+
+    def _check_member(self, command: IncidentCommand, refusal: str) -> None:
+        if not permissions.can_change_incident(command.actor, is_member=self.check_visible(command)):
+            raise forbidden(refusal)
+
+    def _check_change(self, command: IncidentCommand) -> None:
+        self._check_member(
+            command,
+            "Only members of the incident channel can change this incident. Ask someone in the channel to add you.",
+        )
+        if self.state.status != IncidentStatus.ONGOING:
+            raise conflict("This incident has ended. Restart it first to make changes.")
+
+    def _stage(self, index: int) -> Stage:
+        stages = self.state.checklists
+        if index >= len(stages):
+            raise invalid(f"There is no such stage: this incident has {len(stages)} stage(s).")
+        return stages[index]
+
+    def _item(self, stage_index: int, item_index: int) -> ChecklistItem:
+        stage = self._stage(stage_index)
+        if item_index >= len(stage.items):
+            raise invalid(f"There is no such item: stage {stage.title!r} has {len(stage.items)} item(s).")
+        return stage.items[item_index]
+
+    # ------------------------------------------------------------------ stages
+
+    def _target_stage(self, command: ChangeStage) -> int:
+        current = self.state.active_stage
+        last = len(self.state.checklists) - 1
+        if command.stage is not None:
+            self._stage(command.stage)
+            if command.stage == current:
+                raise conflict(f"Stage {self.state.checklists[current].title!r} is already the active stage.")
+            return command.stage
+        if command.direction == "next":
+            if current >= last:
+                raise conflict(f"Stage {self.state.checklists[current].title!r} is already the last stage.")
+            return current + 1
+        if command.direction == "prev":
+            if current == 0:
+                raise conflict(f"Stage {self.state.checklists[current].title!r} is already the first stage.")
+            return current - 1
+        raise invalid("Say which way to move: next, prev, or a stage.")
+
+    def check_change_stage(self, command: ChangeStage) -> None:
+        self._check_change(command)
+        current = self.state.active_stage
+        stage = self.state.checklists[current]
+        if command.from_stage is not None and command.from_stage != current:
+            decided = self._stage(command.from_stage).title if command.from_stage < len(self.state.checklists) else "?"
+            raise conflict(
+                f"The incident is no longer at stage {decided!r}: it is now at stage {text.stage_label(self.state)}. "
+                "Nothing was changed; look at the checklist and move on again if you still want to."
+            )
+        target = self._target_stage(command)
+        if target > current and stage.open_count and not command.force:
+            raise confirm(
+                f"Stage {stage.title!r} still has {stage.open_count} open item(s). Move on anyway?",
+                stage=current,
+                title=stage.title,
+                open_items=stage.open_count,
+            )
+
+    def change_stage(self, command: ChangeStage, now: datetime) -> str:
+        self.learn(command.actor, now)
+        before = self.state.checklists[self.state.active_stage]
+        open_left = before.open_count
+        self.state.active_stage = self._target_stage(command)
+        stage = self.state.checklists[self.state.active_stage]
+        skipped = f" (leaving {open_left} open item(s) in {before.title!r})" if open_left else ""
+        self.record(
+            now,
+            command.actor,
+            EventType.STAGE_CHANGED,
+            f"{command.actor.mention} moved the incident to stage {text.stage_label(self.state)}{skipped}",
+            {"from": before.title, "to": stage.title, "open_items_left": open_left, "forced": command.force},
+            post=False,
+        )
+        checklist = "\n".join(text.checklist_lines(self.state, stage))
+        self.post(f"{self.state.timeline[-1].summary}\n\n{checklist}")
+        return f"Moved to stage {text.stage_label(self.state)}."
+
+    # ------------------------------------------------------------------ items
+
+    def _item_at(self, command: SetItemState) -> ChecklistItem:
+        stage = self.state.active_stage if command.stage is None else command.stage
+        return self._item(stage, command.item)
+
+    def _next_state(self, command: SetItemState) -> ItemState:
+        item = self._item_at(command)
+        if command.state == "toggle":
+            return ItemState.OPEN if item.state == ItemState.DONE else ItemState.DONE
+        return command.state
+
+    def check_set_item_state(self, command: SetItemState) -> None:
+        self._check_change(command)
+        if command.item_id is not None:
+            stage = self.state.active_stage if command.stage is None else command.stage
+            items = self._stage(stage).items
+            if command.item >= len(items) or items[command.item].id != command.item_id:
+                raise conflict(
+                    "The checklist changed since this was shown; nothing was changed. Look at the checklist again."
+                )
+        item = self._item_at(command)
+        target = self._next_state(command)
+        if item.state == target:
+            raise conflict(f"Item {item.title!r} is already {target.value.replace('_', ' ')}.")
+
+    def set_item_state(self, command: SetItemState, now: datetime) -> str:
+        self.learn(command.actor, now)
+        stage = self.state.active_stage if command.stage is None else command.stage
+        item = self._item_at(command)
+        target = self._next_state(command)
+        before = item.state
+        item.state = target
+        item.state_changed_at = now
+        item.state_changed_by = command.actor.user_id
+        label = {ItemState.DONE: "done", ItemState.OPEN: "not done", ItemState.IN_PROGRESS: "in progress"}[target]
+        self.record(
+            now,
+            command.actor,
+            EventType.ITEM_STATE_CHANGED,
+            f"{command.actor.mention} marked **{item.title}** as {label} (stage {text.stage_label(self.state, stage)})",
+            {"stage": stage, "item": command.item, "from": before.value, "to": target.value},
+        )
+        return f"Marked {item.title!r} as {label}."
+
+    def check_assign_item(self, command: AssignItem) -> None:
+        self._check_change(command)
+        item = self._item(command.stage, command.item)
+        user = command.assignee
+        if user is None:
+            if item.assignee_id is None:
+                raise conflict(f"Item {item.title!r} has no assignee.")
+            return
+        if user.is_bot:
+            raise invalid(f"{user.mention} is a bot and cannot be assigned an item.")
+        if not user.is_channel_member:
+            raise invalid(f"{user.mention} must be part of this channel to be assigned an item. Add them first.")
+        if item.assignee_id == user.user_id:
+            raise conflict(f"{user.mention} is already assigned to {item.title!r}.")
+
+    def assign_item(self, command: AssignItem, now: datetime) -> str:
+        self.learn(command.actor, now)
+        item = self._item(command.stage, command.item)
+        user = command.assignee
+        previous = item.assignee_id
+        if user is None:
+            item.assignee_id = None
+            summary = f"{command.actor.mention} unassigned **{item.title}** (was {self.state.mention(previous)})"
+        else:
+            self.learn_user(user)
+            item.assignee_id = user.user_id
+            summary = f"{command.actor.mention} assigned **{item.title}** to {user.mention}"
+        self.record(
+            now,
+            command.actor,
+            EventType.ITEM_ASSIGNED,
+            summary,
+            {"stage": command.stage, "item": command.item, "from": previous, "to": item.assignee_id},
+        )
+        return text.sentence(summary.split(" ", 1)[1])
+
+    def check_add_item(self, command: AddItem) -> None:
+        self._check_change(command)
+        stage = self._stage(command.stage)
+        if command.position is not None and command.position > len(stage.items):
+            raise invalid(f"Position {command.position} is past the end of stage {stage.title!r}.")
+
+    def add_item(self, command: AddItem, now: datetime) -> str:
+        self.learn(command.actor, now)
+        stage = self._stage(command.stage)
+        item = ChecklistItem(
+            id=self._new_id(), title=command.title, description=command.description, command=command.command
+        )
+        position = len(stage.items) if command.position is None else command.position
+        stage.items.insert(position, item)
+        self.record(
+            now,
+            command.actor,
+            EventType.ITEM_ADDED,
+            f"{command.actor.mention} added **{item.title}** to stage {stage.title!r}",
+            {"stage": command.stage, "item": position, "item_id": item.id},
+        )
+        return f"Added {item.title!r} as item {position + 1} of stage {stage.title!r}."
+
+    def check_edit_item(self, command: EditItem) -> None:
+        self._check_change(command)
+        item = self._item(command.stage, command.item)
+        changes = {
+            "title": command.title,
+            "description": command.description,
+            "command": command.command,
+        }
+        if all(value is None or getattr(item, field) == value for field, value in changes.items()):
+            raise conflict(f"Nothing to change: item {item.title!r} already looks like that.")
+
+    def edit_item(self, command: EditItem, now: datetime) -> str:
+        self.learn(command.actor, now)
+        item = self._item(command.stage, command.item)
+        before = item.title
+        for field in ("title", "description", "command"):
+            value = getattr(command, field)
+            if value is not None:
+                setattr(item, field, value)
+        what = f"renamed **{before}** to **{item.title}**" if item.title != before else f"edited **{item.title}**"
+        self.record(
+            now,
+            command.actor,
+            EventType.ITEM_RENAMED,
+            f"{command.actor.mention} {what}",
+            {"stage": command.stage, "item": command.item, "from": before, "to": item.title},
+        )
+        return text.sentence(what.replace("**", "'"))
+
+    def check_remove_item(self, command: RemoveItem) -> None:
+        self._check_change(command)
+        self._item(command.stage, command.item)
+
+    def remove_item(self, command: RemoveItem, now: datetime) -> str:
+        self.learn(command.actor, now)
+        stage = self._stage(command.stage)
+        item = stage.items.pop(command.item)
+        self.record(
+            now,
+            command.actor,
+            EventType.ITEM_REMOVED,
+            f"{command.actor.mention} removed **{item.title}** from stage {stage.title!r}",
+            {"stage": command.stage, "item": command.item, "item_id": item.id, "title": item.title},
+        )
+        return f"Removed {item.title!r}."
+
+    def check_move_item(self, command: MoveItem) -> None:
+        self._check_change(command)
+        item = self._item(command.stage, command.item)
+        stage = self._stage(command.stage)
+        if command.to_position >= len(stage.items):
+            raise invalid(f"Position {command.to_position} is past the end of stage {stage.title!r}.")
+        if command.to_position == command.item:
+            raise conflict(f"Item {item.title!r} is already at that position.")
+
+    def move_item(self, command: MoveItem, now: datetime) -> str:
+        self.learn(command.actor, now)
+        stage = self._stage(command.stage)
+        item = stage.items.pop(command.item)
+        stage.items.insert(command.to_position, item)
+        self.record(
+            now,
+            command.actor,
+            EventType.ITEM_MOVED,
+            f"{command.actor.mention} moved **{item.title}** to position {command.to_position + 1} "
+            f"in stage {stage.title!r}",
+            {"stage": command.stage, "from": command.item, "to": command.to_position},
+        )
+        return f"Moved {item.title!r} to position {command.to_position + 1}."
+
+    def check_run_item_command(self, command: RunItemCommand) -> None:
+        self._check_change(command)
+        item = self._item(command.stage, command.item)
+        if not item.command:
+            raise invalid(f"Item {item.title!r} has no slash command to run.")
+
+    def run_item_command(self, command: RunItemCommand, now: datetime) -> str:
+        self.learn(command.actor, now)
+        item = self._item(command.stage, command.item)
+        item.command_last_run = now
+        self.record(
+            now,
+            command.actor,
+            EventType.COMMAND_RUN,
+            f"{command.actor.mention} ran `{item.command}` for **{item.title}**",
+            {"stage": command.stage, "item": command.item, "command": item.command},
+        )
+        return f"Recorded that {item.command} ran."
+
+    # ------------------------------------------------------------------ people
+
+    def check_change_commander(self, command: ChangeCommander) -> None:
+        self._check_change(command)
+        user = command.commander
+        if user.user_id == self.state.commander_id:
+            raise conflict(f"{user.mention} is already the commander.")
+        if user.is_bot:
+            raise invalid(f"{user.mention} is a bot and cannot be the commander.")
+        if not user.is_channel_member:
+            raise invalid(f"{user.mention} must be part of this channel to make them commander.")
+
+    def change_commander(self, command: ChangeCommander, now: datetime) -> str:
+        self.learn(command.actor, now)
+        user = command.commander
+        self.learn_user(user)
+        previous = self.state.commander_id
+        self.state.commander_id = user.user_id
+        self.record(
+            now,
+            command.actor,
+            EventType.COMMANDER_CHANGED,
+            f"{command.actor.mention} changed the commander from {self.state.mention(previous)} to {user.mention}",
+            {"from": previous, "to": user.user_id},
+        )
+        self._refresh_header()
+        return f"{user.mention} is now the commander."
+
+    def _invitees(self, command: InviteMembers) -> list[UserFact]:
+        # Mattermost's word decides (the incident's list may miss a removal made outside
+        # this tool); inviting someone who is already in is harmless.
+        return [u for u in command.users if not u.is_channel_member]
+
+    def check_invite_members(self, command: InviteMembers) -> None:
+        self._check_change(command)
+        outsiders = [u.mention for u in command.users if not u.is_team_member]
+        if outsiders:
+            raise invalid(f"{', '.join(outsiders)} not in this team; only team members can join the incident channel.")
+        if not self._invitees(command):
+            names = ", ".join(u.mention for u in command.users)
+            raise conflict(f"{names} already in the incident channel.")
+
+    def invite_members(self, command: InviteMembers, now: datetime) -> str:
+        self.learn(command.actor, now)
+        users = self._invitees(command)
+        for user in users:
+            self.learn_user(user)
+        names = ", ".join(u.mention for u in users)
+        self.enqueue(InviteEffect(actor_id=command.actor.user_id, users=users))
+        self.record(
+            now,
+            command.actor,
+            EventType.MEMBER_INVITED,
+            f"{command.actor.mention} added {names} to the incident",
+            {"user_ids": [u.user_id for u in users]},
+        )
+        skipped = [u.mention for u in command.users if u not in users]
+        note = f" ({', '.join(skipped)} already in the channel)" if skipped else ""
+        return f"Adding {names}{note}."
+
+    def members_added(self, user_ids: list[str], now: datetime) -> None:
+        new = [user_id for user_id in user_ids if user_id not in self.state.member_ids]
+        self.state.member_ids.extend(new)
+        for user_id in user_ids:
+            self.state.members_joined_at[user_id] = now
+        if new:
+            self.enqueue(StatsEffect())
+
+    def invite_failed(self, now: datetime, actor_id: str, user: UserFact, reason: str) -> None:
+        self.record(
+            now,
+            actor_id,
+            EventType.INVITE_FAILED,
+            f"Could not add {user.mention} to the channel: {reason}",
+            {"user_id": user.user_id, "reason": reason},
+        )
+
+    def channel_access_lost(self, now: datetime, *, bot_username: str, waiting_after_seq: int) -> None:
+        """The bot may not post in the incident channel: its effects wait, members are told."""
+        lost = self.state.channel_access_lost
+        recheck = self.state.config.channel_access_recheck_seconds
+        if lost is not None:
+            lost.attempts += 1
+            lost.waiting_after_seq = waiting_after_seq
+            lost.retry_at = now + timedelta(seconds=min(recheck * 2 ** (lost.attempts - 1), 3600))
+            return
+        self.state.channel_access_lost = ChannelAccessLost(
+            since=now,
+            bot_username=bot_username,
+            waiting_after_seq=waiting_after_seq,
+            retry_at=now + timedelta(seconds=recheck),
+        )
+        self.record(
+            now,
+            SYSTEM_ACTOR,
+            EventType.CHANNEL_ACCESS_LOST,
+            f"@{bot_username} can no longer post in the incident channel; what happens here is kept "
+            "and posted once it is back",
+            {"bot": bot_username},
+            post=False,
+        )
+
+    def channel_access_back(self, now: datetime) -> None:
+        lost = self.state.channel_access_lost
+        self.state.channel_access_lost = None
+        if lost is not None:
+            self.record(
+                now,
+                SYSTEM_ACTOR,
+                EventType.CHANNEL_ACCESS_BACK,
+                f"@{lost.bot_username} can post in the incident channel again",
+                {"bot": lost.bot_username, "away_seconds": round((now - lost.since).total_seconds())},
+                post=False,
+            )
+
+    def access_note(self) -> str:
+        """What every reply adds while the bot cannot post in the incident channel."""
+        lost = self.state.channel_access_lost
+        if lost is None:
+            return ""
+        bot = f"@{lost.bot_username}"
+        return (
+            f"\n\nNote: {bot} can no longer post in this channel, so nobody else sees changes here yet. "
+            f"Add {bot} back to the channel (`/invite {bot}`); what happened meanwhile is posted then."
+        )
+
+    def effect_failed(self, now: datetime, what: str, reason: str, *, tell_channel: bool) -> None:
+        """A side effect was refused, or not accepted in time: on record, and said when it helps."""
+        self.record(
+            now,
+            SYSTEM_ACTOR,
+            EventType.EFFECT_FAILED,
+            f"Could not {what}: {reason}",
+            {"what": what, "reason": reason},
+            post=tell_channel,
+        )
+
+    # ------------------------------------------------------------------ status updates and reminders
+
+    def check_post_status_update(self, command: PostStatusUpdate) -> None:
+        self._check_change(command)
+
+    def post_status_update(self, command: PostStatusUpdate, now: datetime) -> str:
+        self.learn(command.actor, now)
+        update = StatusUpdate(at=now, author_id=command.actor.user_id, message=command.message, status=command.status)
+        self.state.status_updates.append(update)
+        if self.state.first_status_update_at is None:
+            self.state.first_status_update_at = now
+            self.enqueue(StatsEffect())
+        status = f" ({update.status.value})" if update.status else ""
+        self.record(
+            now,
+            command.actor,
+            EventType.STATUS_UPDATE,
+            f"{command.actor.mention} posted a status update{status}",
+            {"status": update.status.value if update.status else None, "message": update.message},
+            post=False,
+        )
+        self.post(text.status_update_post(self.state, update))
+        self._answer_reminders(f"*Answered by {command.actor.mention}'s status update.*")
+        self.broadcast(f"status update{status} from {command.actor.mention}:\n> {update.message[:1000]}")
+        self._reschedule_reminder(now)
+        return "Status update posted."
+
+    def _answer_reminders(self, note: str) -> None:
+        """Reminder posts waiting for an answer lose their buttons (queued after them in their lane)."""
+        waiting = any(name.startswith(REMINDER_POST) for name in self.state.post_ids) or any(
+            isinstance(p.effect, PostEffect) and (p.effect.remember_as or "").startswith(REMINDER_POST)
+            for p in self.state.outbox
+        )
+        if waiting:
+            self.enqueue(ClearButtonsEffect(post_name=REMINDER_POST, note=note))
+
+    def _reschedule_reminder(self, now: datetime) -> None:
+        seconds = self.state.reminder_seconds
+        self.state.reminder_due_at = now + timedelta(seconds=seconds) if seconds else None
+
+    def check_set_reminder(self, command: SetReminder) -> None:
+        self._check_change(command)
+        problem = reminder_problem(command.seconds, self.state.config.reminder_min_seconds)
+        if problem:
+            raise invalid(problem, "seconds")
+        if command.seconds == self.state.reminder_seconds:
+            current = text.format_duration(command.seconds) if command.seconds else "off"
+            raise conflict(f"The status update reminder is already {current}.")
+
+    def set_reminder(self, command: SetReminder, now: datetime) -> str:
+        self.learn(command.actor, now)
+        self.state.reminder_seconds = command.seconds
+        self._reschedule_reminder(now)
+        setting = f"every {text.format_duration(command.seconds)}" if command.seconds else "off"
+        self.record(
+            now,
+            command.actor,
+            EventType.REMINDER_CHANGED,
+            f"{command.actor.mention} set the status update reminder {setting}",
+            {"seconds": command.seconds},
+        )
+        return f"Status update reminder set {setting}."
+
+    def check_snooze_reminder(self, command: SnoozeReminder) -> None:
+        self._check_change(command)
+        if not self.state.reminder_seconds:
+            raise conflict("The status update reminder is off for this incident.")
+
+    def snooze_reminder(self, command: SnoozeReminder, now: datetime) -> str:
+        self.learn(command.actor, now)
+        self.state.reminder_due_at = now + timedelta(seconds=command.seconds)
+        duration = text.format_duration(command.seconds)
+        self.record(
+            now,
+            command.actor,
+            EventType.REMINDER_CHANGED,
+            f"{command.actor.mention} snoozed the status update reminder for {duration}",
+            {"snoozed_seconds": command.seconds},
+        )
+        return f"Reminder snoozed for {duration} by {command.actor.mention}."
+
+    def reminder_is_due(self, now: datetime) -> bool:
+        due = self.state.reminder_due_at
+        return self.state.status == IncidentStatus.ONGOING and due is not None and now >= due
+
+    def send_reminder(self, now: datetime) -> None:
+        last = self.state.status_updates[-1].at if self.state.status_updates else self.state.started_at
+        quiet = (now - max(last, self.state.periods[-1].started_at)).total_seconds()
+        self.record(
+            now,
+            SYSTEM_ACTOR,
+            EventType.REMINDER_SENT,
+            f"Reminded {self.state.mention(self.state.commander_id)} to post a status update",
+            {"commander_id": self.state.commander_id, "quiet_seconds": round(quiet)},
+            post=False,
+        )
+        self.post(
+            text.reminder_post(self.state, quiet),
+            buttons=[
+                Button(id="postupdate", name="Post update", action="post_update"),
+                Button(id="snooze", name="Snooze 1h", action="snooze", seconds=3600),
+            ],
+            remember_as=f"{REMINDER_POST}{self.state.next_seq}",
+        )
+        self._reschedule_reminder(now)
+
+    # ------------------------------------------------------------------ announcements
+
+    def check_announce(self, command: Announce) -> None:
+        self._check_change(command)
+        if self.state.channel_id is None:
+            raise conflict("The incident channel is still being created; try again in a moment.")
+        for channel in command.channels:
+            if channel.team_id and channel.team_id != self.state.team_id:
+                raise invalid(f"~{channel.name} belongs to another team.")
+            if not channel.actor_can_post:
+                raise forbidden(f"You cannot post in ~{channel.name}, so you cannot announce the incident there.")
+
+    def announce(self, command: Announce, now: datetime) -> str:
+        self.learn(command.actor, now)
+        commander = self.state.mention(self.state.commander_id)
+        if self.state.is_public:
+            where = f"join ~{self.state.channel_name}"
+        else:
+            # Non-members cannot see a private channel: a link would lead nowhere.
+            where = f"the incident channel is private: ask {commander} to add you"
+        message = (
+            f"#### :rotating_light: Incident: {self.state.name}\n"
+            f"Commander {commander} · stage {text.stage_label(self.state)} · {where}\n"
+            f"Announced by {command.actor.mention}; this channel is told when its status changes and when it ends."
+        )
+        for channel in command.channels:
+            self.enqueue(PostEffect(channel_id=channel.channel_id, message=message))
+            if channel.channel_id not in self.state.announced_channel_ids:
+                self.state.announced_channel_ids.append(channel.channel_id)
+        names = ", ".join(f"~{c.name}" for c in command.channels)
+        self.record(
+            now,
+            command.actor,
+            EventType.ANNOUNCED,
+            f"{command.actor.mention} announced the incident in {names}",
+            {"channel_ids": [c.channel_id for c in command.channels]},
+        )
+        return f"Announced in {names}."
+
+    # ------------------------------------------------------------------ end and restart
+
+    def check_end(self, command: EndIncident) -> None:
+        self._check_member(command, "Only members of the incident channel can end this incident.")
+        if self.state.status != IncidentStatus.ONGOING:
+            raise conflict("This incident has already ended.")
+        if not command.confirmed:
+            raise confirm(f"End **{self.state.name}**? {text.who_is_told(self.state)}", stage=self.state.active_stage)
+
+    def end(self, command: EndIncident, now: datetime) -> str:
+        self.learn(command.actor, now)
+        state = self.state
+        state.status = IncidentStatus.ENDED
+        state.ended_at = now
+        state.periods[-1].ended_at = now
+        state.reminder_due_at = None
+        duration = text.format_duration((now - state.started_at).total_seconds())
+        self.record(
+            now,
+            command.actor,
+            EventType.ENDED,
+            f"{command.actor.mention} ended the incident after {duration}",
+            {"duration_seconds": round((now - state.started_at).total_seconds())},
+        )
+        self.broadcast(f"ended by {command.actor.mention} after {duration}.")
+        self._answer_reminders("*The incident has ended.*")
+        self._refresh_header()
+        self.enqueue(StatsEffect())
+        return f"Incident ended after {duration}."
+
+    def check_restart(self, command: RestartIncident) -> None:
+        self._check_member(command, "Only members of the incident channel can restart this incident.")
+        if self.state.status != IncidentStatus.ENDED:
+            raise conflict("This incident is ongoing; only an ended incident can be restarted.")
+
+    def restart(self, command: RestartIncident, now: datetime) -> str:
+        self.learn(command.actor, now)
+        state = self.state
+        state.status = IncidentStatus.ONGOING
+        state.ended_at = None
+        state.periods.append(Period(started_at=now))
+        self._reschedule_reminder(now)
+        self.record(now, command.actor, EventType.RESTARTED, f"{command.actor.mention} restarted the incident")
+        self.broadcast(f"restarted by {command.actor.mention}.")
+        self._refresh_header()
+        self.enqueue(StatsEffect())
+        return "Incident restarted."
+
+    # ------------------------------------------------------------------ start-up
+
+    def channel_ready(
+        self, channel_id: str, channel_name: str, invited: list[UserFact], response_url: str | None
+    ) -> None:
+        """The channel exists: bring people in, open with the checklist, tell the world.
+
+        These go before anything queued while the channel was being created, so the channel
+        opens with its people and checklist, followed by the changes made meanwhile.
+        """
+        state = self.state
+        queued, state.outbox = state.outbox, []
+        state.channel_id = channel_id
+        state.channel_name = channel_name
+        # A list, not a set: iteration order must be the same on every replay.
+        people = list(dict.fromkeys([state.reporter_id, state.commander_id]))
+        invitees = [
+            UserFact(user_id=user_id, username=state.usernames.get(user_id, user_id), is_channel_member=False)
+            for user_id in people
+        ] + [u for u in invited if u.user_id not in people]
+        self.enqueue(InviteEffect(actor_id=state.reporter_id, users=invitees))
+        # The opening post is the live checklist: posted and pinned now, edited on every change.
+        self.enqueue(ChecklistEffect())
+        self.broadcast(f"started by {state.mention(state.reporter_id)}; commander {state.mention(state.commander_id)}.")
+        if response_url:
+            self.enqueue(
+                RespondEffect(response_url=response_url, text=f"Incident **{state.name}** started: ~{channel_name}")
+            )
+        self.enqueue(StatsEffect())
+        state.outbox.extend(queued)
+
+    def start_failed(self, now: datetime, reason: str, response_url: str | None) -> None:
+        self.state.status = IncidentStatus.FAILED
+        self.state.failure = reason
+        self.state.reminder_due_at = None
+        if response_url:
+            self.enqueue(
+                RespondEffect(
+                    response_url=response_url,
+                    text=f"Could not start incident **{self.state.name}**: {reason}",
+                )
+            )
+
+    def _refresh_header(self) -> None:
+        if self.state.channel_id:
+            self.enqueue(ChannelHeaderEffect())

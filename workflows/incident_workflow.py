@@ -1,0 +1,752 @@
+"""`IncidentWorkflow`: one durable workflow per incident, from start to end (and restart).
+
+Over 400 lines on purpose: the workflow class is one unit for Temporal (its run loop,
+lanes, updates and queries share its state); the rules it runs are in incident_rules.py.
+
+Commands arrive as Updates. Each validator calls the incident's `check_*` rule, so a
+refused command is answered with its reason and leaves no trace in history; each
+handler applies the change at once (the caller's reply is fast) and queues its side
+effects. The main loop carries those effects out through activities, in order within
+independent lanes (one per target: the incident channel, each other channel, the
+header, statistics), so one failing target holds back nothing else; it fires
+the status update reminder from a durable timer, keeps search attributes, memo and
+Web UI details current, and continues as new before the history grows too large.
+Ending completes the workflow (closed in the Web UI, queryable forever); restarting
+starts a new run of the same workflow id from the ended state (update-with-start).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any, TypedDict
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy, SearchAttributeUpdate
+from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import TimeoutError as ActivityTimeout
+
+with workflow.unsafe.imports_passed_through():
+    from activities.incident_activities import NO_ACCESS, REJECTED, UNAVAILABLE, IncidentActivities
+    from activities.stats_activities import StatsActivities
+    from models import search_attributes as sa
+    from models.activity_io import (
+        AddMembers,
+        ClearButtons,
+        CreateChannel,
+        EditPost,
+        PostMessage,
+        RespondToCommand,
+        SetChannelHeader,
+    )
+    from models.channel_names import channel_name_for
+    from models.effects import (
+        INCIDENT_CHANNEL_LANE,
+        ChannelHeaderEffect,
+        ChecklistEffect,
+        ClearButtonsEffect,
+        Effect,
+        InviteEffect,
+        PendingEffect,
+        PostEffect,
+        RespondEffect,
+        StatsEffect,
+        lane_of,
+    )
+    from models.incident import IncidentStart, IncidentState, IncidentStatus
+    from models.incident_commands import (
+        AddItem,
+        Announce,
+        AssignItem,
+        ChangeCommander,
+        ChangeStage,
+        CommandResult,
+        EditItem,
+        EndIncident,
+        IncidentCommand,
+        InviteMembers,
+        MoveItem,
+        OpenIncident,
+        PostStatusUpdate,
+        RemoveItem,
+        RestartIncident,
+        RunItemCommand,
+        SetItemState,
+        SetReminder,
+        SnoozeReminder,
+    )
+    from models.incident_views import stats_facts, summarize, to_view
+    from models.refusals import invalid
+    from workflows import incident_messages as text
+    from workflows.incident_rules import CHECKLIST_POST, Incident, check_start, new_incident
+
+SUMMARY_MEMO = "summary"
+# The `IncidentStatus` of a run that continued as new: its continuation is the incident.
+SUPERSEDED = "superseded"
+
+
+class ActivityOptions(TypedDict):
+    """The options of every effect's activity; a TypedDict keeps `execute_activity_method` typed."""
+
+    start_to_close_timeout: timedelta
+    schedule_to_close_timeout: timedelta
+    retry_policy: RetryPolicy
+    summary: str
+
+
+@workflow.defn
+class IncidentWorkflow:
+    @workflow.init
+    def __init__(self, start: IncidentStart) -> None:
+        self.refusal: ApplicationError | None = None
+        if start.resume is None:
+            try:
+                check_start(start)
+            except ApplicationError as refusal:
+                self.refusal = refusal
+        state = start.resume or new_incident(start, workflow.now(), self._new_id)
+        if self.refusal is not None:
+            state.status = IncidentStatus.REFUSED
+            state.failure = self.refusal.message
+            state.reminder_due_at = None
+        self.incident = Incident(state, self._new_id)
+        self._indexed: dict[str, Any] = {}
+        self._memo: dict[str, Any] = {}
+        # The lanes carrying out effects right now (see `lane_of`).
+        self._lanes: dict[str, asyncio.Task[None]] = {}
+        # Lanes whose next checklist edit already waited for more changes (see `_drain`).
+        self._gathered: set[str] = set()
+
+    @staticmethod
+    def _new_id() -> str:
+        return workflow.uuid4().hex[:12]
+
+    @property
+    def state(self) -> IncidentState:
+        return self.incident.state
+
+    # ------------------------------------------------------------------ main loop
+
+    @workflow.run
+    async def run(self, start: IncidentStart) -> IncidentState:
+        self._refresh_view()
+        if self.refusal is not None:
+            # Nothing was made; the record of the refusal stays queryable.
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            return self.state
+        if start.resume is None:
+            await self._open_channel(start)
+        while True:
+            self._reap_lanes()
+            self._start_lanes()
+            self._refresh_view()
+            if self._finished() and self._reopen_deadline() is None:
+                return self.state
+            if self._should_continue_as_new() and not self._lanes:
+                # This run is superseded by its continuation, which carries the incident on:
+                # the Web UI must not list it as the incident's status any more.
+                workflow.upsert_search_attributes([sa.INCIDENT_STATUS.value_set(SUPERSEDED)])
+                workflow.continue_as_new(self._continuation(start))
+            if self._finished():
+                await self._wait_for_restart()
+            else:
+                await self._wait_for_work()
+
+    def _finished(self) -> bool:
+        return (
+            self.state.status != IncidentStatus.ONGOING
+            and not self.state.outbox
+            and not self._lanes
+            and workflow.all_handlers_finished()
+        )
+
+    def _reopen_deadline(self) -> datetime | None:
+        """Until when an ended incident's run stays open for a restart, or None once it may close.
+
+        A restart inside the window reopens this very run, so the Web UI never shows an
+        `ended` run beside the incident's live one (Temporal cannot change a closed run's
+        search attributes). Failed and refused starts close at once.
+        """
+        state = self.state
+        window = state.config.reopen_window_seconds
+        if state.status != IncidentStatus.ENDED or state.ended_at is None or window <= 0:
+            return None
+        deadline = state.ended_at + timedelta(seconds=window)
+        return deadline if workflow.now() < deadline else None
+
+    async def _wait_for_restart(self) -> None:
+        deadline = self._reopen_deadline()
+        if deadline is None:
+            return
+        with contextlib.suppress(TimeoutError):  # the window is over: the run closes
+            await workflow.wait_condition(
+                lambda: not self._finished() or self._should_continue_as_new(),
+                timeout=max(0.0, (deadline - workflow.now()).total_seconds()),
+                timeout_summary="reopen window",
+            )
+
+    def _should_continue_as_new(self) -> bool:
+        # Pending effects travel in the state, so a busy incident need not drain them first;
+        # effects under way finish first (lanes start nothing new meanwhile).
+        return workflow.info().is_continue_as_new_suggested() and workflow.all_handlers_finished()
+
+    def _continuation(self, start: IncidentStart) -> IncidentStart:
+        return IncidentStart.resuming(self.state, start.reporter)
+
+    async def _wait_for_work(self) -> None:
+        if self.incident.reminder_is_due(workflow.now()):
+            self.incident.send_reminder(workflow.now())
+            return
+        due = self.state.reminder_due_at if self.state.status == IncidentStatus.ONGOING else None
+        wake = [when for when in (due, self._retry_channel_at()) if when is not None]
+        timeout = max(0.0, (min(wake) - workflow.now()).total_seconds()) if wake else None
+        with contextlib.suppress(TimeoutError):  # the reminder is due, or it is time to try the channel again
+            await workflow.wait_condition(
+                lambda: (
+                    bool(self._idle_lanes())
+                    or any(task.done() for task in self._lanes.values())
+                    or self._finished()
+                    or (self._should_continue_as_new() and not self._lanes)
+                    or self.state.reminder_due_at != due
+                ),
+                timeout=timeout,
+                timeout_summary="status update reminder" if wake and min(wake) == due else "try the channel again",
+            )
+        now = workflow.now()
+        if self.incident.reminder_is_due(now):
+            self.incident.send_reminder(now)
+
+    # ------------------------------------------------------------------ start
+
+    async def _open_channel(self, start: IncidentStart) -> None:
+        state = self.state
+        name = channel_name_for(
+            incident_id=state.id,
+            name=state.name,
+            template=state.playbook.channel_name_template if state.playbook else "",
+            date=state.started_at.strftime("%Y-%m-%d"),
+            playbook_title=state.playbook.title if state.playbook else "",
+        )
+        try:
+            channel = await workflow.execute_activity_method(
+                IncidentActivities.create_incident_channel,
+                CreateChannel(
+                    team_id=state.team_id,
+                    name=name,
+                    display_name=state.name,
+                    purpose=state.description[:250],
+                    header=text.channel_header(state, state.config.details_url),
+                    public=state.is_public,
+                ),
+                **self._activity_options(f"create channel ~{name}"),
+            )
+        except ActivityError as error:
+            reason = _reason(error, state.config.effect_give_up_seconds)
+            workflow.logger.warning("incident %s: channel creation failed: %s", state.id, reason)
+            self.incident.start_failed(workflow.now(), reason, start.response_url)
+            return
+        self.incident.channel_ready(channel.channel_id, channel.name, start.invited, start.response_url)
+
+    # ------------------------------------------------------------------ side effects
+
+    def _lane(self, pending: PendingEffect) -> str:
+        return lane_of(pending.effect, self.state.channel_id)
+
+    def _idle_lanes(self) -> list[str]:
+        """Lanes with effects waiting and nothing under way, in the order their effects were queued."""
+        if self._should_continue_as_new():
+            return []
+        lanes = [self._lane(pending) for pending in self.state.outbox]
+        return [lane for lane in dict.fromkeys(lanes) if lane not in self._lanes and not self._waiting(lane)]
+
+    def _retry_channel_at(self) -> datetime | None:
+        """When the waiting incident-channel lane tries again (None: it is not waiting)."""
+        lost = self.state.channel_access_lost
+        if lost is None or INCIDENT_CHANNEL_LANE in self._lanes or lost.retry_at <= workflow.now():
+            return None
+        waiting = any(self._lane(p) == INCIDENT_CHANNEL_LANE for p in self.state.outbox)
+        return lost.retry_at if waiting else None
+
+    def _waiting(self, lane: str) -> bool:
+        """The incident channel's lane waits while the bot cannot post there, until it is time
+        to try again or something new is queued for it."""
+        lost = self.state.channel_access_lost
+        if lost is None or lane != INCIDENT_CHANNEL_LANE or workflow.now() >= lost.retry_at:
+            return False
+        return not any(
+            p.seq > lost.waiting_after_seq for p in self.state.outbox if self._lane(p) == INCIDENT_CHANNEL_LANE
+        )
+
+    def _start_lanes(self) -> None:
+        for lane in self._idle_lanes():
+            self._lanes[lane] = asyncio.create_task(self._drain(lane))
+
+    def _reap_lanes(self) -> None:
+        for lane, task in list(self._lanes.items()):
+            if task.done():
+                del self._lanes[lane]
+                task.result()  # a bug in a lane fails the workflow task (retried), never passes silently
+
+    async def _drain(self, lane: str) -> None:
+        """Carry out the lane's effects one after another, until it is empty."""
+        while not self._should_continue_as_new():
+            pending = next((p for p in self.state.outbox if self._lane(p) == lane), None)
+            if pending is None:
+                return
+            if self._superseded_edit(lane, pending):
+                # A later edit of the checklist waits in this lane and will show everything.
+                self.state.outbox = [p for p in self.state.outbox if p.seq != pending.seq]
+                continue
+            if self._worth_gathering(lane, pending):
+                # Let the changes of the next moment join this edit: a person clicking down
+                # the checklist costs one edit, not one per click (and no workflow task each).
+                self._gathered.add(lane)
+                with contextlib.suppress(TimeoutError):  # the usual end: the changes are gathered
+                    # A continue-as-new does not wait for it: the edit travels in the state.
+                    await workflow.wait_condition(
+                        self._should_continue_as_new,
+                        timeout=self.state.config.checklist_edit_delay_seconds,
+                        timeout_summary="gather checklist changes",
+                    )
+                continue
+            if isinstance(pending.effect, ChannelHeaderEffect | StatsEffect):
+                # Rendered from the state when carried out: this one also does all queued before it.
+                kind = pending.effect.kind
+                self.state.outbox = [p for p in self.state.outbox if p is pending or p.effect.kind != kind]
+            if not await self._carry_out_or_report(pending):
+                return  # the lane waits (the bot lost the channel); the effect stays queued
+            if isinstance(pending.effect, ChecklistEffect):
+                self._gathered.discard(lane)
+            self.state.outbox = [p for p in self.state.outbox if p.seq != pending.seq]
+
+    def _worth_gathering(self, lane: str, pending: PendingEffect) -> bool:
+        """An edit of the live checklist post (not the one making it) with nothing else queued
+        behind it in its lane, and no wait since the lane's last edit: worth a short wait for
+        the next changes (once: a steady stream of clicks still shows every half second)."""
+        return (
+            isinstance(pending.effect, ChecklistEffect)
+            and CHECKLIST_POST in self.state.post_ids
+            and self.state.config.checklist_edit_delay_seconds > 0
+            and lane not in self._gathered
+            and not any(p.seq > pending.seq and self._lane(p) == lane for p in self.state.outbox)
+        )
+
+    def _superseded_edit(self, lane: str, pending: PendingEffect) -> bool:
+        """An edit of the live checklist with another queued behind it in its lane: a burst of
+        changes ends with one edit showing the final state. The first one (which makes the post,
+        opening the channel) is never skipped."""
+        if not isinstance(pending.effect, ChecklistEffect) or CHECKLIST_POST not in self.state.post_ids:
+            return False
+        return any(
+            p.seq > pending.seq and isinstance(p.effect, ChecklistEffect) and self._lane(p) == lane
+            for p in self.state.outbox
+        )
+
+    async def _carry_out_or_report(self, pending: PendingEffect) -> bool:
+        """Whether the effect is done with (carried out, or reported and skipped)."""
+        try:
+            await self._carry_out(pending)
+        except ActivityError as error:
+            cause = error.cause
+            if (
+                isinstance(cause, ApplicationError)
+                and cause.type == NO_ACCESS
+                and self._lane(pending) == INCIDENT_CHANNEL_LANE
+            ):
+                self._channel_access_lost(pending, cause)
+                return False
+            # Refused (4xx), or not accepted within the give-up time: on record, then skipped.
+            what = self._describe(pending.effect)
+            reason = _reason(error, self.state.config.effect_give_up_seconds)
+            workflow.logger.warning("incident %s: could not %s: %s", self.state.id, what, reason)
+            # Failures elsewhere are told in the incident channel; the incident channel's own are not
+            # (the notice would fail the same way).
+            elsewhere = self._lane(pending).startswith("channel:") and self.state.channel_id is not None
+            self.incident.effect_failed(workflow.now(), what, reason, tell_channel=elsewhere)
+        else:
+            if self._lane(pending) == INCIDENT_CHANNEL_LANE and self.state.channel_access_lost is not None:
+                self.incident.channel_access_back(workflow.now())
+        return True
+
+    def _channel_access_lost(self, pending: PendingEffect, cause: ApplicationError) -> None:
+        username = str(cause.details[0]) if cause.details else "incident-bot"
+        waiting = max(p.seq for p in self.state.outbox)
+        self.incident.channel_access_lost(workflow.now(), bot_username=username, waiting_after_seq=waiting)
+
+    def _describe(self, effect: Effect) -> str:
+        if isinstance(effect, PostEffect):
+            if lane_of(effect, self.state.channel_id) == INCIDENT_CHANNEL_LANE:
+                return "post to the incident channel"
+            target = effect.channel_id or ""
+            return f"post to ~{self.state.channel_names.get(target, target)}"
+        if isinstance(effect, InviteEffect):
+            return f"add {', '.join(u.mention for u in effect.users)} to the incident channel"
+        if isinstance(effect, ChannelHeaderEffect):
+            return "update the channel header"
+        if isinstance(effect, ChecklistEffect):
+            return "update the checklist post"
+        if isinstance(effect, ClearButtonsEffect):
+            return "take the buttons off the reminder"
+        if isinstance(effect, StatsEffect):
+            return "report the incident to the statistics"
+        return "reply to the slash command"
+
+    async def _carry_out(self, pending: PendingEffect) -> None:
+        effect = pending.effect
+        if isinstance(effect, RespondEffect):
+            # Needs no channel: it also tells the starter when the channel could not be made.
+            await workflow.execute_activity_method(
+                IncidentActivities.respond_to_command,
+                RespondToCommand(response_url=effect.response_url, text=effect.text),
+                **self._activity_options("reply to the slash command"),
+            )
+            return
+        channel_id = self.state.channel_id
+        if channel_id is None:
+            return
+        if isinstance(effect, PostEffect):
+            target = effect.channel_id or channel_id
+            here = target == channel_id
+            known_name = self.state.channel_name if here else self.state.channel_names.get(target)
+            post = await workflow.execute_activity_method(
+                IncidentActivities.post_message,
+                PostMessage(
+                    channel_id=target,
+                    message=effect.message,
+                    dedupe_key=f"{self.state.id}:{pending.seq}",
+                    incident_id=self.state.id,
+                    buttons=effect.buttons,
+                    pin=effect.pin,
+                    channel_name=known_name or "",
+                ),
+                **self._activity_options("post to the incident channel" if here else f"post to channel {target}"),
+            )
+            if post.channel_name:
+                self.state.channel_names[target] = post.channel_name
+            if effect.remember_as:
+                self.state.post_ids[effect.remember_as] = post.post_id
+            if post.pin_refused:
+                self.incident.effect_failed(workflow.now(), "pin the post", post.pin_refused, tell_channel=False)
+        elif isinstance(effect, ChecklistEffect):
+            await self._update_checklist(pending, channel_id)
+        elif isinstance(effect, ClearButtonsEffect):
+            for name in [n for n in self.state.post_ids if n.startswith(effect.post_name)]:
+                await workflow.execute_activity_method(
+                    IncidentActivities.clear_buttons,
+                    ClearButtons(post_id=self.state.post_ids[name], note=effect.note),
+                    **self._activity_options("take the buttons off the reminder"),
+                )
+                del self.state.post_ids[name]
+        elif isinstance(effect, InviteEffect):
+            result = await workflow.execute_activity_method(
+                IncidentActivities.add_channel_members,
+                AddMembers(channel_id=channel_id, users=effect.users),
+                **self._activity_options(f"add {', '.join(u.mention for u in effect.users)}"),
+            )
+            self.incident.members_added(result.added, workflow.now())
+            for failure in result.failed:
+                self.incident.invite_failed(workflow.now(), effect.actor_id, failure.user, failure.reason)
+        elif isinstance(effect, ChannelHeaderEffect):
+            await workflow.execute_activity_method(
+                IncidentActivities.set_channel_header,
+                SetChannelHeader(
+                    channel_id=channel_id,
+                    header=text.channel_header(self.state, self.state.config.details_url),
+                ),
+                **self._activity_options("update the channel header"),
+            )
+        elif isinstance(effect, StatsEffect):
+            await workflow.execute_activity_method(
+                StatsActivities.report_incident_facts,
+                stats_facts(self.state),
+                **self._activity_options("report statistics"),
+            )
+
+    async def _update_checklist(self, pending: PendingEffect, channel_id: str) -> None:
+        """Edit the live checklist post in place; make it (pinned) when there is none or it was deleted."""
+        state = self.state
+        post = await workflow.execute_activity_method(
+            IncidentActivities.edit_post,
+            EditPost(
+                channel_id=channel_id,
+                post_id=state.post_ids.get(CHECKLIST_POST, ""),
+                existing_key=state.post_keys.get(CHECKLIST_POST, ""),
+                message=text.checklist_message(state),
+                attachments=text.checklist_controls(state),
+                dedupe_key=f"{state.id}:{pending.seq}",
+                stable_key=f"{state.id}:checklist",
+                incident_id=state.id,
+                pin=True,
+                channel_name=state.channel_name or "",
+            ),
+            **self._activity_options("update the checklist post"),
+        )
+        if state.post_ids.get(CHECKLIST_POST) != post.post_id:
+            state.post_keys[CHECKLIST_POST] = f"{state.id}:{pending.seq}"
+        state.post_ids[CHECKLIST_POST] = post.post_id
+        if post.channel_name:
+            state.channel_names[channel_id] = post.channel_name
+        if post.pin_refused:
+            self.incident.effect_failed(workflow.now(), "pin the post", post.pin_refused, tell_channel=False)
+
+    def _activity_options(self, summary: str) -> ActivityOptions:
+        """Every Mattermost effect: short jittered backoff while unavailable, bounded in total.
+
+        The activity itself sets each retry's delay (jittered, or Mattermost's `Retry-After`);
+        the policy's intervals are its bounds. After `effect_give_up_seconds` the effect fails
+        with a timeout and is reported (see `_carry_out_or_report`), never retried forever.
+        """
+        config = self.state.config
+        ceiling = config.activity_max_retry_interval_seconds
+        return ActivityOptions(
+            start_to_close_timeout=timedelta(seconds=config.activity_timeout_seconds),
+            schedule_to_close_timeout=timedelta(seconds=config.effect_give_up_seconds),
+            retry_policy=RetryPolicy(
+                initial_interval=timedelta(seconds=min(1.0, ceiling)),
+                backoff_coefficient=2.0,
+                maximum_interval=timedelta(seconds=ceiling),
+                non_retryable_error_types=[REJECTED, NO_ACCESS],
+            ),
+            summary=summary,
+        )
+
+    # ------------------------------------------------------------------ Web UI and visibility
+
+    def _refresh_view(self) -> None:
+        state = self.state
+        workflow.set_current_details(text.current_details(state))
+        indexed: dict[str, Any] = {
+            sa.INCIDENT_TEAM_ID.name: state.team_id,
+            sa.INCIDENT_STATUS.name: state.status.value,
+            sa.INCIDENT_COMMANDER_ID.name: state.commander_id,
+            sa.INCIDENT_PLAYBOOK_ID.name: state.playbook_id,
+            sa.INCIDENT_CHANNEL_ID.name: state.channel_id,
+            sa.INCIDENT_STAGE.name: state.checklists[state.active_stage].title,
+            sa.INCIDENT_STARTED_AT.name: state.started_at,
+            sa.INCIDENT_ENDED_AT.name: state.ended_at,
+            sa.INCIDENT_MEMBER_IDS.name: list(state.member_ids),
+            sa.INCIDENT_NAME.name: state.name,
+            sa.INCIDENT_PUBLIC.name: state.is_public,
+        }
+        changed = {key: value for key, value in indexed.items() if self._indexed.get(key, ...) != value}
+        if changed:
+            workflow.upsert_search_attributes(_search_attribute_updates(changed))
+            self._indexed.update(changed)
+        memo = {SUMMARY_MEMO: summarize(state).model_dump(mode="json")}
+        if memo != self._memo:
+            workflow.upsert_memo(memo)
+            self._memo = memo
+
+    # ------------------------------------------------------------------ queries
+
+    @workflow.query
+    def get_state(self) -> IncidentState:
+        return self.state
+
+    # ------------------------------------------------------------------ commands
+    #
+    # Every update goes through `_check` (validator) and `_apply` (handler): a request
+    # already applied (same scoped key, in this run or an earlier one) is answered again
+    # without acting; a rule's refusal rejects the update and leaves no trace; and nothing
+    # a command carries can fail a workflow task (which would wedge the incident).
+
+    def _check(self, command: IncidentCommand, rule: Callable[[Any], None]) -> None:
+        if self.incident.applied(command) is not None:
+            return
+        try:
+            rule(command)
+        except ApplicationError:
+            raise
+        except Exception as error:
+            workflow.logger.exception("incident %s: a rule failed on %s", self.state.id, type(command).__name__)
+            raise invalid("This command cannot be applied to this incident.") from error
+
+    def _apply(self, command: IncidentCommand, change: Callable[[Any, datetime], str]) -> CommandResult:
+        now = workflow.now()
+        earlier = self.incident.applied(command)
+        if earlier is not None:
+            message, fingerprint = earlier.message, earlier.fingerprint
+        else:
+            try:
+                message = change(command, now)
+            except ApplicationError:
+                raise
+            except Exception as error:
+                workflow.logger.exception("incident %s: applying %s failed", self.state.id, type(command).__name__)
+                raise ApplicationError(
+                    "The incident could not apply this command; it has been logged.",
+                    type="Internal",
+                    non_retryable=True,
+                ) from error
+            self.incident.remember(command, message)
+            fingerprint = command.request.fingerprint if command.request else ""
+        changed = [u.user_id for u in command.users] if isinstance(command, InviteMembers) else []
+        return CommandResult(
+            message=message + self.incident.access_note(),
+            incident=to_view(self.state, now),
+            fingerprint=fingerprint,
+            member_ids_changed=changed,
+        )
+
+    @workflow.update
+    def open_incident(self, request: OpenIncident) -> CommandResult:
+        """The answer to the start (sent with it, update-with-start): the incident, or the rule that refused it."""
+        if self.refusal is not None:
+            raise self.refusal
+        return CommandResult(
+            message=f"Incident {self.state.name!r} started.",
+            incident=to_view(self.state, workflow.now()),
+            fingerprint=self.state.start_fingerprint,
+        )
+
+    @workflow.update
+    def change_stage(self, command: ChangeStage) -> CommandResult:
+        return self._apply(command, self.incident.change_stage)
+
+    @change_stage.validator
+    def _check_change_stage(self, command: ChangeStage) -> None:
+        self._check(command, self.incident.check_change_stage)
+
+    @workflow.update
+    def set_item_state(self, command: SetItemState) -> CommandResult:
+        return self._apply(command, self.incident.set_item_state)
+
+    @set_item_state.validator
+    def _check_set_item_state(self, command: SetItemState) -> None:
+        self._check(command, self.incident.check_set_item_state)
+
+    @workflow.update
+    def assign_item(self, command: AssignItem) -> CommandResult:
+        return self._apply(command, self.incident.assign_item)
+
+    @assign_item.validator
+    def _check_assign_item(self, command: AssignItem) -> None:
+        self._check(command, self.incident.check_assign_item)
+
+    @workflow.update
+    def add_item(self, command: AddItem) -> CommandResult:
+        return self._apply(command, self.incident.add_item)
+
+    @add_item.validator
+    def _check_add_item(self, command: AddItem) -> None:
+        self._check(command, self.incident.check_add_item)
+
+    @workflow.update
+    def edit_item(self, command: EditItem) -> CommandResult:
+        return self._apply(command, self.incident.edit_item)
+
+    @edit_item.validator
+    def _check_edit_item(self, command: EditItem) -> None:
+        self._check(command, self.incident.check_edit_item)
+
+    @workflow.update
+    def remove_item(self, command: RemoveItem) -> CommandResult:
+        return self._apply(command, self.incident.remove_item)
+
+    @remove_item.validator
+    def _check_remove_item(self, command: RemoveItem) -> None:
+        self._check(command, self.incident.check_remove_item)
+
+    @workflow.update
+    def move_item(self, command: MoveItem) -> CommandResult:
+        return self._apply(command, self.incident.move_item)
+
+    @move_item.validator
+    def _check_move_item(self, command: MoveItem) -> None:
+        self._check(command, self.incident.check_move_item)
+
+    @workflow.update
+    def run_item_command(self, command: RunItemCommand) -> CommandResult:
+        return self._apply(command, self.incident.run_item_command)
+
+    @run_item_command.validator
+    def _check_run_item_command(self, command: RunItemCommand) -> None:
+        self._check(command, self.incident.check_run_item_command)
+
+    @workflow.update
+    def change_commander(self, command: ChangeCommander) -> CommandResult:
+        return self._apply(command, self.incident.change_commander)
+
+    @change_commander.validator
+    def _check_change_commander(self, command: ChangeCommander) -> None:
+        self._check(command, self.incident.check_change_commander)
+
+    @workflow.update
+    def invite_members(self, command: InviteMembers) -> CommandResult:
+        return self._apply(command, self.incident.invite_members)
+
+    @invite_members.validator
+    def _check_invite_members(self, command: InviteMembers) -> None:
+        self._check(command, self.incident.check_invite_members)
+
+    @workflow.update
+    def post_status_update(self, command: PostStatusUpdate) -> CommandResult:
+        return self._apply(command, self.incident.post_status_update)
+
+    @post_status_update.validator
+    def _check_post_status_update(self, command: PostStatusUpdate) -> None:
+        self._check(command, self.incident.check_post_status_update)
+
+    @workflow.update
+    def set_reminder(self, command: SetReminder) -> CommandResult:
+        return self._apply(command, self.incident.set_reminder)
+
+    @set_reminder.validator
+    def _check_set_reminder(self, command: SetReminder) -> None:
+        self._check(command, self.incident.check_set_reminder)
+
+    @workflow.update
+    def snooze_reminder(self, command: SnoozeReminder) -> CommandResult:
+        return self._apply(command, self.incident.snooze_reminder)
+
+    @snooze_reminder.validator
+    def _check_snooze_reminder(self, command: SnoozeReminder) -> None:
+        self._check(command, self.incident.check_snooze_reminder)
+
+    @workflow.update
+    def announce(self, command: Announce) -> CommandResult:
+        return self._apply(command, self.incident.announce)
+
+    @announce.validator
+    def _check_announce(self, command: Announce) -> None:
+        self._check(command, self.incident.check_announce)
+
+    @workflow.update
+    def end_incident(self, command: EndIncident) -> CommandResult:
+        return self._apply(command, self.incident.end)
+
+    @end_incident.validator
+    def _check_end_incident(self, command: EndIncident) -> None:
+        self._check(command, self.incident.check_end)
+
+    @workflow.update
+    def restart_incident(self, command: RestartIncident) -> CommandResult:
+        return self._apply(command, self.incident.restart)
+
+    @restart_incident.validator
+    def _check_restart_incident(self, command: RestartIncident) -> None:
+        self._check(command, self.incident.check_restart)
+
+
+def _search_attribute_updates(values: dict[str, Any]) -> list[SearchAttributeUpdate[Any]]:
+    keys = {key.name: key for key in sa.ALL}
+    updates: list[SearchAttributeUpdate[Any]] = []
+    for name, value in values.items():
+        key = keys[name]
+        updates.append(key.value_unset() if value is None else key.value_set(value))
+    return updates
+
+
+def _reason(error: ActivityError, give_up_seconds: float) -> str:
+    cause = error.cause
+    # Unavailability is retried, so it only ends up here once the give-up time has passed
+    # (Temporal fails with the last attempt's error, or with a timeout).
+    within = f"Mattermost did not accept it within {text.format_duration(give_up_seconds)}"
+    if isinstance(cause, ApplicationError):
+        return f"{within} (last error: {cause.message})" if cause.type == UNAVAILABLE else cause.message
+    if isinstance(cause, ActivityTimeout):
+        last = cause.cause
+        return f"{within} (last error: {last.message})" if isinstance(last, ApplicationError) else within
+    return str(cause or error)

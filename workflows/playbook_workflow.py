@@ -1,0 +1,155 @@
+"""`PlaybookWorkflow`: a playbook is a long-lived entity workflow.
+
+Edits are Updates whose validators check access and the editor's version, so the
+workflow history is the audit log of every accepted change and refused edits leave no
+trace. Reads are queries; lists use the search attributes kept here. Archiving completes
+the workflow: it leaves every list and can no longer start incidents, while incidents
+already running keep their own snapshot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    import permissions
+    from models import search_attributes as sa
+    from models.playbook import (
+        ArchivePlaybook,
+        Playbook,
+        PlaybookCommand,
+        PlaybookEdit,
+        PlaybookSpec,
+        PlaybookStart,
+        UpdatePlaybook,
+        describe_changes,
+        summarize,
+    )
+    from models.refusals import conflict, forbidden, invalid, not_found
+
+SUMMARY_MEMO = "summary"
+
+
+@workflow.defn
+class PlaybookWorkflow:
+    @workflow.init
+    def __init__(self, start: PlaybookStart) -> None:
+        self.playbook = start.playbook
+        self.edits = list(start.edits)
+        self._memo: dict[str, Any] = {}
+
+    @workflow.run
+    async def run(self, start: PlaybookStart) -> Playbook:
+        while True:
+            self._refresh_view()
+            await workflow.wait_condition(self._changed_since(self.playbook.version))
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            if self.playbook.archived:
+                self._refresh_view()
+                return self.playbook
+            if workflow.info().is_continue_as_new_suggested():
+                workflow.continue_as_new(PlaybookStart(playbook=self.playbook, edits=self.edits))
+
+    def _changed_since(self, version: int) -> Callable[[], bool]:
+        return lambda: (
+            self.playbook.version != version or self.playbook.archived or workflow.info().is_continue_as_new_suggested()
+        )
+
+    def _refresh_view(self) -> None:
+        playbook = self.playbook
+        workflow.upsert_search_attributes(
+            [
+                sa.PLAYBOOK_TEAM_ID.value_set(playbook.team_id),
+                sa.PLAYBOOK_MEMBER_IDS.value_set(list(playbook.member_ids)),
+                sa.PLAYBOOK_TITLE.value_set(playbook.title),
+            ]
+        )
+        memo = {SUMMARY_MEMO: summarize(playbook).model_dump(mode="json")}
+        if memo != self._memo:
+            workflow.upsert_memo(memo)
+            self._memo = memo
+        state = "archived" if playbook.archived else f"version {playbook.version}"
+        workflow.set_current_details(
+            f"**{playbook.title}** ({state}) · {playbook.stage_count} stages, {playbook.step_count} steps · "
+            f"{len(playbook.member_ids)} members · incidents are "
+            f"{'public' if playbook.create_public_incident else 'private'}"
+        )
+
+    # ------------------------------------------------------------------ reads
+
+    @workflow.query
+    def get_playbook(self) -> Playbook:
+        return self.playbook
+
+    @workflow.query
+    def get_history(self) -> list[PlaybookEdit]:
+        return self.edits
+
+    # ------------------------------------------------------------------ edits
+
+    def _check_access(self, command: PlaybookCommand) -> None:
+        if self.playbook.archived:
+            raise not_found("Playbook not found.")
+        if not permissions.can_use_playbook(
+            command.actor, is_team_member=command.is_team_member, member_ids=self.playbook.member_ids
+        ):
+            raise forbidden("Only members of this playbook can change it.")
+
+    @workflow.update
+    def update_playbook(self, command: UpdatePlaybook) -> Playbook:
+        now = workflow.now()
+        before = self.playbook
+        self.playbook = Playbook(
+            **command.spec.model_dump(),
+            id=before.id,
+            team_id=before.team_id,
+            version=before.version + 1,
+            created_at=before.created_at,
+            updated_at=now,
+            created_by=before.created_by,
+        )
+        self.edits.append(
+            PlaybookEdit(
+                version=self.playbook.version,
+                editor_id=command.actor.user_id,
+                at=now,
+                summary=describe_changes(before, command.spec),
+            )
+        )
+        return self.playbook
+
+    @update_playbook.validator
+    def _check_update_playbook(self, command: UpdatePlaybook) -> None:
+        self._check_access(command)
+        if command.expected_version != self.playbook.version:
+            raise conflict(
+                f"This playbook changed since you loaded it: you edited version {command.expected_version}, "
+                f"but it is now at version {self.playbook.version}. Reload it and apply your changes again."
+            )
+        if not command.spec.member_ids:
+            raise invalid("A playbook needs at least one member.")
+        if command.spec == self._spec():
+            raise conflict("Nothing to change: the playbook already looks like that.")
+
+    def _spec(self) -> PlaybookSpec:
+        return PlaybookSpec.model_validate(self.playbook.model_dump(include=set(PlaybookSpec.model_fields)))
+
+    @workflow.update
+    def archive_playbook(self, command: ArchivePlaybook) -> Playbook:
+        self.playbook = self.playbook.model_copy(update={"archived": True, "updated_at": workflow.now()})
+        self.edits.append(
+            PlaybookEdit(
+                version=self.playbook.version,
+                editor_id=command.actor.user_id,
+                at=workflow.now(),
+                summary=["archived"],
+            )
+        )
+        return self.playbook
+
+    @archive_playbook.validator
+    def _check_archive_playbook(self, command: ArchivePlaybook) -> None:
+        self._check_access(command)
