@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import Depends, Header, Query, Request
+from fastapi import Depends, Header, Path, Query, Request
 
 from models.common import Actor
 from service.container import Services
@@ -60,3 +60,15 @@ async def conceal_existence(svc: Services = Depends(services)) -> AsyncIterator[
         if error.status == 404:
             await asyncio.sleep(max(0.0, started + svc.settings.not_found_floor_seconds - loop.time()))
         raise
+
+
+IncidentId = Annotated[str, Path(description="Incident id (the part after `incident-` in the workflow id)")]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=128,
+        description="A resent request with the same key applies once; keys are yours alone and per action. "
+        "Reusing a key for a different request is refused (422).",
+    ),
+]

@@ -18,7 +18,16 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from models.common import REMINDER_MAX_SECONDS, Actor, ChannelFact, Model, ReminderSeconds, Trimmed, UserFact
+from models.common import (
+    REMINDER_MAX_SECONDS,
+    Actor,
+    ChannelFact,
+    MattermostId,
+    Model,
+    ReminderSeconds,
+    Trimmed,
+    UserFact,
+)
 from models.incident import STATUS_MESSAGE_MAX, ItemState, UpdateStatus
 from models.incident_views import IncidentView
 from models.playbook import DESCRIPTION_MAX, ITEM_TITLE_MAX, SlashCommandText
@@ -105,6 +114,26 @@ class ReminderFields(Model):
 
 class SnoozeFields(Model):
     seconds: int = Field(gt=0, le=SNOOZE_MAX_SECONDS)
+
+
+# People and channels are named by id in these bodies; the service resolves them to the
+# facts the commands carry (`UserFact`, `ChannelFact`; see `models.command_table.Ref`).
+
+
+class CommanderChange(Model):
+    user_id: MattermostId
+
+
+class MembersBody(Model):
+    user_ids: list[MattermostId] = Field(min_length=1, max_length=100)
+
+
+class AnnounceBody(Model):
+    channel_ids: list[MattermostId] = Field(min_length=1, max_length=20)
+
+
+class AssigneeBody(Model):
+    assignee_id: MattermostId | None = Field(description="null unassigns")
 
 
 # ---------------------------------------------------------------------------- commands

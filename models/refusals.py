@@ -45,3 +45,13 @@ def not_found(message: str, field: str | None = None) -> ApplicationError:
 
 def confirm(message: str, **what: object) -> ApplicationError:
     return refuse(Refusal.CONFIRM, message, what)
+
+
+# What an ended incident answers a command: its rules say it, and so does the service when
+# the ended incident's workflow has closed and cannot be asked.
+ENDED = "This incident has ended. Restart it first to make changes."
+ALREADY_ENDED = "This incident has already ended."
+
+
+def ended_refusal(command_name: str) -> str:
+    return ALREADY_ENDED if command_name == "end_incident" else ENDED

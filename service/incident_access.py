@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 from temporalio.client import WorkflowHandle
 
@@ -22,6 +21,7 @@ from mattermost_client.gateway import MattermostFailure
 from models.common import SHORT_ID, Actor
 from models.incident import IncidentState, IncidentStatus, incident_workflow_id
 from models.incident_commands import CommandResult, IncidentCommand
+from models.refusals import ended_refusal
 from service.container import Services
 from service.errors import ServiceError, not_found
 from service.idempotency import check_replay
@@ -30,9 +30,6 @@ from service.ttl_cache import TTLCache
 from workflows.incident_workflow import IncidentWorkflow
 
 _MARGIN = timedelta(milliseconds=5)
-ENDED_MESSAGE = "This incident has ended. Restart it first to make changes."
-# What an ended incident's rules say, when its completed workflow cannot be asked.
-ENDED_REFUSALS = {"end_incident": "This incident has already ended."}
 
 
 @dataclass(frozen=True)
@@ -156,7 +153,7 @@ async def incident_id_for_channel(svc: Services, channel_id: str, channel_name: 
 # ---------------------------------------------------------------------------- commands
 
 
-async def send(svc: Services, place: IncidentLocation, update: Any, command: IncidentCommand) -> CommandResult:
+async def send(svc: Services, place: IncidentLocation, update: str, command: IncidentCommand) -> CommandResult:
     """Send one command: one update, whose answer is everything the caller renders.
 
     A resent request (same scoped key) is answered with its first result; a reused key
@@ -169,6 +166,7 @@ async def send(svc: Services, place: IncidentLocation, update: Any, command: Inc
             command,
             rpc_timeout=svc.rpc_timeout,
             update_id=command.request.id if command.request else None,
+            result_type=CommandResult,
         )
     except Gone as gone:
         if not gone.completed:
@@ -176,7 +174,7 @@ async def send(svc: Services, place: IncidentLocation, update: Any, command: Inc
         # An ended incident's workflow takes no commands; only those who may see it learn
         # that it ended (a read, on this rare path only).
         await load(svc, command.actor, place.incident_id)
-        raise ServiceError(409, "conflict", ENDED_REFUSALS.get(update.__name__, ENDED_MESSAGE)) from None
+        raise ServiceError(409, "conflict", ended_refusal(update)) from None
     except ServiceError as error:
         if error.status == 404 and not error.fields:
             # Word for word what a caller hears about an incident that does not exist.

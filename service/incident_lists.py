@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import permissions
 from models import search_attributes as sa
@@ -224,3 +226,15 @@ def _status_matches(where: IncidentFilter, summary: IncidentSummary) -> bool:
 
 def _chunks(values: list[str], size: int) -> list[list[str]]:
     return [values[n : n + size] for n in range(0, len(values), size)]
+
+
+class IncidentListItem(IncidentSummary):
+    duration_seconds: int
+
+
+SORT_KEYS: dict[str, Callable[[IncidentListItem], Any]] = {
+    "started_at": lambda i: (i.started_at, i.id),
+    "ended_at": lambda i: (i.ended_at or datetime.max.replace(tzinfo=UTC), i.id),
+    "name": lambda i: (i.name.casefold(), i.id),
+    "duration": lambda i: (i.duration_seconds, i.id),
+}

@@ -210,7 +210,7 @@ async def restart(svc: Services, actor: Actor, incident_id: str, *, request: Req
     resume = IncidentStart.resuming(state, access.actor)
     team = await _team(svc, state.team_id)
     options = start_options(svc.settings, resume, state.playbook, str(team.get("display_name", "")))
-    # Lists count restarted incidents' runs once (see `api.incidents.newest_incidents`).
+    # Lists count restarted incidents' runs once (see `service.incident_lists.newest_incidents`).
     options["search_attributes"] = TypedSearchAttributes(
         [*options["search_attributes"].search_attributes, SearchAttributePair(sa.INCIDENT_RESTARTED, True)]
     )
@@ -219,7 +219,7 @@ async def restart(svc: Services, actor: Actor, incident_id: str, *, request: Req
     )
     result: CommandResult = await execute_update_with_start(
         svc.temporal,
-        IncidentWorkflow.restart_incident,
+        "restart_incident",
         RestartIncident(actor=access.actor, request=request),
         start=operation,
         workflow_id=incident_workflow_id(incident_id),

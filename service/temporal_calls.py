@@ -22,6 +22,7 @@ from temporalio.client import (
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from models.incident_commands import CommandResult
 from models.refusals import Refusal
 from service.deadline import diagnosis_budget
 from service.errors import ServiceError
@@ -90,11 +91,14 @@ async def execute_update(
     rpc_timeout: Any,
     update_id: str | None = None,
     refusal_override: dict[Refusal, ServiceError] | None = None,
+    result_type: type | None = None,
 ) -> Any:
     """Run an update; refusals become `ServiceError`s; a missing or closed workflow is `Gone`."""
     for _ in range(3):
         try:
-            return await handle.execute_update(update, arg, id=update_id, rpc_timeout=rpc_timeout)
+            return await handle.execute_update(
+                update, arg, id=update_id, rpc_timeout=rpc_timeout, result_type=result_type
+            )
         except WorkflowUpdateFailedError as error:
             kind = refusal_kind(error)
             if refusal_override and kind in refusal_override:
@@ -126,7 +130,12 @@ async def execute_update_with_start(
     """Start (or reuse) a workflow and run an update on it, with `execute_update`'s error mapping."""
     try:
         return await client.execute_update_with_start_workflow(
-            update, arg, start_workflow_operation=start, id=update_id, rpc_timeout=rpc_timeout
+            update,
+            arg,
+            start_workflow_operation=start,
+            id=update_id,
+            rpc_timeout=rpc_timeout,
+            result_type=CommandResult,
         )
     except WorkflowUpdateFailedError as error:
         raise refusal(error) from None

@@ -65,7 +65,7 @@ from models.incident_commands import (
     SetReminder,
     SnoozeReminder,
 )
-from models.refusals import confirm, conflict, forbidden, invalid, not_found
+from models.refusals import ALREADY_ENDED, ENDED, confirm, conflict, forbidden, invalid, not_found
 from workflows import incident_messages as text
 
 SYSTEM_ACTOR = "system"
@@ -310,7 +310,7 @@ class Incident:
             "Only members of the incident channel can change this incident. Ask someone in the channel to add you.",
         )
         if self.state.status != IncidentStatus.ONGOING:
-            raise conflict("This incident has ended. Restart it first to make changes.")
+            raise conflict(ENDED)
 
     def _stage(self, index: int) -> Stage:
         stages = self.state.checklists
@@ -862,7 +862,7 @@ class Incident:
     def check_end(self, command: EndIncident) -> None:
         self._check_member(command, "Only members of the incident channel can end this incident.")
         if self.state.status != IncidentStatus.ONGOING:
-            raise conflict("This incident has already ended.")
+            raise conflict(ALREADY_ENDED)
         if not command.confirmed:
             raise confirm(f"End **{self.state.name}**? {text.who_is_told(self.state)}", stage=self.state.active_stage)
 

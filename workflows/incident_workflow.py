@@ -42,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
         SetChannelHeader,
     )
     from models.channel_names import channel_name_for
+    from models.command_table import COMMANDS, CommandSpec
     from models.effects import (
         INCIDENT_CHANNEL_LANE,
         ChannelHeaderEffect,
@@ -56,27 +57,7 @@ with workflow.unsafe.imports_passed_through():
         lane_of,
     )
     from models.incident import IncidentStart, IncidentState, IncidentStatus
-    from models.incident_commands import (
-        AddItem,
-        Announce,
-        AssignItem,
-        ChangeCommander,
-        ChangeStage,
-        CommandResult,
-        EditItem,
-        EndIncident,
-        IncidentCommand,
-        InviteMembers,
-        MoveItem,
-        OpenIncident,
-        PostStatusUpdate,
-        RemoveItem,
-        RestartIncident,
-        RunItemCommand,
-        SetItemState,
-        SetReminder,
-        SnoozeReminder,
-    )
+    from models.incident_commands import CommandResult, IncidentCommand, InviteMembers, OpenIncident
     from models.incident_views import stats_facts, summarize, to_view
     from models.refusals import invalid
     from workflows import incident_messages as text
@@ -96,7 +77,37 @@ class ActivityOptions(TypedDict):
     summary: str
 
 
+def _command_update(spec: CommandSpec) -> Any:
+    """The Update (and its validator) of one command in the table: the rule `Incident.check_<rule>`
+    decides, `Incident.<rule>` applies, both through `_check` and `_apply`."""
+
+    def handler(self: IncidentWorkflow, command: IncidentCommand) -> CommandResult:
+        return self._apply(command, getattr(self.incident, spec.rule))
+
+    def validator(self: IncidentWorkflow, command: IncidentCommand) -> None:
+        self._check(command, getattr(self.incident, f"check_{spec.rule}"))
+
+    # The SDK converts each Update's argument to the type its handler declares.
+    handler.__annotations__ = {"command": spec.command, "return": CommandResult}
+    validator.__annotations__ = {"command": spec.command, "return": None}
+    handler.__name__ = handler.__qualname__ = spec.name
+    update = workflow.update(name=spec.name)(handler)
+    update.validator(validator)
+    return update
+
+
+def with_command_updates(cls: type[IncidentWorkflow]) -> type[IncidentWorkflow]:
+    """One Update per entry of the command table (`models.command_table.COMMANDS`)."""
+    for spec in COMMANDS:
+        for method in (f"check_{spec.rule}", spec.rule):
+            if not callable(getattr(Incident, method, None)):
+                raise TypeError(f"command {spec.name}: Incident.{method} is missing")
+        setattr(cls, spec.name, _command_update(spec))
+    return cls
+
+
 @workflow.defn
+@with_command_updates
 class IncidentWorkflow:
     @workflow.init
     def __init__(self, start: IncidentStart) -> None:
@@ -600,134 +611,6 @@ class IncidentWorkflow:
             incident=to_view(self.state, workflow.now()),
             fingerprint=self.state.start_fingerprint,
         )
-
-    @workflow.update
-    def change_stage(self, command: ChangeStage) -> CommandResult:
-        return self._apply(command, self.incident.change_stage)
-
-    @change_stage.validator
-    def _check_change_stage(self, command: ChangeStage) -> None:
-        self._check(command, self.incident.check_change_stage)
-
-    @workflow.update
-    def set_item_state(self, command: SetItemState) -> CommandResult:
-        return self._apply(command, self.incident.set_item_state)
-
-    @set_item_state.validator
-    def _check_set_item_state(self, command: SetItemState) -> None:
-        self._check(command, self.incident.check_set_item_state)
-
-    @workflow.update
-    def assign_item(self, command: AssignItem) -> CommandResult:
-        return self._apply(command, self.incident.assign_item)
-
-    @assign_item.validator
-    def _check_assign_item(self, command: AssignItem) -> None:
-        self._check(command, self.incident.check_assign_item)
-
-    @workflow.update
-    def add_item(self, command: AddItem) -> CommandResult:
-        return self._apply(command, self.incident.add_item)
-
-    @add_item.validator
-    def _check_add_item(self, command: AddItem) -> None:
-        self._check(command, self.incident.check_add_item)
-
-    @workflow.update
-    def edit_item(self, command: EditItem) -> CommandResult:
-        return self._apply(command, self.incident.edit_item)
-
-    @edit_item.validator
-    def _check_edit_item(self, command: EditItem) -> None:
-        self._check(command, self.incident.check_edit_item)
-
-    @workflow.update
-    def remove_item(self, command: RemoveItem) -> CommandResult:
-        return self._apply(command, self.incident.remove_item)
-
-    @remove_item.validator
-    def _check_remove_item(self, command: RemoveItem) -> None:
-        self._check(command, self.incident.check_remove_item)
-
-    @workflow.update
-    def move_item(self, command: MoveItem) -> CommandResult:
-        return self._apply(command, self.incident.move_item)
-
-    @move_item.validator
-    def _check_move_item(self, command: MoveItem) -> None:
-        self._check(command, self.incident.check_move_item)
-
-    @workflow.update
-    def run_item_command(self, command: RunItemCommand) -> CommandResult:
-        return self._apply(command, self.incident.run_item_command)
-
-    @run_item_command.validator
-    def _check_run_item_command(self, command: RunItemCommand) -> None:
-        self._check(command, self.incident.check_run_item_command)
-
-    @workflow.update
-    def change_commander(self, command: ChangeCommander) -> CommandResult:
-        return self._apply(command, self.incident.change_commander)
-
-    @change_commander.validator
-    def _check_change_commander(self, command: ChangeCommander) -> None:
-        self._check(command, self.incident.check_change_commander)
-
-    @workflow.update
-    def invite_members(self, command: InviteMembers) -> CommandResult:
-        return self._apply(command, self.incident.invite_members)
-
-    @invite_members.validator
-    def _check_invite_members(self, command: InviteMembers) -> None:
-        self._check(command, self.incident.check_invite_members)
-
-    @workflow.update
-    def post_status_update(self, command: PostStatusUpdate) -> CommandResult:
-        return self._apply(command, self.incident.post_status_update)
-
-    @post_status_update.validator
-    def _check_post_status_update(self, command: PostStatusUpdate) -> None:
-        self._check(command, self.incident.check_post_status_update)
-
-    @workflow.update
-    def set_reminder(self, command: SetReminder) -> CommandResult:
-        return self._apply(command, self.incident.set_reminder)
-
-    @set_reminder.validator
-    def _check_set_reminder(self, command: SetReminder) -> None:
-        self._check(command, self.incident.check_set_reminder)
-
-    @workflow.update
-    def snooze_reminder(self, command: SnoozeReminder) -> CommandResult:
-        return self._apply(command, self.incident.snooze_reminder)
-
-    @snooze_reminder.validator
-    def _check_snooze_reminder(self, command: SnoozeReminder) -> None:
-        self._check(command, self.incident.check_snooze_reminder)
-
-    @workflow.update
-    def announce(self, command: Announce) -> CommandResult:
-        return self._apply(command, self.incident.announce)
-
-    @announce.validator
-    def _check_announce(self, command: Announce) -> None:
-        self._check(command, self.incident.check_announce)
-
-    @workflow.update
-    def end_incident(self, command: EndIncident) -> CommandResult:
-        return self._apply(command, self.incident.end)
-
-    @end_incident.validator
-    def _check_end_incident(self, command: EndIncident) -> None:
-        self._check(command, self.incident.check_end)
-
-    @workflow.update
-    def restart_incident(self, command: RestartIncident) -> CommandResult:
-        return self._apply(command, self.incident.restart)
-
-    @restart_incident.validator
-    def _check_restart_incident(self, command: RestartIncident) -> None:
-        self._check(command, self.incident.check_restart)
 
 
 def _search_attribute_updates(values: dict[str, Any]) -> list[SearchAttributeUpdate[Any]]:

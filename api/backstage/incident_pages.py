@@ -1,10 +1,11 @@
-"""Incident list and incident page; every button sends the update the slash command sends.
+"""Incident list and incident page; every control sends the command the slash command sends.
 
-Actions build the same command models as the REST routes and go through the same
-`act` (locate the incident, the caller's facts, a request key scoped to the caller and
-the action, one update). Refusals come from the workflow with its sentence: a move past
-open items (or an end) answers `confirmation_required`, and the page asks, then resends
-with `force` and the stage it asked about, exactly as the slash command's dialog does.
+A control posts the command's fields to the command's route; they go through the same
+service as REST and slash (`service.command_runner`: locate the incident, the caller's
+facts, a request key scoped to the caller and the command, one update). Refusals come from
+the workflow with its sentence: a move past open items (or an end) answers
+`confirmation_required`, and the page asks, then resends what the command table's
+confirmation says (with the stage it asked about), exactly as the slash command's dialog does.
 """
 
 from __future__ import annotations
@@ -19,29 +20,20 @@ from pydantic import ValidationError
 import permissions
 from api.backstage.backstage_common import Visitor, form_visitor, redirect, render, templates, visitor
 from api.dependencies import conceal_existence
-from api.rest.command_deps import Caller, CommandResponse, act
-from api.rest.incident_routes import SORT_KEYS, IncidentListItem, user_fact
+from models.command_table import BY_NAME, CommandSpec
 from models.common import SHORT_ID, Actor
 from models.incident import IncidentState, IncidentStatus, ItemState, UpdateStatus
-from models.incident_commands import (
-    AssignItem,
-    ChangeStage,
-    EndIncident,
-    PostStatusUpdate,
-    RequestKey,
-    SetItemState,
-    StatusUpdateFields,
-)
+from models.incident_commands import IncidentCommand
 from models.incident_views import to_record
 from service import incident_access as incidents
 from service import incident_lists, playbooks
 from service import incident_starts as incident_start
+from service.command_runner import references_from_body, run_command
 from service.errors import ServiceError, describe_fields, validation_fields
-from service.incident_access import IncidentLocation
-from service.incident_lists import IncidentFilter
+from service.idempotency import scoped
+from service.incident_lists import SORT_KEYS, IncidentFilter, IncidentListItem
 from service.pagination import PageParams, paginate
 from settings import Settings
-from workflows.incident_workflow import IncidentWorkflow
 
 router = APIRouter(prefix="/backstage", include_in_schema=False)
 PER_PAGE = 25
@@ -212,152 +204,77 @@ async def incident_live(incident_id: str, request: Request, who: Visitor = Depen
 
 
 # ---------------------------------------------------------------------------- actions
+#
+# Every control on the page posts to one route per command of the command table, with the
+# command's own field names (and people by id, as the REST API takes them); a request key
+# per rendered form makes a double click apply once.
+
+# Fields every command has that no form may set: the service fills them.
+_OWN_FIELDS = frozenset(IncidentCommand.model_fields)
 
 
-def _caller(who: Visitor) -> Caller:
-    return Caller(actor=who.actor, svc=who.svc, key=who.form.get("request_key") or None)
+def form_values(spec: CommandSpec, form: dict[str, str]) -> dict[str, Any]:
+    """The command's fields a form gives. Empty inputs are left out (their defaults apply), or
+    None where a field may be empty (e.g. no assignee); the command's model checks the rest."""
+    fields = spec.command.model_fields
+    by_rest = {ref.rest_field: name for name, ref in spec.refs.items()}
+    given: dict[str, Any] = {}
+    for key, value in form.items():
+        name = by_rest.get(key, key)
+        if name in _OWN_FIELDS or name not in fields:
+            continue
+        if value == "":
+            if fields[name].is_required() and name not in spec.refs:
+                given[key] = value
+            elif name in spec.refs and spec.refs[name].optional:
+                given[key] = None
+            continue
+        given[key] = value
+    return references_from_body(spec, given)
 
 
-def _index(who: Visitor, name: str) -> int:
-    value = who.form.get(name, "")
-    if not value.isascii() or not value.isdigit() or len(value) > 5:
-        raise ServiceError(422, "validation_error", f"The form's {name} is not a position; reload the page.")
-    return int(value)
-
-
-async def _done(who: Visitor, incident_id: str, result: CommandResponse) -> Response:
-    return redirect(who, f"/backstage/incidents/{incident_id}", result.message)
-
-
-async def _refused(who: Visitor, incident_id: str, error: ServiceError) -> Response:
-    if error.status in (401, 404):
-        raise error
-    return redirect(who, f"/backstage/incidents/{incident_id}", error.message, kind="error")
-
-
-@router.post("/incidents/{incident_id}/items/state", dependencies=[Depends(conceal_existence)])
-async def set_item_state(incident_id: str, who: Visitor = Depends(form_visitor)) -> Response:
-    stage, item = _index(who, "stage"), _index(who, "item")
-    state = ItemState.DONE if who.form.get("state") == "done" else ItemState.OPEN
-    body = {"stage": stage, "item": item, "state": state.value}
+@router.post("/incidents/{incident_id}/commands/{name}", dependencies=[Depends(conceal_existence)])
+async def run_command_form(incident_id: str, name: str, who: Visitor = Depends(form_visitor)) -> Response:
+    spec = BY_NAME.get(name)
+    if spec is None:
+        raise ServiceError(404, "not_found", "There is no such action; reload the page.")
+    values = form_values(spec, who.form)
+    asked = {key: value for key, value in who.form.items() if key not in ("csrf_token", "request_key")}
+    request = scoped(who.actor.user_id, f"{spec.name}:{incident_id}", who.form.get("request_key") or None, asked)
     try:
-        result = await act(
-            _caller(who),
-            incident_id,
-            IncidentWorkflow.set_item_state,
-            body,
-            lambda a, r, _: SetItemState(actor=a, request=r, stage=stage, item=item, state=state),
+        result = await run_command(
+            who.svc, spec, who.actor, incident_id, values, request=request, caller_token=who.session.token
         )
-    except ServiceError as error:
-        return await _refused(who, incident_id, error)
-    return await _done(who, incident_id, result)
-
-
-@router.post("/incidents/{incident_id}/items/assignee", dependencies=[Depends(conceal_existence)])
-async def assign_item(incident_id: str, who: Visitor = Depends(form_visitor)) -> Response:
-    stage, item = _index(who, "stage"), _index(who, "item")
-    assignee_id = who.form.get("assignee_id") or None
-    body = {"stage": stage, "item": item, "assignee_id": assignee_id}
-
-    async def build(actor: Actor, request: RequestKey | None, place: IncidentLocation) -> AssignItem:
-        assignee = await user_fact(who.svc, place, assignee_id, "assignee_id") if assignee_id else None
-        return AssignItem(actor=actor, request=request, stage=stage, item=item, assignee=assignee)
-
-    try:
-        result = await act(_caller(who), incident_id, IncidentWorkflow.assign_item, body, build)
-    except ServiceError as error:
-        return await _refused(who, incident_id, error)
-    return await _done(who, incident_id, result)
-
-
-@router.post("/incidents/{incident_id}/stage", dependencies=[Depends(conceal_existence)])
-async def change_stage(incident_id: str, who: Visitor = Depends(form_visitor)) -> Response:
-    direction = "prev" if who.form.get("direction") == "prev" else "next"
-    force = who.form.get("force") == "1"
-    from_stage = _index(who, "from_stage") if who.form.get("from_stage") else None
-    body = {"direction": direction, "force": force, "from_stage": from_stage}
-    try:
-        result = await act(
-            _caller(who),
-            incident_id,
-            IncidentWorkflow.change_stage,
-            body,
-            lambda a, r, _: ChangeStage(actor=a, request=r, direction=direction, force=force, from_stage=from_stage),
-        )
-    except ServiceError as error:
-        if error.code == "confirmation_required":
-            return await _page(
-                who,
-                incident_id,
-                status_code=409,
-                confirm={"kind": "stage", "message": error.message, "stage": error.details.get("stage")},
-            )
-        return await _refused(who, incident_id, error)
-    return await _done(who, incident_id, result)
-
-
-@router.post("/incidents/{incident_id}/end", dependencies=[Depends(conceal_existence)])
-async def end_incident(incident_id: str, who: Visitor = Depends(form_visitor)) -> Response:
-    confirmed = who.form.get("confirmed") == "1"
-    try:
-        result = await act(
-            _caller(who),
-            incident_id,
-            IncidentWorkflow.end_incident,
-            {"confirmed": confirmed},
-            lambda a, r, _: EndIncident(actor=a, request=r, confirmed=confirmed),
-        )
-    except ServiceError as error:
-        if error.code == "confirmation_required":
-            return await _page(who, incident_id, status_code=409, confirm={"kind": "end", "message": error.message})
-        return await _refused(who, incident_id, error)
-    return await _done(who, incident_id, result)
-
-
-@router.post("/incidents/{incident_id}/restart", dependencies=[Depends(conceal_existence)])
-async def restart_incident(incident_id: str, who: Visitor = Depends(form_visitor)) -> Response:
-    caller = _caller(who)
-    try:
-        result = await incident_start.restart(
-            who.svc, who.actor, incident_id, request=caller.request("restart_incident", incident_id, None)
-        )
-    except ServiceError as error:
-        return await _refused(who, incident_id, error)
-    return redirect(who, f"/backstage/incidents/{incident_id}", result.message)
-
-
-@router.post("/incidents/{incident_id}/status-updates", dependencies=[Depends(conceal_existence)])
-async def post_status_update(incident_id: str, who: Visitor = Depends(form_visitor)) -> Response:
-    draft = {"message": who.form.get("message", ""), "status": who.form.get("status", "")}
-    try:
-        fields = StatusUpdateFields.model_validate({"message": draft["message"], "status": draft["status"] or None})
     except ValidationError as invalid:
         problems = validation_fields(invalid.errors())
         return await _page(
-            who,
-            incident_id,
-            status_code=422,
-            update_error=describe_fields(problems),
-            update_fields=problems,
-            draft=draft,
-        )
-    try:
-        result = await act(
-            _caller(who),
-            incident_id,
-            IncidentWorkflow.post_status_update,
-            fields,
-            lambda a, r, _: PostStatusUpdate(actor=a, request=r, **fields.model_dump()),
-        )
+            who, incident_id, status_code=422, form=name, form_error=describe_fields(problems), form_fields=problems,
+            draft=asked,
+        )  # fmt: skip
     except ServiceError as error:
-        if error.status == 422:
+        if error.code == "confirmation_required" and spec.slash and spec.slash.confirm:
+            confirm = spec.slash.confirm
+            resend = {**asked, **{key: _form_value(value) for key, value in confirm.resend.items()}}
+            if confirm.from_stage:
+                resend["from_stage"] = str(error.details.get("stage", ""))
+            shown = {"name": name, "message": error.message, "submit": confirm.submit, "resend": resend}
+            return await _page(who, incident_id, status_code=409, confirm=shown)
+        if error.status == 422 and name in FORMS_ON_PAGE:
             return await _page(
-                who,
-                incident_id,
-                status_code=422,
-                update_error=error.message,
-                update_fields=error.fields,
-                draft=draft,
-            )
-        return await _refused(who, incident_id, error)
-    return await _done(who, incident_id, result)
+                who, incident_id, status_code=422, form=name, form_error=error.message, form_fields=error.fields,
+                draft=asked,
+            )  # fmt: skip
+        if error.status in (401, 404):
+            raise
+        return redirect(who, f"/backstage/incidents/{incident_id}", error.message, kind="error")
+    return redirect(who, f"/backstage/incidents/{incident_id}", result.message)
+
+
+def _form_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    return str(value)
+
+
+# Commands with a form of their own on the page, whose refusals are shown beside its fields.
+FORMS_ON_PAGE = frozenset({"post_status_update"})

@@ -17,25 +17,17 @@ from activities.incident_activities import DEDUPE_PROP, STABLE_PROP
 from api.dependencies import services
 from api.http_errors import ErrorBody
 from api.slash import slash_dialogs as dialogs
+from models.command_table import BY_BUTTON, BY_NAME, CommandSpec
 from models.common import Actor
 from models.incident import IncidentFields, ItemState
-from models.incident_commands import (
-    ChangeStage,
-    EndIncident,
-    IncidentCommand,
-    PostStatusUpdate,
-    RequestKey,
-    SetItemState,
-    SnoozeReminder,
-    StatusUpdateFields,
-)
+from models.incident_commands import RequestKey
 from service import incident_access as incidents
 from service import incident_starts as incident_start
+from service.command_runner import run_command
 from service.container import Services
 from service.errors import ServiceError, unauthorized, validation_fields
 from service.idempotency import fingerprint, scoped
 from service.incident_access import IncidentLocation
-from workflows.incident_workflow import IncidentWorkflow
 
 router = APIRouter(tags=["mattermost"])
 
@@ -84,10 +76,19 @@ def _place(state: dialogs.DialogState) -> IncidentLocation:
     return IncidentLocation(incident_id=state.incident_id, team_id=state.team_id, channel_id=state.channel_id)
 
 
-async def _send(svc: Services, actor: Actor, place: IncidentLocation, update: Any, command: IncidentCommand) -> str:
-    actor = await incidents.actor_at(svc, actor, place)
-    command = command.model_copy(update={"actor": actor, "channel_id": place.channel_id})
-    return (await incidents.send(svc, place, update, command)).message
+async def _send(
+    svc: Services,
+    actor: Actor,
+    place: IncidentLocation,
+    spec: CommandSpec,
+    values: dict[str, Any],
+    request: RequestKey | None,
+) -> str:
+    """A command from a dialog or a button in the incident channel: the same path as every face's."""
+    result = await run_command(
+        svc, spec, actor, place.incident_id, values, request=request, location=place, channel_id=place.channel_id
+    )
+    return result.message
 
 
 @router.post(
@@ -112,18 +113,35 @@ async def submit_dialog(body: DialogSubmission, svc: Services = Depends(services
     try:
         if state.kind == "start":
             return await _start(svc, actor, state, body.submission, request)
-        place = _place(state)
-        if state.kind == "end":
-            await _send(svc, actor, place, IncidentWorkflow.end_incident, EndIncident(actor=actor, request=request))
-        elif state.kind == "stage":
-            move = ChangeStage(actor=actor, request=request, direction="next", force=True, from_stage=state.stage)
-            await _send(svc, actor, place, IncidentWorkflow.change_stage, move)
-        else:
-            return await _status_update(svc, actor, place, body.submission, request)
+        spec = BY_NAME.get(state.command)
+        if spec is None:
+            raise unauthorized("This dialog is not valid any more; run the command again.")
+        values = dict(state.values)
+        if state.command in dialogs.COMMAND_DIALOGS:
+            try:
+                values.update(_dialog_fields(spec, body.submission))
+            except ValidationError as error:
+                return _dialog_errors(error, {})
+        await _send(svc, actor, _place(state), spec, values, request)
     except ServiceError as error:
+        if error.status == 401:
+            raise
         return DialogReply(error=error.message)
     # The bot announces the change in the incident channel; the dialog just closes.
     return DialogReply()
+
+
+def _dialog_fields(spec: CommandSpec, submission: dict[str, Any]) -> dict[str, Any]:
+    """The command's fields from a dialog whose elements are named after them. Mattermost does not
+    enforce the elements' limits on the server: the command's fields model does."""
+    body = spec.rest.body
+    assert body is not None
+    given = {
+        name: str(submission.get(name) or "")
+        for name, info in body.model_fields.items()
+        if info.is_required() or submission.get(name) not in (None, "")
+    }
+    return body.model_validate(given).model_dump()
 
 
 def _dialog_errors(error: ValidationError, names: dict[str, str]) -> DialogReply:
@@ -165,21 +183,6 @@ async def _start(
     return DialogReply()
 
 
-async def _status_update(
-    svc: Services, actor: Actor, place: IncidentLocation, submission: dict[str, Any], request: RequestKey | None
-) -> DialogReply:
-    try:
-        # Mattermost does not enforce the elements' limits on the server: the model does.
-        fields = StatusUpdateFields(
-            message=str(submission.get("message") or ""), status=str(submission.get("status") or "") or None
-        )
-    except ValidationError as error:
-        return _dialog_errors(error, {})
-    command = PostStatusUpdate(actor=actor, request=request, **fields.model_dump())
-    await _send(svc, actor, place, IncidentWorkflow.post_status_update, command)
-    return DialogReply()
-
-
 @router.post(
     "/mattermost/action",
     response_model=ActionReply,
@@ -194,87 +197,57 @@ async def button_action(body: ActionRequest, svc: Services = Depends(services)) 
     slash command's update, with its validators, and the same click applies once however
     often it is sent."""
     button = await _verified_button(svc, body)
+    spec = BY_BUTTON.get(button.action)
     actor = await svc.facts.caller_for_user_id(body.user_id)
     try:
+        if spec is None:
+            raise unauthorized("This button is not valid.")
         place = await incidents.locate(svc, button.incident_id)
-        if button.action == "post_update":
-            return await _open_status_dialog(svc, actor, place, body)
-        if button.action in ("set_item", "pick_item"):
-            return await _set_item(svc, actor, place, button, body)
-        if button.action == "next_stage":
-            return await _next_stage(svc, actor, place, button, body)
-        request = scoped(button.incident_id, f"button:{button.action}", button.post_key)
-        snooze = SnoozeReminder(actor=actor, request=request, seconds=button.seconds or 3600)
-        message = await _send(svc, actor, place, IncidentWorkflow.snooze_reminder, snooze)
+        place = IncidentLocation(incident_id=place.incident_id, team_id=place.team_id, channel_id=body.channel_id)
+        if spec.name in dialogs.COMMAND_DIALOGS:
+            return await _open_command_dialog(svc, actor, place, spec, body)
+        values = _clicked(button, body)
+        if values is None:
+            return ActionReply(ephemeral_text="Choose an item from the menu.")
+        if button.action == "snooze":
+            # A reminder's Snooze applies once, whoever clicks it (it is bound to its post).
+            request = scoped(button.incident_id, f"button:{button.action}", button.post_key)
+        else:
+            # A click resent by Mattermost (same trigger id) applies once.
+            request = scoped(
+                actor.user_id, f"button:{button.action}:{button.incident_id}", body.trigger_id or None, values
+            )
+        try:
+            message = await _send(svc, actor, place, spec, values, request)
+        except ServiceError as error:
+            if error.code != "confirmation_required" or not body.trigger_id:
+                raise
+            dialog = dialogs.confirmation(svc, spec, values, error, user_id=actor.user_id, place=place)
+            await svc.mattermost.open_dialog(trigger_id=body.trigger_id, url=dialogs.dialog_url(svc), dialog=dialog)
+            return ActionReply(ephemeral_text=error.message)
     except ServiceError as error:
         return ActionReply(ephemeral_text=error.message)
-    return ActionReply(update={"message": message, "props": {}}, ephemeral_text=message)
+    if button.action == "snooze":
+        return ActionReply(update={"message": message, "props": {}}, ephemeral_text=message)
+    return ActionReply(ephemeral_text=message)
 
 
-def _click_key(actor: Actor, button: ButtonContext, body: ActionRequest, what: Any) -> RequestKey | None:
-    """A click resent by Mattermost (same trigger id) applies once."""
-    return scoped(actor.user_id, f"button:{button.action}:{button.incident_id}", body.trigger_id or None, what)
-
-
-async def _set_item(
-    svc: Services, actor: Actor, place: IncidentLocation, button: ButtonContext, body: ActionRequest
-) -> ActionReply:
-    """Check or uncheck an item: a button names it, a menu's choice is `<item>:<item id>:<state>`."""
+def _clicked(button: ButtonContext, body: ActionRequest) -> dict[str, Any] | None:
+    """The command's fields a click stands for; None for a menu choice that names no item."""
+    if button.action == "snooze":
+        return {"seconds": button.seconds or 3600}
+    if button.action == "next_stage":
+        # From the stage the post showed; past open items it asks first, as `/incident stage next` does.
+        return {"direction": "next", "from_stage": button.stage}
     item, item_id, target = button.item, button.item_id, button.state
     if button.action == "pick_item":
         parts = str(body.context.get("selected_option") or "").split(":")
-        if len(parts) != 3 or not parts[0].isascii() or not parts[0].isdigit():
-            return ActionReply(ephemeral_text="Choose an item from the menu.")
+        if len(parts) != 3 or not parts[0].isascii() or not parts[0].isdigit() or len(parts[0]) > 5:
+            return None
         item, item_id, target = int(parts[0]), parts[1], parts[2]
     if button.stage is None or item is None or target not in (ItemState.DONE, ItemState.OPEN):
-        return ActionReply(ephemeral_text="Choose an item from the menu.")
-    what = {"stage": button.stage, "item": item, "item_id": item_id, "state": target}
-    try:
-        command = SetItemState(
-            actor=actor,
-            request=_click_key(actor, button, body, what),
-            stage=button.stage,
-            item=item,
-            item_id=item_id,
-            state=ItemState(target),
-        )
-    except ValidationError:
-        return ActionReply(ephemeral_text="Choose an item from the menu.")
-    return ActionReply(ephemeral_text=await _send(svc, actor, place, IncidentWorkflow.set_item_state, command))
-
-
-async def _next_stage(
-    svc: Services, actor: Actor, place: IncidentLocation, button: ButtonContext, body: ActionRequest
-) -> ActionReply:
-    """*Next stage*, from the stage the post showed; past open items it asks first, exactly as
-    `/incident stage next` does (the confirmation names the stage)."""
-    move = ChangeStage(
-        actor=actor,
-        request=_click_key(actor, button, body, {"stage": button.stage}),
-        direction="next",
-        from_stage=button.stage,
-    )
-    try:
-        message = await _send(svc, actor, place, IncidentWorkflow.change_stage, move)
-    except ServiceError as error:
-        if error.code != "confirmation_required" or not body.trigger_id:
-            raise
-        state = dialogs.sign_state(
-            svc,
-            kind="stage",
-            user_id=actor.user_id,
-            team_id=place.team_id,
-            channel_id=body.channel_id,
-            incident_id=place.incident_id,
-            direction="next",
-            stage=int(error.details["stage"]),
-        )
-        dialog = dialogs.confirm_dialog(
-            callback_id="stage", title="Items still open", text=error.message, submit="Move on", state=state
-        )
-        await svc.mattermost.open_dialog(trigger_id=body.trigger_id, url=dialogs.dialog_url(svc), dialog=dialog)
-        return ActionReply(ephemeral_text=error.message)
-    return ActionReply(ephemeral_text=message)
+        return None
+    return {"stage": button.stage, "item": item, "item_id": item_id[:64], "state": target}
 
 
 class ButtonContext(BaseModel):
@@ -313,18 +286,21 @@ async def _verified_button(svc: Services, body: ActionRequest) -> ButtonContext:
     return button
 
 
-async def _open_status_dialog(svc: Services, actor: Actor, place: IncidentLocation, body: ActionRequest) -> ActionReply:
+async def _open_command_dialog(
+    svc: Services, actor: Actor, place: IncidentLocation, spec: CommandSpec, body: ActionRequest
+) -> ActionReply:
     if not body.trigger_id:
         return ActionReply(ephemeral_text="Use /incident update <message> to post an update.")
     state = dialogs.sign_state(
         svc,
-        kind="status_update",
+        kind=dialogs.COMMAND_DIALOGS[spec.name].kind,
         user_id=actor.user_id,
         team_id=place.team_id,
         channel_id=body.channel_id,
         incident_id=place.incident_id,
+        command=spec.name,
     )
     await svc.mattermost.open_dialog(
-        trigger_id=body.trigger_id, url=dialogs.dialog_url(svc), dialog=dialogs.status_update_dialog(state)
+        trigger_id=body.trigger_id, url=dialogs.dialog_url(svc), dialog=dialogs.command_dialog(spec.name, state)
     )
     return ActionReply()

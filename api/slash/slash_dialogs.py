@@ -9,28 +9,34 @@ from __future__ import annotations
 
 import secrets
 import time
-from typing import Any, Literal
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
+from models.command_table import CommandSpec
 from models.incident import DESCRIPTION_MAX, NAME_MAX, STATUS_MESSAGE_MAX, UpdateStatus
 from models.playbook import PlaybookSummary
 from service.container import Services
+from service.errors import ServiceError
+from service.incident_access import IncidentLocation
 
-DialogKind = Literal["start", "end", "stage", "status_update"]
 STATE_TTL_SECONDS = 3600
 BLANK_PLAYBOOK = "none"
 
 
 class DialogState(BaseModel):
-    kind: DialogKind
+    # The dialog's callback id: "start", or a command's dialog (its confirmation, or its fields).
+    kind: str
     user_id: str
     team_id: str
     channel_id: str
     incident_id: str = ""
-    direction: str = ""
-    # The stage a confirmation was given for: the incident refuses it once it has moved on.
-    stage: int | None = None
+    # The command the dialog sends (`models.command_table`), with the fields it already has
+    # (a confirmation names the stage it was given for: the incident refuses it once it has moved on).
+    command: str = ""
+    values: dict[str, Any] = Field(default_factory=dict)
     response_url: str = ""
     nonce: str
     expires: int
@@ -119,3 +125,51 @@ def status_update_dialog(state: str) -> dict[str, Any]:
             {"display_name": "Update", "name": "message", "type": "textarea", "max_length": STATUS_MESSAGE_MAX},
         ],
     }
+
+
+@dataclass(frozen=True)
+class CommandDialog:
+    """A dialog asking for a command's fields (its elements are named as the command's fields)."""
+
+    kind: str
+    build: Callable[[str], dict[str, Any]]
+
+
+# Commands whose slash subcommand, without arguments, opens a dialog (see `Slash.when_empty`).
+COMMAND_DIALOGS = {"post_status_update": CommandDialog("status_update", status_update_dialog)}
+
+
+def command_dialog(command: str, state: str) -> dict[str, Any]:
+    return COMMAND_DIALOGS[command].build(state)
+
+
+def confirmation(
+    svc: Services,
+    spec: CommandSpec,
+    values: dict[str, Any],
+    refusal: ServiceError,
+    *,
+    user_id: str,
+    place: IncidentLocation,
+) -> dict[str, Any]:
+    """The dialog asking for the yes a command needs: it resends the command confirmed, naming
+    what it was asked about (a stage confirmation is refused once the incident has moved on)."""
+    assert spec.slash is not None
+    assert spec.slash.confirm is not None
+    confirm = spec.slash.confirm
+    resend = {**values, **confirm.resend}
+    if confirm.from_stage:
+        resend["from_stage"] = int(refusal.details["stage"])
+    state = sign_state(
+        svc,
+        kind=spec.slash.name,
+        user_id=user_id,
+        team_id=place.team_id,
+        channel_id=str(place.channel_id),
+        incident_id=place.incident_id,
+        command=spec.name,
+        values=resend,
+    )
+    return confirm_dialog(
+        callback_id=spec.slash.name, title=confirm.title, text=refusal.message, submit=confirm.submit, state=state
+    )

@@ -65,24 +65,24 @@ async def full_incident(world: World) -> WorkflowHandle[Any, Any]:
     alice = actor(world.alice)
     await eventually(lambda: state(handle), lambda s: any(e.type == EventType.REMINDER_SENT for e in s.timeline))
     commands: list[tuple[Any, Any]] = [
-        (IncidentWorkflow.set_item_state, SetItemState(actor=alice, stage=0, item=0, state="in_progress")),
-        (IncidentWorkflow.set_item_state, SetItemState(actor=alice, stage=0, item=0, state="toggle")),
-        (IncidentWorkflow.assign_item, AssignItem(actor=alice, stage=0, item=1, assignee=fact(world.carol))),
-        (IncidentWorkflow.add_item, AddItem(actor=alice, stage=0, title="Tell support")),
-        (IncidentWorkflow.edit_item, EditItem(actor=alice, stage=0, item=2, title="Tell support now")),
-        (IncidentWorkflow.move_item, MoveItem(actor=alice, stage=0, item=2, to_position=0)),
-        (IncidentWorkflow.remove_item, RemoveItem(actor=alice, stage=0, item=0)),
-        (IncidentWorkflow.change_stage, ChangeStage(actor=alice, direction="next", force=True)),
-        (IncidentWorkflow.run_item_command, RunItemCommand(actor=alice, stage=1, item=0)),
-        (IncidentWorkflow.invite_members, InviteMembers(actor=alice, users=[fact(world.bob, member=False)])),
-        (IncidentWorkflow.change_commander, ChangeCommander(actor=alice, commander=fact(world.carol))),
+        ("set_item_state", SetItemState(actor=alice, stage=0, item=0, state="in_progress")),
+        ("set_item_state", SetItemState(actor=alice, stage=0, item=0, state="toggle")),
+        ("assign_item", AssignItem(actor=alice, stage=0, item=1, assignee=fact(world.carol))),
+        ("add_item", AddItem(actor=alice, stage=0, title="Tell support")),
+        ("edit_item", EditItem(actor=alice, stage=0, item=2, title="Tell support now")),
+        ("move_item", MoveItem(actor=alice, stage=0, item=2, to_position=0)),
+        ("remove_item", RemoveItem(actor=alice, stage=0, item=0)),
+        ("change_stage", ChangeStage(actor=alice, direction="next", force=True)),
+        ("run_item_command", RunItemCommand(actor=alice, stage=1, item=0)),
+        ("invite_members", InviteMembers(actor=alice, users=[fact(world.bob, member=False)])),
+        ("change_commander", ChangeCommander(actor=alice, commander=fact(world.carol))),
         (
-            IncidentWorkflow.post_status_update,
+            "post_status_update",
             PostStatusUpdate(actor=alice, message="Failing over", status="identified"),
         ),
-        (IncidentWorkflow.snooze_reminder, SnoozeReminder(actor=alice, seconds=3600)),
+        ("snooze_reminder", SnoozeReminder(actor=alice, seconds=3600)),
         (
-            IncidentWorkflow.announce,
+            "announce",
             Announce(
                 actor=alice,
                 channels=[
@@ -95,8 +95,8 @@ async def full_incident(world: World) -> WorkflowHandle[Any, Any]:
                 ],
             ),
         ),
-        (IncidentWorkflow.set_reminder, SetReminder(actor=alice, seconds=0)),
-        (IncidentWorkflow.end_incident, EndIncident(actor=alice)),
+        ("set_reminder", SetReminder(actor=alice, seconds=0)),
+        ("end_incident", EndIncident(actor=alice)),
     ]
     for update, command in commands:
         await handle.execute_update(update, command)
@@ -108,7 +108,7 @@ async def restarted_incident(world: World) -> WorkflowHandle[Any, Any]:
     handle = await start(world, book=playbook(world))
     alice = actor(world.alice)
     await settled(handle)
-    await handle.execute_update(IncidentWorkflow.end_incident, EndIncident(actor=alice))
+    await handle.execute_update("end_incident", EndIncident(actor=alice))
     ended: IncidentState = await handle.result()
     resume = IncidentStart.resuming(ended, alice)
     operation = WithStartWorkflowOperation(
@@ -118,11 +118,11 @@ async def restarted_incident(world: World) -> WorkflowHandle[Any, Any]:
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
     )
     await world.stack.temporal.execute_update_with_start_workflow(
-        IncidentWorkflow.restart_incident, RestartIncident(actor=alice), start_workflow_operation=operation
+        "restart_incident", RestartIncident(actor=alice), start_workflow_operation=operation
     )
     again = world.stack.temporal.get_workflow_handle_for(IncidentWorkflow.run, handle.id)
     await settled(again)
-    await again.execute_update(IncidentWorkflow.end_incident, EndIncident(actor=alice))
+    await again.execute_update("end_incident", EndIncident(actor=alice))
     await again.result()
     return again
 
@@ -134,10 +134,10 @@ async def reopened_incident(world: World) -> WorkflowHandle[Any, Any]:
     handle = await start(world, book=book, config=config)
     alice = actor(world.alice)
     await settled(handle)
-    await handle.execute_update(IncidentWorkflow.end_incident, EndIncident(actor=alice))
-    await handle.execute_update(IncidentWorkflow.restart_incident, RestartIncident(actor=alice))
+    await handle.execute_update("end_incident", EndIncident(actor=alice))
+    await handle.execute_update("restart_incident", RestartIncident(actor=alice))
     await settled(handle)
-    await handle.execute_update(IncidentWorkflow.end_incident, EndIncident(actor=alice))
+    await handle.execute_update("end_incident", EndIncident(actor=alice))
     await eventually(lambda: state(handle), lambda s: s.status == IncidentStatus.ENDED and not s.outbox)
     return handle
 
@@ -156,9 +156,9 @@ async def continued_incident(world: World) -> None:
         handle = await start(world, client=client)
         alice = actor(world.alice)
         for n in range(8):
-            await handle.execute_update(IncidentWorkflow.add_item, AddItem(actor=alice, stage=0, title=f"Step {n}"))
+            await handle.execute_update("add_item", AddItem(actor=alice, stage=0, title=f"Step {n}"))
         await eventually(lambda: state(handle), lambda s: not s.outbox and s.channel_id is not None)
-        await handle.execute_update(IncidentWorkflow.end_incident, EndIncident(actor=alice))
+        await handle.execute_update("end_incident", EndIncident(actor=alice))
         await handle.result()
         await save(client, handle, "incident-continued-as-new")
 

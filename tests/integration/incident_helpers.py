@@ -7,9 +7,10 @@ from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
 
+from models.command_table import update_name
 from models.common import Actor, UserFact, new_short_id
 from models.incident import IncidentStart, IncidentState
-from models.incident_commands import CommandResult
+from models.incident_commands import CommandResult, IncidentCommand
 from models.playbook import ChecklistItemSpec, Playbook, StageSpec
 from service.incident_starts import incident_config, start_options
 from tests.harness import Stack, User, World, eventually
@@ -97,8 +98,8 @@ async def settled(handle: WorkflowHandle[Any, Any]) -> IncidentState:
     )
 
 
-async def update(handle: WorkflowHandle[Any, Any], method: Any, command: Any) -> CommandResult:
-    result: CommandResult = await handle.execute_update(method, command)
+async def update(handle: WorkflowHandle[Any, Any], command: IncidentCommand) -> CommandResult:
+    result: CommandResult = await handle.execute_update(update_name(command), command, result_type=CommandResult)
     return result
 
 

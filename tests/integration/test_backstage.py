@@ -168,10 +168,10 @@ async def test_buttons_send_the_same_updates_and_reach_mattermost(world: World) 
     assert shown.status_code == 200
     token = csrf(shown)
     form = {"csrf_token": token, "request_key": "check-1", "stage": "0", "item": "0", "state": "done"}
-    checked = await page.post(f"{url}/items/state", data=form)
+    checked = await page.post(f"{url}/commands/set_item_state", data=form)
     assert checked.status_code == 303
     # The same form sent again (a double click) applies once.
-    assert (await page.post(f"{url}/items/state", data=form)).status_code == 303
+    assert (await page.post(f"{url}/commands/set_item_state", data=form)).status_code == 303
     record = (await world.api(world.alice).get(f"/api/v1/incidents/{incident['id']}")).json()
     assert record["checklists"][0]["items"][0]["state"] == "done"
     assert sum(1 for e in record["timeline"] if e["type"] == "item_state_changed") == 1
@@ -180,14 +180,16 @@ async def test_buttons_send_the_same_updates_and_reach_mattermost(world: World) 
     after = await page.get(url)
     assert "Marked 'Page the DBA' as done." in text(after)
     # Unchecking is the same update with the other state.
-    reopened = await page.post(f"{url}/items/state", data=form | {"request_key": "uncheck-1", "state": "open"})
+    reopened = await page.post(
+        f"{url}/commands/set_item_state", data=form | {"request_key": "uncheck-1", "state": "open"}
+    )
     assert reopened.status_code == 303
     record = (await world.api(world.alice).get(f"/api/v1/incidents/{incident['id']}")).json()
     assert record["checklists"][0]["items"][0]["state"] == "open"
-    await page.post(f"{url}/items/state", data=form | {"request_key": "check-2"})
+    await page.post(f"{url}/commands/set_item_state", data=form | {"request_key": "check-2"})
 
     assigned = await page.post(
-        f"{url}/items/assignee",
+        f"{url}/commands/assign_item",
         data={"csrf_token": token, "request_key": "a-1", "stage": "0", "item": "1", "assignee_id": world.alice.id},
     )
     assert assigned.status_code == 303
@@ -195,13 +197,14 @@ async def test_buttons_send_the_same_updates_and_reach_mattermost(world: World) 
     assert "ssigned" in flash, flash[:400]
     # Moving past an open item asks first, naming the stage; confirming resends with force.
     asked = await page.post(
-        f"{url}/stage", data={"csrf_token": token, "request_key": "s-1", "direction": "next", "from_stage": "0"}
+        f"{url}/commands/change_stage",
+        data={"csrf_token": token, "request_key": "s-1", "direction": "next", "from_stage": "0"},
     )
     assert asked.status_code == 409
-    assert "Move on anyway" in text(asked)
+    assert "Move on" in text(asked)
     assert 'name="from_stage" value="0"' in asked.text
     moved = await page.post(
-        f"{url}/stage",
+        f"{url}/commands/change_stage",
         data={"csrf_token": token, "request_key": "s-2", "direction": "next", "force": "1", "from_stage": "0"},
     )
     assert moved.status_code == 303
@@ -210,13 +213,13 @@ async def test_buttons_send_the_same_updates_and_reach_mattermost(world: World) 
     assert record["checklists"][0]["items"][1]["assignee_id"] == world.alice.id
     # A stale confirmation (the incident moved on) is refused by the workflow, not applied.
     stale = await page.post(
-        f"{url}/stage",
+        f"{url}/commands/change_stage",
         data={"csrf_token": token, "request_key": "s-3", "direction": "next", "force": "1", "from_stage": "0"},
     )
     assert stale.status_code == 303
     assert (await world.api(world.alice).get(f"/api/v1/incidents/{incident['id']}")).json()["active_stage"] == 1
     # A status update with no message is the API's field error, shown by the field.
-    empty = await page.post(f"{url}/status-updates", data={"csrf_token": token, "message": "  "})
+    empty = await page.post(f"{url}/commands/post_status_update", data={"csrf_token": token, "message": "  "})
     assert empty.status_code == 422
     assert 'aria-invalid="true"' in empty.text
 
@@ -244,7 +247,7 @@ async def test_state_changing_forms_need_the_sessions_csrf_token(world: World) -
     url = f"/backstage/incidents/{incident['id']}"
     for token in ("", "forged"):
         refused = await page.post(
-            f"{url}/items/state", data={"csrf_token": token, "stage": "0", "item": "0", "state": "done"}
+            f"{url}/commands/set_item_state", data={"csrf_token": token, "stage": "0", "item": "0", "state": "done"}
         )
         assert refused.status_code == 403
         assert "Reload the page" in text(refused)
@@ -253,7 +256,7 @@ async def test_state_changing_forms_need_the_sessions_csrf_token(world: World) -
     # Another person's session token does not fit this session.
     other = await sign_in(world, world.bob)
     foreign = csrf(await other.get(f"/backstage/teams/{world.team_id}/incidents"))
-    refused = await page.post(f"{url}/end", data={"csrf_token": foreign, "confirmed": "1"})
+    refused = await page.post(f"{url}/commands/end_incident", data={"csrf_token": foreign, "confirmed": "1"})
     assert refused.status_code == 403
 
 

@@ -240,7 +240,7 @@ async def test_an_unavailable_reminder_is_posted_once(world: World) -> None:
     before = len(world.standin.faults_taken)
     world.standin.add_fault("POST", "/api/v4/posts", status=503, times=2)
     await eventually(lambda: _taken(world), lambda n: n == before + 2, what="two refused reminder posts")
-    await update(handle, IncidentWorkflow.end_incident, EndIncident(actor=actor(world.alice)))
+    await update(handle, EndIncident(actor=actor(world.alice)))
     final: IncidentState = await handle.result()
     # Reminders lose their buttons once the incident ends: count them by what they say.
     reminders = [
@@ -270,8 +270,8 @@ async def test_a_refused_broadcast_is_on_the_timeline_and_told_in_the_incident_c
     # Someone removes the bot from the private broadcast channel; the next broadcast is refused.
     standin.remove_channel_member(news["id"], world.stack.bot["id"])
     alice = actor(world.alice)
-    await update(handle, IncidentWorkflow.post_status_update, PostStatusUpdate(actor=alice, message="Failing over"))
-    await update(handle, IncidentWorkflow.post_status_update, PostStatusUpdate(actor=alice, message="Recovered"))
+    await update(handle, PostStatusUpdate(actor=alice, message="Failing over"))
+    await update(handle, PostStatusUpdate(actor=alice, message="Recovered"))
     current = await eventually(lambda: state(handle), lambda s: len(failures(s)) == 2 and not s.outbox)
     bot = f"@{world.stack.bot['username']}"
     assert failures(current)[0] == (
@@ -303,12 +303,12 @@ async def test_a_refusal_is_reported_once_and_skipped(
     alice = actor(world.alice)
     if what == "invite":
         dave = fact(world.dave, member=False)
-        await update(handle, IncidentWorkflow.invite_members, InviteMembers(actor=alice, users=[dave]))
+        await update(handle, InviteMembers(actor=alice, users=[dave]))
     elif what == "post":
-        await update(handle, IncidentWorkflow.post_status_update, PostStatusUpdate(actor=alice, message="Refused"))
+        await update(handle, PostStatusUpdate(actor=alice, message="Refused"))
     else:
-        await update(handle, IncidentWorkflow.change_commander, ChangeCommander(actor=alice, commander=fact(world.bob)))
-    await update(handle, IncidentWorkflow.post_status_update, PostStatusUpdate(actor=alice, message="After"))
+        await update(handle, ChangeCommander(actor=alice, commander=fact(world.bob)))
+    await update(handle, PostStatusUpdate(actor=alice, message="After"))
     current = await drained(handle)
     assert status in requests(world, method, path.replace("{channel_id}", ready.channel_id or ""))
     expected = {"invite": EventType.INVITE_FAILED, "post": EventType.EFFECT_FAILED, "header": EventType.EFFECT_FAILED}
@@ -336,7 +336,7 @@ async def test_a_refused_reminder_is_reported_and_the_rhythm_goes_on(world: Worl
         lambda s: len([e for e in s.timeline if e.type == EventType.REMINDER_SENT]) >= 2 and not s.outbox,
         what="two reminders",
     )
-    await update(handle, IncidentWorkflow.end_incident, EndIncident(actor=actor(world.alice)))
+    await update(handle, EndIncident(actor=actor(world.alice)))
     final: IncidentState = await handle.result()
     reminders = [p for p in bot_posts(world, current.channel_id or "") if "status update" in p["message"].lower()]
     assert len(failures(final)) == 1
@@ -353,7 +353,7 @@ async def test_a_failing_header_holds_back_nothing_and_is_given_up_after_the_bou
     ready = await drained(handle)
     patch = f"/api/v4/channels/{ready.channel_id}/patch"
     world.standin.add_fault("PUT", patch, status=500)  # this channel's header, for good
-    await update(handle, IncidentWorkflow.end_incident, EndIncident(actor=actor(world.alice)))
+    await update(handle, EndIncident(actor=actor(world.alice)))
 
     async def resolved() -> int:
         month = stats_month(ready.started_at)
@@ -385,7 +385,7 @@ async def test_an_unavailable_broadcast_channel_holds_back_only_itself(world: Wo
     standin.add_fault("POST", "/api/v4/posts", status=503, channel_id=news)
     alice = actor(world.alice)
     for n in range(3):
-        await update(handle, IncidentWorkflow.post_status_update, PostStatusUpdate(actor=alice, message=f"Lane {n}"))
+        await update(handle, PostStatusUpdate(actor=alice, message=f"Lane {n}"))
 
     def lane_posts(channel_id: str) -> int:
         return len([p for p in bot_posts(world, channel_id) if "Lane " in p["message"] and not checklist(p)])
@@ -419,7 +419,7 @@ async def test_429_with_retry_after_is_honoured_and_posts_stay_once_in_order(wor
     loop = asyncio.get_running_loop()
     began = loop.time()
     for n in range(5):
-        await update(handle, IncidentWorkflow.post_status_update, PostStatusUpdate(actor=alice, message=f"Update {n}"))
+        await update(handle, PostStatusUpdate(actor=alice, message=f"Update {n}"))
     current = await drained(handle)
     took = loop.time() - began
     assert took >= 3.0, f"three Retry-After: 1 answers must take 3 s, took {took:.1f}s"
@@ -440,7 +440,7 @@ async def test_after_a_503_burst_the_backlog_drains_within_seconds(world: World)
     world.standin.add_fault("POST", "/api/v4/posts", status=503)
     alice = actor(world.alice)
     for n in range(8):
-        await update(handle, IncidentWorkflow.post_status_update, PostStatusUpdate(actor=alice, message=f"Burst {n}"))
+        await update(handle, PostStatusUpdate(actor=alice, message=f"Burst {n}"))
     await pending_attempt(handle, 5)  # backed off to the ceiling
     world.standin.clear_faults()
     loop = asyncio.get_running_loop()
@@ -475,9 +475,7 @@ async def test_mattermost_down_mid_incident_loses_and_repeats_nothing(world: Wor
     await standin.stop()
     try:
         for n in range(3):
-            await update(
-                handle, IncidentWorkflow.post_status_update, PostStatusUpdate(actor=alice, message=f"Dark {n}")
-            )
+            await update(handle, PostStatusUpdate(actor=alice, message=f"Dark {n}"))
         await pending_attempt(handle, 3)
     finally:
         await standin.start()
@@ -499,9 +497,7 @@ async def test_worker_killed_mid_burst_applies_and_posts_everything_once(world: 
         await drained(handle)
         world.standin.add_fault("POST", "/api/v4/posts", delay=0.3)  # slow enough to be caught mid-burst
         for n in range(12):
-            await update(
-                handle, IncidentWorkflow.post_status_update, PostStatusUpdate(actor=alice, message=f"Kill {n}")
-            )
+            await update(handle, PostStatusUpdate(actor=alice, message=f"Kill {n}"))
         await activity_started(handle, "post_message", occurrence=4)
         first.send_signal(signal.SIGKILL)
         await first.wait()
@@ -524,7 +520,7 @@ async def test_temporal_stopped_and_restarted_loses_and_repeats_nothing(world: W
         await drained(handle)
         world.standin.add_fault("POST", "/api/v4/posts", delay=0.2)
         for n in range(6):
-            await update(handle, IncidentWorkflow.post_status_update, PostStatusUpdate(actor=alice, message=f"Gap {n}"))
+            await update(handle, PostStatusUpdate(actor=alice, message=f"Gap {n}"))
     world.standin.clear_faults()
     async with own_server(db_file=db) as (_, client), own_worker(world, client):
         back = client.get_workflow_handle_for(IncidentWorkflow.run, handle.id)

@@ -154,12 +154,12 @@ async def test_continue_as_new_carries_everything_across_runs(world: World) -> N
         handle = await start(world, client=client)
         alice = actor(world.alice)
         for n in range(10):
-            await handle.execute_update(IncidentWorkflow.add_item, AddItem(actor=alice, stage=0, title=f"Step {n}"))
+            await handle.execute_update("add_item", AddItem(actor=alice, stage=0, title=f"Step {n}"))
 
         async def toggle(item: int, times: int) -> None:
             for _ in range(times):
                 await handle.execute_update(
-                    IncidentWorkflow.set_item_state, SetItemState(actor=alice, stage=0, item=item, state="toggle")
+                    "set_item_state", SetItemState(actor=alice, stage=0, item=item, state="toggle")
                 )
 
         # 10 concurrent streams of 25 toggles each: 250 changes, while runs roll over.

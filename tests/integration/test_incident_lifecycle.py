@@ -49,17 +49,17 @@ async def test_reminders_fire_once_per_interval_reset_change_and_stop(world: Wor
     assert actions[0]["integration"]["url"] == f"{world.stack.api_url}/mattermost/action"
 
     alice = actor(world.alice)
-    await update(handle, IncidentWorkflow.set_reminder, SetReminder(actor=alice, seconds=3600))
+    await update(handle, SetReminder(actor=alice, seconds=3600))
     changed = await settled(handle)
     assert changed.reminder_seconds == 3600
     assert changed.reminder_due_at is not None
     assert (changed.reminder_due_at - changed.timeline[-1].at).total_seconds() == 3600
-    await update(handle, IncidentWorkflow.post_status_update, PostStatusUpdate(actor=alice, message="Still on it"))
+    await update(handle, PostStatusUpdate(actor=alice, message="Still on it"))
     reset = await settled(handle)
     assert reset.reminder_due_at is not None
     assert (reset.reminder_due_at - reset.status_updates[-1].at).total_seconds() == 3600
 
-    await update(handle, IncidentWorkflow.set_reminder, SetReminder(actor=alice, seconds=0))
+    await update(handle, SetReminder(actor=alice, seconds=0))
     off = await settled(handle)
     assert off.reminder_due_at is None
     types = await history_types(handle)
@@ -68,9 +68,9 @@ async def test_reminders_fire_once_per_interval_reset_change_and_stop(world: Wor
     )
     assert HistoryEventType.EVENT_TYPE_TIMER_STARTED not in types[last_update:], "no reminder timer once it is off"
 
-    await update(handle, IncidentWorkflow.set_reminder, SetReminder(actor=alice, seconds=1))
+    await update(handle, SetReminder(actor=alice, seconds=1))
     await eventually(lambda: state(handle), lambda s: len(reminders(s)) > len(reminders(off)), what="reminders again")
-    await update(handle, IncidentWorkflow.end_incident, EndIncident(actor=alice))
+    await update(handle, EndIncident(actor=alice))
     final: IncidentState = await handle.result()
     assert final.reminder_due_at is None
     assert (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED
@@ -80,8 +80,8 @@ async def test_restart_reopens_with_full_state_and_counts_only_ongoing_time(worl
     handle = await start(world, book=playbook(world))
     await ready(world, handle)
     alice = actor(world.alice)
-    await update(handle, IncidentWorkflow.set_item_state, SetItemState(actor=alice, stage=0, item=0, state="done"))
-    await update(handle, IncidentWorkflow.end_incident, EndIncident(actor=alice))
+    await update(handle, SetItemState(actor=alice, stage=0, item=0, state="done"))
+    await update(handle, EndIncident(actor=alice))
     ended: IncidentState = await handle.result()
     first_end = ended.ended_at
     assert first_end is not None
@@ -98,7 +98,7 @@ async def test_restart_reopens_with_full_state_and_counts_only_ongoing_time(worl
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
     )
     result = await stack.temporal.execute_update_with_start_workflow(
-        IncidentWorkflow.restart_incident, RestartIncident(actor=alice), start_workflow_operation=operation
+        "restart_incident", RestartIncident(actor=alice), start_workflow_operation=operation
     )
     assert result.message == "Incident restarted."
     restarted_handle = stack.temporal.get_workflow_handle_for(IncidentWorkflow.run, handle.id)
@@ -109,7 +109,7 @@ async def test_restart_reopens_with_full_state_and_counts_only_ongoing_time(worl
     assert to_record(reopened, reopened.started_at).time_to_resolution_seconds is None
     assert (await restarted_handle.describe()).status == WorkflowExecutionStatus.RUNNING
 
-    await update(restarted_handle, IncidentWorkflow.end_incident, EndIncident(actor=alice))
+    await update(restarted_handle, EndIncident(actor=alice))
     final: IncidentState = await restarted_handle.result()
     assert final.ended_at is not None
     assert final.ended_at > first_end
@@ -139,7 +139,7 @@ async def test_a_restart_inside_the_reopen_window_reopens_the_same_run(world: Wo
     await ready(world, handle)
     alice = actor(world.alice)
     first_run = (await handle.describe()).run_id
-    await update(handle, IncidentWorkflow.end_incident, EndIncident(actor=alice))
+    await update(handle, EndIncident(actor=alice))
     await eventually(lambda: incident_status_of_runs(world, handle.id), lambda s: s == ["ended"], what="ended")
     assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
 
@@ -152,7 +152,7 @@ async def test_a_restart_inside_the_reopen_window_reopens_the_same_run(world: Wo
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
     )
     result = await world.stack.temporal.execute_update_with_start_workflow(
-        IncidentWorkflow.restart_incident, RestartIncident(actor=alice), start_workflow_operation=operation
+        "restart_incident", RestartIncident(actor=alice), start_workflow_operation=operation
     )
     assert result.message == "Incident restarted."
     reopened = await settled(handle)
@@ -169,7 +169,7 @@ async def test_the_reopen_window_closes_the_run_when_it_is_over(world: World) ->
     config = incident_config(world.stack.settings, "x").model_copy(update={"reopen_window_seconds": 1})
     handle = await start(world, book=playbook(world), config=config)
     await ready(world, handle)
-    await update(handle, IncidentWorkflow.end_incident, EndIncident(actor=actor(world.alice)))
+    await update(handle, EndIncident(actor=actor(world.alice)))
     final: IncidentState = await handle.result()
     assert final.status == IncidentStatus.ENDED
     assert final.ended_at is not None
@@ -195,13 +195,11 @@ async def test_web_ui_summary_details_search_attributes_and_event_summaries(worl
         == f"Primary DB down · {world.team['display_name']} · playbook Database outage"
     )
     alice = actor(world.alice)
-    await update(handle, IncidentWorkflow.set_item_state, SetItemState(actor=alice, stage=0, item=0, state="done"))
-    await update(
-        handle, IncidentWorkflow.invite_members, InviteMembers(actor=alice, users=[fact(world.bob, member=False)])
-    )
+    await update(handle, SetItemState(actor=alice, stage=0, item=0, state="done"))
+    await update(handle, InviteMembers(actor=alice, users=[fact(world.bob, member=False)]))
     await eventually(lambda: state(handle), lambda s: world.bob.id in s.member_ids)
-    await update(handle, IncidentWorkflow.change_commander, ChangeCommander(actor=alice, commander=fact(world.bob)))
-    await update(handle, IncidentWorkflow.change_stage, ChangeStage(actor=alice, direction="next", force=True))
+    await update(handle, ChangeCommander(actor=alice, commander=fact(world.bob)))
+    await update(handle, ChangeStage(actor=alice, direction="next", force=True))
     await settled(handle)
 
     metadata = await handle.query("__temporal_workflow_metadata")

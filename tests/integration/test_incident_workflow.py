@@ -8,6 +8,7 @@ import pytest
 from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
+from models.command_table import update_name
 from models.common import Actor, ChannelFact
 from models.incident import EventType, IncidentState, IncidentStatus, ItemState
 from models.incident_commands import (
@@ -18,6 +19,7 @@ from models.incident_commands import (
     ChangeStage,
     EditItem,
     EndIncident,
+    IncidentCommand,
     InviteMembers,
     MoveItem,
     PostStatusUpdate,
@@ -37,15 +39,14 @@ from tests.integration.incident_helpers import (
     state,
     update,
 )
-from workflows.incident_workflow import IncidentWorkflow
 
 
-async def refused(handle: Any, method: Any, command: Any) -> ApplicationError:
+async def refused(handle: Any, command: IncidentCommand) -> ApplicationError:
     """Send a command that must be refused; check the refusal left nothing in history."""
     await settled(handle)
     before = len([e async for e in handle.fetch_history_events()])
     with pytest.raises(WorkflowUpdateFailedError) as caught:
-        await handle.execute_update(method, command)
+        await handle.execute_update(update_name(command), command)
     after = len([e async for e in handle.fetch_history_events()])
     assert after == before, "a refused command must leave no trace in history"
     cause = caught.value.cause
@@ -149,26 +150,22 @@ async def test_stages_and_items(world: World) -> None:
     handle = await start(world, book=playbook(world))
     await ready(world, handle)
     alice = actor(world.alice)
-    error = await refused(handle, IncidentWorkflow.change_stage, ChangeStage(actor=alice, direction="next"))
+    error = await refused(handle, ChangeStage(actor=alice, direction="next"))
     assert error.type == "ConfirmationRequired"
     assert error.message == ("Stage 'Triage' still has 2 open item(s). Move on anyway?")
-    await update(
-        handle, IncidentWorkflow.set_item_state, SetItemState(actor=alice, stage=0, item=0, state="in_progress")
-    )
-    await update(handle, IncidentWorkflow.set_item_state, SetItemState(actor=alice, stage=0, item=0, state="done"))
-    await update(
-        handle, IncidentWorkflow.assign_item, AssignItem(actor=alice, stage=0, item=1, assignee=fact(world.alice))
-    )
-    await update(handle, IncidentWorkflow.add_item, AddItem(actor=alice, stage=0, title="Tell support", position=0))
-    await update(handle, IncidentWorkflow.edit_item, EditItem(actor=alice, stage=0, item=0, title="Tell support now"))
-    await update(handle, IncidentWorkflow.move_item, MoveItem(actor=alice, stage=0, item=0, to_position=2))
-    await update(handle, IncidentWorkflow.remove_item, RemoveItem(actor=alice, stage=0, item=2))
-    result = await update(handle, IncidentWorkflow.change_stage, ChangeStage(actor=alice, direction="next", force=True))
+    await update(handle, SetItemState(actor=alice, stage=0, item=0, state="in_progress"))
+    await update(handle, SetItemState(actor=alice, stage=0, item=0, state="done"))
+    await update(handle, AssignItem(actor=alice, stage=0, item=1, assignee=fact(world.alice)))
+    await update(handle, AddItem(actor=alice, stage=0, title="Tell support", position=0))
+    await update(handle, EditItem(actor=alice, stage=0, item=0, title="Tell support now"))
+    await update(handle, MoveItem(actor=alice, stage=0, item=0, to_position=2))
+    await update(handle, RemoveItem(actor=alice, stage=0, item=2))
+    result = await update(handle, ChangeStage(actor=alice, direction="next", force=True))
     assert result.message == "Moved to stage 2/2 Mitigate."
-    await update(handle, IncidentWorkflow.run_item_command, RunItemCommand(actor=alice, stage=1, item=0))
-    error = await refused(handle, IncidentWorkflow.change_stage, ChangeStage(actor=alice, direction="next"))
+    await update(handle, RunItemCommand(actor=alice, stage=1, item=0))
+    error = await refused(handle, ChangeStage(actor=alice, direction="next"))
     assert error.message == "Stage 'Mitigate' is already the last stage."
-    await update(handle, IncidentWorkflow.change_stage, ChangeStage(actor=alice, direction="prev"))
+    await update(handle, ChangeStage(actor=alice, direction="prev"))
 
     current = await settled(handle)
     triage = current.checklists[0]
@@ -208,33 +205,23 @@ async def test_people_commander_members_and_access(world: World) -> None:
     handle = await start(world, book=playbook(world))
     await ready(world, handle)
     alice = actor(world.alice)
-    error = await refused(
-        handle, IncidentWorkflow.change_commander, ChangeCommander(actor=alice, commander=fact(world.bob, member=False))
-    )
+    error = await refused(handle, ChangeCommander(actor=alice, commander=fact(world.bob, member=False)))
     assert error.message == f"@{world.bob.username} must be part of this channel to make them commander."
-    error = await refused(
-        handle, IncidentWorkflow.change_commander, ChangeCommander(actor=alice, commander=fact(world.alice))
-    )
+    error = await refused(handle, ChangeCommander(actor=alice, commander=fact(world.alice)))
     assert error.message == f"@{world.alice.username} is already the commander."
-    error = await refused(
-        handle, IncidentWorkflow.invite_members, InviteMembers(actor=alice, users=[fact(world.mallory, team=False)])
-    )
+    error = await refused(handle, InviteMembers(actor=alice, users=[fact(world.mallory, team=False)]))
     assert error.message.endswith("not in this team; only team members can join the incident channel.")
     outsider = actor(world.carol, member=False)
-    error = await refused(
-        handle, IncidentWorkflow.set_item_state, SetItemState(actor=outsider, stage=0, item=0, state="done")
-    )
+    error = await refused(handle, SetItemState(actor=outsider, stage=0, item=0, state="done"))
     # The incident is private: for someone outside it, it does not exist.
     assert error.type == "NotFound"
 
-    await update(
-        handle, IncidentWorkflow.invite_members, InviteMembers(actor=alice, users=[fact(world.bob, member=False)])
-    )
+    await update(handle, InviteMembers(actor=alice, users=[fact(world.bob, member=False)]))
     await eventually(lambda: state(handle), lambda s: world.bob.id in s.member_ids)
     assert world.bob.id in world.standin.channel_members((await state(handle)).channel_id or "")
-    await update(handle, IncidentWorkflow.change_commander, ChangeCommander(actor=alice, commander=fact(world.bob)))
+    await update(handle, ChangeCommander(actor=alice, commander=fact(world.bob)))
     admin = Actor(user_id=world.admin.id, username=world.admin.username, is_system_admin=True)
-    await update(handle, IncidentWorkflow.set_item_state, SetItemState(actor=admin, stage=0, item=0, state="done"))
+    await update(handle, SetItemState(actor=admin, stage=0, item=0, state="done"))
     current = await settled(handle)
     assert current.commander_id == world.bob.id
     channel = world.standin.get_channel(current.channel_id or "")
@@ -254,13 +241,12 @@ async def test_status_updates_and_announcements_reach_channels(world: World) -> 
     alice = actor(world.alice)
     await update(
         handle,
-        IncidentWorkflow.post_status_update,
         PostStatusUpdate(actor=alice, message="Failing over to the replica", status="identified"),
     )
     town = ChannelFact(
         channel_id=world.town_square["id"], name="town-square", team_id=world.team_id, actor_can_post=True
     )
-    await update(handle, IncidentWorkflow.announce, Announce(actor=alice, channels=[town]))
+    await update(handle, Announce(actor=alice, channels=[town]))
     current = await settled(handle)
     assert current.first_status_update_at is not None
     assert [(u.message, u.status) for u in current.status_updates] == [("Failing over to the replica", "identified")]
@@ -279,7 +265,7 @@ async def test_end_completes_the_workflow_and_stays_queryable(world: World) -> N
         world, book=playbook(world, broadcast_channel_ids=[off_topic["id"]], reminder_timer_default_seconds=3600)
     )
     await ready(world, handle)
-    result = await update(handle, IncidentWorkflow.end_incident, EndIncident(actor=actor(world.alice)))
+    result = await update(handle, EndIncident(actor=actor(world.alice)))
     assert result.message.startswith("Incident ended after")
     final: IncidentState = await handle.result()
     assert final.status == IncidentStatus.ENDED

@@ -1,0 +1,290 @@
+"""The incident commands, declared once: what each is and how every face reaches it.
+
+A command is its model (`models.incident_commands`: the fields a person gives, with their
+limits, and the command the workflow takes), its rule and effect (`Incident.check_<rule>`
+and `Incident.<rule>` in `workflows.incident_rules`), and one entry here. From this table:
+- the workflow registers one Update (with its validator) per entry (`workflows.incident_workflow`);
+- the REST API registers one route per `Rest` face, with its OpenAPI operation (`api.rest.command_routes`);
+- `/incident` parses a `Slash` face's grammar, dispatches, and lists it in `/incident help`
+  (`api.slash.slash_grammar`, `api.slash.slash_registry`);
+- buttons on bot posts (`buttons`), dialogs, and the backstage's forms send the same command.
+
+Adding a command costs its model, its rule and its entry (tests aside).
+
+A slash grammar is the usage people read, with each placeholder naming the command field it
+fills: `<field>`, `<field:shown as>`, `[...]` optional, `<field...>` the rest of the text or
+every remaining word, `--flag` a boolean field, `@user`/`~channel` people and channels (by
+name), `a|b` a choice. `api.slash.slash_grammar` says how each field's words are read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from models.common import Model
+from models.incident_commands import (
+    AddItem,
+    Announce,
+    AnnounceBody,
+    AssigneeBody,
+    AssignItem,
+    ChangeCommander,
+    ChangeStage,
+    CommanderChange,
+    EditItem,
+    EndIncident,
+    IncidentCommand,
+    InviteMembers,
+    ItemEditFields,
+    ItemFields,
+    ItemMove,
+    ItemStateChange,
+    MembersBody,
+    MoveItem,
+    PostStatusUpdate,
+    ReminderFields,
+    RemoveItem,
+    RestartIncident,
+    RunItemCommand,
+    SetItemState,
+    SetReminder,
+    SnoozeFields,
+    SnoozeReminder,
+    StageMove,
+    StatusUpdateFields,
+)
+
+ITEMS = "/{incident_id}/checklists/{stage}/items"
+
+
+@dataclass(frozen=True)
+class Rest:
+    """A route under `/api/v1/incidents`; path parameters `stage` and `item` are command fields."""
+
+    method: Literal["POST", "PUT", "DELETE"]
+    path: str
+    description: str
+    # The JSON body: the fields a person gives (None: the route takes no body).
+    body: type[Model] | None = None
+    tag: Literal["incidents", "checklists"] = "incidents"
+
+
+@dataclass(frozen=True)
+class Confirm:
+    """What asks for a yes when the workflow answers `ConfirmationRequired`, and what the yes resends."""
+
+    title: str
+    submit: str
+    # Fields the confirmed command is sent again with.
+    resend: Mapping[str, Any]
+    # The confirmation names the stage it was given for (the workflow refuses it once the
+    # incident has moved on).
+    from_stage: bool = False
+    # Said instead of a dialog when Mattermost sent no trigger id.
+    without_dialog: str = ""
+
+
+@dataclass(frozen=True)
+class Slash:
+    grammar: str
+    summary: str
+    # The reply when the words do not fit the grammar (followed by the usage).
+    hint: str
+    # "You can only <where> from within the incident's channel."
+    where: str
+    example: str = ""
+    # Fields the subcommand always sends (e.g. `check` toggles).
+    preset: Mapping[str, Any] = field(default_factory=dict)
+    confirm: Confirm | None = None
+    # Without arguments: show something instead (`commander`), or open the command's dialog.
+    when_empty: Literal["dialog", "show_commander"] | None = None
+
+    @property
+    def name(self) -> str:
+        return self.grammar.split()[0]
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A command field naming people or channels, resolved by the service to the facts the
+    workflow's rules need. REST and forms name them by id (`rest_field`); slash commands by
+    @username and ~channel-name."""
+
+    kind: Literal["user", "users", "channels"]
+    rest_field: str
+    optional: bool = False
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    name: str  # the Update's name
+    command: type[IncidentCommand]
+    rest: Rest
+    slash: Slash | None = None
+    refs: Mapping[str, Ref] = field(default_factory=dict)
+    # Actions of buttons on bot posts (the live checklist, reminders) that send this command.
+    buttons: tuple[str, ...] = ()
+    # Sent with update-with-start: a restart may need a new run of the incident's workflow.
+    starts_a_run: bool = False
+    # After the incident recorded it, the item's slash command is executed as the caller.
+    runs_item_command: bool = False
+    # The rule's name in `Incident`, when it is not the command's.
+    rule_name: str = ""
+
+    @property
+    def rule(self) -> str:
+        """`Incident.check_<rule>` decides, `Incident.<rule>` applies."""
+        return self.rule_name or self.name
+
+
+COMMANDS: tuple[CommandSpec, ...] = (
+    CommandSpec(
+        "end_incident",
+        EndIncident,
+        Rest("POST", "/{incident_id}/end", "End the incident: the channel and broadcast channels are told, "
+             "and its workflow completes."),
+        Slash("end", "End the incident (asks for confirmation)", hint="", where="end an incident",
+              preset={"confirmed": False},
+              confirm=Confirm("End incident?", "End incident", resend={"confirmed": True})),
+        rule_name="end",
+    ),
+    CommandSpec(
+        "restart_incident",
+        RestartIncident,
+        Rest("POST", "/{incident_id}/restart", "Reopen an ended incident, with its whole state and timeline."),
+        Slash("restart", "Reopen an ended incident", hint="", where="restart an incident"),
+        starts_a_run=True,
+        rule_name="restart",
+    ),
+    CommandSpec(
+        "set_item_state",
+        SetItemState,
+        Rest("PUT", ITEMS + "/{item}/state", "Set an item's state: open, in_progress or done.",
+             body=ItemStateChange, tag="checklists"),
+        Slash("check [<stage>] <item>", "Mark an item done, or open again (active stage unless you name one)",
+              hint="Name the item (and optionally the stage first).", where="check items", example="check 2",
+              preset={"state": "toggle"}),
+        buttons=("set_item", "pick_item"),
+    ),
+    CommandSpec(
+        "add_item",
+        AddItem,
+        Rest("POST", ITEMS, "Add an item to a stage (at `position`, or at the end).", body=ItemFields,
+             tag="checklists"),
+        Slash("checkadd <stage> <title...>", "Add an item to a stage",
+              hint="Name the stage and the new item's title.", where="edit the checklist"),
+    ),
+    CommandSpec(
+        "remove_item",
+        RemoveItem,
+        Rest("DELETE", ITEMS + "/{item}", "Remove an item from a stage.", tag="checklists"),
+        Slash("checkremove <stage> <item>", "Remove an item", hint="Name the stage and the item.",
+              where="edit the checklist"),
+    ),
+    CommandSpec(
+        "assign_item",
+        AssignItem,
+        Rest("PUT", ITEMS + "/{item}/assignee", "Assign an item to a member of the incident channel, or unassign it.",
+             body=AssigneeBody, tag="checklists"),
+        Slash("assign <stage> <item> <assignee:@user|@none>", "Assign an item (@none unassigns)",
+              hint="Name the stage, the item and the person.", where="assign items"),
+        refs={"assignee": Ref("user", "assignee_id", optional=True)},
+    ),
+    CommandSpec(
+        "edit_item",
+        EditItem,
+        Rest("PUT", ITEMS + "/{item}", "Rename an item or change its description or command (fields left out stay).",
+             body=ItemEditFields, tag="checklists"),
+    ),
+    CommandSpec(
+        "move_item",
+        MoveItem,
+        Rest("POST", ITEMS + "/{item}/move", "Move an item to another position within its stage.", body=ItemMove,
+             tag="checklists"),
+    ),
+    CommandSpec(
+        "run_item_command",
+        RunItemCommand,
+        Rest("POST", ITEMS + "/{item}/run", "Run the item's slash command as the caller, in the incident channel, "
+             "and record that it ran.\n\nThe incident records the run first (its rules decide whether you may); "
+             "then the command runs as you. If Mattermost refuses to run it, the answer says so (502).",
+             tag="checklists"),
+        runs_item_command=True,
+    ),
+    CommandSpec(
+        "change_stage",
+        ChangeStage,
+        Rest("POST", "/{incident_id}/stage", "Move to the next or previous stage, or to a given one.\n\n"
+             "Moving past open items needs `force` (otherwise 409 `confirmation_required`); with\n"
+             "`from_stage`, the move is refused if the incident is no longer at that stage.", body=StageMove),
+        Slash("stage <direction:next|prev> [--force]", "Move to the next or previous stage",
+              hint="Say `next` or `prev`.", where="change stages", example="stage next",
+              confirm=Confirm("Items still open", "Move on", resend={"force": True}, from_stage=True,
+                              without_dialog="Type `/incident stage next --force` to move on.")),
+        buttons=("next_stage",),
+    ),
+    CommandSpec(
+        "change_commander",
+        ChangeCommander,
+        Rest("POST", "/{incident_id}/commander", "Make another member of the incident channel the commander.",
+             body=CommanderChange),
+        Slash("commander [<commander:@user>]", "Show or change the commander", hint="Name one person.",
+              where="see or change the commander", when_empty="show_commander"),
+        refs={"commander": Ref("user", "user_id")},
+    ),
+    CommandSpec(
+        "invite_members",
+        InviteMembers,
+        Rest("POST", "/{incident_id}/members", "Invite team members to the incident channel.", body=MembersBody),
+        Slash("add <users:@user...>", "Invite people to the incident channel", hint="Name at least one person.",
+              where="invite people", example="add @bob"),
+        refs={"users": Ref("users", "user_ids")},
+    ),
+    CommandSpec(
+        "announce",
+        Announce,
+        Rest("POST", "/{incident_id}/announcements", "Announce the incident in channels the caller can post to.",
+             body=AnnounceBody),
+        Slash("announce <channels:~channel...>", "Announce the incident in other channels",
+              hint="Name at least one channel.", where="announce an incident"),
+        refs={"channels": Ref("channels", "channel_ids")},
+    ),
+    CommandSpec(
+        "post_status_update",
+        PostStatusUpdate,
+        Rest("POST", "/{incident_id}/status-updates", "Post a status update to the channel and broadcast channels; "
+             "resets the reminder.", body=StatusUpdateFields),
+        Slash("update [[<status:investigating|identified|monitoring|resolved>] <message...>]",
+              "Post a status update (resets the reminder); without a message, a dialog asks for it",
+              hint="Write the update's message.", where="post status updates",
+              example="update identified Failing over to the replica", when_empty="dialog"),
+        # The reminders' and the checklist's *Post update* opens the dialog.
+        buttons=("post_update",),
+    ),
+    CommandSpec(
+        "set_reminder",
+        SetReminder,
+        Rest("POST", "/{incident_id}/reminder", "Set the status update reminder's interval (0 turns it off).",
+             body=ReminderFields),
+        Slash("reminder <seconds:15m|1h|4h|off>", "Change the status update reminder",
+              hint="Give one interval, or off.", where="change the reminder", example="reminder 1h"),
+    ),
+    CommandSpec(
+        "snooze_reminder",
+        SnoozeReminder,
+        Rest("POST", "/{incident_id}/reminder/snooze", "Postpone the next status update reminder.", body=SnoozeFields),
+        buttons=("snooze",),
+    ),
+)  # fmt: skip
+
+BY_NAME: dict[str, CommandSpec] = {spec.name: spec for spec in COMMANDS}
+BY_BUTTON: dict[str, CommandSpec] = {action: spec for spec in COMMANDS for action in spec.buttons}
+BY_SLASH: dict[str, CommandSpec] = {spec.slash.name: spec for spec in COMMANDS if spec.slash}
+BY_COMMAND: dict[type[IncidentCommand], CommandSpec] = {spec.command: spec for spec in COMMANDS}
+
+
+def update_name(command: IncidentCommand) -> str:
+    """The name of the Update that carries `command`."""
+    return BY_COMMAND[type(command)].name
