@@ -20,6 +20,7 @@ from collections.abc import Collection, Mapping
 from datetime import datetime
 
 from models.common import Actor
+from models.incident import IncidentState, IncidentStatus
 
 SYSTEM_ADMIN_ROLE = "system_admin"
 
@@ -64,6 +65,22 @@ def can_see_incident(actor: Actor, *, is_member: bool, is_public: bool) -> bool:
     if actor.is_system_admin or is_member:
         return True
     return is_public and actor.is_team_member
+
+
+def is_member_of(actor: Actor, incident: IncidentState) -> bool:
+    return is_incident_member(actor, member_ids=incident.member_ids, joined_at=incident.members_joined_at)
+
+
+def may_see_incident(actor: Actor, incident: IncidentState, *, typed_in: str | None = None) -> bool:
+    """Whether the incident exists for the actor: it was opened (not refused, its channel not
+    failed), a command typed in a channel was typed in the incident's own, and the actor may
+    see it (`can_see_incident`). The workflow's commands and the service's reads both ask
+    this; lists ask it of visibility with `incident_query_filter`."""
+    if incident.status in (IncidentStatus.FAILED, IncidentStatus.REFUSED):
+        return False
+    if typed_in is not None and typed_in != incident.channel_id:
+        return False
+    return can_see_incident(actor, is_member=is_member_of(actor, incident), is_public=incident.is_public)
 
 
 def can_change_incident(actor: Actor, *, is_member: bool) -> bool:

@@ -19,7 +19,7 @@ from temporalio.client import WorkflowHandle
 import permissions
 from mattermost_client.gateway import MattermostFailure
 from models.common import SHORT_ID, Actor
-from models.incident import IncidentState, IncidentStatus, incident_workflow_id
+from models.incident import IncidentState, incident_workflow_id
 from models.incident_commands import CommandResult, IncidentCommand
 from models.refusals import ended_refusal
 from service.container import Services
@@ -87,12 +87,7 @@ async def load(svc: Services, actor: Actor, incident_id: str, *, channel_id: str
             actor = await _facts(svc, actor, place)
     except Gone:
         raise not_found("Incident") from None
-    member = permissions.is_incident_member(actor, member_ids=state.member_ids, joined_at=state.members_joined_at)
-    if (
-        state.status in (IncidentStatus.FAILED, IncidentStatus.REFUSED)
-        or (channel_id is not None and state.channel_id != channel_id)
-        or not permissions.can_see_incident(actor, is_member=member, is_public=state.is_public)
-    ):
+    if not permissions.may_see_incident(actor, state, typed_in=channel_id):
         raise not_found("Incident")
     return IncidentAccess(state=state, actor=actor)
 

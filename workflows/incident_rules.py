@@ -284,21 +284,14 @@ class Incident:
     # ------------------------------------------------------------------ access
 
     def is_member(self, actor: Actor) -> bool:
-        return permissions.is_incident_member(
-            actor, member_ids=self.state.member_ids, joined_at=self.state.members_joined_at
-        )
+        return permissions.is_member_of(actor, self.state)
 
     def check_visible(self, command: IncidentCommand) -> bool:
         """Refuse as "not found" what the actor may not see, or a command typed elsewhere;
         returns whether the actor is a member of the incident."""
-        if command.channel_id is not None and command.channel_id != self.state.channel_id:
+        if not permissions.may_see_incident(command.actor, self.state, typed_in=command.channel_id):
             raise not_found(NOT_HERE)
-        member = self.is_member(command.actor)
-        if self.state.status in (IncidentStatus.FAILED, IncidentStatus.REFUSED) or not permissions.can_see_incident(
-            command.actor, is_member=member, is_public=self.state.is_public
-        ):
-            raise not_found(NOT_HERE)
-        return member
+        return self.is_member(command.actor)
 
     def _check_member(self, command: IncidentCommand, refusal: str) -> None:
         if not permissions.can_change_incident(command.actor, is_member=self.check_visible(command)):

@@ -161,7 +161,7 @@ def channel_url(settings: Settings, state: IncidentState) -> str:
 
 def _context(who: Visitor, state: IncidentState, actor: Actor) -> dict[str, Any]:
     now = datetime.now(UTC)
-    member = permissions.is_incident_member(actor, member_ids=state.member_ids, joined_at=state.members_joined_at)
+    member = permissions.is_member_of(actor, state)
     return {
         "incident": to_record(state, now),
         "state": state,
