@@ -13,7 +13,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field, field_validator
 
-from models.common import Actor, MattermostId, Model, ReminderSeconds, Trimmed
+from models.common import Actor, MattermostId, Model, ReminderSeconds, Trimmed, UserFact
 
 TITLE_MAX = 64
 DESCRIPTION_MAX = 4096
@@ -215,11 +215,27 @@ def playbook_workflow_id(playbook_id: str) -> str:
     return f"playbook-{playbook_id}"
 
 
-class PlaybookStart(Model):
-    """Input of `PlaybookWorkflow`: a new playbook, or the state carried by continue-as-new."""
+class BroadcastChannelFact(Model):
+    """A channel a playbook broadcasts to, as the editor and the bot see it."""
 
-    playbook: Playbook
-    edits: list[PlaybookEdit]
+    channel_id: MattermostId
+    name: str = ""
+    # Exists, the editor can see it, and it belongs to the playbook's team.
+    visible_in_team: bool = False
+    actor_can_post: bool = False
+    # A private channel the bot is not in: it could not post there.
+    private_without_bot: bool = False
+
+
+class PlaybookFacts(Model):
+    """What the playbook rules need to know of the people and channels a spec names, and the
+    limits of this deployment; gathered by the service (workflows cannot ask Mattermost)."""
+
+    # Everyone the spec names who exists (a missing id is no user).
+    users: dict[str, UserFact] = Field(default_factory=dict)
+    channels: dict[str, BroadcastChannelFact] = Field(default_factory=dict)
+    bot_username: str = "incident-bot"
+    reminder_min_seconds: int = 60
 
 
 class PlaybookCommand(Model):
@@ -228,10 +244,27 @@ class PlaybookCommand(Model):
     is_team_member: bool
 
 
+class PlaybookStart(Model):
+    """Input of `PlaybookWorkflow`: a new playbook, or the state carried by continue-as-new.
+
+    A new playbook carries its creator and the facts its rules need (`facts`); the workflow
+    refuses it when they do not hold (`workflows.playbook_rules`)."""
+
+    playbook: Playbook
+    edits: list[PlaybookEdit]
+    creator: PlaybookCommand | None = None
+    facts: PlaybookFacts | None = None
+
+
+class OpenPlaybook(Model):
+    """Sent with a new playbook's start (update-with-start) to receive the playbook or the refusal."""
+
+
 class UpdatePlaybook(PlaybookCommand):
     spec: PlaybookSpec
     # Optimistic concurrency: the version the editor started from.
     expected_version: int
+    facts: PlaybookFacts | None = None
 
 
 class ArchivePlaybook(PlaybookCommand):

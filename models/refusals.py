@@ -39,6 +39,11 @@ def invalid(message: str, field: str | None = None) -> ApplicationError:
     return refuse(Refusal.INVALID, message, *([{"field": field}] if field else []))
 
 
+def invalid_fields(message: str, problems: dict[str, str]) -> ApplicationError:
+    """Several inputs at fault, each with its problem (a form shows each beside its field)."""
+    return refuse(Refusal.INVALID, message, {"fields": problems})
+
+
 def not_found(message: str, field: str | None = None) -> ApplicationError:
     return refuse(Refusal.NOT_FOUND, message, *([{"field": field}] if field else []))
 

@@ -1,7 +1,8 @@
-"""Playbook operations shared by the REST API and the slash commands.
+"""Playbook operations shared by the REST API, the slash commands, the backstage and YAML import.
 
-Each function gathers the facts the access rules need, applies `permissions`, and calls
-the playbook's workflow. What a caller may not see is "not found", never "forbidden".
+Each function gathers the facts the rules need and calls the playbook's workflow, which
+decides (`workflows.playbook_rules`); reads apply `permissions`. What a caller may not see
+is "not found", never "forbidden".
 """
 
 from __future__ import annotations
@@ -10,17 +11,21 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from temporalio.client import WorkflowHandle
+from temporalio.client import WithStartWorkflowOperation, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 import permissions
 from models import search_attributes as sa
-from models.common import SHORT_ID, Actor, new_short_id, reminder_problem, short_id_from
+from models.common import SHORT_ID, Actor, new_short_id, short_id_from
 from models.playbook import (
     ArchivePlaybook,
+    BroadcastChannelFact,
+    OpenPlaybook,
     Playbook,
+    PlaybookCommand,
     PlaybookEdit,
+    PlaybookFacts,
     PlaybookSpec,
     PlaybookStart,
     PlaybookSummary,
@@ -32,7 +37,8 @@ from models.refusals import Refusal
 from service.container import Services
 from service.errors import ServiceError, not_found
 from service.pagination import Page, PageParams, paginate
-from service.temporal_calls import Gone, execute_update, query, quote
+from service.temporal_calls import Gone, execute_update, execute_update_with_start, query, quote
+from workflows.playbook_rules import with_creator
 from workflows.playbook_workflow import SUMMARY_MEMO, PlaybookWorkflow
 
 SortKey = Literal["title", "stages", "steps", "updated_at"]
@@ -51,61 +57,50 @@ async def require_team(svc: Services, actor: Actor, team_id: str) -> None:
         raise not_found("Team")
 
 
-async def check_spec(svc: Services, actor: Actor, team_id: str, spec: PlaybookSpec) -> None:
-    """The rules pydantic cannot check: people and channels must exist and belong to the team."""
-    fields: dict[str, str] = {}
-    people = [
-        *((f"member_ids[{i}]", u) for i, u in enumerate(spec.member_ids)),
-        *((f"invited_user_ids[{i}]", u) for i, u in enumerate(spec.invited_user_ids)),
-        *((("default_commander_id", spec.default_commander_id),) if spec.default_commander_id else ()),
-    ]
-    found = {u["id"]: u for u in await svc.mattermost.get_users_by_ids(u for _, u in people)}
-    in_team = dict(
-        zip(
-            found,
-            await asyncio.gather(*(svc.facts.is_team_member(team_id, user_id) for user_id in found)),
-            strict=True,
-        )
+async def playbook_facts(svc: Services, actor: Actor, team_id: str, spec: PlaybookSpec) -> PlaybookFacts:
+    """What the playbook rules need to know of the people and channels the spec names."""
+    people = {
+        *spec.member_ids,
+        *spec.invited_user_ids,
+        *([spec.default_commander_id] if spec.default_commander_id else []),
+    }
+    found = await svc.mattermost.get_users_by_ids(sorted(str(u) for u in people))
+    users = await asyncio.gather(*(svc.facts.user_fact(user, team_id=team_id, channel_id=None) for user in found))
+    channels = await asyncio.gather(*(_broadcast_fact(svc, actor, team_id, c) for c in spec.broadcast_channel_ids))
+    bot = await svc.mattermost.bot_user()
+    return PlaybookFacts(
+        users={user.user_id: user for user in users},
+        channels={channel.channel_id: channel for channel in channels},
+        bot_username=str(bot["username"]),
+        reminder_min_seconds=svc.settings.reminder_min_seconds,
     )
-    for field, user_id in people:
-        if user_id not in found:
-            fields[field] = f"no user has the id {user_id}"
-        elif not in_team[user_id]:
-            fields[field] = f"@{found[user_id]['username']} is not a member of this team"
-        elif field == "default_commander_id" and found[user_id].get("is_bot"):
-            fields[field] = f"@{found[user_id]['username']} is a bot and cannot be the commander"
-    reminder = reminder_problem(spec.reminder_timer_default_seconds, svc.settings.reminder_min_seconds)
-    if reminder:
-        fields["reminder_timer_default_seconds"] = reminder
-    for index, channel_id in enumerate(spec.broadcast_channel_ids):
-        problem = await _broadcast_problem(svc, actor, team_id, channel_id)
-        if problem:
-            fields[f"broadcast_channel_ids[{index}]"] = problem
-    if fields:
-        raise ServiceError(422, "validation_error", "The playbook refers to people or channels it cannot use.", fields)
 
 
-async def _broadcast_problem(svc: Services, actor: Actor, team_id: str, channel_id: str) -> str | None:
+async def _broadcast_fact(svc: Services, actor: Actor, team_id: str, channel_id: str) -> BroadcastChannelFact:
     channel = await svc.facts.visible_channel(actor, channel_id)
     if channel is None or channel.get("team_id") != team_id:
-        return f"no channel {channel_id} that you can see in this team"
+        return BroadcastChannelFact(channel_id=channel_id)
     fact = await svc.facts.channel_fact(actor, channel)
-    if not fact.actor_can_post:
-        return f"you cannot post in ~{channel['name']}"
-    if channel.get("type") != "O":
-        bot = await svc.mattermost.bot_user()
-        if not await svc.mattermost.is_channel_member(channel_id, bot["id"]):
-            return f"~{channel['name']} is private: add @{bot['username']} to it first"
-    return None
+    bot = await svc.mattermost.bot_user()
+    private_without_bot = channel.get("type") != "O" and not await svc.mattermost.is_channel_member(
+        channel_id, bot["id"]
+    )
+    return BroadcastChannelFact(
+        channel_id=channel_id,
+        name=str(channel["name"]),
+        visible_in_team=True,
+        actor_can_post=fact.actor_can_post,
+        private_without_bot=private_without_bot,
+    )
 
 
 async def create_playbook(
     svc: Services, actor: Actor, team_id: str, spec: PlaybookSpec, *, idempotency_key: str | None = None
 ) -> Playbook:
-    await require_team(svc, actor, team_id)
-    if actor.user_id not in spec.member_ids:
-        spec = spec.model_copy(update={"member_ids": [actor.user_id, *spec.member_ids]})
-    await check_spec(svc, actor, team_id, spec)
+    """Create a playbook: the facts gathered, then one update-with-start; the playbook's workflow
+    runs the rules and answers with the playbook or the refusal (a refused one is never listed)."""
+    is_team_member = await svc.facts.is_team_member(team_id, actor.user_id)
+    facts = await playbook_facts(svc, actor, team_id, with_creator(spec, actor.user_id))
     now = datetime.now(UTC)
     playbook_id = (
         short_id_from(f"playbook:{team_id}:{actor.user_id}:{idempotency_key}") if idempotency_key else (new_short_id())
@@ -122,32 +117,40 @@ async def create_playbook(
     start = PlaybookStart(
         playbook=playbook,
         edits=[PlaybookEdit(version=1, editor_id=actor.user_id, at=now, summary=["created"])],
+        creator=PlaybookCommand(actor=actor, is_team_member=is_team_member),
+        facts=facts,
+    )
+    # What lists show from the first moment (the workflow keeps it current, the creator a member).
+    listed = playbook.model_copy(update={"member_ids": with_creator(spec, actor.user_id).member_ids})
+    operation = WithStartWorkflowOperation(
+        PlaybookWorkflow.run,
+        start,
+        id=playbook_workflow_id(playbook_id),
+        task_queue=svc.settings.temporal_task_queue,
+        search_attributes=TypedSearchAttributes(
+            [
+                SearchAttributePair(sa.PLAYBOOK_TEAM_ID, team_id),
+                SearchAttributePair(sa.PLAYBOOK_MEMBER_IDS, list(listed.member_ids)),
+                SearchAttributePair(sa.PLAYBOOK_TITLE, playbook.title),
+            ]
+        ),
+        memo={SUMMARY_MEMO: summarize(listed).model_dump(mode="json")},
+        static_summary=f"Playbook: {playbook.title}",
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING if idempotency_key else WorkflowIDConflictPolicy.FAIL,
     )
     try:
-        handle = await svc.temporal.start_workflow(
-            PlaybookWorkflow.run,
-            start,
-            id=playbook_workflow_id(playbook_id),
-            task_queue=svc.settings.temporal_task_queue,
-            search_attributes=TypedSearchAttributes(
-                [
-                    SearchAttributePair(sa.PLAYBOOK_TEAM_ID, team_id),
-                    SearchAttributePair(sa.PLAYBOOK_MEMBER_IDS, list(playbook.member_ids)),
-                    SearchAttributePair(sa.PLAYBOOK_TITLE, playbook.title),
-                ]
-            ),
-            memo={SUMMARY_MEMO: summarize(playbook).model_dump(mode="json")},
-            static_summary=f"Playbook: {playbook.title}",
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING
-            if idempotency_key
-            else WorkflowIDConflictPolicy.FAIL,
+        created: Playbook = await execute_update_with_start(
+            svc.temporal,
+            PlaybookWorkflow.open_playbook,
+            OpenPlaybook(),
+            start=operation,
+            workflow_id=playbook_workflow_id(playbook_id),
             rpc_timeout=svc.rpc_timeout,
+            result_type=Playbook,
         )
     except WorkflowAlreadyStartedError:
         raise ServiceError(409, "conflict", "A playbook with this id already exists; try again.") from None
-    if idempotency_key:
-        return await _read(svc, handle)
-    return playbook
+    return created
 
 
 def _handle(svc: Services, playbook_id: str) -> WorkflowHandle[Any, Any]:
@@ -206,8 +209,10 @@ async def update_playbook(
     svc: Services, actor: Actor, playbook_id: str, spec: PlaybookSpec, expected_version: int
 ) -> Playbook:
     current, is_team_member = await _accessible(svc, actor, playbook_id)
-    await check_spec(svc, actor, current.team_id, spec)
-    command = UpdatePlaybook(actor=actor, is_team_member=is_team_member, spec=spec, expected_version=expected_version)
+    facts = await playbook_facts(svc, actor, current.team_id, spec)
+    command = UpdatePlaybook(
+        actor=actor, is_team_member=is_team_member, spec=spec, expected_version=expected_version, facts=facts
+    )
     try:
         updated: Playbook = await execute_update(
             _handle(svc, playbook_id),

@@ -66,7 +66,12 @@ def refused(cause: ApplicationError) -> ServiceError:
     status, code = REFUSAL_STATUS[kind] if isinstance(kind, Refusal) else (409, "conflict")
     details = refusal_details(cause)
     field = details.get("field")
-    return ServiceError(status, code, cause.message, {str(field): cause.message} if field else None, details=details)
+    problems = details.get("fields")
+    if isinstance(problems, dict):
+        fields = {str(name): str(problem) for name, problem in problems.items()}
+    else:
+        fields = {str(field): cause.message} if field else {}
+    return ServiceError(status, code, cause.message, fields or None, details=details)
 
 
 def refusal_details(cause: ApplicationError) -> dict[str, Any]:
@@ -126,6 +131,7 @@ async def execute_update_with_start(
     workflow_id: str,
     rpc_timeout: Any,
     update_id: str | None = None,
+    result_type: type = CommandResult,
 ) -> Any:
     """Start (or reuse) a workflow and run an update on it, with `execute_update`'s error mapping."""
     try:
@@ -135,7 +141,7 @@ async def execute_update_with_start(
             start_workflow_operation=start,
             id=update_id,
             rpc_timeout=rpc_timeout,
-            result_type=CommandResult,
+            result_type=result_type,
         )
     except WorkflowUpdateFailedError as error:
         raise refusal(error) from None

@@ -1,10 +1,14 @@
 """`PlaybookWorkflow`: a playbook is a long-lived entity workflow.
 
-Edits are Updates whose validators check access and the editor's version, so the
-workflow history is the audit log of every accepted change and refused edits leave no
-trace. Reads are queries; lists use the search attributes kept here. Archiving completes
-the workflow: it leaves every list and can no longer start incidents, while incidents
-already running keep their own snapshot.
+Creating one is an update-with-start: the workflow runs the playbook rules
+(`playbook_rules`: team membership, the people and channels the spec names, the reminder's
+limits) on the facts it is started with and answers `open_playbook` with the playbook or
+the refusal; a refused playbook closes at once and reads as not found. Edits are Updates
+whose validators check access, the editor's version and the same rules, so the workflow
+history is the audit log of every accepted change and refused edits leave no trace. Reads
+are queries; lists use the search attributes kept here. Archiving completes the workflow:
+it leaves every list and can no longer start incidents, while incidents already running
+keep their own snapshot.
 """
 
 from __future__ import annotations
@@ -13,12 +17,14 @@ from collections.abc import Callable
 from typing import Any
 
 from temporalio import workflow
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     import permissions
     from models import search_attributes as sa
     from models.playbook import (
         ArchivePlaybook,
+        OpenPlaybook,
         Playbook,
         PlaybookCommand,
         PlaybookEdit,
@@ -29,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
         summarize,
     )
     from models.refusals import conflict, forbidden, invalid, not_found
+    from workflows.playbook_rules import check_create, check_spec, with_creator
 
 SUMMARY_MEMO = "summary"
 
@@ -37,12 +44,26 @@ SUMMARY_MEMO = "summary"
 class PlaybookWorkflow:
     @workflow.init
     def __init__(self, start: PlaybookStart) -> None:
+        self.refusal: ApplicationError | None = None
         self.playbook = start.playbook
+        if start.creator is not None and start.facts is not None:
+            self.playbook = start.playbook.model_copy(
+                update={"member_ids": with_creator(start.playbook, start.creator.actor.user_id).member_ids}
+            )
+            try:
+                check_create(start.creator, self.playbook, start.facts)
+            except ApplicationError as refusal:
+                # Nothing was made: the record of the refusal reads as not found everywhere.
+                self.refusal = refusal
+                self.playbook = self.playbook.model_copy(update={"archived": True})
         self.edits = list(start.edits)
         self._memo: dict[str, Any] = {}
 
     @workflow.run
     async def run(self, start: PlaybookStart) -> Playbook:
+        if self.refusal is not None:
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            return self.playbook
         while True:
             self._refresh_view()
             await workflow.wait_condition(self._changed_since(self.playbook.version))
@@ -99,6 +120,13 @@ class PlaybookWorkflow:
             raise forbidden("Only members of this playbook can change it.")
 
     @workflow.update
+    def open_playbook(self, request: OpenPlaybook) -> Playbook:
+        """The answer to the creation (sent with it, update-with-start): the playbook, or the rule that refused it."""
+        if self.refusal is not None:
+            raise self.refusal
+        return self.playbook
+
+    @workflow.update
     def update_playbook(self, command: UpdatePlaybook) -> Playbook:
         now = workflow.now()
         before = self.playbook
@@ -131,6 +159,8 @@ class PlaybookWorkflow:
             )
         if not command.spec.member_ids:
             raise invalid("A playbook needs at least one member.")
+        if command.facts is not None:
+            check_spec(command.spec, command.facts)
         if command.spec == self._spec():
             raise conflict("Nothing to change: the playbook already looks like that.")
 

@@ -1,0 +1,62 @@
+"""The playbook's rules: who may create and edit one, and what a spec may name.
+
+Pure (no Temporal calls, no I/O): the playbook workflow runs them in its validators and
+when it is started, over the facts the service gathered (`PlaybookFacts`); the REST API,
+the backstage and YAML import all end here, so they cannot disagree.
+"""
+
+from __future__ import annotations
+
+import permissions
+from models.common import reminder_problem
+from models.playbook import PlaybookCommand, PlaybookFacts, PlaybookSpec
+from models.refusals import invalid_fields, not_found
+
+REFERS_TO_UNUSABLE = "The playbook refers to people or channels it cannot use."
+
+
+def check_create(creator: PlaybookCommand, spec: PlaybookSpec, facts: PlaybookFacts) -> None:
+    """Only members of a team create playbooks in it (others learn nothing of the team)."""
+    if not permissions.can_see_team(creator.actor, is_team_member=creator.is_team_member):
+        raise not_found("Team not found.")
+    check_spec(spec, facts)
+
+
+def with_creator(spec: PlaybookSpec, creator_id: str) -> PlaybookSpec:
+    """The creator is a member of the playbook they create."""
+    if creator_id in spec.member_ids:
+        return spec
+    return spec.model_copy(update={"member_ids": [creator_id, *spec.member_ids]})
+
+
+def check_spec(spec: PlaybookSpec, facts: PlaybookFacts) -> None:
+    """People must exist and be in the team (a commander no bot), broadcast channels usable, the
+    reminder within this deployment's limits: every problem named by its field."""
+    problems: dict[str, str] = {}
+    people = [
+        *((f"member_ids[{i}]", u) for i, u in enumerate(spec.member_ids)),
+        *((f"invited_user_ids[{i}]", u) for i, u in enumerate(spec.invited_user_ids)),
+        *((("default_commander_id", spec.default_commander_id),) if spec.default_commander_id else ()),
+    ]
+    for field, user_id in people:
+        user = facts.users.get(user_id)
+        if user is None:
+            problems[field] = f"no user has the id {user_id}"
+        elif not user.is_team_member:
+            problems[field] = f"@{user.username} is not a member of this team"
+        elif field == "default_commander_id" and user.is_bot:
+            problems[field] = f"@{user.username} is a bot and cannot be the commander"
+    reminder = reminder_problem(spec.reminder_timer_default_seconds, facts.reminder_min_seconds)
+    if reminder:
+        problems["reminder_timer_default_seconds"] = reminder
+    for index, channel_id in enumerate(spec.broadcast_channel_ids):
+        channel = facts.channels.get(channel_id)
+        field = f"broadcast_channel_ids[{index}]"
+        if channel is None or not channel.visible_in_team:
+            problems[field] = f"no channel {channel_id} that you can see in this team"
+        elif not channel.actor_can_post:
+            problems[field] = f"you cannot post in ~{channel.name}"
+        elif channel.private_without_bot:
+            problems[field] = f"~{channel.name} is private: add @{facts.bot_username} to it first"
+    if problems:
+        raise invalid_fields(REFERS_TO_UNUSABLE, problems)
