@@ -191,12 +191,24 @@ class IncidentActivities:
             )
         except MattermostFailure as failure:
             # 403, or 404 for a private channel the bot may not even see.
-            if failure.status not in (403, 404):
+            if failure.status not in (403, 404) or await self._in_channel_or_joined(request):
+                raise  # not about membership, or the bot is in the channel: refused for a reason of its own
+        return await self._mattermost.create_post(channel_id=request.channel_id, message=request.message, props=props)
+
+    async def _in_channel_or_joined(self, request: PostMessage) -> bool:
+        """Whether the bot is in the channel. If not, it joins a public one (a broadcast channel,
+        or the incident channel it left) and says False; a private one it cannot rejoin by itself,
+        so it fails with `NO_ACCESS`, which names whom to add where."""
+        bot_id = str((await self._bot_user())["id"])
+        if await self._mattermost.is_channel_member(request.channel_id, bot_id):
+            return True
+        try:
+            public = (await self._mattermost.get_channel(request.channel_id)).get("type") == "O"
+        except MattermostFailure as failure:
+            if failure.retryable:
                 raise
-            refused = failure
-        # Not a member (a broadcast channel, or the incident channel it was removed from):
-        # join it if it is public, then post.
-        if not await self._joined_public_channel(request.channel_id, refused):
+            public = False  # a private channel the bot is not in: it may not even read it
+        if not public:
             username = str((await self._bot_user())["username"])
             name = request.channel_name or await self._channel_name(request.channel_id) or request.channel_id
             raise ApplicationError(
@@ -205,22 +217,8 @@ class IncidentActivities:
                 type=NO_ACCESS,
                 non_retryable=True,
             )
-        return await self._mattermost.create_post(channel_id=request.channel_id, message=request.message, props=props)
-
-    async def _joined_public_channel(self, channel_id: str, refused: MattermostFailure) -> bool:
-        try:
-            channel = await self._mattermost.get_channel(channel_id)
-        except MattermostFailure as failure:
-            if failure.retryable:
-                raise
-            return False  # a private channel the bot is not in: it may not even read it
-        if channel.get("type") != "O":
-            if await self._mattermost.is_channel_member(channel_id, str((await self._bot_user())["id"])):
-                # Still in the channel: Mattermost refused this post for another reason.
-                raise refused
-            return False
-        await self._mattermost.add_channel_member(channel_id, str((await self._bot_user())["id"]))
-        return True
+        await self._mattermost.add_channel_member(request.channel_id, bot_id)
+        return False
 
     async def _channel_name(self, channel_id: str) -> str | None:
         try:
@@ -285,17 +283,53 @@ class IncidentActivities:
     @activity.defn
     async def edit_post(self, request: EditPost) -> PostRef:
         """Edit the post in place; a deleted (or never made) one is posted afresh, once, and pinned."""
-        if request.post_id:
-            try:
-                kept = request.model_copy(update={"dedupe_key": request.existing_key or request.dedupe_key})
-                await self._mattermost.patch_post(request.post_id, message=request.message, props=self._props(kept))
-            except MattermostFailure as failure:
-                if failure.status != 404:
-                    raise as_activity_error(failure) from None
-            else:
-                return PostRef(post_id=request.post_id)
+        if request.post_id and await self._edited_in_place(request):
+            return PostRef(post_id=request.post_id)
         posted = await self._post_once(request)
         return posted.model_copy(update={"reposted": bool(request.post_id)})
+
+    async def _edited_in_place(self, request: EditPost) -> bool:
+        """Patch the post; False when it no longer exists.
+
+        Mattermost refuses an edit of a deleted post (403) exactly as an edit the bot may not
+        make, so a refused edit is looked into: a bot that left the channel rejoins a public one
+        (a private one fails with `NO_ACCESS`: the lane waits for the bot to be added back); then
+        a post the bot cannot read any more (404) is gone, and one that is still there was
+        refused for a reason of its own, reported like any refusal.
+        """
+        try:
+            await self._patch(request)
+        except MattermostFailure as failure:
+            if failure.retryable:
+                raise as_activity_error(failure) from None
+            refused = failure
+        else:
+            return True
+        try:
+            member = await self._in_channel_or_joined(request)
+            if not await self._post_exists(request.post_id):
+                return False
+            if not member:
+                await self._patch(request)  # it has just joined the channel: the edit is a member's now
+                return True
+        except MattermostFailure as failure:
+            raise as_activity_error(failure) from None
+        raise as_activity_error(refused)
+
+    async def _patch(self, request: EditPost) -> None:
+        # The post keeps the dedupe key it was made with, so a retry of its making still finds it.
+        kept = request.model_copy(update={"dedupe_key": request.existing_key or request.dedupe_key})
+        await self._mattermost.patch_post(request.post_id, message=request.message, props=self._props(kept))
+
+    async def _post_exists(self, post_id: str) -> bool:
+        """A deleted post reads as 404 to the bot (only an admin's read shows it, with `delete_at`)."""
+        try:
+            post = await self._mattermost.get_post(post_id)
+        except MattermostFailure as failure:
+            if failure.not_found:
+                return False
+            raise
+        return not post.get("delete_at")
 
     @activity.defn
     async def clear_buttons(self, request: ClearButtons) -> None:

@@ -118,6 +118,8 @@ class PendingEffect(Model):
 
 
 INCIDENT_CHANNEL_LANE = "incident-channel"
+# Each other channel's lane is this prefix and the channel's id.
+OTHER_CHANNEL_LANE = "channel:"
 
 
 def lane_of(effect: Effect, incident_channel_id: str | None) -> str:
@@ -131,7 +133,12 @@ def lane_of(effect: Effect, incident_channel_id: str | None) -> str:
     if isinstance(effect, PostEffect):
         if effect.channel_id is None or effect.channel_id == incident_channel_id:
             return INCIDENT_CHANNEL_LANE
-        return f"channel:{effect.channel_id}"
+        return f"{OTHER_CHANNEL_LANE}{effect.channel_id}"
     if isinstance(effect, InviteEffect | ChecklistEffect | ClearButtonsEffect):
         return INCIDENT_CHANNEL_LANE
     return effect.kind
+
+
+def is_channel_lane(lane: str) -> bool:
+    """Whether the lane posts to a channel (the incident channel's, or another channel's)."""
+    return lane == INCIDENT_CHANNEL_LANE or lane.startswith(OTHER_CHANNEL_LANE)

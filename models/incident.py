@@ -69,8 +69,11 @@ class EventType(StrEnum):
     ANNOUNCED = "announced"
     ENDED = "ended"
     RESTARTED = "restarted"
-    # A side effect Mattermost refused, or did not accept within the give-up time.
+    # A side effect Mattermost refused, or did not accept within the give-up time: the first
+    # of a channel's failures (later ones are counted in `IncidentState.failing_lanes`).
     EFFECT_FAILED = "effect_failed"
+    # A channel whose effects were failing took one again; says how many failed meanwhile.
+    EFFECT_RECOVERED = "effect_recovered"
     # The bot lost, or got back, the right to post in the incident channel.
     CHANNEL_ACCESS_LOST = "channel_access_lost"
     CHANNEL_ACCESS_BACK = "channel_access_back"
@@ -149,6 +152,19 @@ class ChannelAccessLost(Model):
     attempts: int = 1
 
 
+class FailingLane(Model):
+    """A channel's lane (`models.effects.is_channel_lane`) whose effects Mattermost refuses, or
+    does not accept within the give-up time.
+
+    Its first failure is on the timeline (and told in the incident channel when it is another
+    channel); later ones are only counted here, until one of its effects is carried out again.
+    """
+
+    since: datetime
+    # Effects of the lane that could not be carried out since, the first included.
+    failed: int = 1
+
+
 class IncidentConfig(Model):
     """Operational knobs the starter passes in (workflows cannot read the environment)."""
 
@@ -206,6 +222,9 @@ class IncidentState(Model):
     # Names of channels posted to, learned from Mattermost, to name them in failure notices.
     channel_names: dict[str, str] = Field(default_factory=dict)
     channel_access_lost: ChannelAccessLost | None = None
+    # Channel lanes failing right now, by lane: a channel the bot cannot reach is one timeline
+    # entry when it starts failing and one when it works again, not one per change.
+    failing_lanes: dict[str, FailingLane] = Field(default_factory=dict)
     outbox: list[PendingEffect] = Field(default_factory=list)
     next_seq: int = 1
     failure: str | None = None
@@ -219,6 +238,10 @@ class IncidentState(Model):
             return "nobody"
         name = self.usernames.get(user_id)
         return f"@{name}" if name else user_id
+
+    def channel_mention(self, channel_id: str) -> str:
+        """`~name` of a channel posted to, or its id until Mattermost has told its name."""
+        return f"~{self.channel_names.get(channel_id, channel_id)}"
 
     @property
     def playbook_id(self) -> str | None:

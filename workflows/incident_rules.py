@@ -19,6 +19,8 @@ from typing import Any
 import permissions
 from models.common import REMINDER_MAX_SECONDS, Actor, UserFact, reminder_problem
 from models.effects import (
+    INCIDENT_CHANNEL_LANE,
+    OTHER_CHANNEL_LANE,
     Button,
     ChannelHeaderEffect,
     ChecklistEffect,
@@ -29,6 +31,7 @@ from models.effects import (
     PostEffect,
     RespondEffect,
     StatsEffect,
+    is_channel_lane,
 )
 from models.incident import (
     BLANK_STAGE_TITLE,
@@ -36,6 +39,7 @@ from models.incident import (
     ChannelAccessLost,
     ChecklistItem,
     EventType,
+    FailingLane,
     IncidentStart,
     IncidentState,
     IncidentStatus,
@@ -670,10 +674,12 @@ class Incident:
             post=False,
         )
 
-    def channel_access_back(self, now: datetime) -> None:
+    def effect_carried_out(self, now: datetime, lane: str) -> None:
+        """An effect of `lane` worked: the bot is back in the incident channel, or a channel
+        whose effects were failing works again, each on record once."""
         lost = self.state.channel_access_lost
-        self.state.channel_access_lost = None
-        if lost is not None:
+        if lane == INCIDENT_CHANNEL_LANE and lost is not None:
+            self.state.channel_access_lost = None
             self.record(
                 now,
                 SYSTEM_ACTOR,
@@ -682,6 +688,27 @@ class Incident:
                 {"bot": lost.bot_username, "away_seconds": round((now - lost.since).total_seconds())},
                 post=False,
             )
+        failing = self.state.failing_lanes.pop(lane, None)
+        if failing is not None:
+            actions = "action" if failing.failed == 1 else "actions"
+            self.record(
+                now,
+                SYSTEM_ACTOR,
+                EventType.EFFECT_RECOVERED,
+                f"Posting to {self._lane_target(lane)} works again; "
+                f"{failing.failed} {actions} there could not be carried out meanwhile",
+                {
+                    "lane": lane,
+                    "failed": failing.failed,
+                    "failing_seconds": round((now - failing.since).total_seconds()),
+                },
+                post=False,
+            )
+
+    def _lane_target(self, lane: str) -> str:
+        if lane == INCIDENT_CHANNEL_LANE:
+            return "the incident channel"
+        return self.state.channel_mention(lane.removeprefix(OTHER_CHANNEL_LANE))
 
     def access_note(self) -> str:
         """What every reply adds while the bot cannot post in the incident channel."""
@@ -694,8 +721,27 @@ class Incident:
             f"Add {bot} back to the channel (`/invite {bot}`); what happened meanwhile is posted then."
         )
 
-    def effect_failed(self, now: datetime, what: str, reason: str, *, tell_channel: bool) -> None:
-        """A side effect was refused, or not accepted in time: on record, and said when it helps."""
+    def effect_failed(self, now: datetime, lane: str, what: str, reason: str, *, tell_channel: bool) -> None:
+        """An effect of `lane` was refused, or not accepted in time, and is skipped.
+
+        A channel's first failure is on record, and said when it helps; later ones are only
+        counted, until one of its effects works again (`effect_carried_out`): a channel the bot
+        cannot reach is one entry and one notice, not one per change. Other lanes (the header,
+        statistics, command replies) fail seldom and each failure is on record.
+        """
+        failing = self.state.failing_lanes.get(lane)
+        if failing is not None:
+            failing.failed += 1
+            return
+        if is_channel_lane(lane):
+            self.state.failing_lanes[lane] = FailingLane(since=now)
+        self._record_failure(now, what, reason, tell_channel=tell_channel)
+
+    def pin_refused(self, now: datetime, reason: str) -> None:
+        """The post stands and its channel works; only the pin was refused."""
+        self._record_failure(now, "pin the post", reason, tell_channel=False)
+
+    def _record_failure(self, now: datetime, what: str, reason: str, *, tell_channel: bool) -> None:
         self.record(
             now,
             SYSTEM_ACTOR,

@@ -45,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
     from models.command_table import COMMANDS, CommandSpec
     from models.effects import (
         INCIDENT_CHANNEL_LANE,
+        OTHER_CHANNEL_LANE,
         ChannelHeaderEffect,
         ChecklistEffect,
         ClearButtonsEffect,
@@ -357,15 +358,12 @@ class IncidentWorkflow:
 
     async def _carry_out_or_report(self, pending: PendingEffect) -> bool:
         """Whether the effect is done with (carried out, or reported and skipped)."""
+        lane = self._lane(pending)
         try:
             await self._carry_out(pending)
         except ActivityError as error:
             cause = error.cause
-            if (
-                isinstance(cause, ApplicationError)
-                and cause.type == NO_ACCESS
-                and self._lane(pending) == INCIDENT_CHANNEL_LANE
-            ):
+            if isinstance(cause, ApplicationError) and cause.type == NO_ACCESS and lane == INCIDENT_CHANNEL_LANE:
                 self._channel_access_lost(pending, cause)
                 return False
             # Refused (4xx), or not accepted within the give-up time: on record, then skipped.
@@ -374,11 +372,10 @@ class IncidentWorkflow:
             workflow.logger.warning("incident %s: could not %s: %s", self.state.id, what, reason)
             # Failures elsewhere are told in the incident channel; the incident channel's own are not
             # (the notice would fail the same way).
-            elsewhere = self._lane(pending).startswith("channel:") and self.state.channel_id is not None
-            self.incident.effect_failed(workflow.now(), what, reason, tell_channel=elsewhere)
+            elsewhere = lane.startswith(OTHER_CHANNEL_LANE) and self.state.channel_id is not None
+            self.incident.effect_failed(workflow.now(), lane, what, reason, tell_channel=elsewhere)
         else:
-            if self._lane(pending) == INCIDENT_CHANNEL_LANE and self.state.channel_access_lost is not None:
-                self.incident.channel_access_back(workflow.now())
+            self.incident.effect_carried_out(workflow.now(), lane)
         return True
 
     def _channel_access_lost(self, pending: PendingEffect, cause: ApplicationError) -> None:
@@ -390,8 +387,7 @@ class IncidentWorkflow:
         if isinstance(effect, PostEffect):
             if lane_of(effect, self.state.channel_id) == INCIDENT_CHANNEL_LANE:
                 return "post to the incident channel"
-            target = effect.channel_id or ""
-            return f"post to ~{self.state.channel_names.get(target, target)}"
+            return f"post to {self.state.channel_mention(effect.channel_id or '')}"
         if isinstance(effect, InviteEffect):
             return f"add {', '.join(u.mention for u in effect.users)} to the incident channel"
         if isinstance(effect, ChannelHeaderEffect):
@@ -439,7 +435,7 @@ class IncidentWorkflow:
             if effect.remember_as:
                 self.state.post_ids[effect.remember_as] = post.post_id
             if post.pin_refused:
-                self.incident.effect_failed(workflow.now(), "pin the post", post.pin_refused, tell_channel=False)
+                self.incident.pin_refused(workflow.now(), post.pin_refused)
         elif isinstance(effect, ChecklistEffect):
             await self._update_checklist(pending, channel_id)
         elif isinstance(effect, ClearButtonsEffect):
@@ -500,7 +496,7 @@ class IncidentWorkflow:
         if post.channel_name:
             state.channel_names[channel_id] = post.channel_name
         if post.pin_refused:
-            self.incident.effect_failed(workflow.now(), "pin the post", post.pin_refused, tell_channel=False)
+            self.incident.pin_refused(workflow.now(), post.pin_refused)
 
     def _activity_options(self, summary: str) -> ActivityOptions:
         """Every Mattermost effect: short jittered backoff while unavailable, bounded in total.

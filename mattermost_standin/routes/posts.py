@@ -90,32 +90,52 @@ async def get_post(call: Call) -> Response:
     return json_response(view)
 
 
+def _post_or_refused(call: Call, permission: str) -> Record:
+    """The post of a route that refuses a deleted or missing post as one the user may not touch.
+
+    ``patchPost`` and ``saveIsPinnedPost`` read the post with ``GetSinglePost(..., false)`` and
+    answer any failure with a permission error (403), not the 404 a read gets.
+    """
+    post = call.state.posts.get(call.params["post_id"])
+    if post is None or post["delete_at"]:
+        raise permission_denied(call.user["id"], permission)
+    return post
+
+
+def _require_channel_permission(call: Call, post: Record, permission: str) -> None:
+    """``SessionHasPermissionToChannel``: 403 without it, even in a private channel the user cannot see."""
+    if not permissions.has_channel_permission(
+        call.state, call.user, call.state.channels[post["channel_id"]], permission
+    ):
+        raise permission_denied(call.user["id"], permission)
+
+
 @router.put("/api/v4/posts/{post_id}/patch")
 async def patch_post(call: Call) -> Response:
     """Editing one's own post needs ``edit_post``; someone else's, ``edit_others_posts``."""
     patch = await call.body_object("post")
-    post = posts.get_post(call.state, call.params["post_id"])
-    permission = "edit_post" if post["user_id"] == call.user["id"] else "edit_others_posts"
-    channel = call.state.channels[post["channel_id"]]
-    access.require_permission(call, channel, permission, errors.post_not_found(post["id"]))
+    post = _post_or_refused(call, "edit_post")
+    _require_channel_permission(call, post, "edit_post" if post["user_id"] == call.user["id"] else "edit_others_posts")
     return json_response(views.post_for_client(posts.patch_post(call.store, post, patch)))
 
 
 @router.delete("/api/v4/posts/{post_id}")
 async def delete_post(call: Call) -> Response:
-    """A soft delete: one's own post needs ``delete_post``, someone else's ``delete_others_posts``."""
+    """A soft delete: one's own post needs ``delete_post``, someone else's ``delete_others_posts``
+    (a system admin holds both everywhere). A deleted or missing post is 404 here."""
     post = posts.get_post(call.state, call.params["post_id"])
-    permission = "delete_post" if post["user_id"] == call.user["id"] else "delete_others_posts"
-    channel = call.state.channels[post["channel_id"]]
-    access.require_permission(call, channel, permission, errors.post_not_found(post["id"]))
+    _require_channel_permission(
+        call, post, "delete_post" if post["user_id"] == call.user["id"] else "delete_others_posts"
+    )
     posts.delete_post(call.store, post)
     return status_ok()
 
 
 async def _set_pinned(call: Call, pinned: bool) -> Response:
-    post = posts.get_post(call.state, call.params["post_id"])
-    channel = call.state.channels[post["channel_id"]]
-    access.require_permission(call, channel, "read_channel", errors.post_not_found(post["id"]))
+    """Needs the right to read the channel (``read_channel_content``)."""
+    post = _post_or_refused(call, "read_channel_content")
+    if not permissions.can_read_channel(call.state, call.user, call.state.channels[post["channel_id"]]):
+        raise permission_denied(call.user["id"], "read_channel_content")
     posts.set_pinned(call.store, post, pinned)
     return status_ok()
 

@@ -165,8 +165,10 @@ async def test_post_find_by_dedupe_prop_and_pin(target: Target) -> None:
     assert pinned["is_pinned"] is True
 
 
-async def test_a_post_is_edited_in_place_and_a_deleted_one_is_not_found(target: Target) -> None:
-    """The live checklist: `PUT /posts/{id}/patch` replaces message and props; after a delete it is 404."""
+async def test_a_post_is_edited_in_place_and_an_edit_of_a_deleted_one_is_refused(target: Target) -> None:
+    """The live checklist: `PUT /posts/{id}/patch` replaces message and props. After a delete, an
+    edit is refused with 403, as an edit the bot may not make (`patchPost` answers any failure to
+    read the post so); only reading the post tells that it is gone (404)."""
     channel = await new_channel(target, public=True)
     post = await target.gateway.create_post(
         channel_id=channel["id"], message="v1", props={"incident_effect": unique("effect"), "attachments": []}
@@ -178,7 +180,12 @@ async def test_a_post_is_edited_in_place_and_a_deleted_one_is_not_found(target: 
     await target.driver(target.bot_token).posts.delete_post(post["id"])
     with pytest.raises(MattermostFailure) as error:
         await target.gateway.patch_post(post["id"], message="v3", props={})
-    refused(error.value, 404)
+    refused(error.value, 403)
+    assert error.value.error_id == "api.context.permissions.app_error"
+    with pytest.raises(MattermostFailure) as gone:
+        await target.gateway.get_post(post["id"])
+    refused(gone.value, 404)
+    assert gone.value.not_found
 
 
 async def test_posting_where_the_bot_is_not_a_member_is_refused_for_good(target: Target) -> None:

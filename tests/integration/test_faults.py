@@ -260,30 +260,68 @@ async def _taken(world: World) -> int:
 # --------------------------------------------------------------------------- refusals
 
 
-async def test_a_refused_broadcast_is_on_the_timeline_and_told_in_the_incident_channel(world: World) -> None:
+async def test_a_broadcast_channel_without_the_bot_is_on_the_timeline_and_told_in_the_incident_channel_once(
+    world: World,
+) -> None:
     standin = world.standin
     news = standin.create_channel(world.team_id, "incident-news", "Incident news", type="P")
     standin.add_channel_member(news["id"], world.stack.bot["id"])
     handle = await start(world, book=playbook(world, broadcast_channel_ids=[news["id"]]), config=fast())
     await settled(handle)
     assert len(bot_posts(world, news["id"])) == 1  # the start was broadcast
-    # Someone removes the bot from the private broadcast channel; the next broadcast is refused.
+    # Someone removes the bot from the private broadcast channel; the next broadcasts are refused.
     standin.remove_channel_member(news["id"], world.stack.bot["id"])
     alice = actor(world.alice)
     await update(handle, PostStatusUpdate(actor=alice, message="Failing over"))
     await update(handle, PostStatusUpdate(actor=alice, message="Recovered"))
-    current = await eventually(lambda: state(handle), lambda s: len(failures(s)) == 2 and not s.outbox)
+    current = await drained(handle)
     bot = f"@{world.stack.bot['username']}"
-    assert failures(current)[0] == (
+    assert failures(current) == [
         f"Could not post to ~incident-news: {bot} may not post in ~incident-news (not a member of the channel); "
         f"add {bot} to ~incident-news"
-    )
+    ]
+    assert current.failing_lanes[f"channel:{news['id']}"].failed == 2
     messages = [p["message"] for p in bot_posts(world, current.channel_id or "")]
-    assert messages.count(failures(current)[0]) == 2
+    assert messages.count(failures(current)[0]) == 1
     assert any("Failing over" in m for m in messages)
     assert any("Recovered" in m for m in messages)
     assert len(bot_posts(world, news["id"])) == 1
     assert_once_in_order(world, current.channel_id or "")
+
+
+async def test_a_channel_refusing_every_change_is_one_failure_and_once_it_works_again_one_recovery(
+    world: World,
+) -> None:
+    standin = world.standin
+    news = standin.create_channel(world.team_id, "incident-news", "Incident news", type="O")["id"]
+    standin.add_channel_member(news, world.stack.bot["id"])
+    handle = await start(world, book=playbook(world, broadcast_channel_ids=[news]), config=fast())
+    ready = await drained(handle)
+    assert len(bot_posts(world, news)) == 1  # the start was broadcast
+    standin.add_fault("POST", "/api/v4/posts", status=403, channel_id=news)
+    alice = actor(world.alice)
+    for n in range(4):
+        await update(handle, PostStatusUpdate(actor=alice, message=f"Refused {n}"))
+    refused = await drained(handle)
+    [failure] = failures(refused)
+    assert failure.startswith("Could not post to ~incident-news: Mattermost refused to post a message")
+    assert refused.failing_lanes[f"channel:{news}"].failed == 4
+    here = [p["message"] for p in bot_posts(world, ready.channel_id or "")]
+    assert here.count(failure) == 1, "the incident channel is told once"
+    assert all(any(f"Refused {n}" in m for m in here) for n in range(4))
+
+    standin.clear_faults()
+    await update(handle, PostStatusUpdate(actor=alice, message="Works"))
+    current = await drained(handle)
+    assert failures(current) == [failure]
+    assert [e.summary for e in current.timeline if e.type == EventType.EFFECT_RECOVERED] == [
+        "Posting to ~incident-news works again; 4 actions there could not be carried out meanwhile"
+    ]
+    assert current.failing_lanes == {}
+    started, works = [p["message"] for p in bot_posts(world, news)]  # the refused ones were skipped
+    assert ("started by" in started, "Works" in works) == (True, True)
+    assert_once_in_order(world, news)
+    assert_once_in_order(world, ready.channel_id or "")
 
 
 @pytest.mark.parametrize(

@@ -167,8 +167,39 @@ async def test_delete_post_hides_it_from_reads_edits_and_pins(
     assert post["id"] not in [p["id"] for p in standin.posts(channel["id"])]
     with pytest.raises(ResourceNotFound):
         await bot.posts.get_post(post["id"])
-    with pytest.raises(ResourceNotFound) as caught:  # an edit of a deleted post is 404, as on the server
+    # An edit or a pin of a deleted post is refused as one the bot may not touch (403), as
+    # `patchPost` and `pinPost` do; a read or a delete of it is 404.
+    with pytest.raises(NotEnoughPermissions) as edit:
         await bot.posts.patch_post(post["id"], message="edited")
-    assert caught.value.error_id == "app.post.get.app_error"
-    with pytest.raises(ResourceNotFound):
+    assert edit.value.error_id == "api.context.permissions.app_error"
+    with pytest.raises(NotEnoughPermissions) as pin:
+        await bot.posts.pin_post(post["id"])
+    assert pin.value.error_id == "api.context.permissions.app_error"
+    with pytest.raises(NotEnoughPermissions):
+        await bot.posts.patch_post("n" * 26, message="never posted")
+    with pytest.raises(ResourceNotFound) as delete:
         await bot.posts.delete_post(post["id"])
+    assert delete.value.error_id == "app.post.get.app_error"
+
+
+async def test_in_a_private_channel_an_admin_deletes_any_post_and_outsiders_are_refused_not_told_it_is_missing(
+    standin: StandIn, world: dict[str, Any], connect: Connect
+) -> None:
+    bot = connect(standin, world["bot"]["token"])
+    private = standin.create_channel(
+        world["team"]["id"], unique("private"), "Private", type="P", creator_id=world["bot"]["user"]["id"]
+    )
+    post = await bot.posts.create_post(channel_id=private["id"], message="the live checklist")
+    # Carol cannot see the channel; edits, pins and deletes check a permission, which she lacks: 403.
+    carol = connect(standin, world["users"]["carol"]["token"])
+    with pytest.raises(NotEnoughPermissions):
+        await carol.posts.patch_post(post["id"], message="mine now")
+    with pytest.raises(NotEnoughPermissions):
+        await carol.posts.pin_post(post["id"])
+    with pytest.raises(NotEnoughPermissions):
+        await carol.posts.delete_post(post["id"])
+    # Alice, a system admin who is not in the channel, may delete the bot's post.
+    alice = connect(standin, world["users"]["alice"]["token"])
+    assert world["users"]["alice"]["user"]["id"] not in standin.channel_members(private["id"])
+    assert (await alice.posts.delete_post(post["id"]))["status"] == "OK"
+    assert standin.posts(private["id"]) == []

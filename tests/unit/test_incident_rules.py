@@ -9,8 +9,8 @@ import pytest
 from temporalio.exceptions import ApplicationError
 
 from models.common import Actor, ChannelFact, UserFact
-from models.effects import ChecklistEffect, ClearButtonsEffect, PostEffect
-from models.incident import EventType, IncidentStart, IncidentStatus, ItemState
+from models.effects import INCIDENT_CHANNEL_LANE, ChecklistEffect, ClearButtonsEffect, PostEffect, lane_of
+from models.incident import EventType, IncidentStart, IncidentState, IncidentStatus, ItemState
 from models.incident_commands import (
     AddItem,
     Announce,
@@ -402,7 +402,6 @@ def test_start_rules() -> None:
 
 
 def test_a_request_is_remembered_across_runs() -> None:
-    from models.incident import IncidentState
     from models.incident_commands import RequestKey
 
     made = incident()
@@ -413,3 +412,92 @@ def test_a_request_is_remembered_across_runs() -> None:
     earlier = carried.applied(command)
     assert earlier is not None
     assert (earlier.message, earlier.fingerprint) == ("Status update posted.", "f1")
+
+
+NEWS = "n" * 26
+
+
+def entries(made: Incident, kind: EventType) -> list[str]:
+    return [e.summary for e in made.state.timeline if e.type == kind]
+
+
+def notices(made: Incident) -> list[str]:
+    """Posts queued for the incident channel itself."""
+    return [p.effect.message for p in made.state.outbox if isinstance(p.effect, PostEffect) and not p.effect.channel_id]
+
+
+def test_a_failing_channel_is_one_entry_and_one_notice_then_one_entry_when_it_works_again() -> None:
+    made = incident()
+    made.state.channel_names[NEWS] = "incident-news"
+    news = lane_of(PostEffect(channel_id=NEWS, message="m"), made.state.channel_id)
+    for n in range(4):
+        made.effect_failed(T0 + timedelta(seconds=n), news, "post to ~incident-news", "refused", tell_channel=True)
+    assert entries(made, EventType.EFFECT_FAILED) == ["Could not post to ~incident-news: refused"]
+    assert notices(made) == ["Could not post to ~incident-news: refused"]
+    assert made.state.failing_lanes[news].failed == 4
+    # The count travels with the state (continue-as-new, restart).
+    carried = Incident(IncidentState.model_validate(made.state.model_dump()), made._new_id)
+    carried.effect_failed(T0 + timedelta(seconds=30), news, "post to ~incident-news", "refused", tell_channel=True)
+    queued = len(carried.state.outbox)
+    carried.effect_carried_out(T0 + timedelta(seconds=60), news)
+    [recovered] = [e for e in carried.state.timeline if e.type == EventType.EFFECT_RECOVERED]
+    assert recovered.summary == (
+        "Posting to ~incident-news works again; 5 actions there could not be carried out meanwhile"
+    )
+    assert recovered.details == {"lane": news, "failed": 5, "failing_seconds": 60}
+    assert len(carried.state.outbox) == queued, "the recovery is on the timeline only"
+    assert carried.state.failing_lanes == {}
+    carried.effect_carried_out(T0 + timedelta(seconds=61), news)
+    assert len(entries(carried, EventType.EFFECT_RECOVERED)) == 1
+    # Failing again is a new stretch: on record again, and told again.
+    carried.effect_failed(T0 + timedelta(seconds=90), news, "post to ~incident-news", "gone", tell_channel=True)
+    assert entries(carried, EventType.EFFECT_FAILED)[-1] == "Could not post to ~incident-news: gone"
+    assert len(notices(carried)) == 2
+
+
+def test_each_channel_fails_and_recovers_on_its_own() -> None:
+    made = incident()
+    news = lane_of(PostEffect(channel_id=NEWS, message="m"), made.state.channel_id)
+    made.effect_failed(T0, INCIDENT_CHANNEL_LANE, "post to the incident channel", "down", tell_channel=False)
+    made.effect_failed(T0, INCIDENT_CHANNEL_LANE, "update the checklist post", "down", tell_channel=False)
+    made.effect_failed(T0, news, f"post to ~{NEWS}", "down", tell_channel=True)
+    assert len(entries(made, EventType.EFFECT_FAILED)) == 2
+    assert notices(made) == [f"Could not post to ~{NEWS}: down"], "the incident channel is not told of itself"
+    made.effect_carried_out(T0 + timedelta(seconds=5), news)
+    assert entries(made, EventType.EFFECT_RECOVERED) == [
+        f"Posting to ~{NEWS} works again; 1 action there could not be carried out meanwhile"
+    ]
+    assert list(made.state.failing_lanes) == [INCIDENT_CHANNEL_LANE]
+    made.effect_carried_out(T0 + timedelta(seconds=9), INCIDENT_CHANNEL_LANE)
+    assert entries(made, EventType.EFFECT_RECOVERED)[-1] == (
+        "Posting to the incident channel works again; 2 actions there could not be carried out meanwhile"
+    )
+
+
+def test_the_bot_back_in_the_incident_channel_is_one_entry() -> None:
+    made = incident()
+    made.channel_access_lost(T0, bot_username="incident-bot", waiting_after_seq=3)
+    made.effect_carried_out(T0 + timedelta(seconds=20), "stats")
+    assert entries(made, EventType.CHANNEL_ACCESS_BACK) == [], "another lane says nothing of the channel"
+    made.effect_carried_out(T0 + timedelta(seconds=30), INCIDENT_CHANNEL_LANE)
+    made.effect_carried_out(T0 + timedelta(seconds=31), INCIDENT_CHANNEL_LANE)
+    assert made.state.channel_access_lost is None
+    assert entries(made, EventType.CHANNEL_ACCESS_BACK) == ["@incident-bot can post in the incident channel again"]
+    assert entries(made, EventType.EFFECT_RECOVERED) == []
+
+
+def test_other_lanes_record_each_failure_and_a_refused_pin_fails_no_channel() -> None:
+    made = incident()
+    made.effect_failed(T0, "channel_header", "update the channel header", "500", tell_channel=False)
+    made.effect_failed(T0, "channel_header", "update the channel header", "500", tell_channel=False)
+    made.pin_refused(T0, "403")
+    assert entries(made, EventType.EFFECT_FAILED) == [
+        "Could not update the channel header: 500",
+        "Could not update the channel header: 500",
+        "Could not pin the post: 403",
+    ]
+    assert made.state.failing_lanes == {}
+    made.effect_carried_out(T0, INCIDENT_CHANNEL_LANE)
+    made.effect_carried_out(T0, "channel_header")
+    assert entries(made, EventType.EFFECT_RECOVERED) == []
+    assert notices(made) == []
