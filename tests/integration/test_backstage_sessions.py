@@ -1,9 +1,9 @@
-"""Backstage sessions that end, on the real stack over HTTP.
+"""Backstage sessions that end, and safe page headers, on the real stack over HTTP.
 
 The cookie reveals nothing of the Mattermost token; signing out ends the session in every
 API process (a second app over the same Temporal, as behind a load balancer) even when
 Mattermost's logout fails; without Temporal, a session is neither shown a page nor
-"signed out" (fail closed).
+"signed out" (fail closed); every backstage answer carries the security headers.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from models.signed_out_sessions import (
 )
 from tests.harness import World, own_server, own_worker
 from tests.integration.backstage_helpers import csrf, sign_in
+from tests.integration.test_backstage import make_playbook, start_incident
 from workflows.signed_out_sessions_workflow import SignedOutSessionsWorkflow
 
 SESSION = "backstage_session"
@@ -154,6 +155,44 @@ async def test_without_temporal_a_session_gets_no_page_and_is_not_falsely_signed
     # Nothing was done: the session still works, and so does its Mattermost token.
     assert (await browser.get(f"/backstage/teams/{world.team_id}/incidents")).status_code == 200
     assert len(world.standin.oauth_sessions(world.carol.id)) == 1
+
+
+async def test_every_backstage_answer_carries_the_security_headers(world: World) -> None:
+    book = await make_playbook(world, world.alice)
+    incident = await start_incident(world, world.alice, book["id"], "Headers on every page")
+    browser = await sign_in(world, world.alice)
+    pages = [
+        "/backstage",
+        f"/backstage/teams/{world.team_id}/incidents",
+        f"/backstage/incidents/{incident['id']}",
+        f"/backstage/incidents/{incident['id']}/live?digest=none",
+        f"/backstage/teams/{world.team_id}/playbooks",
+        f"/backstage/teams/{world.team_id}/playbooks/new",
+        f"/backstage/playbooks/{book['id']}",
+        f"/backstage/playbooks/{book['id']}/history",
+        f"/backstage/teams/{world.team_id}/stats",
+        "/backstage/incidents/doesnotexist",
+        "/backstage/login",
+    ]
+    answers = [await browser.get(path) for path in pages]
+    answers.append(await browser.post(f"/backstage/incidents/{incident['id']}/end", data={"csrf_token": "forged"}))
+    async with httpx.AsyncClient(base_url=world.stack.api_url, timeout=30) as stranger:
+        answers.append(await stranger.get(f"/backstage/teams/{world.team_id}/incidents"))
+        static = await stranger.get("/backstage/static/backstage.js")
+    assert sorted({a.status_code for a in answers}) == [200, 303, 403, 404]
+    for answer in [*answers, static]:
+        where = f"{answer.request.method} {answer.request.url.path} ({answer.status_code})"
+        headers = answer.headers
+        assert headers.get("x-frame-options") == "DENY", where
+        assert headers.get("x-content-type-options") == "nosniff", where
+        assert headers.get("referrer-policy") == "same-origin", where
+        policy = {d.strip().split(" ", 1)[0]: d.strip() for d in headers.get("content-security-policy", "").split(";")}
+        assert policy.get("script-src") == "script-src 'self'", where
+        assert policy.get("frame-ancestors") == "frame-ancestors 'none'", where
+    for answer in answers:
+        assert answer.headers.get("cache-control") == "no-store", answer.request.url.path
+    assert static.status_code == 200
+    assert static.headers.get("cache-control") != "no-store"
 
 
 async def test_the_record_continues_as_new_and_forgets_sessions_that_expired(world: World) -> None:
