@@ -37,8 +37,9 @@ SESSION = "backstage_session"
 
 
 @asynccontextmanager
-async def another_api(world: World, temporal: Client) -> AsyncIterator[str]:
-    """A second API process's app on its own port, configured as the first (same secret)."""
+async def another_api(world: World, temporal: Client | None = None) -> AsyncIterator[str]:
+    """Another API process's app on its own port, configured as the first (same secret); it
+    makes its own Temporal connection, as `python -m api` does, unless given one."""
     port = free_port()
     settings = world.stack.settings.model_copy(update={"api_port": port, "public_url": ""})
     server = await serve(create_app(settings, temporal=temporal), host=settings.api_host, port=port)
@@ -109,7 +110,7 @@ async def test_signing_out_ends_the_session_in_every_api_process_even_when_matte
     cookie = session_cookie(browser)
     token = world.standin.oauth_sessions(world.bob.id)[0]["token"]
     incidents = f"/backstage/teams/{world.team_id}/incidents"
-    async with another_api(world, world.stack.temporal) as second:
+    async with another_api(world) as second:
         for api in (world.stack.api_url, second):
             assert (await get_with(api, incidents, cookie)).status_code == 200
         listed = await browser.get(incidents)
@@ -140,6 +141,7 @@ async def test_without_temporal_a_session_gets_no_page_and_is_not_falsely_signed
     browser = await sign_in(world, world.carol)
     cookie = session_cookie(browser)
     listed = await browser.get(f"/backstage/teams/{world.team_id}/incidents")
+    # An API process whose Temporal goes away while it runs.
     async with own_server() as (temporal_server, unreachable):
         await temporal_server.stop()
         async with another_api(world, unreachable) as cut_off:
