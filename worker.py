@@ -35,11 +35,12 @@ from signing import Signer
 from temporal_connection import connect
 from workflows.incident_workflow import IncidentWorkflow
 from workflows.playbook_workflow import PlaybookWorkflow
+from workflows.signed_out_sessions_workflow import SignedOutSessionsWorkflow
 from workflows.stats_workflow import IncidentStatsWorkflow
 
 log = logging.getLogger("worker")
 
-WORKFLOWS = [IncidentWorkflow, PlaybookWorkflow, IncidentStatsWorkflow]
+WORKFLOWS = [IncidentWorkflow, PlaybookWorkflow, IncidentStatsWorkflow, SignedOutSessionsWorkflow]
 
 
 async def ensure_search_attributes(client: Client, namespace: str) -> list[str]:

@@ -21,6 +21,7 @@ from fastapi.staticfiles import StaticFiles
 from api.backstage import auth_pages, incident_pages, playbook_pages, stats_pages
 from api.backstage import backstage_session as cookies
 from api.backstage.backstage_common import HERE, SignInRequired, secure_cookies, templates
+from api.backstage.page_headers import BackstageHeaders
 
 Handler = Callable[[Request, Any], Response | Awaitable[Response]]
 PREFIX = "/backstage"
@@ -62,6 +63,8 @@ def install(app: FastAPI) -> None:
     for router in (auth_pages.router, incident_pages.router, stats_pages.router, playbook_pages.router):
         app.include_router(router)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="backstage-static")
+    # Added after the edge guard, so it wraps it: the edge's refusals carry the headers too.
+    app.add_middleware(BackstageHeaders)
 
     @app.exception_handler(SignInRequired)
     async def _sign_in(_: Request, error: SignInRequired) -> Response:

@@ -9,9 +9,10 @@ from fastapi.responses import RedirectResponse
 
 from api.backstage import backstage_oauth as oauth
 from api.backstage import backstage_session as cookies
-from api.backstage.backstage_common import Visitor, form_visitor, render, secure_cookies, templates, visitor
+from api.backstage.backstage_common import Visitor, form_session, render, secure_cookies, templates, visitor
 from api.dependencies import services
 from mattermost_client.gateway import MattermostFailure
+from service import signed_out_sessions
 from service.container import Services
 from service.errors import ServiceError
 
@@ -78,7 +79,7 @@ async def oauth_callback(
     secure = secure_cookies(svc)
     cookies.start_session(
         response,
-        svc.signer,
+        svc.settings.signing_secret,
         token=grant.access_token,
         user_id=actor.user_id,
         expires_in=grant.expires_in,
@@ -89,15 +90,21 @@ async def oauth_callback(
 
 
 @router.post("/logout")
-async def sign_out(who: Visitor = Depends(form_visitor)) -> Response:
-    """Forget the session here and end it in Mattermost (the token stops working everywhere)."""
+async def sign_out(session: cookies.Session = Depends(form_session), svc: Services = Depends(services)) -> Response:
+    """End the session in every API process, then in Mattermost (the token stops working everywhere).
+
+    Temporal's record is what ends it, so it comes first and alone decides: when Temporal
+    cannot record it, nothing is done and the page says to try again; when Mattermost
+    cannot end its session, the backstage's is over all the same.
+    """
+    await signed_out_sessions.end_session(svc, session.session_id, session.expires_at)
     try:
-        await who.svc.mattermost.logout(who.session.token)
+        await svc.mattermost.logout(session.token)
     except MattermostFailure:
-        log.warning("Mattermost did not end the session of @%s; the backstage forgot it", who.actor.username)
-    who.svc.facts.forget_token(who.session.token)
+        log.warning("Mattermost did not end the session of user %s; the backstage ended its own", session.user_id)
+    svc.facts.forget_token(session.token)
     response = RedirectResponse("/backstage/login?signed_out=true", status_code=303)
-    cookies.end_session(response, secure=who.secure)
+    cookies.end_session(response, secure=secure_cookies(svc))
     return response
 
 

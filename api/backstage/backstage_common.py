@@ -21,6 +21,7 @@ from fastapi.templating import Jinja2Templates
 from api.backstage import backstage_session as cookies
 from api.dependencies import services
 from models.common import Actor
+from service import signed_out_sessions
 from service.container import Services
 from service.errors import ServiceError
 from service.ttl_cache import TTLCache
@@ -70,26 +71,46 @@ def here(request: Request) -> str:
     return request.url.path + (f"?{request.url.query}" if request.url.query else "")
 
 
-async def visitor(request: Request, svc: Services = Depends(services)) -> Visitor:
-    """The signed-in person; without a session, a redirect to sign in (then back here)."""
-    found = cookies.read_session(request, svc.signer)
-    if found is None:
+async def current_session(request: Request, svc: Services = Depends(services)) -> cookies.Session:
+    """The visitor's session; without one, or once it was signed out (in any API process), a
+    redirect to sign in (then back here)."""
+    found = cookies.read_session(request, svc.settings.signing_secret)
+    if found is None or await signed_out_sessions.has_ended(svc, found.session_id):
         raise SignInRequired(here(request) if request.method == "GET" else cookies.PATH)
-    actor = await svc.facts.caller_for_token(found.token)
-    return Visitor(actor=actor, session=found, svc=svc, request=request)
+    return found
 
 
-async def form_visitor(request: Request, who: Visitor = Depends(visitor)) -> Visitor:
-    """The visitor of a state-changing form, whose CSRF token must match the session's."""
+async def visitor(
+    request: Request, session: cookies.Session = Depends(current_session), svc: Services = Depends(services)
+) -> Visitor:
+    """The signed-in person, resolved from the session's Mattermost token."""
+    actor = await svc.facts.caller_for_token(session.token)
+    return Visitor(actor=actor, session=session, svc=svc, request=request)
+
+
+async def posted_form(request: Request, session: cookies.Session) -> dict[str, str]:
+    """A state-changing form's fields, once its CSRF token matches the session's."""
     body = (await request.body()).decode("utf-8", "replace")
-    who.form = dict(parse_qsl(body, keep_blank_values=True))
-    if not cookies.csrf_ok(who.session, who.form.get("csrf_token")):
+    form = dict(parse_qsl(body, keep_blank_values=True))
+    if not cookies.csrf_ok(session, form.get("csrf_token")):
         raise ServiceError(
             403,
             "forbidden",
             "This form is not from your current session (it may be old, or from another site). "
             "Reload the page and try again.",
         )
+    return form
+
+
+async def form_session(request: Request, session: cookies.Session = Depends(current_session)) -> cookies.Session:
+    """The session of a state-changing form that needs no Mattermost call (signing out)."""
+    await posted_form(request, session)
+    return session
+
+
+async def form_visitor(request: Request, who: Visitor = Depends(visitor)) -> Visitor:
+    """The visitor of a state-changing form, whose CSRF token must match the session's."""
+    who.form = await posted_form(request, who.session)
     return who
 
 

@@ -1,36 +1,48 @@
-"""The backstage's session: a signed cookie holding the person's Mattermost token.
+"""The backstage's session: an encrypted cookie holding the person's Mattermost token.
 
-The cookie is signed with `SIGNING_SECRET` (`signing.Signer`), HttpOnly (no script reads
-it), SameSite=Lax (not sent with cross-site form posts) and Secure when `PUBLIC_URL` is
-https. It carries a per-session CSRF token that every state-changing form sends back in
-a hidden field, compared in constant time. Every payload names its purpose, so a dialog
-state or button context signed with the same secret is never taken for a session.
+The cookie is sealed with AES-GCM (`cryptography`) under a key derived from
+`SIGNING_SECRET` with HKDF for this use alone: it reveals nothing (not the token, not who
+signed in, not when) and cannot be altered. It is HttpOnly (no script reads it),
+SameSite=Lax (not sent with cross-site form posts), Secure when `PUBLIC_URL` is https, and
+scoped to `/backstage`. Each session has a random id; signing out records a hash of it in
+Temporal (`service/signed_out_sessions.py`), so every API process refuses the cookie from
+then on. It carries a per-session CSRF token that every state-changing form sends back in
+a hidden field, compared in constant time. The OAuth state and the flash message, which
+hold nothing secret, are signed (`signing.Signer`), every payload naming its purpose.
 """
 
 from __future__ import annotations
 
+import base64
+import functools
 import hmac
+import json
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from fastapi import Request, Response
 
+from models.signed_out_sessions import SESSION_SECONDS
 from signing import Signer
 
 SESSION_COOKIE = "backstage_session"
 STATE_COOKIE = "backstage_oauth"
 FLASH_COOKIE = "backstage_flash"
 PATH = "/backstage"
-# A session lasts at most this long (or as long as Mattermost's token, if shorter).
-SESSION_SECONDS = 12 * 3600
 STATE_SECONDS = 10 * 60
+NONCE_BYTES = 12
 
 
 @dataclass(frozen=True)
 class Session:
-    token: str
+    session_id: str
+    token: str = field(repr=False)
     user_id: str
     csrf: str
     expires_at: float
@@ -40,23 +52,64 @@ def _cookie(response: Response, name: str, value: str, *, max_age: int, secure: 
     response.set_cookie(name, value, max_age=max_age, path=PATH, httponly=True, samesite="lax", secure=secure)
 
 
+@functools.lru_cache(maxsize=8)
+def _cipher(signing_secret: str) -> AESGCM:
+    """The session cookie's key: HKDF of the signing secret, bound to this one use, so no
+    other use of the secret (signed dialog state, button context) can open or forge it."""
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"backstage session cookie").derive(
+        signing_secret.encode()
+    )
+    return AESGCM(key)
+
+
+def _seal(signing_secret: str, payload: dict[str, Any]) -> str:
+    nonce = secrets.token_bytes(NONCE_BYTES)
+    sealed = _cipher(signing_secret).encrypt(nonce, json.dumps(payload).encode(), SESSION_COOKIE.encode())
+    return base64.urlsafe_b64encode(nonce + sealed).decode().rstrip("=")
+
+
+def _unseal(signing_secret: str, value: str | None) -> dict[str, Any] | None:
+    """The payload of a cookie this app sealed, else None (altered, foreign, or garbage)."""
+    if not value:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+        opened = _cipher(signing_secret).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], SESSION_COOKIE.encode())
+        payload = json.loads(opened)
+    except (ValueError, InvalidTag):
+        return None
+    return payload if isinstance(payload, dict) else None
+
+
 def start_session(
-    response: Response, signer: Signer, *, token: str, user_id: str, expires_in: float | None, secure: bool
+    response: Response, signing_secret: str, *, token: str, user_id: str, expires_in: float | None, secure: bool
 ) -> Session:
     lifetime = min(SESSION_SECONDS, expires_in) if expires_in and expires_in > 0 else SESSION_SECONDS
-    session = Session(token=token, user_id=user_id, csrf=secrets.token_urlsafe(24), expires_at=time.time() + lifetime)
-    payload = {"kind": "backstage-session", "t": token, "u": user_id, "c": session.csrf, "e": session.expires_at}
-    _cookie(response, SESSION_COOKIE, signer.sign(payload), max_age=int(lifetime), secure=secure)
+    session = Session(
+        session_id=secrets.token_urlsafe(32),
+        token=token,
+        user_id=user_id,
+        csrf=secrets.token_urlsafe(24),
+        expires_at=time.time() + lifetime,
+    )
+    payload = {"s": session.session_id, "t": token, "u": user_id, "c": session.csrf, "e": session.expires_at}
+    _cookie(response, SESSION_COOKIE, _seal(signing_secret, payload), max_age=int(lifetime), secure=secure)
     return session
 
 
-def read_session(request: Request, signer: Signer) -> Session | None:
-    payload = signer.verify(request.cookies.get(SESSION_COOKIE))
-    if not payload or payload.get("kind") != "backstage-session":
+def read_session(request: Request, signing_secret: str) -> Session | None:
+    """The session of the cookie, when this app made it and it has not expired. Whether it
+    was signed out is Temporal's to say (`service.signed_out_sessions.has_ended`)."""
+    payload = _unseal(signing_secret, request.cookies.get(SESSION_COOKIE))
+    if payload is None:
         return None
     try:
         session = Session(
-            token=str(payload["t"]), user_id=str(payload["u"]), csrf=str(payload["c"]), expires_at=float(payload["e"])
+            session_id=str(payload["s"]),
+            token=str(payload["t"]),
+            user_id=str(payload["u"]),
+            csrf=str(payload["c"]),
+            expires_at=float(payload["e"]),
         )
     except (KeyError, TypeError, ValueError):
         return None

@@ -7,9 +7,11 @@ With BACKSTAGE_SCREENSHOTS=1 the pages are also saved to docs/screenshots/ (1280
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from playwright.async_api import Browser, BrowserContext, Page, ViewportSize, expect
 
 from tests.harness import User, World, eventually
@@ -25,11 +27,22 @@ WIDEST = """Array.from(document.querySelectorAll('body *'))
   .filter(e => !e.closest('.table-wrap'))
   .slice(0, 5)
   .map(e => `${e.tagName}.${e.className}#${e.id} ${Math.round(e.getBoundingClientRect().right)}`)"""
+# What Chromium reported blocking under the backstage's Content-Security-Policy, in this test.
+CSP_REFUSALS: list[str] = []
+
+
+@pytest.fixture(autouse=True)
+def nothing_refused_by_the_csp() -> Iterator[None]:
+    """Every page works under its CSP (no script or style of its own is blocked)."""
+    CSP_REFUSALS.clear()
+    yield
+    assert CSP_REFUSALS == [], CSP_REFUSALS
 
 
 async def signed_in(browser: Browser, world: World, user: User, viewport: ViewportSize) -> tuple[BrowserContext, Page]:
     context = await browser.new_context(viewport=viewport)
     page = await context.new_page()
+    page.on("console", lambda m: CSP_REFUSALS.append(m.text) if "Content Security Policy" in m.text else None)
     page.set_default_timeout(15_000)
     await page.goto(f"{world.stack.api_url}/backstage")
     await page.get_by_role("link", name="Sign in with Mattermost").click()
