@@ -177,7 +177,11 @@ async def test_every_backstage_answer_carries_the_security_headers(world: World)
         "/backstage/login",
     ]
     answers = [await browser.get(path) for path in pages]
-    answers.append(await browser.post(f"/backstage/incidents/{incident['id']}/end", data={"csrf_token": "forged"}))
+    answers.append(
+        await browser.post(
+            f"/backstage/incidents/{incident['id']}/commands/end_incident", data={"csrf_token": "forged"}
+        )
+    )
     async with httpx.AsyncClient(base_url=world.stack.api_url, timeout=30) as stranger:
         answers.append(await stranger.get(f"/backstage/teams/{world.team_id}/incidents"))
         static = await stranger.get("/backstage/static/backstage.js")
