@@ -11,6 +11,7 @@ see is "not found", and takes as long to say so as an existing incident would.
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -44,6 +45,12 @@ class IncidentLocation:
 # Per process. An incident's team and channel never change once the channel exists.
 _locations: TTLCache[str, IncidentLocation] = TTLCache(ttl=24 * 3600, max_entries=100_000)
 _channel_incidents: TTLCache[str, str] = TTLCache(ttl=24 * 3600, max_entries=100_000)
+
+
+def forget_locations() -> None:
+    """What a restarted process knows: nothing yet (tests use it to be such a process)."""
+    _locations.clear()
+    _channel_incidents.clear()
 
 
 def remember_location(incident_id: str, team_id: str, channel_id: str | None) -> IncidentLocation:
@@ -110,39 +117,49 @@ async def locate(svc: Services, incident_id: str) -> IncidentLocation:
     return remember_location(state.id, state.team_id, state.channel_id)
 
 
-async def incident_id_for_channel(svc: Services, channel_id: str, channel_name: str | None = None) -> str | None:
-    """Which incident a channel belongs to, if any, without reading the incident.
+# How long after a channel was made its incident may still be missing from visibility
+# (search attributes are indexed a moment after the workflow records them).
+NEW_CHANNEL_SECONDS = 15.0
+VISIBILITY_RETRIES = (0.1, 0.2, 0.4)
 
-    Incident channel names end with the incident id, so that is the answer; the workflow
-    itself refuses a command whose channel is not its own. A channel named otherwise
-    (renamed by hand) is looked up in visibility once and remembered.
+
+async def incident_id_for_channel(svc: Services, channel_id: str) -> str | None:
+    """Which incident a channel belongs to, if any, from what the incident recorded when it made
+    the channel (its `IncidentChannelId`), never from the channel's name: a name can look like
+    an id ("kubernetes"), and channels are renamed. Remembered per process once found.
+
+    Visibility indexes the attribute a moment after the channel is made, so for a channel made
+    seconds ago the lookup is asked again a few times before it says "no incident here".
     """
     cached = _channel_incidents.get(channel_id)
     if cached:
         return cached
-    if channel_name is None:
-        try:
-            channel_name = str((await svc.mattermost.get_channel(channel_id)).get("name", ""))
-        except MattermostFailure as failure:
-            if failure.retryable:
-                raise
-            return None
-    candidate = channel_name.rsplit("-", 1)[-1].rsplit("_", 1)[-1] if channel_name else ""
-    if SHORT_ID.match(candidate):
-        return candidate
-    found = [
-        execution.id
-        async for execution in svc.temporal.list_workflows(
-            f"WorkflowType = 'IncidentWorkflow' AND IncidentChannelId = {quote(channel_id)}",
-            limit=1,
-            rpc_timeout=svc.rpc_timeout,
-        )
-    ]
-    if not found:
-        return None
-    incident_id = found[0].removeprefix("incident-")
-    _channel_incidents.put(channel_id, incident_id)
-    return incident_id
+    query_text = f"WorkflowType = 'IncidentWorkflow' AND IncidentChannelId = {quote(channel_id)}"
+    for pause in (0.0, *VISIBILITY_RETRIES):
+        if pause:
+            if not await _channel_is_new(svc, channel_id):
+                return None
+            await asyncio.sleep(pause)
+        found = [
+            execution.id
+            async for execution in svc.temporal.list_workflows(query_text, limit=1, rpc_timeout=svc.rpc_timeout)
+        ]
+        if found:
+            incident_id = found[0].removeprefix("incident-")
+            _channel_incidents.put(channel_id, incident_id)
+            return incident_id
+    return None
+
+
+async def _channel_is_new(svc: Services, channel_id: str) -> bool:
+    try:
+        channel = await svc.facts.channel(channel_id)
+    except MattermostFailure as failure:
+        if failure.retryable:
+            raise
+        return False
+    made = float(channel.get("create_at") or 0) / 1000
+    return time.time() - made < NEW_CHANNEL_SECONDS
 
 
 # ---------------------------------------------------------------------------- commands

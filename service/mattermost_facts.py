@@ -32,6 +32,7 @@ class MattermostFacts:
         self._role_permissions: TTLCache[tuple[str, ...], set[str]] = TTLCache(ttl)
         self._channel_members: TTLCache[tuple[str, str], tuple[bool | None, datetime]] = TTLCache(ttl)
         self._teams: TTLCache[str, dict[str, Any]] = TTLCache(ttl)
+        self._channels: TTLCache[str, dict[str, Any]] = TTLCache(ttl)
 
     # ------------------------------------------------------------------ who is calling
 
@@ -165,6 +166,10 @@ class MattermostFacts:
                 is_team_member=bool(team_id) and await self.is_team_member(team_id, actor.user_id),
             ),
         )
+
+    async def channel(self, channel_id: str) -> dict[str, Any]:
+        """The channel as the bot sees it (its name, type, team and when it was made)."""
+        return await self._channels.get_or_load(channel_id, lambda: self.mattermost.get_channel(channel_id))
 
     async def post(self, post_id: str) -> dict[str, Any] | None:
         """A post the bot can read, or None (never cached: it is checked once per click)."""

@@ -39,6 +39,9 @@ class TTLCache(Generic[K, V]):
     def discard(self, key: K) -> None:
         self._entries.pop(key, None)
 
+    def clear(self) -> None:
+        self._entries.clear()
+
     async def get_or_load(self, key: K, load: Callable[[], Awaitable[V]]) -> V:
         cached = self.get(key)
         if cached is not None:

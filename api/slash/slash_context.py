@@ -28,10 +28,11 @@ def wrong_channel(what: str) -> ServiceError:
 async def incident_here(ctx: Context, what: str) -> tuple[IncidentLocation, Actor]:
     """The incident whose channel the command was typed in, and the actor's facts for it.
 
-    No read: the channel's name says which incident it is, and the workflow refuses a
-    command whose channel is not its own (or that the actor may not see)."""
+    No read of the incident: the channel says which incident it is (as the incident recorded
+    it), and the workflow refuses a command whose channel is not its own (or that the actor
+    may not see)."""
     request = ctx.request
-    incident_id = await incidents.incident_id_for_channel(ctx.svc, request.channel_id, request.channel_name)
+    incident_id = await incidents.incident_id_for_channel(ctx.svc, request.channel_id)
     if incident_id is None:
         raise wrong_channel(what)
     place = IncidentLocation(incident_id=incident_id, team_id=request.team_id, channel_id=request.channel_id)

@@ -14,13 +14,16 @@ from typing import Any
 import httpx
 
 from models.incident import EventType
+from service import incident_access
 from signing import Signer
 from tests.harness import User, World, eventually
 from tests.integration.slash_helpers import (
     Started,
     bot_posts,
     command,
+    create_playbook,
     dialogs,
+    late_reply,
     outage,
     post_json,
     post_slash,
@@ -340,3 +343,25 @@ async def test_an_ended_private_incident_stays_invisible_to_outsiders(world: Wor
         missing = await api.post("/api/v1/incidents/zzzzzzzzzz/end")
     assert (hidden.status_code, hidden.json()) == (missing.status_code, missing.json())
     assert hidden.status_code == 404
+
+
+async def test_a_channel_named_like_an_incident_id_is_resolved_from_what_the_incident_recorded(world: World) -> None:
+    """Defect: after an API restart, in an incident whose channels are named `{id}-{name}` and whose
+    name is a 10-letter word from the id alphabet, every command answered "You can only check
+    items from within the incident's channel": the incident was guessed from the name's last word."""
+    await create_playbook(world, world.alice, channel_name_template="{id}-{name}")
+    reply = await world.slash(world.alice, 'start "Database outage" Kubernetes')
+    assert "the channel will appear shortly" in reply["text"], reply["text"]
+    channel_name = (await late_reply(world, world.alice, "Incident **Kubernetes** started: ~")).rsplit("~", 1)[1]
+    incident_id, last_word = channel_name.split("-", 1)
+    assert last_word == "kubernetes"
+    channel = world.standin.find_channel(world.team_id, channel_name)
+    assert channel is not None
+    await settled(world, incident_id)
+    incident_access.forget_locations()  # the API process restarted
+    checked = await world.slash(world.alice, "check 1", channel_id=channel["id"])
+    assert checked["text"].startswith("Marked 'Page the DBA' as done."), checked["text"]
+    assert (await state(world, incident_id)).checklists[0].items[0].state == "done"
+    # A channel that is no incident's is still told so.
+    elsewhere = await world.slash(world.alice, "check 1")
+    assert elsewhere["text"] == "You can only check items from within the incident's channel."
