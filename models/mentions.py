@@ -29,9 +29,12 @@ CHANNEL_WIDE = frozenset({"channel", "here", "all"})
 # An "@" as Mattermost reads it: literal, or a character reference its markdown decodes;
 # not after an ASCII letter or digit, nor before ASCII whitespace or a word joiner.
 _AT = re.compile(rf"(?<![A-Za-z0-9])(?:@|&#0*64;|&#[xX]0*40;|&commat;)(?![ \t\n\r\f\v{WORD_JOINER}])")
-# The rest of the word the parser reads after an "@", as far as it can name anyone: names
-# are ASCII, so a word going on past a non-ASCII letter is no one's name.
-_WORD = re.compile(r"[A-Za-z0-9_.:@-]*")
+# The rest of the word the parser reads after an "@", as far as it can name anyone. Names
+# are ASCII (a word going on past a non-ASCII letter is no one's name) and at most 64
+# characters: a word reaching 80 is looked at no further and its "@" is neutralised, so the
+# work stays linear whatever the text.
+_LONGEST_LOOKED_AT = 80
+_WORD = re.compile(rf"[A-Za-z0-9_.:@-]{{0,{_LONGEST_LOOKED_AT}}}")
 # What a Mattermost username or group name may be; anything else can be no one's.
 _NAME = re.compile(r"[a-z0-9._-]+")
 # Characters that decode into more of the word (a character reference, an escape).
@@ -62,7 +65,8 @@ def neutralise_mentions(
 
 def _names_looked_up(text: str, at: int) -> list[str]:
     """The names (lowercase) Mattermost's parser may look up for the "@" at `at`, as a user, a
-    group or a channel-wide mention; one empty name when what follows may decode into more.
+    group or a channel-wide mention; one empty name (no one's) when what follows may decode
+    into more, or is too long to be a name.
 
     It looks up the word after the "@", then the word without each trailing `.`, `-`, `_` or
     `:` in turn (so "@alice." may also be a group called "alice."); in a word that does not
@@ -71,7 +75,7 @@ def _names_looked_up(text: str, at: int) -> list[str]:
     word = _WORD.match(text, at + 1)
     assert word is not None  # it matches the empty string too
     name = word.group().lower()
-    if not name or text.startswith(_DECODED, word.end()):
+    if not name or len(name) == _LONGEST_LOOKED_AT or text.startswith(_DECODED, word.end()):
         return [""]
     names = [name]
     while names[-1][-1] in ".-_:" and len(names[-1]) > 1:

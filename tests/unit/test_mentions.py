@@ -128,6 +128,13 @@ def test_members_stay_mentioned_and_rights_keep_what_they_allow() -> None:
     assert neutralise_mentions("x.@here.devs", channel_wide=True, groups=True) == "x.@here.devs"
 
 
+def test_a_word_too_long_to_be_a_name_is_neutralised_and_long_texts_take_linear_work() -> None:
+    long_word = "@" + "a" * 100
+    assert neutralise_mentions(long_word, usernames={"a" * 100}, groups=True) == f"@{WORD_JOINER}" + "a" * 100
+    hostile = "x.@" * 20_000
+    assert neutralise_mentions(hostile) == f"x.@{WORD_JOINER}" * 20_000
+
+
 @given(texts)
 def test_no_output_mentions_anyone(text: str) -> None:
     found = mentions(neutralise_mentions(text))
