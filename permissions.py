@@ -11,6 +11,9 @@ Rules:
 - An incident in a public channel is visible to its team; one in a private channel only
   to the members of that channel.
 - Only members of the incident's channel change the incident or invite others.
+- What a person types is posted by the bot with `@channel`, `@here`, `@all` and group
+  mentions neutralised, except in the incident channel for someone Mattermost lets use
+  them there (`USE_CHANNEL_MENTIONS`, `USE_GROUP_MENTIONS`; see `incident_messages.relayed`).
 - Whatever a caller may not see is reported as not found, exactly as if it did not exist.
 """
 
@@ -23,6 +26,9 @@ from models.common import Actor
 from models.incident import IncidentState, IncidentStatus
 
 SYSTEM_ADMIN_ROLE = "system_admin"
+# Mattermost's permissions to notify a whole channel, and a group, with a mention.
+USE_CHANNEL_MENTIONS = "use_channel_mentions"
+USE_GROUP_MENTIONS = "use_group_mentions"
 
 
 def is_system_admin(roles: str) -> bool:

@@ -50,6 +50,14 @@ RESPONSE_PATH = re.compile(r"/hooks/commands/[a-z0-9]{26}", re.ASCII)
 DEDUPE_SCAN_POSTS = 200
 
 
+@dataclass(frozen=True)
+class ChannelMembership:
+    """Whether a user is in a channel (None: the bot cannot tell), and their roles there."""
+
+    is_member: bool | None
+    roles: tuple[str, ...] = ()
+
+
 class MattermostFailure(Exception):
     """A Mattermost call failed; `retryable` says whether trying again may help."""
 
@@ -287,19 +295,22 @@ class Mattermost:
             raise
         return True
 
-    async def channel_membership(self, channel_id: str, user_id: str) -> bool | None:
-        """Whether the user is in the channel; None when the bot cannot tell (it cannot see the channel)."""
+    async def channel_membership(self, channel_id: str, user_id: str) -> ChannelMembership:
+        """Whether the user is in the channel (None when the bot cannot tell: it cannot see the
+        channel), and their roles there."""
         if not ID.fullmatch(channel_id) or not ID.fullmatch(user_id):
-            return False
+            return ChannelMembership(is_member=False)
         try:
-            await _call(lambda: self._bot.channels.get_channel_member(channel_id, user_id), "check channel membership")
+            member: dict[str, Any] = await _call(
+                lambda: self._bot.channels.get_channel_member(channel_id, user_id), "check channel membership"
+            )
         except MattermostFailure as failure:
             if failure.error_id == MEMBER_MISSING:
-                return False
+                return ChannelMembership(is_member=False)
             if failure.status in (403, 404):
-                return None
+                return ChannelMembership(is_member=None)
             raise
-        return True
+        return ChannelMembership(is_member=True, roles=tuple(str(member.get("roles", "")).split()))
 
     async def create_channel(
         self, *, team_id: str, name: str, display_name: str, purpose: str, header: str, public: bool

@@ -75,6 +75,11 @@ class Actor(Model):
     is_channel_member: bool | None = False
     # When Mattermost said so (facts are cached): the incident's own later invitations win.
     observed_at: datetime | None = None
+    # Whether Mattermost lets the actor mention @channel/@here/@all (`use_channel_mentions`)
+    # and groups (`use_group_mentions`) in the incident channel: what the bot may keep of
+    # their mentions there. False when unknown.
+    can_mention_channel: bool = False
+    can_mention_groups: bool = False
 
     @property
     def mention(self) -> str:

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
 import permissions
-from mattermost_client.gateway import Mattermost, MattermostFailure
+from mattermost_client.gateway import ChannelMembership, Mattermost, MattermostFailure
 from models.common import Actor, ChannelFact, UserFact
 from service.errors import ServiceError, unauthorized
 from service.ttl_cache import TTLCache
@@ -30,7 +31,7 @@ class MattermostFacts:
         self._users: TTLCache[str, dict[str, Any]] = TTLCache(ttl)
         self._team_members: TTLCache[tuple[str, str], dict[str, Any] | bool] = TTLCache(ttl)
         self._role_permissions: TTLCache[tuple[str, ...], set[str]] = TTLCache(ttl)
-        self._channel_members: TTLCache[tuple[str, str], tuple[bool | None, datetime]] = TTLCache(ttl)
+        self._channel_members: TTLCache[tuple[str, str], tuple[ChannelMembership, datetime]] = TTLCache(ttl)
         self._teams: TTLCache[str, dict[str, Any]] = TTLCache(ttl)
         self._channels: TTLCache[str, dict[str, Any]] = TTLCache(ttl)
 
@@ -86,7 +87,17 @@ class MattermostFacts:
         if member is None:
             return set()
         user = await self.user(actor.user_id)
-        roles = tuple(sorted({*str(member.get("roles", "")).split(), *str(user.get("roles", "")).split()}))
+        return await self._granted([*str(member.get("roles", "")).split(), *str(user.get("roles", "")).split()])
+
+    async def channel_permissions(self, team_id: str, actor: Actor, channel_roles: Iterable[str]) -> set[str]:
+        """The user's effective permissions in a channel of the team: their system roles, team
+        roles (when in the team) and channel roles, as Mattermost resolves them."""
+        member, user = await asyncio.gather(self._team_member(team_id, actor.user_id), self.user(actor.user_id))
+        team_roles = str(member.get("roles", "")).split() if member is not None else []
+        return await self._granted([*str(user.get("roles", "")).split(), *team_roles, *channel_roles])
+
+    async def _granted(self, role_names: Iterable[str]) -> set[str]:
+        roles = tuple(sorted(set(role_names)))
         return await self._role_permissions.get_or_load(roles, lambda: self.mattermost.role_permissions(roles))
 
     async def team(self, team_id: str) -> dict[str, Any]:
@@ -94,12 +105,15 @@ class MattermostFacts:
 
     # ------------------------------------------------------------------ channels
 
-    async def channel_membership(self, channel_id: str | None, user_id: str) -> tuple[bool | None, datetime | None]:
-        """Whether the user is in the channel (None: Mattermost cannot tell), and when that was read."""
+    async def channel_membership(
+        self, channel_id: str | None, user_id: str
+    ) -> tuple[ChannelMembership, datetime | None]:
+        """Whether the user is in the channel (None: Mattermost cannot tell) with their roles
+        there, and when that was read."""
         if not channel_id:
-            return None, None
+            return ChannelMembership(is_member=None), None
 
-        async def load() -> tuple[bool | None, datetime]:
+        async def load() -> tuple[ChannelMembership, datetime]:
             return await self.mattermost.channel_membership(channel_id, user_id), datetime.now(UTC)
 
         return await self._channel_members.get_or_load((channel_id, user_id), load)
@@ -107,30 +121,38 @@ class MattermostFacts:
     async def recheck_channel_membership(self, channel_id: str | None, user_id: str) -> bool | None:
         """Mattermost's answer now, bypassing (and refreshing) the cache."""
         self.forget_channel_members(channel_id, [user_id])
-        return (await self.channel_membership(channel_id, user_id))[0]
+        return (await self.channel_membership(channel_id, user_id))[0].is_member
 
     def forget_channel_members(self, channel_id: str | None, user_ids: list[str]) -> None:
         for user_id in user_ids:
             self._channel_members.discard((str(channel_id), user_id))
 
     async def for_incident(self, actor: Actor, *, team_id: str, channel_id: str | None) -> Actor:
-        """The actor with the facts an incident's rules need: team and channel membership."""
-        in_team, (in_channel, observed_at) = await asyncio.gather(
+        """The actor with the facts an incident's rules need: team and channel membership, and
+        which of their mentions the bot may keep in the incident channel."""
+        in_team, (membership, observed_at) = await asyncio.gather(
             self.is_team_member(team_id, actor.user_id), self.channel_membership(channel_id, actor.user_id)
         )
+        granted = await self.channel_permissions(team_id, actor, membership.roles)
         return actor.model_copy(
-            update={"is_team_member": in_team, "is_channel_member": in_channel, "observed_at": observed_at}
+            update={
+                "is_team_member": in_team,
+                "is_channel_member": membership.is_member,
+                "observed_at": observed_at,
+                "can_mention_channel": permissions.USE_CHANNEL_MENTIONS in granted,
+                "can_mention_groups": permissions.USE_GROUP_MENTIONS in granted,
+            }
         )
 
     async def user_fact(self, user: dict[str, Any], *, team_id: str, channel_id: str | None) -> UserFact:
-        in_team, (in_channel, _) = await asyncio.gather(
+        in_team, (membership, _) = await asyncio.gather(
             self.is_team_member(team_id, user["id"]), self.channel_membership(channel_id, user["id"])
         )
         return UserFact(
             user_id=user["id"],
             username=user["username"],
             is_team_member=in_team,
-            is_channel_member=bool(in_channel),
+            is_channel_member=bool(membership.is_member),
             is_bot=bool(user.get("is_bot")),
         )
 

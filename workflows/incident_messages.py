@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from models.common import Actor
 from models.effects import Attachment, Button, MenuOption
 from models.incident import ChecklistItem, IncidentState, IncidentStatus, ItemState, Stage, StatusUpdate
+from models.mentions import neutralise_mentions
 
 # Mattermost's longest post message (model.PostMessageMaxRunesV2), in runes (Python characters).
 POST_MESSAGE_MAX = 16383
@@ -39,9 +41,29 @@ def sentence(text: str) -> str:
     return f"{text[:1].upper()}{text[1:]}."
 
 
+def incident_name(name: str) -> str:
+    """An incident's name as the bot writes it: a title, repeated in every post about the
+    incident, so none of its mentions notify (the state keeps the name as typed)."""
+    return neutralise_mentions(name)
+
+
+def relayed(state: IncidentState, typed: str, author: Actor | None = None) -> str:
+    """What a person typed, as the bot posts it on their behalf: mentions of the incident's
+    members stay; `@channel`, `@here`, `@all` and every other `@name` (a group, or someone
+    else) are neutralised, unless `author`, writing in the incident channel, may use them there.
+    """
+    members = {state.usernames[user_id].lower() for user_id in state.member_ids if user_id in state.usernames}
+    return neutralise_mentions(
+        typed,
+        usernames=members,
+        channel_wide=author is not None and author.can_mention_channel,
+        groups=author is not None and author.can_mention_groups,
+    )
+
+
 def stage_label(state: IncidentState, index: int | None = None) -> str:
     index = state.active_stage if index is None else index
-    return f"{index + 1}/{len(state.checklists)} {state.checklists[index].title}"
+    return f"{index + 1}/{len(state.checklists)} {relayed(state, state.checklists[index].title)}"
 
 
 def checklist_lines(state: IncidentState, stage: Stage, *, numbered: bool = True) -> list[str]:
@@ -49,7 +71,7 @@ def checklist_lines(state: IncidentState, stage: Stage, *, numbered: bool = True
     for number, item in enumerate(stage.items, start=1):
         prefix = f"{number}. " if numbered else "- "
         assignee = f" — {state.mention(item.assignee_id)}" if item.assignee_id else ""
-        lines.append(f"{prefix}{_MARKS[item.state]} {item.title}{assignee}")
+        lines.append(f"{prefix}{_MARKS[item.state]} {relayed(state, item.title)}{assignee}")
     return lines or ["*(no items)*"]
 
 
@@ -78,15 +100,16 @@ def channel_header(state: IncidentState, link: str) -> str:
     return f"{status} · Commander {state.mention(state.commander_id)}{page}{details} · `/incident info`"[:1024]
 
 
-def status_update_post(state: IncidentState, update: StatusUpdate) -> str:
+def status_update_post(state: IncidentState, update: StatusUpdate, author: Actor) -> str:
+    """The status update in the incident channel: its author's mentions, as far as they may make them there."""
     status = f" — **{update.status.value.capitalize()}**" if update.status else ""
-    quoted = "\n".join(f"> {line}" for line in update.message.splitlines())
+    quoted = "\n".join(f"> {line}" for line in relayed(state, update.message, author).splitlines())
     return f"#### Status update{status}\nfrom {state.mention(update.author_id)}\n\n{quoted}"
 
 
 def broadcast_post(state: IncidentState, text: str) -> str:
     channel = f"~{state.channel_name}" if state.channel_name else "its channel"
-    return f"**Incident {state.name}** ({channel}): {text}"
+    return f"**Incident {incident_name(state.name)}** ({channel}): {text}"
 
 
 def reminder_post(state: IncidentState, quiet_seconds: float) -> str:
@@ -140,7 +163,7 @@ def _item_line(state: IncidentState, number: int, item: ChecklistItem) -> str:
         by = f" by {state.mention(item.state_changed_by)}" if item.state_changed_by else ""
         verb = "checked" if item.state == ItemState.DONE else "started"
         who = f" · *{verb}{by} at {_clock(state, item.state_changed_at)}*"
-    return f"{number}. {_MARKS[item.state]} {item.title}{assignee}{who}"
+    return f"{number}. {_MARKS[item.state]} {relayed(state, item.title)}{assignee}{who}"
 
 
 def _stage_heading(state: IncidentState, index: int, stage: Stage) -> str:
@@ -158,9 +181,9 @@ def checklist_message(state: IncidentState) -> str:
     playbook = f"{state.playbook.title} (v{state.playbook.version})" if state.playbook else "none"
     ongoing = state.status == IncidentStatus.ONGOING
     status = ":red_circle: **Ongoing**" if ongoing else ":white_check_mark: **Ended**"
-    head = [f"#### :rotating_light: Incident: {state.name}"]
+    head = [f"#### :rotating_light: Incident: {incident_name(state.name)}"]
     if state.description:
-        head += ["", state.description]
+        head += ["", relayed(state, state.description)]
     head += [
         "",
         f"{status} · **Commander:** {state.mention(state.commander_id)}"
@@ -169,7 +192,7 @@ def checklist_message(state: IncidentState) -> str:
     if state.status_updates:
         last = state.status_updates[-1]
         kind = f" ({last.status.value})" if last.status else ""
-        quoted = "\n".join(f"> {line}" for line in last.message[:1000].splitlines())
+        quoted = "\n".join(f"> {line}" for line in relayed(state, last.message[:1000]).splitlines())
         head += [
             "",
             f"**Last update{kind}** from {state.mention(last.author_id)} at {_clock(state, last.at)}:",
@@ -240,7 +263,9 @@ def checklist_controls(state: IncidentState) -> list[Attachment]:
             )
             for number, item in enumerate(stage.items)
         ]
-        controls.append(Attachment(text=f"**{stage.title}**: check or uncheck an item", buttons=buttons))
+        controls.append(
+            Attachment(text=f"**{relayed(state, stage.title)}**: check or uncheck an item", buttons=buttons)
+        )
     elif stage.items:
         options = [
             MenuOption(
@@ -257,7 +282,9 @@ def checklist_controls(state: IncidentState) -> list[Attachment]:
             else ""
         )
         menu = Button(id="pickitem", name="Check or uncheck an item…", action="pick_item", stage=index, options=options)
-        controls.append(Attachment(text=f"**{stage.title}**: {len(stage.items)} items{note}", buttons=[menu]))
+        controls.append(
+            Attachment(text=f"**{relayed(state, stage.title)}**: {len(stage.items)} items{note}", buttons=[menu])
+        )
     actions = []
     if index < len(state.checklists) - 1:
         actions.append(Button(id="nextstage", name="Next stage", action="next_stage", stage=index))

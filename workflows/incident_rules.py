@@ -366,7 +366,9 @@ class Incident:
         open_left = before.open_count
         self.state.active_stage = self._target_stage(command)
         stage = self.state.checklists[self.state.active_stage]
-        skipped = f" (leaving {open_left} open item(s) in {before.title!r})" if open_left else ""
+        # Quoted by hand: repr() would spell out the invisible mark that neutralises a mention.
+        left = f"'{text.relayed(self.state, before.title)}'"
+        skipped = f" (leaving {open_left} open item(s) in {left})" if open_left else ""
         self.record(
             now,
             command.actor,
@@ -446,11 +448,12 @@ class Incident:
         previous = item.assignee_id
         if user is None:
             item.assignee_id = None
-            summary = f"{command.actor.mention} unassigned **{item.title}** (was {self.state.mention(previous)})"
+            title = text.relayed(self.state, item.title)
+            summary = f"{command.actor.mention} unassigned **{title}** (was {self.state.mention(previous)})"
         else:
             self.learn_user(user)
             item.assignee_id = user.user_id
-            summary = f"{command.actor.mention} assigned **{item.title}** to {user.mention}"
+            summary = f"{command.actor.mention} assigned **{text.relayed(self.state, item.title)}** to {user.mention}"
         self.record(
             now,
             command.actor,
@@ -567,7 +570,8 @@ class Incident:
             now,
             command.actor,
             EventType.COMMAND_RUN,
-            f"{command.actor.mention} ran `{item.command}` for **{item.title}**",
+            f"{command.actor.mention} ran `{text.relayed(self.state, item.command)}` "
+            f"for **{text.relayed(self.state, item.title)}**",
             {"stage": command.stage, "item": command.item, "command": item.command},
         )
         return f"Recorded that {item.command} ran."
@@ -772,9 +776,10 @@ class Incident:
             {"status": update.status.value if update.status else None, "message": update.message},
             post=False,
         )
-        self.post(text.status_update_post(self.state, update))
+        self.post(text.status_update_post(self.state, update, command.actor))
         self._answer_reminders(f"*Answered by {command.actor.mention}'s status update.*")
-        self.broadcast(f"status update{status} from {command.actor.mention}:\n> {update.message[:1000]}")
+        relayed = text.relayed(self.state, update.message[:1000])
+        self.broadcast(f"status update{status} from {command.actor.mention}:\n> {relayed}")
         self._reschedule_reminder(now)
         return "Status update posted."
 
@@ -878,7 +883,7 @@ class Incident:
             # Non-members cannot see a private channel: a link would lead nowhere.
             where = f"the incident channel is private: ask {commander} to add you"
         message = (
-            f"#### :rotating_light: Incident: {self.state.name}\n"
+            f"#### :rotating_light: Incident: {text.incident_name(self.state.name)}\n"
             f"Commander {commander} · stage {text.stage_label(self.state)} · {where}\n"
             f"Announced by {command.actor.mention}; this channel is told when its status changes and when it ends."
         )
@@ -970,7 +975,10 @@ class Incident:
         self.broadcast(f"started by {state.mention(state.reporter_id)}; commander {state.mention(state.commander_id)}.")
         if response_url:
             self.enqueue(
-                RespondEffect(response_url=response_url, text=f"Incident **{state.name}** started: ~{channel_name}")
+                RespondEffect(
+                    response_url=response_url,
+                    text=f"Incident **{text.incident_name(state.name)}** started: ~{channel_name}",
+                )
             )
         self.enqueue(StatsEffect())
         state.outbox.extend(queued)
@@ -983,7 +991,7 @@ class Incident:
             self.enqueue(
                 RespondEffect(
                     response_url=response_url,
-                    text=f"Could not start incident **{self.state.name}**: {reason}",
+                    text=f"Could not start incident **{text.incident_name(self.state.name)}**: {reason}",
                 )
             )
 

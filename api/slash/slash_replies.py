@@ -6,7 +6,7 @@ from datetime import datetime
 
 from models.incident import EventType, IncidentState, IncidentStatus, ItemState, TimelineEvent
 from models.incident_views import IncidentSummary, to_record
-from workflows.incident_messages import POST_MESSAGE_MAX, checklist_lines, format_duration, stage_label
+from workflows.incident_messages import POST_MESSAGE_MAX, checklist_lines, format_duration, incident_name, stage_label
 
 
 def info(state: IncidentState, now: datetime) -> str:
@@ -14,7 +14,7 @@ def info(state: IncidentState, now: datetime) -> str:
     record = to_record(state, now)
     ongoing = state.status == IncidentStatus.ONGOING
     lines = [
-        f"#### Incident: {state.name}",
+        f"#### Incident: {incident_name(state.name)}",
         f"**Status:** {state.status.value} · **Commander:** {state.mention(state.commander_id)}"
         f" · **Duration:** {format_duration(record.duration_seconds)}",
     ]
@@ -52,7 +52,8 @@ def incident_list(incidents: list[IncidentSummary], names: dict[str, str], now: 
         channel = f" (~{incident.channel_name})" if incident.channel_name else ""
         commander = f"@{names[incident.commander_id]}" if incident.commander_id in names else incident.commander_id
         lines.append(
-            f"| {incident.name}{channel} | {commander} | {format_duration(incident.elapsed_seconds(now))} "
+            f"| {incident_name(incident.name)}{channel} | {commander} "
+            f"| {format_duration(incident.elapsed_seconds(now))} "
             f"| {incident.active_stage + 1}. {incident.active_stage_title} |"
         )
     return "\n".join(lines)
@@ -86,7 +87,7 @@ def timeline_entry(event: TimelineEvent) -> str:
 
 def timeline(state: IncidentState) -> str:
     lines = [
-        f"#### Timeline: {state.name}",
+        f"#### Timeline: {incident_name(state.name)}",
         "",
         "| Time (UTC) | Since start | What |",
         "|---|---|---|",

@@ -9,6 +9,8 @@ from api.slash import slash_replies as render
 from models.effects import ChecklistEffect
 from models.incident import ChecklistItem, EventType, IncidentStatus, ItemState, Stage, TimelineEvent
 from models.incident_commands import ChangeStage, EndIncident, PostStatusUpdate, SetItemState
+from models.incident_views import summarize
+from models.mentions import WORD_JOINER
 from tests.unit.test_incident_rules import ALICE, T0, actor, incident
 from workflows import incident_messages as text
 
@@ -138,3 +140,12 @@ def test_the_end_confirmation_says_who_is_told() -> None:
     made.state.announced_channel_ids = []
     assert text.who_is_told(made.state) == "Everyone in the incident channel is told."
     assert Stage(title="x").open_count == 0
+
+
+def test_slash_replies_show_the_name_with_its_mentions_neutralised() -> None:
+    made = incident(name="@channel db down")
+    shown = f"@{WORD_JOINER}channel db down"
+    assert render.info(made.state, T0).startswith(f"#### Incident: {shown}\n")
+    assert render.timeline(made.state).startswith(f"#### Timeline: {shown}\n")
+    listed = render.incident_list([summarize(made.state)], {}, T0, total=1)
+    assert f"| {shown} (~inc-db-down-inc1) |" in listed

@@ -9,7 +9,14 @@ import pytest
 from temporalio.exceptions import ApplicationError
 
 from models.common import Actor, ChannelFact, UserFact
-from models.effects import INCIDENT_CHANNEL_LANE, ChecklistEffect, ClearButtonsEffect, PostEffect, lane_of
+from models.effects import (
+    INCIDENT_CHANNEL_LANE,
+    ChecklistEffect,
+    ClearButtonsEffect,
+    PostEffect,
+    RespondEffect,
+    lane_of,
+)
 from models.incident import EventType, IncidentStart, IncidentState, IncidentStatus, ItemState
 from models.incident_commands import (
     AddItem,
@@ -30,6 +37,8 @@ from models.incident_commands import (
     SnoozeReminder,
 )
 from models.playbook import ChecklistItemSpec, Playbook, StageSpec
+from tests.mattermost_mentions import mentions
+from workflows import incident_messages as text
 from workflows.incident_rules import Incident, new_incident
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -501,3 +510,65 @@ def test_other_lanes_record_each_failure_and_a_refused_pin_fails_no_channel() ->
     made.effect_carried_out(T0, "channel_header")
     assert entries(made, EventType.EFFECT_RECOVERED) == []
     assert notices(made) == []
+
+
+# ---------------------------------------------------------------------------- mentions
+
+HOSTILE = "@channel @here @all @devs"
+BROADCAST = "x" * 26
+TOWN = ChannelFact(channel_id="d" * 26, name="town-square", team_id=TEAM, actor_can_post=True)
+
+
+def test_a_status_update_keeps_channel_mentions_only_where_its_author_may_make_them() -> None:
+    made = incident()
+    made.learn_user(fact())
+    made.members_added([BOB], T0)
+    allowed = actor().model_copy(update={"can_mention_channel": True})
+    made.post_status_update(PostStatusUpdate(actor=allowed, message=f"{HOSTILE} look, @bob"), T0)
+    made.post_status_update(PostStatusUpdate(actor=actor(), message=f"{HOSTILE} again, @bob"), T0)
+    posts = [p.effect for p in made.state.outbox if isinstance(p.effect, PostEffect)]
+    here = [mentions(p.message) for p in posts if p.channel_id is None]
+    assert [(m.channel_wide, m.names) for m in here] == [
+        ({"channel", "here", "all"}, {"alice", "bob"}),  # "from @alice", and her own mentions
+        (set(), {"alice", "bob"}),
+    ]
+    elsewhere = [mentions(p.message) for p in posts if p.channel_id == BROADCAST]
+    assert [(m.channel_wide, m.names) for m in elsewhere] == [(set(), {"alice", "bob"})] * 2
+    assert made.state.status_updates[0].message == f"{HOSTILE} look, @bob"  # kept as typed
+
+
+def test_what_people_typed_notifies_no_one_wherever_the_bot_posts_it() -> None:
+    hostile_book = playbook().model_copy(
+        update={
+            "checklists": [
+                StageSpec(title=f"{HOSTILE} Triage", items=[ChecklistItemSpec(title=f"Page {HOSTILE}")]),
+                StageSpec(title="Fix", items=[ChecklistItemSpec(title="Fail over", command=f"/page {HOSTILE}")]),
+            ]
+        }
+    )
+    ids = (f"id{n}" for n in itertools.count())
+    start = IncidentStart(
+        id="inc1", team_id=TEAM, name=f"{HOSTILE} db down", description=HOSTILE, reporter=actor(), playbook=hostile_book
+    )
+    made = Incident(new_incident(start, T0, lambda: next(ids)), lambda: next(ids))
+    made.channel_ready("chan" + "0" * 22, "inc-db-down-inc1", [], "http://mm/hooks/commands/" + "r" * 26)
+    made.post_status_update(PostStatusUpdate(actor=actor(), message=HOSTILE), T0)
+    made.announce(Announce(actor=actor(), channels=[TOWN]), T0)
+    made.assign_item(AssignItem(actor=actor(), stage=0, item=0, assignee=fact()), T0)
+    made.change_stage(ChangeStage(actor=actor(), direction="next", force=True), T0)
+    made.add_item(AddItem(actor=actor(), stage=1, title=f"Ask {HOSTILE}", command=f"/ask {HOSTILE}"), T0)
+    made.run_item_command(RunItemCommand(actor=actor(), stage=1, item=1), T0)
+    made.end(EndIncident(actor=actor(), confirmed=True), T0)
+    made.restart(RestartIncident(actor=actor()), T0)
+    effects = [p.effect for p in made.state.outbox]
+    texts = [e.message for e in effects if isinstance(e, PostEffect)]
+    texts += [e.text for e in effects if isinstance(e, RespondEffect)]
+    texts += [text.checklist_message(made.state), text.channel_header(made.state, "")]
+    texts += [a.text for a in text.checklist_controls(made.state)]
+    assert len(texts) > 10
+    for posted in texts:
+        found = mentions(posted)
+        assert found.channel_wide == set(), posted
+        # The bot's own sentences may end with a mention ("commander @alice."), also looked up as "alice.".
+        assert {name.rstrip(".") for name in found.names} <= {"alice", "bob"}, posted
+    assert made.state.name == f"{HOSTILE} db down"  # kept as typed: neutralised when written
