@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi.responses import Response
 
-from mattermost_standin import permissions, views
+from mattermost_standin import permissions, validation, views
 from mattermost_standin.domain import channels, posts
 from mattermost_standin.errors import AppError, invalid_body_param, invalid_url_param, permission_denied
 from mattermost_standin.routes import access
@@ -75,11 +75,11 @@ def _requested_user_ids(body: dict[str, Any]) -> list[str]:
         user_ids = body["user_ids"]
         if not isinstance(user_ids, list) or not 1 <= len(user_ids) <= 1000:
             raise invalid_body_param("user_ids")
-        if not all(isinstance(u, str) and len(u) == 26 and u.isalnum() for u in user_ids):
+        if not all(validation.is_valid_id(u) for u in user_ids):
             raise invalid_body_param("user_id in user_ids")
         return list(user_ids)
     user_id = body.get("user_id")
-    if not isinstance(user_id, str) or len(user_id) != 26 or not user_id.isalnum():
+    if not validation.is_valid_id(user_id):
         raise invalid_body_param("user_id or user_ids")
     return [user_id]
 
@@ -165,7 +165,7 @@ async def get_posts_for_channel(call: Call) -> Response:
     query = call.request.query_params
     since = call.query_int("since", 0)
     for anchor in ("before", "after"):
-        if query.get(anchor) and not (len(query[anchor]) == 26 and query[anchor].isalnum()):
+        if query.get(anchor) and not validation.is_valid_id(query[anchor]):
             raise invalid_url_param(anchor)
     if since:
         changed = [p for p in reversed(ordered) if p["update_at"] > since][:1000]
