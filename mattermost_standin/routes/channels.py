@@ -41,6 +41,33 @@ async def create_channel(call: Call) -> Response:
     return json_response(channel, 201)
 
 
+@router.post("/api/v4/channels/direct")
+async def create_direct_channel(call: Call) -> Response:
+    """``createDirectChannel``: the two users' direct message channel, made or found (201 either way).
+
+    In the server's order: the body is a list of two distinct user ids (one, the caller's own, is a
+    channel with themselves), each a valid id; the caller needs ``create_direct_channel`` and, to
+    open one they are not in, ``manage_system``; they must be able to see the other user; then
+    the channel is found or made (``channels.get_or_create_direct_channel``).
+    """
+    state, me = call.state, call.user
+    user_ids = await call.body_unique_strings()
+    if user_ids == [me["id"]]:
+        user_ids = [me["id"], me["id"]]
+    if len(user_ids) != 2:
+        raise invalid_body_param("user_ids")
+    if not all(validation.is_valid_id(user_id) for user_id in user_ids):
+        raise invalid_body_param("user_id")
+    if not permissions.has_system_permission(state, me, "create_direct_channel"):
+        raise permission_denied(me["id"], "create_direct_channel")
+    if me["id"] not in user_ids and not permissions.has_system_permission(state, me, "manage_system"):
+        raise permission_denied(me["id"], "manage_system")
+    other_id = user_ids[1] if user_ids[0] == me["id"] else user_ids[0]
+    if not permissions.can_see_user(state, me, other_id):
+        raise permission_denied(me["id"], "view_members")
+    return json_response(channels.get_or_create_direct_channel(call.store, user_ids[0], user_ids[1]), 201)
+
+
 @router.get("/api/v4/channels/{channel_id}")
 async def get_channel(call: Call) -> Response:
     return json_response(access.readable_channel(call, call.params["channel_id"]))
