@@ -211,3 +211,24 @@ async def test_its_two_members_post_and_read_and_others_get_403(
         with pytest.raises(NotEnoughPermissions) as caught:
             await refused_call()
         assert caught.value.error_id == PERMISSIONS
+
+
+async def test_a_users_channels_in_a_team_include_their_direct_channels(
+    standin: StandIn, world: dict[str, Any], ids: dict[str, str], tokens: dict[str, str], connect: Connect
+) -> None:
+    """``GetChannelsForTeamForUser`` lists the channels of no team (direct and group messages) too."""
+    channel = (await open_direct(standin, tokens["dave"], [ids["dave"], ids["bot"]])).json()
+    dave = await connect(standin, tokens["dave"]).channels.get_channels_for_team_for_user("me", world["team"]["id"])
+    assert channel["id"] in {c["id"] for c in dave}
+    carol = await connect(standin, tokens["carol"]).channels.get_channels_for_team_for_user("me", world["team"]["id"])
+    assert channel["id"] not in {c["id"] for c in carol}
+
+
+async def test_the_inspection_lists_direct_channels(
+    standin: StandIn, ids: dict[str, str], tokens: dict[str, str]
+) -> None:
+    channel = (await open_direct(standin, tokens["bob"], [ids["bob"], ids["dave"]])).json()
+    async with httpx.AsyncClient(base_url=standin.url) as http:
+        listed = (await http.get("/_standin/state")).json()["channels"]
+    assert listed[f"direct/{dm_name(ids['bob'], ids['dave'])}"] == channel["id"]
+    assert standin.direct_channel(ids["bob"], new_id()) is None
