@@ -163,6 +163,7 @@ class Mattermost:
         self.timeout = timeout
         self._transport = httpx.AsyncHTTPTransport(retries=0)
         self._bot = self._driver(bot_token)
+        self._bot_id: str | None = None
 
     def _driver(self, token: str) -> AsyncTypedDriver:
         driver = AsyncTypedDriver(
@@ -211,6 +212,12 @@ class Mattermost:
 
     async def bot_user(self) -> dict[str, Any]:
         return await _call(lambda: self._bot.users.get_user("me"), "identify the bot")
+
+    async def _own_id(self) -> str:
+        """The bot's user id, asked once: a token always stands for the same user."""
+        if self._bot_id is None:
+            self._bot_id = str((await self.bot_user())["id"])
+        return self._bot_id
 
     async def ping(self) -> dict[str, Any]:
         return await _call(lambda: self._bot.system.get_ping(), "answer a ping")
@@ -354,6 +361,25 @@ class Mattermost:
             lambda: self._bot.posts.create_post(channel_id=channel_id, message=message, props=props),
             "post a message",
         )
+
+    async def direct_message(
+        self, user_id: str, message: str, *, props: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Post to the bot's direct message channel with the user; answers the post.
+
+        `POST /channels/direct` makes the channel the first time and answers the same one after, so
+        a retry never makes a second channel; the post is like any other (a retry that must not post
+        twice carries a dedupe key in `props` and looks for it with `find_post_with_prop`). A user
+        that does not exist is refused (400); an id Mattermost could not have made fails as "not
+        found" without a request.
+        """
+        _checked(ID, user_id, f"user {user_id!r}")
+        bot_id = await self._own_id()
+        channel = await _call(
+            lambda: self._bot.channels.create_direct_channel(options=[bot_id, user_id]),
+            f"open a direct message channel with user {user_id}",
+        )
+        return await self.create_post(channel_id=channel["id"], message=message, props=props or {})
 
     async def find_post_with_prop(self, channel_id: str, key: str, value: str) -> dict[str, Any] | None:
         """A recent bot post carrying `props[key] == value` (the dedupe key of a retried post)."""

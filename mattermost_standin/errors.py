@@ -41,6 +41,11 @@ def invalid_body_param(name: str, detail: str = "") -> AppError:
     )
 
 
+def payload_parse_error(detail: str = "") -> AppError:
+    """A body ``model.SortedArrayFromJSON``/``NonSortedArrayFromJSON`` cannot read as a list of strings."""
+    return AppError(400, "api.payload.parse.error", "An error occurred while parsing the payload.", detail)
+
+
 def invalid_url_param(name: str) -> AppError:
     return AppError(
         400, "api.context.invalid_url_param.app_error", f"Invalid or missing {name} parameter in request URL."

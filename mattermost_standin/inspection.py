@@ -35,11 +35,17 @@ def dialogs(state: State, user_id: str | None = None) -> list[Record]:
     return copy.deepcopy([d for d in state.dialogs if user_id is None or d["user_id"] == user_id])
 
 
+def _channel_home(state: State, channel: Record) -> str:
+    """The team's name; ``direct`` for a direct message channel (of no team; no team can hold a
+    channel named like one, ``<user id>__<user id>``)."""
+    return "direct" if channel["type"] == "D" else str(state.teams[channel["team_id"]]["name"])
+
+
 def summary(state: State, faults: Faults) -> Record:
     return {
         "users": {u["username"]: u["id"] for u in state.users.values()},
         "teams": {t["name"]: t["id"] for t in state.teams.values()},
-        "channels": {f"{state.teams[c['team_id']]['name']}/{c['name']}": c["id"] for c in state.channels.values()},
+        "channels": {f"{_channel_home(state, c)}/{c['name']}": c["id"] for c in state.channels.values()},
         "commands": {f"/{c['trigger']}": c["url"] for c in state.commands.values()},
         "posts": len(state.posts),
         "ephemeral_posts": len(state.ephemeral_posts),

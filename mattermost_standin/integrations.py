@@ -359,9 +359,9 @@ async def do_post_action(context: Context, user: Record, post: Record, action_id
         raise AppError(404, "api.post.do_action.action_id.app_error", "Invalid action id.", f"action={action_id}")
     integration = action["integration"]
     channel = state.channels[post["channel_id"]]
-    team = state.teams[channel["team_id"]]
+    team = state.teams.get(channel["team_id"])  # None for a direct message channel
     client_trigger_id, trigger_id = triggers.issue(
-        context.store, user["id"], channel_id=channel["id"], team_id=team["id"]
+        context.store, user["id"], channel_id=channel["id"], team_id=channel["team_id"]
     )
     action_context = copy.deepcopy(integration.get("context")) or {}
     data_source = ""
@@ -373,8 +373,8 @@ async def do_post_action(context: Context, user: Record, post: Record, action_id
         "user_name": user["username"],
         "channel_id": channel["id"],
         "channel_name": channel["name"],
-        "team_id": team["id"],
-        "team_domain": team["name"],
+        "team_id": channel["team_id"],
+        "team_domain": team["name"] if team is not None else "",
         "post_id": post["id"],
         "trigger_id": trigger_id,
         "type": str(action.get("type", "")),

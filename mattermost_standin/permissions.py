@@ -184,3 +184,15 @@ def can_see_private_channel(state: State, user: dict[str, Any], channel: dict[st
     if user["id"] in state.channel_members.get(channel["id"], {}):
         return True
     return has_team_permission(state, user, channel["team_id"], "manage_team")
+
+
+def can_see_user(state: State, viewer: dict[str, Any], other_id: str) -> bool:
+    """``UserCanSeeOtherUser``: oneself, anyone with the system-wide ``view_members``, else only
+    someone sharing a channel with the viewer.
+
+    The server also lets the viewer see the members of a team where they hold ``view_members``;
+    every team member is in the team's town square, so sharing a channel already covers them.
+    """
+    if viewer["id"] == other_id or has_system_permission(state, viewer, "view_members"):
+        return True
+    return any(viewer["id"] in members and other_id in members for members in state.channel_members.values())

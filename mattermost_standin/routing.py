@@ -91,23 +91,34 @@ class Call:
         value = self.params[name]
         return self.user["id"] if value == "me" else value
 
-    async def _json(self, name: str) -> Any:
+    async def _json(self, refused: Callable[[str], errors.AppError]) -> Any:
         try:
             return json.loads(await self.request.body())
         except (ValueError, UnicodeDecodeError) as exc:
-            raise errors.invalid_body_param(name, str(exc)) from None
+            raise refused(str(exc)) from None
 
     async def body_object(self, name: str) -> dict[str, Any]:
-        body = await self._json(name)
+        body = await self._json(lambda detail: errors.invalid_body_param(name, detail))
         if not isinstance(body, dict):
             raise errors.invalid_body_param(name, "expected a JSON object")
         return body
 
     async def body_strings(self, name: str) -> list[str]:
-        body = await self._json(name)
+        body = await self._json(lambda detail: errors.invalid_body_param(name, detail))
         if not isinstance(body, list) or not all(isinstance(item, str) for item in body):
             raise errors.invalid_body_param(name, "expected a JSON array of strings")
         return body
+
+    async def body_unique_strings(self) -> list[str]:
+        """The body as ``model.NonSortedArrayFromJSON`` reads it: a JSON array of strings, without its
+        duplicates (the first of each kept, in order); ``null`` is an empty list; anything else is
+        refused with 400 ``api.payload.parse.error``."""
+        body = await self._json(errors.payload_parse_error)
+        if body is None:
+            return []
+        if not isinstance(body, list) or not all(isinstance(item, str) for item in body):
+            raise errors.payload_parse_error("expected a JSON array of strings")
+        return list(dict.fromkeys(body))
 
     def query_int(self, name: str, default: int, maximum: int | None = None) -> int:
         raw = self.request.query_params.get(name)

@@ -314,6 +314,11 @@ class StandIn:
         channel = channels.find_channel_by_name(self._store.state, team_id, name)
         return None if channel is None else copy.deepcopy(channel)
 
+    def direct_channel(self, user_id: str, other_user_id: str) -> Record | None:
+        """The two users' direct message channel (in either order), if one was opened."""
+        channel = channels.find_direct_channel(self._store.state, user_id, other_user_id)
+        return None if channel is None else copy.deepcopy(channel)
+
     def channels(self, team_id: str) -> list[Record]:
         return copy.deepcopy([c for c in self._store.state.channels.values() if c["team_id"] == team_id])
 

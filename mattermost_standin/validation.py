@@ -10,7 +10,7 @@ are counted on the UTF-8 encoding.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, TypeGuard
 from urllib.parse import urlparse
 
 from mattermost_standin.errors import AppError
@@ -25,7 +25,6 @@ _CHANNEL_NAME = re.compile(r"^[a-z0-9]+([a-z\-\_0-9]+|(__)?)[a-z0-9]*$")
 _TEAM_NAME = re.compile(r"^[a-z0-9]+([a-z\-0-9]+|(__)?)[a-z0-9]+$")
 _USERNAME = re.compile(r"^[a-z0-9.\-_]+$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
-_ID = re.compile(r"^[a-z0-9]{26}$")
 _GROUP_NAME = re.compile(r"^[a-f0-9]{40}$")
 _RESERVED_USERNAMES = {"all", "channel", "here", "matterbot", "system"}
 _RESERVED_TEAM_NAMES = {
@@ -49,8 +48,10 @@ _RESERVED_TEAM_NAMES = {
 }
 
 
-def is_valid_id(value: object) -> bool:
-    return isinstance(value, str) and _ID.fullmatch(value) is not None
+def is_valid_id(value: object) -> TypeGuard[str]:
+    """``model.IsValidId``: 26 bytes, letters and digits only (any case: ids are lowercase, but the
+    server refuses an uppercase one only when it finds nothing under it)."""
+    return isinstance(value, str) and len(value.encode()) == 26 and all(c.isalpha() or c.isnumeric() for c in value)
 
 
 def is_valid_http_url(value: str) -> bool:

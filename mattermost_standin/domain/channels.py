@@ -12,6 +12,40 @@ from mattermost_standin.store import Record, State, Store, new_id
 DEFAULT_CHANNEL = "town-square"
 
 
+def _new_channel(
+    store: Store, *, team_id: str, name: str, display_name: str, type: str, creator_id: str, header: str, purpose: str
+) -> Record:
+    now = store.now_ms()
+    return {
+        "id": new_id(),
+        "create_at": now,
+        "update_at": now,
+        "delete_at": 0,
+        "team_id": team_id,
+        "type": type,
+        "display_name": display_name,
+        "name": name,
+        "header": header,
+        "purpose": purpose,
+        "last_post_at": 0,
+        "total_msg_count": 0,
+        "extra_update_at": 0,
+        "creator_id": creator_id,
+        "scheme_id": None,
+        "props": None,
+        "group_constrained": None,
+        "shared": None,
+        "total_msg_count_root": 0,
+        "policy_id": None,
+        "last_root_post_at": 0,
+    }
+
+
+def _insert(store: Store, channel: Record) -> None:
+    store.state.channels[channel["id"]] = channel
+    store.state.channel_members[channel["id"]] = {}
+
+
 def create_channel(
     store: Store,
     *,
@@ -30,30 +64,16 @@ def create_channel(
     state = store.state
     if team_id not in state.teams:
         raise errors.team_not_found(team_id)
-    now = store.now_ms()
-    channel: Record = {
-        "id": new_id(),
-        "create_at": now,
-        "update_at": now,
-        "delete_at": 0,
-        "team_id": team_id,
-        "type": type,
-        "display_name": display_name.strip(),
-        "name": name,
-        "header": header,
-        "purpose": purpose,
-        "last_post_at": 0,
-        "total_msg_count": 0,
-        "extra_update_at": 0,
-        "creator_id": creator_id,
-        "scheme_id": None,
-        "props": None,
-        "group_constrained": None,
-        "shared": None,
-        "total_msg_count_root": 0,
-        "policy_id": None,
-        "last_root_post_at": 0,
-    }
+    channel = _new_channel(
+        store,
+        team_id=team_id,
+        name=name,
+        display_name=display_name.strip(),
+        type=type,
+        creator_id=creator_id,
+        header=header,
+        purpose=purpose,
+    )
     validation.check_channel(channel)
     if find_channel_by_name(state, team_id, name) is not None:
         raise AppError(
@@ -62,10 +82,53 @@ def create_channel(
             "A channel with that name already exists on the same team.",
             f"team_id={team_id}, name={name}",
         )
-    state.channels[channel["id"]] = channel
-    state.channel_members[channel["id"]] = {}
+    _insert(store, channel)
     if creator_id:
         _save_member(store, channel, creator_id, admin=True)
+    return channel
+
+
+def direct_channel_name(user_id: str, other_user_id: str) -> str:
+    """``model.GetDMNameFromIds``: the two ids, the smaller first, joined by ``__``."""
+    return "__".join(sorted((user_id, other_user_id)))
+
+
+def find_direct_channel(state: State, user_id: str, other_user_id: str) -> Record | None:
+    """The two users' direct message channel (a channel of no team), if it was made."""
+    return find_channel_by_name(state, "", direct_channel_name(user_id, other_user_id))
+
+
+def get_or_create_direct_channel(store: Store, user_id: str, other_user_id: str) -> Record:
+    """``GetOrCreateDirectChannel``: the two users' channel as it was made, else a new one.
+
+    A new one is of no team, type ``D``, made by ``user_id``, without display name, header or
+    purpose, and its members are the two users as plain channel users (one member when a user
+    writes to themselves). A user that does not exist is refused with 400.
+    """
+    existing = find_direct_channel(store.state, user_id, other_user_id)
+    if existing is not None:
+        return existing
+    if user_id not in store.state.users or other_user_id not in store.state.users:
+        raise AppError(
+            400,
+            "api.channel.create_direct_channel.invalid_user.app_error",
+            "Invalid user ID for direct channel creation.",
+            f"No users found for ids: {user_id}. {other_user_id}",
+        )
+    channel = _new_channel(
+        store,
+        team_id="",
+        name=direct_channel_name(user_id, other_user_id),
+        display_name="",
+        type="D",
+        creator_id=user_id,
+        header="",
+        purpose="",
+    )
+    channel["shared"] = False  # CreateDirectChannel sets it: true only with a user of a remote cluster
+    _insert(store, channel)
+    for member_id in dict.fromkeys((user_id, other_user_id)):
+        _save_member(store, channel, member_id, admin=False)
     return channel
 
 

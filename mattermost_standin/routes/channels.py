@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi.responses import Response
 
-from mattermost_standin import permissions, views
+from mattermost_standin import permissions, validation, views
 from mattermost_standin.domain import channels, posts
 from mattermost_standin.errors import AppError, invalid_body_param, invalid_url_param, permission_denied
 from mattermost_standin.routes import access
@@ -39,6 +39,33 @@ async def create_channel(call: Call) -> Response:
         raise permission_denied(me["id"], permission)
     channel = channels.create_channel(call.store, creator_id=me["id"], **fields)
     return json_response(channel, 201)
+
+
+@router.post("/api/v4/channels/direct")
+async def create_direct_channel(call: Call) -> Response:
+    """``createDirectChannel``: the two users' direct message channel, made or found (201 either way).
+
+    In the server's order: the body is a list of two distinct user ids (one, the caller's own, is a
+    channel with themselves), each a valid id; the caller needs ``create_direct_channel`` and, to
+    open one they are not in, ``manage_system``; they must be able to see the other user; then
+    the channel is found or made (``channels.get_or_create_direct_channel``).
+    """
+    state, me = call.state, call.user
+    user_ids = await call.body_unique_strings()
+    if user_ids == [me["id"]]:
+        user_ids = [me["id"], me["id"]]
+    if len(user_ids) != 2:
+        raise invalid_body_param("user_ids")
+    if not all(validation.is_valid_id(user_id) for user_id in user_ids):
+        raise invalid_body_param("user_id")
+    if not permissions.has_system_permission(state, me, "create_direct_channel"):
+        raise permission_denied(me["id"], "create_direct_channel")
+    if me["id"] not in user_ids and not permissions.has_system_permission(state, me, "manage_system"):
+        raise permission_denied(me["id"], "manage_system")
+    other_id = user_ids[1] if user_ids[0] == me["id"] else user_ids[0]
+    if not permissions.can_see_user(state, me, other_id):
+        raise permission_denied(me["id"], "view_members")
+    return json_response(channels.get_or_create_direct_channel(call.store, user_ids[0], user_ids[1]), 201)
 
 
 @router.get("/api/v4/channels/{channel_id}")
@@ -75,11 +102,11 @@ def _requested_user_ids(body: dict[str, Any]) -> list[str]:
         user_ids = body["user_ids"]
         if not isinstance(user_ids, list) or not 1 <= len(user_ids) <= 1000:
             raise invalid_body_param("user_ids")
-        if not all(isinstance(u, str) and len(u) == 26 and u.isalnum() for u in user_ids):
+        if not all(validation.is_valid_id(u) for u in user_ids):
             raise invalid_body_param("user_id in user_ids")
         return list(user_ids)
     user_id = body.get("user_id")
-    if not isinstance(user_id, str) or len(user_id) != 26 or not user_id.isalnum():
+    if not validation.is_valid_id(user_id):
         raise invalid_body_param("user_id or user_ids")
     return [user_id]
 
@@ -165,7 +192,7 @@ async def get_posts_for_channel(call: Call) -> Response:
     query = call.request.query_params
     since = call.query_int("since", 0)
     for anchor in ("before", "after"):
-        if query.get(anchor) and not (len(query[anchor]) == 26 and query[anchor].isalnum()):
+        if query.get(anchor) and not validation.is_valid_id(query[anchor]):
             raise invalid_url_param(anchor)
     if since:
         changed = [p for p in reversed(ordered) if p["update_at"] > since][:1000]

@@ -153,6 +153,8 @@ async def get_teams_for_user(call: Call) -> Response:
 
 @router.get("/api/v4/users/{user_id}/teams/{team_id}/channels")
 async def get_channels_for_user(call: Call) -> Response:
+    """The user's channels in the team and their direct message channels (of no team), as
+    ``SqlChannelStore.GetChannels`` selects them."""
     state, me = call.state, call.user
     user_id, team_id = call.param_user_id(), call.params["team_id"]
     if user_id != me["id"] and not permissions.has_system_permission(state, me, "edit_other_users"):
@@ -162,6 +164,6 @@ async def get_channels_for_user(call: Call) -> Response:
     joined = [
         c
         for c in state.channels.values()
-        if c["team_id"] == team_id and channels.channel_member(state, c["id"], user_id) is not None
+        if c["team_id"] in (team_id, "") and channels.channel_member(state, c["id"], user_id) is not None
     ]
     return json_response(joined)

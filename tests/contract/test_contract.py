@@ -200,6 +200,59 @@ async def test_posting_where_the_bot_is_not_a_member_is_refused_for_good(target:
     assert not await target.gateway.is_channel_member(private["id"], target.bot["id"])
 
 
+async def test_the_bot_direct_messages_a_user_who_reads_it_there(target: Target) -> None:
+    """What the bot tells one person (a late outcome, a handoff): the direct message channel of the
+    two is made on the first message and found again on the next; only the two are in it."""
+    key = unique("effect")
+    post = await target.gateway.direct_message(
+        target.user["id"], "Your command finished", props={"incident_effect": key}
+    )
+    assert post["user_id"] == target.bot["id"]
+    assert post["props"]["incident_effect"] == key
+    user = target.driver(target.user_token)
+    channel = await user.channels.get_channel(post["channel_id"])
+    assert (channel["type"], channel["team_id"]) == ("D", "")
+    assert channel["name"] == "__".join(sorted([target.bot["id"], target.user["id"]]))
+    members = await user.channels.get_channel_members(channel["id"])
+    assert {m["user_id"] for m in members} == {target.bot["id"], target.user["id"]}
+    read = await user.posts.get_posts_for_channel(channel["id"])
+    assert read["posts"][post["id"]]["message"] == "Your command finished"
+    again = await target.gateway.direct_message(target.user["id"], "And one more thing")
+    assert again["channel_id"] == channel["id"]
+    # A retried direct message finds the copy an earlier attempt made, as in any channel.
+    found = await target.gateway.find_post_with_prop(channel["id"], "incident_effect", key)
+    assert found is not None
+    assert found["id"] == post["id"]
+
+
+async def test_a_direct_message_to_a_user_that_does_not_exist_is_refused(target: Target) -> None:
+    with pytest.raises(MattermostFailure) as error:
+        await target.gateway.direct_message(fake_id(), "Anyone there?")
+    refused(error.value, 400)
+    assert error.value.error_id == "api.channel.create_direct_channel.invalid_user.app_error"
+    with pytest.raises(MattermostFailure) as malformed:
+        await target.gateway.direct_message("../../users/me", "Anyone there?")
+    assert malformed.value.not_found
+
+
+async def test_only_its_members_read_a_direct_message_channel(target: Target) -> None:
+    """The test user writes to themselves; the bot, not in that channel, can neither read nor post
+    there (403, for good)."""
+    user = target.driver(target.user_token)
+    own = await user.channels.create_direct_channel(options=[target.user["id"], target.user["id"]])
+    assert own["name"] == f"{target.user['id']}__{target.user['id']}"
+    note = await user.posts.create_post(channel_id=own["id"], message="Note to self", props={"incident_effect": "x"})
+    assert (await user.posts.get_post(note["id"]))["message"] == "Note to self"
+    for outsider_call in (
+        target.gateway.get_channel(own["id"]),
+        target.gateway.find_post_with_prop(own["id"], "incident_effect", "x"),
+        target.gateway.create_post(channel_id=own["id"], message="Let me in", props={}),
+    ):
+        with pytest.raises(MattermostFailure) as error:
+            await outsider_call
+        refused(error.value, 403)
+
+
 async def test_ephemeral_posts_are_not_for_bots(target: Target) -> None:
     """Why the project replies privately through the command's response_url: `POST
     /posts/ephemeral` needs `create_post_ephemeral`, which only system admins have."""

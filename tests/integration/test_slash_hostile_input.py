@@ -69,6 +69,7 @@ async def _every_call_refuses_bad_path_values(world: World, mattermost: Mattermo
             lambda bad=bad: mattermost.add_channel_member(channel, bad),
             lambda bad=bad: mattermost.set_channel_header(bad, "header"),
             lambda bad=bad: mattermost.create_post(channel_id=bad, message="hi", props={}),
+            lambda bad=bad: mattermost.direct_message(bad, "hi"),
             lambda bad=bad: mattermost.find_post_with_prop(bad, "key", "value"),
             lambda bad=bad: mattermost.pin_post(bad),
             lambda bad=bad: mattermost.create_channel(

@@ -283,6 +283,23 @@ async def test_post_actions_forward_context_and_apply_the_reply(
     assert ephemeral["post"]["root_id"] == post["id"]
 
 
+async def test_a_button_in_a_direct_message_is_sent_without_a_team(
+    standin: StandIn, world: dict[str, Any], receiver: Receiver, connect: Connect
+) -> None:
+    """A direct channel has no team: the integration gets empty ``team_id`` and ``team_domain``."""
+    bot = connect(standin, world["bot"]["token"])
+    carol_id = world["users"]["carol"]["user"]["id"]
+    channel = await bot.channels.create_direct_channel(options=[world["bot"]["user"]["id"], carol_id])
+    post = await bot.posts.create_post(channel_id=channel["id"], message="Done. Undo?", props=button_post(receiver))
+    receiver.reply_json("/action", {"ephemeral_text": "Undone"})
+    answer = await connect(standin, world["users"]["carol"]["token"]).posts.do_post_action(post["id"], "claim")
+    assert answer["status"] == "OK"
+    [request] = receiver.requests_to("/action")
+    assert (request.json["channel_id"], request.json["team_id"], request.json["team_domain"]) == (channel["id"], "", "")
+    [ephemeral] = standin.ephemeral_posts(user_id=carol_id, channel_id=channel["id"])
+    assert ephemeral["post"]["message"] == "Undone"
+
+
 async def test_post_action_failures(
     standin: StandIn, world: dict[str, Any], receiver: Receiver, connect: Connect
 ) -> None:
