@@ -25,6 +25,7 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.command_outcome_activities import CommandOutcomeActivities
 from activities.incident_activities import IncidentActivities
 from activities.stats_activities import StatsActivities
 from mattermost_client.gateway import Mattermost
@@ -33,6 +34,7 @@ from process_exit import exit_process
 from settings import Settings, SettingsError, load_settings, require
 from signing import Signer
 from temporal_connection import connect
+from workflows.command_outcome_workflow import CommandOutcomeWorkflow
 from workflows.incident_workflow import IncidentWorkflow
 from workflows.playbook_workflow import PlaybookWorkflow
 from workflows.signed_out_sessions_workflow import SignedOutSessionsWorkflow
@@ -40,7 +42,13 @@ from workflows.stats_workflow import IncidentStatsWorkflow
 
 log = logging.getLogger("worker")
 
-WORKFLOWS = [IncidentWorkflow, PlaybookWorkflow, IncidentStatsWorkflow, SignedOutSessionsWorkflow]
+WORKFLOWS = [
+    IncidentWorkflow,
+    PlaybookWorkflow,
+    IncidentStatsWorkflow,
+    SignedOutSessionsWorkflow,
+    CommandOutcomeWorkflow,
+]
 
 
 async def ensure_search_attributes(client: Client, namespace: str) -> list[str]:
@@ -71,11 +79,12 @@ def build_worker(client: Client, settings: Settings, mattermost: Mattermost) -> 
     stats = StatsActivities(
         client, task_queue=settings.temporal_task_queue, shard_capacity=settings.stats_shard_capacity
     )
+    outcomes = CommandOutcomeActivities(client, mattermost)
     return Worker(
         client,
         task_queue=settings.temporal_task_queue,
         workflows=WORKFLOWS,
-        activities=[*activities.all(), *stats.all()],
+        activities=[*activities.all(), *stats.all(), *outcomes.all()],
         max_cached_workflows=settings.worker_max_cached_workflows,
         sticky_queue_schedule_to_start_timeout=timedelta(seconds=settings.worker_sticky_timeout_seconds),
     )

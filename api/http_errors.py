@@ -18,6 +18,8 @@ from temporalio.service import RPCError
 
 from mattermost_client.gateway import MattermostFailure
 from service.errors import ServiceError, describe_fields, validation_fields
+from service.pending_commands import CommandPending, pending_body
+from service.unavailability import rpc_error
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +104,6 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RPCError)
     async def _temporal_failed(_: Request, error: RPCError) -> JSONResponse:
-        from service.unavailability import rpc_error  # imports this module
 
         mapped = rpc_error(error)
         return error_response(mapped.status, mapped.code, mapped.message)
@@ -131,3 +132,32 @@ ERROR_DESCRIPTIONS = {
 def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses=` entries documenting the shared error body."""
     return {code: {"model": ErrorBody, "description": ERROR_DESCRIPTIONS[code]} for code in codes}
+
+
+class PendingBody(BaseModel):
+    status: str = Field(description="pending")
+    message: str
+    incident_id: str = Field(description="The incident the command or start is for")
+    idempotency_key: str = Field(
+        description="Repeat the request with this `Idempotency-Key` to get its outcome (the one you sent, or one "
+        "the API chose when you sent none)"
+    )
+    incident_url: str = Field(description="Where to read the incident meanwhile")
+
+
+PENDING_RESPONSE: dict[int | str, dict[str, Any]] = {
+    202: {
+        "model": PendingBody,
+        "description": "Temporal took the request but had not answered within TEMPORAL_RPC_TIMEOUT_SECONDS: it "
+        "is being applied (or refused) and its outcome is returned by repeating the request with the same "
+        "Idempotency-Key",
+    }
+}
+
+
+def pending_response(pending: CommandPending, key: str) -> JSONResponse:
+    return JSONResponse(
+        status_code=202,
+        content=pending_body(pending.pending, key),
+        headers={"Location": f"/api/v1/incidents/{pending.pending.incident_id}", "Idempotency-Key": key},
+    )

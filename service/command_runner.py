@@ -18,6 +18,7 @@ from mattermost_client.gateway import MattermostFailure
 from models.command_table import CommandSpec
 from models.common import Actor, ChannelFact, UserFact
 from models.incident_commands import CommandResult, RequestKey
+from models.pending_commands import LateReply
 from service import incident_access, incident_starts
 from service.container import Services
 from service.errors import ServiceError
@@ -75,20 +76,26 @@ async def run_command(
     location: IncidentLocation | None = None,
     channel_id: str | None = None,
     caller_token: str | None = None,
+    late_reply: LateReply | None = None,
+    asked: str = "",
 ) -> CommandResult:
     """Send one command: locate the incident, add the facts, one Update (or update-with-start).
 
     `channel_id` is where a slash command, dialog or button was used: the workflow refuses a
     command from any channel but the incident's own. `caller_token` is the caller's
-    Mattermost token, for a command that runs the item's slash command as them.
+    Mattermost token, for a command that runs the item's slash command as them. A command
+    Temporal took but did not answer in time raises `CommandPending`; its outcome is told
+    through `late_reply` (what the person `asked`, in their words).
     """
     location = location or await incident_access.locate(svc, incident_id)
     if spec.starts_a_run:
-        return await incident_starts.restart(svc, actor, location.incident_id, request=request)
+        return await incident_starts.restart(
+            svc, actor, location.incident_id, request=request, late_reply=late_reply, asked=asked
+        )
     actor = await incident_access.actor_at(svc, actor, location)
     resolved = {name: await _resolve(svc, actor, location, value) for name, value in values.items()}
     command = spec.command.model_validate({**resolved, "actor": actor, "request": request, "channel_id": channel_id})
-    result = await incident_access.send(svc, location, spec.name, command)
+    result = await incident_access.send(svc, location, spec.name, command, late_reply=late_reply, asked=asked)
     if spec.runs_item_command:
         await _run_item_command(svc, result, values, caller_token)
     return result

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 from typing import Any
 
 from models.incident_commands import RequestKey
@@ -27,10 +28,14 @@ def fingerprint(body: Any) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:32]
 
 
-def scoped(caller_id: str, action: str, key: str | None, body: Any = None) -> RequestKey | None:
-    """The request key for `key` sent by `caller_id` for `action`; None without a key."""
-    if not key:
-        return None
+def new_key() -> str:
+    """A key for a request its caller sent none for: every command can be asked about again
+    (a pending one's outcome is read by repeating it with this key)."""
+    return f"auto-{secrets.token_hex(12)}"
+
+
+def scoped(caller_id: str, action: str, key: str, body: Any = None) -> RequestKey:
+    """The request key for `key` sent by `caller_id` for `action`."""
     digest = hashlib.sha256(f"{caller_id}\x00{action}\x00{key}".encode()).hexdigest()[:40]
     return RequestKey(id=f"{action}:{digest}", fingerprint=fingerprint(body))
 

@@ -16,18 +16,23 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from temporalio.client import WorkflowHandle
+from temporalio.service import RPCError, RPCStatusCode
 
 import permissions
 from mattermost_client.gateway import MattermostFailure
+from models import search_attributes as sa
 from models.common import SHORT_ID, Actor
 from models.incident import IncidentState, incident_workflow_id
-from models.incident_commands import CommandResult, IncidentCommand
+from models.incident_commands import CommandResult, IncidentCommand, RequestKey
+from models.pending_commands import LateReply
 from models.refusals import ended_refusal
 from service.container import Services
 from service.errors import ServiceError, not_found
-from service.idempotency import check_replay
-from service.temporal_calls import Gone, execute_update, query, quote
+from service.idempotency import check_replay, new_key
+from service.pending_commands import follow_up, handing_over, pending_command
+from service.temporal_calls import Gone, NotAnswered, execute_update, query, quote
 from service.ttl_cache import TTLCache
+from service.unavailability import rpc_error
 from workflows.incident_workflow import IncidentWorkflow
 
 _MARGIN = timedelta(milliseconds=5)
@@ -104,17 +109,26 @@ async def _facts(svc: Services, actor: Actor, place: IncidentLocation) -> Actor:
 
 
 async def locate(svc: Services, incident_id: str) -> IncidentLocation:
-    """Where an incident lives: remembered, or read once from the workflow."""
+    """Where an incident lives: remembered, or read from its workflow's search attributes.
+
+    Temporal answers that itself (no worker needed), so a command still reaches an incident
+    whose worker is busy or restarting, and is answered as pending rather than refused."""
     if not SHORT_ID.match(incident_id):
         raise not_found("Incident")
     place = _locations.get(incident_id)
     if place is not None:
         return place
     try:
-        state = await query(handle(svc, incident_id), IncidentWorkflow.get_state, rpc_timeout=svc.rpc_timeout)
-    except Gone:
-        raise not_found("Incident") from None
-    return remember_location(state.id, state.team_id, state.channel_id)
+        described = await handle(svc, incident_id).describe(rpc_timeout=svc.rpc_timeout)
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            raise not_found("Incident") from None
+        raise rpc_error(error) from None
+    attributes = described.typed_search_attributes
+    team_id = attributes.get(sa.INCIDENT_TEAM_ID)
+    if not team_id:
+        raise not_found("Incident")
+    return remember_location(incident_id, team_id, attributes.get(sa.INCIDENT_CHANNEL_ID) or None)
 
 
 # How long after a channel was made its incident may still be missing from visibility
@@ -165,21 +179,43 @@ async def _channel_is_new(svc: Services, channel_id: str) -> bool:
 # ---------------------------------------------------------------------------- commands
 
 
-async def send(svc: Services, place: IncidentLocation, update: str, command: IncidentCommand) -> CommandResult:
+async def send(
+    svc: Services,
+    place: IncidentLocation,
+    update: str,
+    command: IncidentCommand,
+    *,
+    late_reply: LateReply | None = None,
+    asked: str = "",
+) -> CommandResult:
     """Send one command: one update, whose answer is everything the caller renders.
 
     A resent request (same scoped key) is answered with its first result; a reused key
-    with another body is refused (422).
+    with another body is refused (422). A command Temporal took but did not answer in time
+    is `CommandPending`: its outcome follows (`late_reply`: where the person hears it).
     """
+    request = command.request or RequestKey(id=f"{update}:{new_key()}")
+    command = command.model_copy(update={"request": request})
+    pending = pending_command(
+        incident_id=place.incident_id,
+        update=update,
+        request=request,
+        command=command,
+        late_reply=late_reply,
+        asked=asked,
+    )
+    handing_over(pending)
     try:
         result: CommandResult = await execute_update(
             handle(svc, place.incident_id),
             update,
             command,
             rpc_timeout=svc.rpc_timeout,
-            update_id=command.request.id if command.request else None,
+            update_id=request.id,
             result_type=CommandResult,
         )
+    except NotAnswered:
+        raise follow_up(svc, pending) from None
     except Gone as gone:
         if not gone.completed:
             raise not_found("Incident") from None

@@ -24,16 +24,18 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from mattermost_client.gateway import MattermostFailure
 from models import search_attributes as sa
-from models.common import SHORT_ID, Actor, UserFact, new_short_id, short_id_from
+from models.common import SHORT_ID, Actor, UserFact, short_id_from
 from models.incident import IncidentConfig, IncidentStart, incident_workflow_id
 from models.incident_commands import CommandResult, OpenIncident, RequestKey, RestartIncident
 from models.incident_views import summarize, to_view
+from models.pending_commands import LateReply
 from models.playbook import Playbook, playbook_workflow_id
 from service.container import Services
 from service.errors import invalid, not_found
-from service.idempotency import check_replay
+from service.idempotency import check_replay, new_key
 from service.incident_access import handle, load, remember_location
-from service.temporal_calls import Gone, execute_update_with_start, query
+from service.pending_commands import follow_up, pending_command
+from service.temporal_calls import Gone, NotAnswered, execute_update_with_start, query
 from settings import Settings
 from workflows.incident_rules import new_incident
 from workflows.incident_workflow import SUMMARY_MEMO, IncidentWorkflow
@@ -49,8 +51,10 @@ async def start_incident(
     description: str = "",
     playbook_id: str | None = None,
     commander_id: str | None = None,
+    request: RequestKey,
     response_url: str | None = None,
-    request: RequestKey | None = None,
+    late_reply: LateReply | None = None,
+    asked: str = "",
 ) -> CommandResult:
     """Start an incident: gather the facts concurrently, then one update-with-start.
 
@@ -70,7 +74,9 @@ async def start_incident(
     commander, invited = await asyncio.gather(
         _commander(svc, team_id, wanted_commander), _invited(svc, team_id, playbook)
     )
-    incident_id = short_id_from(f"incident:{team_id}:{request.id}") if request else new_short_id()
+    # Chosen before the call from the request's key: a pending start can name its incident, and
+    # the same request sent again never opens a second one.
+    incident_id = short_id_from(f"incident:{team_id}:{request.id}")
     start = IncidentStart(
         id=incident_id,
         team_id=team_id,
@@ -85,7 +91,7 @@ async def start_incident(
         response_url=response_url or None,
         config=incident_config(svc.settings, incident_id),
         requested_at=datetime.now(UTC),
-        fingerprint=request.fingerprint if request else "",
+        fingerprint=request.fingerprint,
     )
     operation = WithStartWorkflowOperation(
         IncidentWorkflow.run,
@@ -102,9 +108,19 @@ async def start_incident(
             OpenIncident(),
             start=operation,
             workflow_id=incident_workflow_id(incident_id),
-            update_id=request.id if request else None,
+            update_id=request.id,
             rpc_timeout=svc.rpc_timeout,
         )
+    except NotAnswered:
+        pending = pending_command(
+            incident_id=incident_id,
+            update="open_incident",
+            request=request,
+            command=None,
+            late_reply=late_reply,
+            asked=asked,
+        )
+        raise follow_up(svc, pending) from None
     except WorkflowAlreadyStartedError:
         # The same request, resent after its incident ended: answer with that incident.
         state = await query(handle(svc, incident_id), IncidentWorkflow.get_state, rpc_timeout=svc.rpc_timeout)
@@ -202,7 +218,15 @@ async def _invited(svc: Services, team_id: str, playbook: Playbook | None) -> li
     return list(facts)
 
 
-async def restart(svc: Services, actor: Actor, incident_id: str, *, request: RequestKey | None) -> CommandResult:
+async def restart(
+    svc: Services,
+    actor: Actor,
+    incident_id: str,
+    *,
+    request: RequestKey | None,
+    late_reply: LateReply | None = None,
+    asked: str = "",
+) -> CommandResult:
     """Reopen an ended incident: inside the reopen window its own run (still open) reopens;
     after it, a new run of the same workflow begins, carrying the whole state."""
     access = await load(svc, actor, incident_id)
@@ -217,14 +241,27 @@ async def restart(svc: Services, actor: Actor, incident_id: str, *, request: Req
     operation = WithStartWorkflowOperation(
         IncidentWorkflow.run, resume, **options, id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING
     )
-    result: CommandResult = await execute_update_with_start(
-        svc.temporal,
-        "restart_incident",
-        RestartIncident(actor=access.actor, request=request),
-        start=operation,
-        workflow_id=incident_workflow_id(incident_id),
-        update_id=request.id if request else None,
-        rpc_timeout=svc.rpc_timeout,
-    )
+    request = request or RequestKey(id=f"restart_incident:{new_key()}")
+    command = RestartIncident(actor=access.actor, request=request)
+    try:
+        result: CommandResult = await execute_update_with_start(
+            svc.temporal,
+            "restart_incident",
+            command,
+            start=operation,
+            workflow_id=incident_workflow_id(incident_id),
+            update_id=request.id,
+            rpc_timeout=svc.rpc_timeout,
+        )
+    except NotAnswered:
+        pending = pending_command(
+            incident_id=incident_id,
+            update="restart_incident",
+            request=request,
+            command=command,
+            late_reply=late_reply,
+            asked=asked,
+        )
+        raise follow_up(svc, pending) from None
     check_replay(request, result.fingerprint)
     return result

@@ -6,6 +6,7 @@ message is the sentence the user reads and is passed on verbatim.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import timedelta
 from typing import Any
@@ -26,7 +27,7 @@ from models.incident_commands import CommandResult
 from models.refusals import Refusal
 from service.deadline import diagnosis_budget
 from service.errors import ServiceError
-from service.unavailability import diagnose, rpc_error, workflow_failing
+from service.unavailability import diagnose, not_taken, rpc_error, workflow_failing
 
 log = logging.getLogger(__name__)
 
@@ -88,21 +89,44 @@ def quote(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
+class NotAnswered(Exception):
+    """Temporal took the update but did not answer in time: it may still be applied (its
+    outcome is asked again with the same Update id; see `service.pending_commands`)."""
+
+
+# Temporal's answers that mean the update was not taken, and may be taken a moment later:
+# the workflow task is failing or timing out (a busy or restarting worker), or too many
+# updates are in flight.
+NOT_TAKEN = frozenset({RPCStatusCode.FAILED_PRECONDITION, RPCStatusCode.RESOURCE_EXHAUSTED})
+# Between attempts at an update Temporal did not take, while the caller can still wait.
+RETRY_PAUSES = (0.1, 0.2, 0.4, 0.8, 1.6, 3.2)
+
+
 async def execute_update(
     handle: WorkflowHandle[Any, Any],
     update: Any,
     arg: Any,
     *,
-    rpc_timeout: Any,
+    rpc_timeout: timedelta,
     update_id: str | None = None,
     refusal_override: dict[Refusal, ServiceError] | None = None,
     result_type: type | None = None,
 ) -> Any:
-    """Run an update; refusals become `ServiceError`s; a missing or closed workflow is `Gone`."""
-    for _ in range(3):
+    """Run an update; refusals become `ServiceError`s; a missing or closed workflow is `Gone`;
+    an update Temporal took but did not answer in time is `NotAnswered`; one it did not take
+    is tried again while the caller can wait, then answered as not applied."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + rpc_timeout.total_seconds()
+    pauses = iter(RETRY_PAUSES)
+    moved = 0
+    while True:
         try:
             return await handle.execute_update(
-                update, arg, id=update_id, rpc_timeout=rpc_timeout, result_type=result_type
+                update,
+                arg,
+                id=update_id,
+                rpc_timeout=timedelta(seconds=max(0.1, deadline - loop.time())),
+                result_type=result_type,
             )
         except WorkflowUpdateFailedError as error:
             kind = refusal_kind(error)
@@ -110,16 +134,22 @@ async def execute_update(
                 raise refusal_override[kind] from None
             raise refusal(error) from None
         except WorkflowUpdateRPCTimeoutOrCancelledError:
-            raise await diagnose(handle, _diagnosis_timeout(rpc_timeout)) from None
+            raise NotAnswered from None
         except RPCError as error:
+            if error.status in NOT_TAKEN:
+                pause = next(pauses, None)
+                if pause is not None and loop.time() + pause + 0.2 < deadline:
+                    await asyncio.sleep(pause)
+                    continue
+                raise await not_taken(handle, error) from None
             if error.status != RPCStatusCode.NOT_FOUND:
                 raise rpc_error(error) from None
             # "already completed", "aborted by closing workflow", or no such workflow. A run
             # that closed by continuing as new has a successor: send the update there.
             status = await _status(handle, rpc_timeout)
-            if status != WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING:
+            moved += 1
+            if status != WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING or moved >= 3:
                 raise Gone(completed=status is not None) from None
-    raise ServiceError(503, "temporal_unavailable", "The workflow kept moving to a new run; try again.")
 
 
 async def execute_update_with_start(
@@ -129,7 +159,7 @@ async def execute_update_with_start(
     *,
     start: WithStartWorkflowOperation[Any, Any],
     workflow_id: str,
-    rpc_timeout: Any,
+    rpc_timeout: timedelta,
     update_id: str | None = None,
     result_type: type = CommandResult,
 ) -> Any:
@@ -146,9 +176,10 @@ async def execute_update_with_start(
     except WorkflowUpdateFailedError as error:
         raise refusal(error) from None
     except WorkflowUpdateRPCTimeoutOrCancelledError:
-        handle = client.get_workflow_handle(workflow_id)
-        raise await diagnose(handle, _diagnosis_timeout(rpc_timeout)) from None
+        raise NotAnswered from None
     except RPCError as error:
+        if error.status in NOT_TAKEN:
+            raise await not_taken(client.get_workflow_handle(workflow_id), error) from None
         raise rpc_error(error) from None
 
 

@@ -1,9 +1,13 @@
 """What people are told when the service, or one incident, cannot do what they asked.
 
-Two different situations, two different messages: the service is unavailable (Temporal
-unreachable, no worker running: try again in a minute), or one incident's workflow is
-failing (a bug or a broken deployment: only an admin can help, and needs the incident id).
-A request Temporal refuses as invalid is neither, and is never reported as an outage.
+Every such answer is true about what happened to the request: "nothing was changed" only
+when nothing reached Temporal, or Temporal refused to take it. Three situations: the
+service is unavailable (Temporal unreachable: try again in a minute); the incident is busy
+(its workflow task timed out, a worker restarting or overloaded: try again in a moment);
+or one incident's workflow is failing (a bug or a broken deployment: only an admin can
+help, and needs the incident id). A request Temporal took but did not answer in time is
+none of these: it is pending (`service.pending_commands`). A request Temporal refuses as
+invalid is not an outage either.
 """
 
 from __future__ import annotations
@@ -12,6 +16,9 @@ import logging
 from datetime import timedelta
 from typing import Any
 
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.enums.v1 import EventType
+from temporalio.api.workflowservice.v1 import GetWorkflowExecutionHistoryReverseRequest
 from temporalio.client import WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -31,7 +38,10 @@ OUTAGE_CODES = frozenset(
         RPCStatusCode.UNAVAILABLE,
     }
 )
-SERVICE_UNAVAILABLE = "The incident service is unavailable right now. Try again in a minute."
+SERVICE_UNAVAILABLE = "The incident service is unavailable right now; nothing was changed. Try again in a minute."
+INCIDENT_BUSY = (
+    "The incident is busy right now and did not take your command; nothing was changed. Try again in a moment."
+)
 MATTERMOST_UNAVAILABLE = "The incident service cannot reach Mattermost right now. Try again in a minute."
 UNEXPECTED = "Something went wrong on our side; it has been logged. Try again, or tell your admin if it persists."
 
@@ -50,8 +60,8 @@ def workflow_failing(workflow_id: str) -> ServiceError:
     return ServiceError(
         500,
         "workflow_failing",
-        f"{what} has a problem: its workflow is failing, so it cannot take changes or be read now. "
-        f"Tell your Mattermost or incident tool admin ({kind} id {short_id}).",
+        f"{what} has a problem: its workflow is failing, so it cannot take changes or be read now; "
+        f"nothing was changed. Tell your Mattermost or incident tool admin ({kind} id {short_id}).",
     )
 
 
@@ -70,10 +80,11 @@ def rpc_error(error: RPCError) -> ServiceError:
 
 
 async def diagnose(handle: WorkflowHandle[Any, Any], rpc_timeout: timedelta) -> ServiceError:
-    """Why a workflow did not answer an update or query in time.
+    """Why a workflow did not answer a read in time, or would not take an update.
 
-    A workflow task that keeps failing (attempt > 1) is a broken incident; anything else,
-    including not being able to ask, is unavailability (Temporal down, no worker running).
+    A workflow task retried after it failed is a broken incident; one retried after it timed
+    out is a busy one (a worker overloaded or just killed); anything else, including not
+    being able to ask, is unavailability.
     """
     try:
         description = await handle.describe(rpc_timeout=rpc_timeout)
@@ -83,6 +94,46 @@ async def diagnose(handle: WorkflowHandle[Any, Any], rpc_timeout: timedelta) -> 
         return unavailable()
     raw = description.raw_description
     if raw.HasField("pending_workflow_task") and raw.pending_workflow_task.attempt > 1:
-        log.error("workflow %s is failing (workflow task attempt %d)", handle.id, raw.pending_workflow_task.attempt)
-        return workflow_failing(handle.id)
+        if await _last_task_failed(handle, rpc_timeout):
+            log.error("workflow %s is failing (workflow task attempt %d)", handle.id, raw.pending_workflow_task.attempt)
+            return workflow_failing(handle.id)
+        return busy()
     return unavailable()
+
+
+async def not_taken(handle: WorkflowHandle[Any, Any], error: RPCError) -> ServiceError:
+    """Temporal would not take an update (the workflow task is failing or timing out, or too many
+    updates are in flight): not applied, and why."""
+    log.warning("Temporal did not take an update on %s: %s", handle.id, error)
+    diagnosed = await diagnose(handle, timedelta(seconds=2))
+    return diagnosed if diagnosed.code == "workflow_failing" else busy()
+
+
+def busy() -> ServiceError:
+    return ServiceError(503, "incident_busy", INCIDENT_BUSY)
+
+
+async def _last_task_failed(handle: WorkflowHandle[Any, Any], rpc_timeout: timedelta) -> bool:
+    """Whether the workflow's latest task attempt on record failed (rather than timed out).
+
+    Read from the end of the history (the SDK's handle offers no reverse read, hence its client)."""
+    request = GetWorkflowExecutionHistoryReverseRequest(
+        namespace=handle._client.namespace,
+        execution=WorkflowExecution(workflow_id=handle.id),
+        maximum_page_size=20,
+    )
+    try:
+        history = await handle._client.workflow_service.get_workflow_execution_history_reverse(
+            request, timeout=rpc_timeout
+        )
+    except RPCError:
+        return False
+    for event in history.history.events:
+        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED:
+            return True
+        if event.event_type in (
+            EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT,
+            EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED,
+        ):
+            return False
+    return False

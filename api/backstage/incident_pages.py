@@ -25,14 +25,16 @@ from models.common import SHORT_ID, Actor
 from models.incident import IncidentState, IncidentStatus, ItemState, UpdateStatus
 from models.incident_commands import IncidentCommand
 from models.incident_views import to_record
+from models.pending_commands import RECEIVED
 from service import incident_access as incidents
 from service import incident_lists, playbooks
 from service import incident_starts as incident_start
 from service.command_runner import references_from_body, run_command
 from service.errors import ServiceError, describe_fields, validation_fields
-from service.idempotency import scoped
+from service.idempotency import new_key, scoped
 from service.incident_lists import SORT_KEYS, IncidentFilter, IncidentListItem
 from service.pagination import PageParams, paginate
+from service.pending_commands import CommandPending
 from settings import Settings
 
 router = APIRouter(prefix="/backstage", include_in_schema=False)
@@ -240,7 +242,7 @@ async def run_command_form(incident_id: str, name: str, who: Visitor = Depends(f
         raise ServiceError(404, "not_found", "There is no such action; reload the page.")
     values = form_values(spec, who.form)
     asked = {key: value for key, value in who.form.items() if key not in ("csrf_token", "request_key")}
-    request = scoped(who.actor.user_id, f"{spec.name}:{incident_id}", who.form.get("request_key") or None, asked)
+    request = scoped(who.actor.user_id, f"{spec.name}:{incident_id}", who.form.get("request_key") or new_key(), asked)
     try:
         result = await run_command(
             who.svc, spec, who.actor, incident_id, values, request=request, caller_token=who.session.token
@@ -267,6 +269,8 @@ async def run_command_form(incident_id: str, name: str, who: Visitor = Depends(f
         if error.status in (401, 404):
             raise
         return redirect(who, f"/backstage/incidents/{incident_id}", error.message, kind="error")
+    except CommandPending:
+        return redirect(who, f"/backstage/incidents/{incident_id}", PENDING_HERE)
     return redirect(who, f"/backstage/incidents/{incident_id}", result.message)
 
 
@@ -275,6 +279,9 @@ def _form_value(value: Any) -> str:
         return "1" if value else "0"
     return str(value)
 
+
+# A command Temporal took but did not answer in time: the live page shows it once applied.
+PENDING_HERE = f"{RECEIVED} The incident service is slow right now; this page shows the change once it is applied."
 
 # Commands with a form of their own on the page, whose refusals are shown beside its fields.
 FORMS_ON_PAGE = frozenset({"post_status_update"})

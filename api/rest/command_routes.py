@@ -13,16 +13,18 @@ from inspect import Parameter, Signature
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from api.dependencies import IdempotencyKey, IncidentId, bearer_token, conceal_existence, current_user, services
-from api.http_errors import error_responses
+from api.http_errors import PENDING_RESPONSE, error_responses, pending_response
 from models.command_table import COMMANDS, CommandSpec
 from models.common import Actor, Model
 from models.incident_views import IncidentView
 from service.command_runner import references_from_body, run_command
 from service.container import Services
-from service.idempotency import scoped
+from service.idempotency import new_key, scoped
+from service.pending_commands import CommandPending
 
 PATH_PARAMETERS: dict[str, Any] = {
     "stage": Annotated[int, Path(ge=0, le=10_000, description="0-based stage position")],
@@ -54,12 +56,16 @@ def _route(spec: CommandSpec) -> Any:
         body: BaseModel | None = None,
         token: str | None = None,
         **path: int,
-    ) -> CommandResponse:
+    ) -> CommandResponse | JSONResponse:
         given = body.model_dump() if body is not None else {}
         asked = {**path, **given}
-        request = scoped(actor.user_id, f"{spec.name}:{incident_id}", idempotency_key, asked or None)
+        key = idempotency_key or new_key()
+        request = scoped(actor.user_id, f"{spec.name}:{incident_id}", key, asked or None)
         values = {**path, **references_from_body(spec, given)}
-        result = await run_command(svc, spec, actor, incident_id, values, request=request, caller_token=token)
+        try:
+            result = await run_command(svc, spec, actor, incident_id, values, request=request, caller_token=token)
+        except CommandPending as pending:
+            return pending_response(pending, key)
         return CommandResponse(message=result.message, incident=result.incident)
 
     parameters = [
@@ -87,7 +93,7 @@ for _spec in COMMANDS:
         _route(_spec),
         methods=[_spec.rest.method],
         response_model=CommandResponse,
-        responses={**ACTION_ERRORS, **(error_responses(502) if _spec.runs_item_command else {})},
+        responses={**ACTION_ERRORS, **PENDING_RESPONSE, **(error_responses(502) if _spec.runs_item_command else {})},
         tags=[_spec.rest.tag],
         name=_spec.name,
     )

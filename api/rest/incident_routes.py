@@ -9,10 +9,11 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
+from fastapi.responses import JSONResponse
 from pydantic import Field
 
 from api.dependencies import IdempotencyKey, IncidentId, conceal_existence, current_user, page_params, services
-from api.http_errors import error_responses
+from api.http_errors import PENDING_RESPONSE, error_responses, pending_response
 from models.common import Actor, MattermostId
 from models.incident import EventType, IncidentFields, TimelineEvent
 from models.incident_views import IncidentRecord, IncidentSummary, IncidentView, to_record
@@ -21,9 +22,10 @@ from service import incident_lists
 from service import incident_starts as incident_start
 from service.container import Services
 from service.errors import not_found
-from service.idempotency import scoped
+from service.idempotency import new_key, scoped
 from service.incident_lists import SORT_KEYS, IncidentFilter, IncidentListItem
 from service.pagination import Page, PageParams, paginate
+from service.pending_commands import CommandPending
 from service.time_bounds import time_bound
 
 router = APIRouter(
@@ -46,24 +48,37 @@ class IncidentCreate(IncidentFields):
 # ---------------------------------------------------------------------------- start, list, read
 
 
-@router.post("", status_code=201, response_model=IncidentView, responses=error_responses(403, 404, 409, 422))
+@router.post(
+    "",
+    status_code=201,
+    response_model=IncidentView,
+    responses={**error_responses(403, 404, 409, 422), **PENDING_RESPONSE},
+)
 async def start_incident(
     body: IncidentCreate,
     idempotency_key: IdempotencyKey = None,
     actor: Actor = Depends(current_user),
     svc: Services = Depends(services),
-) -> IncidentView:
-    """Start an incident. Returns once the workflow has accepted it; the channel appears moments later."""
-    result = await incident_start.start_incident(
-        svc,
-        actor,
-        team_id=body.team_id,
-        name=body.name,
-        description=body.description,
-        playbook_id=body.playbook_id,
-        commander_id=body.commander_id,
-        request=scoped(actor.user_id, "start", idempotency_key, body),
-    )
+) -> IncidentView | JSONResponse:
+    """Start an incident. Returns once the workflow has accepted it; the channel appears moments later.
+
+    When Temporal took the start but had not answered within `TEMPORAL_RPC_TIMEOUT_SECONDS`,
+    the answer is 202 with the incident's id: repeat the request with the same
+    `Idempotency-Key` (the answer names the key, when you sent none) to get the incident."""
+    key = idempotency_key or new_key()
+    try:
+        result = await incident_start.start_incident(
+            svc,
+            actor,
+            team_id=body.team_id,
+            name=body.name,
+            description=body.description,
+            playbook_id=body.playbook_id,
+            commander_id=body.commander_id,
+            request=scoped(actor.user_id, "start", key, body),
+        )
+    except CommandPending as pending:
+        return pending_response(pending, key)
     return result.incident
 
 

@@ -15,7 +15,16 @@ from typing import Any
 
 from api.slash import slash_dialogs as dialogs
 from api.slash import slash_grammar
-from api.slash.slash_context import dialog_state, incident_here, open_dialog, read_here, request_key, wrong_channel
+from api.slash.slash_context import (
+    asked,
+    dialog_state,
+    incident_here,
+    late_reply,
+    open_dialog,
+    read_here,
+    request_key,
+    wrong_channel,
+)
 from api.slash.slash_protocol import SlashReply, ephemeral
 from api.slash.slash_registry import Context, UsageError
 from models.command_table import CommandSpec
@@ -48,6 +57,8 @@ async def run_table_command(spec: CommandSpec, ctx: Context) -> SlashReply:
             request=request_key(ctx, spec.name),
             location=location,
             channel_id=location.channel_id,
+            late_reply=late_reply(ctx),
+            asked=asked(ctx),
         )
     except UnknownReference as unknown:
         # A cached "not a member" may be older than their joining (the reporter, just after

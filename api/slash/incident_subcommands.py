@@ -10,7 +10,7 @@ from api.slash import slash_dialogs as dialogs
 from api.slash import slash_grammar
 from api.slash import slash_replies as render
 from api.slash.command_subcommands import handler_for
-from api.slash.slash_context import dialog_state, open_dialog, read_here, request_key
+from api.slash.slash_context import asked, dialog_state, late_reply, open_dialog, read_here, request_key
 from api.slash.slash_protocol import SlashReply, ephemeral
 from api.slash.slash_registry import Context, Registry, UsageError
 from models.command_table import BY_SLASH
@@ -89,6 +89,8 @@ async def start(ctx: Context) -> SlashReply:
         playbook_id=playbook.id,
         response_url=ctx.request.response_url,
         request=request_key(ctx, "start"),
+        late_reply=late_reply(ctx),
+        asked=asked(ctx),
     )
     return ephemeral(
         f"Starting incident **{name}** from playbook **{playbook.title}**… the channel will appear shortly."

@@ -17,19 +17,25 @@ from activities.incident_activities import DEDUPE_PROP, STABLE_PROP
 from api.dependencies import services
 from api.http_errors import ErrorBody
 from api.slash import slash_dialogs as dialogs
+from api.slash.slash_endpoint import within_deadline
 from models.command_table import BY_BUTTON, BY_NAME, CommandSpec
 from models.common import Actor
 from models.incident import IncidentFields, ItemState
 from models.incident_commands import RequestKey
+from models.pending_commands import RECEIVED, LateReply
 from service import incident_access as incidents
 from service import incident_starts as incident_start
 from service.command_runner import run_command
 from service.container import Services
 from service.errors import ServiceError, unauthorized, validation_fields
-from service.idempotency import fingerprint, scoped
+from service.idempotency import fingerprint, new_key, scoped
 from service.incident_access import IncidentLocation
 
 router = APIRouter(tags=["mattermost"])
+# Dialogs and buttons have no response_url: a late outcome comes as a direct message.
+RECEIVED_BY_MESSAGE = (
+    f"{RECEIVED} The incident service is slow right now; the outcome will follow as a direct message from the bot."
+)
 
 
 class DialogSubmission(BaseModel):
@@ -83,10 +89,23 @@ async def _send(
     spec: CommandSpec,
     values: dict[str, Any],
     request: RequestKey | None,
+    *,
+    through: str,
 ) -> str:
-    """A command from a dialog or a button in the incident channel: the same path as every face's."""
+    """A command from a dialog or a button in the incident channel: the same path as every face's.
+    A late outcome is told as a direct message (neither has a `response_url`)."""
+    name = spec.slash.name if spec.slash else spec.name.replace("_", " ")
     result = await run_command(
-        svc, spec, actor, place.incident_id, values, request=request, location=place, channel_id=place.channel_id
+        svc,
+        spec,
+        actor,
+        place.incident_id,
+        values,
+        request=request,
+        location=place,
+        channel_id=place.channel_id,
+        late_reply=LateReply(user_id=actor.user_id),
+        asked=f"Your {through} (`/incident {name}`)",
     )
     return result.message
 
@@ -104,29 +123,32 @@ async def submit_dialog(body: DialogSubmission, svc: Services = Depends(services
         raise unauthorized("This dialog is not valid any more; run the command again.")
     if body.cancelled:
         return DialogReply()
+    spec = BY_NAME.get(state.command)
+    if state.kind != "start" and spec is None:
+        raise unauthorized("This dialog is not valid any more; run the command again.")
+    return await within_deadline(
+        svc, lambda: _submitted(svc, state, body, spec), lambda text: DialogReply(error=text), RECEIVED_BY_MESSAGE
+    )
+
+
+async def _submitted(
+    svc: Services, state: dialogs.DialogState, body: DialogSubmission, spec: CommandSpec | None
+) -> DialogReply:
     actor = await svc.facts.caller_for_user_id(body.user_id)
     # A dialog submitted twice (or replayed, even after a restart) is applied once: the key
     # is the signed state and what was submitted (a dialog kept open by field errors and
     # corrected is a new request), scoped to the user and the incident, which remembers it.
     key = f"{body.state}:{fingerprint(body.submission)}"
     request = scoped(actor.user_id, f"dialog:{state.kind}:{state.incident_id}", key, body.submission)
-    try:
-        if state.kind == "start":
-            return await _start(svc, actor, state, body.submission, request)
-        spec = BY_NAME.get(state.command)
-        if spec is None:
-            raise unauthorized("This dialog is not valid any more; run the command again.")
-        values = dict(state.values)
-        if state.command in dialogs.COMMAND_DIALOGS:
-            try:
-                values.update(_dialog_fields(spec, body.submission))
-            except ValidationError as error:
-                return _dialog_errors(error, {})
-        await _send(svc, actor, _place(state), spec, values, request)
-    except ServiceError as error:
-        if error.status == 401:
-            raise
-        return DialogReply(error=error.message)
+    if spec is None:
+        return await _start(svc, actor, state, body.submission, request)
+    values = dict(state.values)
+    if state.command in dialogs.COMMAND_DIALOGS:
+        try:
+            values.update(_dialog_fields(spec, body.submission))
+        except ValidationError as error:
+            return _dialog_errors(error, {})
+    await _send(svc, actor, _place(state), spec, values, request, through="dialog")
     # The bot announces the change in the incident channel; the dialog just closes.
     return DialogReply()
 
@@ -150,7 +172,7 @@ def _dialog_errors(error: ValidationError, names: dict[str, str]) -> DialogReply
 
 
 async def _start(
-    svc: Services, actor: Actor, state: dialogs.DialogState, submission: dict[str, Any], request: RequestKey | None
+    svc: Services, actor: Actor, state: dialogs.DialogState, submission: dict[str, Any], request: RequestKey
 ) -> DialogReply:
     names = {"name": "name", "description": "description", "playbook_id": "playbook"}
     playbook_id = str(submission.get("playbook") or "")
@@ -172,6 +194,8 @@ async def _start(
             playbook_id=fields.playbook_id,
             response_url=state.response_url,
             request=request,
+            late_reply=LateReply(response_url=state.response_url),
+            asked=f"Starting incident **{fields.name}**",
         )
     except ServiceError as error:
         if error.status == 404:
@@ -198,10 +222,17 @@ async def button_action(body: ActionRequest, svc: Services = Depends(services)) 
     often it is sent."""
     button = await _verified_button(svc, body)
     spec = BY_BUTTON.get(button.action)
+    if spec is None:
+        raise unauthorized("This button is not valid.")
+    return await within_deadline(
+        svc, lambda: _clicked_command(svc, button, spec, body), lambda text: ActionReply(ephemeral_text=text),
+        RECEIVED_BY_MESSAGE,
+    )  # fmt: skip
+
+
+async def _clicked_command(svc: Services, button: ButtonContext, spec: CommandSpec, body: ActionRequest) -> ActionReply:
     actor = await svc.facts.caller_for_user_id(body.user_id)
     try:
-        if spec is None:
-            raise unauthorized("This button is not valid.")
         place = await incidents.locate(svc, button.incident_id)
         place = IncidentLocation(incident_id=place.incident_id, team_id=place.team_id, channel_id=body.channel_id)
         if spec.name in dialogs.COMMAND_DIALOGS:
@@ -215,10 +246,10 @@ async def button_action(body: ActionRequest, svc: Services = Depends(services)) 
         else:
             # A click resent by Mattermost (same trigger id) applies once.
             request = scoped(
-                actor.user_id, f"button:{button.action}:{button.incident_id}", body.trigger_id or None, values
+                actor.user_id, f"button:{button.action}:{button.incident_id}", body.trigger_id or new_key(), values
             )
         try:
-            message = await _send(svc, actor, place, spec, values, request)
+            message = await _send(svc, actor, place, spec, values, request, through="click")
         except ServiceError as error:
             if error.code != "confirmation_required" or not body.trigger_id:
                 raise

@@ -15,9 +15,10 @@ from api.slash import slash_dialogs as dialogs
 from api.slash.slash_registry import Context
 from models.common import Actor
 from models.incident_commands import RequestKey
+from models.pending_commands import LateReply
 from service import incident_access as incidents
 from service.errors import ServiceError
-from service.idempotency import scoped
+from service.idempotency import new_key, scoped
 from service.incident_access import IncidentLocation
 
 
@@ -39,8 +40,19 @@ async def incident_here(ctx: Context, what: str) -> tuple[IncidentLocation, Acto
     return place, await incidents.actor_at(ctx.svc, ctx.actor, place)
 
 
-def request_key(ctx: Context, action: str) -> RequestKey | None:
-    return scoped(ctx.actor.user_id, f"slash:{action}", ctx.request.trigger_id or None, ctx.text)
+def request_key(ctx: Context, action: str) -> RequestKey:
+    return scoped(ctx.actor.user_id, f"slash:{action}", ctx.request.trigger_id or new_key(), ctx.text)
+
+
+def late_reply(ctx: Context) -> LateReply:
+    """Where a pending command's outcome is told: the command's own reply, a moment later."""
+    return LateReply(response_url=ctx.request.response_url)
+
+
+def asked(ctx: Context) -> str:
+    """The command as the person typed it, to name it in a late reply."""
+    text = " ".join(ctx.request.text.split())
+    return f"`/incident {text if len(text) <= 80 else text[:80] + '…'}`"
 
 
 async def open_dialog(ctx: Context, dialog: dict[str, Any]) -> None:

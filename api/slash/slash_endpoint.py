@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Depends, Request
 from temporalio.service import RPCError
@@ -24,17 +24,23 @@ from api.slash.slash_protocol import (
     slash_request,
     token_is_valid,
 )
-from api.slash.slash_registry import Registry, dispatch
+from api.slash.slash_registry import RECEIVED_HERE, Registry, dispatch
 from mattermost_client.gateway import MattermostFailure
 from service.container import Services
 from service.deadline import deadline
 from service.errors import ServiceError, unauthorized
+from service.pending_commands import CommandPending, follow_up, watching_hand_over
 from service.unavailability import MATTERMOST_UNAVAILABLE, SERVICE_UNAVAILABLE, UNEXPECTED, rpc_error
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 router = APIRouter(tags=["mattermost"])
 # Kept from the reply's time limit to find out whether Temporal answers at all.
 PROBE_SECONDS = 0.4
+NOT_SENT = (
+    "The incident service is too slow right now: your command was not sent, and nothing was changed. "
+    "Try again in a moment."
+)
 registry = Registry()
 incident_commands.register(registry)
 playbook_commands.register(registry)
@@ -76,7 +82,7 @@ async def slash_command(request: Request, svc: Services = Depends(services)) -> 
     if not token_is_valid(tokens, svc.settings.slash_tokens):
         raise unauthorized("Invalid or missing slash command token.")
     command = slash_request(form)
-    return await within_deadline(svc, lambda: _run(svc, command))
+    return await within_deadline(svc, lambda: _run(svc, command), ephemeral)
 
 
 async def _run(svc: Services, command: SlashRequest) -> SlashReply:
@@ -84,37 +90,46 @@ async def _run(svc: Services, command: SlashRequest) -> SlashReply:
     return await dispatch(registry, command, svc, actor)
 
 
-async def within_deadline(svc: Services, run: Callable[[], Awaitable[SlashReply]]) -> SlashReply:
-    """The command's reply, always an HTTP 200 within `SLASH_REPLY_SECONDS`.
+async def within_deadline(
+    svc: Services, run: Callable[[], Awaitable[T]], say: Callable[[str], T], received: str = RECEIVED_HERE
+) -> T:
+    """The command's reply, always an HTTP 200 within `SLASH_REPLY_SECONDS`, and always true.
 
     Mattermost shows a person nothing useful for a non-200 or a late answer, so failures
-    are said in the reply: the service is unavailable (try again in a minute), or this
-    incident's workflow is failing (tell an admin), or an unexpected error was logged.
+    are said in the reply (`say`: a slash reply, a dialog's error, a button's ephemeral
+    text). A command that reached Temporal and is not answered yet is `received` ("Received,
+    applying it…") with its outcome to follow; only one that provably did not is "not
+    applied, try again": the service is unavailable, or slow before it could send it, or
+    this incident's workflow is failing (tell an admin).
     """
     budget = svc.settings.slash_reply_seconds
-    try:
-        with deadline(budget - PROBE_SECONDS):
-            async with asyncio.timeout(budget - PROBE_SECONDS):
-                return await run()
-    except ServiceError as error:
-        return ephemeral(error.message)
-    except RPCError as error:
-        return ephemeral(rpc_error(error).message)
-    except MattermostFailure as failure:
-        log.warning("Mattermost failure in a slash command: %s", failure.message)
-        return ephemeral(MATTERMOST_UNAVAILABLE if failure.retryable else f"{failure.message}. Tell your admin.")
-    except TimeoutError:
-        # Something took too long. Whether Temporal answers tells an outage from slowness;
-        # a slow command may still be carried out, so the person checks before retrying.
-        if not await _temporal_answers(svc):
-            return ephemeral(SERVICE_UNAVAILABLE)
-        return ephemeral(
-            "The incident service did not finish your command in time; it may still be carried out. "
-            "Check with `/incident info` before you try again."
-        )
-    except Exception:
-        log.exception("slash command failed")
-        return ephemeral(UNEXPECTED)
+    with watching_hand_over() as handed:
+        try:
+            with deadline(budget - PROBE_SECONDS):
+                async with asyncio.timeout(budget - PROBE_SECONDS):
+                    return await run()
+        except CommandPending:
+            return say(received)
+        except ServiceError as error:
+            if error.status == 401:
+                raise
+            return say(error.message)
+        except RPCError as error:
+            return say(rpc_error(error).message)
+        except MattermostFailure as failure:
+            log.warning("Mattermost failure in a slash command or callback: %s", failure.message)
+            return say(MATTERMOST_UNAVAILABLE if failure.retryable else f"{failure.message}. Tell your admin.")
+        except TimeoutError:
+            if handed.pending is not None:
+                follow_up(svc, handed.pending)
+                return say(received)
+            # Nothing reached Temporal: whether it answers tells an outage from slowness.
+            if not await _temporal_answers(svc):
+                return say(SERVICE_UNAVAILABLE)
+            return say(NOT_SENT)
+        except Exception:
+            log.exception("slash command or callback failed")
+            return say(UNEXPECTED)
 
 
 async def _temporal_answers(svc: Services) -> bool:

@@ -11,8 +11,12 @@ from pydantic import ValidationError
 
 from api.slash.slash_protocol import SlashReply, SlashRequest, ephemeral
 from models.common import Actor
+from models.pending_commands import RECEIVED
 from service.container import Services
 from service.errors import ServiceError, describe_fields, validation_fields
+
+# A command Temporal took but did not answer in time: its outcome follows through response_url.
+RECEIVED_HERE = f"{RECEIVED} The incident service is slow right now; you will see the outcome here."
 
 
 class UsageError(Exception):

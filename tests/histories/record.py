@@ -25,6 +25,7 @@ from models.incident_commands import (
     AssignItem,
     ChangeCommander,
     ChangeStage,
+    CommandResult,
     EditItem,
     EndIncident,
     InviteMembers,
@@ -118,7 +119,10 @@ async def restarted_incident(world: World) -> WorkflowHandle[Any, Any]:
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
     )
     await world.stack.temporal.execute_update_with_start_workflow(
-        "restart_incident", RestartIncident(actor=alice), start_workflow_operation=operation
+        "restart_incident",
+        RestartIncident(actor=alice),
+        start_workflow_operation=operation,
+        result_type=CommandResult,
     )
     again = world.stack.temporal.get_workflow_handle_for(IncidentWorkflow.run, handle.id)
     await settled(again)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
+from models import search_attributes as sa
 from models.command_table import update_name
 from models.common import Actor, UserFact, new_short_id
 from models.incident import IncidentStart, IncidentState
@@ -54,9 +56,12 @@ async def start(
     book: Playbook | None = None,
     client: Client | None = None,
     task_queue: str | None = None,
+    recorded_channel_id: str | None = None,
+    task_timeout: timedelta | None = None,
     **fields: Any,
 ) -> WorkflowHandle[Any, Any]:
-    """Start an incident directly on Temporal (optionally another server or task queue)."""
+    """Start an incident directly on Temporal (optionally another server or task queue, and with
+    a channel already recorded as its own, for a workflow that cannot record it itself)."""
     stack: Stack = world.stack
     incident_id = fields.pop("id", None) or new_short_id()
     values: dict[str, Any] = {
@@ -74,6 +79,15 @@ async def start(
     options = start_options(stack.settings, start, book, world.team["display_name"])
     if task_queue:
         options["task_queue"] = task_queue
+    if task_timeout:
+        options["task_timeout"] = task_timeout
+    if recorded_channel_id:
+        options["search_attributes"] = TypedSearchAttributes(
+            [
+                *options["search_attributes"].search_attributes,
+                SearchAttributePair(sa.INCIDENT_CHANNEL_ID, recorded_channel_id),
+            ]
+        )
     return await (client or stack.temporal).start_workflow(IncidentWorkflow.run, start, **options)
 
 

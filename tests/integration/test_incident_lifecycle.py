@@ -14,6 +14,7 @@ from models.incident import EventType, IncidentStart, IncidentState, IncidentSta
 from models.incident_commands import (
     ChangeCommander,
     ChangeStage,
+    CommandResult,
     EndIncident,
     InviteMembers,
     PostStatusUpdate,
@@ -98,7 +99,10 @@ async def test_restart_reopens_with_full_state_and_counts_only_ongoing_time(worl
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
     )
     result = await stack.temporal.execute_update_with_start_workflow(
-        "restart_incident", RestartIncident(actor=alice), start_workflow_operation=operation
+        "restart_incident",
+        RestartIncident(actor=alice),
+        start_workflow_operation=operation,
+        result_type=CommandResult,
     )
     assert result.message == "Incident restarted."
     restarted_handle = stack.temporal.get_workflow_handle_for(IncidentWorkflow.run, handle.id)
@@ -152,7 +156,10 @@ async def test_a_restart_inside_the_reopen_window_reopens_the_same_run(world: Wo
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
     )
     result = await world.stack.temporal.execute_update_with_start_workflow(
-        "restart_incident", RestartIncident(actor=alice), start_workflow_operation=operation
+        "restart_incident",
+        RestartIncident(actor=alice),
+        start_workflow_operation=operation,
+        result_type=CommandResult,
     )
     assert result.message == "Incident restarted."
     reopened = await settled(handle)

@@ -13,6 +13,7 @@ from temporalio.worker import Worker
 
 from api.app import create_app
 from devstack.embedded_http import free_port, serve
+from models.common import new_short_id
 from service.unavailability import SERVICE_UNAVAILABLE
 from tests.harness import World, eventually, own_server, stack_settings
 from tests.integration import incident_helpers
@@ -70,16 +71,18 @@ async def test_an_incident_whose_workflow_fails_is_told_apart_from_an_outage(wor
     queue = f"broken-{uuid.uuid4().hex[:8]}"
     worker = Worker(stack.temporal, task_queue=queue, workflows=[BrokenIncident])
     async with worker:
-        handle = await incident_helpers.start(world, task_queue=queue)
-        incident_id = handle.id.removeprefix("incident-")
+        incident_id = new_short_id()
+        channel = world.standin.create_channel(world.team_id, f"inc-broken-{incident_id}", "Broken", type="O")
+        world.standin.add_channel_member(channel["id"], world.alice.id)
+        handle = await incident_helpers.start(
+            world, task_queue=queue, id=incident_id, recorded_channel_id=channel["id"]
+        )
 
         async def attempts() -> int:
             raw = (await handle.describe()).raw_description
             return raw.pending_workflow_task.attempt if raw.HasField("pending_workflow_task") else 0
 
         await eventually(attempts, lambda n: n > 1, what="the workflow task to fail and be retried")
-        channel = world.standin.create_channel(world.team_id, f"inc-broken-{incident_id}", "Broken", type="O")
-        world.standin.add_channel_member(channel["id"], world.alice.id)
         form = slash_form(world, world.alice, "info", channel=channel, trigger_id="broken-info")
         response, elapsed = await timed_slash(stack.api_url, form)
         assert response.status_code == 200, response.text
