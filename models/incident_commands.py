@@ -157,6 +157,8 @@ class SetItemState(IncidentCommand):
     # The item's id as the person saw it (a click on the checklist post): refused if the
     # position now holds another item.
     item_id: str | None = Field(default=None, max_length=64)
+    # The active stage the person's view showed: refused once the incident has moved on.
+    from_stage: int | None = Field(default=None, ge=0, le=10_000)
 
 
 class AssignItem(ItemRef):

@@ -237,6 +237,13 @@ def _label(prefix: str, title: str) -> str:
     return f"{prefix} {short}"
 
 
+def control_id(*parts: str) -> str:
+    """A control's id names what it was drawn for: Mattermost finds a click's control by id in the
+    post as it is when the click arrives, so a control whose meaning changed (another item, the
+    other state, another stage) must not keep its id. Letters and digits only, as Mattermost wants."""
+    return "".join(part for part in parts if part.isascii() and part.isalnum())
+
+
 def checklist_controls(state: IncidentState) -> list[Attachment]:
     """The live checklist's controls: the active stage's items (a button each, or a menu when
     they do not fit), then *Next stage* and *Post update*. An ended incident has none."""
@@ -252,7 +259,7 @@ def checklist_controls(state: IncidentState) -> list[Attachment]:
     if stage.items and len(stage.items) <= ITEM_BUTTONS_MAX:
         buttons = [
             Button(
-                id=f"item{number}",
+                id=control_id("check", item.id, flipped(item)),
                 name=_label("Uncheck" if item.state == ItemState.DONE else "Check", item.title),
                 action="set_item",
                 stage=index,
@@ -281,13 +288,16 @@ def checklist_controls(state: IncidentState) -> list[Attachment]:
             if len(stage.items) > MENU_OPTIONS_MAX
             else ""
         )
-        menu = Button(id="pickitem", name="Check or uncheck an item…", action="pick_item", stage=index, options=options)
+        menu = Button(
+            id=control_id("pick", str(index)), name="Check or uncheck an item…", action="pick_item", stage=index,
+            options=options,
+        )  # fmt: skip
         controls.append(
             Attachment(text=f"**{relayed(state, stage.title)}**: {len(stage.items)} items{note}", buttons=[menu])
         )
     actions = []
     if index < len(state.checklists) - 1:
-        actions.append(Button(id="nextstage", name="Next stage", action="next_stage", stage=index))
+        actions.append(Button(id=control_id("next", str(index)), name="Next stage", action="next_stage", stage=index))
     actions.append(Button(id="postupdate", name="Post update", action="post_update"))
     controls.append(Attachment(buttons=actions))
     return controls

@@ -395,6 +395,11 @@ class Incident:
 
     def check_set_item_state(self, command: SetItemState) -> None:
         self._check_change(command)
+        if command.from_stage is not None and command.from_stage != self.state.active_stage:
+            raise conflict(
+                f"The checklist has moved on to stage {text.stage_label(self.state)} since this was shown; "
+                "nothing was changed. Look at the checklist again."
+            )
         if command.item_id is not None:
             stage = self.state.active_stage if command.stage is None else command.stage
             items = self._stage(stage).items

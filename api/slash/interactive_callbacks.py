@@ -278,7 +278,8 @@ def _clicked(button: ButtonContext, body: ActionRequest) -> dict[str, Any] | Non
         item, item_id, target = int(parts[0]), parts[1], parts[2]
     if button.stage is None or item is None or target not in (ItemState.DONE, ItemState.OPEN):
         return None
-    return {"stage": button.stage, "item": item, "item_id": item_id[:64], "state": target}
+    # The view's stage was the active one: a click from it is refused once the incident moved on.
+    return {"stage": button.stage, "item": item, "item_id": item_id[:64], "state": target, "from_stage": button.stage}
 
 
 class ButtonContext(BaseModel):

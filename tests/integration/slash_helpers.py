@@ -212,6 +212,12 @@ def actions(post: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {a["id"]: a for attachment in post["props"].get("attachments", []) for a in attachment.get("actions", [])}
 
 
+def control(post: dict[str, Any], label: str) -> str:
+    """The id of the one control whose name contains `label`, as the post shows it now."""
+    [found] = [control_id for control_id, a in actions(post).items() if label in a["name"]]
+    return found
+
+
 async def reminder_post(world: World, incident: Started, *, after: int = 0) -> dict[str, Any]:
     """The newest reminder post (a bot post with buttons, not the checklist) created after `after` (ms)."""
     bot_id = world.stack.bot["id"]

@@ -12,10 +12,10 @@ import sys
 from typing import Any
 
 import pytest
-from mattermostautodriver.exceptions import NotEnoughPermissions
+from mattermostautodriver.exceptions import NotEnoughPermissions, ResourceNotFound
 
 from models.incident import EventType, IncidentStatus, ItemState
-from tests.harness import World, eventually
+from tests.harness import User, World, eventually
 from tests.integration.slash_helpers import (
     Started,
     actions,
@@ -23,6 +23,7 @@ from tests.integration.slash_helpers import (
     checklist_post,
     click,
     command,
+    control,
     create_playbook,
     dialogs,
     on_timeline_only,
@@ -77,7 +78,7 @@ async def test_the_checklist_post_is_pinned_and_its_buttons_check_and_uncheck(wo
         ("Post update", "button"),
     ]
 
-    assert (await click(world, world.alice, post["id"], "item1"))["status"] == "OK"
+    assert (await click(world, world.alice, post["id"], control(post, "Read the logs")))["status"] == "OK"
     edited = await shows(world, incident, "2. [x] Read the logs")
     assert edited["id"] == post["id"], "edited in place, not posted again"
     assert f"2. [x] Read the logs · *checked by {alice} at " in edited["message"]
@@ -85,9 +86,9 @@ async def test_the_checklist_post_is_pinned_and_its_buttons_check_and_uncheck(wo
     assert replies(world, world.alice.id, incident)[-1] == "Marked 'Read the logs' as done."
     # The same change as `/incident check 2`: on the timeline, shown by this post (no post of its own).
     await on_timeline_only(world, incident, f"{alice} marked **Read the logs** as done (stage 1/3 Triage)")
-    assert actions(edited)["item1"]["name"] == "Uncheck Read the logs"
+    assert actions(edited)[control(edited, "Read the logs")]["name"] == "Uncheck Read the logs"
 
-    await click(world, world.alice, post["id"], "item1")
+    await click(world, world.alice, post["id"], control(edited, "Read the logs"))
     await shows(world, incident, "2. [ ] Read the logs")
     assert (await state(world, incident.id)).checklists[0].items[1].state == ItemState.OPEN
     # A typed command shows up on the post too.
@@ -98,8 +99,8 @@ async def test_the_checklist_post_is_pinned_and_its_buttons_check_and_uncheck(wo
 async def test_a_replayed_or_stale_click_changes_nothing(world: World) -> None:
     incident = await outage(world)
     post = checklist_post(world, incident)
-    stale = actions(post)["item0"]  # "Check Page the DBA", as first shown
-    await click(world, world.alice, post["id"], "item0")
+    stale = actions(post)[control(post, "Page the DBA")]  # "Check Page the DBA", as first shown
+    await click(world, world.alice, post["id"], control(post, "Page the DBA"))
     await shows(world, incident, "1. [x] Page the DBA")
     # The edited post has an "Uncheck" in that place; a client holding the old post sends the
     # old control (the stand-in keeps the edited post's controls, so send it as Mattermost would).
@@ -123,7 +124,7 @@ async def test_a_replayed_or_stale_click_changes_nothing(world: World) -> None:
 async def test_next_stage_asks_like_the_command_then_the_dialog_moves_on(world: World) -> None:
     incident = await outage(world)
     post = checklist_post(world, incident)
-    await click(world, world.alice, post["id"], "nextstage")
+    await click(world, world.alice, post["id"], control(post, "Next stage"))
     asked = "Stage 'Triage' still has 2 open item(s). Move on anyway?"
     await world.standin.wait_for(lambda: asked in replies(world, world.alice.id, incident))
     [opened] = dialogs(world, world.alice, "stage")
@@ -133,11 +134,11 @@ async def test_next_stage_asks_like_the_command_then_the_dialog_moves_on(world: 
     moved = await shows(world, incident, "**Stage 2/3 Mitigate** · **active**")
     assert [a["name"] for a in actions(moved).values()] == ["Check Fail over", "Next stage", "Post update"]
     # The stage with no open item moves at once.
-    await click(world, world.alice, post["id"], "item0")
-    await shows(world, incident, "1. [x] Fail over")
-    await click(world, world.alice, post["id"], "nextstage")
+    await click(world, world.alice, post["id"], control(moved, "Fail over"))
+    done = await shows(world, incident, "1. [x] Fail over")
+    await click(world, world.alice, post["id"], control(done, "Next stage"))
     last = await shows(world, incident, "**Stage 3/3 Verify** · **active**")
-    assert "nextstage" not in actions(last), "no next stage after the last"
+    assert not [a for a in actions(last).values() if a["name"] == "Next stage"], "no next stage after the last"
     assert replies(world, world.alice.id, incident)[-1] == "Moved to stage 3/3 Verify."
 
 
@@ -147,7 +148,7 @@ async def test_post_update_opens_the_dialog_and_an_update_takes_the_reminder_but
     reminder = await reminder_post(world, incident)
     await command(world, world.alice, "reminder off", incident)
     post = checklist_post(world, incident)
-    await click(world, world.alice, post["id"], "postupdate")
+    await click(world, world.alice, post["id"], control(post, "Post update"))
     [opened] = dialogs(world, world.alice, "status_update")
     assert await submit_dialog(world, world.alice, opened, {"status": "identified", "message": "Replica lag"}) == {}
     shown = await shows(world, incident, "Replica lag")
@@ -179,16 +180,16 @@ async def test_a_click_by_someone_outside_the_channel_changes_nothing_and_says_w
     # Carol is in the team and sees the public incident, but is not in its channel: Mattermost
     # itself refuses her click...
     with pytest.raises(NotEnoughPermissions):
-        await click(world, world.carol, post["id"], "item0")
+        await click(world, world.carol, post["id"], control(post, "Page the DBA"))
     # ...and the API does not rely on that: the same click, as Mattermost would forward it.
     refusal = "Only members of the incident channel can change this incident. Ask someone in the channel to add you."
-    for control in ("item0", "nextstage"):
+    for label in ("Page the DBA", "Next stage"):
         body = {
             "user_id": world.carol.id,
             "channel_id": incident.channel_id,
             "post_id": post["id"],
-            "trigger_id": f"carol-{control}",
-            "context": actions(post)[control]["integration"]["context"],
+            "trigger_id": f"carol-{label}",
+            "context": actions(post)[control(post, label)]["integration"]["context"],
         }
         answer = await post_json(world, "/mattermost/action", body)
         assert answer.status_code == 200
@@ -201,7 +202,7 @@ async def test_a_click_by_someone_outside_the_channel_changes_nothing_and_says_w
     # Once she is in the channel, her click is the command.
     await command(world, world.alice, f"add @{world.carol.username}", incident)
     await eventually(lambda: state(world, incident.id), lambda s: world.carol.id in s.member_ids, what="carol in")
-    await click(world, world.carol, post["id"], "item0")
+    await click(world, world.carol, post["id"], control(post, "Page the DBA"))
     await shows(world, incident, "1. [x] Page the DBA")
 
 
@@ -259,7 +260,7 @@ async def test_a_deleted_checklist_post_is_posted_and_pinned_again_on_the_next_c
     assert current.post_ids["opening"] == again["id"]
     assert EventType.EFFECT_FAILED not in [e.type for e in current.timeline]
     # Its buttons work like the first one's, and it is edited in place again.
-    await click(world, world.alice, again["id"], "item1")
+    await click(world, world.alice, again["id"], control(again, "Read the logs"))
     assert (await shows(world, incident, "2. [x] Read the logs"))["id"] == again["id"]
 
 
@@ -277,7 +278,7 @@ async def test_a_stage_too_long_for_buttons_gets_a_menu_and_a_huge_playbook_stil
     assert (
         "do not fit in one Mattermost post: `/incident info` and the incident page show everything." in post["message"]
     )
-    menu = actions(post)["pickitem"]
+    menu = actions(post)[control(post, "Check or uncheck an item")]
     assert menu["type"] == "select"
     assert len(menu["options"]) == MENU_OPTIONS_MAX
     assert f"(the first {MENU_OPTIONS_MAX} open items are listed; `/incident check <n>` reaches any)" in str(
@@ -285,7 +286,8 @@ async def test_a_stage_too_long_for_buttons_gets_a_menu_and_a_huge_playbook_stil
     )
     option = menu["options"][4]
     assert option["text"].startswith("☐ 5. Item 004")
-    assert (await pick(world, world.alice, post["id"], "pickitem", option["value"]))["status"] == "OK"
+    picked = await pick(world, world.alice, post["id"], control(post, "Check or uncheck an item"), option["value"])
+    assert picked["status"] == "OK"
     await eventually(
         lambda: state(world, incident.id),
         lambda s: s.checklists[0].items[4].state == ItemState.DONE,
@@ -293,8 +295,9 @@ async def test_a_stage_too_long_for_buttons_gets_a_menu_and_a_huge_playbook_stil
     )
     await shows(world, incident, "5. [x] Item 004")
     # Open items are listed first: the checked one left the (full) menu.
+    now = checklist_post(world, incident)
     assert not any(
-        o["text"].startswith("☐ 5. Item 004") for o in actions(checklist_post(world, incident))["pickitem"]["options"]
+        o["text"].startswith("☐ 5. Item 004") for o in actions(now)[control(now, "Check or uncheck")]["options"]
     )
 
 
@@ -355,8 +358,53 @@ async def test_the_stand_in_is_usable_by_hand(world: World) -> None:
     await shows(world, incident, "Replica is primary now")
     # `posts` lists the buttons; `click` clicks one and shows the ephemeral reply.
     listed = await mm(world, "posts", "--channel", channel, "--last", "50")
-    assert "[item0] Check Page the DBA" in listed
-    clicked = await mm(world, "click", "--channel", channel, "item0")
-    assert "Clicked [item0] Check Page the DBA" in clicked
+    check = control(checklist_post(world, incident), "Page the DBA")
+    assert f"[{check}] Check Page the DBA" in listed
+    clicked = await mm(world, "click", "--channel", channel, check)
+    assert f"Clicked [{check}] Check Page the DBA" in clicked
     assert "[reply] Marked 'Page the DBA' as done." in clicked
     await shows(world, incident, "1. [x] Page the DBA")
+
+
+async def clicked_from(world: World, incident: Started, user: User, post: dict[str, Any], label: str) -> str | None:
+    """`user` clicks the control labelled `label` as their client drew it in `post` (an older
+    view, perhaps): the private reply, or None when Mattermost itself refused the click
+    because the post no longer has that control."""
+    before = len(replies(world, user.id, incident))
+    try:
+        await click(world, user, post["id"], control(post, label))
+    except ResourceNotFound:
+        return None
+    await world.standin.wait_for(lambda: len(replies(world, user.id, incident)) > before)
+    return replies(world, user.id, incident)[-1]
+
+
+async def test_a_click_from_a_view_that_has_changed_is_refused_and_changes_nothing(world: World) -> None:
+    """Defect: control ids were the same in every version of the post, and Mattermost resolves a
+    click against the post as it is when the click arrives: bob clicked "Check Page the DBA",
+    alice had just moved the stage, and bob's click checked the next stage's first item."""
+    incident = await outage(world)
+    await command(world, world.alice, f"add @{world.bob.username}", incident)
+    await eventually(lambda: state(world, incident.id), lambda s: world.bob.id in s.member_ids, what="bob in")
+    bobs_view = checklist_post(world, incident)
+    assert await command(world, world.alice, "stage next --force", incident) == "Moved to stage 2/3 Mitigate."
+    reply = await clicked_from(world, incident, world.bob, bobs_view, "Page the DBA")
+    assert reply is None or "has moved on to stage 2/3 Mitigate" in reply, reply
+    current = await settled(world, incident.id)
+    assert [item.state for stage in current.checklists for item in stage.items] == [ItemState.OPEN] * 3
+    assert EventType.ITEM_STATE_CHANGED not in [e.type for e in current.timeline]
+
+
+async def test_two_next_stage_clicks_from_one_view_move_one_stage(world: World) -> None:
+    """Defect: two *Next stage* clicks 0.8 s apart moved the incident from A to C."""
+    incident = await outage(world)
+    for text in ("check 1 1", "check 1 2", "check 2 1"):
+        await command(world, world.alice, text, incident)
+    view = await shows(world, incident, "1. [x] Fail over")
+    first = await clicked_from(world, incident, world.alice, view, "Next stage")
+    assert first == "Moved to stage 2/3 Mitigate."
+    second = await clicked_from(world, incident, world.alice, view, "Next stage")
+    assert second is None or "is no longer at stage 'Triage'" in second, second
+    current = await settled(world, incident.id)
+    assert current.active_stage == 1
+    assert [e.type for e in current.timeline].count(EventType.STAGE_CHANGED) == 1
