@@ -12,13 +12,13 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from models import search_attributes as sa
 from models.stats import (
     DEFAULT_SHARD_CAPACITY,
+    STATS_WORKFLOW,
     IncidentFacts,
     StatsForward,
     StatsShardStart,
     stats_month,
     stats_workflow_id,
 )
-from workflows.stats_workflow import FORWARD_ACTIVITY, IncidentStatsWorkflow
 
 
 class StatsActivities:
@@ -33,14 +33,15 @@ class StatsActivities:
         shard forwards the report to the next (`forward_incident_facts`)."""
         await self._signal(facts, shard=0, capacity=self._shard_capacity)
 
-    @activity.defn(name=FORWARD_ACTIVITY)
+    @activity.defn
     async def forward_incident_facts(self, forward: StatsForward) -> None:
         await self._signal(forward.facts, shard=forward.shard, capacity=forward.capacity)
 
     async def _signal(self, facts: IncidentFacts, *, shard: int, capacity: int) -> None:
         month = stats_month(facts.started_at)
+        # By its name: the statistics workflow itself calls these activities.
         await self._client.start_workflow(
-            IncidentStatsWorkflow.run,
+            STATS_WORKFLOW,
             StatsShardStart(team_id=facts.team_id, month=month, capacity=capacity, shard=shard),
             id=stats_workflow_id(facts.team_id, month, shard),
             task_queue=self._task_queue,

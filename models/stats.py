@@ -82,6 +82,10 @@ class StatsShardStart(Model):
     records: dict[str, list[object]] = Field(default_factory=dict)
 
 
+# The statistics workflow's type: its client (the reporting activity) starts it by this name.
+STATS_WORKFLOW = "IncidentStatsWorkflow"
+
+
 class StatsForward(Model):
     """A report a full shard passes on to the next shard of its month."""
 

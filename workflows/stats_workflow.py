@@ -19,7 +19,9 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
+    from activities.stats_activities import StatsActivities
     from models.stats import (
+        STATS_WORKFLOW,
         IncidentFacts,
         StatsForward,
         StatsShardStart,
@@ -30,11 +32,8 @@ with workflow.unsafe.imports_passed_through():
         slice_of,
     )
 
-# The activity in activities/stats.py (named, not imported: it starts this workflow).
-FORWARD_ACTIVITY = "forward_incident_facts"
 
-
-@workflow.defn
+@workflow.defn(name=STATS_WORKFLOW)
 class IncidentStatsWorkflow:
     @workflow.init
     def __init__(self, start: StatsShardStart) -> None:
@@ -51,8 +50,8 @@ class IncidentStatsWorkflow:
                 lambda: bool(self.shard.overflow) or workflow.info().is_continue_as_new_suggested()
             )
             while self.shard.overflow:
-                await workflow.execute_activity(
-                    FORWARD_ACTIVITY,
+                await workflow.execute_activity_method(
+                    StatsActivities.forward_incident_facts,
                     StatsForward(
                         facts=self.shard.overflow[0], shard=self.shard.shard + 1, capacity=self.shard.capacity
                     ),
