@@ -154,6 +154,8 @@ class IncidentConfig(Model):
 
     reminder_min_seconds: int = 60
     activity_timeout_seconds: float = 60.0
+    # An attempt that has not heartbeaten for this long (its worker died) is retried.
+    activity_heartbeat_seconds: float = 5.0
     activity_max_retry_interval_seconds: float = 5.0
     # A side effect Mattermost has not accepted after this long is reported and skipped.
     effect_give_up_seconds: float = 900.0

@@ -91,6 +91,7 @@ class ActivityOptions(TypedDict):
     """The options of every effect's activity; a TypedDict keeps `execute_activity_method` typed."""
 
     start_to_close_timeout: timedelta
+    heartbeat_timeout: timedelta
     schedule_to_close_timeout: timedelta
     retry_policy: RetryPolicy
     summary: str
@@ -497,11 +498,14 @@ class IncidentWorkflow:
         The activity itself sets each retry's delay (jittered, or Mattermost's `Retry-After`);
         the policy's intervals are its bounds. After `effect_give_up_seconds` the effect fails
         with a timeout and is reported (see `_carry_out_or_report`), never retried forever.
+        An attempt heartbeats while it runs, so one whose worker died is retried after the
+        short heartbeat timeout rather than the attempt's whole timeout (activities/attempts.py).
         """
         config = self.state.config
         ceiling = config.activity_max_retry_interval_seconds
         return ActivityOptions(
             start_to_close_timeout=timedelta(seconds=config.activity_timeout_seconds),
+            heartbeat_timeout=timedelta(seconds=config.activity_heartbeat_seconds),
             schedule_to_close_timeout=timedelta(seconds=config.effect_give_up_seconds),
             retry_policy=RetryPolicy(
                 initial_interval=timedelta(seconds=min(1.0, ceiling)),
