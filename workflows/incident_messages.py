@@ -105,12 +105,15 @@ def reopen_window_summary(until: datetime) -> str:
     return f"incident ended · /incident restart reopens it in this run until {_utc(until)}"
 
 
-def web_ui_status(state: IncidentState, reopens_until: datetime | None) -> str:
+def web_ui_status(state: IncidentState) -> str:
     """What the incident is, in one line, beside its workflow's status, which says *Running* of
-    an ended incident whose run waits in its reopen window (open until `reopens_until`)."""
-    if state.status == IncidentStatus.ENDED and reopens_until is not None:
+    an ended incident whose run waits in its reopen window. Its state alone decides it (it is
+    the workflow's memo, rewritten only when the incident changes: past the window it reads as
+    what was so)."""
+    until = state.reopenable_until
+    if until is not None:
         return (
-            f"Ended; /incident restart reopens it in this run until {_utc(reopens_until)}. The workflow stays "
+            f"Ended; /incident restart reopens it in this run until {_utc(until)}. The workflow stays "
             "Running until then, for that alone, then completes."
         )
     return {
@@ -121,13 +124,13 @@ def web_ui_status(state: IncidentState, reopens_until: datetime | None) -> str:
     }[state.status]
 
 
-def current_details(state: IncidentState, reopens_until: datetime | None) -> str:
+def current_details(state: IncidentState, *, in_reopen_window: bool) -> str:
     """Markdown for the Temporal Web UI's "current details" of the workflow.
 
     Times are absolute (the details are only rewritten when something changes, so a relative
     "ongoing for" would freeze); the original start stays first, whichever run shows it. An
-    ended incident whose run waits in its reopen window (until `reopens_until`) is *Running*
-    in the Web UI: the first line then says at once that it has ended, and until when.
+    ended incident whose run waits in its reopen window is *Running* in the Web UI: the first
+    line then says at once that it has ended, and until when.
     """
     when = f"**Started:** {_utc(state.started_at)}"
     if len(state.periods) > 1:
@@ -141,8 +144,8 @@ def current_details(state: IncidentState, reopens_until: datetime | None) -> str
         f"**Channel:** {('~' + state.channel_name) if state.channel_name else '(creating)'}",
         when,
     ]
-    if state.status == IncidentStatus.ENDED and reopens_until is not None:
-        lines.insert(0, f"**{web_ui_status(state, reopens_until)}**")
+    if in_reopen_window:
+        lines.insert(0, f"**{web_ui_status(state)}**")
     if state.status_updates:
         last = state.status_updates[-1]
         lines.append(f"**Last update:** {last.status.value if last.status else 'note'} — {last.message[:120]}")

@@ -559,8 +559,7 @@ class IncidentWorkflow:
 
     def _refresh_view(self) -> None:
         state = self.state
-        reopens_until = self._reopen_deadline()
-        workflow.set_current_details(text.current_details(state, reopens_until))
+        workflow.set_current_details(text.current_details(state, in_reopen_window=self._reopen_deadline() is not None))
         indexed: dict[str, Any] = {
             sa.INCIDENT_TEAM_ID.name: state.team_id,
             sa.INCIDENT_STATUS.name: state.status.value,
@@ -580,7 +579,7 @@ class IncidentWorkflow:
             self._indexed.update(changed)
         memo = {
             SUMMARY_MEMO: summarize(state).model_dump(mode="json"),
-            STATUS_MEMO: text.web_ui_status(state, reopens_until),
+            STATUS_MEMO: text.web_ui_status(state),
         }
         if memo != self._memo:
             workflow.upsert_memo(memo)
