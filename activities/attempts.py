@@ -160,10 +160,12 @@ class _Attempting(ActivityInboundInterceptor):
         try:
             return await super().execute_activity(input)
         except BaseException:
-            # Its last word, which Temporal receives before the failure: the next attempt
-            # trusts it (a success has no next attempt).
-            attempt.ended = True
-            attempt.beat()
+            if beating is not None:
+                # Its last word, which Temporal receives before the failure: the next attempt
+                # trusts it (a success has no next attempt). Without a heartbeat timeout (an
+                # activity scheduled by a workflow that sets none) there is no heartbeat at all.
+                attempt.ended = True
+                attempt.beat()
             raise
         finally:
             if beating is not None:
