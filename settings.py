@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     # Incident behaviour.
     reminder_min_seconds: int = Field(default=60, ge=1)
     activity_timeout_seconds: Seconds = 60.0
+    # An effect's attempt that has not heartbeaten for this long is retried (its worker died):
+    # activities heartbeat a few times as often, from beside the Mattermost calls they await.
+    activity_heartbeat_seconds: float = Field(default=5.0, ge=1.0)
     activity_max_retry_interval_seconds: Seconds = 5.0
     effect_give_up_seconds: Seconds = 900.0
     # While the bot cannot post in an incident's channel, how soon it first tries again

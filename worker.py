@@ -25,6 +25,7 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.attempts import EffectAttempts
 from activities.command_outcome_activities import CommandOutcomeActivities
 from activities.incident_activities import IncidentActivities
 from activities.stats_activities import StatsActivities
@@ -85,6 +86,7 @@ def build_worker(client: Client, settings: Settings, mattermost: Mattermost) -> 
         task_queue=settings.temporal_task_queue,
         workflows=WORKFLOWS,
         activities=[*activities.all(), *stats.all(), *outcomes.all()],
+        interceptors=[EffectAttempts(request_timeout=mattermost.timeout)],
         max_cached_workflows=settings.worker_max_cached_workflows,
         sticky_queue_schedule_to_start_timeout=timedelta(seconds=settings.worker_sticky_timeout_seconds),
     )

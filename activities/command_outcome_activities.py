@@ -10,9 +10,7 @@ incident's workflow, which either exists (and answers) or was never made.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -32,25 +30,6 @@ ASK_SECONDS = 20.0
 # A start that did not reach Temporal leaves no workflow; its caller's request has surely
 # ended after this long, so a workflow still missing then was never made.
 START_GRACE_SECONDS = 30.0
-HEARTBEAT_SECONDS = 2.0
-
-
-@contextlib.asynccontextmanager
-async def heartbeating(beat: Callable[[], None]) -> AsyncIterator[None]:
-    """Heartbeat while waiting, so a worker that dies is noticed in seconds, not at the timeout."""
-
-    async def keep_beating() -> None:
-        while True:
-            beat()
-            await asyncio.sleep(HEARTBEAT_SECONDS)
-
-    task = asyncio.create_task(keep_beating())
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def await_outcome(client: Client, pending: PendingCommand) -> CommandOutcome:
@@ -96,8 +75,9 @@ class CommandOutcomeActivities:
 
     @activity.defn
     async def await_command_outcome(self, pending: PendingCommand) -> CommandOutcome:
-        async with heartbeating(activity.heartbeat):
-            return await await_outcome(self._client, pending)
+        """Heartbeats while it waits (every attempt does: `activities.attempts`), so a worker that
+        dies is noticed in seconds."""
+        return await await_outcome(self._client, pending)
 
     @activity.defn
     async def tell_outcome(self, told: TellOutcome) -> None:

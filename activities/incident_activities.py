@@ -21,6 +21,7 @@ from temporalio import activity
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
+from activities.attempts import current_attempt
 from mattermost_client.gateway import Mattermost, MattermostFailure
 from models.activity_io import (
     AddMembers,
@@ -96,6 +97,11 @@ async def _mattermost(call: Callable[[], Awaitable[T]]) -> T:
         raise as_activity_error(failure) from None
 
 
+async def _mattermost_change(send: Callable[[], Awaitable[T]]) -> T:
+    """A request that changes something in Mattermost (see `EffectAttempt.change`)."""
+    return await _mattermost(lambda: current_attempt().change(send))
+
+
 class IncidentActivities:
     """Activities bound to one Mattermost gateway; registered on the worker."""
 
@@ -146,16 +152,19 @@ class IncidentActivities:
 
         Mattermost has no idempotent create for posts, and a request that timed out on our
         side may still land later. So every post carries its dedupe key in its props, and:
-        a retry looks for the key before posting; an attempt whose request may have landed
-        (no answer, or a gateway error) first waits out one more request timeout, by which
-        an abandoned request has landed or never will, then looks for the key, and only
-        if it is absent fails for a retry that posts again.
+        a retry looks for the key before posting, and when an earlier attempt's post may still
+        land (its worker died mid-call: see activities/attempts.py), waits that out and looks
+        again; an attempt whose request may have landed (no answer, or a gateway error) first
+        waits out one more request timeout, by which an abandoned request has landed or never
+        will, then looks for the key, and only if it is absent fails for a retry that posts again.
         """
         return await self._post_once(request)
 
     async def _post_once(self, request: PostMessage) -> PostRef:
         if activity.info().attempt > 1:
             existing = await self._find_unless_hidden(request)
+            if existing is None and await current_attempt().outwait_earlier():
+                existing = await self._find_unless_hidden(request)
             if existing is not None:
                 return await self._finish(request, existing)
         try:
@@ -185,15 +194,18 @@ class IncidentActivities:
 
     async def _create_post(self, request: PostMessage) -> dict[str, Any]:
         props = self._props(request)
+
+        def send() -> Awaitable[dict[str, Any]]:
+            return self._mattermost.create_post(channel_id=request.channel_id, message=request.message, props=props)
+
+        attempt = current_attempt()
         try:
-            return await self._mattermost.create_post(
-                channel_id=request.channel_id, message=request.message, props=props
-            )
+            return await attempt.change(send)
         except MattermostFailure as failure:
             # 403, or 404 for a private channel the bot may not even see.
             if failure.status not in (403, 404) or await self._in_channel_or_joined(request):
                 raise  # not about membership, or the bot is in the channel: refused for a reason of its own
-        return await self._mattermost.create_post(channel_id=request.channel_id, message=request.message, props=props)
+        return await attempt.change(send)
 
     async def _in_channel_or_joined(self, request: PostMessage) -> bool:
         """Whether the bot is in the channel. If not, it joins a public one (a broadcast channel,
@@ -319,7 +331,9 @@ class IncidentActivities:
     async def _patch(self, request: EditPost) -> None:
         # The post keeps the dedupe key it was made with, so a retry of its making still finds it.
         kept = request.model_copy(update={"dedupe_key": request.existing_key or request.dedupe_key})
-        await self._mattermost.patch_post(request.post_id, message=request.message, props=self._props(kept))
+        await current_attempt().change(
+            lambda: self._mattermost.patch_post(request.post_id, message=request.message, props=self._props(kept))
+        )
 
     async def _post_exists(self, post_id: str) -> bool:
         """A deleted post reads as 404 to the bot (only an admin's read shows it, with `delete_at`)."""
@@ -344,11 +358,11 @@ class IncidentActivities:
         message = str(post.get("message", ""))
         if request.note and request.note not in message:
             message = f"{message}\n\n{request.note}"
-        await _mattermost(lambda: self._mattermost.patch_post(request.post_id, message=message, props=props))
+        await _mattermost_change(lambda: self._mattermost.patch_post(request.post_id, message=message, props=props))
 
     @activity.defn
     async def set_channel_header(self, request: SetChannelHeader) -> None:
-        await _mattermost(lambda: self._mattermost.set_channel_header(request.channel_id, request.header))
+        await _mattermost_change(lambda: self._mattermost.set_channel_header(request.channel_id, request.header))
 
     @activity.defn
     async def respond_to_command(self, request: RespondToCommand) -> None:

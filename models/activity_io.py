@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from pydantic import Field
 
 from models.common import Model, UserFact
@@ -86,3 +88,18 @@ class SetChannelHeader(Model):
 class RespondToCommand(Model):
     response_url: str
     text: str
+
+
+class AttemptRecord(Model):
+    """What one attempt of an activity tells the next, in its heartbeats (see activities/attempts.py)."""
+
+    attempt: int
+    # Until when a change this attempt or an earlier one asked Mattermost for (a post, an edit)
+    # may still land; None: none can.
+    changes_land_by: datetime | None = None
+    # The attempt failed: this is its last word, which Temporal receives before the failure.
+    # Not ended: its worker died, or Temporal gave up on it (the record may be seconds old).
+    ended: bool = False
+    # The request timeout of the worker that ran it: a request it had sent lands within this
+    # long after it died, or never.
+    request_timeout: float

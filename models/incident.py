@@ -8,7 +8,7 @@ channel is named in `models.channel_names`.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -68,6 +68,8 @@ class EventType(StrEnum):
     REMINDER_SENT = "reminder_sent"
     ANNOUNCED = "announced"
     ENDED = "ended"
+    # A Temporal operator cancelled the incident's workflow: it ended (or, already ended, nothing changed).
+    CANCELLED = "cancelled"
     RESTARTED = "restarted"
     # A side effect Mattermost refused, or did not accept within the give-up time: the first
     # of a channel's failures (later ones are counted in `IncidentState.failing_lanes`).
@@ -170,6 +172,8 @@ class IncidentConfig(Model):
 
     reminder_min_seconds: int = 60
     activity_timeout_seconds: float = 60.0
+    # An attempt that has not heartbeaten for this long (its worker died) is retried.
+    activity_heartbeat_seconds: float = 5.0
     activity_max_retry_interval_seconds: float = 5.0
     # A side effect Mattermost has not accepted after this long is reported and skipped.
     effect_give_up_seconds: float = 900.0
@@ -246,6 +250,15 @@ class IncidentState(Model):
     @property
     def playbook_id(self) -> str | None:
         return self.playbook.id if self.playbook else None
+
+    @property
+    def reopenable_until(self) -> datetime | None:
+        """Until when a restart reopens this ended incident's own run, which stays open (and
+        *Running* in the Temporal Web UI) until then; None: not ended, or no reopen window."""
+        window = self.config.reopen_window_seconds
+        if self.status != IncidentStatus.ENDED or self.ended_at is None or window <= 0:
+            return None
+        return self.ended_at + timedelta(seconds=window)
 
 
 class IncidentFields(Model):

@@ -164,6 +164,7 @@ def incident_config(settings: Settings, incident_id: str) -> IncidentConfig:
     return IncidentConfig(
         reminder_min_seconds=settings.reminder_min_seconds,
         activity_timeout_seconds=settings.activity_timeout_seconds,
+        activity_heartbeat_seconds=settings.activity_heartbeat_seconds,
         activity_max_retry_interval_seconds=settings.activity_max_retry_interval_seconds,
         effect_give_up_seconds=settings.effect_give_up_seconds,
         channel_access_recheck_seconds=settings.channel_access_recheck_seconds,

@@ -119,24 +119,56 @@ def reminder_post(state: IncidentState, quiet_seconds: float) -> str:
     )
 
 
-def current_details(state: IncidentState) -> str:
+def _utc(when: datetime) -> str:
+    return f"{when:%Y-%m-%d %H:%M:%S} UTC"
+
+
+def reopen_window_summary(until: datetime) -> str:
+    """The label of the timer an ended incident's run waits on (the Web UI shows it on the pending timer)."""
+    return f"incident ended · /incident restart reopens it in this run until {_utc(until)}"
+
+
+def web_ui_status(state: IncidentState) -> str:
+    """What the incident is, in one line, beside its workflow's status, which says *Running* of
+    an ended incident whose run waits in its reopen window. Its state alone decides it (it is
+    the workflow's memo, rewritten only when the incident changes: past the window it reads as
+    what was so)."""
+    until = state.reopenable_until
+    if until is not None:
+        return (
+            f"Ended; /incident restart reopens it in this run until {_utc(until)}. The workflow stays "
+            "Running until then, for that alone, then completes."
+        )
+    return {
+        IncidentStatus.ONGOING: "Ongoing.",
+        IncidentStatus.ENDED: "Ended.",
+        IncidentStatus.FAILED: "Failed to start: its channel could not be made.",
+        IncidentStatus.REFUSED: "Refused at its start: nothing was made.",
+    }[state.status]
+
+
+def current_details(state: IncidentState, *, in_reopen_window: bool) -> str:
     """Markdown for the Temporal Web UI's "current details" of the workflow.
 
     Times are absolute (the details are only rewritten when something changes, so a relative
-    "ongoing for" would freeze); the original start stays first, whichever run shows it.
+    "ongoing for" would freeze); the original start stays first, whichever run shows it. An
+    ended incident whose run waits in its reopen window is *Running* in the Web UI: the first
+    line then says at once that it has ended, and until when.
     """
-    when = f"**Started:** {state.started_at:%Y-%m-%d %H:%M:%S} UTC"
+    when = f"**Started:** {_utc(state.started_at)}"
     if len(state.periods) > 1:
-        when += f" · **Restarted:** {state.periods[-1].started_at:%Y-%m-%d %H:%M:%S} UTC"
+        when += f" · **Restarted:** {_utc(state.periods[-1].started_at)}"
     if state.status == IncidentStatus.ENDED and state.ended_at is not None:
         ongoing = sum(((p.ended_at or state.ended_at) - p.started_at).total_seconds() for p in state.periods)
-        when += f" · **Ended:** {state.ended_at:%Y-%m-%d %H:%M:%S} UTC, after {format_duration(ongoing)} ongoing"
+        when += f" · **Ended:** {_utc(state.ended_at)}, after {format_duration(ongoing)} ongoing"
     lines = [
         f"**Status:** {state.status.value} · **Commander:** {state.mention(state.commander_id)}"
         f" · **Stage:** {stage_label(state)}",
         f"**Channel:** {('~' + state.channel_name) if state.channel_name else '(creating)'}",
         when,
     ]
+    if in_reopen_window:
+        lines.insert(0, f"**{web_ui_status(state)}**")
     if state.status_updates:
         last = state.status_updates[-1]
         lines.append(f"**Last update:** {last.status.value if last.status else 'note'} — {last.message[:120]}")

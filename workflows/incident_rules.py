@@ -73,7 +73,8 @@ from models.refusals import ALREADY_ENDED, ENDED, confirm, conflict, forbidden, 
 from workflows import incident_messages as text
 
 SYSTEM_ACTOR = "system"
-# What the live checklist post shows changes with these events (it is re-rendered after each).
+# What the live checklist post shows changes with these events (it is re-rendered after each;
+# and after every end, see `Incident._end`).
 CHECKLIST_EVENTS = frozenset(
     {
         EventType.STAGE_CHANGED,
@@ -85,7 +86,6 @@ CHECKLIST_EVENTS = frozenset(
         EventType.ITEM_REMOVED,
         EventType.COMMANDER_CHANGED,
         EventType.STATUS_UPDATE,
-        EventType.ENDED,
         EventType.RESTARTED,
     }
 )
@@ -106,6 +106,8 @@ CHECKLIST_POST = "opening"
 # Reminder posts are remembered as "reminder:<seq>" until an update answers them.
 REMINDER_POST = "reminder:"
 MAX_TIMELINE_EVENTS = 5000
+# How much of a Temporal operator's cancellation reason the timeline keeps.
+OPERATOR_REASON_MAX = 200
 # The refusal of a command typed in a channel that is not the incident's (the slash command
 # says which channel to use); also what a caller who may not see the incident reads.
 NOT_HERE = "There is no incident here that you can see."
@@ -917,24 +919,67 @@ class Incident:
 
     def end(self, command: EndIncident, now: datetime) -> str:
         self.learn(command.actor, now)
+        duration = self._duration(now)
+        self._end(
+            now,
+            command.actor,
+            EventType.ENDED,
+            f"{command.actor.mention} ended the incident after {duration}",
+            f"ended by {command.actor.mention} after {duration}.",
+            {},
+        )
+        return f"Incident ended after {duration}."
+
+    def end_by_operator(self, now: datetime, reason: str) -> None:
+        """A Temporal operator asked to cancel the incident's workflow (the Web UI's *Request
+        Cancellation*). The incident is not lost: it ends like `end`, on record as the
+        operator's doing, and stays restartable; one that is not ongoing only records the request.
+        """
+        because = f" ({reason[:OPERATOR_REASON_MAX]})" if reason else ""
+        details = {"reason": reason[:OPERATOR_REASON_MAX]}
+        if self.state.status != IncidentStatus.ONGOING:
+            self.record(
+                now,
+                SYSTEM_ACTOR,
+                EventType.CANCELLED,
+                f"A Temporal operator cancelled the incident's workflow{because}; it had already ended, "
+                "so nothing changed",
+                {**details, "ended_it": False},
+                post=False,
+            )
+            return
+        duration = self._duration(now)
+        self._end(
+            now,
+            SYSTEM_ACTOR,
+            EventType.CANCELLED,
+            f"A Temporal operator cancelled the incident's workflow{because}: the incident ended after "
+            f"{duration}. `/incident restart` reopens it",
+            f"ended after {duration}: a Temporal operator cancelled its workflow.",
+            {**details, "ended_it": True},
+        )
+
+    def _duration(self, now: datetime) -> str:
+        return text.format_duration((now - self.state.started_at).total_seconds())
+
+    def _end(
+        self, now: datetime, actor: Actor | str, kind: EventType, summary: str, told: str, details: dict[str, Any]
+    ) -> None:
+        """End the ongoing incident: recorded as `kind` (`summary`, posted in its channel), `told`
+        to the informed channels, reminders answered, header and statistics updated."""
         state = self.state
         state.status = IncidentStatus.ENDED
         state.ended_at = now
         state.periods[-1].ended_at = now
         state.reminder_due_at = None
-        duration = text.format_duration((now - state.started_at).total_seconds())
         self.record(
-            now,
-            command.actor,
-            EventType.ENDED,
-            f"{command.actor.mention} ended the incident after {duration}",
-            {"duration_seconds": round((now - state.started_at).total_seconds())},
+            now, actor, kind, summary, {**details, "duration_seconds": round((now - state.started_at).total_seconds())}
         )
-        self.broadcast(f"ended by {command.actor.mention} after {duration}.")
+        self.refresh_checklist()
+        self.broadcast(told)
         self._answer_reminders("*The incident has ended.*")
         self._refresh_header()
         self.enqueue(StatsEffect())
-        return f"Incident ended after {duration}."
 
     def check_restart(self, command: RestartIncident) -> None:
         self._check_member(command, "Only members of the incident channel can restart this incident.")

@@ -11,17 +11,19 @@ independent lanes (one per target: the incident channel, each other channel, the
 header, statistics), so one failing target holds back nothing else; it fires
 the status update reminder from a durable timer, keeps search attributes, memo and
 Web UI details current, and continues as new before the history grows too large.
-Ending completes the workflow (closed in the Web UI, queryable forever); restarting
-starts a new run of the same workflow id from the ended state (update-with-start).
+An ended incident's run stays open for its reopen window, then completes (queryable
+forever); a restart reopens that run, or after the window starts a new run of the same
+workflow id from the ended state (update-with-start). An operator's cancellation request
+never cancels the workflow: it ends the incident (see `_heeding_cancellation`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Any, TypedDict
+from typing import Any, TypedDict, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeUpdate
@@ -64,7 +66,10 @@ with workflow.unsafe.imports_passed_through():
     from workflows import incident_messages as text
     from workflows.incident_rules import CHECKLIST_POST, Incident, check_start, new_incident
 
+T = TypeVar("T")
 SUMMARY_MEMO = "summary"
+# What the incident is, in words, beside the workflow's own status (see `web_ui_status`).
+STATUS_MEMO = "incident_status"
 # The `IncidentStatus` of a run that continued as new: its continuation is the incident.
 SUPERSEDED = "superseded"
 
@@ -73,6 +78,7 @@ class ActivityOptions(TypedDict):
     """The options of every effect's activity; a TypedDict keeps `execute_activity_method` typed."""
 
     start_to_close_timeout: timedelta
+    heartbeat_timeout: timedelta
     schedule_to_close_timeout: timedelta
     retry_policy: RetryPolicy
     summary: str
@@ -130,6 +136,8 @@ class IncidentWorkflow:
         self._lanes: dict[str, asyncio.Task[None]] = {}
         # Lanes whose next checklist edit already waited for more changes (see `_drain`).
         self._gathered: set[str] = set()
+        # This run took its operator's cancellation request (Temporal accepts one per run).
+        self._cancellation_taken = False
 
     @staticmethod
     def _new_id() -> str:
@@ -146,7 +154,7 @@ class IncidentWorkflow:
         self._refresh_view()
         if self.refusal is not None:
             # Nothing was made; the record of the refusal stays queryable.
-            await workflow.wait_condition(workflow.all_handlers_finished)
+            await self._heeding_cancellation(workflow.wait_condition(workflow.all_handlers_finished))
             return self.state
         if start.resume is None:
             await self._open_channel(start)
@@ -161,10 +169,45 @@ class IncidentWorkflow:
                 # the Web UI must not list it as the incident's status any more.
                 workflow.upsert_search_attributes([sa.INCIDENT_STATUS.value_set(SUPERSEDED)])
                 workflow.continue_as_new(self._continuation(start))
-            if self._finished():
-                await self._wait_for_restart()
-            else:
-                await self._wait_for_work()
+            await self._heeding_cancellation(self._wait_for_restart() if self._finished() else self._wait_for_work())
+
+    async def _heeding_cancellation(self, wait: Awaitable[None]) -> None:
+        """One wait of the main loop, which an operator's cancellation request may interrupt.
+
+        The Web UI's *Request Cancellation* (or `temporal workflow cancel`) arrives as a
+        cancellation of this coroutine only; lanes are tasks of their own and go on. The
+        incident takes it as an end by the operator (`_take_cancellation`), and the loop goes
+        on like any ended incident's: its effects are carried out, then the reopen window.
+        """
+        try:
+            await wait
+        except asyncio.CancelledError:
+            if not self._take_cancellation():
+                raise
+
+    async def _despite_cancellation(self, work: asyncio.Future[T]) -> T:
+        """`work`'s result. An operator's cancellation request meanwhile is taken without
+        cancelling `work`: a channel being created must not be abandoned half made (the
+        incident's end then follows the channel's opening in its effects)."""
+        while True:
+            try:
+                return await asyncio.shield(work)
+            except asyncio.CancelledError:
+                if not self._take_cancellation():
+                    raise
+
+    def _take_cancellation(self) -> bool:
+        """Apply the operator's cancellation request to the incident; False for any other
+        cancellation (the worker evicting the workflow from its cache), which must go through."""
+        reason = workflow.cancellation_reason()
+        if reason is None or self._cancellation_taken:
+            return False
+        self._cancellation_taken = True
+        task = asyncio.current_task()
+        if task is not None:
+            task.uncancel()  # the request is handled: later waits must not see it again
+        self.incident.end_by_operator(workflow.now(), reason)
+        return True
 
     def _finished(self) -> bool:
         return (
@@ -181,12 +224,8 @@ class IncidentWorkflow:
         `ended` run beside the incident's live one (Temporal cannot change a closed run's
         search attributes). Failed and refused starts close at once.
         """
-        state = self.state
-        window = state.config.reopen_window_seconds
-        if state.status != IncidentStatus.ENDED or state.ended_at is None or window <= 0:
-            return None
-        deadline = state.ended_at + timedelta(seconds=window)
-        return deadline if workflow.now() < deadline else None
+        deadline = self.state.reopenable_until
+        return deadline if deadline is not None and workflow.now() < deadline else None
 
     async def _wait_for_restart(self) -> None:
         deadline = self._reopen_deadline()
@@ -196,7 +235,7 @@ class IncidentWorkflow:
             await workflow.wait_condition(
                 lambda: not self._finished() or self._should_continue_as_new(),
                 timeout=max(0.0, (deadline - workflow.now()).total_seconds()),
-                timeout_summary="reopen window",
+                timeout_summary=text.reopen_window_summary(deadline),
             )
 
     def _should_continue_as_new(self) -> bool:
@@ -241,19 +280,20 @@ class IncidentWorkflow:
             date=state.started_at.strftime("%Y-%m-%d"),
             playbook_title=state.playbook.title if state.playbook else "",
         )
+        creating = workflow.start_activity_method(
+            IncidentActivities.create_incident_channel,
+            CreateChannel(
+                team_id=state.team_id,
+                name=name,
+                display_name=state.name,
+                purpose=state.description[:250],
+                header=text.channel_header(state, state.config.details_url),
+                public=state.is_public,
+            ),
+            **self._activity_options(f"create channel ~{name}"),
+        )
         try:
-            channel = await workflow.execute_activity_method(
-                IncidentActivities.create_incident_channel,
-                CreateChannel(
-                    team_id=state.team_id,
-                    name=name,
-                    display_name=state.name,
-                    purpose=state.description[:250],
-                    header=text.channel_header(state, state.config.details_url),
-                    public=state.is_public,
-                ),
-                **self._activity_options(f"create channel ~{name}"),
-            )
+            channel = await self._despite_cancellation(creating)
         except ActivityError as error:
             reason = _reason(error, state.config.effect_give_up_seconds)
             workflow.logger.warning("incident %s: channel creation failed: %s", state.id, reason)
@@ -504,11 +544,14 @@ class IncidentWorkflow:
         The activity itself sets each retry's delay (jittered, or Mattermost's `Retry-After`);
         the policy's intervals are its bounds. After `effect_give_up_seconds` the effect fails
         with a timeout and is reported (see `_carry_out_or_report`), never retried forever.
+        An attempt heartbeats while it runs, so one whose worker died is retried after the
+        short heartbeat timeout rather than the attempt's whole timeout (activities/attempts.py).
         """
         config = self.state.config
         ceiling = config.activity_max_retry_interval_seconds
         return ActivityOptions(
             start_to_close_timeout=timedelta(seconds=config.activity_timeout_seconds),
+            heartbeat_timeout=timedelta(seconds=config.activity_heartbeat_seconds),
             schedule_to_close_timeout=timedelta(seconds=config.effect_give_up_seconds),
             retry_policy=RetryPolicy(
                 initial_interval=timedelta(seconds=min(1.0, ceiling)),
@@ -523,7 +566,7 @@ class IncidentWorkflow:
 
     def _refresh_view(self) -> None:
         state = self.state
-        workflow.set_current_details(text.current_details(state))
+        workflow.set_current_details(text.current_details(state, in_reopen_window=self._reopen_deadline() is not None))
         indexed: dict[str, Any] = {
             sa.INCIDENT_TEAM_ID.name: state.team_id,
             sa.INCIDENT_STATUS.name: state.status.value,
@@ -541,7 +584,10 @@ class IncidentWorkflow:
         if changed:
             workflow.upsert_search_attributes(_search_attribute_updates(changed))
             self._indexed.update(changed)
-        memo = {SUMMARY_MEMO: summarize(state).model_dump(mode="json")}
+        memo = {
+            SUMMARY_MEMO: summarize(state).model_dump(mode="json"),
+            STATUS_MEMO: text.web_ui_status(state),
+        }
         if memo != self._memo:
             workflow.upsert_memo(memo)
             self._memo = memo

@@ -7,25 +7,28 @@ import os
 import signal
 import sys
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from temporalio.api.enums.v1 import EventType as HistoryEventType
+from temporalio.api.enums.v1 import TimeoutType
+from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import WorkflowHandle
 
 from models.incident import EventType, IncidentConfig, IncidentState
-from models.incident_commands import AddItem, SetItemState
+from models.incident_commands import AddItem, PostStatusUpdate, SetItemState
 from models.playbook import PlaybookEdit, PlaybookSpec, PlaybookStart, UpdatePlaybook, playbook_workflow_id
 from tests.harness import World, eventually, own_server, own_worker
-from tests.integration.incident_helpers import actor, playbook, start, state
+from tests.integration.incident_helpers import actor, playbook, start, state, update
 from workflows.incident_workflow import IncidentWorkflow
 from workflows.playbook_workflow import PlaybookWorkflow
 
 PROJECT = Path(__file__).resolve().parents[2]
+T = TypeVar("T")
 
 
 @asynccontextmanager
@@ -111,6 +114,75 @@ async def test_worker_killed_during_start_yields_one_channel_one_post_one_incide
         )
     ]
     assert running == [handle.id]
+
+
+@pytest.mark.slow
+async def test_a_post_whose_worker_died_mid_call_is_retried_within_seconds_and_made_once(world: World) -> None:
+    """A worker killed while Mattermost holds its post: the next worker retries the post as soon
+    as the attempt stops heartbeating, though one attempt may last two minutes, and the post that
+    Mattermost carries out after the worker died is the only one."""
+    queue = f"kill-{uuid.uuid4().hex[:8]}"
+    standin = world.standin
+    config = IncidentConfig(activity_timeout_seconds=120, activity_max_retry_interval_seconds=0.5)
+    async with worker_process(world, queue) as first:
+        handle = await start(world, book=playbook(world), name="Dies mid-post", task_queue=queue, config=config)
+        opened = await eventually(
+            lambda: state(handle), lambda s: "opening" in s.post_ids and not s.outbox, timeout=30, what="the opening"
+        )
+        channel_id = opened.channel_id or ""
+        held = len(standin.faults_taken)
+        # Held past the moment a quick retry first looks for it, and within one request timeout
+        # (10 s) of the worker's death: the retry must wait for it, not post a second one.
+        standin.add_fault("POST", "/api/v4/posts", delay=8.0, times=1, channel_id=channel_id)
+        alice = actor(world.alice)
+        await update(handle, PostStatusUpdate(actor=alice, message="Failing over"))
+        await eventually(lambda: _read(lambda: len(standin.faults_taken)), lambda n: n > held, what="the post held")
+        first.send_signal(signal.SIGKILL)
+        await first.wait()
+    async with worker_process(world, queue):
+        # An attempt may take 120 s here: only the heartbeat timeout can retry it this soon.
+        started = await eventually(
+            lambda: _completed_attempt(handle, "post_message"), lambda e: e is not None, timeout=30, what="the post"
+        )
+        await eventually(lambda: _read(lambda: standin.in_flight), lambda n: n == 0, what="the held post to land")
+    assert started.attempt >= 2
+    assert started.last_failure.timeout_failure_info.timeout_type == TimeoutType.TIMEOUT_TYPE_HEARTBEAT
+    updates = [p["message"] for p in standin.posts(channel_id) if p["message"].startswith("#### Status update")]
+    assert updates == [f"#### Status update\nfrom @{world.alice.username}\n\n> Failing over"]
+
+
+async def _read(value: Callable[[], T]) -> T:
+    """`value()` as a probe for `eventually`."""
+    return value()
+
+
+async def _completed_attempt(handle: WorkflowHandle[Any, Any], activity: str) -> Any:
+    """The start of the attempt that completed the first scheduling of `activity` (None: not yet)."""
+    events: list[HistoryEvent] = [event async for event in handle.fetch_history_events()]
+    scheduled = next(
+        (
+            e.event_id
+            for e in events
+            if e.event_type == HistoryEventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+            and e.activity_task_scheduled_event_attributes.activity_type.name == activity
+        ),
+        None,
+    )
+    completed = any(
+        e.event_type == HistoryEventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED
+        and e.activity_task_completed_event_attributes.scheduled_event_id == scheduled
+        for e in events
+    )
+    return next(
+        (
+            e.activity_task_started_event_attributes
+            for e in events
+            if completed
+            and e.event_type == HistoryEventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
+            and e.activity_task_started_event_attributes.scheduled_event_id == scheduled
+        ),
+        None,
+    )
 
 
 def _channels(world: World, display_name: str) -> int:

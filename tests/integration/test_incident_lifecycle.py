@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import uuid
+from datetime import timedelta
 from typing import Any
 
+from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.enums.v1 import EventType as HistoryEventType
+from temporalio.api.workflowservice.v1 import ResetWorkflowExecutionRequest
 from temporalio.client import WithStartWorkflowOperation, WorkflowExecutionStatus
 from temporalio.common import WorkflowIDConflictPolicy
 
 from models import search_attributes as sa
-from models.incident import EventType, IncidentStart, IncidentState, IncidentStatus
+from models.incident import EventType, IncidentConfig, IncidentStart, IncidentState, IncidentStatus
 from models.incident_commands import (
     ChangeCommander,
     ChangeStage,
@@ -245,3 +249,145 @@ async def test_web_ui_summary_details_search_attributes_and_event_summaries(worl
     assert f"create channel ~{current.channel_name}" in summaries
     assert "post to the incident channel" in summaries
     assert f"add @{world.alice.username}" in summaries
+
+
+# --------------------------------------------------------------------------- operators in the Web UI
+
+
+def window(world: World, seconds: float) -> IncidentConfig:
+    return incident_config(world.stack.settings, "x").model_copy(update={"reopen_window_seconds": seconds})
+
+
+async def stats_of_team(world: World) -> dict[str, Any]:
+    response = await world.api(world.admin).get("/api/v1/stats", params={"team_id": world.team_id})
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def test_an_operators_cancellation_ends_the_incident_on_record_and_loses_nothing(world: World) -> None:
+    handle = await start(world, book=playbook(world), config=window(world, 3600))
+    opened = await ready(world, handle)
+    opened_run = (await handle.describe()).run_id
+    channel_id = opened.channel_id or ""
+    alice = actor(world.alice)
+    # A post under way when the request comes: the effects in flight are carried out all the same.
+    world.standin.add_fault("POST", "/api/v4/posts", delay=1.0, times=1, channel_id=channel_id)
+    await update(handle, PostStatusUpdate(actor=alice, message="Draining"))
+    await handle.cancel(reason="stuck, says the on-call")
+
+    ended = await eventually(
+        lambda: state(handle), lambda s: s.status == IncidentStatus.ENDED and not s.outbox, what="the end"
+    )
+    [cancelled] = [e for e in ended.timeline if e.type == EventType.CANCELLED]
+    assert cancelled.summary.startswith(
+        "A Temporal operator cancelled the incident's workflow (stuck, says the on-call): the incident ended after"
+    )
+    assert cancelled.details["ended_it"] is True
+    posts = [p["message"] for p in world.standin.posts(channel_id)]
+    assert [m for m in posts if m.startswith("#### Status update")] == [
+        f"#### Status update\nfrom @{world.alice.username}\n\n> Draining"
+    ]
+    assert posts[-1] == cancelled.summary
+    checklist = next(p for p in world.standin.posts(channel_id) if p["id"] == ended.post_ids["opening"])
+    assert ":white_check_mark: **Ended**" in checklist["message"]
+    # Like any ended incident: its run waits in the reopen window, and the statistics count it ended once.
+    assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
+    counted = await eventually(lambda: stats_of_team(world), lambda s: s["ended"] == 1, what="statistics")
+    assert (counted["total"], counted["ongoing"]) == (1, 0)
+
+    # Temporal keeps one cancellation request per run: a second one is accepted and changes nothing.
+    await handle.cancel(reason="again")
+    types = await history_types(handle)
+    assert types.count(HistoryEventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED) == 1
+    await update(handle, RestartIncident(actor=alice))
+    reopened = await settled(handle)
+    assert reopened.status == IncidentStatus.ONGOING
+    assert [e.type for e in reopened.timeline].count(EventType.CANCELLED) == 1
+    assert (await handle.describe()).run_id == opened_run
+
+
+async def test_a_cancellation_while_the_channel_is_being_created_opens_it_once_then_ends(world: World) -> None:
+    before = len(world.standin.faults_taken)
+    world.standin.add_fault("POST", "/api/v4/channels", delay=1.0, times=1, team_id=world.team_id)
+    handle = await start(world, book=playbook(world), name="Cancelled early")
+    await eventually(lambda: faults_taken(world), lambda n: n > before, what="the channel's creation under way")
+    await handle.cancel()
+    final: IncidentState = await handle.result()
+    assert final.status == IncidentStatus.ENDED
+    [channel] = [c for c in world.standin.channels(world.team_id) if c["display_name"] == "Cancelled early"]
+    assert final.channel_id == channel["id"]
+    posts = [p["message"] for p in world.standin.posts(channel["id"])]
+    assert posts[0].startswith("#### :rotating_light: Incident: Cancelled early")
+    assert posts[-1].startswith("A Temporal operator cancelled the incident's workflow: the incident ended after")
+    assert set(world.standin.channel_members(channel["id"])) >= {world.alice.id}
+    counted = await eventually(lambda: stats_of_team(world), lambda s: s["ended"] == 1, what="statistics")
+    assert counted["total"] == 1
+
+
+async def faults_taken(world: World) -> int:
+    return len(world.standin.faults_taken)
+
+
+async def test_an_ended_incident_waiting_in_its_reopen_window_says_so_in_the_web_ui(world: World) -> None:
+    handle = await start(world, book=playbook(world), config=window(world, 30))
+    await ready(world, handle)
+    alice = actor(world.alice)
+    await update(handle, EndIncident(actor=alice))
+    ended = await settled(handle)
+    assert ended.ended_at is not None
+    until = f"{ended.ended_at + timedelta(seconds=30):%Y-%m-%d %H:%M:%S} UTC"
+    told = (
+        f"Ended; /incident restart reopens it in this run until {until}. The workflow stays Running until "
+        "then, for that alone, then completes."
+    )
+    description = await handle.describe()
+    assert description.status == WorkflowExecutionStatus.RUNNING
+    assert (await description.memo())["incident_status"] == told
+    metadata = await handle.query("__temporal_workflow_metadata")
+    assert metadata.current_details.splitlines()[0] == f"**{told}**"
+    timers = [
+        json.loads(event.user_metadata.summary.data)
+        async for event in handle.fetch_history_events()
+        if event.event_type == HistoryEventType.EVENT_TYPE_TIMER_STARTED and event.user_metadata.HasField("summary")
+    ]
+    assert timers[-1] == f"incident ended · /incident restart reopens it in this run until {until}"
+
+
+async def test_an_incident_terminated_by_mistake_is_brought_back_by_a_reset_with_its_whole_state(world: World) -> None:
+    handle = await start(world, book=playbook(world))
+    await ready(world, handle)
+    alice = actor(world.alice)
+    await update(handle, SetItemState(actor=alice, stage=0, item=0, state="done"))
+    before = await settled(handle)
+    terminated_run = (await handle.describe()).run_id
+    await handle.terminate(reason="clicked by mistake")
+    assert (await handle.describe()).status == WorkflowExecutionStatus.TERMINATED
+
+    # What `temporal workflow reset --type LastWorkflowTask` (or the Web UI's Reset) sends.
+    last_task = max(
+        [
+            event.event_id
+            async for event in handle.fetch_history_events()
+            if event.event_type == HistoryEventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
+        ]
+    )
+    temporal = world.stack.temporal
+    reset = await temporal.workflow_service.reset_workflow_execution(
+        ResetWorkflowExecutionRequest(
+            namespace=temporal.namespace,
+            workflow_execution=WorkflowExecution(workflow_id=handle.id, run_id=terminated_run),
+            reason="terminated by mistake",
+            workflow_task_finish_event_id=last_task,
+            request_id=str(uuid.uuid4()),
+        )
+    )
+    back = temporal.get_workflow_handle_for(IncidentWorkflow.run, handle.id)
+    result = await update(back, SetItemState(actor=alice, stage=0, item=1, state="done"))
+    assert result.message.startswith("Marked")
+    after = await settled(back)
+    assert [item.state for item in after.checklists[0].items] == ["done", "done"]
+    assert after.timeline[: len(before.timeline)] == before.timeline
+    assert after.post_ids == before.post_ids
+    description = await back.describe()
+    assert (description.run_id, description.status) == (reset.run_id, WorkflowExecutionStatus.RUNNING)

@@ -124,9 +124,35 @@ def test_a_long_timeline_keeps_the_newest_events_that_fit() -> None:
 def test_web_ui_details_show_the_original_start_and_no_frozen_duration() -> None:
     made = incident()
     made.end(EndIncident(actor=actor(), confirmed=True), T0 + timedelta(minutes=30))
-    details = text.current_details(made.state)
+    details = text.current_details(made.state, in_reopen_window=False)
     assert "**Started:** 2026-01-05 09:00:00 UTC · **Ended:** 2026-01-05 09:30:00 UTC, after 30m ongoing" in details
     assert "Ongoing for" not in details
+
+
+def test_web_ui_says_at_first_glance_that_an_ended_incident_in_its_reopen_window_has_ended_and_until_when() -> None:
+    made = incident()
+    made.state.config.reopen_window_seconds = 7 * 86400
+    assert text.current_details(made.state, in_reopen_window=False).startswith("**Status:** ongoing")
+    assert text.web_ui_status(made.state) == "Ongoing."
+    made.end(EndIncident(actor=actor(), confirmed=True), T0 + timedelta(minutes=30))
+    until = T0 + timedelta(days=7, minutes=30)
+    assert made.state.reopenable_until == until
+    told = (
+        "Ended; /incident restart reopens it in this run until 2026-01-12 09:30:00 UTC. The workflow stays "
+        "Running until then, for that alone, then completes."
+    )
+    assert text.web_ui_status(made.state) == told
+    assert text.current_details(made.state, in_reopen_window=True).splitlines()[:2] == [
+        f"**{told}**",
+        "**Status:** ended · **Commander:** @alice · **Stage:** 1/3 Triage",
+    ]
+    assert text.reopen_window_summary(until) == (
+        "incident ended · /incident restart reopens it in this run until 2026-01-12 09:30:00 UTC"
+    )
+    # Once the window is over the run completes: the details have nothing more to explain.
+    assert text.current_details(made.state, in_reopen_window=False).startswith("**Status:** ended")
+    made.state.config.reopen_window_seconds = 0
+    assert text.web_ui_status(made.state) == "Ended."
 
 
 def test_the_end_confirmation_says_who_is_told() -> None:

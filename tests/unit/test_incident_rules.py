@@ -342,6 +342,44 @@ def test_end_and_restart_count_only_ongoing_time() -> None:
     assert record.ended_at == T0 + timedelta(hours=2, minutes=10)
 
 
+def test_an_operators_cancellation_ends_the_incident_like_an_end_and_is_on_record() -> None:
+    made = incident(reminder=60)
+    made.end_by_operator(T0 + timedelta(minutes=12), "stuck")
+    state = made.state
+    assert (state.status, state.ended_at, state.reminder_due_at) == (
+        IncidentStatus.ENDED,
+        T0 + timedelta(minutes=12),
+        None,
+    )
+    event = state.timeline[-1]
+    assert (event.type, event.actor_id) == (EventType.CANCELLED, "system")
+    assert event.summary == (
+        "A Temporal operator cancelled the incident's workflow (stuck): the incident ended after 12m. "
+        "`/incident restart` reopens it"
+    )
+    assert event.details == {"reason": "stuck", "ended_it": True, "duration_seconds": 720}
+    kinds = [p.effect.kind for p in state.outbox]
+    assert kinds == ["post", "checklist", "post", "channel_header", "stats"]
+    assert [p.effect.message for p in state.outbox if isinstance(p.effect, PostEffect)] == [
+        event.summary,
+        "**Incident DB down** (~inc-db-down-inc1): ended after 12m: a Temporal operator cancelled its workflow.",
+    ]
+    made.check_restart(RestartIncident(actor=actor()))
+
+
+def test_an_operators_cancellation_of_an_ended_incident_only_records_it() -> None:
+    made = incident()
+    made.end(EndIncident(actor=actor()), T0 + timedelta(minutes=5))
+    made.state.outbox.clear()
+    made.end_by_operator(T0 + timedelta(minutes=6), "")
+    state = made.state
+    assert (state.status, state.ended_at) == (IncidentStatus.ENDED, T0 + timedelta(minutes=5))
+    assert state.timeline[-1].summary == (
+        "A Temporal operator cancelled the incident's workflow; it had already ended, so nothing changed"
+    )
+    assert state.outbox == []
+
+
 def test_a_confirmation_names_its_stage_and_goes_stale() -> None:
     """Two people confirm "move on from Triage": the first moves on, the second is refused."""
     made = incident()
