@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import secrets
 import signal
 import sys
@@ -19,6 +18,7 @@ from typing import Any
 
 from devstack.stack import Stack, StackOptions, running_stack
 from process_exit import exit_process
+from process_logging import configure_logging
 from settings import Settings, SettingsError, load_settings
 
 DATA_DIR = Path(".data")
@@ -114,10 +114,11 @@ async def main(settings: Settings) -> None:
 
 
 def run() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     code = 0
     try:
-        asyncio.run(main(load_settings()))
+        settings = load_settings()
+        configure_logging(settings)
+        asyncio.run(main(settings))
     except SettingsError as error:
         print(error, file=sys.stderr)
         code = 2

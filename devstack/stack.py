@@ -172,12 +172,7 @@ async def _start(settings: Settings, options: StackOptions, running: AsyncExitSt
         accounts, settings = await _standin(settings, options, running)
     if options.worker:
         await running.enter_async_context(running_worker(temporal, settings))
-    api = await serve(
-        create_app(settings, temporal=temporal),
-        host=settings.api_host,
-        port=settings.api_port,
-        access_log=settings.access_log,
-    )
+    api = await serve(create_app(settings, temporal=temporal), host=settings.api_host, port=settings.api_port)
     running.push_async_callback(api.stop)
     return Stack(
         settings=settings, temporal=temporal, temporal_server=server, accounts=accounts, api=api, _running=running

@@ -163,6 +163,8 @@ async def test_dev_stack_runs_stops_cleanly_and_keeps_incidents(tmp_path: Path) 
         await eventually(lambda: first.slash("list"), lambda text: "Disk full (~inc-disk-full-" in text)
     finally:
         assert await first.stop() == 0
+    # A readable log: libraries' INFO lines (httpx's, one per request to the stand-in) are off.
+    assert "HTTP Request:" not in (tmp_path / "devstack.stderr").read_text()
     assert (tmp_path / ".data" / "temporal.db").exists()
     standin_state = json.loads((tmp_path / ".data" / "mattermost-standin.json").read_text())
     [command] = [c for c in _records(standin_state, "commands") if c["trigger"] == "incident"]
