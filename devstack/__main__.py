@@ -3,7 +3,9 @@
 Starts (unless configured to use existing ones) the Temporal dev server persisted to
 `.data/temporal.db` with its Web UI, and the Mattermost stand-in seeded with a demo
 team; then the worker and the API (`devstack.stack`, the builder the tests and the
-benchmarks use too). Ctrl-C stops everything in reverse order.
+benchmarks use too). With the stand-in, it then makes sure the demo team has its shared
+playbook and first incident (`devstack.demo_incident`). Ctrl-C stops everything in
+reverse order.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from devstack.demo_incident import DemoIncident, seed_demo_incident
 from devstack.stack import Stack, StackOptions, running_stack
 from process_exit import exit_process
 from process_logging import configure_logging
@@ -47,7 +50,7 @@ def write_dev_users(world: dict[str, Any], url: str) -> None:
     DEV_USERS.chmod(0o600)
 
 
-def banner(stack: Stack) -> str:
+def banner(stack: Stack, demo: DemoIncident | None) -> str:
     settings = stack.settings
     api = stack.api_url
     lines = [
@@ -76,13 +79,23 @@ def banner(stack: Stack) -> str:
             f"                {name:<8} {entry['user']['id']}  {entry['token']}"
             for name, entry in world["users"].items()
         ),
+    ]
+    if demo is not None:
+        lines += [
+            "",
+            f"The demo playbook {demo.playbook_title!r} is shared by the whole demo team, and its incident",
+            f"{demo.incident_name!r} is public to the team: everyone sees it (`/incident list`), and",
+            "alice, bob, carol and dave are in its channel, so each of them can work it.",
+            f"  {api}/backstage/incidents/{demo.incident_id}",
+        ]
+    lines += [
         "",
         f"The stand-in's inspection routes (no token): {mm}/_standin/state (users, channels, counts),",
         f"  {mm}/_standin/channels/<channel id>/posts, {mm}/_standin/ephemeral?user_id=<id>,",
         f"  {mm}/_standin/dialogs?user_id=<id>, and {mm}/_standin/faults (POST to inject, DELETE to clear).",
         "",
         'Act as a demo user from another terminal (README, "Using the stand-in by hand"):',
-        "  .venv/bin/python -m devstack.mm slash --as alice '/incident help'",
+        "  .venv/bin/python -m devstack.mm --as bob slash '/incident list'",
         "",
         f"Open {api}/backstage and sign in as alice, bob, carol or dave (the stand-in asks who).",
         "",
@@ -105,10 +118,12 @@ async def main(settings: Settings) -> None:
     settings = settings.model_copy(update={"signing_secret": signing_secret(settings)})
     options = StackOptions(persist=True, demo=True, log_dir=DATA_DIR)
     async with running_stack(settings, options) as stack:
+        demo: DemoIncident | None = None
         world = stack.accounts.demo if stack.accounts is not None else None
         if world is not None:
             write_dev_users(world, stack.settings.mattermost_url)
-        print(banner(stack), flush=True)
+            demo = await seed_demo_incident(stack.api_url, world)
+        print(banner(stack, demo), flush=True)
         await stop.wait()
         print("\nStopping...", flush=True)
 
