@@ -19,13 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from devstack.demo_incident import DemoIncident, seed_demo_incident
+from devstack.mm import USERS_FILE, users_table
 from devstack.stack import Stack, StackOptions, running_stack
 from process_exit import exit_process
 from process_logging import configure_logging
 from settings import Settings, SettingsError, load_settings
 
 DATA_DIR = Path(".data")
-DEV_USERS = DATA_DIR / "dev-users.json"
+DEV_USERS = USERS_FILE
 
 
 def signing_secret(settings: Settings) -> str:
@@ -40,10 +41,11 @@ def signing_secret(settings: Settings) -> str:
 
 
 def write_dev_users(world: dict[str, Any], url: str) -> None:
-    """The demo users' ids and tokens, for `python -m devstack.mm --as <user>`."""
+    """The demo users' ids and tokens, for `python -m devstack.mm --as <user>` and `... mm users`."""
     known = {
         "url": url,
         "team_id": world["team"]["id"],
+        "team_name": world["team"]["name"],
         "users": {name: {"id": entry["user"]["id"], "token": entry["token"]} for name, entry in world["users"].items()},
     }
     DEV_USERS.write_text(json.dumps(known, indent=2))
@@ -70,15 +72,12 @@ def banner(stack: Stack, demo: DemoIncident | None) -> str:
     mm = settings.mattermost_url
     team = world["team"]["id"]
     town_square = world["channels"]["town-square"]["id"]
-    alice = world["users"]["alice"]["token"]
+    users = {name: {"id": entry["user"]["id"], "token": entry["token"]} for name, entry in world["users"].items()}
     lines += [
         f"  Mattermost:   {mm} (stand-in, state in {settings.standin_data_file})",
         f"  Demo team:    {world['team']['name']} ({team})",
-        "  Demo users:   name     user id                     token",
-        *(
-            f"                {name:<8} {entry['user']['id']}  {entry['token']}"
-            for name, entry in world["users"].items()
-        ),
+        *users_table(users),
+        f"  (also in {DEV_USERS}; `.venv/bin/python -m devstack.mm users` prints them again)",
     ]
     if demo is not None:
         lines += [
@@ -95,12 +94,12 @@ def banner(stack: Stack, demo: DemoIncident | None) -> str:
         f"  {mm}/_standin/dialogs?user_id=<id>, and {mm}/_standin/faults (POST to inject, DELETE to clear).",
         "",
         'Act as a demo user from another terminal (README, "Using the stand-in by hand"):',
-        "  .venv/bin/python -m devstack.mm --as bob slash '/incident list'",
+        "  .venv/bin/python -m devstack.mm slash --as bob '/incident list'",
         "",
         f"Open {api}/backstage and sign in as alice, bob, carol or dave (the stand-in asks who).",
         "",
         "Try a slash command as alice in ~town-square:",
-        f"  curl -s {mm}/api/v4/commands/execute -H 'Authorization: Bearer {alice}' \\",
+        f"  curl -s {mm}/api/v4/commands/execute -H 'Authorization: Bearer {users['alice']['token']}' \\",
         "       -H 'Content-Type: application/json' \\",
         f'       -d \'{{"channel_id": "{town_square}", "command": "/incident help"}}\'',
         "",

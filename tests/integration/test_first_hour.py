@@ -1,11 +1,14 @@
-"""The first hour with `make dev`: the demo team's first incident.
+"""The first hour with `make dev`: the demo team's first incident, and the stand-in used by hand.
 
 The demo incident is checked on a stack built as `make dev` builds it (`devstack.stack` with
-the demo stand-in), seeded by the same step.
+the demo stand-in), seeded by the same step; the rest runs on the session's stack, driving
+`python -m devstack.mm` as a person types it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import sys
 from collections.abc import AsyncIterator
 
 import httpx
@@ -13,7 +16,8 @@ import pytest
 
 from devstack.demo_incident import INCIDENT_NAME, seed_demo_incident
 from devstack.stack import Stack, StackOptions, running_stack, stack_settings
-from tests.harness import eventually
+from tests.harness import World, eventually
+from tests.integration.slash_helpers import create_playbook, outage
 
 
 @pytest.fixture(scope="module")
@@ -62,3 +66,64 @@ async def test_the_demo_incident_is_shared_with_the_demo_team(demo_stack: Stack)
     await standin.wait_for(lambda: demo["users"]["bob"]["user"]["id"] in standin.channel_members(channel["id"]))
     checked = await typed(demo_stack, bob, "check 1", channel["id"])
     assert checked == "Marked 'Page the on-call engineer' as done.", checked
+
+
+# ---------------------------------------------------------------------------- the stand-in by hand
+
+
+def signed_in(world: World, user: str) -> list[str]:
+    """The options that make `devstack.mm` act as one of the world's people on its stand-in."""
+    return ["--url", world.standin.url, "--token", getattr(world, user).token, "--wait", "1"]
+
+
+async def mm(*argv: str) -> tuple[int, str, str]:
+    """`python -m devstack.mm <argv>` as a person types it: (exit status, output, errors)."""
+    cli = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "devstack.mm", *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await cli.communicate()
+    assert cli.returncode is not None
+    return cli.returncode, out.decode(), err.decode()
+
+
+async def test_mm_prints_a_reply_once(world: World) -> None:
+    incident = await outage(world)
+    code, out, err = await mm(*signed_in(world, "alice"), "slash", "--channel", incident.channel_name, "/incident info")
+    assert code == 0, err
+    assert out.startswith("#### Incident: Primary DB down")
+    assert out.count("#### Incident: Primary DB down") == 1, out
+
+
+async def test_mm_takes_its_options_anywhere_on_the_line(world: World) -> None:
+    incident = await outage(world)
+    code, out, err = await mm("slash", "/incident info", *signed_in(world, "alice"), "--channel", incident.channel_name)
+    assert code == 0, err
+    assert out.startswith("#### Incident: Primary DB down")
+
+
+async def test_mm_shows_dialog_choices_by_label_and_takes_a_label(world: World) -> None:
+    await create_playbook(world, world.alice, "Database outage")
+    town_square = world.town_square["id"]
+    code, opened, err = await mm(*signed_in(world, "alice"), "slash", "--channel", town_square, "/incident start")
+    assert code == 0, err
+    assert 'playbook=select one of: "Database outage", "No playbook (blank incident)"' in opened, opened
+    code, submitted, err = await mm(*signed_in(world, "alice"), "dialog", "playbook=Database outage", "name=Disk full")
+    assert code == 0, err
+    assert submitted.startswith("Submitted."), submitted
+    assert "Choose a playbook" not in submitted
+
+    def started() -> bool:
+        return any(c["name"].startswith("inc-disk-full-") for c in world.standin.channels(world.team_id))
+
+    await world.standin.wait_for(started)
+
+
+async def test_mm_shows_a_user_only_the_posts_they_may_read(world: World) -> None:
+    incident = await outage(world)  # private: alice's alone
+    code, out, err = await mm(*signed_in(world, "carol"), "posts", "--channel", incident.channel_name)
+    assert code == 1
+    assert "Page the DBA" not in out
+    assert f"You cannot see a channel {incident.channel_name!r}" in err
+    code, out, err = await mm(*signed_in(world, "alice"), "posts", "--channel", incident.channel_name, "--last", "50")
+    assert code == 0, err
+    assert "[item0] Check Page the DBA" in out

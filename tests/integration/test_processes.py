@@ -149,6 +149,10 @@ async def test_dev_stack_runs_stops_cleanly_and_keeps_incidents(tmp_path: Path) 
         out, _ = await cli.communicate()
         assert cli.returncode == 0
         assert "| `/incident start" in out.decode()
+        # ...and prints them again, as the banner did.
+        users = await run([sys.executable, "-m", "devstack.mm", "users"], tmp_path, clean_env())
+        assert users[0] == 0, users
+        assert re.search(rf"^\s+alice\s+[a-z0-9]{{26}}\s+{first.token('alice')}$", users[1], re.MULTILINE), users
         # The demo team's first incident is public and shared: bob sees it, though alice made it.
         listed = await eventually(lambda: first.slash("list", user="bob"), lambda text: "(~inc-" in text)
         assert f"| {INCIDENT_NAME} (~inc-" in listed, listed
