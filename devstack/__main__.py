@@ -92,6 +92,7 @@ def banner(stack: Stack, demo: DemoIncident | None) -> str:
         f"The stand-in's inspection routes (no token): {mm}/_standin/state (users, channels, counts),",
         f"  {mm}/_standin/channels/<channel id>/posts, {mm}/_standin/ephemeral?user_id=<id>,",
         f"  {mm}/_standin/dialogs?user_id=<id>, and {mm}/_standin/faults (POST to inject, DELETE to clear).",
+        f"  A channel, read-only in the browser: {mm}/{world['team']['name']}/channels/town-square",
         "",
         'Act as a demo user from another terminal (README, "Using the stand-in by hand"):',
         "  .venv/bin/python -m devstack.mm slash --as bob '/incident list'",

@@ -14,10 +14,11 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from api.backstage.incident_pages import channel_url
 from devstack.demo_incident import INCIDENT_NAME, seed_demo_incident
 from devstack.stack import Stack, StackOptions, running_stack, stack_settings
 from tests.harness import World, eventually
-from tests.integration.slash_helpers import create_playbook, outage
+from tests.integration.slash_helpers import create_playbook, outage, settled
 
 
 @pytest.fixture(scope="module")
@@ -127,3 +128,36 @@ async def test_mm_shows_a_user_only_the_posts_they_may_read(world: World) -> Non
     code, out, err = await mm(*signed_in(world, "alice"), "posts", "--channel", incident.channel_name, "--last", "50")
     assert code == 0, err
     assert "[item0] Check Page the DBA" in out
+
+
+# ---------------------------------------------------------------------------- "in Mattermost"
+
+
+async def test_the_in_mattermost_link_opens_the_channel_read_only_in_the_stand_in(world: World) -> None:
+    incident = await outage(world)
+    driver = world.driver(world.alice)
+    try:
+        await driver.posts.create_post(channel_id=incident.channel_id, message="<script>alert(1)</script> & <b>hi</b>")
+    finally:
+        await driver.close()
+    link = channel_url(world.stack.settings, await settled(world, incident.id))
+    assert link == f"{world.standin.url}/{world.team['name']}/channels/{incident.channel_name}"
+    async with httpx.AsyncClient(timeout=30) as http:
+        page = await http.get(link)
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert page.headers["content-security-policy"].startswith("default-src 'none'")
+    # Every post, its text escaped: no markup and no script of anyone's gets through.
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; &lt;b&gt;hi&lt;/b&gt;" in page.text
+    assert "<script" not in page.text
+    # The live checklist post, its buttons shown but not clickable.
+    assert "Page the DBA" in page.text
+    assert '<span class="button">Check Page the DBA</span>' in page.text
+
+
+async def test_an_unknown_channel_address_is_an_html_not_found_page(world: World) -> None:
+    async with httpx.AsyncClient(base_url=world.standin.url, timeout=30) as http:
+        page = await http.get(f"/{world.team['name']}/channels/no-such-channel")
+    assert page.status_code == 404
+    assert page.headers["content-type"].startswith("text/html")
+    assert "There is no channel ~no-such-channel" in page.text
