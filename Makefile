@@ -17,7 +17,7 @@ UV_COMPILE := UV_CUSTOM_COMPILE_COMMAND='make lock' $(BIN)/uv pip compile --quie
 # modules again for every incident it loads, and where PYTHONDONTWRITEBYTECODE is set (as here and
 # in the Docker image) Python would otherwise compile them from source each time (docs/performance.md).
 SOURCES := activities api mattermost_client service models workflows devstack mattermost_standin bench worker.py settings.py \
-	temporal_connection.py permissions.py signing.py process_exit.py
+	temporal_connection.py permissions.py signing.py process_exit.py process_logging.py
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

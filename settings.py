@@ -7,13 +7,17 @@ process at start with one line that names the variable (see `load_settings`).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import BeforeValidator, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Seconds = Annotated[float, Field(gt=0)]
+LogLevel = Annotated[
+    Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
+    BeforeValidator(lambda value: value.strip().upper() if isinstance(value, str) else value),
+]
 
 
 class Settings(BaseSettings):
@@ -76,6 +80,10 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     # One log line per HTTP request (uvicorn's access log); off: only what goes wrong is logged.
     access_log: bool = False
+    # Our own code's log level, and every library's (process_logging.py): libraries' INFO
+    # lines (httpx logs one per request) are off unless asked for.
+    log_level: LogLevel = "INFO"
+    library_log_level: LogLevel = "WARNING"
 
     # Incident behaviour.
     reminder_min_seconds: int = Field(default=60, ge=1)

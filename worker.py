@@ -32,6 +32,7 @@ from activities.stats_activities import StatsActivities
 from mattermost_client.gateway import Mattermost
 from models import search_attributes
 from process_exit import exit_process
+from process_logging import configure_logging
 from settings import Settings, SettingsError, load_settings, require
 from signing import Signer
 from temporal_connection import connect
@@ -176,13 +177,14 @@ async def check(settings: Settings) -> int:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     code = 0
     try:
+        settings = load_settings()
+        configure_logging(settings)
         if sys.argv[1:] == ["--check"]:
-            code = asyncio.run(check(load_settings()))
+            code = asyncio.run(check(settings))
         else:
-            asyncio.run(run_worker(load_settings()))
+            asyncio.run(run_worker(settings))
     except SettingsError as error:
         print(error, file=sys.stderr)
         code = 2

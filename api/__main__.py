@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 
 import uvicorn
 
 from api.app import create_app
 from process_exit import exit_process
+from process_logging import configure_logging
 from settings import SettingsError, load_settings, require
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         settings = load_settings()
+        configure_logging(settings)
         require(
             settings,
             "temporal_address",
@@ -28,7 +28,8 @@ def main() -> None:
     except SettingsError as error:
         print(error, file=sys.stderr)
         exit_process(2)
-    uvicorn.run(app, host=settings.api_host, port=settings.api_port, log_level="info", access_log=settings.access_log)
+    # Logging, the access log included, is the process's (process_logging), not uvicorn's.
+    uvicorn.run(app, host=settings.api_host, port=settings.api_port, log_config=None, log_level=None)
     exit_process(0)
 
 

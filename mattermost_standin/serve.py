@@ -65,8 +65,10 @@ class BackgroundServer:
             self._app,
             interface="asgi3",
             lifespan="off",
-            log_level="warning",
-            access_log=False,
+            # uvicorn's logging is per process, not per server: the host process configures it
+            # (an access_log=False here would silence the access log of every server in it).
+            log_config=None,
+            log_level=None,
             server_header=False,
             timeout_graceful_shutdown=5,
         )

@@ -2,8 +2,8 @@
 
 On the real server the person is already signed in to Mattermost, and the consent page
 only asks whether to allow the app. The stand-in has no web sign-in, so its consent page
-also asks who is signing in (a username: the stand-in has no passwords; it is a
-development server). A test passes it by submitting the form, as a browser would:
+also asks who is signing in (a username, from the people it lists: the stand-in has no
+passwords; it is a development server). A test passes it by submitting the form, as a browser would:
 ``POST /oauth/authorize`` with ``username`` and ``allow=1``.
 """
 
@@ -35,14 +35,29 @@ input,button{{font:inherit;padding:.5rem;margin:.25rem 0}}input{{width:100%;box-
 <input type="hidden" name="state" value="{state}">
 <input type="hidden" name="response_type" value="code">
 <label for="username">Sign in to the stand-in as (username)</label>
-<input id="username" name="username" value="{username}" autocomplete="username" required autofocus>
+<input id="username" name="username" value="{username}" autocomplete="username" list="people" required autofocus>
+<datalist id="people">{options}</datalist>
+<p>People on this stand-in:</p>
+<ul>{people}</ul>
 <button type="submit" name="allow" value="1">Allow</button>
 <button type="submit" name="allow" value="0" formnovalidate>Deny</button>
 </form></main></body></html>"""
 
 
+def _people(call: Call) -> list[tuple[str, str]]:
+    """Who can sign in here (no bots, no deactivated accounts): (username, full name), by username."""
+    people = [u for u in call.state.users.values() if not u.get("is_bot") and not u["delete_at"]]
+    return sorted((u["username"], f"{u['first_name']} {u['last_name']}".strip()) for u in people)
+
+
 def _page(call: Call, params: dict[str, str], app_name: str, homepage: str, error: str = "") -> Response:
+    people = _people(call)
     text = _PAGE.format(
+        options="".join(f'<option value="{html.escape(username)}">' for username, _ in people),
+        people="".join(
+            f"<li><strong>{html.escape(username)}</strong>{f' ({html.escape(name)})' if name else ''}</li>"
+            for username, name in people
+        ),
         app=html.escape(app_name),
         homepage=html.escape(homepage),
         client_id=html.escape(params.get("client_id", "")),

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 
 from activities.incident_activities import STABLE_PROP
+from devstack.worlds import slash_form as slash_form  # the benchmarks build the same form
 from models.incident import IncidentState, incident_workflow_id
 from tests.harness import User, World, eventually
 from workflows.incident_workflow import IncidentWorkflow
@@ -251,23 +252,6 @@ def tampered(token: str, **changes: Any) -> str:
     payload = json.dumps({**signed_payload(token), **changes}, sort_keys=True, separators=(",", ":"))
     body = base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
     return f"{body}.{token.split('.')[1]}"
-
-
-def slash_form(world: World, user: User, text: str, *, channel: dict[str, Any], trigger_id: str) -> dict[str, str]:
-    """The form Mattermost posts for `/incident <text>` typed by `user` in `channel`."""
-    return {
-        "token": world.command["token"],
-        "team_id": world.team_id,
-        "team_domain": world.team["name"],
-        "channel_id": channel["id"],
-        "channel_name": channel["name"],
-        "user_id": user.id,
-        "user_name": user.username,
-        "command": "/incident",
-        "text": text,
-        "trigger_id": trigger_id,
-        "response_url": f"{world.standin.url}/hooks/commands/none",
-    }
 
 
 async def post_slash(world: World, form: dict[str, str]) -> dict[str, Any]:

@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from api.slash.slash_endpoint import AUTOCOMPLETE
+from devstack.demo_incident import INCIDENT_NAME
 from devstack.embedded_http import free_port
 from tests.harness import Stack, eventually
 
@@ -115,11 +116,11 @@ class DevStack:
         assert match, self.banner
         return match.group(1)
 
-    async def slash(self, text: str, channel_id: str | None = None) -> str:
+    async def slash(self, text: str, channel_id: str | None = None, *, user: str = "alice") -> str:
         async with httpx.AsyncClient(timeout=30) as http:
             response = await http.post(
                 f"http://127.0.0.1:{self.ports['STANDIN_PORT']}/api/v4/commands/execute",
-                headers={"Authorization": f"Bearer {self.token('alice')}"},
+                headers={"Authorization": f"Bearer {self.token(user)}"},
                 json={"channel_id": channel_id or self.town_square, "command": f"/incident {text}"},
             )
         response.raise_for_status()
@@ -148,6 +149,13 @@ async def test_dev_stack_runs_stops_cleanly_and_keeps_incidents(tmp_path: Path) 
         out, _ = await cli.communicate()
         assert cli.returncode == 0
         assert "| `/incident start" in out.decode()
+        # ...and prints them again, as the banner did.
+        users = await run([sys.executable, "-m", "devstack.mm", "users"], tmp_path, clean_env())
+        assert users[0] == 0, users
+        assert re.search(rf"^\s+alice\s+[a-z0-9]{{26}}\s+{first.token('alice')}$", users[1], re.MULTILINE), users
+        # The demo team's first incident is public and shared: bob sees it, though alice made it.
+        listed = await eventually(lambda: first.slash("list", user="bob"), lambda text: "(~inc-" in text)
+        assert f"| {INCIDENT_NAME} (~inc-" in listed, listed
         api = f"http://127.0.0.1:{ports['API_PORT']}"
         async with httpx.AsyncClient(base_url=api, headers={"Authorization": f"Bearer {first.token('alice')}"}) as http:
             team_id = re.search(r"Demo team:\s+demo \(([a-z0-9]{26})\)", first.banner)
@@ -163,6 +171,8 @@ async def test_dev_stack_runs_stops_cleanly_and_keeps_incidents(tmp_path: Path) 
         await eventually(lambda: first.slash("list"), lambda text: "Disk full (~inc-disk-full-" in text)
     finally:
         assert await first.stop() == 0
+    # A readable log: libraries' INFO lines (httpx's, one per request to the stand-in) are off.
+    assert "HTTP Request:" not in (tmp_path / "devstack.stderr").read_text()
     assert (tmp_path / ".data" / "temporal.db").exists()
     standin_state = json.loads((tmp_path / ".data" / "mattermost-standin.json").read_text())
     [command] = [c for c in _records(standin_state, "commands") if c["trigger"] == "incident"]
@@ -174,6 +184,7 @@ async def test_dev_stack_runs_stops_cleanly_and_keeps_incidents(tmp_path: Path) 
         assert second.token("alice") == first.token("alice")
         listed = await eventually(lambda: second.slash("list"), lambda text: "Disk full" in text)
         assert "Disk full (~inc-disk-full-" in listed
+        assert listed.count(INCIDENT_NAME) == 1, listed  # found again, not made again
     finally:
         assert await second.stop() == 0
 

@@ -84,3 +84,16 @@ async def test_wrong_redirect_secret_or_denial_gets_no_token(standin: StandIn, w
             },
         )
         assert stolen.status_code == 403
+
+
+async def test_the_consent_page_lists_who_can_sign_in(standin: StandIn, world: dict[str, Any]) -> None:
+    """The stand-in has no web sign-in: its consent page names the people one may sign in as."""
+    app = _app(standin, world)
+    query = {"response_type": "code", "client_id": app["id"], "redirect_uri": CALLBACK, "state": "s3"}
+    async with httpx.AsyncClient(base_url=standin.url) as http:
+        consent = await http.get("/oauth/authorize", params=query)
+    assert consent.status_code == 200
+    for username, name in (("alice", "Alice Anderson"), ("bob", "Bob Brown"), ("carol", "Carol Clark")):
+        assert f"<li><strong>{username}</strong> ({name})</li>" in consent.text
+        assert f'<option value="{username}">' in consent.text
+    assert "incident-bot" not in consent.text
