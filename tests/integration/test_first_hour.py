@@ -18,7 +18,7 @@ from api.backstage.incident_pages import channel_url
 from devstack.demo_incident import INCIDENT_NAME, seed_demo_incident
 from devstack.stack import Stack, StackOptions, running_stack, stack_settings
 from tests.harness import World, eventually
-from tests.integration.slash_helpers import create_playbook, outage, settled
+from tests.integration.slash_helpers import checklist_post, control, create_playbook, outage, settled
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +127,7 @@ async def test_mm_shows_a_user_only_the_posts_they_may_read(world: World) -> Non
     assert f"You cannot see a channel {incident.channel_name!r}" in err
     code, out, err = await mm(*signed_in(world, "alice"), "posts", "--channel", incident.channel_name, "--last", "50")
     assert code == 0, err
-    assert "[item0] Check Page the DBA" in out
+    assert f"[{control(checklist_post(world, incident), 'Page the DBA')}] Check Page the DBA" in out
 
 
 # ---------------------------------------------------------------------------- "in Mattermost"
