@@ -71,8 +71,8 @@ async def test_the_checklist_post_is_pinned_and_its_buttons_check_and_uncheck(wo
     assert "**Stage 3/3 Verify** · 0/0 done\n*(no items)*" in message
     controls = actions(post)
     assert [(a["name"], a["type"]) for a in controls.values()] == [
-        ("Check Page the DBA", "button"),
-        ("Check Read the logs", "button"),
+        ("☐ Page the DBA", "button"),
+        ("☐ Read the logs", "button"),
         ("Next stage", "button"),
         ("Post update", "button"),
     ]
@@ -85,7 +85,7 @@ async def test_the_checklist_post_is_pinned_and_its_buttons_check_and_uncheck(wo
     assert replies(world, world.alice.id, incident)[-1] == "Marked 'Read the logs' as done."
     # The same change as `/incident check 2`: on the timeline, shown by this post (no post of its own).
     await on_timeline_only(world, incident, f"{alice} marked **Read the logs** as done (stage 1/3 Triage)")
-    assert actions(edited)["item1"]["name"] == "Uncheck Read the logs"
+    assert actions(edited)["item1"]["name"] == "☑ Read the logs"
 
     await click(world, world.alice, post["id"], "item1")
     await shows(world, incident, "2. [ ] Read the logs")
@@ -98,10 +98,10 @@ async def test_the_checklist_post_is_pinned_and_its_buttons_check_and_uncheck(wo
 async def test_a_replayed_or_stale_click_changes_nothing(world: World) -> None:
     incident = await outage(world)
     post = checklist_post(world, incident)
-    stale = actions(post)["item0"]  # "Check Page the DBA", as first shown
+    stale = actions(post)["item0"]  # "☐ Page the DBA", as first shown
     await click(world, world.alice, post["id"], "item0")
     await shows(world, incident, "1. [x] Page the DBA")
-    # The edited post has an "Uncheck" in that place; a client holding the old post sends the
+    # The edited post has a "☑" in that place; a client holding the old post sends the
     # old control (the stand-in keeps the edited post's controls, so send it as Mattermost would).
     answer = await post_json(
         world,
@@ -131,7 +131,7 @@ async def test_next_stage_asks_like_the_command_then_the_dialog_moves_on(world: 
     assert (await state(world, incident.id)).active_stage == 0, "nothing moves before the confirmation"
     assert await submit_dialog(world, world.alice, opened) == {}
     moved = await shows(world, incident, "**Stage 2/3 Mitigate** · **active**")
-    assert [a["name"] for a in actions(moved).values()] == ["Check Fail over", "Next stage", "Post update"]
+    assert [a["name"] for a in actions(moved).values()] == ["☐ Fail over", "Next stage", "Post update"]
     # The stage with no open item moves at once.
     await click(world, world.alice, post["id"], "item0")
     await shows(world, incident, "1. [x] Fail over")
@@ -250,8 +250,8 @@ async def test_a_deleted_checklist_post_is_posted_and_pinned_again_on_the_next_c
     assert again["is_pinned"] is True
     assert "1. [x] Page the DBA" in again["message"]
     assert [a["name"] for a in actions(again).values()] == [
-        "Uncheck Page the DBA",
-        "Check Read the logs",
+        "☑ Page the DBA",
+        "☐ Read the logs",
         "Next stage",
         "Post update",
     ]
@@ -355,8 +355,8 @@ async def test_the_stand_in_is_usable_by_hand(world: World) -> None:
     await shows(world, incident, "Replica is primary now")
     # `posts` lists the buttons; `click` clicks one and shows the ephemeral reply.
     listed = await mm(world, "posts", "--channel", channel, "--last", "50")
-    assert "[item0] Check Page the DBA" in listed
+    assert "[item0] ☐ Page the DBA" in listed
     clicked = await mm(world, "click", "--channel", channel, "item0")
-    assert "Clicked [item0] Check Page the DBA" in clicked
+    assert "Clicked [item0] ☐ Page the DBA" in clicked
     assert "[reply] Marked 'Page the DBA' as done." in clicked
     await shows(world, incident, "1. [x] Page the DBA")
