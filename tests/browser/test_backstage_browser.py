@@ -175,7 +175,7 @@ async def test_a_newcomer_starts_an_incident_posts_an_update_runs_a_command_and_
     replies = world.standin.ephemeral_posts(user_id=world.alice.id, channel_id=channel)
     assert replies[-1]["post"]["message"].startswith("#### Incident: " + NAME)
     # Mattermost refusing to run one is said too (nothing answers /db here).
-    await page.get_by_role("button", name="Make this the active stage").click()
+    await page.get_by_role("button", name="Make stage 2 active").click()
     await page.get_by_role("button", name="Move on").click()
     await page.get_by_role("button", name="Run /db failover").click()
     await expect(page.locator(".flash.error")).to_contain_text("Mattermost did not run it")

@@ -400,6 +400,15 @@ async def test_the_checklist_controls_edit_items_and_run_their_commands(world: W
     confirmed = await act(page, url, token, "change_stage", "confirm-form", stage="1", from_stage="0", force="1")
     assert confirmed.status_code == 303
     assert (await record_of(world, incident["id"]))["active_stage"] == 1
+    # Ending asks too; the yes ends it, and the page then offers the restart.
+    ending = await act(page, url, token, "end_incident", "end", confirmed="0")
+    assert ending.status_code == 409
+    assert "End incident?" in text(ending)
+    assert 'name="confirmed" value="1"' in ending.text
+    ended = await act(page, url, token, "end_incident", "confirm-form", confirmed="1")
+    assert ended.status_code == 303
+    assert (await record_of(world, incident["id"]))["status"] == "ended"
+    assert ">Restart incident</button>" in (await page.get(url)).text
 
 
 async def test_the_timeline_is_newest_first_with_update_texts_and_a_filter_by_kind(world: World) -> None:

@@ -44,6 +44,8 @@ function startLive(region) {
         const key = focused ? focused.id || (focused.form && focused.form.closest("[id]") && focused.form.closest("[id]").id) : null;
         const open = Array.from(region.querySelectorAll("details[id]")).filter(d => d.open).map(d => d.id);
         region.innerHTML = html;
+        const said = document.getElementById("live-status");
+        if (said) said.textContent = "The incident changed; the page shows it as of " + new Date().toLocaleTimeString() + ".";
         digest = response.headers.get("X-Digest") || digest;
         region.dataset.digest = digest;
         open.forEach(id => { const d = document.getElementById(id); if (d) d.open = true; });
