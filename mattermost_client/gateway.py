@@ -273,6 +273,15 @@ class Mattermost:
             raise
         return None if member.get("delete_at") else member
 
+    async def users_in_team(self, team_id: str, *, per_page: int = 200) -> list[dict[str, Any]]:
+        """`GET /users?in_team=`: the team's first `per_page` active users, by username."""
+        _checked(ID, team_id, f"team {team_id!r}")
+        users: list[dict[str, Any]] = await _call(
+            lambda: self._bot.users.get_users(in_team=team_id, active=True, per_page=per_page, page=0),
+            "list the team's people",
+        )
+        return users
+
     async def role_permissions(self, role_names: Iterable[str]) -> set[str]:
         names = sorted({name for name in role_names if name})
         if not names:
@@ -290,6 +299,18 @@ class Mattermost:
         _checked(ID, team_id, f"team {team_id!r}")
         _checked(CHANNEL_NAME, name, f"channel ~{name}")
         return await _call(lambda: self._bot.channels.get_channel_by_name(team_id, name), f"look up channel ~{name}")
+
+    async def channels_for_token(self, token: str, team_id: str) -> list[dict[str, Any]]:
+        """`GET /users/me/teams/{team_id}/channels` with the person's own token: the team's
+        channels they are in (direct and group messages included)."""
+        _checked(ID, team_id, f"team {team_id!r}")
+        if not _valid(TOKEN, token):
+            raise MattermostFailure("Mattermost does not accept this token", status=401)
+        driver = self._driver(token)
+        channels: list[dict[str, Any]] = await _call(
+            lambda: driver.channels.get_channels_for_team_for_user("me", team_id), "list your channels"
+        )
+        return channels
 
     async def is_channel_member(self, channel_id: str, user_id: str) -> bool:
         if not _valid(ID, channel_id) or not _valid(ID, user_id):

@@ -97,7 +97,9 @@ async def run_command(
     command = spec.command.model_validate({**resolved, "actor": actor, "request": request, "channel_id": channel_id})
     result = await incident_access.send(svc, location, spec.name, command, late_reply=late_reply, asked=asked)
     if spec.runs_item_command:
-        await _run_item_command(svc, result, values, caller_token)
+        answer = await _run_item_command(svc, result, values, caller_token)
+        if answer:
+            result = result.model_copy(update={"message": f"{result.message} Mattermost answered: {answer}"})
     return result
 
 
@@ -149,8 +151,9 @@ async def _channel(svc: Services, actor: Actor, location: IncidentLocation, ref:
 
 async def _run_item_command(
     svc: Services, result: CommandResult, values: Mapping[str, Any], caller_token: str | None
-) -> None:
-    """The run is on record; now the item's slash command runs as the caller, in the incident channel."""
+) -> str:
+    """The run is on record; now the item's slash command runs as the caller, in the incident
+    channel. Returns the command's answer (its reply text; empty when it has none)."""
     view = result.incident
     text = view.checklists[int(values["stage"])].items[int(values["item"])].command
     if not caller_token:
@@ -158,10 +161,11 @@ async def _run_item_command(
             400, "no_token", f"The run of {text} was recorded, but it can only run with your own Mattermost token."
         )
     try:
-        await svc.mattermost.execute_command(caller_token, channel_id=str(view.channel_id), command=text)
+        reply = await svc.mattermost.execute_command(caller_token, channel_id=str(view.channel_id), command=text)
     except MattermostFailure as failure:
         raise ServiceError(
             502,
             "mattermost_refused",
             f"The run of {text} was recorded, but Mattermost did not run it: {failure.message}",
         ) from None
+    return str(reply.get("text") or "").strip()

@@ -292,7 +292,9 @@ def checklist_controls(state: IncidentState) -> list[Attachment]:
         buttons = [
             Button(
                 id=control_id("check", item.id, flipped(item)),
-                name=_label("Uncheck" if item.state == ItemState.DONE else "Check", item.title),
+                # The box says what the item is and the click flips it; a verb would repeat
+                # one when the title starts with it ("Check Check replication").
+                name=_label("☑" if item.state == ItemState.DONE else "☐", item.title),
                 action="set_item",
                 stage=index,
                 item=number,

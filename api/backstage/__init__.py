@@ -18,7 +18,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from api.backstage import auth_pages, incident_pages, playbook_pages, stats_pages
+from api.backstage import auth_pages, command_forms, incident_pages, playbook_pages, start_pages, stats_pages
 from api.backstage import backstage_session as cookies
 from api.backstage.backstage_common import HERE, SignInRequired, secure_cookies, templates
 from api.backstage.page_headers import BackstageHeaders
@@ -60,7 +60,14 @@ def _as_page(original: Handler) -> Handler:
 
 
 def install(app: FastAPI) -> None:
-    for router in (auth_pages.router, incident_pages.router, stats_pages.router, playbook_pages.router):
+    for router in (
+        auth_pages.router,
+        start_pages.router,
+        incident_pages.router,
+        command_forms.router,
+        stats_pages.router,
+        playbook_pages.router,
+    ):
         app.include_router(router)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="backstage-static")
     # Added after the edge guard, so it wraps it: the edge's refusals carry the headers too.

@@ -1,9 +1,9 @@
 """What every backstage page shares: the signed-in visitor, forms, CSRF and rendering.
 
 The visitor is resolved exactly as a REST call is: the session's Mattermost token goes
-through `MattermostFacts.caller_for_token`, and from there every page calls the same functions the
-REST routes call (`api/incidents.py`, `api/playbooks.py`, `api/stats.py`), so a person
-sees and may do exactly what the REST API allows them, and nothing else.
+through `MattermostFacts.caller_for_token`, and from there every page calls the same service
+functions the REST routes call (`service/`), so a person sees and may do exactly what the
+REST API allows them, and nothing else.
 """
 
 from __future__ import annotations
@@ -49,7 +49,9 @@ class Visitor:
     session: cookies.Session
     svc: Services
     request: Request
+    # A posted form's fields: the last value of each, and every value (a multiple choice).
     form: dict[str, str] = field(default_factory=dict)
+    form_lists: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def secure(self) -> bool:
@@ -88,11 +90,11 @@ async def visitor(
     return Visitor(actor=actor, session=session, svc=svc, request=request)
 
 
-async def posted_form(request: Request, session: cookies.Session) -> dict[str, str]:
-    """A state-changing form's fields, once its CSRF token matches the session's."""
+async def posted_form(request: Request, session: cookies.Session) -> list[tuple[str, str]]:
+    """A state-changing form's fields, in order, once its CSRF token matches the session's."""
     body = (await request.body()).decode("utf-8", "replace")
-    form = dict(parse_qsl(body, keep_blank_values=True))
-    if not cookies.csrf_ok(session, form.get("csrf_token")):
+    form = parse_qsl(body, keep_blank_values=True)
+    if not cookies.csrf_ok(session, dict(form).get("csrf_token")):
         raise ServiceError(
             403,
             "forbidden",
@@ -110,7 +112,10 @@ async def form_session(request: Request, session: cookies.Session = Depends(curr
 
 async def form_visitor(request: Request, who: Visitor = Depends(visitor)) -> Visitor:
     """The visitor of a state-changing form, whose CSRF token must match the session's."""
-    who.form = await posted_form(request, who.session)
+    fields = await posted_form(request, who.session)
+    who.form = dict(fields)
+    for name, value in fields:
+        who.form_lists.setdefault(name, []).append(value)
     return who
 
 
@@ -123,6 +128,13 @@ def when(value: datetime | None) -> str:
     if value is None:
         return "—"
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def clock(value: datetime | None) -> str:
+    """A time of today as the clock shows it; another day's with its date."""
+    if value is not None and value.astimezone(UTC).date() == datetime.now(UTC).date():
+        return value.astimezone(UTC).strftime("%H:%M UTC")
+    return when(value)
 
 
 def duration(seconds: float | None) -> str:
@@ -146,6 +158,7 @@ def plain(text: str) -> str:
 
 
 templates.env.filters["when"] = when
+templates.env.filters["clock"] = clock
 templates.env.filters["plain"] = plain
 templates.env.filters["duration"] = duration
 templates.env.globals["request_key"] = request_key

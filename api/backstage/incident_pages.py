@@ -1,46 +1,50 @@
-"""Incident list and incident page; every control sends the command the slash command sends.
+"""The incident list and the incident page, the commander's cockpit.
 
-A control posts the command's fields to the command's route; they go through the same
-service as REST and slash (`service.command_runner`: locate the incident, the caller's
-facts, a request key scoped to the caller and the command, one update). Refusals come from
-the workflow with its sentence: a move past open items (or an end) answers
-`confirmation_required`, and the page asks, then resends what the command table's
-confirmation says (with the stage it asked about), exactly as the slash command's dialog does.
+The page shows the incident as the service reads it (`service.incident_access.load`) and
+offers a control for every command of the command table a person can take from it; each
+control posts the command's fields to `command_forms.run_command_form`, which sends them
+through the same service as REST and slash. The choices a control offers (the team's
+people, the person's channels) are the service's reads (`service.incident_choices`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request, Response
-from pydantic import ValidationError
 
 import permissions
-from api.backstage.backstage_common import Visitor, form_visitor, redirect, render, templates, visitor
+from api.backstage.backstage_common import Visitor, render, templates, visitor
 from api.dependencies import conceal_existence
-from models.command_table import BY_NAME, CommandSpec
 from models.common import SHORT_ID, Actor
-from models.incident import IncidentState, IncidentStatus, ItemState, UpdateStatus
-from models.incident_commands import IncidentCommand
+from models.incident import EventType, IncidentState, IncidentStatus, ItemState, TimelineEvent, UpdateStatus
 from models.incident_views import to_record
-from models.pending_commands import RECEIVED
 from service import incident_access as incidents
-from service import incident_lists, playbooks
+from service import incident_choices, incident_lists, playbooks
 from service import incident_starts as incident_start
-from service.command_runner import references_from_body, run_command
-from service.errors import ServiceError, describe_fields, validation_fields
-from service.idempotency import new_key, scoped
 from service.incident_lists import SORT_KEYS, IncidentFilter, IncidentListItem
 from service.pagination import PageParams, paginate
-from service.pending_commands import CommandPending
 from settings import Settings
 
 router = APIRouter(prefix="/backstage", include_in_schema=False)
 PER_PAGE = 25
 STATUSES = ("all", "ongoing", "ended")
 SORTS = {"started_at": "Started", "ended_at": "Ended", "name": "Name", "duration": "Duration"}
+UNFILTERED = {
+    "status": "all",
+    "commander": "",
+    "playbook_id": "",
+    "search": "",
+    "started_after": "",
+    "started_before": "",
+    "sort": "started_at",
+    "direction": "",
+}
 
 
 # ---------------------------------------------------------------------------- list
@@ -114,6 +118,16 @@ async def incident_list(team_id: str, request: Request, who: Visitor = Depends(v
     team_playbooks = await playbooks.list_playbooks(
         who.svc, who.actor, team_id, sort="title", params=PageParams(page=0, per_page=200, direction=None)
     )
+    filters = {
+        "status": status,
+        "commander": commander,
+        "playbook_id": playbook_id or "",
+        "search": search or "",
+        "started_after": q.get("started_after", ""),
+        "started_before": q.get("started_before", ""),
+        "sort": sort,
+        "direction": direction or "",
+    }
     return await render(
         who,
         "incidents.html",
@@ -122,16 +136,9 @@ async def incident_list(team_id: str, request: Request, who: Visitor = Depends(v
         page=page,
         names=names,
         errors=errors,
-        filters={
-            "status": status,
-            "commander": commander,
-            "playbook_id": playbook_id or "",
-            "search": search or "",
-            "started_after": q.get("started_after", ""),
-            "started_before": q.get("started_before", ""),
-            "sort": sort,
-            "direction": direction or "",
-        },
+        filters=filters,
+        # The filters stay folded until used.
+        filtering=bool(errors) or filters != UNFILTERED,
         statuses=STATUSES,
         sorts=SORTS,
         playbooks=team_playbooks.items,
@@ -144,6 +151,46 @@ def _team(teams: list[dict[str, Any]], team_id: str) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------- the incident page
+
+# The timeline's kinds, for its filter: every event type is of exactly one.
+TIMELINE_KINDS: dict[str, tuple[str, frozenset[EventType]]] = {
+    "updates": ("Status updates", frozenset({EventType.STATUS_UPDATE})),
+    "checklist": (
+        "Checklist",
+        frozenset(
+            {
+                EventType.ITEM_STATE_CHANGED,
+                EventType.ITEM_ASSIGNED,
+                EventType.ITEM_ADDED,
+                EventType.ITEM_RENAMED,
+                EventType.ITEM_MOVED,
+                EventType.ITEM_REMOVED,
+                EventType.COMMAND_RUN,
+            }
+        ),
+    ),
+    "stages": ("Stages", frozenset({EventType.STAGE_CHANGED})),
+    "people": ("People", frozenset({EventType.COMMANDER_CHANGED, EventType.MEMBER_INVITED})),
+    "announcements": ("Announcements", frozenset({EventType.ANNOUNCED})),
+    "reminders": ("Reminders", frozenset({EventType.REMINDER_CHANGED, EventType.REMINDER_SENT})),
+    "lifecycle": ("Start and end", frozenset({EventType.CREATED, EventType.ENDED, EventType.RESTARTED})),
+    "problems": (
+        "Problems",
+        frozenset(
+            {
+                EventType.INVITE_FAILED,
+                EventType.EFFECT_FAILED,
+                EventType.EFFECT_RECOVERED,
+                EventType.CHANNEL_ACCESS_LOST,
+                EventType.CHANNEL_ACCESS_BACK,
+            }
+        ),
+    ),
+}
+KIND_OF: dict[EventType, str] = {t: kind for kind, (_, types) in TIMELINE_KINDS.items() for t in types}
+# The reminder's and the snooze's one-click intervals (a custom one is typed in minutes).
+REMINDER_PRESETS = ((900, "15 min"), (1800, "30 min"), (3600, "1 hour"), (4 * 3600, "4 hours"))
+SNOOZE_PRESETS = ((1800, "30 min"), (3600, "1 hour"), (4 * 3600, "4 hours"))
 
 
 def digest(state: IncidentState) -> str:
@@ -161,34 +208,95 @@ def channel_url(settings: Settings, state: IncidentState) -> str:
     return f"{settings.mattermost_browser_url}/{state.team_name}/channels/{state.channel_name}"
 
 
-def _context(who: Visitor, state: IncidentState, actor: Actor) -> dict[str, Any]:
+def timeline_view(events: list[TimelineEvent], kind: str) -> list[TimelineEvent]:
+    """Newest first, of one kind (or all)."""
+    chosen = TIMELINE_KINDS[kind][1] if kind in TIMELINE_KINDS else None
+    return [e for e in reversed(events) if chosen is None or e.type in chosen]
+
+
+def kind_counts(events: list[TimelineEvent]) -> dict[str, int]:
+    """How many events of each kind there are, for the kinds there are any of."""
+    counts: dict[str, int] = {}
+    for event in events:
+        counts[KIND_OF[event.type]] = counts.get(KIND_OF[event.type], 0) + 1
+    return {kind: counts[kind] for kind in TIMELINE_KINDS if kind in counts}
+
+
+@dataclass(frozen=True)
+class PageView:
+    """How the person is looking at the page: the timeline's kind, and the item being edited."""
+
+    kind: str = "all"
+    editing: str = ""
+
+    @classmethod
+    def of(cls, request: Request) -> PageView:
+        kind = request.query_params.get("kind", "all")
+        editing = request.query_params.get("edit", "")
+        return cls(kind=kind if kind in TIMELINE_KINDS else "all", editing=editing[:64])
+
+    def query(self, **changes: str) -> str:
+        """The page's query string with some of the view changed ("" leaves a part out)."""
+        params = {"kind": self.kind if self.kind != "all" else "", "edit": self.editing, **changes}
+        given = {key: value for key, value in params.items() if value}
+        return "?" + urlencode(given) if given else ""
+
+
+async def _choices(who: Visitor, state: IncidentState) -> dict[str, Any]:
+    """What the controls offer: people to invite (the team's, not yet in the incident) and
+    channels to announce in (the person's, not yet told)."""
+    people, channels = await asyncio.gather(
+        incident_choices.team_people(who.svc, state.team_id),
+        incident_choices.channels_to_announce_in(who.svc, who.session.token, state.team_id),
+    )
+    informed = {state.channel_id, *state.broadcast_channel_ids, *state.announced_channel_ids}
+    return {
+        "invitable": [p for p in people if p["id"] not in state.member_ids],
+        "announceable": [c for c in channels if c["id"] not in informed],
+    }
+
+
+async def _context(who: Visitor, state: IncidentState, actor: Actor, view: PageView) -> dict[str, Any]:
     now = datetime.now(UTC)
     member = permissions.is_member_of(actor, state)
+    can_change = permissions.can_change_incident(actor, is_member=member)
+    ongoing = state.status == IncidentStatus.ONGOING
+    minimum = who.svc.settings.reminder_min_seconds
     return {
         "incident": to_record(state, now),
         "state": state,
         "usernames": state.usernames,
-        "can_change": permissions.can_change_incident(actor, is_member=member),
-        "ongoing": state.status == IncidentStatus.ONGOING,
+        "can_change": can_change,
+        "ongoing": ongoing,
         "web_ui": web_ui_url(who.svc.settings, state.id),
         "channel_link": channel_url(who.svc.settings, state),
         "digest": digest(state),
         "update_statuses": [s.value for s in UpdateStatus],
         "done": ItemState.DONE,
         "now": now,
+        "view": view,
+        "timeline": timeline_view(state.timeline, view.kind),
+        "kinds": {kind: label for kind, (label, _) in TIMELINE_KINDS.items()},
+        "kind_counts": kind_counts(state.timeline),
+        "kind_of": KIND_OF,
+        "reminder_presets": [(seconds, label) for seconds, label in REMINDER_PRESETS if seconds >= minimum],
+        "snooze_presets": SNOOZE_PRESETS,
+        **(await _choices(who, state) if can_change and ongoing else {"invitable": [], "announceable": []}),
     }
 
 
-async def _page(who: Visitor, incident_id: str, status_code: int = 200, **extra: Any) -> Response:
+async def incident_page_response(
+    who: Visitor, incident_id: str, status_code: int = 200, view: PageView | None = None, **extra: Any
+) -> Response:
+    """The incident page; `extra` is what a refused form shows (its error and the draft)."""
     access = await incidents.load(who.svc, who.actor, incident_id)
-    return await render(
-        who, "incident.html", status_code=status_code, **_context(who, access.state, access.actor), **extra
-    )
+    context = await _context(who, access.state, access.actor, view or PageView.of(who.request))
+    return await render(who, "incident.html", status_code=status_code, **context, **extra)
 
 
 @router.get("/incidents/{incident_id}", dependencies=[Depends(conceal_existence)])
 async def incident_page(incident_id: str, who: Visitor = Depends(visitor)) -> Response:
-    return await _page(who, incident_id)
+    return await incident_page_response(who, incident_id)
 
 
 @router.get("/incidents/{incident_id}/live", dependencies=[Depends(conceal_existence)])
@@ -198,90 +306,12 @@ async def incident_live(incident_id: str, request: Request, who: Visitor = Depen
     current = digest(access.state)
     if request.query_params.get("digest") == current:
         return Response(status_code=204, headers={"Cache-Control": "no-store"})
-    context = {"me": who.actor, "csrf": who.session.csrf, **_context(who, access.state, access.actor)}
+    context = {
+        "me": who.actor,
+        "csrf": who.session.csrf,
+        **await _context(who, access.state, access.actor, PageView.of(request)),
+    }
     response = templates.TemplateResponse(request, "incident_live.html", context)
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Digest"] = current
     return response
-
-
-# ---------------------------------------------------------------------------- actions
-#
-# Every control on the page posts to one route per command of the command table, with the
-# command's own field names (and people by id, as the REST API takes them); a request key
-# per rendered form makes a double click apply once.
-
-# Fields every command has that no form may set: the service fills them.
-_OWN_FIELDS = frozenset(IncidentCommand.model_fields)
-
-
-def form_values(spec: CommandSpec, form: dict[str, str]) -> dict[str, Any]:
-    """The command's fields a form gives. Empty inputs are left out (their defaults apply), or
-    None where a field may be empty (e.g. no assignee); the command's model checks the rest."""
-    fields = spec.command.model_fields
-    by_rest = {ref.rest_field: name for name, ref in spec.refs.items()}
-    given: dict[str, Any] = {}
-    for key, value in form.items():
-        name = by_rest.get(key, key)
-        if name in _OWN_FIELDS or name not in fields:
-            continue
-        if value == "":
-            if fields[name].is_required() and name not in spec.refs:
-                given[key] = value
-            elif name in spec.refs and spec.refs[name].optional:
-                given[key] = None
-            continue
-        given[key] = value
-    return references_from_body(spec, given)
-
-
-@router.post("/incidents/{incident_id}/commands/{name}", dependencies=[Depends(conceal_existence)])
-async def run_command_form(incident_id: str, name: str, who: Visitor = Depends(form_visitor)) -> Response:
-    spec = BY_NAME.get(name)
-    if spec is None:
-        raise ServiceError(404, "not_found", "There is no such action; reload the page.")
-    values = form_values(spec, who.form)
-    asked = {key: value for key, value in who.form.items() if key not in ("csrf_token", "request_key")}
-    request = scoped(who.actor.user_id, f"{spec.name}:{incident_id}", who.form.get("request_key") or new_key(), asked)
-    try:
-        result = await run_command(
-            who.svc, spec, who.actor, incident_id, values, request=request, caller_token=who.session.token
-        )
-    except ValidationError as invalid:
-        problems = validation_fields(invalid.errors())
-        return await _page(
-            who, incident_id, status_code=422, form=name, form_error=describe_fields(problems), form_fields=problems,
-            draft=asked,
-        )  # fmt: skip
-    except ServiceError as error:
-        if error.code == "confirmation_required" and spec.slash and spec.slash.confirm:
-            confirm = spec.slash.confirm
-            resend = {**asked, **{key: _form_value(value) for key, value in confirm.resend.items()}}
-            if confirm.from_stage:
-                resend["from_stage"] = str(error.details.get("stage", ""))
-            shown = {"name": name, "message": error.message, "submit": confirm.submit, "resend": resend}
-            return await _page(who, incident_id, status_code=409, confirm=shown)
-        if error.status == 422 and name in FORMS_ON_PAGE:
-            return await _page(
-                who, incident_id, status_code=422, form=name, form_error=error.message, form_fields=error.fields,
-                draft=asked,
-            )  # fmt: skip
-        if error.status in (401, 404):
-            raise
-        return redirect(who, f"/backstage/incidents/{incident_id}", error.message, kind="error")
-    except CommandPending:
-        return redirect(who, f"/backstage/incidents/{incident_id}", PENDING_HERE)
-    return redirect(who, f"/backstage/incidents/{incident_id}", result.message)
-
-
-def _form_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    return str(value)
-
-
-# A command Temporal took but did not answer in time: the live page shows it once applied.
-PENDING_HERE = f"{RECEIVED} The incident service is slow right now; this page shows the change once it is applied."
-
-# Commands with a form of their own on the page, whose refusals are shown beside its fields.
-FORMS_ON_PAGE = frozenset({"post_status_update"})

@@ -46,6 +46,35 @@ def form_field(api_field: str) -> str:
     return api_field
 
 
+# Form inputs as people read them, for the error summary.
+_LABELS = {
+    "playbook": "Playbook",
+    "title": "Title",
+    "description": "Description",
+    "members": "Members",
+    "invited_users": "Invited to every incident",
+    "default_commander": "Default commander",
+    "broadcast_channels": "Broadcast channels",
+    "reminder_minutes": "Status update reminder",
+    "channel_name_template": "Channel name template",
+    "create_public_incident": "Incident channels",
+    "checklists": "Stages",
+}
+# The parts of a stage and of an item.
+_PARTS = {"title": "title", "description": "description", "command": "slash command", "items": "items"}
+_PLACE = re.compile(r"^checklists\[(\d{1,4})\](?:\.items\[(\d{1,4})\])?(?:\.(\w+))?$")
+
+
+def field_label(name: str) -> str:
+    """`checklists[1].items[0].command` -> `Stage 2, item 1, slash command`."""
+    found = _PLACE.match(name)
+    if not found:
+        return _LABELS.get(name, name)
+    stage, item, part = found.groups()
+    where = f"Stage {int(stage) + 1}" + (f", item {int(item) + 1}" if item is not None else "")
+    return f"{where}, {_PARTS.get(part, part)}" if part else where
+
+
 def form_errors(fields: dict[str, str]) -> dict[str, str]:
     errors: dict[str, str] = {}
     for name, problem in fields.items():
@@ -192,6 +221,7 @@ EMPTY_DRAFT: dict[str, Any] = {
 async def _form(who: Visitor, team_id: str, status_code: int = 200, **context: Any) -> Response:
     context.setdefault("errors", {})
     context.setdefault("playbook", None)
+    context["field_labels"] = {name: field_label(name) for name in context["errors"]}
     return await render(
         who,
         "playbook_edit.html",

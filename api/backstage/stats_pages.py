@@ -1,6 +1,6 @@
 """The statistics dashboard: the numbers of `GET /api/v1/stats`, charted over the window.
 
-The page reads the same merged slice `team_stats` computes from (`api.stats.team_slice`)
+The page reads the same merged slice `team_stats` computes from (`service.team_stats.team_slice`)
 and uses the same pure functions (`models.stats`): the totals are `compute`'s, and the
 series split the same records by start day (UTC) with the same median and nearest-rank p90.
 Charts are drawn by Chart.js, served by this app (no CDN).

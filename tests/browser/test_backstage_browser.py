@@ -7,6 +7,7 @@ With BACKSTAGE_SCREENSHOTS=1 the pages are also saved to docs/screenshots/ (1280
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,12 +22,27 @@ SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 TAKE_SHOTS = os.environ.get("BACKSTAGE_SCREENSHOTS") == "1"
 DESKTOP: ViewportSize = {"width": 1280, "height": 900}
 PHONE: ViewportSize = {"width": 390, "height": 844}
-# What sticks out, to say why a page scrolls sideways.
-WIDEST = """Array.from(document.querySelectorAll('body *'))
-  .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1)
-  .filter(e => !e.closest('.table-wrap'))
-  .slice(0, 5)
-  .map(e => `${e.tagName}.${e.className}#${e.id} ${Math.round(e.getBoundingClientRect().right)}`)"""
+NAME = "Checkout fails for every customer in the EU region after deploy"
+UPDATE = "Failing over to the replica; follow https://status.example.com/incidents/checkout-eu-region-deploy-4"
+# Everything that does not fit: the page wider than the screen, an element sticking out of
+# it, or a box whose content scrolls sideways inside it (a wide table in a scrolling wrapper).
+SIDEWAYS = """(() => {
+  const name = e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '')
+    + (e.classList.length ? '.' + [...e.classList].join('.') : '');
+  const found = [];
+  const page = document.documentElement.scrollWidth - window.innerWidth;
+  if (page > 0) found.push(`the page is ${page}px wider than the screen`);
+  for (const e of document.querySelectorAll('body *')) {
+    if (e.closest('.skip')) continue;  // the skip link waits off-screen until focused
+    const box = e.getBoundingClientRect();
+    if (!box.width && !box.height) continue;  // not rendered (folded, hidden)
+    if (box.right > window.innerWidth + 1) found.push(`${name(e)} ends at ${Math.round(box.right)}px`);
+    const overflow = getComputedStyle(e).overflowX;
+    if ((overflow === 'auto' || overflow === 'scroll') && e.scrollWidth > e.clientWidth + 1)
+      found.push(`${name(e)} scrolls sideways: ${e.scrollWidth}px in ${e.clientWidth}px`);
+  }
+  return found.slice(0, 8);
+})()"""
 # What Chromium reported blocking under the backstage's Content-Security-Policy, in this test.
 CSP_REFUSALS: list[str] = []
 
@@ -55,73 +71,197 @@ async def signed_in(browser: Browser, world: World, user: User, viewport: Viewpo
 
 
 async def no_sideways_scroll(page: Page) -> None:
-    """The page fits the screen once its layout settles (charts resize on the browser's
-    ResizeObserver, a frame or two after the viewport changes)."""
+    """Nothing on the page scrolls sideways once its layout settles (charts resize on the
+    browser's ResizeObserver, a frame or two after the viewport changes)."""
 
-    async def overflow() -> int:
-        return int(await page.evaluate("document.documentElement.scrollWidth - window.innerWidth"))
+    async def sideways() -> list[str]:
+        return list(await page.evaluate(SIDEWAYS))
 
     try:
-        await eventually(overflow, lambda wider: wider <= 0, timeout=5, what="the page to fit the screen")
+        await eventually(sideways, lambda found: not found, timeout=5, what="the page to fit the screen")
     except AssertionError:
-        widest = await page.evaluate(WIDEST)
-        wider = await overflow()
-        raise AssertionError(f"the page is {wider}px wider than the screen at {page.viewport_size}: {widest}") from None
+        raise AssertionError(f"{page.url} at {page.viewport_size}: {await sideways()}") from None
 
 
 async def shot(page: Page, name: str, *, full_page: bool = True) -> None:
-    if TAKE_SHOTS:
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        await page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=full_page)
+    """The page as the README shows it: the first screen, or all of it in a window as tall as
+    the page (so what sticks to the window's bottom, the editor's Save, is at the bottom)."""
+    if not TAKE_SHOTS:
+        return
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    screen = page.viewport_size
+    assert screen is not None
+    if full_page:
+        height = int(await page.evaluate("document.documentElement.scrollHeight"))
+        await page.set_viewport_size({"width": screen["width"], "height": max(height, screen["height"])})
+    await page.screenshot(path=str(SHOTS / f"{name}.png"))
+    await page.set_viewport_size(screen)
 
 
-async def test_sign_in_list_incident_live_changes_playbook_error_and_dashboard(browser: Browser, world: World) -> None:
-    book = await make_playbook(world, world.alice, create_public_incident=True)
-    name = "Checkout fails for every customer in the EU region since deploy 4"
-    name = (name + " " + "x" * 64)[:64]
-    incident = await start_incident(world, world.alice, book["id"], name)
+NEWCOMER_CHECKLISTS = [
+    {
+        "title": "Triage",
+        "items": [{"title": "Page the DBA"}, {"title": "Check replication", "command": "/incident info"}],
+    },
+    {"title": "Mitigate", "items": [{"title": "Fail over", "command": "/db failover"}]},
+]
+
+
+async def test_a_newcomer_starts_an_incident_posts_an_update_runs_a_command_and_reads_the_timeline(
+    browser: Browser, world: World
+) -> None:
+    book = await make_playbook(
+        world,
+        world.alice,
+        create_public_incident=True,
+        checklists=NEWCOMER_CHECKLISTS,
+        invited_user_ids=[world.bob.id],
+        reminder_timer_default_seconds=900,
+    )
     context, page = await signed_in(browser, world, world.alice, DESKTOP)
 
-    # The list, with the incident's name, status, commander by name and stage.
-    row = page.locator("#incident-list tbody tr", has_text=name)
-    await eventually(lambda: _reload_until(page, row), what="the incident in the list")
-    await expect(row).to_contain_text(f"@{world.alice.username}")
-    await expect(row).to_contain_text("Triage")
-    await shot(page, "incidents")
+    # A first visit: no incidents yet, the filters folded away, and a way to start one.
+    await expect(page.locator("#incident-list")).to_contain_text("No incidents yet")
+    await expect(page.locator("details.filter-box")).not_to_have_attribute("open", "")
+    await page.get_by_role("link", name="Start incident").click()
+    # The form offers the person's playbooks (lists follow Temporal's visibility a moment late).
+    option = page.locator(f'#playbook_id option[value="{book["id"]}"]')
+    await eventually(lambda: _reload_until(page, option), what="the playbook offered")
+    await page.get_by_label("Playbook").select_option(book["id"])
+    await page.get_by_label("Incident name").fill(NAME)
+    await page.get_by_label("Description").fill(
+        "Payments time out after the 14:02 deploy; the EU database is read-only."
+    )
+    await shot(page, "incident-start")
+    await page.get_by_role("button", name="Start incident").click()
+    await expect(page.get_by_role("heading", name=NAME)).to_be_visible()
+    await expect(page.locator(".flash")).to_contain_text("started")
+    incident_id = page.url.rsplit("/", 1)[-1]
+    record = (await world.api(world.alice).get(f"/api/v1/incidents/{incident_id}")).json()
+    assert record["playbook_id"] == book["id"]
+    assert record["commander_id"] == world.alice.id
+    # The channel is made meanwhile; the page shows it by itself.
+    await expect(page.get_by_role("link", name="Open the channel in Mattermost")).to_be_visible(timeout=15_000)
+    await expect(page.locator("#web-ui-link")).to_have_attribute("href", f"{_web_ui(world)}/incident-{incident_id}")
 
-    # The incident page: check an item with the keyboard; the change arrives in Mattermost.
-    await row.get_by_role("link", name=name).click()
-    await expect(page.get_by_role("heading", name=name)).to_be_visible()
-    await expect(page.locator("#web-ui-link")).to_have_attribute("href", f"{_web_ui(world)}/incident-{incident['id']}")
+    # The update form is at the top, above the checklist.
+    update_form = await page.locator(".post-update").bounding_box()
+    stages = await page.locator("#stages-title").bounding_box()
+    assert update_form is not None
+    assert stages is not None
+    assert update_form["y"] < stages["y"]
+    await page.get_by_label("Status", exact=True).select_option("identified")
+    await page.get_by_label("Message").fill(UPDATE)
+    await page.get_by_role("button", name="Post update").click()
+    await expect(page.locator("#last-update")).to_contain_text("Failing over to the replica")
+    newest = page.locator("#timeline li").first
+    await expect(newest).to_contain_text("posted a status update (identified)")
+    await expect(newest.locator(".update-text")).to_have_text(UPDATE)
+
+    # Checking an item with the keyboard; the checklist post in Mattermost follows.
     check = page.locator("#item-0-0 button.check")
     await check.focus()
     await page.keyboard.press("Enter")
     await expect(page.locator("#item-0-0 button.check")).to_have_attribute("aria-pressed", "true")
-    channel = incident["channel_id"]
+    channel = str(record["channel_id"] or (await _channel_of(world, incident_id)))
     await world.standin.wait_for(
-        lambda: any("Page the DBA" in post["message"] for post in world.standin.posts(channel))
+        lambda: any("[x] Page the DBA" in post["message"] for post in world.standin.posts(channel))
     )
 
-    # A change made by a slash command in Mattermost arrives on the open page by itself.
-    reply = await world.slash(world.alice, "check 2", channel_id=channel)
-    assert "Check replication" in str(reply.get("text", ""))
-    await expect(page.locator("#item-0-1 button.check")).to_have_attribute("aria-pressed", "true", timeout=15_000)
-    await page.get_by_label("Message").fill("Failing over to the replica.")
-    await page.get_by_role("button", name="Post update").click()
-    await expect(page.locator("ol.updates")).to_contain_text("Failing over to the replica.")
+    # An item's command runs as the person clicking, in Mattermost; its answer and the run are shown.
+    await page.get_by_role("button", name="Run /incident info").click()
+    await expect(page.locator(".flash")).to_contain_text("Mattermost answered: #### Incident: " + NAME)
+    await expect(page.locator("#timeline li").first).to_contain_text("ran /incident info for Check replication")
+    replies = world.standin.ephemeral_posts(user_id=world.alice.id, channel_id=channel)
+    assert replies[-1]["post"]["message"].startswith("#### Incident: " + NAME)
+    # Mattermost refusing to run one is said too (nothing answers /db here).
+    await page.get_by_role("button", name="Make stage 2 active").click()
+    await page.get_by_role("button", name="Move on").click()
+    await page.get_by_role("button", name="Run /db failover").click()
+    await expect(page.locator(".flash.error")).to_contain_text("Mattermost did not run it")
+    await page.get_by_role("button", name="Dismiss").click()
+    await expect(page.locator(".flash")).to_have_count(0)
+
+    # A change made in Mattermost arrives on the open page by itself.
+    reply = await world.slash(world.alice, "check 1", channel_id=channel)
+    assert "Fail over" in str(reply.get("text", ""))
+    await expect(page.locator("#item-1-0 button.check")).to_have_attribute("aria-pressed", "true", timeout=15_000)
     await shot(page, "incident")
 
-    # A playbook edit with a wrong slash command shows the API's error at the field.
+    # On a phone: the top of the page, then the timeline as cards, filtered to status updates.
+    await page.set_viewport_size(PHONE)
+    await page.evaluate("window.scrollTo(0, 0)")
+    await no_sideways_scroll(page)
+    await shot(page, "incident-phone", full_page=False)
+    await page.get_by_role("link", name="Status updates (1)").click()
+    await expect(page.locator("#timeline li")).to_have_count(1)
+    await expect(page.locator("#timeline li")).to_contain_text(UPDATE)
+    await no_sideways_scroll(page)
+    await shot(page, "timeline-phone", full_page=False)
+    await page.get_by_role("link", name=re.compile(r"^All \(")).click()
+    await expect(page.locator("#timeline li").nth(4)).to_be_visible()
+    await context.close()
+
+
+async def test_the_list_the_playbook_editor_and_the_dashboard(browser: Browser, world: World) -> None:
+    book = await make_playbook(world, world.alice, create_public_incident=True)
+    context, page = await signed_in(browser, world, world.alice, DESKTOP)
+    # A dashboard with nothing ended says so instead of drawing an empty chart.
+    incident = await start_incident(world, world.alice, book["id"], NAME)
+    await eventually(
+        lambda: world.api(world.alice).get("/api/v1/stats", params={"team_id": world.team_id}),
+        lambda r: r.json()["total"] >= 1,
+        what="the incident counted",
+    )
+    await page.goto(f"{world.stack.api_url}/backstage/teams/{world.team_id}/stats")
+    await expect(page.locator("#chart-ttr-empty")).to_have_text(
+        "No ended incidents yet: time to resolution shows once one ends."
+    )
+    await expect(page.locator("#chart-started")).to_be_attached()
+
+    # The list, with the incident's name, status, commander by name and stage; filters open once used.
+    await page.goto(f"{world.stack.api_url}/backstage/teams/{world.team_id}/incidents")
+    row = page.locator("#incident-list tbody tr", has_text=NAME)
+    await eventually(lambda: _reload_until(page, row), what="the incident in the list")
+    await expect(row).to_contain_text(f"@{world.alice.username}")
+    await expect(row).to_contain_text("Triage")
+    await shot(page, "incidents")
+    await page.get_by_text("Filters and sorting").click()
+    await page.get_by_label("Search names").fill("Checkout")
+    await page.get_by_role("button", name="Apply").click()
+    await expect(page.locator("details.filter-box")).to_have_attribute("open", "")
+    await expect(row).to_be_visible()
+
+    # The editor: removing an item is immediate and undoable until saved.
     await page.goto(f"{world.stack.api_url}/backstage/playbooks/{book['id']}")
+    second = page.locator("li.edit-item", has=page.locator('[id="checklists[0].items[1].title"]'))
+    await expect(second.get_by_role("button", name="Undo")).to_be_hidden()
+    await second.get_by_role("button", name="Remove item").click()
+    await expect(second.get_by_label(re.compile("^Item title"))).to_be_hidden()
+    await expect(second).to_contain_text("Stage 1, item 2 “Check replication” will be removed when you save.")
+    await expect(second.get_by_role("button", name="Undo")).to_be_focused()
+    await page.keyboard.press("Enter")
+    await expect(second.get_by_label(re.compile("^Item title"))).to_be_visible()
+    await expect(second.get_by_role("button", name="Remove item")).to_be_focused()
+    await page.keyboard.press("Enter")
+    # A wrong slash command: the error names the field as people read it, at the field.
     command = page.locator('[id="checklists[1].items[0].command"]')
     await command.fill("db failover")
     await page.get_by_role("button", name="Save").click()
     await expect(page.locator("#error-summary")).to_be_focused()
+    await expect(page.locator("#error-summary")).to_contain_text(
+        "Stage 2, item 1, slash command: must be a slash command"
+    )
     await expect(command).to_have_attribute("aria-invalid", "true")
     await expect(page.locator('[id="err-checklists-1-items-0-command"]')).to_contain_text("must be a slash command")
     await shot(page, "playbook-error")
+    await command.fill("/db failover")
+    await page.get_by_role("button", name="Save").click()
+    await expect(page.locator(".flash")).to_contain_text("Saved version 2")
+    saved = (await world.api(world.alice).get(f"/api/v1/playbooks/{book['id']}")).json()
+    assert [i["title"] for i in saved["checklists"][0]["items"]] == ["Page the DBA"]
 
-    # The dashboard draws non-empty charts (an ended incident gives time to resolution too).
+    # The dashboard draws non-empty charts once an incident ended.
     ended = await world.api(world.alice).post(f"/api/v1/incidents/{incident['id']}/end")
     assert ended.status_code == 200, ended.text
     await eventually(
@@ -141,7 +281,7 @@ async def test_sign_in_list_incident_live_changes_playbook_error_and_dashboard(b
     await context.close()
 
 
-async def test_phone_width_long_names_big_playbooks_and_the_keyboard(browser: Browser, world: World) -> None:
+async def test_every_page_fits_a_phone_with_long_names_and_a_200_item_playbook(browser: Browser, world: World) -> None:
     items = [{"title": f"Step {n}: " + "verify the thing " * 3, "command": f"/run step-{n}"} for n in range(200)]
     big = await make_playbook(
         world,
@@ -150,29 +290,76 @@ async def test_phone_width_long_names_big_playbooks_and_the_keyboard(browser: Br
         checklists=[{"title": "Everything " + "w" * 100, "items": items}, {"title": "Close", "items": []}],
     )
     incident = await start_incident(world, world.alice, big["id"], "N" * 64)
+    api = world.api(world.alice)
+    update = {"message": "See https://status.example.com/" + "x" * 120 + " " + "long" * 40, "status": "monitoring"}
+    assert (await api.post(f"/api/v1/incidents/{incident['id']}/status-updates", json=update)).status_code == 200
+    base = world.stack.api_url
     context, page = await signed_in(browser, world, world.alice, PHONE)
     await page.keyboard.press("Tab")
     await expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
+
+    # The list, with its filters folded and then in use.
     row = page.locator("#incident-list tbody tr", has_text="N" * 64)
     await eventually(lambda: _reload_until(page, row), what="the incident in the list")
     await no_sideways_scroll(page)
     await shot(page, "incidents-phone")
-    await page.goto(f"{world.stack.api_url}/backstage/incidents/{incident['id']}")
+    await page.goto(f"{base}/backstage/teams/{world.team_id}/incidents?search=" + "N" * 60)
+    await expect(page.locator("details.filter-box")).to_have_attribute("open", "")
+    await no_sideways_scroll(page)
+    await page.goto(f"{base}/backstage/teams/{world.team_id}/incidents/new")
+    await no_sideways_scroll(page)
+
+    # The incident page: 200 items, the timeline, an item being edited.
+    await page.goto(f"{base}/backstage/incidents/{incident['id']}")
     await expect(page.locator("#item-0-199")).to_be_attached()
     await no_sideways_scroll(page)
-    await shot(page, "incident-phone", full_page=False)  # 200 items: the first screen says enough
-    await page.goto(f"{world.stack.api_url}/backstage/playbooks/{big['id']}")
+    await page.locator("#item-0-199").get_by_role("link", name=re.compile("^Edit")).click()
+    await expect(page.get_by_label("Position")).to_have_value("199")
+    await no_sideways_scroll(page)
+    # Posting an update by keyboard alone, focus visible on the way.
+    await page.get_by_label("Message").focus()
+    await page.keyboard.type("Still on it.")
+    await page.keyboard.press("Tab")
+    await expect(page.get_by_role("button", name="Post update")).to_be_focused()
+    outline = await page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline != "none"
+    await page.keyboard.press("Enter")
+    await expect(page.locator("#last-update")).to_contain_text("Still on it.")
+    await no_sideways_scroll(page)
+
+    # The playbooks, the editor with 200 items, and the dashboard.
+    await page.goto(f"{base}/backstage/teams/{world.team_id}/playbooks")
+    await no_sideways_scroll(page)
+    await page.goto(f"{base}/backstage/playbooks/{big['id']}")
     await expect(page.locator('[id="checklists[0].items[199].title"]')).to_be_attached()
     await no_sideways_scroll(page)
-    await page.set_viewport_size(DESKTOP)
-    await no_sideways_scroll(page)
-    await page.goto(f"{world.stack.api_url}/backstage/incidents/{incident['id']}")
-    await no_sideways_scroll(page)
-    await page.goto(f"{world.stack.api_url}/backstage/teams/{world.team_id}/stats")
-    await page.set_viewport_size(PHONE)
+    await page.goto(f"{base}/backstage/teams/{world.team_id}/stats")
     await no_sideways_scroll(page)
     await shot(page, "stats-phone")
+
+    # Wide again: the same pages fit a desktop screen.
+    await page.set_viewport_size(DESKTOP)
+    await no_sideways_scroll(page)
+    for path in (f"/backstage/incidents/{incident['id']}", f"/backstage/playbooks/{big['id']}"):
+        await page.goto(base + path)
+        await no_sideways_scroll(page)
+
+    # The sign-in page, signed out.
+    await context.clear_cookies()
+    await page.set_viewport_size(PHONE)
+    await page.goto(f"{base}/backstage/login")
+    await expect(page.get_by_role("link", name="Sign in with Mattermost")).to_be_visible()
+    await no_sideways_scroll(page)
     await context.close()
+
+
+async def _channel_of(world: World, incident_id: str) -> str:
+    ready = await eventually(
+        lambda: world.api(world.alice).get(f"/api/v1/incidents/{incident_id}"),
+        lambda r: r.json().get("channel_id") is not None,
+        what="the incident's channel",
+    )
+    return str(ready.json()["channel_id"])
 
 
 async def _reload_until(page: Page, row: Any) -> bool:

@@ -147,6 +147,21 @@ async def test_add_members_and_patch_the_header(target: Target) -> None:
     assert not error.value.retryable
 
 
+async def test_the_teams_people_and_a_persons_channels(target: Target) -> None:
+    people = await target.gateway.users_in_team(target.team_id)
+    assert {target.user["id"], target.bot["id"]} <= {u["id"] for u in people}
+    assert all({"id", "username", "delete_at"} <= set(u) for u in people)
+    assert [u["username"] for u in people] == sorted(u["username"] for u in people)
+    channel = await new_channel(target, public=False)
+    await target.gateway.add_channel_member(channel["id"], target.user["id"])
+    mine = await target.gateway.channels_for_token(target.user_token, target.team_id)
+    assert channel["id"] in {c["id"] for c in mine}
+    assert all({"id", "name", "display_name", "type", "team_id"} <= set(c) for c in mine)
+    with pytest.raises(MattermostFailure) as error:
+        await target.gateway.channels_for_token("x" * 26, target.team_id)
+    refused(error.value, 401)
+
+
 async def test_post_find_by_dedupe_prop_and_pin(target: Target) -> None:
     channel = await new_channel(target, public=True)
     key = unique("effect")

@@ -8,6 +8,7 @@ without a browser, on the real stack.
 from __future__ import annotations
 
 import re
+import secrets
 from typing import Any
 
 import httpx
@@ -219,9 +220,277 @@ async def test_buttons_send_the_same_updates_and_reach_mattermost(world: World) 
     assert stale.status_code == 303
     assert (await world.api(world.alice).get(f"/api/v1/incidents/{incident['id']}")).json()["active_stage"] == 1
     # A status update with no message is the API's field error, shown by the field.
-    empty = await page.post(f"{url}/commands/post_status_update", data={"csrf_token": token, "message": "  "})
+    empty = await page.post(
+        f"{url}/commands/post_status_update", data={"csrf_token": token, "message": "  ", "form": "post-update"}
+    )
     assert empty.status_code == 422
-    assert 'aria-invalid="true"' in empty.text
+    assert 'aria-invalid="true" aria-describedby="post-update-error"' in empty.text
+
+
+async def act(page: httpx.AsyncClient, url: str, token: str, name: str, form: str, **fields: Any) -> httpx.Response:
+    """One of the incident page's controls, sent as the browser sends it (a request key per form)."""
+    data = {"csrf_token": token, "request_key": secrets.token_hex(8), "form": form, **fields}
+    return await page.post(f"{url}/commands/{name}", data=data)
+
+
+async def said(page: httpx.AsyncClient, answer: httpx.Response) -> str:
+    """What the person reads after a control: the page it leads to (with its notice), or the page itself."""
+    if answer.status_code == 303:
+        return text(await page.get(answer.headers["location"]))
+    return text(answer)
+
+
+async def record_of(world: World, incident_id: str) -> dict[str, Any]:
+    found: dict[str, Any] = (await world.api(world.alice).get(f"/api/v1/incidents/{incident_id}")).json()
+    return found
+
+
+async def test_the_people_channel_and_reminder_controls_reach_the_workflow(world: World) -> None:
+    book = await make_playbook(world, world.alice, invited_user_ids=[world.bob.id], reminder_timer_default_seconds=900)
+    incident = await start_incident(world, world.alice, book["id"], "Controls")
+    channel = incident["channel_id"]
+    await world.standin.wait_for(lambda: world.bob.id in world.standin.channel_members(channel))
+    page = await sign_in(world, world.alice)
+    url = f"/backstage/incidents/{incident['id']}"
+    shown = await eventually(lambda: page.get(url), lambda r: f"@{world.bob.username}</option>" in r.text, what="bob")
+    token = csrf(shown)
+    # Each control posts its command's fields by their REST names; it offers the incident's
+    # people, the team's people not in it yet, and the channels the person can announce in.
+    assert '<select id="commander-who" name="user_id"' in shown.text
+    assert f'<option value="{world.bob.id}">@{world.bob.username}</option>' in shown.text
+    assert f'<option value="@{world.carol.username}">' in shown.text
+    assert f'<option value="@{world.alice.username}">' not in shown.text
+    assert f'<option value="{world.town_square["id"]}">~town-square' in shown.text
+
+    handed = await act(page, url, token, "change_commander", "commander", user_id=world.bob.id)
+    assert handed.status_code == 303
+    assert f"@{world.bob.username} is now the commander." in await said(page, handed)
+    assert (await record_of(world, incident["id"]))["commander_id"] == world.bob.id
+    # Refusals read as in Mattermost: beside the form for a wrong value, as a notice for a conflict.
+    again = await act(page, url, token, "change_commander", "commander", user_id=world.bob.id)
+    assert f"@{world.bob.username} is already the commander." in await said(page, again)
+    outsider = await act(page, url, token, "change_commander", "commander", user_id=world.mallory.id)
+    assert f"@{world.mallory.username} must be part of this channel to make them commander." in await said(
+        page, outsider
+    )
+    nobody_at_all = await act(page, url, token, "change_commander", "commander", user_id="")
+    assert nobody_at_all.status_code == 422
+    assert 'id="commander-error"' in nobody_at_all.text
+
+    invited = await act(
+        page, url, token, "invite_members", "invite", user_ids=f"@{world.carol.username} {world.dave.id}"
+    )
+    assert invited.status_code == 303
+    await eventually(
+        lambda: record_of(world, incident["id"]),
+        lambda r: {world.carol.id, world.dave.id} <= set(r["member_ids"]),
+        what="carol and dave in the incident",
+    )
+    nobody = await act(page, url, token, "invite_members", "invite", user_ids="@nobody-here")
+    assert nobody.status_code == 422
+    assert "There is no user @nobody-here." in text(nobody)
+    assert 'value="@nobody-here" aria-invalid="true" aria-describedby="invite-error"' in nobody.text
+
+    # A multiple choice of channels posts channel_ids once per channel.
+    both = [world.town_square["id"], world.channels["off-topic"]["id"]]
+    announced = await act(page, url, token, "announce", "announce", channel_ids=both)
+    assert announced.status_code == 303, announced.text
+    await world.standin.wait_for(
+        lambda: all(any("Controls" in p["message"] for p in world.standin.posts(c)) for c in both)
+    )
+    unseen = await act(page, url, token, "announce", "announce", channel_ids="~no-such-channel")
+    assert unseen.status_code == 422
+    assert "There is no channel ~no-such-channel" in text(unseen)
+
+    # The reminder: a preset, a custom number of minutes, one out of bounds, a snooze, off.
+    hourly = await act(page, url, token, "set_reminder", "reminder", seconds="3600")
+    assert hourly.status_code == 303
+    assert (await record_of(world, incident["id"]))["reminder_seconds"] == 3600
+    custom = await act(page, url, token, "set_reminder", "reminder-custom", minutes="45")
+    assert custom.status_code == 303
+    assert (await record_of(world, incident["id"]))["reminder_seconds"] == 2700
+    too_long = await act(page, url, token, "set_reminder", "reminder-custom", minutes="20000")
+    assert too_long.status_code == 422
+    assert "at most 7d" in text(too_long)
+    assert 'id="reminder-custom-error"' in too_long.text
+    before = (await record_of(world, incident["id"]))["next_reminder_at"]
+    snoozed = await act(page, url, token, "snooze_reminder", "snooze", seconds="14400")
+    assert snoozed.status_code == 303
+    assert (await record_of(world, incident["id"]))["next_reminder_at"] > before
+    off = await act(page, url, token, "set_reminder", "reminder", seconds="0")
+    assert off.status_code == 303
+    assert (await record_of(world, incident["id"]))["reminder_seconds"] == 0
+    assert "every " not in text(await page.get(url)).split("Update reminder")[1][:40]
+    late = await act(page, url, token, "snooze_reminder", "snooze", seconds="1800")
+    assert "The status update reminder is off for this incident." in await said(page, late)
+
+
+async def test_the_checklist_controls_edit_items_and_run_their_commands(world: World) -> None:
+    book = await make_playbook(world, world.alice)
+    incident = await start_incident(world, world.alice, book["id"], "Checklist controls")
+    page = await sign_in(world, world.alice)
+    url = f"/backstage/incidents/{incident['id']}"
+    token = csrf(await page.get(url))
+
+    def titles(record: dict[str, Any], stage: int = 0) -> list[str]:
+        return [item["title"] for item in record["checklists"][stage]["items"]]
+
+    added = await act(
+        page,
+        url,
+        token,
+        "add_item",
+        "add-0",
+        stage="0",
+        title="Share the summary",
+        command="/incident info",
+        back="stage-0",
+    )
+    assert added.status_code == 303
+    assert added.headers["location"] == f"{url}#stage-0"
+    assert titles(await record_of(world, incident["id"])) == ["Page the DBA", "Check replication", "Share the summary"]
+    wrong = await act(page, url, token, "add_item", "add-0", stage="0", title="Fail over", command="db failover")
+    assert wrong.status_code == 422
+    assert 'id="add-0-error"' in wrong.text
+    assert 'value="db failover" aria-invalid="true"' in wrong.text
+
+    # Editing opens in place (a link), keeps what is typed on a refusal, and clears a description.
+    first = (await record_of(world, incident["id"]))["checklists"][0]["items"][0]
+    editing = await page.get(url, params={"edit": first["id"]})
+    assert 'id="edit-0-0-title"' in editing.text
+    refused = await act(page, url, token, "edit_item", "edit-0-0", stage="0", item="0", edit=first["id"],
+                        title="", description="Call +1 555 0100", command="")  # fmt: skip
+    assert refused.status_code == 422
+    assert 'id="edit-0-0-error"' in refused.text
+    assert "Call +1 555 0100</textarea>" in refused.text
+    edited = await act(page, url, token, "edit_item", "edit-0-0", stage="0", item="0", title="Page the on-call DBA",
+                       description="", command="")  # fmt: skip
+    assert edited.status_code == 303
+    assert edited.headers["location"] == f"{url}"
+    moved = await act(page, url, token, "move_item", "move-0-2", stage="0", item="2", to_position="0")
+    assert moved.status_code == 303
+    record = await record_of(world, incident["id"])
+    assert titles(record) == ["Share the summary", "Page the on-call DBA", "Check replication"]
+    assert record["checklists"][0]["items"][1]["description"] == ""
+    removed = await act(page, url, token, "remove_item", "remove-0-2", stage="0", item="2")
+    assert removed.status_code == 303
+    assert titles(await record_of(world, incident["id"])) == ["Share the summary", "Page the on-call DBA"]
+
+    # Run: the item's slash command runs as the person, in the incident channel; Mattermost's
+    # answer is shown and the run is on the timeline.
+    ran = await act(page, url, token, "run_item_command", "run-0-0", stage="0", item="0", back="item-0-0")
+    assert ran.status_code == 303
+    assert ran.headers["location"] == f"{url}#item-0-0"
+    after = await said(page, ran)
+    assert "Recorded that /incident info ran. Mattermost answered: #### Incident: Checklist controls" in after
+    assert "@" + world.alice.username + " ran /incident info for Share the summary" in after
+    replies = world.standin.ephemeral_posts(user_id=world.alice.id, channel_id=incident["channel_id"])
+    assert replies[-1]["post"]["message"].startswith("#### Incident: Checklist controls")
+    # Mattermost refusing the command is said (nothing answers /db here); an item without one is refused.
+    mitigate = await act(page, url, token, "run_item_command", "run-1-0", stage="1", item="0")
+    assert "Mattermost did not run it" in await said(page, mitigate)
+    none = await act(page, url, token, "run_item_command", "run-0-1", stage="0", item="1")
+    assert "has no slash command to run" in await said(page, none)
+
+    # Moving to a stage: past open items, the page asks first (the command table's confirmation).
+    asked = await act(page, url, token, "change_stage", "stage-to-1", stage="1", from_stage="0")
+    assert asked.status_code == 409
+    assert "Items still open" in text(asked)
+    assert 'name="force" value="1"' in asked.text
+    confirmed = await act(page, url, token, "change_stage", "confirm-form", stage="1", from_stage="0", force="1")
+    assert confirmed.status_code == 303
+    assert (await record_of(world, incident["id"]))["active_stage"] == 1
+    # Ending asks too; the yes ends it, and the page then offers the restart.
+    ending = await act(page, url, token, "end_incident", "end", confirmed="0")
+    assert ending.status_code == 409
+    assert "End incident?" in text(ending)
+    assert 'name="confirmed" value="1"' in ending.text
+    ended = await act(page, url, token, "end_incident", "confirm-form", confirmed="1")
+    assert ended.status_code == 303
+    assert (await record_of(world, incident["id"]))["status"] == "ended"
+    assert ">Restart incident</button>" in (await page.get(url)).text
+
+
+async def test_the_timeline_is_newest_first_with_update_texts_and_a_filter_by_kind(world: World) -> None:
+    book = await make_playbook(world, world.alice)
+    incident = await start_incident(world, world.alice, book["id"], "Ordered")
+    api = world.api(world.alice)
+    for message in ("First look: https://grafana.example.com/d/" + "x" * 80, "Replica promoted"):
+        answer = await api.post(f"/api/v1/incidents/{incident['id']}/status-updates", json={"message": message})
+        assert answer.status_code == 200
+    checked = await api.put(f"/api/v1/incidents/{incident['id']}/checklists/0/items/0/state", json={"state": "done"})
+    assert checked.status_code == 200, checked.text
+    page = await sign_in(world, world.alice)
+    url = f"/backstage/incidents/{incident['id']}"
+    everything = text(await page.get(url)).split("Timeline All", 1)[1]
+    order = [everything.index(s) for s in ("marked Page the DBA", "Replica promoted", "First look", "started the")]
+    assert order == sorted(order)
+    assert everything.startswith(" (4) Status updates (2) Checklist (1) Start and end (1)")
+    updates = text(await page.get(url, params={"kind": "updates"})).split("Timeline All", 1)[1]
+    assert "Replica promoted" in updates
+    assert "First look: https://grafana.example.com/d/" in updates
+    assert "marked Page the DBA" not in updates
+    assert "started the incident" not in updates
+    # Live, the filter holds: the page polls with it.
+    live = await page.get(f"{url}/live", params={"kind": "updates", "digest": "none"})
+    assert "started the incident" not in text(live)
+
+
+async def test_starting_from_the_list_starts_as_rest_does(world: World) -> None:
+    book = await make_playbook(world, world.alice, description="x")
+    page = await sign_in(world, world.alice)
+    listed = await page.get(f"/backstage/teams/{world.team_id}/incidents")
+    # A first visit: nothing yet, filters folded, a way to start.
+    assert "No incidents yet." in text(listed)
+    assert '<details class="filter-box" >' in listed.text
+    assert f'href="/backstage/teams/{world.team_id}/incidents/new"' in listed.text
+    assert '<details class="filter-box" open>' in (await page.get(listed.url, params={"status": "ended"})).text
+    form = f"/backstage/teams/{world.team_id}/incidents/new"
+    shown = await eventually(lambda: page.get(form), lambda r: book["id"] in r.text, what="the playbook offered")
+    fields = {"csrf_token": csrf(shown), "request_key": "start-1", "playbook_id": book["id"], "name": "Started here",
+              "description": "From the backstage"}  # fmt: skip
+    started = await page.post(form, data=fields)
+    assert started.status_code == 303, started.text
+    incident_id = started.headers["location"].rsplit("/", 1)[-1]
+    # Sent twice (a double click), one incident.
+    again = await page.post(form, data=fields)
+    assert again.headers["location"] == started.headers["location"]
+    record = await record_of(world, incident_id)
+    assert (record["name"], record["description"], record["playbook_id"]) == (
+        "Started here", "From the backstage", book["id"]
+    )  # fmt: skip
+    assert record["reporter_id"] == record["commander_id"] == world.alice.id
+    assert "Started here" in text(await page.get(started.headers["location"]))
+    # Refusals are the start's own, on the form with what was typed.
+    unnamed = await page.post(form, data=fields | {"request_key": "start-2", "name": " "})
+    assert unnamed.status_code == 422
+    assert 'aria-invalid="true" aria-describedby="err-name"' in unnamed.text
+    assert "From the backstage</textarea>" in unnamed.text
+    bob = await sign_in(world, world.bob)
+    bobs_form = await bob.get(form)
+    foreign = await bob.post(form, data=fields | {"csrf_token": csrf(bobs_form), "request_key": "start-3"})
+    assert foreign.status_code == 404
+    assert "Playbook not found." in text(foreign)
+    outsider = await sign_in(world, world.mallory)
+    assert (await outsider.get(form)).status_code == 404
+
+
+async def test_the_dashboard_says_what_is_missing_instead_of_empty_charts(world: World) -> None:
+    page = await sign_in(world, world.alice)
+    empty = text(await page.get(f"/backstage/teams/{world.team_id}/stats"))
+    assert "No incidents started in this window." in empty
+    assert "No ended incidents yet: time to resolution shows once one ends." in empty
+    assert "No status updates yet." in empty
+    book = await make_playbook(world, world.alice)
+    await start_incident(world, world.alice, book["id"], "Counted")
+    await eventually(
+        lambda: world.api(world.alice).get("/api/v1/stats", params={"team_id": world.team_id}),
+        lambda r: r.json()["total"] == 1,
+        what="the incident counted",
+    )
+    one = await page.get(f"/backstage/teams/{world.team_id}/stats")
+    assert 'id="chart-started"' in one.text
+    assert "No ended incidents yet" in text(one)
 
 
 async def test_the_live_region_changes_when_mattermost_changes_the_incident(world: World) -> None:
@@ -281,6 +550,8 @@ async def test_playbook_editing_shows_the_apis_field_errors_conflicts_and_histor
     assert refused.status_code == 422
     body = text(refused)
     assert "must be a slash command" in body
+    # The summary names the field as people read it.
+    assert ">Stage 1, item 1, slash command</a>: must be a slash command" in refused.text
     assert "no such user: @nobody-like-this" in body
     assert 'id="checklists[0].items[0].command"' in refused.text
     # The API's own checks (people must be in the team) are the page's too.

@@ -127,7 +127,7 @@ async def test_mm_shows_a_user_only_the_posts_they_may_read(world: World) -> Non
     assert f"You cannot see a channel {incident.channel_name!r}" in err
     code, out, err = await mm(*signed_in(world, "alice"), "posts", "--channel", incident.channel_name, "--last", "50")
     assert code == 0, err
-    assert f"[{control(checklist_post(world, incident), 'Page the DBA')}] Check Page the DBA" in out
+    assert f"[{control(checklist_post(world, incident), 'Page the DBA')}] ☐ Page the DBA" in out
 
 
 # ---------------------------------------------------------------------------- "in Mattermost"
@@ -152,7 +152,7 @@ async def test_the_in_mattermost_link_opens_the_channel_read_only_in_the_stand_i
     assert "<script" not in page.text
     # The live checklist post, its buttons shown but not clickable.
     assert "Page the DBA" in page.text
-    assert '<span class="button">Check Page the DBA</span>' in page.text
+    assert '<span class="button">☐ Page the DBA</span>' in page.text
 
 
 async def test_an_unknown_channel_address_is_an_html_not_found_page(world: World) -> None:

@@ -90,7 +90,7 @@ async def test_start_creates_channel_people_opening_post_and_announcement(world:
     assert "**Stage 1/2 Triage** · **active** · 0/2 done\n1. [ ] Page DBA\n2. [ ] Logs" in opening["message"]
     assert "**Stage 2/2 Mitigate** · 0/1 done\n1. [ ] Fail over" in opening["message"]
     buttons = [a["name"] for att in opening["props"]["attachments"] for a in att.get("actions", [])]
-    assert buttons == ["Check Page DBA", "Check Logs", "Next stage", "Post update"]
+    assert buttons == ["☐ Page DBA", "☐ Logs", "Next stage", "Post update"]
     assert opening["props"]["incident_id"] == current.id
     announcement = world.standin.posts(off_topic["id"])[-1]["message"]
     assert announcement.startswith(

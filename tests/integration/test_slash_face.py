@@ -72,8 +72,8 @@ async def test_the_checklist_post_is_pinned_and_its_buttons_check_and_uncheck(wo
     assert "**Stage 3/3 Verify** · 0/0 done\n*(no items)*" in message
     controls = actions(post)
     assert [(a["name"], a["type"]) for a in controls.values()] == [
-        ("Check Page the DBA", "button"),
-        ("Check Read the logs", "button"),
+        ("☐ Page the DBA", "button"),
+        ("☐ Read the logs", "button"),
         ("Next stage", "button"),
         ("Post update", "button"),
     ]
@@ -86,7 +86,7 @@ async def test_the_checklist_post_is_pinned_and_its_buttons_check_and_uncheck(wo
     assert replies(world, world.alice.id, incident)[-1] == "Marked 'Read the logs' as done."
     # The same change as `/incident check 2`: on the timeline, shown by this post (no post of its own).
     await on_timeline_only(world, incident, f"{alice} marked **Read the logs** as done (stage 1/3 Triage)")
-    assert actions(edited)[control(edited, "Read the logs")]["name"] == "Uncheck Read the logs"
+    assert actions(edited)[control(edited, "Read the logs")]["name"] == "☑ Read the logs"
 
     await click(world, world.alice, post["id"], control(edited, "Read the logs"))
     await shows(world, incident, "2. [ ] Read the logs")
@@ -99,10 +99,10 @@ async def test_the_checklist_post_is_pinned_and_its_buttons_check_and_uncheck(wo
 async def test_a_replayed_or_stale_click_changes_nothing(world: World) -> None:
     incident = await outage(world)
     post = checklist_post(world, incident)
-    stale = actions(post)[control(post, "Page the DBA")]  # "Check Page the DBA", as first shown
+    stale = actions(post)[control(post, "Page the DBA")]  # "☐ Page the DBA", as first shown
     await click(world, world.alice, post["id"], control(post, "Page the DBA"))
     await shows(world, incident, "1. [x] Page the DBA")
-    # The edited post has an "Uncheck" in that place; a client holding the old post sends the
+    # The edited post has a "☑" in that place; a client holding the old post sends the
     # old control (the stand-in keeps the edited post's controls, so send it as Mattermost would).
     answer = await post_json(
         world,
@@ -132,7 +132,7 @@ async def test_next_stage_asks_like_the_command_then_the_dialog_moves_on(world: 
     assert (await state(world, incident.id)).active_stage == 0, "nothing moves before the confirmation"
     assert await submit_dialog(world, world.alice, opened) == {}
     moved = await shows(world, incident, "**Stage 2/3 Mitigate** · **active**")
-    assert [a["name"] for a in actions(moved).values()] == ["Check Fail over", "Next stage", "Post update"]
+    assert [a["name"] for a in actions(moved).values()] == ["☐ Fail over", "Next stage", "Post update"]
     # The stage with no open item moves at once.
     await click(world, world.alice, post["id"], control(moved, "Fail over"))
     done = await shows(world, incident, "1. [x] Fail over")
@@ -251,8 +251,8 @@ async def test_a_deleted_checklist_post_is_posted_and_pinned_again_on_the_next_c
     assert again["is_pinned"] is True
     assert "1. [x] Page the DBA" in again["message"]
     assert [a["name"] for a in actions(again).values()] == [
-        "Uncheck Page the DBA",
-        "Check Read the logs",
+        "☑ Page the DBA",
+        "☐ Read the logs",
         "Next stage",
         "Post update",
     ]
@@ -359,9 +359,9 @@ async def test_the_stand_in_is_usable_by_hand(world: World) -> None:
     # `posts` lists the buttons; `click` clicks one and shows the ephemeral reply.
     listed = await mm(world, "posts", "--channel", channel, "--last", "50")
     check = control(checklist_post(world, incident), "Page the DBA")
-    assert f"[{check}] Check Page the DBA" in listed
+    assert f"[{check}] ☐ Page the DBA" in listed
     clicked = await mm(world, "click", "--channel", channel, check)
-    assert f"Clicked [{check}] Check Page the DBA" in clicked
+    assert f"Clicked [{check}] ☐ Page the DBA" in clicked
     assert "[reply] Marked 'Page the DBA' as done." in clicked
     await shows(world, incident, "1. [x] Page the DBA")
 

@@ -35,8 +35,8 @@ def test_controls_are_buttons_a_menu_past_ten_items_and_none_once_ended() -> Non
     made = incident()
     [items, moves] = text.checklist_controls(made.state)
     assert [(b.name, b.action, b.stage, b.item, b.state) for b in items.buttons] == [
-        ("Check Page DBA", "set_item", 0, 0, "done"),
-        ("Check Logs", "set_item", 0, 1, "done"),
+        ("☐ Page DBA", "set_item", 0, 0, "done"),
+        ("☐ Logs", "set_item", 0, 1, "done"),
     ]
     assert [b.action for b in moves.buttons] == ["next_stage", "post_update"]
     triage = made.state.checklists[0]
@@ -54,6 +54,16 @@ def test_controls_are_buttons_a_menu_past_ten_items_and_none_once_ended() -> Non
     assert [b.action for b in last.buttons] == ["post_update"], "no items, no next stage"
     made.state.status = IncidentStatus.ENDED
     assert text.checklist_controls(made.state) == []
+
+
+def test_a_button_names_its_item_once() -> None:
+    made = incident()
+    made.state.checklists[0].items[1].title = "Check replication"
+    [items, _] = text.checklist_controls(made.state)
+    assert [b.name for b in items.buttons] == ["☐ Page DBA", "☐ Check replication"]
+    made.set_item_state(SetItemState(actor=actor(), stage=0, item=1, state="done"), T0)
+    [items, _] = text.checklist_controls(made.state)
+    assert [b.name for b in items.buttons] == ["☐ Page DBA", "☑ Check replication"]
 
 
 def test_a_huge_checklist_still_fits_in_one_post() -> None:

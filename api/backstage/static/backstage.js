@@ -1,18 +1,38 @@
 // The backstage's few behaviours; every page also works as plain forms and links.
 "use strict";
 
+// Whether a form field differs from what the page was rendered with.
+function changed(field) {
+  if (field.tagName === "SELECT") {
+    const options = Array.from(field.options);
+    // With no option marked, a single choice starts at its first option.
+    const marked = options.some(option => option.defaultSelected);
+    return options.some((option, i) => option.selected !== (marked ? option.defaultSelected : !field.multiple && i === 0));
+  }
+  if (field.type === "checkbox" || field.type === "radio") return field.checked !== field.defaultChecked;
+  return field.value !== field.defaultValue;
+}
+
+// Whether someone is in the middle of a form in `region`: typing, or a choice not yet sent.
+function editing(region) {
+  const active = document.activeElement;
+  if (active && region.contains(active) && active.matches("input, textarea, select")) return true;
+  return Array.from(region.querySelectorAll("input:not([type=hidden]), textarea, select")).some(changed);
+}
+
 // Live incident page: ask every 2 s whether the incident changed (204: no), and swap in the
-// changed part. Nothing is asked while the page is hidden, so an idle tab costs nothing.
+// changed part, unless someone is filling in a form there (then it waits until they are not).
+// Nothing is asked while the page is hidden, so an idle tab costs nothing.
 function startLive(region) {
   const url = region.dataset.liveUrl;
   let digest = region.dataset.digest;
   let timer = null;
   let busy = false;
   async function poll() {
-    if (busy || document.hidden) return;
+    if (busy || document.hidden || editing(region)) return;
     busy = true;
     try {
-      const response = await fetch(url + "?digest=" + encodeURIComponent(digest), {
+      const response = await fetch(url + (url.includes("?") ? "&" : "?") + "digest=" + encodeURIComponent(digest), {
         credentials: "same-origin", headers: { "Accept": "text/html" }, cache: "no-store",
       });
       if (response.redirected || response.status === 401) {
@@ -24,6 +44,8 @@ function startLive(region) {
         const key = focused ? focused.id || (focused.form && focused.form.closest("[id]") && focused.form.closest("[id]").id) : null;
         const open = Array.from(region.querySelectorAll("details[id]")).filter(d => d.open).map(d => d.id);
         region.innerHTML = html;
+        const said = document.getElementById("live-status");
+        if (said) said.textContent = "The incident changed; the page shows it as of " + new Date().toLocaleTimeString() + ".";
         digest = response.headers.get("X-Digest") || digest;
         region.dataset.digest = digest;
         open.forEach(id => { const d = document.getElementById(id); if (d) d.open = true; });
@@ -42,9 +64,42 @@ function startLive(region) {
   start();
 }
 
-// Playbook editor: add stages and items from <template>s, numbered after the last one.
+// Playbook editor: removing a stage or an item is immediate and undoable until saved (the
+// form's own checkbox, which a plain form posts, says it is removed); stages and items are
+// added from <template>s, numbered after the last one.
 function startEditor() {
   const stages = document.getElementById("stages");
+  function removal(toggle) {
+    const part = toggle.closest("[data-removable]");
+    part.classList.add("removable");
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "remove-now";
+    button.textContent = part.dataset.removable === "stage" ? "Remove stage" : "Remove item";
+    const undone = document.createElement("p");
+    undone.className = "undo";
+    undone.hidden = true;
+    const undo = document.createElement("button");
+    undo.type = "button";
+    undo.textContent = "Undo";
+    undone.append(document.createElement("span"), " ", undo);
+    toggle.closest("label").replaceWith(button, undone, toggle);
+    toggle.hidden = true;
+    function show(removed) {
+      toggle.checked = removed;
+      part.classList.toggle("removed", removed);
+      undone.hidden = !removed;
+      button.hidden = removed;
+      const title = part.querySelector("input[name$='.title']");
+      undone.firstChild.textContent = `${part.dataset.name} ${title && title.value ? "“" + title.value + "” " : ""}will be removed when you save.`;
+      (removed ? undo : button).focus();
+    }
+    button.addEventListener("click", () => show(true));
+    undo.addEventListener("click", () => show(false));
+    if (toggle.checked) show(true);
+  }
+  function enhance(root) { root.querySelectorAll("input.remove-toggle").forEach(removal); }
+  enhance(stages);
   function addItem(stageIndex) {
     const fieldset = stages.querySelector(`fieldset[data-stage="${stageIndex}"]`);
     const list = fieldset.querySelector("ol.edit-items");
@@ -52,6 +107,8 @@ function startEditor() {
     list.dataset.next = String(next + 1);
     const html = document.getElementById("item-template").innerHTML.replaceAll("__S__", stageIndex).replaceAll("__I__", next);
     list.insertAdjacentHTML("beforeend", html);
+    list.lastElementChild.dataset.name = `Stage ${Number(stageIndex) + 1}, item ${list.children.length}`;
+    enhance(list.lastElementChild);
     list.lastElementChild.querySelector("input").focus();
   }
   document.addEventListener("click", event => {
@@ -64,6 +121,8 @@ function startEditor() {
     const html = document.getElementById("stage-template").innerHTML.replaceAll("__S__", next);
     stages.insertAdjacentHTML("beforeend", html);
     stages.lastElementChild.querySelector("legend").textContent = "Stage " + (stages.children.length);
+    stages.lastElementChild.dataset.name = "Stage " + (stages.children.length);
+    enhance(stages.lastElementChild);
     stages.lastElementChild.querySelector("input").focus();
   });
 }
@@ -72,7 +131,11 @@ function startEditor() {
 function startCharts() {
   const data = JSON.parse(document.getElementById("chart-data").textContent);
   const common = { responsive: true, maintainAspectRatio: false, animation: false };
-  const make = (id, config) => new Chart(document.getElementById(id), { ...config, options: { ...common, ...(config.options || {}) } });
+  // A chart with nothing to show is a sentence instead (no canvas).
+  const make = (id, config) => {
+    const canvas = document.getElementById(id);
+    if (canvas) new Chart(canvas, { ...config, options: { ...common, ...(config.options || {}) } });
+  };
   make("chart-started", { type: "bar", data: { labels: data.days, datasets: [{ label: "Started", data: data.started, backgroundColor: "#0b5cad" }] },
     options: { scales: { y: { beginAtZero: true, ticks: { precision: 0 } } } } });
   make("chart-ttr", { type: "line", data: { labels: data.days, datasets: [
@@ -93,14 +156,23 @@ document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll("form[data-confirm]").forEach(form => form.addEventListener("submit", event => {
     if (!window.confirm(form.dataset.confirm)) event.preventDefault();
   }));
-  // On a phone the filters start folded, so the list is what one sees first.
-  const filters = document.querySelector("details.filter-box");
-  if (filters && window.matchMedia("(max-width: 640px)").matches && !location.search) filters.open = false;
+  // A notice can be put away once read.
+  document.querySelectorAll(".flash").forEach(flash => {
+    const close = document.createElement("button");
+    close.type = "button";
+    close.className = "link dismiss";
+    close.textContent = "Dismiss";
+    close.addEventListener("click", () => flash.remove());
+    flash.append(" ", close);
+  });
   // Choosing a preset window forgets the days typed for a window of one's own.
   const preset = document.getElementById("s-days");
   if (preset) preset.addEventListener("change", () => {
     if (preset.value !== "0") ["s-since", "s-until"].forEach(id => { document.getElementById(id).value = ""; });
   });
+  // After a refused form, focus goes to what to fix.
   const summary = document.getElementById("error-summary");
+  const refused = document.querySelector(".form-error");
   if (summary) summary.focus();
+  else if (refused) (refused.closest("form").querySelector("[aria-invalid=true]") || refused.closest("form").querySelector("input:not([type=hidden]), textarea, select, button")).focus();
 });
