@@ -173,7 +173,10 @@ TIMELINE_KINDS: dict[str, tuple[str, frozenset[EventType]]] = {
     "people": ("People", frozenset({EventType.COMMANDER_CHANGED, EventType.MEMBER_INVITED})),
     "announcements": ("Announcements", frozenset({EventType.ANNOUNCED})),
     "reminders": ("Reminders", frozenset({EventType.REMINDER_CHANGED, EventType.REMINDER_SENT})),
-    "lifecycle": ("Start and end", frozenset({EventType.CREATED, EventType.ENDED, EventType.RESTARTED})),
+    "lifecycle": (
+        "Start and end",
+        frozenset({EventType.CREATED, EventType.ENDED, EventType.CANCELLED, EventType.RESTARTED}),
+    ),
     "problems": (
         "Problems",
         frozenset(
