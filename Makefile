@@ -12,7 +12,7 @@ RUNTIME_LOCK := requirements.lock
 UV := uv==0.13.9
 UV_COMPILE := UV_CUSTOM_COMPILE_COMMAND='make lock' $(BIN)/uv pip compile --quiet --universal --generate-hashes pyproject.toml
 
-.PHONY: dev test test-mattermost lint format bench bench-scale fuzz histories install lock bytecode clean
+.PHONY: dev test test-fast test-mattermost lint format bench bench-scale fuzz histories install lock bytecode clean
 # The project's own code. Its bytecode is compiled ahead: a worker's sandbox imports the workflow
 # modules again for every incident it loads, and where PYTHONDONTWRITEBYTECODE is set (as here and
 # in the Docker image) Python would otherwise compile them from source each time (docs/performance.md).
@@ -48,9 +48,13 @@ bytecode: $(INSTALLED)
 dev: bytecode
 	$(BIN)/python -m devstack
 
-## Lint, type-check and run the whole test suite against the real Temporal dev server.
+## Lint, type-check and run the whole test suite against the real Temporal dev server (about ten minutes).
 test: bytecode lint
 	$(BIN)/python -m pytest
+
+## Lint, type-check and run what needs no Temporal server: unit, replay, stand-in, contract, compose and lock (under a minute).
+test-fast: bytecode lint
+	$(BIN)/python -m pytest -m fast
 
 ## The Mattermost contract suite against a real server: MATTERMOST_URL, MATTERMOST_BOT_TOKEN and
 ## MATTERMOST_TEST_USER_TOKEN (optionally MATTERMOST_TEST_TEAM). `make test` runs it against the stand-in.

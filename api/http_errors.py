@@ -17,8 +17,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.service import RPCError
 
 from mattermost_client.gateway import MattermostFailure
+from service.command_follow_ups import CommandPending, pending_body
 from service.errors import ServiceError, describe_fields, validation_fields
-from service.pending_commands import CommandPending, pending_body
 from service.unavailability import rpc_error
 
 log = logging.getLogger(__name__)

@@ -26,10 +26,10 @@ from models.incident import IncidentState, incident_workflow_id
 from models.incident_commands import CommandResult, IncidentCommand, RequestKey
 from models.pending_commands import LateReply
 from models.refusals import ended_refusal
+from service.command_follow_ups import follow_up, handing_over, pending_command
 from service.container import Services
 from service.errors import ServiceError, not_found
 from service.idempotency import check_replay, new_key
-from service.pending_commands import follow_up, handing_over, pending_command
 from service.temporal_calls import Gone, NotAnswered, execute_update, query, quote
 from service.ttl_cache import TTLCache
 from service.unavailability import rpc_error

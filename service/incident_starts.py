@@ -30,11 +30,11 @@ from models.incident_commands import CommandResult, OpenIncident, RequestKey, Re
 from models.incident_views import summarize, to_view
 from models.pending_commands import LateReply
 from models.playbook import Playbook, playbook_workflow_id
+from service.command_follow_ups import follow_up, pending_command
 from service.container import Services
 from service.errors import invalid, not_found
 from service.idempotency import check_replay, new_key
 from service.incident_access import handle, load, remember_location
-from service.pending_commands import follow_up, pending_command
 from service.temporal_calls import Gone, NotAnswered, execute_update_with_start, query
 from settings import Settings
 from workflows.incident_rules import new_incident

@@ -91,7 +91,7 @@ def quote(value: str) -> str:
 
 class NotAnswered(Exception):
     """Temporal took the update but did not answer in time: it may still be applied (its
-    outcome is asked again with the same Update id; see `service.pending_commands`)."""
+    outcome is asked again with the same Update id; see `service.command_follow_ups`)."""
 
 
 # Temporal's answers that mean the update was not taken, and may be taken a moment later:

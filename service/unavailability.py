@@ -6,7 +6,7 @@ service is unavailable (Temporal unreachable: try again in a minute); the incide
 (its workflow task timed out, a worker restarting or overloaded: try again in a moment);
 or one incident's workflow is failing (a bug or a broken deployment: only an admin can
 help, and needs the incident id). A request Temporal took but did not answer in time is
-none of these: it is pending (`service.pending_commands`). A request Temporal refuses as
+none of these: it is pending (`service.command_follow_ups`). A request Temporal refuses as
 invalid is not an outage either.
 """
 

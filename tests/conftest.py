@@ -17,6 +17,22 @@ import pytest
 from tests.harness import Stack, World, running_stack, world_in
 
 _exit_status: int | None = None
+# The fast tier: what needs no Temporal server (`make test-fast`, `-m fast`); the rest is
+# marked `temporal`. A fast test that asks for the stack fails (see `world`).
+FAST = (
+    "tests/unit/",
+    "tests/standin/",
+    "tests/contract/",
+    "tests/test_replay.py",
+    "tests/deploy/test_compose.py",
+    "tests/deploy/test_lock.py",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        where = item.path.relative_to(config.rootpath).as_posix()
+        item.add_marker(pytest.mark.fast if where.startswith(FAST) else pytest.mark.temporal)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -40,6 +56,7 @@ async def stack() -> AsyncIterator[Stack]:
 
 
 @pytest.fixture
-async def world(stack: Stack) -> AsyncIterator[World]:
+async def world(request: pytest.FixtureRequest, stack: Stack) -> AsyncIterator[World]:
+    assert request.node.get_closest_marker("fast") is None, "the fast tier runs without a Temporal server"
     async with world_in(stack) as created:
         yield created

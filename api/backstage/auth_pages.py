@@ -12,7 +12,7 @@ from api.backstage import backstage_session as cookies
 from api.backstage.backstage_common import Visitor, form_session, render, secure_cookies, templates, visitor
 from api.dependencies import services
 from mattermost_client.gateway import MattermostFailure
-from service import signed_out_sessions
+from service import session_sign_outs
 from service.container import Services
 from service.errors import ServiceError
 
@@ -97,7 +97,7 @@ async def sign_out(session: cookies.Session = Depends(form_session), svc: Servic
     cannot record it, nothing is done and the page says to try again; when Mattermost
     cannot end its session, the backstage's is over all the same.
     """
-    await signed_out_sessions.end_session(svc, session.session_id, session.expires_at)
+    await session_sign_outs.end_session(svc, session.session_id, session.expires_at)
     try:
         await svc.mattermost.logout(session.token)
     except MattermostFailure:

@@ -21,7 +21,7 @@ from fastapi.templating import Jinja2Templates
 from api.backstage import backstage_session as cookies
 from api.dependencies import services
 from models.common import Actor
-from service import signed_out_sessions
+from service import session_sign_outs
 from service.container import Services
 from service.errors import ServiceError
 from service.ttl_cache import TTLCache
@@ -77,7 +77,7 @@ async def current_session(request: Request, svc: Services = Depends(services)) -
     """The visitor's session; without one, or once it was signed out (in any API process), a
     redirect to sign in (then back here)."""
     found = cookies.read_session(request, svc.settings.signing_secret)
-    if found is None or await signed_out_sessions.has_ended(svc, found.session_id):
+    if found is None or await session_sign_outs.has_ended(svc, found.session_id):
         raise SignInRequired(here(request) if request.method == "GET" else cookies.PATH)
     return found
 

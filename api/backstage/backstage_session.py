@@ -5,7 +5,7 @@ The cookie is sealed with AES-GCM (`cryptography`) under a key derived from
 signed in, not when) and cannot be altered. It is HttpOnly (no script reads it),
 SameSite=Lax (not sent with cross-site form posts), Secure when `PUBLIC_URL` is https, and
 scoped to `/backstage`. Each session has a random id; signing out records a hash of it in
-Temporal (`service/signed_out_sessions.py`), so every API process refuses the cookie from
+Temporal (`service/session_sign_outs.py`), so every API process refuses the cookie from
 then on. It carries a per-session CSRF token that every state-changing form sends back in
 a hidden field, compared in constant time. The OAuth state and the flash message, which
 hold nothing secret, are signed (`signing.Signer`), every payload naming its purpose.
@@ -99,7 +99,7 @@ def start_session(
 
 def read_session(request: Request, signing_secret: str) -> Session | None:
     """The session of the cookie, when this app made it and it has not expired. Whether it
-    was signed out is Temporal's to say (`service.signed_out_sessions.has_ended`)."""
+    was signed out is Temporal's to say (`service.session_sign_outs.has_ended`)."""
     payload = _unseal(signing_secret, request.cookies.get(SESSION_COOKIE))
     if payload is None:
         return None

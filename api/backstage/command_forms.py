@@ -30,10 +30,10 @@ from models.command_table import BY_NAME, CommandSpec, Confirm, Ref
 from models.common import MATTERMOST_ID
 from models.incident_commands import IncidentCommand
 from models.pending_commands import RECEIVED
+from service.command_follow_ups import CommandPending
 from service.command_runner import ChannelRef, UnknownReference, UserRef, run_command
 from service.errors import ServiceError, describe_fields, validation_fields
 from service.idempotency import new_key, scoped
-from service.pending_commands import CommandPending
 
 router = APIRouter(prefix="/backstage", include_in_schema=False)
 

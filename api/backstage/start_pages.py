@@ -20,10 +20,10 @@ from api.backstage.command_forms import PENDING_HERE
 from api.backstage.incident_pages import _team
 from models.incident import IncidentFields
 from service import incident_starts, playbooks
+from service.command_follow_ups import CommandPending
 from service.errors import ServiceError, validation_fields
 from service.idempotency import new_key, scoped
 from service.pagination import PageParams
-from service.pending_commands import CommandPending
 
 router = APIRouter(prefix="/backstage", include_in_schema=False)
 FIELDS = ("playbook_id", "name", "description")

@@ -21,10 +21,10 @@ from api.http_errors import PENDING_RESPONSE, error_responses, pending_response
 from models.command_table import COMMANDS, CommandSpec
 from models.common import Actor, Model
 from models.incident_views import IncidentView
+from service.command_follow_ups import CommandPending
 from service.command_runner import references_from_body, run_command
 from service.container import Services
 from service.idempotency import new_key, scoped
-from service.pending_commands import CommandPending
 
 PATH_PARAMETERS: dict[str, Any] = {
     "stage": Annotated[int, Path(ge=0, le=10_000, description="0-based stage position")],

@@ -20,12 +20,12 @@ from models.incident_views import IncidentRecord, IncidentSummary, IncidentView,
 from service import incident_access as incidents
 from service import incident_lists
 from service import incident_starts as incident_start
+from service.command_follow_ups import CommandPending
 from service.container import Services
 from service.errors import not_found
 from service.idempotency import new_key, scoped
 from service.incident_lists import SORT_KEYS, IncidentFilter, IncidentListItem
 from service.pagination import Page, PageParams, paginate
-from service.pending_commands import CommandPending
 from service.time_bounds import time_bound
 
 router = APIRouter(

@@ -26,10 +26,10 @@ from api.slash.slash_protocol import (
 )
 from api.slash.slash_registry import RECEIVED_HERE, Registry, dispatch
 from mattermost_client.gateway import MattermostFailure
+from service.command_follow_ups import CommandPending, follow_up, watching_hand_over
 from service.container import Services
 from service.deadline import deadline
 from service.errors import ServiceError, unauthorized
-from service.pending_commands import CommandPending, follow_up, watching_hand_over
 from service.unavailability import MATTERMOST_UNAVAILABLE, SERVICE_UNAVAILABLE, UNEXPECTED, rpc_error
 
 log = logging.getLogger(__name__)
