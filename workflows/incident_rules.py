@@ -49,6 +49,7 @@ from models.incident import (
     Stage,
     StatusUpdate,
     TimelineEvent,
+    UpdateStatus,
 )
 from models.incident_commands import (
     AddItem,
@@ -788,6 +789,9 @@ class Incident:
         relayed = text.relayed(self.state, update.message[:1000])
         self.broadcast(f"status update{status} from {command.actor.mention}:\n> {relayed}")
         self._reschedule_reminder(now)
+        if update.status == UpdateStatus.RESOLVED:
+            # "Resolved" describes the problem, not the incident: ending it is a choice of its own.
+            return "Status update posted. The incident is still ongoing: `/incident end` ends it."
         return "Status update posted."
 
     def _answer_reminders(self, note: str) -> None:

@@ -60,7 +60,8 @@ async def start_incident(
     actor: Actor = Depends(current_user),
     svc: Services = Depends(services),
 ) -> IncidentView | JSONResponse:
-    """Start an incident. Returns once the workflow has accepted it; the channel appears moments later.
+    """Start an incident. Returns once the workflow has accepted it; the channel appears moments later
+    (`channel_id` is null until then: `GET /api/v1/incidents/{id}` shows it).
 
     When Temporal took the start but had not answered within `TEMPORAL_RPC_TIMEOUT_SECONDS`,
     the answer is 202 with the incident's id: repeat the request with the same

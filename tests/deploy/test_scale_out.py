@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import itertools
 import os
 import signal
 import socket
@@ -136,15 +135,18 @@ async def send(
 ) -> list[dict[str, Any]]:
     """POST to one API process, then the same request (same key) to the other; both must agree.
 
-    A 503 (Temporal did not answer in time, e.g. while a killed worker's tasks move on) is
-    retried with the same key, as a client would.
+    As a careful client does: a 202 (taken, not answered yet, e.g. while a killed worker's
+    tasks move on) is asked again with the same key until it answers; a 503 (nothing was
+    changed) is sent again.
     """
     answers = []
     for client in (clients[first % 2], clients[(first + 1) % 2]):
-        for attempt in itertools.count():
+        deadline = time.monotonic() + 120
+        while True:
             response = await client.post(path, json=body, headers={"Idempotency-Key": key})
-            if response.status_code != 503 or attempt == 5:
+            if response.status_code not in (202, 503) or time.monotonic() > deadline:
                 break
+            await asyncio.sleep(0.2)
         assert response.status_code in (200, 201), f"{path}: {response.status_code} {response.text}"
         answers.append(response.json())
     return answers
