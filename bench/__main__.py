@@ -133,7 +133,8 @@ async def outside(world: World, rounds: int) -> dict[str, Any]:
     """Slash `check` and `info` and a REST item state, each on a new connection, from the
     request to the reply; and `/incident start` typed through the stand-in until the
     channel has its members and the checklist post."""
-    incident_id, channel_id = await incident_channel(world)
+    _, channel_id = await incident_channel(world)
+    incident_id, _ = await incident_channel(world)  # its own, for the REST changes
     channel = world.standin.get_channel(channel_id)
     assert channel is not None
     info: list[float] = []
