@@ -7,10 +7,12 @@ without a word of this file changed (or the test says what it needs to know abou
 
 from __future__ import annotations
 
+import html
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qs, urljoin, urlsplit
 
 import httpx
 import pytest
@@ -18,8 +20,8 @@ from fastapi.routing import iter_route_contexts
 
 from api.app import create_app
 from models.command_table import COMMANDS
-from tests.harness import World, stack_settings
-from tests.integration.backstage_helpers import csrf, sign_in
+from tests.harness import Stack, World, stack_settings, world_in
+from tests.integration.backstage_helpers import browser, consent, csrf, sign_in
 from tests.integration.test_backstage import make_playbook, start_incident
 
 REFUSED = "This form is not from your current session"
@@ -166,3 +168,116 @@ async def test_every_backstage_post_refuses_a_missing_forged_or_foreign_csrf_tok
     after = await target.read(visit, accepted)
     assert after != before
     assert "Forged" not in after
+
+
+# --------------------------------------------------------------------------- open redirects
+
+# Where a backstage redirect could be told to go: the sign-in's `next` (and so the OAuth
+# state that carries it), and the command forms' `back`.
+OFF_SITE = [
+    "//evil.example",
+    "///evil.example",
+    "https://evil.example",
+    "https:evil.example",
+    "http://evil.example/backstage",
+    "//evil.example/backstage",
+    "/\\evil.example",
+    "\\\\evil.example",
+    "\\/evil.example",
+    "/%2F%2Fevil.example",
+    "%2F%2Fevil.example",
+    "/%5Cevil.example",
+    "javascript:alert(1)",
+    " JaVaScRiPt:alert(document.cookie)",
+    "data:text/html,<script>alert(1)</script>",
+    "/backstage@evil.example",
+    "/backstage.evil.example",
+    "/backstage//evil.example",
+    "/backstage/..//evil.example",
+    "/backstage/%2e%2e/%2E%2E//evil.example",
+    "/backstage/../../evil.example",
+    "/\t/evil.example",
+    "/\n/evil.example",
+    "\t//evil.example",
+    "/backstage\t//evil.example",
+    "/backstage\r\nLocation: https://evil.example",
+    "/backstage/\\evil.example",
+    "\u3002evil.example",
+    "http://127.0.0.1:1/backstage",
+]
+
+
+def as_a_browser_reads(base: str, location: str) -> str:
+    """`location` resolved against `base` as a browser resolves it (the WHATWG URL standard):
+    surrounding spaces and controls trimmed, tabs and newlines dropped, a backslash read as a
+    slash, and `%2e` as a dot in a path segment (so `..` segments are taken out)."""
+    cleaned = re.sub(r"[\t\n\r]", "", location.strip("\x00\x01\x02\x03\x04\x05\x06\x07\x08 "))
+    cleaned = re.sub("%2e", ".", cleaned.replace("\\", "/"), flags=re.IGNORECASE)
+    return urljoin(base, cleaned)
+
+
+def assert_stays_in_the_backstage(stack: Stack, location: str) -> None:
+    base = stack.api_url + "/backstage/oauth/callback"
+    resolved = urlsplit(as_a_browser_reads(base, location))
+    assert (resolved.scheme, resolved.netloc) == urlsplit(stack.api_url)[:2], location
+    assert resolved.path == "/backstage" or resolved.path.startswith("/backstage/"), location
+
+
+def next_of_the_sign_in_link(login: httpx.Response) -> str:
+    """Where the sign-in page's "Sign in with Mattermost" sends the visitor after signing in."""
+    link = re.search(r'href="(/backstage/login/start\?[^"]*)"', login.text)
+    assert link, "no sign-in link"
+    return parse_qs(urlsplit(html.unescape(link[1])).query)["next"][0]
+
+
+@dataclass
+class Redirects:
+    world: World
+    page: httpx.AsyncClient
+    token: str
+    incident_id: str
+
+
+@pytest.fixture(scope="module")
+async def redirects(stack: Stack) -> AsyncIterator[Redirects]:
+    """One incident and one signed-in person for every payload."""
+    async with world_in(stack) as world:
+        book = await make_playbook(world, world.alice)
+        incident = await start_incident(world, world.alice, book["id"], "Redirects")
+        page = await sign_in(world, world.alice)
+        token = csrf(await page.get(f"/backstage/incidents/{incident['id']}"))
+        yield Redirects(world, page, token, incident["id"])
+
+
+@pytest.mark.parametrize("target", OFF_SITE)
+async def test_no_redirect_target_from_a_request_leads_off_the_backstage(redirects: Redirects, target: str) -> None:
+    world, stack = redirects.world, redirects.world.stack
+    # The sign-in page's link carries `next` on to the start of the sign-in...
+    async with httpx.AsyncClient(base_url=stack.api_url) as anonymous:
+        shown = await anonymous.get("/backstage/login", params={"next": target})
+    assert shown.status_code == 200
+    assert_stays_in_the_backstage(stack, next_of_the_sign_in_link(shown))
+    # ...which puts it in the OAuth state, and the callback goes there once signed in.
+    visitor = browser(world)
+    signed_in = await visitor.get(await consent(world, visitor, world.alice, target))
+    assert signed_in.status_code == 303, signed_in.text
+    assert_stays_in_the_backstage(stack, signed_in.headers["location"])
+    # A command form comes back to its place on the incident page.
+    sent = await redirects.page.post(
+        f"/backstage/incidents/{redirects.incident_id}/commands/post_status_update",
+        data={"csrf_token": redirects.token, "message": "Still looking", "back": target},
+    )
+    assert sent.status_code == 303, sent.text
+    assert sent.headers["location"] == f"/backstage/incidents/{redirects.incident_id}"
+
+
+async def test_signing_in_still_returns_to_the_page_asked_for(redirects: Redirects) -> None:
+    world = redirects.world
+    asked = f"/backstage/teams/{world.team_id}/incidents?status=ended&sort=name&search=db+down%21"
+    visitor = browser(world)
+    sent_away = await visitor.get(asked)
+    assert sent_away.status_code == 303
+    next_path = next_of_the_sign_in_link(await visitor.get(sent_away.headers["location"]))
+    assert next_path == asked
+    signed_in = await visitor.get(await consent(world, visitor, world.alice, next_path))
+    assert signed_in.headers["location"] == asked
