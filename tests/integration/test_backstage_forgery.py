@@ -9,17 +9,20 @@ from __future__ import annotations
 
 import html
 import re
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
-from urllib.parse import parse_qs, urljoin, urlsplit
+from typing import Any, Literal
+from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 
 import httpx
 import pytest
 from fastapi.routing import iter_route_contexts
 
 from api.app import create_app
+from api.backstage.backstage_session import SESSION_COOKIE, STATE_COOKIE
 from models.command_table import COMMANDS
+from signing import Signer
 from tests.harness import Stack, World, stack_settings, world_in
 from tests.integration.backstage_helpers import browser, consent, csrf, sign_in
 from tests.integration.test_backstage import make_playbook, start_incident
@@ -281,3 +284,138 @@ async def test_signing_in_still_returns_to_the_page_asked_for(redirects: Redirec
     assert next_path == asked
     signed_in = await visitor.get(await consent(world, visitor, world.alice, next_path))
     assert signed_in.headers["location"] == asked
+
+
+# --------------------------------------------------------------------------- OAuth callbacks
+
+
+@dataclass
+class Attack:
+    """A callback visited by a browser that should not be signed in by it."""
+
+    browser: httpx.AsyncClient
+    callback: str
+    # Refused for its state (a page saying to sign in again), or for its code by Mattermost
+    # (back to the sign-in page, as for any sign-in Mattermost refuses).
+    refused_for: Literal["state", "code"]
+
+
+def with_query(url: str, **values: str | None) -> str:
+    """`url` with some query parameters replaced (None: left out)."""
+    parts = urlsplit(url)
+    query = {k: v[0] for k, v in parse_qs(parts.query).items()} | values
+    return parts._replace(query=urlencode({k: v for k, v in query.items() if v is not None})).geturl()
+
+
+def state_for(browser: httpx.AsyncClient, secret: str, **changes: Any) -> str:
+    """A state as the backstage signs it for `browser` (its nonce cookie), with `changes`."""
+    payload = {"kind": "backstage-oauth", "n": browser.cookies.get(STATE_COOKIE), "next": "/backstage"}
+    return Signer(secret).sign(payload | {"e": time.time() + 600} | changes)
+
+
+async def same_callback_twice(world: World) -> Attack:
+    victim = browser(world)
+    callback = await consent(world, victim, world.alice)
+    assert (await victim.get(callback)).status_code == 303
+    return Attack(victim, callback, "state")
+
+
+async def spent_code_with_a_fresh_state(world: World) -> Attack:
+    victim = browser(world)
+    spent = await consent(world, victim, world.alice)
+    assert (await victim.get(spent)).status_code == 303
+    attacker = browser(world)
+    fresh = await consent(world, attacker, world.alice)
+    return Attack(attacker, with_query(fresh, code=parse_qs(urlsplit(spent).query)["code"][0]), "code")
+
+
+async def state_from_another_browser(world: World) -> Attack:
+    victim, attacker = browser(world), browser(world)
+    callback = await consent(world, victim, world.alice)
+    await attacker.get("/backstage/login/start")  # a sign-in of its own under way: a nonce of its own
+    return Attack(attacker, callback, "state")
+
+
+async def expired_state(world: World) -> Attack:
+    victim = browser(world)
+    callback = await consent(world, victim, world.alice)
+    old = state_for(victim, world.stack.settings.signing_secret, e=time.time() - 1)
+    return Attack(victim, with_query(callback, state=old), "state")
+
+
+async def state_of_another_deployment(world: World) -> Attack:
+    victim = browser(world)
+    callback = await consent(world, victim, world.alice)
+    return Attack(victim, with_query(callback, state=state_for(victim, "another deployment's secret")), "state")
+
+
+async def state_signed_for_another_purpose(world: World) -> Attack:
+    victim = browser(world)
+    callback = await consent(world, victim, world.alice)
+    flash = state_for(victim, world.stack.settings.signing_secret, kind="backstage-flash")
+    return Attack(victim, with_query(callback, state=flash), "state")
+
+
+async def code_of_another_client(world: World) -> Attack:
+    """Mix-up: a code Mattermost issued to another app (one that also lists our callback URL),
+    sent with a state this browser really started."""
+    victim = browser(world)
+    ours = await consent(world, victim, world.alice)
+    callback = ours.split("?")[0]
+    other = world.standin.register_oauth_app("Other app", callback_urls=[callback], creator_id=world.admin.id)
+    async with httpx.AsyncClient() as mattermost:
+        granted = await mattermost.post(
+            f"{world.standin.url}/oauth/authorize",
+            data={"client_id": other["id"], "redirect_uri": callback, "response_type": "code", "state": "x"}
+            | {"username": world.alice.username, "allow": "1"},
+        )
+    assert granted.status_code == 302, granted.text
+    code = parse_qs(urlsplit(granted.headers["location"]).query)["code"][0]
+    return Attack(victim, with_query(ours, code=code), "code")
+
+
+async def no_state(world: World) -> Attack:
+    victim = browser(world)
+    return Attack(victim, with_query(await consent(world, victim, world.alice), state=None), "state")
+
+
+async def access_denied(world: World) -> Attack:
+    victim = browser(world)
+    callback = await consent(world, victim, world.alice)
+    return Attack(victim, with_query(callback, code=None, error="access_denied"), "code")
+
+
+@pytest.mark.parametrize(
+    "attack",
+    [
+        same_callback_twice,
+        spent_code_with_a_fresh_state,
+        state_from_another_browser,
+        expired_state,
+        state_of_another_deployment,
+        state_signed_for_another_purpose,
+        code_of_another_client,
+        no_state,
+        access_denied,
+    ],
+    ids=lambda attack: attack.__name__,
+)
+async def test_a_replayed_or_mixed_up_oauth_callback_signs_nobody_in(
+    world: World, attack: Callable[[World], Awaitable[Attack]]
+) -> None:
+    made = await attack(world)
+    sessions = len(world.standin.oauth_sessions(world.alice.id))
+    cookie = made.browser.cookies.get(SESSION_COOKIE)
+    answer = await made.browser.get(made.callback)
+    if made.refused_for == "state":
+        assert answer.status_code == 400, (answer.status_code, made.callback)
+        assert "This sign-in did not start here or took too long" in answer.text
+    else:
+        assert answer.status_code == 303, (answer.status_code, made.callback)
+        assert answer.headers["location"].startswith("/backstage/login?")
+    set_cookies = answer.headers.get_list("set-cookie")
+    assert not [c for c in set_cookies if c.startswith(f"{SESSION_COOKIE}=") and "Max-Age=0" not in c], set_cookies
+    assert made.browser.cookies.get(SESSION_COOKIE) in (cookie, None)
+    assert len(world.standin.oauth_sessions(world.alice.id)) == sessions
+    if made.browser.cookies.get(SESSION_COOKIE) is None:
+        assert (await made.browser.get("/backstage")).headers["location"].startswith("/backstage/login")
