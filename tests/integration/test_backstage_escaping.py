@@ -114,12 +114,13 @@ async def make_hostile(world: World) -> Hostile:
     assert updated.status_code == 200, updated.text
     page = await sign_in(world, world.alice)
     # Lists read from Temporal's visibility, a moment behind.
-    await eventually(
-        lambda: page.get(f"/backstage/teams/{world.team_id}/incidents"),
-        lambda r: incident_id in r.text,
-        what="the incident listed",
-    )
+    await listed(page, f"/backstage/teams/{world.team_id}/incidents", incident_id)
+    await listed(page, f"/backstage/teams/{world.team_id}/playbooks", book["id"])
     return Hostile(world, page, incident_id, book["id"])
+
+
+async def listed(page: httpx.AsyncClient, listing: str, made: str) -> None:
+    await eventually(lambda: page.get(listing), lambda r: made in r.text, what=f"{made} in {listing}")
 
 
 @pytest.fixture(scope="module")
