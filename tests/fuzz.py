@@ -13,6 +13,8 @@ import asyncio
 import logging
 import os
 import sys
+from collections import Counter
+from dataclasses import dataclass, field
 from typing import Any
 
 import hypothesis
@@ -42,14 +44,23 @@ def with_known(case: Any, known: dict[str, str]) -> None:
         case.body["team_id"] = known["team_id"]
 
 
+@dataclass
+class Fuzzed:
+    """What a pass did: the requests sent per operation ("GET /path"), and every failure found."""
+
+    requests: Counter[str] = field(default_factory=Counter)
+    failures: list[str] = field(default_factory=list)
+
+
 def fuzz(
     base_url: str, token: str, *, max_examples: int, derandomize: bool, known: dict[str, str] | None = None
-) -> list[str]:
-    """Every failure found, one line each (empty: none). Blocking: run it off the event loop
-    that serves the API. `known` maps parameter names (team_id, incident_id, playbook_id,
-    channel_id) to real values, used in about half of the requests."""
+) -> Fuzzed:
+    """Blocking: run it off the event loop that serves the API. `known` maps parameter names
+    (team_id, incident_id, playbook_id, channel_id) to real values, used in about half of the
+    requests."""
     schema = schemathesis.openapi.from_url(f"{base_url}/openapi.json")
-    failures: list[str] = []
+    done = Fuzzed()
+    failures = done.failures
     for result in schema.get_all_operations():
         if isinstance(result, Err):
             failures.append(f"the document has an invalid operation: {result.err()}")
@@ -73,13 +84,14 @@ def fuzz(
             if real and known:
                 with_known(case, known)
             response = case.call(base_url=base_url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+            done.requests[f"{case.method.upper()} {case.path}"] += 1
             case.validate_response(response, checks=CHECKS)
 
         try:
             check()
         except (Exception, BaseExceptionGroup) as error:  # one operation failed; go on with the others
             failures.append(f"{operation.label}: {str(error)[:2000]}")
-    return failures
+    return done
 
 
 async def known_values(world: Any) -> dict[str, str]:
@@ -107,16 +119,17 @@ async def _main(max_examples: int) -> int:
     try:
         world = make_world(stack)
         known = await known_values(world)
-        failures = await asyncio.to_thread(
+        done = await asyncio.to_thread(
             fuzz, stack.api_url, world.alice.token, max_examples=max_examples, derandomize=False, known=known
         )
         await world.close()
     finally:
         await stack.stop()
-    for failure in failures:
+    for failure in done.failures:
         print(failure, "\n")
-    print(f"schemathesis: {len(failures)} operation(s) failed")
-    return 1 if failures else 0
+    print(f"schemathesis: {done.requests.total()} requests to {len(done.requests)} operations")
+    print(f"schemathesis: {len(done.failures)} operation(s) failed")
+    return 1 if done.failures else 0
 
 
 def main() -> None:

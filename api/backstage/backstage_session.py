@@ -17,6 +17,7 @@ import base64
 import functools
 import hmac
 import json
+import re
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -152,9 +153,18 @@ def clear_oauth_state(response: Response, *, secure: bool) -> None:
     response.delete_cookie(STATE_COOKIE, path=PATH, httponly=True, samesite="lax", secure=secure)
 
 
+# A path under /backstage and its query, in the characters a URL keeps as they are (no spaces,
+# controls or backslashes, which browsers drop or read as slashes), without a fragment.
+_INSIDE = re.compile(r"/backstage(?:/[\w.~!$&'()*+,;=:@%-]*)*(?:\?[\w.~!$&'()*+,;=:@%/?-]*)?", re.ASCII)
+# A segment a browser takes for "." or ".." (also percent-encoded), which moves a path out of its folder.
+_DOTS = re.compile(r"/(?:\.|%2e){1,2}(?=/|\?|$)", re.IGNORECASE)
+
+
 def safe_next(path: str) -> str:
-    """Only a path inside the backstage: never an open redirect to another site."""
-    if path.startswith(PATH) and not path.startswith("//") and "\\" not in path and "://" not in path:
+    """Only a path inside the backstage, as a browser will resolve it: never a redirect to
+    another site, and never out of /backstage (`/backstage@evil`, `/backstage/../x`)."""
+    where = path.split("?", 1)[0]
+    if _INSIDE.fullmatch(path) and "//" not in where and not _DOTS.search(where):
         return path
     return PATH
 

@@ -17,6 +17,7 @@ from playwright.async_api import Browser, BrowserContext, Page, ViewportSize, ex
 
 from tests.harness import User, World, eventually
 from tests.integration.test_backstage import make_playbook, start_incident
+from tests.integration.test_backstage_escaping import make_hostile
 
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 TAKE_SHOTS = os.environ.get("BACKSTAGE_SCREENSHOTS") == "1"
@@ -370,3 +371,46 @@ async def _reload_until(page: Page, row: Any) -> bool:
 def _web_ui(world: World) -> str:
     settings = world.stack.settings
     return f"{settings.temporal_ui_url}/namespaces/{settings.temporal_namespace}/workflows"
+
+
+# Anything a hostile value could have become: a script of the page's own, an event handler, a
+# `javascript:` link (tests/integration/test_backstage_escaping.py checks the same in the HTML).
+INJECTED = """(() => [...document.querySelectorAll('*')].flatMap(e => {
+  const found = [...e.attributes].filter(a => a.name.startsWith('on')
+      || (['href', 'src', 'action', 'formaction'].includes(a.name) && /^\\s*javascript:/i.test(a.value)))
+    .map(a => `<${e.tagName.toLowerCase()} ${a.name}>`);
+  if (e.tagName === 'SCRIPT' && e.type !== 'application/json' && !e.src.includes('/backstage/static/'))
+    found.push('<script> ' + e.textContent.slice(0, 40));
+  return found;
+}))()"""
+
+
+async def test_no_script_runs_from_what_people_typed_on_any_page(browser: Browser, world: World) -> None:
+    hostile = await make_hostile(world)
+    context, page = await signed_in(browser, world, world.alice, DESKTOP)
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: dialogs.append(dialog.message))
+    paths = {
+        "incident list": f"/backstage/teams/{world.team_id}/incidents",
+        "incident page": f"/backstage/incidents/{hostile.incident_id}",
+        "live fragment": f"/backstage/incidents/{hostile.incident_id}/live?digest=none",
+        "start form": f"/backstage/teams/{world.team_id}/incidents/new",
+        "playbook list": f"/backstage/teams/{world.team_id}/playbooks",
+        "playbook editor": f"/backstage/playbooks/{hostile.playbook_id}",
+        "playbook history": f"/backstage/playbooks/{hostile.playbook_id}/history",
+        "dashboard": f"/backstage/teams/{world.team_id}/stats",
+    }
+    for name, path in paths.items():
+        await page.goto(world.stack.api_url + path)
+        await page.wait_for_load_state("load")
+        if name == "playbook editor":
+            # The editor writes the item's title into its "will be removed" line itself.
+            await page.get_by_role("button", name="Remove item").first.click()
+            await expect(page.locator("p.undo").first).to_contain_text("__xss=1")
+        if name == "dashboard":
+            await expect(page.locator("body")).to_have_attribute("data-charts-ready", "true")
+        assert await page.evaluate("window.__xss") is None, name
+        assert await page.evaluate(INJECTED) == [], name
+        assert "__xss=1</script>" in await page.locator("body").inner_text(), name
+    assert dialogs == []
+    await context.close()

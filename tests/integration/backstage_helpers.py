@@ -13,17 +13,24 @@ from tests.harness import User, World
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
-async def sign_in(world: World, user: User, next_path: str = "/backstage") -> httpx.AsyncClient:
-    """A browser-like client signed in as `user`: the whole authorization code flow over HTTP."""
+def browser(world: World) -> httpx.AsyncClient:
+    """A cookie-keeping HTTP client for the backstage, closed with the world."""
     client = httpx.AsyncClient(base_url=world.stack.api_url, timeout=30)
     world._clients.append(client)
+    return client
+
+
+async def consent(world: World, client: httpx.AsyncClient, user: User, next_path: str = "/backstage") -> str:
+    """The authorization code flow over HTTP up to Mattermost's redirect back: `client` starts
+    signing in, `user` allows the app on the stand-in's consent page; the callback URL (its
+    code and state) is returned, not yet visited."""
     start = await client.get("/backstage/login/start", params={"next": next_path})
     assert start.status_code == 302, start.text
     authorize = start.headers["location"]
     assert authorize.startswith(f"{world.standin.url}/oauth/authorize?")
-    consent = await client.get(authorize)
-    assert consent.status_code == 200
-    assert "Allow" in consent.text
+    page = await client.get(authorize)
+    assert page.status_code == 200
+    assert "Allow" in page.text
     query = {k: v[0] for k, v in parse_qs(urlsplit(authorize).query).items()}
     allowed = await client.post(
         f"{world.standin.url}/oauth/authorize",
@@ -32,7 +39,13 @@ async def sign_in(world: World, user: User, next_path: str = "/backstage") -> ht
     assert allowed.status_code == 302, allowed.text
     callback = allowed.headers["location"]
     assert callback.startswith(f"{world.stack.api_url}/backstage/oauth/callback?")
-    signed_in = await client.get(callback)
+    return str(callback)
+
+
+async def sign_in(world: World, user: User, next_path: str = "/backstage") -> httpx.AsyncClient:
+    """A browser-like client signed in as `user`: the whole authorization code flow over HTTP."""
+    client = browser(world)
+    signed_in = await client.get(await consent(world, client, user, next_path))
     assert signed_in.status_code == 303, signed_in.text
     assert signed_in.headers["location"] == next_path
     return client

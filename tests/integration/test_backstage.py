@@ -34,9 +34,12 @@ async def make_playbook(world: World, owner: User, **fields: Any) -> dict[str, A
     return created
 
 
-async def start_incident(world: World, reporter: User, playbook_id: str, name: str) -> dict[str, Any]:
+async def start_incident(
+    world: World, reporter: User, playbook_id: str, name: str, description: str = ""
+) -> dict[str, Any]:
     response = await world.api(reporter).post(
-        "/api/v1/incidents", json={"team_id": world.team_id, "name": name, "playbook_id": playbook_id}
+        "/api/v1/incidents",
+        json={"team_id": world.team_id, "name": name, "description": description, "playbook_id": playbook_id},
     )
     assert response.status_code == 201, response.text
     incident_id = response.json()["id"]

@@ -24,7 +24,14 @@ from temporalio.client import WorkflowHandle
 from activities.incident_activities import DEDUPE_PROP, STABLE_PROP
 from models.effects import lane_of
 from models.incident import EventType, IncidentConfig, IncidentState, IncidentStatus
-from models.incident_commands import ChangeCommander, EndIncident, InviteMembers, PostStatusUpdate
+from models.incident_commands import (
+    AddItem,
+    ChangeCommander,
+    EndIncident,
+    InviteMembers,
+    PostStatusUpdate,
+    SetItemState,
+)
 from models.stats import StatsWindow, stats_month, stats_workflow_id
 from settings import Settings
 from tests.harness import Stack, World, eventually, own_server, own_worker, running_stack, world_in
@@ -467,6 +474,38 @@ async def test_429_with_retry_after_is_honoured_and_posts_stay_once_in_order(wor
     assert len(updates) == 5
     assert [u.split("Update ")[1][0] for u in updates] == ["0", "1", "2", "3", "4"]
     assert len([e for e in current.timeline if e.type == EventType.STATUS_UPDATE]) == 5
+
+
+@pytest.mark.parametrize(("status", "retry_after"), [(500, None), (429, 1)], ids=["500", "429"])
+async def test_checklist_edits_under_unavailability_end_with_one_post_showing_the_final_state(
+    world: World, status: int, retry_after: int | None
+) -> None:
+    handle = await start(world, book=playbook(world), config=fast())
+    ready = await drained(handle)
+    opening = ready.post_ids["opening"]
+    patch = f"/api/v4/posts/{opening}/patch"
+    since = len(world.standin.requests)
+    world.standin.add_fault("PUT", "/api/v4/posts/{post_id}/patch", status=status, retry_after=retry_after, times=3)
+    alice = actor(world.alice)
+    await update(handle, SetItemState(actor=alice, stage=0, item=0, state="done"))
+    await update(handle, AddItem(actor=alice, stage=1, title="Step 1"))
+    # More changes while the edit is being retried.
+    await world.standin.wait_for(lambda: len(requests(world, "PUT", patch, since)) >= 1)
+    for n in (2, 3, 4):
+        await update(handle, AddItem(actor=alice, stage=1, title=f"Step {n}"))
+    await update(handle, SetItemState(actor=alice, stage=0, item=1, state="done"))
+    current = await drained(handle)
+    answers = requests(world, "PUT", patch, since)
+    assert answers[:3] == [status] * 3
+    assert set(answers[3:]) == {200}
+    [post] = [p for p in world.standin.posts(ready.channel_id or "") if checklist(p)]
+    assert post["id"] == opening
+    assert "1. [x] Page DBA" in post["message"]
+    assert "2. [x] Logs" in post["message"]
+    assert all(f"Step {n}" in post["message"] for n in (1, 2, 3, 4))
+    assert_opened_once(world, current)
+    assert_once_in_order(world, ready.channel_id or "")
+    assert failures(current) == []
 
 
 @pytest.mark.slow

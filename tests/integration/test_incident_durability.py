@@ -17,11 +17,13 @@ import pytest
 from temporalio.api.enums.v1 import EventType as HistoryEventType
 from temporalio.api.enums.v1 import TimeoutType
 from temporalio.api.history.v1 import HistoryEvent
-from temporalio.client import WorkflowHandle
+from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 
-from models.incident import EventType, IncidentConfig, IncidentState
-from models.incident_commands import AddItem, PostStatusUpdate, SetItemState
+from models.common import new_short_id
+from models.incident import EventType, IncidentConfig, IncidentState, IncidentStatus
+from models.incident_commands import AddItem, EndIncident, PostStatusUpdate, SetItemState
 from models.playbook import PlaybookEdit, PlaybookSpec, PlaybookStart, UpdatePlaybook, playbook_workflow_id
+from service.incident_starts import incident_config
 from tests.harness import World, eventually, own_server, own_worker
 from tests.integration.incident_helpers import actor, playbook, start, state, update
 from workflows.incident_workflow import IncidentWorkflow
@@ -183,6 +185,53 @@ async def _completed_attempt(handle: WorkflowHandle[Any, Any], activity: str) ->
         ),
         None,
     )
+
+
+@pytest.mark.slow
+async def test_an_ended_incident_whose_worker_was_killed_in_its_reopen_window_reopens_in_the_same_run(
+    world: World,
+) -> None:
+    """The run waits out the reopen window on a durable timer: a worker SIGKILLed while it waits
+    takes nothing with it, and a restart sent through the API to the next worker reopens that run."""
+    queue = f"kill-{uuid.uuid4().hex[:8]}"
+    incident_id = new_short_id()
+    window = incident_config(world.stack.settings, incident_id).model_copy(update={"reopen_window_seconds": 3600})
+    async with worker_process(world, queue) as first:
+        handle = await start(world, id=incident_id, book=playbook(world), task_queue=queue, config=window)
+        await eventually(lambda: state(handle), lambda s: "opening" in s.post_ids and not s.outbox, what="opened")
+        first_run = (await handle.describe()).run_id
+        await update(handle, EndIncident(actor=actor(world.alice)))
+        ended = await eventually(lambda: state(handle), lambda s: not s.outbox, what="the end told")
+        assert ended.status == IncidentStatus.ENDED
+        first.send_signal(signal.SIGKILL)
+        await first.wait()
+    assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
+    async with worker_process(world, queue):
+        # As a client does: resent with its Idempotency-Key until it is answered (202: Temporal took it
+        # but had not answered yet; 503: the new worker was not polling yet).
+        api = world.api(world.alice)
+        restart = f"/api/v1/incidents/{incident_id}/restart"
+        answer = await eventually(
+            lambda: api.post(restart, headers={"Idempotency-Key": "reopen-1"}),
+            lambda r: r.status_code not in (202, 503),
+            timeout=60,
+            what="the restart answered",
+        )
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["message"] == "Incident restarted."
+        reopened = await eventually(lambda: state(handle), lambda s: not s.outbox, what="the restart told")
+    assert reopened.status == IncidentStatus.ONGOING
+    assert [e.type for e in reopened.timeline][-2:] == [EventType.ENDED, EventType.RESTARTED]
+    assert [e.type for e in reopened.timeline].count(EventType.RESTARTED) == 1
+    description = await handle.describe()
+    assert (description.run_id, description.status) == (first_run, WorkflowExecutionStatus.RUNNING)
+    runs = [r.run_id async for r in world.stack.temporal.list_workflows(f"WorkflowId = '{handle.id}'")]
+    assert runs == [first_run]
+    failed = [e async for e in handle.fetch_history_events() if e.event_type == _TASK_FAILED]
+    assert failed == []
+
+
+_TASK_FAILED = HistoryEventType.EVENT_TYPE_WORKFLOW_TASK_FAILED
 
 
 def _channels(world: World, display_name: str) -> int:

@@ -267,6 +267,32 @@ class Guard:
             self.check_after(before, refused=response.status_code >= 400, what=what)
 
 
+async def assert_no_workflow_task_failed(world: World, incident: Started, *, incident_runs: int = 1) -> None:
+    """Every run of every workflow of the world's team (incidents, including those a hostile
+    `start` opened and the runs a restart began, and the team's statistics) has no failed
+    workflow task in its history."""
+    team = world.team_id
+    query = f"IncidentTeamId = '{team}' OR WorkflowId STARTS_WITH 'incident-stats-{team}'"
+
+    async def runs() -> list[tuple[str, str]]:
+        return [(e.id, e.run_id) async for e in world.stack.temporal.list_workflows(query)]
+
+    # Lists come from Temporal's visibility, a moment behind: the incident's runs are there once it caught up.
+    own = incident_workflow_id(incident.id)
+    listed = await eventually(
+        runs, lambda found: [w for w, _ in found].count(own) >= incident_runs, what="the incident's runs listed"
+    )
+    failed = []
+    for workflow_id, run_id in listed:
+        handle = world.stack.temporal.get_workflow_handle(workflow_id, run_id=run_id)
+        failed += [
+            f"{workflow_id} {run_id}: {e.workflow_task_failed_event_attributes.failure.message}"
+            async for e in handle.fetch_history_events()
+            if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED
+        ]
+    assert failed == [], failed
+
+
 def test_every_subcommand_is_listed() -> None:
     assert set(SUBCOMMANDS) == {*registry._commands, "help"}
 
@@ -295,6 +321,7 @@ async def test_hostile_slash_commands_never_fail_and_refusals_change_nothing(wor
         await asyncio.to_thread(check)
     finally:
         guard.http.close()
+    await assert_no_workflow_task_failed(world, incident)
 
 
 @pytest.mark.parametrize("route", ROUTES, ids=lambda r: f"{r.method} {r.path}")
@@ -311,6 +338,7 @@ async def test_hostile_rest_actions_never_fail_and_refusals_change_nothing(world
         await asyncio.to_thread(check)
     finally:
         guard.http.close()
+    await assert_no_workflow_task_failed(world, incident)
 
 
 async def test_end_and_restart_ignore_any_body(world: World) -> None:
@@ -318,9 +346,10 @@ async def test_end_and_restart_ignore_any_body(world: World) -> None:
     guard = Guard(world, incident, asyncio.get_running_loop())
     try:
         # Ending and restarting take no body; whatever is sent is ignored. Restarting starts
-        # a new run, so only the absence of server errors is checked here.
+        # a new run, so each run's history is looked at afterwards.
         for action in ("end", "restart"):
             for body in ({"x": "\x00" * 100}, [1, 2], "9" * 5000):
                 await asyncio.to_thread(guard.rest, Route("POST", action, ()), "0", "0", body, same_run=False)
     finally:
         guard.http.close()
+    await assert_no_workflow_task_failed(world, incident, incident_runs=2)

@@ -230,6 +230,51 @@ async def test_a_burst_of_changes_ends_with_the_final_state_in_far_fewer_edits(w
     assert 1 <= edits < 25, f"{edits} edits for 50 changes"
 
 
+@pytest.mark.slow
+async def test_a_burst_of_200_clicks_applies_each_once_and_the_post_ends_showing_the_final_state(
+    world: World,
+) -> None:
+    """150 items: the menu lists the first 100 open ones. 100 people's clicks from that view check
+    items 1-100; 100 more from the view that follows check items 101-150 and uncheck 1-50."""
+    items = [{"title": f"Step {n:03}"} for n in range(150)]
+    await create_playbook(world, world.alice, title="Long", checklists=[{"title": "All", "items": items}])
+    incident = await start_incident(world, world.alice, "Long", "Click storm")
+    post = checklist_post(world, incident)
+    before = patches(world, post["id"])
+    limit = asyncio.Semaphore(10)
+
+    async def burst(view: dict[str, Any]) -> None:
+        menu = control(view, "Check or uncheck an item")
+
+        async def choose(option: dict[str, str]) -> None:
+            async with limit:
+                assert (await pick(world, world.alice, view["id"], menu, option["value"]))["status"] == "OK"
+
+        options = actions(view)[menu]["options"]
+        assert len(options) == MENU_OPTIONS_MAX
+        await asyncio.gather(*(choose(option) for option in options))
+
+    await burst(post)
+    await settled(world, incident.id)
+    await shows(world, incident, "100. [x] Step 099")
+    await burst(checklist_post(world, incident))
+    current = await settled(world, incident.id)
+
+    expected = [ItemState.OPEN] * 50 + [ItemState.DONE] * 100
+    assert [item.state for item in current.checklists[0].items] == expected
+    assert [e.type for e in current.timeline].count(EventType.ITEM_STATE_CHANGED) == 200
+    said = replies(world, world.alice.id, incident)
+    assert len([r for r in said if r.startswith("Marked 'Step ")]) == 200, [r for r in said if "Marked" not in r]
+    final = await shows(world, incident, "150. [x] Step 149")
+    assert final["id"] == post["id"]
+    for n, state_now in enumerate(expected):
+        box = "[x]" if state_now == ItemState.DONE else "[ ]"
+        assert f"{n + 1}. {box} Step {n:03}" in final["message"], n
+    edits = patches(world, post["id"]) - before
+    print(f"checklist edits for 200 clicks: {edits}")
+    assert 1 <= edits < 100, f"{edits} edits for 200 clicks"
+
+
 async def test_a_deleted_checklist_post_is_posted_and_pinned_again_on_the_next_change(world: World) -> None:
     """Mattermost refuses an edit of a deleted post with 403, as an edit the bot may not make: the
     next change finds the post gone and posts it again, once, pinned, with its buttons."""
