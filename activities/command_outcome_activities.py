@@ -53,9 +53,11 @@ async def await_outcome(client: Client, pending: PendingCommand) -> CommandOutco
     except WorkflowUpdateRPCTimeoutOrCancelledError:
         raise ApplicationError("The incident has not answered yet.", type="NotYet") from None
     except RPCError as error:
-        if error.status != RPCStatusCode.NOT_FOUND:
-            raise
-        return _closed(pending)
+        if error.status == RPCStatusCode.NOT_FOUND:
+            return _closed(pending)
+        # Not taken for now (too many updates in flight, a task timing out) or unreachable:
+        # asked again, as any unanswered attempt is.
+        raise ApplicationError(f"The incident did not take it yet: {error.message}", type="NotYet") from None
     return CommandOutcome(result="applied", message=result.message)
 
 

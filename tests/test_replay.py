@@ -23,11 +23,19 @@ def test_there_are_histories_of_every_workflow() -> None:
     assert {
         "incident-full-lifecycle",
         "incident-restarted",
+        "incident-reopened",
         "incident-failed-start",
         "incident-continued-as-new",
+        "incident-cancelled",
         "playbook-edited-archived",
+        "playbook-refused",
         "incident-stats",
+        "command-outcome",
+        "signed-out-sessions",
     } <= names
+    first_events = [WorkflowHistory.from_json(p.name, p.read_text()).events[0] for p in HISTORIES]
+    types = {event.workflow_execution_started_event_attributes.workflow_type.name for event in first_events}
+    assert types == {workflow.__temporal_workflow_definition.name for workflow in WORKFLOWS}  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize(

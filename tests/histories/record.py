@@ -9,11 +9,12 @@ workflow version; otherwise fix the change.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle
+from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDConflictPolicy
 
 from activities.stats_activities import StatsActivities
@@ -32,20 +33,34 @@ from models.incident_commands import (
     MoveItem,
     PostStatusUpdate,
     RemoveItem,
+    RequestKey,
     RestartIncident,
     RunItemCommand,
     SetItemState,
     SetReminder,
     SnoozeReminder,
 )
-from models.playbook import ArchivePlaybook, PlaybookEdit, PlaybookStart, UpdatePlaybook, playbook_workflow_id
+from models.pending_commands import LateReply, PendingCommand
+from models.playbook import (
+    ArchivePlaybook,
+    OpenPlaybook,
+    PlaybookCommand,
+    PlaybookEdit,
+    PlaybookFacts,
+    PlaybookStart,
+    UpdatePlaybook,
+    playbook_workflow_id,
+)
+from models.signed_out_sessions import SignedOutSessions, SignOut, session_hash, signed_out_workflow_id
 from models.stats import FactsStatus, IncidentFacts, stats_month, stats_workflow_id
 from process_exit import exit_process
 from service.incident_starts import incident_config, start_options
 from tests.harness import World, eventually, make_world, own_server, own_worker, start_stack
 from tests.integration.incident_helpers import actor, fact, playbook, settled, start, state
+from workflows.command_outcome_workflow import CommandOutcomeWorkflow, outcome_workflow_id
 from workflows.incident_workflow import IncidentWorkflow
 from workflows.playbook_workflow import PlaybookWorkflow
+from workflows.signed_out_sessions_workflow import SignedOutSessionsWorkflow
 
 HERE = Path(__file__).parent
 
@@ -168,25 +183,119 @@ async def continued_incident(world: World) -> None:
 
 
 async def edited_playbook(world: World) -> WorkflowHandle[Any, Any]:
+    """Created as the service creates one (update-with-start, its rules run on the facts),
+    edited (the rules again), archived."""
     now = datetime.now(UTC)
     book = playbook(world)
-    handle = await world.stack.temporal.start_workflow(
+    alice = actor(world.alice)
+    facts = PlaybookFacts(users={world.alice.id: fact(world.alice)}, reminder_min_seconds=1)
+    start = WithStartWorkflowOperation(
         PlaybookWorkflow.run,
         PlaybookStart(
-            playbook=book, edits=[PlaybookEdit(version=1, editor_id=world.alice.id, at=now, summary=["created"])]
+            playbook=book,
+            edits=[PlaybookEdit(version=1, editor_id=world.alice.id, at=now, summary=["created"])],
+            creator=PlaybookCommand(actor=alice, is_team_member=True),
+            facts=facts,
         ),
         id=playbook_workflow_id(book.id),
         task_queue=world.stack.settings.temporal_task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
     )
-    alice = actor(world.alice)
+    await world.stack.temporal.execute_update_with_start_workflow(
+        PlaybookWorkflow.open_playbook, OpenPlaybook(), start_workflow_operation=start
+    )
+    handle = world.stack.temporal.get_workflow_handle_for(PlaybookWorkflow.run, playbook_workflow_id(book.id))
     spec = book.model_copy(update={"title": "Database outage v2"})
     await handle.execute_update(
         PlaybookWorkflow.update_playbook,
-        UpdatePlaybook(actor=alice, is_team_member=True, spec=spec, expected_version=1),
+        UpdatePlaybook(actor=alice, is_team_member=True, spec=spec, expected_version=1, facts=facts),
     )
     await handle.execute_update(PlaybookWorkflow.archive_playbook, ArchivePlaybook(actor=alice, is_team_member=True))
     await handle.result()
     return handle
+
+
+async def refused_playbook(world: World) -> WorkflowHandle[Any, Any]:
+    """A creation its rules refuse (a member outside the team): nothing is made."""
+    book = playbook(world, member_ids=[world.alice.id, world.mallory.id])
+    facts = PlaybookFacts(users={world.alice.id: fact(world.alice), world.mallory.id: fact(world.mallory, team=False)})
+    start = WithStartWorkflowOperation(
+        PlaybookWorkflow.run,
+        PlaybookStart(
+            playbook=book,
+            edits=[],
+            creator=PlaybookCommand(actor=actor(world.alice), is_team_member=True),
+            facts=facts,
+        ),
+        id=playbook_workflow_id(book.id),
+        task_queue=world.stack.settings.temporal_task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+    )
+    with contextlib.suppress(WorkflowUpdateFailedError):
+        await world.stack.temporal.execute_update_with_start_workflow(
+            PlaybookWorkflow.open_playbook, OpenPlaybook(), start_workflow_operation=start
+        )
+    handle = world.stack.temporal.get_workflow_handle_for(PlaybookWorkflow.run, playbook_workflow_id(book.id))
+    await handle.result()
+    return handle
+
+
+async def cancelled_incident(world: World) -> WorkflowHandle[Any, Any]:
+    """An operator's *Request Cancellation* while the incident runs: it ends on record."""
+    handle = await start(world, book=playbook(world))
+    await settled(handle)
+    await handle.execute_update("post_status_update", PostStatusUpdate(actor=actor(world.alice), message="Looking"))
+    await handle.cancel()
+    await handle.result()
+    return handle
+
+
+async def command_outcome(world: World) -> WorkflowHandle[Any, Any]:
+    """A command whose caller stopped waiting: its follow-up asks the incident and tells the person."""
+    incident = await start(world, book=playbook(world))
+    await settled(incident)
+    command = PostStatusUpdate(
+        actor=actor(world.alice), message="Late", request=RequestKey(id="recorded-late-update", fingerprint="f")
+    )
+    now = datetime.now(UTC)
+    pending = PendingCommand(
+        incident_id=incident.id.removeprefix("incident-"),
+        update="post_status_update",
+        update_id="recorded-late-update",
+        command=command.model_dump(mode="json"),
+        asked="`/incident update Late`",
+        reply=LateReply(user_id=world.alice.id),
+        received_at=now,
+        expires_at=now + timedelta(minutes=30),
+    )
+    handle = await world.stack.temporal.start_workflow(
+        CommandOutcomeWorkflow.run,
+        pending,
+        id=outcome_workflow_id(pending.update_id),
+        task_queue=world.stack.settings.temporal_task_queue,
+    )
+    await handle.result()
+    return handle
+
+
+async def signed_out_sessions(world: World) -> WorkflowHandle[Any, Any]:
+    hashed = session_hash("recorded-session")
+    start = WithStartWorkflowOperation(
+        SignedOutSessionsWorkflow.run,
+        SignedOutSessions(shard=hashed[0]),
+        id=f"recorded-{signed_out_workflow_id(hashed)}",
+        task_queue=world.stack.settings.temporal_task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+    )
+    await world.stack.temporal.execute_update_with_start_workflow(
+        SignedOutSessionsWorkflow.end_session,
+        SignOut(session_hash=hashed, expires_at=int(datetime.now(UTC).timestamp()) + 3600),
+        start_workflow_operation=start,
+    )
+    recorded = await start.workflow_handle()
+    assert await recorded.query(SignedOutSessionsWorkflow.has_ended, hashed)
+    await recorded.terminate("recorded for replay tests")
+    return recorded
 
 
 async def team_statistics(world: World) -> WorkflowHandle[Any, Any]:
@@ -221,7 +330,11 @@ async def main() -> None:
         await save(client, await reopened_incident(make_world(stack)), "incident-reopened")
         await save(client, await failed_incident(make_world(stack)), "incident-failed-start")
         await continued_incident(make_world(stack))
+        await save(client, await cancelled_incident(make_world(stack)), "incident-cancelled")
         await save(client, await edited_playbook(make_world(stack)), "playbook-edited-archived")
+        await save(client, await refused_playbook(make_world(stack)), "playbook-refused")
+        await save(client, await command_outcome(make_world(stack)), "command-outcome")
+        await save(client, await signed_out_sessions(make_world(stack)), "signed-out-sessions")
         await save(client, await team_statistics(make_world(stack)), "incident-stats")
     finally:
         await stack.stop()
