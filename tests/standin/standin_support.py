@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
+import pytest
 from fastapi import Request
 from fastapi.responses import Response
 from mattermostautodriver import AsyncTypedDriver
+from mattermostautodriver.exceptions import MattermostError
 
 from mattermost_standin import StandIn
 from mattermost_standin.store import new_id
@@ -99,6 +102,15 @@ Connect = Callable[..., AsyncTypedDriver]
 def unique(prefix: str) -> str:
     """A fresh lowercase name, valid for channels, teams and users."""
     return f"{prefix}-{new_id()[:10]}"
+
+
+@contextmanager
+def refused(error: type[MattermostError], error_id: str) -> Iterator[None]:
+    """The driver request awaited inside must be refused: the driver raises ``error`` (its class for
+    the answer's status code), and the answer carries the server's ``error_id``."""
+    with pytest.raises(error) as caught:
+        yield
+    assert caught.value.error_id == error_id, f"refused with {caught.value.error_id!r}, not {error_id!r}"
 
 
 def make_driver(standin: StandIn, token: str, *, max_retries: int = 0) -> AsyncTypedDriver:

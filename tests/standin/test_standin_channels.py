@@ -9,7 +9,7 @@ import pytest
 from mattermostautodriver.exceptions import InvalidOrMissingParameters, NotEnoughPermissions, ResourceNotFound
 
 from mattermost_standin import StandIn
-from tests.standin.standin_support import Connect, unique
+from tests.standin.standin_support import Connect, refused, unique
 
 
 @pytest.fixture
@@ -61,22 +61,20 @@ async def test_valid_channel_names(standin: StandIn, world: dict[str, Any], conn
 async def test_invalid_channel_names_are_rejected_not_normalized(
     standin: StandIn, world: dict[str, Any], connect: Connect, name: str
 ) -> None:
-    with pytest.raises(InvalidOrMissingParameters) as caught:
+    with refused(InvalidOrMissingParameters, "model.channel.is_valid.1_or_more.app_error"):
         await connect(standin, world["bot"]["token"]).channels.create_channel(
             team_id=world["team"]["id"], name=name, display_name="Invalid", type="O"
         )
-    assert caught.value.error_id == "model.channel.is_valid.1_or_more.app_error"
     assert standin.find_channel(world["team"]["id"], name.lower()) is None
 
 
 async def test_channel_names_that_look_like_direct_messages_are_rejected(
     standin: StandIn, world: dict[str, Any], connect: Connect, people: dict[str, str]
 ) -> None:
-    with pytest.raises(InvalidOrMissingParameters) as caught:
+    with refused(InvalidOrMissingParameters, "model.channel.is_valid.name.app_error"):
         await connect(standin, world["bot"]["token"]).channels.create_channel(
             team_id=world["team"]["id"], name=f"{people['bob']}__{people['carol']}", display_name="DM", type="O"
         )
-    assert caught.value.error_id == "model.channel.is_valid.name.app_error"
 
 
 async def test_duplicate_channel_name_answers_400_exists(
@@ -85,9 +83,8 @@ async def test_duplicate_channel_name_answers_400_exists(
     bot = connect(standin, world["bot"]["token"])
     name = unique("dup")
     await bot.channels.create_channel(team_id=world["team"]["id"], name=name, display_name="One", type="O")
-    with pytest.raises(InvalidOrMissingParameters) as caught:
+    with refused(InvalidOrMissingParameters, "store.sql_channel.save_channel.exists.app_error"):
         await bot.channels.create_channel(team_id=world["team"]["id"], name=name, display_name="Two", type="P")
-    assert caught.value.error_id == "store.sql_channel.save_channel.exists.app_error"
 
 
 @pytest.mark.parametrize(
@@ -105,31 +102,27 @@ async def test_size_limits_are_counted_in_runes(
     fields = {"team_id": world["team"]["id"], "display_name": "Limits", "type": "O"}
     at_limit = await bot.channels.create_channel(name=unique("limit"), **{**fields, field: "é" * limit})
     assert len(at_limit[field]) == limit
-    with pytest.raises(InvalidOrMissingParameters) as caught:
+    with refused(InvalidOrMissingParameters, error_id):
         await bot.channels.create_channel(name=unique("limit"), **{**fields, field: "é" * (limit + 1)})
-    assert caught.value.error_id == error_id
 
 
 async def test_missing_display_name_and_team_are_invalid_parameters(
     standin: StandIn, world: dict[str, Any], connect: Connect
 ) -> None:
     bot = connect(standin, world["bot"]["token"])
-    with pytest.raises(InvalidOrMissingParameters) as no_display_name:
+    with refused(InvalidOrMissingParameters, "api.context.invalid_body_param.app_error"):
         await bot.channels.create_channel(team_id=world["team"]["id"], name=unique("c"), display_name="", type="O")
-    assert no_display_name.value.error_id == "api.context.invalid_body_param.app_error"
-    with pytest.raises(InvalidOrMissingParameters) as bad_type:
+    with refused(InvalidOrMissingParameters, "model.channel.is_valid.type.app_error"):
         await bot.channels.create_channel(team_id=world["team"]["id"], name=unique("c"), display_name="T", type="X")
-    assert bad_type.value.error_id == "model.channel.is_valid.type.app_error"
 
 
 async def test_creating_channels_needs_team_membership(standin: StandIn, connect: Connect) -> None:
     team = standin.create_team(unique("other"), "Other")
     outsider = standin.create_user(unique("outsider"))
-    with pytest.raises(NotEnoughPermissions) as caught:
+    with refused(NotEnoughPermissions, "api.context.permissions.app_error"):
         await connect(standin, standin.create_access_token(outsider["id"])).channels.create_channel(
             team_id=team["id"], name=unique("c"), display_name="C", type="O"
         )
-    assert caught.value.error_id == "api.context.permissions.app_error"
 
 
 async def test_channel_creation_follows_role_permissions(
@@ -160,12 +153,10 @@ async def test_private_channels_are_invisible_to_non_members(
     team_id = world["team"]["id"]
     secret = standin.create_channel(team_id, unique("secret"), "Secret", type="P", creator_id=people["bob"])
     carol = connect(standin, world["users"]["carol"]["token"])
-    with pytest.raises(ResourceNotFound) as by_id:
+    with refused(ResourceNotFound, "app.channel.get.existing.app_error"):
         await carol.channels.get_channel(secret["id"])
-    assert by_id.value.error_id == "app.channel.get.existing.app_error"
-    with pytest.raises(ResourceNotFound) as by_name:
+    with refused(ResourceNotFound, "app.channel.get_by_name.missing.app_error"):
         await carol.channels.get_channel_by_name(team_id, secret["name"])
-    assert by_name.value.error_id == "app.channel.get_by_name.missing.app_error"
     with pytest.raises(ResourceNotFound):
         await carol.channels.get_channel_members(secret["id"])
     with pytest.raises(ResourceNotFound):
@@ -185,9 +176,8 @@ async def test_public_channels_are_readable_by_team_members_only(
     outsider = standin.create_user(unique("outsider"))
     with pytest.raises(NotEnoughPermissions):
         await connect(standin, standin.create_access_token(outsider["id"])).channels.get_channel(open_channel["id"])
-    with pytest.raises(ResourceNotFound) as missing:
+    with refused(ResourceNotFound, "app.channel.get_by_name.missing.app_error"):
         await carol.channels.get_channel_by_name(world["team"]["id"], "no-such-channel")
-    assert missing.value.error_id == "app.channel.get_by_name.missing.app_error"
 
 
 async def test_patch_channel(standin: StandIn, world: dict[str, Any], connect: Connect, people: dict[str, str]) -> None:
@@ -202,19 +192,16 @@ async def test_patch_channel(standin: StandIn, world: dict[str, Any], connect: C
         channel["name"],
     )
     assert patched["update_at"] >= channel["update_at"]
-    with pytest.raises(InvalidOrMissingParameters) as too_long:
+    with refused(InvalidOrMissingParameters, "model.channel.is_valid.purpose.app_error"):
         await bot.channels.patch_channel(channel["id"], purpose="p" * 251)
-    assert too_long.value.error_id == "model.channel.is_valid.purpose.app_error"
-    with pytest.raises(InvalidOrMissingParameters) as no_changes:
+    with refused(InvalidOrMissingParameters, "api.channel.patch_update_channel.no_changes.app_error"):
         await bot.channels.patch_channel(channel["id"])
-    assert no_changes.value.error_id == "api.channel.patch_update_channel.no_changes.app_error"
     town_square = standin.find_channel(world["team"]["id"], "town-square")
     assert town_square is not None
-    with pytest.raises(InvalidOrMissingParameters) as rename_default:
+    with refused(InvalidOrMissingParameters, "api.channel.update_channel.tried.app_error"):
         await connect(standin, world["users"]["alice"]["token"]).channels.patch_channel(
             town_square["id"], name="renamed"
         )
-    assert rename_default.value.error_id == "api.channel.update_channel.tried.app_error"
     with pytest.raises(NotEnoughPermissions):
         await connect(standin, world["users"]["carol"]["token"]).channels.patch_channel(channel["id"], header="x")
 
@@ -250,9 +237,8 @@ async def test_only_team_members_can_join_team_channels(
     channel = await bot.channels.create_channel(
         team_id=world["team"]["id"], name=unique("team-only"), display_name="Team only", type="O"
     )
-    with pytest.raises(ResourceNotFound) as caught:
+    with refused(ResourceNotFound, "app.team.get_member.missing.app_error"):
         await bot.channels.add_channel_member(channel["id"], user_id=outsider["id"])
-    assert caught.value.error_id == "app.team.get_member.missing.app_error"
     with pytest.raises(InvalidOrMissingParameters):
         await bot.channels.add_channel_member(channel["id"], user_id="not-an-id")
 
@@ -279,13 +265,11 @@ async def test_get_and_remove_members(
     await bot.channels.add_channel_member(channel["id"], user_id=people["dave"])
     assert (await bot.channels.get_channel_member(channel["id"], people["dave"]))["user_id"] == people["dave"]
     assert await bot.channels.remove_user_from_channel(channel["id"], people["dave"]) == {"status": "OK"}
-    with pytest.raises(ResourceNotFound) as gone:
+    with refused(ResourceNotFound, "app.channel.get_member.missing.app_error"):
         await bot.channels.get_channel_member(channel["id"], people["dave"])
-    assert gone.value.error_id == "app.channel.get_member.missing.app_error"
     town_square = standin.find_channel(world["team"]["id"], "town-square")
     assert town_square is not None
-    with pytest.raises(InvalidOrMissingParameters) as default_channel:
+    with refused(InvalidOrMissingParameters, "api.channel.remove.default.app_error"):
         await connect(standin, world["users"]["dave"]["token"]).channels.remove_user_from_channel(
             town_square["id"], "me"
         )
-    assert default_channel.value.error_id == "api.channel.remove.default.app_error"

@@ -18,7 +18,7 @@ from mattermostautodriver.exceptions import (
 )
 
 from mattermost_standin import StandIn
-from tests.standin.standin_support import Connect, FakeClock, Receiver, unique
+from tests.standin.standin_support import Connect, FakeClock, Receiver, refused, unique
 
 
 @pytest.fixture
@@ -48,12 +48,10 @@ async def test_register_commands_through_the_api(standin: StandIn, world: dict[s
     listed = await alice.commands.list_commands(team_id=team_id)
     assert command["token"] in {c["token"] for c in listed}
     for taken in (trigger, "echo"):
-        with pytest.raises(InvalidOrMissingParameters) as duplicate:
+        with refused(InvalidOrMissingParameters, "api.command.duplicate_trigger.app_error"):
             await alice.commands.create_command(team_id=team_id, method="P", trigger=taken, url="http://h/x")
-        assert duplicate.value.error_id == "api.command.duplicate_trigger.app_error"
-    with pytest.raises(InvalidOrMissingParameters) as bad_url:
+    with refused(InvalidOrMissingParameters, "model.command.is_valid.url_http.app_error"):
         await alice.commands.create_command(team_id=team_id, method="P", trigger=unique("u"), url="ftp://h/x")
-    assert bad_url.value.error_id == "model.command.is_valid.url_http.app_error"
     bob = connect(standin, world["users"]["bob"]["token"])
     with pytest.raises(NotEnoughPermissions):
         await bob.commands.create_command(team_id=team_id, method="P", trigger=unique("b"), url="http://h/x")
@@ -158,12 +156,10 @@ async def test_refusals_before_calling_the_integration(
 ) -> None:
     command = register(standin, world, receiver)
     bob = connect(standin, world["users"]["bob"]["token"])
-    with pytest.raises(ResourceNotFound) as unknown:
+    with refused(ResourceNotFound, "api.command.execute_command.not_found.app_error"):
         await bob.commands.execute_command(channel_id=town_square["id"], command="/no-such-command now")
-    assert unknown.value.error_id == "api.command.execute_command.not_found.app_error"
-    with pytest.raises(InvalidOrMissingParameters) as no_slash:
+    with refused(InvalidOrMissingParameters, "api.command.execute_command.start.app_error"):
         await bob.commands.execute_command(channel_id=town_square["id"], command="incident")
-    assert no_slash.value.error_id == "api.command.execute_command.start.app_error"
     elsewhere = standin.create_channel(
         world["team"]["id"], unique("private"), "Private", type="P", creator_id=world["users"]["alice"]["user"]["id"]
     )
@@ -187,9 +183,8 @@ async def test_integration_failures_answer_500_and_show_an_ephemeral_error(
     unreachable = standin.register_command(
         world["team"]["id"], trigger=unique("down"), url="http://127.0.0.1:9/down", creator_id=bob_id
     )
-    with pytest.raises(UnknownMattermostError) as down:
+    with refused(UnknownMattermostError, "api.command.execute_command.failed.app_error"):
         await bob.commands.execute_command(channel_id=town_square["id"], command=f"/{unreachable['trigger']}")
-    assert down.value.error_id == "api.command.execute_command.failed.app_error"
 
 
 async def test_get_commands_send_the_fields_as_query(

@@ -1,11 +1,19 @@
-"""Every create endpoint answers 201, as the API reference says; reads answer 200."""
+"""Every create endpoint answers 201, as the API reference says; reads answer 200; a lookup of
+what does not exist answers 404 with the id the real server gives it."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+import pytest
+from mattermostautodriver import AsyncTypedDriver
+from mattermostautodriver.exceptions import ResourceNotFound
+
 from mattermost_standin import StandIn
-from tests.standin.standin_support import Connect, unique
+from tests.standin.standin_support import Connect, refused, unique
+
+_UNKNOWN_ID = "n" * 26  # a valid id that nothing has
 
 
 async def test_creates_answer_201(standin: StandIn, world: dict[str, Any], connect: Connect) -> None:
@@ -37,3 +45,27 @@ async def test_creates_answer_201(standin: StandIn, world: dict[str, Any], conne
     assert statuses[("POST", "/api/v4/bots")] == 201
     assert statuses[("POST", "/api/v4/commands")] == 201
     assert statuses[("GET", f"/api/v4/channels/{channel['id']}")] == 200
+
+
+@pytest.mark.parametrize(
+    ("username", "lookup", "error_id"),
+    [
+        ("carol", lambda mm: mm.teams.get_team(_UNKNOWN_ID), "app.team.get.find.app_error"),
+        ("carol", lambda mm: mm.teams.get_team_by_name("nope"), "app.team.get_by_name.missing.app_error"),
+        ("bob", lambda mm: mm.users.get_user(_UNKNOWN_ID), "app.user.missing_account.const"),
+        ("bob", lambda mm: mm.users.get_user_by_username("nobody"), "app.user.get_by_username.app_error"),
+        ("alice", lambda mm: mm.bots.get_bot(_UNKNOWN_ID), "store.sql_bot.get.missing.app_error"),
+        ("bob", lambda mm: mm.roles.get_role_by_name("nope"), "app.role.get_by_name.app_error"),
+    ],
+    ids=["team", "team by name", "user", "user by username", "bot", "role by name"],
+)
+async def test_unknown_records_answer_404_with_the_servers_ids(
+    standin: StandIn,
+    world: dict[str, Any],
+    connect: Connect,
+    username: str,
+    lookup: Callable[[AsyncTypedDriver], Awaitable[object]],
+    error_id: str,
+) -> None:
+    with refused(ResourceNotFound, error_id):
+        await lookup(connect(standin, world["users"][username]["token"]))
