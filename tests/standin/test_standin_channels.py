@@ -6,6 +6,7 @@ from typing import Any
 
 import httpx
 import pytest
+from mattermostautodriver import AsyncTypedDriver
 from mattermostautodriver.exceptions import InvalidOrMissingParameters, NotEnoughPermissions, ResourceNotFound
 
 from mattermost_standin import StandIn
@@ -18,10 +19,23 @@ def people(world: dict[str, Any]) -> dict[str, str]:
     return {name: person["user"]["id"] for name, person in world["users"].items()}
 
 
+@pytest.fixture
+def bot(standin: StandIn, world: dict[str, Any], connect: Connect) -> AsyncTypedDriver:
+    """The bot's driver: in the project, the bot makes the channels."""
+    return connect(standin, world["bot"]["token"])
+
+
+async def new_channel(bot: AsyncTypedDriver, world: dict[str, Any], type: str = "O") -> dict[str, Any]:
+    """A fresh channel of the demo team, made through the API by ``bot``, its channel admin."""
+    channel: dict[str, Any] = await bot.channels.create_channel(
+        team_id=world["team"]["id"], name=unique("channel"), display_name="Channel", type=type
+    )
+    return channel
+
+
 async def test_create_channel_answers_201_and_creator_becomes_channel_admin(
-    standin: StandIn, world: dict[str, Any], connect: Connect, people: dict[str, str]
+    standin: StandIn, world: dict[str, Any], bot: AsyncTypedDriver, people: dict[str, str]
 ) -> None:
-    bot = connect(standin, world["bot"]["token"])
     name = unique("incident")
     channel = await bot.channels.create_channel(
         team_id=world["team"]["id"], name=name, display_name="Incident 1", type="P", purpose="why", header="hdr"
@@ -77,10 +91,7 @@ async def test_channel_names_that_look_like_direct_messages_are_rejected(
         )
 
 
-async def test_duplicate_channel_name_answers_400_exists(
-    standin: StandIn, world: dict[str, Any], connect: Connect
-) -> None:
-    bot = connect(standin, world["bot"]["token"])
+async def test_duplicate_channel_name_answers_400_exists(world: dict[str, Any], bot: AsyncTypedDriver) -> None:
     name = unique("dup")
     await bot.channels.create_channel(team_id=world["team"]["id"], name=name, display_name="One", type="O")
     with refused(InvalidOrMissingParameters, "store.sql_channel.save_channel.exists.app_error"):
@@ -96,9 +107,8 @@ async def test_duplicate_channel_name_answers_400_exists(
     ],
 )
 async def test_size_limits_are_counted_in_runes(
-    standin: StandIn, world: dict[str, Any], connect: Connect, field: str, limit: int, error_id: str
+    world: dict[str, Any], bot: AsyncTypedDriver, field: str, limit: int, error_id: str
 ) -> None:
-    bot = connect(standin, world["bot"]["token"])
     fields = {"team_id": world["team"]["id"], "display_name": "Limits", "type": "O"}
     at_limit = await bot.channels.create_channel(name=unique("limit"), **{**fields, field: "é" * limit})
     assert len(at_limit[field]) == limit
@@ -107,9 +117,8 @@ async def test_size_limits_are_counted_in_runes(
 
 
 async def test_missing_display_name_and_team_are_invalid_parameters(
-    standin: StandIn, world: dict[str, Any], connect: Connect
+    world: dict[str, Any], bot: AsyncTypedDriver
 ) -> None:
-    bot = connect(standin, world["bot"]["token"])
     with refused(InvalidOrMissingParameters, "api.context.invalid_body_param.app_error"):
         await bot.channels.create_channel(team_id=world["team"]["id"], name=unique("c"), display_name="", type="O")
     with refused(InvalidOrMissingParameters, "model.channel.is_valid.type.app_error"):
@@ -180,11 +189,10 @@ async def test_public_channels_are_readable_by_team_members_only(
         await carol.channels.get_channel_by_name(world["team"]["id"], "no-such-channel")
 
 
-async def test_patch_channel(standin: StandIn, world: dict[str, Any], connect: Connect, people: dict[str, str]) -> None:
-    bot = connect(standin, world["bot"]["token"])
-    channel = await bot.channels.create_channel(
-        team_id=world["team"]["id"], name=unique("patch"), display_name="Before", type="O"
-    )
+async def test_patch_channel(
+    standin: StandIn, world: dict[str, Any], connect: Connect, bot: AsyncTypedDriver, people: dict[str, str]
+) -> None:
+    channel = await new_channel(bot, world)
     patched = await bot.channels.patch_channel(channel["id"], header="**SEV1** ongoing", display_name=" After ")
     assert (patched["header"], patched["display_name"], patched["name"]) == (
         "**SEV1** ongoing",
@@ -207,12 +215,9 @@ async def test_patch_channel(standin: StandIn, world: dict[str, Any], connect: C
 
 
 async def test_adding_members(
-    standin: StandIn, world: dict[str, Any], connect: Connect, people: dict[str, str]
+    standin: StandIn, world: dict[str, Any], bot: AsyncTypedDriver, people: dict[str, str]
 ) -> None:
-    bot = connect(standin, world["bot"]["token"])
-    channel = await bot.channels.create_channel(
-        team_id=world["team"]["id"], name=unique("members"), display_name="Members", type="P"
-    )
+    channel = await new_channel(bot, world, type="P")
     member = await bot.channels.add_channel_member(channel["id"], user_id=people["bob"])
     assert (member["channel_id"], member["user_id"], member["roles"]) == (channel["id"], people["bob"], "channel_user")
     again = await bot.channels.add_channel_member(channel["id"], user_id=people["bob"])
@@ -230,13 +235,10 @@ async def test_adding_members(
 
 
 async def test_only_team_members_can_join_team_channels(
-    standin: StandIn, world: dict[str, Any], connect: Connect
+    standin: StandIn, world: dict[str, Any], bot: AsyncTypedDriver
 ) -> None:
     outsider = standin.create_user(unique("outsider"))
-    bot = connect(standin, world["bot"]["token"])
-    channel = await bot.channels.create_channel(
-        team_id=world["team"]["id"], name=unique("team-only"), display_name="Team only", type="O"
-    )
+    channel = await new_channel(bot, world)
     with refused(ResourceNotFound, "app.team.get_member.missing.app_error"):
         await bot.channels.add_channel_member(channel["id"], user_id=outsider["id"])
     with pytest.raises(InvalidOrMissingParameters):
@@ -256,12 +258,9 @@ async def test_adding_others_needs_channel_permission(
 
 
 async def test_get_and_remove_members(
-    standin: StandIn, world: dict[str, Any], connect: Connect, people: dict[str, str]
+    standin: StandIn, world: dict[str, Any], connect: Connect, bot: AsyncTypedDriver, people: dict[str, str]
 ) -> None:
-    bot = connect(standin, world["bot"]["token"])
-    channel = await bot.channels.create_channel(
-        team_id=world["team"]["id"], name=unique("leave"), display_name="Leave", type="O"
-    )
+    channel = await new_channel(bot, world)
     await bot.channels.add_channel_member(channel["id"], user_id=people["dave"])
     assert (await bot.channels.get_channel_member(channel["id"], people["dave"]))["user_id"] == people["dave"]
     assert await bot.channels.remove_user_from_channel(channel["id"], people["dave"]) == {"status": "OK"}
