@@ -7,7 +7,10 @@ would send for the same situation. Messages are the server's English texts.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 class AppError(Exception):
@@ -78,19 +81,39 @@ def route_not_found() -> AppError:
     return AppError(404, "api.context.404.app_error", "Sorry, we could not find the page.")
 
 
+def not_found(error_id: str, message: str, **looked_for: str) -> AppError:
+    """A 404 for what does not exist (or may not be seen): its detailed error names what was
+    looked for as the server writes it, ``key=value`` pairs joined by ``, ``."""
+    return AppError(404, error_id, message, ", ".join(f"{key}={value}" for key, value in looked_for.items()))
+
+
+def require(found: T | None, missing: Callable[[], AppError]) -> T:
+    """What a lookup ``found``; when it found nothing, the refusal ``missing`` makes is raised."""
+    if found is None:
+        raise missing()
+    return found
+
+
 def user_not_found(detail: str = "") -> AppError:
     return AppError(404, "app.user.missing_account.const", "Unable to find the user.", detail)
 
 
 def channel_not_found(channel_id: str) -> AppError:
-    return AppError(
-        404, "app.channel.get.existing.app_error", "Unable to find the existing channel.", f"id={channel_id}"
-    )
+    return not_found("app.channel.get.existing.app_error", "Unable to find the existing channel.", id=channel_id)
 
 
 def team_not_found(team_id: str) -> AppError:
-    return AppError(404, "app.team.get.find.app_error", "Unable to find the existing team.", f"id={team_id}")
+    return not_found("app.team.get.find.app_error", "Unable to find the existing team.", id=team_id)
+
+
+def team_member_not_found(team_id: str, user_id: str) -> AppError:
+    return not_found(
+        "app.team.get_member.missing.app_error",
+        "No team member found for that user ID and team ID.",
+        team_id=team_id,
+        user_id=user_id,
+    )
 
 
 def post_not_found(post_id: str) -> AppError:
-    return AppError(404, "app.post.get.app_error", "Unable to get the post.", f"id={post_id}")
+    return not_found("app.post.get.app_error", "Unable to get the post.", id=post_id)

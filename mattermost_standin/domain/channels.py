@@ -133,10 +133,7 @@ def get_or_create_direct_channel(store: Store, user_id: str, other_user_id: str)
 
 
 def get_channel(state: State, channel_id: str) -> Record:
-    channel = state.channels.get(channel_id)
-    if channel is None:
-        raise errors.channel_not_found(channel_id)
-    return channel
+    return errors.require(state.channels.get(channel_id), lambda: errors.channel_not_found(channel_id))
 
 
 def find_channel_by_name(state: State, team_id: str, name: str) -> Record | None:
@@ -147,19 +144,13 @@ def find_channel_by_name(state: State, team_id: str, name: str) -> Record | None
 
 
 def channel_not_found_by_name(team_id: str, name: str) -> AppError:
-    return AppError(
-        404,
-        "app.channel.get_by_name.missing.app_error",
-        "Channel does not exist.",
-        f"teamId={team_id}, name={name}",
+    return errors.not_found(
+        "app.channel.get_by_name.missing.app_error", "Channel does not exist.", teamId=team_id, name=name
     )
 
 
 def get_channel_by_name(state: State, team_id: str, name: str) -> Record:
-    channel = find_channel_by_name(state, team_id, name)
-    if channel is None:
-        raise channel_not_found_by_name(team_id, name)
-    return channel
+    return errors.require(find_channel_by_name(state, team_id, name), lambda: channel_not_found_by_name(team_id, name))
 
 
 def channel_member(state: State, channel_id: str, user_id: str) -> Record | None:
@@ -167,11 +158,11 @@ def channel_member(state: State, channel_id: str, user_id: str) -> Record | None
 
 
 def member_not_found(channel_id: str, user_id: str) -> AppError:
-    return AppError(
-        404,
+    return errors.not_found(
         "app.channel.get_member.missing.app_error",
         "No channel member found for that user ID and channel ID.",
-        f"channel_id={channel_id}, user_id={user_id}",
+        channel_id=channel_id,
+        user_id=user_id,
     )
 
 
@@ -216,12 +207,7 @@ def add_channel_member(store: Store, channel: Record, user_id: str) -> Record:
     get_user(state, user_id)
     team_member = state.team_members.get(channel["team_id"], {}).get(user_id)
     if team_member is None:
-        raise AppError(
-            404,
-            "app.team.get_member.missing.app_error",
-            "No team member found for that user ID and team ID.",
-            f"team_id={channel['team_id']}, user_id={user_id}",
-        )
+        raise errors.team_member_not_found(channel["team_id"], user_id)
     if team_member["delete_at"]:
         raise AppError(
             400,

@@ -52,19 +52,16 @@ def create_team(store: Store, *, name: str, display_name: str, type: str = "O") 
 
 
 def get_team(state: State, team_id: str) -> Record:
-    team = state.teams.get(team_id)
-    if team is None:
-        raise errors.team_not_found(team_id)
-    return team
+    return errors.require(state.teams.get(team_id), lambda: errors.team_not_found(team_id))
 
 
 def get_team_by_name(state: State, name: str) -> Record:
-    team = next((t for t in state.teams.values() if t["name"] == name), None)
-    if team is None:
-        raise AppError(
-            404, "app.team.get_by_name.missing.app_error", "Unable to find the existing team.", f"name={name}"
-        )
-    return team
+    return errors.require(
+        next((t for t in state.teams.values() if t["name"] == name), None),
+        lambda: errors.not_found(
+            "app.team.get_by_name.missing.app_error", "Unable to find the existing team.", name=name
+        ),
+    )
 
 
 def team_member(state: State, team_id: str, user_id: str) -> Record | None:
@@ -73,15 +70,7 @@ def team_member(state: State, team_id: str, user_id: str) -> Record | None:
 
 
 def get_team_member(state: State, team_id: str, user_id: str) -> Record:
-    member = team_member(state, team_id, user_id)
-    if member is None:
-        raise AppError(
-            404,
-            "app.team.get_member.missing.app_error",
-            "No team member found for that user ID and team ID.",
-            f"team_id={team_id}, user_id={user_id}",
-        )
-    return member
+    return errors.require(team_member(state, team_id, user_id), lambda: errors.team_member_not_found(team_id, user_id))
 
 
 def add_team_member(store: Store, team_id: str, user_id: str, *, admin: bool = False) -> Record:

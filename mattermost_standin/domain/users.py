@@ -73,10 +73,7 @@ def create_user(
 
 
 def get_user(state: State, user_id: str) -> Record:
-    user = state.users.get(user_id)
-    if user is None:
-        raise errors.user_not_found(f"user_id={user_id}")
-    return user
+    return errors.require(state.users.get(user_id), lambda: errors.user_not_found(f"user_id={user_id}"))
 
 
 def find_user_by_username(state: State, username: str) -> Record | None:
@@ -86,12 +83,11 @@ def find_user_by_username(state: State, username: str) -> Record | None:
 def get_user_by_username(state: State, username: str) -> Record:
     user = find_user_by_username(state, username.lower())
     if user is None:
-        raise AppError(
-            404,
+        raise errors.not_found(
             "app.user.get_by_username.app_error",
             "Unable to find an existing account matching your username for this team. "
             "This team may require an invite from the team owner to join.",
-            f"username={username}",
+            username=username,
         )
     return user
 
@@ -115,15 +111,14 @@ def revoke_access_token(store: Store, token_id: str) -> None:
 
 
 def get_access_token(state: State, token_id: str) -> Record:
-    token = state.tokens.get(token_id)
-    if token is None:
-        raise AppError(
-            404,
+    return errors.require(
+        state.tokens.get(token_id),
+        lambda: errors.not_found(
             "app.user_access_token.get_by_user.app_error",
             "Unable to get user access tokens by user.",
-            f"token_id={token_id}",
-        )
-    return token
+            token_id=token_id,
+        ),
+    )
 
 
 def user_for_token(state: State, token: str, now_ms: float = 0) -> Record | None:
@@ -176,7 +171,7 @@ def create_bot(
 
 
 def get_bot(state: State, bot_user_id: str) -> Record:
-    bot = state.bots.get(bot_user_id)
-    if bot is None:
-        raise AppError(404, "store.sql_bot.get.missing.app_error", "Bot does not exist.", f"user_id={bot_user_id}")
-    return bot
+    return errors.require(
+        state.bots.get(bot_user_id),
+        lambda: errors.not_found("store.sql_bot.get.missing.app_error", "Bot does not exist.", user_id=bot_user_id),
+    )
