@@ -59,6 +59,11 @@ def is_valid_http_url(value: str) -> bool:
     return parsed.scheme in ("http", "https") and bool(parsed.netloc)
 
 
+def _name_refused(error_id: str, shortest: int, detail: str) -> AppError:
+    """A channel or team name its model's pattern refuses."""
+    return AppError(400, error_id, f"Name must be {shortest} or more lowercase alphanumeric characters.", detail)
+
+
 def check_channel(channel: dict[str, Any]) -> None:
     """``model.Channel.IsValid`` for the fields a client controls, in the server's order."""
     detail = f"id={channel['id']}"
@@ -66,10 +71,9 @@ def check_channel(channel: dict[str, Any]) -> None:
         raise AppError(400, "model.channel.is_valid.display_name.app_error", "Invalid display name.", detail)
     name = channel["name"]
     if _CHANNEL_NAME.fullmatch(name) is None or len(name) > CHANNEL_NAME_MAX:
-        raise AppError(
-            400,
+        raise _name_refused(
             "model.channel.is_valid.1_or_more.app_error",
-            "Name must be 1 or more lowercase alphanumeric characters.",
+            1,
             f"{detail}, name must match {_CHANNEL_NAME.pattern} and be at most {CHANNEL_NAME_MAX} characters",
         )
     if channel["type"] not in ("O", "P"):
@@ -129,22 +133,17 @@ def check_password(password: str) -> None:
 
 
 def check_team(team: dict[str, Any]) -> None:
-    name, display_name = team["name"], team["display_name"]
+    name, display_name, detail = team["name"], team["display_name"], f"id={team['id']}"
     if not 1 <= len(display_name) <= 64:
-        raise AppError(400, "model.team.is_valid.name.app_error", "Invalid name.", f"id={team['id']}")
+        raise AppError(400, "model.team.is_valid.name.app_error", "Invalid name.", detail)
     if not 2 <= len(name) <= 64:
-        raise AppError(400, "model.team.is_valid.url.app_error", "Invalid URL Identifier.", f"id={team['id']}")
+        raise AppError(400, "model.team.is_valid.url.app_error", "Invalid URL Identifier.", detail)
     if name in _RESERVED_TEAM_NAMES:
         raise AppError(400, "model.team.is_valid.reserved.app_error", "This URL is unavailable. Please try another.")
     if _TEAM_NAME.fullmatch(name) is None:
-        raise AppError(
-            400,
-            "model.team.is_valid.characters.app_error",
-            "Name must be 2 or more lowercase alphanumeric characters.",
-            f"id={team['id']}",
-        )
+        raise _name_refused("model.team.is_valid.characters.app_error", 2, detail)
     if team["type"] not in ("O", "I"):
-        raise AppError(400, "model.team.is_valid.type.app_error", "Invalid type.", f"id={team['id']}")
+        raise AppError(400, "model.team.is_valid.type.app_error", "Invalid type.", detail)
 
 
 def check_command(command: dict[str, Any]) -> None:
