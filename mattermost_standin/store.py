@@ -39,6 +39,12 @@ def new_id() -> str:
     return "".join(chars)
 
 
+def new_record(now_ms: int) -> Record:
+    """The fields a new user, team or channel starts with, in Mattermost's order: a fresh id,
+    created and updated at ``now_ms``, not deleted."""
+    return {"id": new_id(), "create_at": now_ms, "update_at": now_ms, "delete_at": 0}
+
+
 _PERSISTED = (
     "users",
     "tokens",

@@ -7,7 +7,7 @@ from typing import Any
 from mattermost_standin import errors, validation
 from mattermost_standin.domain.users import get_user
 from mattermost_standin.errors import AppError
-from mattermost_standin.store import Record, State, Store, new_id
+from mattermost_standin.store import Record, State, Store, new_record
 
 DEFAULT_CHANNEL = "town-square"
 
@@ -17,10 +17,7 @@ def _new_channel(
 ) -> Record:
     now = store.now_ms()
     return {
-        "id": new_id(),
-        "create_at": now,
-        "update_at": now,
-        "delete_at": 0,
+        **new_record(now),
         "team_id": team_id,
         "type": type,
         "display_name": display_name,

@@ -11,7 +11,7 @@ from mattermost_standin import errors, validation
 from mattermost_standin.domain import channels
 from mattermost_standin.domain.users import get_user
 from mattermost_standin.errors import AppError
-from mattermost_standin.store import Record, State, Store, new_id
+from mattermost_standin.store import Record, State, Store, new_id, new_record
 
 DEFAULT_CHANNELS = (("town-square", "Town Square"), ("off-topic", "Off-Topic"))
 
@@ -20,10 +20,7 @@ def create_team(store: Store, *, name: str, display_name: str, type: str = "O") 
     state = store.state
     now = store.now_ms()
     team: Record = {
-        "id": new_id(),
-        "create_at": now,
-        "update_at": now,
-        "delete_at": 0,
+        **new_record(now),
         "display_name": display_name.strip(),
         "name": name,
         "description": "",

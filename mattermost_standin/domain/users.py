@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mattermost_standin import errors, validation
 from mattermost_standin.errors import AppError
-from mattermost_standin.store import Record, State, Store, new_id
+from mattermost_standin.store import Record, State, Store, new_id, new_record
 
 
 def create_user(
@@ -33,10 +33,7 @@ def create_user(
         raise AppError(400, "app.user.save.email_exists.app_error", "An account with that email already exists.")
     now = store.now_ms()
     user: Record = {
-        "id": new_id(),
-        "create_at": now,
-        "update_at": now,
-        "delete_at": 0,
+        **new_record(now),
         "username": username,
         "auth_data": "",
         "auth_service": "",
