@@ -103,6 +103,18 @@ class Call:
             raise errors.invalid_body_param(name, "expected a JSON object")
         return body
 
+    async def body_string_fields(self, name: str, keys: tuple[str, ...]) -> dict[str, str]:
+        """The body as a JSON object's ``keys``, each a string ("" when absent); a value of another
+        type is refused as an invalid ``name``."""
+        body = await self.body_object(name)
+        fields: dict[str, str] = {}
+        for key in keys:
+            value = body.get(key, "")
+            if not isinstance(value, str):
+                raise errors.invalid_body_param(name, f"{key} must be a string")
+            fields[key] = value
+        return fields
+
     async def body_strings(self, name: str) -> list[str]:
         body = await self._json(lambda detail: errors.invalid_body_param(name, detail))
         if not isinstance(body, list) or not all(isinstance(item, str) for item in body):

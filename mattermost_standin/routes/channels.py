@@ -23,13 +23,7 @@ async def create_channel(call: Call) -> Response:
     """Checks, in the server's order: team id, display name, the creator's permission for the
     channel type in the team, then the model rules and the name's uniqueness."""
     state, me = call.state, call.user
-    body = await call.body_object("channel")
-    fields: dict[str, str] = {}
-    for key in ("team_id", "name", "display_name", "type", "purpose", "header"):
-        value = body.get(key, "")
-        if not isinstance(value, str):
-            raise invalid_body_param("channel", f"{key} must be a string")
-        fields[key] = value
+    fields = await call.body_string_fields("channel", ("team_id", "name", "display_name", "type", "purpose", "header"))
     if not fields["team_id"]:
         raise invalid_body_param("team_id")
     if not fields["display_name"]:

@@ -62,13 +62,9 @@ async def create_user(call: Call) -> Response:
             "api.user.create_user.no_open_server",
             "This server does not allow open signups. Please speak with your Administrator to receive an invitation.",
         )
-    body = await call.body_object("user")
-    fields: dict[str, str] = {}
-    for key in ("username", "email", "password", "first_name", "last_name", "nickname"):
-        value = body.get(key, "")
-        if not isinstance(value, str):
-            raise invalid_body_param("user", f"{key} must be a string")
-        fields[key] = value
+    fields = await call.body_string_fields(
+        "user", ("username", "email", "password", "first_name", "last_name", "nickname")
+    )
     validation.check_password(fields.pop("password"))
     user = users.create_user(call.store, **fields)
     return json_response(views.user_for(call.state, user, me), 201)
