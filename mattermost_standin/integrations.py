@@ -171,26 +171,19 @@ def _post_command_reply(context: Context, args: CommandArgs, reply: Record) -> N
         props["attachments"] = copy.deepcopy(reply["attachments"])
     if reply["type"].startswith("system_"):
         raise invalid_param("post.type")
+    post = posts.new_post(
+        context.store,
+        user_id=args.user_id,
+        channel_id=channel_id,
+        message=reply["text"],
+        props=props,
+        root_id=args.root_id,
+        type=reply["type"],
+    )
     if reply["response_type"] == "in_channel":
-        posts.create_post(
-            context.store,
-            user_id=args.user_id,
-            channel_id=channel_id,
-            message=reply["text"],
-            props=props,
-            root_id=args.root_id,
-            post_type=reply["type"],
-        )
+        posts.create_post(context.store, post)
     elif reply["response_type"] in ("", "ephemeral") and (reply["text"] or reply["attachments"] is not None):
-        posts.send_ephemeral(
-            context.store,
-            recipient_id=args.user_id,
-            sender_id=args.user_id,
-            channel_id=channel_id,
-            message=reply["text"],
-            props=props,
-            root_id=args.root_id,
-        )
+        posts.send_ephemeral(context.store, args.user_id, post)
 
 
 def apply_command_reply(context: Context, args: CommandArgs, reply: Record) -> None:
@@ -210,14 +203,10 @@ def apply_command_reply(context: Context, args: CommandArgs, reply: Record) -> N
 
 def _show_failure(context: Context, args: CommandArgs, error: AppError) -> None:
     """The webapp shows a failed command to its user as an ephemeral message in the channel."""
-    posts.send_ephemeral(
-        context.store,
-        recipient_id=args.user_id,
-        sender_id=args.user_id,
-        channel_id=args.channel_id,
-        message=error.message,
-        root_id=args.root_id,
+    post = posts.new_post(
+        context.store, user_id=args.user_id, channel_id=args.channel_id, message=error.message, root_id=args.root_id
     )
+    posts.send_ephemeral(context.store, args.user_id, post)
 
 
 def _command_form(
@@ -399,15 +388,15 @@ async def do_post_action(context: Context, user: Record, post: Record, action_id
     ephemeral_text = reply.get("ephemeral_text")
     if isinstance(ephemeral_text, str) and ephemeral_text:
         retained = {k: post["props"][k] for k in posts.RETAINED_PROPS if k in post["props"]}
-        posts.send_ephemeral(
+        ephemeral = posts.new_post(
             context.store,
-            recipient_id=user["id"],
-            sender_id=user["id"],
+            user_id=user["id"],
             channel_id=channel["id"],
             message=ephemeral_text,
             props=retained,
             root_id=post["root_id"] or post["id"],
         )
+        posts.send_ephemeral(context.store, user["id"], ephemeral)
     return {"status": "OK", "trigger_id": client_trigger_id}
 
 

@@ -30,9 +30,20 @@ def assign_action_ids(props: dict[str, Any]) -> None:
                 action["id"] = new_id()
 
 
-def _new_post(store: Store, *, user_id: str, channel_id: str, message: str, props: dict[str, Any]) -> Record:
+def new_post(
+    store: Store,
+    *,
+    user_id: str,
+    channel_id: str,
+    message: str,
+    props: dict[str, Any] | None = None,
+    root_id: str = "",
+    type: str = "",
+) -> Record:
+    """A post as its sender composes it (``model.Post``), not saved yet: ``create_post`` saves it in
+    its channel, ``send_ephemeral`` shows it to one user."""
     now = store.now_ms()
-    props = copy.deepcopy(props)
+    props = copy.deepcopy(props or {})
     assign_action_ids(props)
     return {
         "id": new_id(),
@@ -43,10 +54,10 @@ def _new_post(store: Store, *, user_id: str, channel_id: str, message: str, prop
         "is_pinned": False,
         "user_id": user_id,
         "channel_id": channel_id,
-        "root_id": "",
+        "root_id": root_id,
         "original_id": "",
         "message": message,
-        "type": "",
+        "type": type,
         "props": props,
         "hashtags": "",
         "pending_post_id": "",
@@ -57,28 +68,18 @@ def _new_post(store: Store, *, user_id: str, channel_id: str, message: str, prop
     }
 
 
-def create_post(
-    store: Store,
-    *,
-    user_id: str,
-    channel_id: str,
-    message: str,
-    props: dict[str, Any] | None = None,
-    root_id: str = "",
-    post_type: str = "",
-) -> Record:
+def create_post(store: Store, post: Record) -> Record:
+    """Save a new post (``new_post``) in its channel, a reply in its thread (``CreatePost``)."""
     state = store.state
-    channel = state.channels[channel_id]
-    post = _new_post(store, user_id=user_id, channel_id=channel_id, message=message, props=props or {})
-    validation.check_post_message(message, post["id"])
-    if post_type.startswith("system_"):
+    channel = state.channels[post["channel_id"]]
+    validation.check_post_message(post["message"], post["id"])
+    if post["type"].startswith("system_"):
         raise errors.invalid_param("post.type")
-    post["type"] = post_type
+    root_id = post["root_id"]
     if root_id:
         root = state.posts.get(root_id)
-        if root is None or root["channel_id"] != channel_id or root["root_id"]:
+        if root is None or root["channel_id"] != channel["id"] or root["root_id"]:
             raise AppError(400, "api.post.create_post.root_id.app_error", "Invalid RootId parameter.")
-        post["root_id"] = root_id
         root["reply_count"] += 1
         root["last_reply_at"] = post["create_at"]
     state.posts[post["id"]] = post
@@ -166,23 +167,13 @@ def set_pinned(store: Store, post: Record, pinned: bool) -> None:
     post["update_at"] = store.now_ms()
 
 
-def send_ephemeral(
-    store: Store,
-    *,
-    recipient_id: str,
-    sender_id: str,
-    channel_id: str,
-    message: str,
-    props: dict[str, Any] | None = None,
-    root_id: str = "",
-) -> Record:
-    """Record an ephemeral post: never stored as a post, only shown to one user.
+def send_ephemeral(store: Store, recipient_id: str, post: Record) -> Record:
+    """Record a new post (``new_post``) as ephemeral (``SendEphemeralPost``): never stored as a
+    post, only shown to one user.
 
     Kept as ``{"user_id": recipient, "post": post}``, the shape of ``POST /posts/ephemeral``.
     """
-    post = _new_post(store, user_id=sender_id, channel_id=channel_id, message=message, props=props or {})
     post["type"] = "system_ephemeral"
-    post["root_id"] = root_id
     record: Record = {"user_id": recipient_id, "post": post}
     store.state.ephemeral_posts.append(record)
     return post

@@ -39,14 +39,10 @@ async def create_post(call: Call) -> Response:
     channel = call.state.channels.get(channel_id) if isinstance(channel_id, str) else None
     if channel is None or not may_post(call, channel):
         raise permission_denied(call.user["id"], "create_post")
-    post = posts.create_post(
-        call.store,
-        user_id=call.user["id"],
-        channel_id=channel["id"],
-        message=message,
-        props=props,
-        root_id=root_id,
+    post = posts.new_post(
+        call.store, user_id=call.user["id"], channel_id=channel["id"], message=message, props=props, root_id=root_id
     )
+    posts.create_post(call.store, post)
     return json_response(views.post_for_client(post), 201)
 
 
@@ -64,15 +60,9 @@ async def create_ephemeral_post(call: Call) -> Response:
         raise invalid_body_param("body")
     if not permissions.has_system_permission(call.state, call.user, "create_post_ephemeral"):
         raise permission_denied(call.user["id"], "create_post_ephemeral")
-    sent = posts.send_ephemeral(
-        call.store,
-        recipient_id=user_id,
-        sender_id=call.user["id"],
-        channel_id=channel_id,
-        message=message,
-        props=props,
-    )
-    return json_response(views.post_for_client(sent), 201)
+    post = posts.new_post(call.store, user_id=call.user["id"], channel_id=channel_id, message=message, props=props)
+    posts.send_ephemeral(call.store, user_id, post)
+    return json_response(views.post_for_client(post), 201)
 
 
 def _readable_post(call: Call) -> Record:
