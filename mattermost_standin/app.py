@@ -90,12 +90,13 @@ class StandInApp:
         try:
             faults = self._context.faults
             fault = faults.take(method, path, await request.body() if faults.need_body else b"")
-            if fault is not None and fault.delay:
+            delay = fault.options.get("delay") if fault is not None else None
+            if delay:
                 # Receive the whole request first: a slow request is carried out after the delay
                 # even when its client has given up meanwhile, as Mattermost does (a request under
                 # way is not undone when the client disconnects; it lands late).
                 await request.body()
-                await asyncio.sleep(fault.delay)
+                await asyncio.sleep(delay)
             response = fault.response(request_id) if fault is not None else None
             if response is None:
                 response = await self._dispatch(self._mattermost, request, request_id)

@@ -16,61 +16,64 @@ test's fault never hits another test's incidents on a shared server.
 from __future__ import annotations
 
 import json
-import re
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, TypedDict, Unpack
 
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from mattermost_standin.routing import compile_template
 
 
-@dataclass
-class Fault:
-    method: str
-    path: str
-    status: int | None = None
-    retry_after: int | None = None
-    delay: float | None = None
-    times: int | None = None
-    body: str | None = None
-    channel_id: str | None = None
-    team_id: str | None = None
-    _pattern: re.Pattern[str] = field(init=False, repr=False)
+class FaultOptions(TypedDict, total=False):
+    """What a fault does, and to which requests, besides its method and path (see above); each
+    is None when not given. ``StandIn.add_fault`` and ``POST /_standin/faults`` take them."""
 
-    def __post_init__(self) -> None:
-        if not isinstance(self.method, str) or not isinstance(self.path, str):
+    status: int | None
+    retry_after: int | None
+    delay: float | None
+    times: int | None
+    body: str | None
+    channel_id: str | None
+    team_id: str | None
+
+
+class Fault:
+    """A method (``*`` for any) and path template, and what to do with the requests they match."""
+
+    def __init__(self, method: str, path: str, **options: Unpack[FaultOptions]) -> None:
+        if not isinstance(method, str) or not isinstance(path, str):
             raise TypeError("method and path must be strings")
+        unknown = options.keys() - FaultOptions.__optional_keys__
+        if unknown:
+            raise TypeError(f"unknown fault options: {', '.join(sorted(unknown))}")
         for name in ("status", "retry_after", "times"):
-            value = getattr(self, name)
+            value = options.get(name)
             if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
                 raise TypeError(f"{name} must be an integer")
-        if self.delay is not None and (not isinstance(self.delay, int | float) or self.delay < 0):
+        status, delay, times = options.get("status"), options.get("delay"), options.get("times")
+        if delay is not None and (not isinstance(delay, int | float) or delay < 0):
             raise TypeError("delay must be a non-negative number of seconds")
-        if self.body is not None and not isinstance(self.body, str):
-            raise TypeError("body must be a string")
-        for name in ("channel_id", "team_id"):
-            if getattr(self, name) is not None and not isinstance(getattr(self, name), str):
+        for name in ("body", "channel_id", "team_id"):
+            if options.get(name) is not None and not isinstance(options.get(name), str):
                 raise TypeError(f"{name} must be a string")
-        if self.status is None and self.delay is None:
+        if status is None and delay is None:
             raise ValueError("a fault needs a status, a delay, or both")
-        if self.status is not None and not 400 <= self.status <= 599:
-            raise ValueError(f"a fault status must be an HTTP error (400-599), not {self.status}")
-        if self.times is not None and self.times < 1:
+        if status is not None and not 400 <= status <= 599:
+            raise ValueError(f"a fault status must be an HTTP error (400-599), not {status}")
+        if times is not None and times < 1:
             raise ValueError("times must be at least 1 (None means forever)")
-        self.method = self.method.upper()
-        self._pattern = compile_template(self.path, any_segment=True)
+        self.method = method.upper()
+        self.path = path
+        self.options = options
+        self._pattern = compile_template(path, any_segment=True)
 
     def matches(self, method: str, path: str, body: bytes) -> bool:
         if self.method not in ("*", method) or self._pattern.fullmatch(path) is None:
             return False
-        return self._about("channel_id", self.channel_id, path, body) and self._about(
-            "team_id", self.team_id, path, body
-        )
+        return self._about("channel_id", path, body) and self._about("team_id", path, body)
 
-    @staticmethod
-    def _about(key: str, wanted: str | None, path: str, body: bytes) -> bool:
-        """Whether the request concerns `wanted` (in its path, or as its JSON body's `key`)."""
+    def _about(self, key: Literal["channel_id", "team_id"], path: str, body: bytes) -> bool:
+        """Whether the request concerns the option `key`'s value (in its path, or as its JSON body's `key`)."""
+        wanted = self.options.get(key)
         if wanted is None or wanted in path.split("/"):
             return True
         try:
@@ -80,43 +83,36 @@ class Fault:
         return isinstance(data, dict) and data.get(key) == wanted
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "method": self.method,
-            "path": self.path,
-            "status": self.status,
-            "retry_after": self.retry_after,
-            "delay": self.delay,
-            "times": self.times,
-            "body": self.body,
-            "channel_id": self.channel_id,
-            "team_id": self.team_id,
-        }
+        options = {name: self.options.get(name) for name in FaultOptions.__annotations__}
+        return {"method": self.method, "path": self.path, **options}
 
     def response(self, request_id: str) -> Response | None:
         """The error this fault answers, or None when it only delays."""
-        if self.status is None:
+        status = self.options.get("status")
+        if status is None:
             return None
+        retry_after, body = self.options.get("retry_after"), self.options.get("body")
         headers = {"X-Request-Id": request_id}
-        if self.retry_after is not None:
-            headers["Retry-After"] = str(self.retry_after)
-        if self.body is not None:
+        if retry_after is not None:
+            headers["Retry-After"] = str(retry_after)
+        if body is not None:
             try:
-                json.loads(self.body)
+                json.loads(body)
             except ValueError:
-                return PlainTextResponse(self.body, status_code=self.status, headers=headers)
-            return Response(self.body, status_code=self.status, headers=headers, media_type="application/json")
-        if self.status == 429:
+                return PlainTextResponse(body, status_code=status, headers=headers)
+            return Response(body, status_code=status, headers=headers, media_type="application/json")
+        if status == 429:
             # http.Error(w, "limit exceeded", 429) in the server's throttling middleware.
             headers.setdefault("Retry-After", "1")
             return PlainTextResponse("limit exceeded\n", status_code=429, headers=headers)
-        body = {
+        error = {
             "id": "standin.fault.injected.app_error",
-            "message": f"Injected fault: {self.status} for {self.method} {self.path}.",
+            "message": f"Injected fault: {status} for {self.method} {self.path}.",
             "detailed_error": "",
             "request_id": request_id,
-            "status_code": self.status,
+            "status_code": status,
         }
-        return JSONResponse(body, status_code=self.status, headers=headers)
+        return JSONResponse(error, status_code=status, headers=headers)
 
 
 class Faults:
@@ -138,16 +134,17 @@ class Faults:
     @property
     def need_body(self) -> bool:
         """Whether matching needs the request body (a fault is limited to a channel)."""
-        return any(fault.channel_id is not None or fault.team_id is not None for fault in self._faults)
+        return any(fault.options.get(key) is not None for fault in self._faults for key in ("channel_id", "team_id"))
 
     def take(self, method: str, path: str, body: bytes = b"") -> Fault | None:
         """The first fault matching this request, counting one use of it."""
         for fault in self._faults:
             if fault.matches(method, path, body):
                 self.taken.append({"method": method, "path": path})
-                if fault.times is not None:
-                    fault.times -= 1
-                    if fault.times == 0:
+                times = fault.options.get("times")
+                if times is not None:
+                    fault.options["times"] = times - 1
+                    if times == 1:
                         self._faults.remove(fault)
                 return fault
         return None

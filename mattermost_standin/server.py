@@ -18,12 +18,12 @@ import inspect
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 from mattermost_standin import inspection, seed, views
 from mattermost_standin.app import StandInApp
 from mattermost_standin.domain import channels, commands, oauth, teams, users
-from mattermost_standin.faults import Fault, Faults
+from mattermost_standin.faults import Fault, FaultOptions, Faults
 from mattermost_standin.integrations import Outgoing
 from mattermost_standin.routing import Context
 from mattermost_standin.serve import BackgroundServer
@@ -339,21 +339,9 @@ class StandIn:
 
     # ---- faults --------------------------------------------------------------------------
 
-    def add_fault(
-        self,
-        method: str,
-        path: str,
-        *,
-        status: int | None = None,
-        retry_after: int | None = None,
-        delay: float | None = None,
-        times: int | None = None,
-        body: str | None = None,
-        channel_id: str | None = None,
-        team_id: str | None = None,
-    ) -> None:
+    def add_fault(self, method: str, path: str, **options: Unpack[FaultOptions]) -> None:
         """Make matching requests fail or slow down (see ``mattermost_standin.faults``)."""
-        self._faults.add(Fault(method, path, status, retry_after, delay, times, body, channel_id, team_id))
+        self._faults.add(Fault(method, path, **options))
 
     def clear_faults(self) -> None:
         self._faults.clear()

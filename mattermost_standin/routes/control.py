@@ -38,7 +38,7 @@ async def dialogs(call: Call) -> Response:
 
 @router.post("/_standin/faults", authenticated=False)
 async def add_fault(call: Call) -> Response:
-    """Body: ``{method, path, status?, retry_after?, delay?, times?, body?, channel_id?}``, as ``StandIn.add_fault``."""
+    """Body: ``{method, path, ...}`` with any of ``FaultOptions``, as ``StandIn.add_fault`` takes them."""
     body = await call.body_object("fault")
     try:
         fault = Fault(**body)
