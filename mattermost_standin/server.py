@@ -155,21 +155,15 @@ class StandIn:
         return copy.deepcopy(record)
 
     def create_user(
-        self,
-        username: str,
-        *,
-        email: str | None = None,
-        first_name: str = "",
-        last_name: str = "",
-        roles: str = "system_user",
+        self, username: str, *, email: str | None = None, roles: str = "system_user", **profile: Unpack[users.Profile]
     ) -> Record:
+        """A user (``<username>@example.com`` unless ``email`` is given), as an administrator creates one."""
         user = users.create_user(
             self._store,
             username=username,
             email=email if email is not None else f"{username.strip().lower()}@example.com",
-            first_name=first_name,
-            last_name=last_name,
             roles=roles,
+            **profile,
         )
         self._changed()
         return views.user_for(self._store.state, user, user)

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TypedDict, Unpack
+
 from mattermost_standin import errors, validation
 from mattermost_standin.errors import AppError
 from mattermost_standin.store import Record, State, Store, new_id, new_record
+
+
+class Profile(TypedDict, total=False):
+    """The names a user goes by besides the username (``model.User``'s); empty when not given."""
+
+    first_name: str
+    last_name: str
+    nickname: str
 
 
 def create_user(
@@ -12,11 +22,9 @@ def create_user(
     *,
     username: str,
     email: str,
-    first_name: str = "",
-    last_name: str = "",
-    nickname: str = "",
     roles: str = "system_user",
     bot_description: str | None = None,
+    **profile: Unpack[Profile],
 ) -> Record:
     """Save a user; ``bot_description`` set makes it a bot's user. Usernames and emails
     are lowercased like ``User.PreSave`` does, then validated and checked for uniqueness."""
@@ -39,9 +47,9 @@ def create_user(
         "auth_service": "",
         "email": email,
         "email_verified": True,
-        "nickname": nickname,
-        "first_name": first_name,
-        "last_name": last_name,
+        "nickname": profile.get("nickname", ""),
+        "first_name": profile.get("first_name", ""),
+        "last_name": profile.get("last_name", ""),
         "position": "",
         "roles": roles,
         "props": {},
