@@ -81,6 +81,19 @@ class EventType(StrEnum):
     CHANNEL_ACCESS_BACK = "channel_access_back"
 
 
+# What happens to the checklist's items: their state, owner, title, place, presence.
+ITEM_EVENTS = frozenset(
+    {
+        EventType.ITEM_STATE_CHANGED,
+        EventType.ITEM_ASSIGNED,
+        EventType.ITEM_ADDED,
+        EventType.ITEM_RENAMED,
+        EventType.ITEM_MOVED,
+        EventType.ITEM_REMOVED,
+    }
+)
+
+
 class ChecklistItem(Model):
     id: str
     title: str
@@ -266,6 +279,14 @@ class IncidentFields(Model):
 
     name: Trimmed = Field(min_length=1, max_length=NAME_MAX)
     description: str = Field(default="", max_length=DESCRIPTION_MAX)
+
+
+class IncidentCreate(IncidentFields):
+    """A start as asked for (REST body, dialog, slash command, backstage form), before its facts are gathered."""
+
+    team_id: MattermostId
+    playbook_id: str | None = Field(default=None, max_length=64)
+    commander_id: MattermostId | None = None
 
 
 class IncidentStart(IncidentFields):

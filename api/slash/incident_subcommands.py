@@ -15,13 +15,13 @@ from api.slash.slash_protocol import SlashReply, ephemeral
 from api.slash.slash_registry import Context, Registry, UsageError
 from models.command_table import BY_SLASH
 from models.common import SHORT_ID
+from models.incident import IncidentCreate
 from models.playbook import PlaybookSummary, summarize
 from service import incident_lists
 from service import incident_starts as incident_start
 from service.errors import ServiceError
 from service.incident_lists import IncidentFilter
-from service.pagination import MAX_PER_PAGE, PageParams
-from service.playbooks import get_playbook, list_playbooks
+from service.playbooks import get_playbook, usable_playbooks
 
 # ---------------------------------------------------------------------------- playbooks
 
@@ -45,7 +45,7 @@ def resolve_playbook(options: list[PlaybookSummary], wanted: str) -> PlaybookSum
 async def find_playbook(ctx: Context, wanted: str) -> PlaybookSummary:
     """By id or title among the caller's playbooks. Lists follow visibility a moment late, so
     an id not listed yet is read from its workflow directly."""
-    options = await usable_playbooks(ctx)
+    options = await usable_playbooks(ctx.svc, ctx.actor, ctx.request.team_id)
     try:
         return resolve_playbook(options, wanted)
     except UsageError:
@@ -57,17 +57,6 @@ async def find_playbook(ctx: Context, wanted: str) -> PlaybookSummary:
             raise UsageError(f"You have no playbook {wanted!r} in this team. See `/incident playbooks`.") from None
 
 
-async def usable_playbooks(ctx: Context) -> list[PlaybookSummary]:
-    page = await list_playbooks(
-        ctx.svc,
-        ctx.actor,
-        ctx.request.team_id,
-        sort="title",
-        params=PageParams(page=0, per_page=MAX_PER_PAGE, direction="asc"),
-    )
-    return page.items
-
-
 # ---------------------------------------------------------------------------- subcommands
 
 
@@ -75,7 +64,9 @@ async def start(ctx: Context) -> SlashReply:
     words, rest = ctx.leading(1)
     if not words:
         state = dialog_state(ctx, "start", response_url=ctx.request.response_url)
-        await open_dialog(ctx, dialogs.start_dialog(await usable_playbooks(ctx), state))
+        await open_dialog(
+            ctx, dialogs.start_dialog(await usable_playbooks(ctx.svc, ctx.actor, ctx.request.team_id), state)
+        )
         return ephemeral("")
     name = " ".join(rest.split())
     if not name:
@@ -84,9 +75,7 @@ async def start(ctx: Context) -> SlashReply:
     await incident_start.start_incident(
         ctx.svc,
         ctx.actor,
-        team_id=ctx.request.team_id,
-        name=name,
-        playbook_id=playbook.id,
+        IncidentCreate(team_id=ctx.request.team_id, name=name, playbook_id=playbook.id),
         response_url=ctx.request.response_url,
         request=request_key(ctx, "start"),
         late_reply=late_reply(ctx),
