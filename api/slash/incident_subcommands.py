@@ -107,27 +107,32 @@ async def timeline(ctx: Context) -> SlashReply:
 
 # ---------------------------------------------------------------------------- registration
 
-# `/incident help` lists the subcommands in this order: the command table's (by their
-# slash name) and the reads and starts declared here.
-READS: dict[str, tuple[Any, str, str, str]] = {
-    # name: (handler, usage, summary, example)
+# The start and the reads, declared here. `/incident help` lists the command table's
+# subcommands in the table's order, and each of these after the subcommand it names
+# ("": first; "*": last).
+READS: dict[str, tuple[Any, str, str, str, str]] = {
+    # name: (handler, usage, summary, example, listed after)
     "start": (start, "start [<playbook> <name...>]",
               "Start an incident: without arguments, a dialog asks for the details",
-              'start "Database outage" Primary DB down'),
-    "info": (info, "info", "Status, commander, duration and every stage's checklist", ""),
-    "list": (list_ongoing, "list", "Ongoing incidents in this team, newest first", ""),
-    "timeline": (timeline, "timeline", "Everything that happened, with times", ""),
+              'start "Database outage" Primary DB down', ""),
+    "info": (info, "info", "Status, commander, duration and every stage's checklist", "", "restart"),
+    "list": (list_ongoing, "list", "Ongoing incidents in this team, newest first", "", "info"),
+    "timeline": (timeline, "timeline", "Everything that happened, with times", "", "*"),
 }  # fmt: skip
-HELP_ORDER = [
-    "start", "end", "restart", "info", "list", "check", "checkadd", "checkremove", "assign", "stage",
-    "commander", "add", "announce", "update", "reminder", "timeline",
-]  # fmt: skip
+
+
+def help_order() -> list[str]:
+    """Every subcommand, as `/incident help` lists them."""
+    order = list(BY_SLASH)
+    for name, (*_, after) in READS.items():
+        order.insert(0 if after == "" else len(order) if after == "*" else order.index(after) + 1, name)
+    return order
 
 
 def register(registry: Registry) -> None:
-    for name in HELP_ORDER:
+    for name in help_order():
         if name in READS:
-            handler, usage, summary, example = READS[name]
+            handler, usage, summary, example, _ = READS[name]
         else:
             spec = BY_SLASH[name]
             assert spec.slash is not None
