@@ -21,6 +21,7 @@ from models.playbook import Playbook
 NAME_MAX = 64
 DESCRIPTION_MAX = 1024
 STATUS_MESSAGE_MAX = 4000
+NOTE_MAX = 4000
 BLANK_STAGE_TITLE = "Checklist"
 
 
@@ -71,6 +72,7 @@ class EventType(StrEnum):
     # A Temporal operator cancelled the incident's workflow: it ended (or, already ended, nothing changed).
     CANCELLED = "cancelled"
     RESTARTED = "restarted"
+    NOTE_ADDED = "note_added"
     # A side effect Mattermost refused, or did not accept within the give-up time: the first
     # of a channel's failures (later ones are counted in `IncidentState.failing_lanes`).
     EFFECT_FAILED = "effect_failed"

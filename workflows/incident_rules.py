@@ -54,6 +54,7 @@ from models.incident import (
 )
 from models.incident_commands import (
     AddItem,
+    AddNote,
     Announce,
     AssignItem,
     ChangeCommander,
@@ -587,6 +588,20 @@ class Incident:
             {"stage": command.stage, "item": command.item, "command": item.command},
         )
         return f"Recorded that {item.command} ran."
+
+    # ------------------------------------------------------------------ notes
+
+    def check_add_note(self, command: AddNote) -> None:
+        """Members note what happened while the incident runs, and after it ended (for the retrospective)."""
+        self._check_member(
+            command,
+            "Only members of the incident channel can add notes. Ask someone in the channel to add you.",
+        )
+
+    def add_note(self, command: AddNote, now: datetime) -> str:
+        self.learn(command.actor, now)
+        self.did(command, now, EventType.NOTE_ADDED, f"noted: {text.relayed(self.state, command.text)}", post=False)
+        return "Note added to the timeline."
 
     # ------------------------------------------------------------------ people
 

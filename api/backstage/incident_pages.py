@@ -156,6 +156,7 @@ async def incident_list(team_id: str, request: Request, who: Visitor = Depends(v
 # The timeline's kinds, for its filter: every event type is of exactly one.
 TIMELINE_KINDS: dict[str, tuple[str, frozenset[EventType]]] = {
     "updates": ("Status updates", frozenset({EventType.STATUS_UPDATE})),
+    "notes": ("Notes", frozenset({EventType.NOTE_ADDED})),
     "checklist": ("Checklist", ITEM_EVENTS | {EventType.COMMAND_RUN}),
     "stages": ("Stages", frozenset({EventType.STAGE_CHANGED})),
     "people": ("People", frozenset({EventType.COMMANDER_CHANGED, EventType.MEMBER_INVITED})),
