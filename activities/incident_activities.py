@@ -119,16 +119,7 @@ class IncidentActivities:
     @activity.defn
     async def create_incident_channel(self, request: CreateChannel) -> ChannelRef:
         """Create the incident's channel; a retry finds the one it already created."""
-        channel = await _mattermost(
-            lambda: self._mattermost.create_channel(
-                team_id=request.team_id,
-                name=request.name,
-                display_name=request.display_name,
-                purpose=request.purpose,
-                header=request.header,
-                public=request.public,
-            )
-        )
+        channel = await _mattermost(lambda: self._mattermost.create_channel(**dict(request)))
         return ChannelRef(channel_id=channel["id"], name=channel["name"])
 
     @activity.defn

@@ -1,7 +1,7 @@
 """The OpenAPI document names every status a route can answer.
 
 FastAPI documents what routes declare; the statuses every route shares come from the
-layers around them (`api.edge`, the error handlers) and are added here: 500 everywhere
+layers around them (`api.request_guard`, the error handlers) and are added here: 500 everywhere
 (an unexpected error, or a failing workflow), 502 and 503 wherever Mattermost or Temporal
 is called, and for routes that take a body 413 (too
 large) and 415 (wrong content type), plus 422 (a body that is no valid JSON). FastAPI's

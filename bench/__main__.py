@@ -84,13 +84,9 @@ async def floor(world: World, rounds: int) -> dict[str, Any]:
 
 async def incident_channel(world: World) -> tuple[str, str]:
     api = world.api(world.alice)
-    items = [{"title": f"Step {n}"} for n in range(20)]
-    book = await api.post(
-        "/api/v1/playbooks",
-        json={"team_id": world.team_id, "title": "Bench", "checklists": [{"title": "Only", "items": items}]},
-    )
+    book = await world.create_playbook(world.alice, "Bench", steps=[f"Step {n}" for n in range(20)])
     started = await api.post(
-        "/api/v1/incidents", json={"team_id": world.team_id, "name": "Bench", "playbook_id": book.json()["id"]}
+        "/api/v1/incidents", json={"team_id": world.team_id, "name": "Bench", "playbook_id": book["id"]}
     )
     incident_id = started.json()["id"]
     assert started.status_code == 201, started.text
@@ -172,17 +168,7 @@ async def outside(world: World, rounds: int) -> dict[str, Any]:
 async def typed_starts(world: World, rounds: int) -> dict[str, Any]:
     """`/incident start` typed in Mattermost (through the stand-in) until the channel has its
     members and the checklist post: what the person waits for."""
-    api = world.api(world.alice)
-    book = await api.post(
-        "/api/v1/playbooks",
-        json={
-            "team_id": world.team_id,
-            "title": "Typed start",
-            "checklists": [{"title": "Only", "items": [{"title": "One"}]}],
-            "invited_user_ids": [world.bob.id],
-        },
-    )
-    assert book.status_code == 201, book.text
+    await world.create_playbook(world.alice, "Typed start", invited_user_ids=[world.bob.id])
     samples: list[float] = []
     for n in range(rounds):
         began = time.perf_counter()
@@ -270,15 +256,7 @@ async def rest_commands(world: World, rounds: int) -> dict[str, Any]:
 async def starts(world: World, rounds: int) -> dict[str, Any]:
     """From the start request until the channel has its members and the opening post."""
     api = world.api(world.alice)
-    book = await api.post(
-        "/api/v1/playbooks",
-        json={
-            "team_id": world.team_id,
-            "title": "Bench start",
-            "checklists": [{"title": "Only", "items": [{"title": "One"}]}],
-            "invited_user_ids": [world.bob.id],
-        },
-    )
+    book = await world.create_playbook(world.alice, "Bench start", invited_user_ids=[world.bob.id])
     standin = world.standin
     bot_id = world.stack.bot["id"]
     samples: list[float] = []
@@ -286,7 +264,7 @@ async def starts(world: World, rounds: int) -> dict[str, Any]:
         began = time.perf_counter()
         started = await api.post(
             "/api/v1/incidents",
-            json={"team_id": world.team_id, "name": f"Start {n}", "playbook_id": book.json()["id"]},
+            json={"team_id": world.team_id, "name": f"Start {n}", "playbook_id": book["id"]},
         )
         assert started.status_code == 201, started.text
         incident_id: str = started.json()["id"]

@@ -40,7 +40,7 @@ from temporalio.worker import Worker
 
 from bench.bare_temporal import FloorWorkflow
 from devstack.embedded_http import free_port
-from devstack.stack import Stack, StackOptions, stack_settings, start_stack
+from devstack.stack import Stack, StackOptions, process_environment, stack_settings, start_stack
 from devstack.worlds import World, eventually, make_world
 from models import search_attributes as sa
 from models.common import new_short_id
@@ -90,19 +90,8 @@ class Workers:
     """`python worker.py` processes sharing the stack's configuration."""
 
     def __init__(self, stack: Stack, cache: int, logs: Path) -> None:
-        settings = stack.settings
         self.logs = logs
-        self.env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "MATTERMOST_", "API_"))},
-            "TEMPORAL_ADDRESS": settings.temporal_address,
-            "TEMPORAL_TASK_QUEUE": settings.temporal_task_queue,
-            "MATTERMOST_URL": settings.mattermost_url,
-            "MATTERMOST_BOT_TOKEN": settings.mattermost_bot_token,
-            "SIGNING_SECRET": settings.signing_secret,
-            "PUBLIC_URL": settings.api_public_url,
-            "WORKER_MAX_CACHED_WORKFLOWS": str(cache),
-            "PYTHONFAULTHANDLER": "1",
-        }
+        self.env = process_environment(stack.settings, WORKER_MAX_CACHED_WORKFLOWS=str(cache), PYTHONFAULTHANDLER="1")
         self.stack = stack
         self.running: list[subprocess.Popen[bytes]] = []
         self.spawned = 0

@@ -29,6 +29,7 @@ import httpx
 from api.app import create_app
 from api.slash.slash_registry import RECEIVED_HERE
 from devstack.embedded_http import free_port, serve
+from devstack.stack import process_environment
 from devstack.worlds import World, eventually
 
 POSTED = "Status update posted."
@@ -155,15 +156,7 @@ async def concurrent_starts(world: World, count: int) -> dict[str, Any]:
 async def worker_killed(world: World, count: int) -> dict[str, Any]:
     """Updates to an incident whose `python worker.py` is SIGKILLed while they arrive."""
     settings = world.stack.settings.model_copy(update={"temporal_task_queue": f"truth-{os.getpid()}"})
-    env = {
-        **os.environ,
-        "TEMPORAL_ADDRESS": settings.temporal_address,
-        "TEMPORAL_TASK_QUEUE": settings.temporal_task_queue,
-        "MATTERMOST_URL": settings.mattermost_url,
-        "MATTERMOST_BOT_TOKEN": settings.mattermost_bot_token,
-        "SIGNING_SECRET": settings.signing_secret,
-        "PUBLIC_URL": settings.api_public_url,
-    }
+    env = process_environment(settings)
 
     async def worker() -> asyncio.subprocess.Process:
         return await asyncio.create_subprocess_exec(

@@ -20,6 +20,7 @@ started is stopped if a later part fails to start.
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -108,6 +109,23 @@ class Stack:
 
     async def stop(self) -> None:
         await self._running.aclose()
+
+
+def process_environment(settings: Settings, **more: str) -> dict[str, str]:
+    """The environment of a `python worker.py` or `python -m api` joining this stack as its own
+    process: this one's environment without its own configuration, and the stack's addresses,
+    tokens and secret (`more`: other settings, by their variables' names)."""
+    return {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "MATTERMOST_", "API_"))},
+        "TEMPORAL_ADDRESS": settings.temporal_address,
+        "TEMPORAL_NAMESPACE": settings.temporal_namespace,
+        "TEMPORAL_TASK_QUEUE": settings.temporal_task_queue,
+        "MATTERMOST_URL": settings.mattermost_url,
+        "MATTERMOST_BOT_TOKEN": settings.mattermost_bot_token,
+        "SIGNING_SECRET": settings.signing_secret,
+        "PUBLIC_URL": settings.api_public_url,
+        **more,
+    }
 
 
 def stack_settings(**values: Any) -> Settings:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -137,6 +137,27 @@ class World:
         client = httpx.AsyncClient(base_url=self.stack.api_url, headers=headers, timeout=30)
         self._clients.append(client)
         return client
+
+    async def create_playbook(
+        self, user: User, title: str, *, steps: Sequence[str] = ("One",), **fields: Any
+    ) -> dict[str, Any]:
+        """A playbook (one stage of `steps`, unless `fields` give its checklists) made through
+        the REST API as `user`, once `user` sees it listed (visibility lags behind)."""
+        api = self.api(user)
+        stage = {"title": "Only", "items": [{"title": step} for step in steps]}
+        made = await api.post(
+            "/api/v1/playbooks", json={"team_id": self.team_id, "title": title, "checklists": [stage], **fields}
+        )
+        if made.status_code != 201:
+            raise AssertionError(f"the playbook was not made: {made.status_code} {made.text}")
+        playbook: dict[str, Any] = made.json()
+
+        async def listed() -> list[str]:
+            page = await api.get("/api/v1/playbooks", params={"team_id": self.team_id, "per_page": 200})
+            return [p["id"] for p in page.json()["items"]]
+
+        await eventually(listed, lambda ids: playbook["id"] in ids, what=f"playbook {title!r} to be listed")
+        return playbook
 
     async def close(self) -> None:
         for client in self._clients:

@@ -26,6 +26,7 @@ from typing import Any, Literal
 from models.common import Model
 from models.incident_commands import (
     AddItem,
+    AddNote,
     Announce,
     AnnounceBody,
     AssigneeBody,
@@ -43,6 +44,7 @@ from models.incident_commands import (
     ItemStateChange,
     MembersBody,
     MoveItem,
+    NoteFields,
     PostStatusUpdate,
     ReminderFields,
     RemoveItem,
@@ -276,6 +278,14 @@ COMMANDS: tuple[CommandSpec, ...] = (
         SnoozeReminder,
         Rest("POST", "/{incident_id}/reminder/snooze", "Postpone the next status update reminder.", body=SnoozeFields),
         buttons=("snooze",),
+    ),
+    CommandSpec(
+        "add_note",
+        AddNote,
+        Rest("POST", "/{incident_id}/notes", "Add a note to the incident's timeline (also after it ended).",
+             body=NoteFields),
+        Slash("note <text...>", "Add a note to the timeline", hint="Write the note.", where="add notes",
+              example="note Rolled back deploy 4412"),
     ),
 )  # fmt: skip
 

@@ -21,6 +21,7 @@ from models.playbook import Playbook
 NAME_MAX = 64
 DESCRIPTION_MAX = 1024
 STATUS_MESSAGE_MAX = 4000
+NOTE_MAX = 4000
 BLANK_STAGE_TITLE = "Checklist"
 
 
@@ -71,6 +72,7 @@ class EventType(StrEnum):
     # A Temporal operator cancelled the incident's workflow: it ended (or, already ended, nothing changed).
     CANCELLED = "cancelled"
     RESTARTED = "restarted"
+    NOTE_ADDED = "note_added"
     # A side effect Mattermost refused, or did not accept within the give-up time: the first
     # of a channel's failures (later ones are counted in `IncidentState.failing_lanes`).
     EFFECT_FAILED = "effect_failed"
@@ -79,6 +81,19 @@ class EventType(StrEnum):
     # The bot lost, or got back, the right to post in the incident channel.
     CHANNEL_ACCESS_LOST = "channel_access_lost"
     CHANNEL_ACCESS_BACK = "channel_access_back"
+
+
+# What happens to the checklist's items: their state, owner, title, place, presence.
+ITEM_EVENTS = frozenset(
+    {
+        EventType.ITEM_STATE_CHANGED,
+        EventType.ITEM_ASSIGNED,
+        EventType.ITEM_ADDED,
+        EventType.ITEM_RENAMED,
+        EventType.ITEM_MOVED,
+        EventType.ITEM_REMOVED,
+    }
+)
 
 
 class ChecklistItem(Model):
@@ -266,6 +281,14 @@ class IncidentFields(Model):
 
     name: Trimmed = Field(min_length=1, max_length=NAME_MAX)
     description: str = Field(default="", max_length=DESCRIPTION_MAX)
+
+
+class IncidentCreate(IncidentFields):
+    """A start as asked for (REST body, dialog, slash command, backstage form), before its facts are gathered."""
+
+    team_id: MattermostId
+    playbook_id: str | None = Field(default=None, max_length=64)
+    commander_id: MattermostId | None = None
 
 
 class IncidentStart(IncidentFields):

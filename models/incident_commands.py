@@ -28,7 +28,7 @@ from models.common import (
     Trimmed,
     UserFact,
 )
-from models.incident import STATUS_MESSAGE_MAX, ItemState, UpdateStatus
+from models.incident import NOTE_MAX, STATUS_MESSAGE_MAX, ItemState, UpdateStatus
 from models.incident_views import IncidentView
 from models.playbook import DESCRIPTION_MAX, ITEM_TITLE_MAX, SlashCommandText
 
@@ -103,6 +103,10 @@ class ItemMove(Model):
 class StatusUpdateFields(Model):
     message: Trimmed = Field(min_length=1, max_length=STATUS_MESSAGE_MAX)
     status: UpdateStatus | None = None
+
+
+class NoteFields(Model):
+    text: Trimmed = Field(min_length=1, max_length=NOTE_MAX, description="What happened, as the timeline will show it")
 
 
 class ReminderFields(Model):
@@ -194,6 +198,10 @@ class InviteMembers(IncidentCommand):
 
 
 class PostStatusUpdate(IncidentCommand, StatusUpdateFields):
+    pass
+
+
+class AddNote(IncidentCommand, NoteFields):
     pass
 
 

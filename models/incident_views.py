@@ -7,6 +7,9 @@ All are computed from `IncidentState` at a given moment by pure functions.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
 
 from models.common import Model
 from models.incident import IncidentState, IncidentStatus, Period, Stage, StatusUpdate, TimelineEvent
@@ -76,24 +79,11 @@ class IncidentSummary(Model):
 
 
 def summarize(state: IncidentState) -> IncidentSummary:
-    record = to_view(state, state.started_at)
+    """The incident as lists show it: its view's fields that lists have, and two of its own."""
+    view = to_view(state, state.started_at)
     return IncidentSummary(
-        id=state.id,
-        name=state.name,
-        team_id=state.team_id,
-        channel_id=state.channel_id,
-        channel_name=state.channel_name,
-        playbook_id=state.playbook_id,
-        status=state.status,
-        is_public=state.is_public,
-        commander_id=state.commander_id,
-        reporter_id=state.reporter_id,
-        started_at=state.started_at,
-        ended_at=record.ended_at,
-        time_to_resolution_seconds=record.time_to_resolution_seconds,
+        **_fields(view, SUMMARY_FROM_VIEW),
         first_status_update_at=state.first_status_update_at,
-        active_stage=state.active_stage,
-        active_stage_title=record.active_stage_title,
         member_count=len(state.member_ids),
     )
 
@@ -118,34 +108,29 @@ def to_record(state: IncidentState, now: datetime) -> IncidentRecord:
     return IncidentRecord(**dict(to_view(state, now)), timeline=state.timeline)
 
 
+# The fields lists show as the incident's view has them.
+SUMMARY_FROM_VIEW = set(IncidentSummary.model_fields) & set(IncidentView.model_fields)
+# The fields a view shows as the state has them (an end shows only once the incident ended).
+VIEW_FROM_STATE = set(IncidentView.model_fields) & set(IncidentState.model_fields) - {"ended_at"}
+
+
+def _fields(model: BaseModel, names: set[str]) -> dict[str, Any]:
+    """Some of a model's fields, as they are (nothing is copied or serialized)."""
+    return {name: value for name, value in model if name in names}
+
+
 def to_view(state: IncidentState, now: datetime) -> IncidentView:
     end = state.ended_at if state.status != IncidentStatus.ONGOING and state.ended_at else now
     stage_title = state.checklists[state.active_stage].title if state.active_stage < len(state.checklists) else ""
     return IncidentView(
-        id=state.id,
-        name=state.name,
-        description=state.description,
-        team_id=state.team_id,
-        channel_id=state.channel_id,
-        channel_name=state.channel_name,
+        **_fields(state, VIEW_FROM_STATE),
         playbook_id=state.playbook_id,
         playbook_version=state.playbook.version if state.playbook else None,
-        status=state.status,
-        is_public=state.is_public,
-        commander_id=state.commander_id,
-        reporter_id=state.reporter_id,
-        member_ids=state.member_ids,
-        started_at=state.started_at,
         ended_at=state.ended_at if state.status == IncidentStatus.ENDED else None,
         duration_seconds=max(0, round((end - state.started_at).total_seconds())),
         time_to_resolution_seconds=time_to_resolution(state),
-        active_stage=state.active_stage,
         active_stage_title=stage_title,
-        checklists=state.checklists,
-        status_updates=state.status_updates,
-        reminder_seconds=state.reminder_seconds,
         next_reminder_at=state.reminder_due_at if state.status == IncidentStatus.ONGOING else None,
-        failure=state.failure,
     )
 
 

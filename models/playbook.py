@@ -159,19 +159,10 @@ class PlaybookSummary(Model):
 
 
 def summarize(playbook: Playbook) -> PlaybookSummary:
-    return PlaybookSummary(
-        id=playbook.id,
-        team_id=playbook.team_id,
-        title=playbook.title,
-        description=playbook.description[:280],
-        version=playbook.version,
-        stage_count=playbook.stage_count,
-        step_count=playbook.step_count,
-        member_ids=playbook.member_ids,
-        create_public_incident=playbook.create_public_incident,
-        updated_at=playbook.updated_at,
-        created_by=playbook.created_by,
-    )
+    """What lists show of a playbook: its fields (and counts) of the same names, the description cut short."""
+    summary = PlaybookSummary.model_validate(playbook, from_attributes=True)
+    summary.description = summary.description[:280]
+    return summary
 
 
 def describe_changes(before: PlaybookSpec, after: PlaybookSpec) -> list[str]:

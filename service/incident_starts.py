@@ -25,7 +25,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from mattermost_client.gateway import MattermostFailure
 from models import search_attributes as sa
 from models.common import SHORT_ID, Actor, UserFact, short_id_from
-from models.incident import IncidentConfig, IncidentStart, incident_workflow_id
+from models.incident import IncidentConfig, IncidentCreate, IncidentStart, incident_workflow_id
 from models.incident_commands import CommandResult, OpenIncident, RequestKey, RestartIncident
 from models.incident_views import summarize, to_view
 from models.pending_commands import LateReply
@@ -45,12 +45,8 @@ from workflows.playbook_workflow import PlaybookWorkflow
 async def start_incident(
     svc: Services,
     actor: Actor,
+    asked_for: IncidentCreate,
     *,
-    team_id: str,
-    name: str,
-    description: str = "",
-    playbook_id: str | None = None,
-    commander_id: str | None = None,
     request: RequestKey,
     response_url: str | None = None,
     late_reply: LateReply | None = None,
@@ -61,6 +57,7 @@ async def start_incident(
     The workflow runs the start rules (team, playbook, channel permission, commander) and
     answers with the incident or the refusal, so a refused start makes no channel.
     """
+    team_id, playbook_id, commander_id = asked_for.team_id, asked_for.playbook_id, asked_for.commander_id
     in_team, allowed, team, playbook = await asyncio.gather(
         svc.facts.is_team_member(team_id, actor.user_id),
         svc.facts.team_permissions(team_id, actor),
@@ -81,8 +78,8 @@ async def start_incident(
         id=incident_id,
         team_id=team_id,
         team_name=str(team.get("name", "")),
-        name=name,
-        description=description,
+        name=asked_for.name,
+        description=asked_for.description,
         reporter=actor.model_copy(update={"is_team_member": in_team, "is_channel_member": True}),
         reporter_permissions=sorted(p for p in allowed if p.startswith("create_")),
         commander=commander,
@@ -102,25 +99,9 @@ async def start_incident(
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
     )
     try:
-        result: CommandResult = await execute_update_with_start(
-            svc.temporal,
-            IncidentWorkflow.open_incident,
-            OpenIncident(),
-            start=operation,
-            workflow_id=incident_workflow_id(incident_id),
-            update_id=request.id,
-            rpc_timeout=svc.rpc_timeout,
+        result = await _update_with_start(
+            svc, operation, incident_id, "open_incident", None, request, late_reply=late_reply, asked=asked
         )
-    except NotAnswered:
-        pending = pending_command(
-            incident_id=incident_id,
-            update="open_incident",
-            request=request,
-            command=None,
-            late_reply=late_reply,
-            asked=asked,
-        )
-        raise follow_up(svc, pending) from None
     except WorkflowAlreadyStartedError:
         # The same request, resent after its incident ended: answer with that incident.
         state = await query(handle(svc, incident_id), IncidentWorkflow.get_state, rpc_timeout=svc.rpc_timeout)
@@ -154,6 +135,10 @@ async def read_playbook(svc: Services, playbook_id: str | None) -> Playbook | No
     return playbook
 
 
+# What an incident takes from the settings when it starts (and keeps, whatever the settings become).
+CONFIGURED = set(IncidentConfig.model_fields) & set(Settings.model_fields)
+
+
 def incident_config(settings: Settings, incident_id: str) -> IncidentConfig:
     link = ""
     if settings.temporal_ui_url:
@@ -162,13 +147,8 @@ def incident_config(settings: Settings, incident_id: str) -> IncidentConfig:
             f"/workflows/{incident_workflow_id(incident_id)}"
         )
     return IncidentConfig(
-        reminder_min_seconds=settings.reminder_min_seconds,
-        activity_timeout_seconds=settings.activity_timeout_seconds,
-        activity_heartbeat_seconds=settings.activity_heartbeat_seconds,
-        activity_max_retry_interval_seconds=settings.activity_max_retry_interval_seconds,
-        effect_give_up_seconds=settings.effect_give_up_seconds,
-        channel_access_recheck_seconds=settings.channel_access_recheck_seconds,
-        reopen_window_seconds=settings.reopen_window_seconds,
+        # The settings of the same name (the timings an operator tunes), as they are now.
+        **settings.model_dump(include=CONFIGURED),
         details_url=link,
         backstage_url=f"{settings.api_public_url}/backstage/incidents/{incident_id}",
     )
@@ -244,11 +224,30 @@ async def restart(
     )
     request = request or RequestKey(id=f"restart_incident:{new_key()}")
     command = RestartIncident(actor=access.actor, request=request)
+    result = await _update_with_start(
+        svc, operation, incident_id, "restart_incident", command, request, late_reply=late_reply, asked=asked
+    )
+    check_replay(request, result.fingerprint)
+    return result
+
+
+async def _update_with_start(
+    svc: Services,
+    operation: WithStartWorkflowOperation[Any, Any],
+    incident_id: str,
+    update: str,
+    command: RestartIncident | None,
+    request: RequestKey,
+    *,
+    late_reply: LateReply | None,
+    asked: str,
+) -> CommandResult:
+    """Send `update` with the start; an unanswered one is followed up (and said to be pending)."""
     try:
         result: CommandResult = await execute_update_with_start(
             svc.temporal,
-            "restart_incident",
-            command,
+            update,
+            command if command is not None else OpenIncident(),
             start=operation,
             workflow_id=incident_workflow_id(incident_id),
             update_id=request.id,
@@ -256,13 +255,7 @@ async def restart(
         )
     except NotAnswered:
         pending = pending_command(
-            incident_id=incident_id,
-            update="restart_incident",
-            request=request,
-            command=command,
-            late_reply=late_reply,
-            asked=asked,
+            incident_id=incident_id, update=update, request=request, command=command, late_reply=late_reply, asked=asked
         )
         raise follow_up(svc, pending) from None
-    check_replay(request, result.fingerprint)
     return result

@@ -40,6 +40,10 @@ class PlaybookDocument(Model):
     checklists: list[StageSpec] = Field(min_length=1)
 
 
+# The fields a file has as the playbook stores them (people and channels are named instead).
+AS_STORED = set(PlaybookDocument.model_fields) & set(PlaybookSpec.model_fields)
+
+
 async def export_yaml(svc: Services, playbook: Playbook) -> str:
     users = {u["id"]: u["username"] for u in await svc.mattermost.get_users_by_ids(_people(playbook))}
     channels = []
@@ -47,18 +51,13 @@ async def export_yaml(svc: Services, playbook: Playbook) -> str:
         channel = await svc.mattermost.get_channel(channel_id)
         channels.append(channel["name"])
     document = PlaybookDocument(
-        title=playbook.title,
-        description=playbook.description,
-        create_public_incident=playbook.create_public_incident,
-        reminder_timer_default_seconds=playbook.reminder_timer_default_seconds,
-        channel_name_template=playbook.channel_name_template,
+        **playbook.model_dump(include=AS_STORED),
         members=[users.get(u, u) for u in playbook.member_ids],
         invited_users=[users.get(u, u) for u in playbook.invited_user_ids],
         default_commander=users.get(playbook.default_commander_id, playbook.default_commander_id)
         if playbook.default_commander_id
         else None,
         broadcast_channels=channels,
-        checklists=playbook.checklists,
     )
     body = document.model_dump(mode="json", exclude_none=True)
     return FORMAT_HEADER + yaml.safe_dump(body, sort_keys=False, allow_unicode=True, width=100)

@@ -36,7 +36,7 @@ from models.playbook import (
 from models.refusals import Refusal
 from service.container import Services
 from service.errors import ServiceError, not_found
-from service.pagination import Page, PageParams, paginate
+from service.pagination import MAX_PER_PAGE, Page, PageParams, paginate
 from service.temporal_calls import Gone, execute_update, execute_update_with_start, query, quote
 from workflows.playbook_rules import with_creator
 from workflows.playbook_workflow import SUMMARY_MEMO, PlaybookWorkflow
@@ -200,6 +200,15 @@ async def list_playbooks(
         async for execution in svc.temporal.list_workflows(" AND ".join(clauses), rpc_timeout=svc.rpc_timeout)
     ]
     return paginate(summaries, SORT_KEYS[sort], params, default="desc" if sort == "updated_at" else "asc")
+
+
+async def usable_playbooks(svc: Services, actor: Actor, team_id: str) -> list[PlaybookSummary]:
+    """What a chooser offers (start a new incident, filter by playbook): the team's playbooks the
+    actor may use, by title, the first MAX_PER_PAGE of them."""
+    page = await list_playbooks(
+        svc, actor, team_id, sort="title", params=PageParams(page=0, per_page=MAX_PER_PAGE, direction="asc")
+    )
+    return page.items
 
 
 _HIDE_FORBIDDEN = {Refusal.FORBIDDEN: not_found("Playbook"), Refusal.NOT_FOUND: not_found("Playbook")}

@@ -21,12 +21,17 @@ LABEL_MAX = 40
 _MARKS = {ItemState.DONE: "[x]", ItemState.IN_PROGRESS: "[ ] *(in progress)*", ItemState.OPEN: "[ ]"}
 
 
-def format_duration(seconds: float) -> str:
-    """Compact, human: 45s, 12m, 1h 5m, 3d 2h."""
-    seconds = max(0, int(seconds))
-    days, rest = divmod(seconds, 86400)
+def duration_parts(seconds: float) -> tuple[int, int, int, int]:
+    """Whole days, hours, minutes and seconds of a duration (a negative one is none)."""
+    days, rest = divmod(max(0, int(seconds)), 86400)
     hours, rest = divmod(rest, 3600)
     minutes, secs = divmod(rest, 60)
+    return days, hours, minutes, secs
+
+
+def format_duration(seconds: float) -> str:
+    """Compact, human: 45s, 12m, 1h 5m, 3d 2h."""
+    days, hours, minutes, secs = duration_parts(seconds)
     if days:
         return f"{days}d {hours}h" if hours else f"{days}d"
     if hours:

@@ -35,6 +35,7 @@ from models.effects import (
 )
 from models.incident import (
     BLANK_STAGE_TITLE,
+    ITEM_EVENTS,
     RECENT_REQUESTS_MAX,
     ChannelAccessLost,
     ChecklistItem,
@@ -53,6 +54,7 @@ from models.incident import (
 )
 from models.incident_commands import (
     AddItem,
+    AddNote,
     Announce,
     AssignItem,
     ChangeCommander,
@@ -76,20 +78,12 @@ from workflows import incident_messages as text
 SYSTEM_ACTOR = "system"
 # What the live checklist post shows changes with these events (it is re-rendered after each;
 # and after every end, see `Incident._end`).
-CHECKLIST_EVENTS = frozenset(
-    {
-        EventType.STAGE_CHANGED,
-        EventType.ITEM_STATE_CHANGED,
-        EventType.ITEM_ASSIGNED,
-        EventType.ITEM_ADDED,
-        EventType.ITEM_RENAMED,
-        EventType.ITEM_MOVED,
-        EventType.ITEM_REMOVED,
-        EventType.COMMANDER_CHANGED,
-        EventType.STATUS_UPDATE,
-        EventType.RESTARTED,
-    }
-)
+CHECKLIST_EVENTS = ITEM_EVENTS | {
+    EventType.STAGE_CHANGED,
+    EventType.COMMANDER_CHANGED,
+    EventType.STATUS_UPDATE,
+    EventType.RESTARTED,
+}
 # Changes the live checklist post shows (who checked what, when) are not also announced
 # with a post of their own: one edit of that post, coalesced, instead of a post per click.
 # Assignments and stage moves are still announced (they notify people).
@@ -255,6 +249,19 @@ class Incident:
         if kind in CHECKLIST_EVENTS:
             self.refresh_checklist()
 
+    def did(
+        self,
+        command: IncidentCommand,
+        now: datetime,
+        kind: EventType,
+        what: str,
+        details: dict[str, Any] | None = None,
+        *,
+        post: bool | None = None,
+    ) -> None:
+        """Record what the command's actor did: "@who <what>"."""
+        self.record(now, command.actor, kind, f"{command.actor.mention} {what}", details, post=post)
+
     def refresh_checklist(self) -> None:
         """Queue an edit of the live checklist post (once the channel exists: until then the
         opening post, rendered when it is made, shows everything)."""
@@ -372,11 +379,11 @@ class Incident:
         # Quoted by hand: repr() would spell out the invisible mark that neutralises a mention.
         left = f"'{text.relayed(self.state, before.title)}'"
         skipped = f" (leaving {open_left} open item(s) in {left})" if open_left else ""
-        self.record(
+        self.did(
+            command,
             now,
-            command.actor,
             EventType.STAGE_CHANGED,
-            f"{command.actor.mention} moved the incident to stage {text.stage_label(self.state)}{skipped}",
+            f"moved the incident to stage {text.stage_label(self.state)}{skipped}",
             {"from": before.title, "to": stage.title, "open_items_left": open_left, "forced": command.force},
             post=False,
         )
@@ -425,11 +432,11 @@ class Incident:
         item.state_changed_at = now
         item.state_changed_by = command.actor.user_id
         label = {ItemState.DONE: "done", ItemState.OPEN: "not done", ItemState.IN_PROGRESS: "in progress"}[target]
-        self.record(
+        self.did(
+            command,
             now,
-            command.actor,
             EventType.ITEM_STATE_CHANGED,
-            f"{command.actor.mention} marked **{item.title}** as {label} (stage {text.stage_label(self.state, stage)})",
+            f"marked **{item.title}** as {label} (stage {text.stage_label(self.state, stage)})",
             {"stage": stage, "item": command.item, "from": before.value, "to": target.value},
         )
         return f"Marked {item.title!r} as {label}."
@@ -485,11 +492,11 @@ class Incident:
         )
         position = len(stage.items) if command.position is None else command.position
         stage.items.insert(position, item)
-        self.record(
+        self.did(
+            command,
             now,
-            command.actor,
             EventType.ITEM_ADDED,
-            f"{command.actor.mention} added **{item.title}** to stage {stage.title!r}",
+            f"added **{item.title}** to stage {stage.title!r}",
             {"stage": command.stage, "item": position, "item_id": item.id},
         )
         return f"Added {item.title!r} as item {position + 1} of stage {stage.title!r}."
@@ -514,11 +521,11 @@ class Incident:
             if value is not None:
                 setattr(item, field, value)
         what = f"renamed **{before}** to **{item.title}**" if item.title != before else f"edited **{item.title}**"
-        self.record(
+        self.did(
+            command,
             now,
-            command.actor,
             EventType.ITEM_RENAMED,
-            f"{command.actor.mention} {what}",
+            what,
             {"stage": command.stage, "item": command.item, "from": before, "to": item.title},
         )
         return text.sentence(what.replace("**", "'"))
@@ -531,11 +538,11 @@ class Incident:
         self.learn(command.actor, now)
         stage = self._stage(command.stage)
         item = stage.items.pop(command.item)
-        self.record(
+        self.did(
+            command,
             now,
-            command.actor,
             EventType.ITEM_REMOVED,
-            f"{command.actor.mention} removed **{item.title}** from stage {stage.title!r}",
+            f"removed **{item.title}** from stage {stage.title!r}",
             {"stage": command.stage, "item": command.item, "item_id": item.id, "title": item.title},
         )
         return f"Removed {item.title!r}."
@@ -554,12 +561,11 @@ class Incident:
         stage = self._stage(command.stage)
         item = stage.items.pop(command.item)
         stage.items.insert(command.to_position, item)
-        self.record(
+        self.did(
+            command,
             now,
-            command.actor,
             EventType.ITEM_MOVED,
-            f"{command.actor.mention} moved **{item.title}** to position {command.to_position + 1} "
-            f"in stage {stage.title!r}",
+            f"moved **{item.title}** to position {command.to_position + 1} in stage {stage.title!r}",
             {"stage": command.stage, "from": command.item, "to": command.to_position},
         )
         return f"Moved {item.title!r} to position {command.to_position + 1}."
@@ -574,15 +580,28 @@ class Incident:
         self.learn(command.actor, now)
         item = self._item(command.stage, command.item)
         item.command_last_run = now
-        self.record(
+        self.did(
+            command,
             now,
-            command.actor,
             EventType.COMMAND_RUN,
-            f"{command.actor.mention} ran `{text.relayed(self.state, item.command)}` "
-            f"for **{text.relayed(self.state, item.title)}**",
+            f"ran `{text.relayed(self.state, item.command)}` for **{text.relayed(self.state, item.title)}**",
             {"stage": command.stage, "item": command.item, "command": item.command},
         )
         return f"Recorded that {item.command} ran."
+
+    # ------------------------------------------------------------------ notes
+
+    def check_add_note(self, command: AddNote) -> None:
+        """Members note what happened while the incident runs, and after it ended (for the retrospective)."""
+        self._check_member(
+            command,
+            "Only members of the incident channel can add notes. Ask someone in the channel to add you.",
+        )
+
+    def add_note(self, command: AddNote, now: datetime) -> str:
+        self.learn(command.actor, now)
+        self.did(command, now, EventType.NOTE_ADDED, f"noted: {text.relayed(self.state, command.text)}", post=False)
+        return "Note added to the timeline."
 
     # ------------------------------------------------------------------ people
 
@@ -602,11 +621,11 @@ class Incident:
         self.learn_user(user)
         previous = self.state.commander_id
         self.state.commander_id = user.user_id
-        self.record(
+        self.did(
+            command,
             now,
-            command.actor,
             EventType.COMMANDER_CHANGED,
-            f"{command.actor.mention} changed the commander from {self.state.mention(previous)} to {user.mention}",
+            f"changed the commander from {self.state.mention(previous)} to {user.mention}",
             {"from": previous, "to": user.user_id},
         )
         self._refresh_header()
@@ -633,11 +652,11 @@ class Incident:
             self.learn_user(user)
         names = ", ".join(u.mention for u in users)
         self.enqueue(InviteEffect(actor_id=command.actor.user_id, users=users))
-        self.record(
+        self.did(
+            command,
             now,
-            command.actor,
             EventType.MEMBER_INVITED,
-            f"{command.actor.mention} added {names} to the incident",
+            f"added {names} to the incident",
             {"user_ids": [u.user_id for u in users]},
         )
         skipped = [u.mention for u in command.users if u not in users]
@@ -776,11 +795,11 @@ class Incident:
             self.state.first_status_update_at = now
             self.enqueue(StatsEffect())
         status = f" ({update.status.value})" if update.status else ""
-        self.record(
+        self.did(
+            command,
             now,
-            command.actor,
             EventType.STATUS_UPDATE,
-            f"{command.actor.mention} posted a status update{status}",
+            f"posted a status update{status}",
             {"status": update.status.value if update.status else None, "message": update.message},
             post=False,
         )
@@ -821,11 +840,11 @@ class Incident:
         self.state.reminder_seconds = command.seconds
         self._reschedule_reminder(now)
         setting = f"every {text.format_duration(command.seconds)}" if command.seconds else "off"
-        self.record(
+        self.did(
+            command,
             now,
-            command.actor,
             EventType.REMINDER_CHANGED,
-            f"{command.actor.mention} set the status update reminder {setting}",
+            f"set the status update reminder {setting}",
             {"seconds": command.seconds},
         )
         return f"Status update reminder set {setting}."
@@ -839,11 +858,11 @@ class Incident:
         self.learn(command.actor, now)
         self.state.reminder_due_at = now + timedelta(seconds=command.seconds)
         duration = text.format_duration(command.seconds)
-        self.record(
+        self.did(
+            command,
             now,
-            command.actor,
             EventType.REMINDER_CHANGED,
-            f"{command.actor.mention} snoozed the status update reminder for {duration}",
+            f"snoozed the status update reminder for {duration}",
             {"snoozed_seconds": command.seconds},
         )
         return f"Reminder snoozed for {duration} by {command.actor.mention}."
@@ -903,11 +922,11 @@ class Incident:
             if channel.channel_id not in self.state.announced_channel_ids:
                 self.state.announced_channel_ids.append(channel.channel_id)
         names = ", ".join(f"~{c.name}" for c in command.channels)
-        self.record(
+        self.did(
+            command,
             now,
-            command.actor,
             EventType.ANNOUNCED,
-            f"{command.actor.mention} announced the incident in {names}",
+            f"announced the incident in {names}",
             {"channel_ids": [c.channel_id for c in command.channels]},
         )
         return f"Announced in {names}."
@@ -997,7 +1016,7 @@ class Incident:
         state.ended_at = None
         state.periods.append(Period(started_at=now))
         self._reschedule_reminder(now)
-        self.record(now, command.actor, EventType.RESTARTED, f"{command.actor.mention} restarted the incident")
+        self.did(command, now, EventType.RESTARTED, "restarted the incident")
         self.broadcast(f"restarted by {command.actor.mention}.")
         self._refresh_header()
         self.enqueue(StatsEffect())

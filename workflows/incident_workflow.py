@@ -33,6 +33,7 @@ from temporalio.exceptions import TimeoutError as ActivityTimeout
 with workflow.unsafe.imports_passed_through():
     from activities.incident_activities import NO_ACCESS, REJECTED, UNAVAILABLE, IncidentActivities
     from activities.stats_activities import StatsActivities
+    from models import effects
     from models import search_attributes as sa
     from models.activity_io import (
         AddMembers,
@@ -45,20 +46,6 @@ with workflow.unsafe.imports_passed_through():
     )
     from models.channel_names import channel_name_for
     from models.command_table import COMMANDS, CommandSpec
-    from models.effects import (
-        INCIDENT_CHANNEL_LANE,
-        OTHER_CHANNEL_LANE,
-        ChannelHeaderEffect,
-        ChecklistEffect,
-        ClearButtonsEffect,
-        Effect,
-        InviteEffect,
-        PendingEffect,
-        PostEffect,
-        RespondEffect,
-        StatsEffect,
-        lane_of,
-    )
     from models.incident import IncidentStart, IncidentState, IncidentStatus
     from models.incident_commands import CommandResult, IncidentCommand, InviteMembers, OpenIncident
     from models.incident_views import stats_facts, summarize, to_view
@@ -132,7 +119,7 @@ class IncidentWorkflow:
         self.incident = Incident(state, self._new_id)
         self._indexed: dict[str, Any] = {}
         self._memo: dict[str, Any] = {}
-        # The lanes carrying out effects right now (see `lane_of`).
+        # The lanes carrying out effects right now (see `effects.lane_of`).
         self._lanes: dict[str, asyncio.Task[None]] = {}
         # Lanes whose next checklist edit already waited for more changes (see `_drain`).
         self._gathered: set[str] = set()
@@ -303,8 +290,8 @@ class IncidentWorkflow:
 
     # ------------------------------------------------------------------ side effects
 
-    def _lane(self, pending: PendingEffect) -> str:
-        return lane_of(pending.effect, self.state.channel_id)
+    def _lane(self, pending: effects.PendingEffect) -> str:
+        return effects.lane_of(pending.effect, self.state.channel_id)
 
     def _idle_lanes(self) -> list[str]:
         """Lanes with effects waiting and nothing under way, in the order their effects were queued."""
@@ -316,19 +303,19 @@ class IncidentWorkflow:
     def _retry_channel_at(self) -> datetime | None:
         """When the waiting incident-channel lane tries again (None: it is not waiting)."""
         lost = self.state.channel_access_lost
-        if lost is None or INCIDENT_CHANNEL_LANE in self._lanes or lost.retry_at <= workflow.now():
+        if lost is None or effects.INCIDENT_CHANNEL_LANE in self._lanes or lost.retry_at <= workflow.now():
             return None
-        waiting = any(self._lane(p) == INCIDENT_CHANNEL_LANE for p in self.state.outbox)
+        waiting = any(self._lane(p) == effects.INCIDENT_CHANNEL_LANE for p in self.state.outbox)
         return lost.retry_at if waiting else None
 
     def _waiting(self, lane: str) -> bool:
         """The incident channel's lane waits while the bot cannot post there, until it is time
         to try again or something new is queued for it."""
         lost = self.state.channel_access_lost
-        if lost is None or lane != INCIDENT_CHANNEL_LANE or workflow.now() >= lost.retry_at:
+        if lost is None or lane != effects.INCIDENT_CHANNEL_LANE or workflow.now() >= lost.retry_at:
             return False
         return not any(
-            p.seq > lost.waiting_after_seq for p in self.state.outbox if self._lane(p) == INCIDENT_CHANNEL_LANE
+            p.seq > lost.waiting_after_seq for p in self.state.outbox if self._lane(p) == effects.INCIDENT_CHANNEL_LANE
         )
 
     def _start_lanes(self) -> None:
@@ -363,47 +350,48 @@ class IncidentWorkflow:
                         timeout_summary="gather checklist changes",
                     )
                 continue
-            if isinstance(pending.effect, ChannelHeaderEffect | StatsEffect):
+            if isinstance(pending.effect, effects.ChannelHeaderEffect | effects.StatsEffect):
                 # Rendered from the state when carried out: this one also does all queued before it.
                 kind = pending.effect.kind
                 self.state.outbox = [p for p in self.state.outbox if p is pending or p.effect.kind != kind]
             if not await self._carry_out_or_report(pending):
                 return  # the lane waits (the bot lost the channel); the effect stays queued
-            if isinstance(pending.effect, ChecklistEffect):
+            if isinstance(pending.effect, effects.ChecklistEffect):
                 self._gathered.discard(lane)
             self.state.outbox = [p for p in self.state.outbox if p.seq != pending.seq]
 
-    def _worth_gathering(self, lane: str, pending: PendingEffect) -> bool:
+    def _worth_gathering(self, lane: str, pending: effects.PendingEffect) -> bool:
         """An edit of the live checklist post (not the one making it) with nothing else queued
         behind it in its lane, and no wait since the lane's last edit: worth a short wait for
         the next changes (once: a steady stream of clicks still shows every half second)."""
         return (
-            isinstance(pending.effect, ChecklistEffect)
+            isinstance(pending.effect, effects.ChecklistEffect)
             and CHECKLIST_POST in self.state.post_ids
             and self.state.config.checklist_edit_delay_seconds > 0
             and lane not in self._gathered
             and not any(p.seq > pending.seq and self._lane(p) == lane for p in self.state.outbox)
         )
 
-    def _superseded_edit(self, lane: str, pending: PendingEffect) -> bool:
+    def _superseded_edit(self, lane: str, pending: effects.PendingEffect) -> bool:
         """An edit of the live checklist with another queued behind it in its lane: a burst of
         changes ends with one edit showing the final state. The first one (which makes the post,
         opening the channel) is never skipped."""
-        if not isinstance(pending.effect, ChecklistEffect) or CHECKLIST_POST not in self.state.post_ids:
+        if not isinstance(pending.effect, effects.ChecklistEffect) or CHECKLIST_POST not in self.state.post_ids:
             return False
         return any(
-            p.seq > pending.seq and isinstance(p.effect, ChecklistEffect) and self._lane(p) == lane
+            p.seq > pending.seq and isinstance(p.effect, effects.ChecklistEffect) and self._lane(p) == lane
             for p in self.state.outbox
         )
 
-    async def _carry_out_or_report(self, pending: PendingEffect) -> bool:
+    async def _carry_out_or_report(self, pending: effects.PendingEffect) -> bool:
         """Whether the effect is done with (carried out, or reported and skipped)."""
         lane = self._lane(pending)
         try:
             await self._carry_out(pending)
         except ActivityError as error:
             cause = error.cause
-            if isinstance(cause, ApplicationError) and cause.type == NO_ACCESS and lane == INCIDENT_CHANNEL_LANE:
+            here = lane == effects.INCIDENT_CHANNEL_LANE
+            if isinstance(cause, ApplicationError) and cause.type == NO_ACCESS and here:
                 self._channel_access_lost(pending, cause)
                 return False
             # Refused (4xx), or not accepted within the give-up time: on record, then skipped.
@@ -412,37 +400,37 @@ class IncidentWorkflow:
             workflow.logger.warning("incident %s: could not %s: %s", self.state.id, what, reason)
             # Failures elsewhere are told in the incident channel; the incident channel's own are not
             # (the notice would fail the same way).
-            elsewhere = lane.startswith(OTHER_CHANNEL_LANE) and self.state.channel_id is not None
+            elsewhere = lane.startswith(effects.OTHER_CHANNEL_LANE) and self.state.channel_id is not None
             self.incident.effect_failed(workflow.now(), lane, what, reason, tell_channel=elsewhere)
         else:
             self.incident.effect_carried_out(workflow.now(), lane)
         return True
 
-    def _channel_access_lost(self, pending: PendingEffect, cause: ApplicationError) -> None:
+    def _channel_access_lost(self, pending: effects.PendingEffect, cause: ApplicationError) -> None:
         username = str(cause.details[0]) if cause.details else "incident-bot"
         waiting = max(p.seq for p in self.state.outbox)
         self.incident.channel_access_lost(workflow.now(), bot_username=username, waiting_after_seq=waiting)
 
-    def _describe(self, effect: Effect) -> str:
-        if isinstance(effect, PostEffect):
-            if lane_of(effect, self.state.channel_id) == INCIDENT_CHANNEL_LANE:
+    def _describe(self, effect: effects.Effect) -> str:
+        if isinstance(effect, effects.PostEffect):
+            if effects.lane_of(effect, self.state.channel_id) == effects.INCIDENT_CHANNEL_LANE:
                 return "post to the incident channel"
             return f"post to {self.state.channel_mention(effect.channel_id or '')}"
-        if isinstance(effect, InviteEffect):
+        if isinstance(effect, effects.InviteEffect):
             return f"add {', '.join(u.mention for u in effect.users)} to the incident channel"
-        if isinstance(effect, ChannelHeaderEffect):
+        if isinstance(effect, effects.ChannelHeaderEffect):
             return "update the channel header"
-        if isinstance(effect, ChecklistEffect):
+        if isinstance(effect, effects.ChecklistEffect):
             return "update the checklist post"
-        if isinstance(effect, ClearButtonsEffect):
+        if isinstance(effect, effects.ClearButtonsEffect):
             return "take the buttons off the reminder"
-        if isinstance(effect, StatsEffect):
+        if isinstance(effect, effects.StatsEffect):
             return "report the incident to the statistics"
         return "reply to the slash command"
 
-    async def _carry_out(self, pending: PendingEffect) -> None:
+    async def _carry_out(self, pending: effects.PendingEffect) -> None:
         effect = pending.effect
-        if isinstance(effect, RespondEffect):
+        if isinstance(effect, effects.RespondEffect):
             # Needs no channel: it also tells the starter when the channel could not be made.
             await workflow.execute_activity_method(
                 IncidentActivities.respond_to_command,
@@ -453,7 +441,7 @@ class IncidentWorkflow:
         channel_id = self.state.channel_id
         if channel_id is None:
             return
-        if isinstance(effect, PostEffect):
+        if isinstance(effect, effects.PostEffect):
             target = effect.channel_id or channel_id
             here = target == channel_id
             known_name = self.state.channel_name if here else self.state.channel_names.get(target)
@@ -476,9 +464,9 @@ class IncidentWorkflow:
                 self.state.post_ids[effect.remember_as] = post.post_id
             if post.pin_refused:
                 self.incident.pin_refused(workflow.now(), post.pin_refused)
-        elif isinstance(effect, ChecklistEffect):
+        elif isinstance(effect, effects.ChecklistEffect):
             await self._update_checklist(pending, channel_id)
-        elif isinstance(effect, ClearButtonsEffect):
+        elif isinstance(effect, effects.ClearButtonsEffect):
             for name in [n for n in self.state.post_ids if n.startswith(effect.post_name)]:
                 await workflow.execute_activity_method(
                     IncidentActivities.clear_buttons,
@@ -486,7 +474,7 @@ class IncidentWorkflow:
                     **self._activity_options("take the buttons off the reminder"),
                 )
                 del self.state.post_ids[name]
-        elif isinstance(effect, InviteEffect):
+        elif isinstance(effect, effects.InviteEffect):
             result = await workflow.execute_activity_method(
                 IncidentActivities.add_channel_members,
                 AddMembers(channel_id=channel_id, users=effect.users),
@@ -495,7 +483,7 @@ class IncidentWorkflow:
             self.incident.members_added(result.added, workflow.now())
             for failure in result.failed:
                 self.incident.invite_failed(workflow.now(), effect.actor_id, failure.user, failure.reason)
-        elif isinstance(effect, ChannelHeaderEffect):
+        elif isinstance(effect, effects.ChannelHeaderEffect):
             await workflow.execute_activity_method(
                 IncidentActivities.set_channel_header,
                 SetChannelHeader(
@@ -504,14 +492,14 @@ class IncidentWorkflow:
                 ),
                 **self._activity_options("update the channel header"),
             )
-        elif isinstance(effect, StatsEffect):
+        elif isinstance(effect, effects.StatsEffect):
             await workflow.execute_activity_method(
                 StatsActivities.report_incident_facts,
                 stats_facts(self.state),
                 **self._activity_options("report statistics"),
             )
 
-    async def _update_checklist(self, pending: PendingEffect, channel_id: str) -> None:
+    async def _update_checklist(self, pending: effects.PendingEffect, channel_id: str) -> None:
         """Edit the live checklist post in place; make it (pinned) when there is none or it was deleted."""
         state = self.state
         post = await workflow.execute_activity_method(

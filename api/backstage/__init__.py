@@ -70,7 +70,7 @@ def install(app: FastAPI) -> None:
     ):
         app.include_router(router)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="backstage-static")
-    # Added after the edge guard, so it wraps it: the edge's refusals carry the headers too.
+    # Added after the request guard, so it wraps it: the guard's refusals carry the headers too.
     app.add_middleware(BackstageHeaders)
 
     @app.exception_handler(SignInRequired)

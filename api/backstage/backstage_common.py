@@ -184,6 +184,13 @@ async def render(who: Visitor, name: str, status_code: int = 200, **context: Any
     return response
 
 
+async def render_in_team(who: Visitor, name: str, team_id: str, status_code: int = 200, **context: Any) -> Response:
+    """A page of one team's (its header names the team; a team the visitor is not in shows as "Team")."""
+    teams = await who.teams()
+    team = next((t for t in teams if t.get("id") == team_id), {"id": team_id, "display_name": "Team", "name": ""})
+    return await render(who, name, status_code, team=team, team_id=team_id, **context)
+
+
 def redirect(who: Visitor, url: str, message: str | None = None, kind: str = "info") -> Response:
     response = Response(status_code=303, headers={"Location": url})
     if message:

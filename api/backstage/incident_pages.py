@@ -19,10 +19,18 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Request, Response
 
 import permissions
-from api.backstage.backstage_common import Visitor, render, templates, visitor
+from api.backstage.backstage_common import Visitor, render, render_in_team, templates, visitor
 from api.dependencies import conceal_existence
 from models.common import SHORT_ID, Actor
-from models.incident import EventType, IncidentState, IncidentStatus, ItemState, TimelineEvent, UpdateStatus
+from models.incident import (
+    ITEM_EVENTS,
+    EventType,
+    IncidentState,
+    IncidentStatus,
+    ItemState,
+    TimelineEvent,
+    UpdateStatus,
+)
 from models.incident_views import to_record
 from service import incident_access as incidents
 from service import incident_choices, incident_lists, playbooks
@@ -115,9 +123,7 @@ async def incident_list(team_id: str, request: Request, who: Visitor = Depends(v
     )
     page = paginate(items, SORT_KEYS[sort], params, default="asc" if sort == "name" else "desc")
     names = await names_for(who, {i.commander_id for i in page.items})
-    team_playbooks = await playbooks.list_playbooks(
-        who.svc, who.actor, team_id, sort="title", params=PageParams(page=0, per_page=200, direction=None)
-    )
+    team_playbooks = await playbooks.usable_playbooks(who.svc, who.actor, team_id)
     filters = {
         "status": status,
         "commander": commander,
@@ -128,11 +134,10 @@ async def incident_list(team_id: str, request: Request, who: Visitor = Depends(v
         "sort": sort,
         "direction": direction or "",
     }
-    return await render(
+    return await render_in_team(
         who,
         "incidents.html",
-        team=_team(await who.teams(), team_id),
-        team_id=team_id,
+        team_id,
         page=page,
         names=names,
         errors=errors,
@@ -141,13 +146,9 @@ async def incident_list(team_id: str, request: Request, who: Visitor = Depends(v
         filtering=bool(errors) or filters != UNFILTERED,
         statuses=STATUSES,
         sorts=SORTS,
-        playbooks=team_playbooks.items,
+        playbooks=team_playbooks,
         now=now,
     )
-
-
-def _team(teams: list[dict[str, Any]], team_id: str) -> dict[str, Any]:
-    return next((t for t in teams if t.get("id") == team_id), {"id": team_id, "display_name": "Team", "name": ""})
 
 
 # ---------------------------------------------------------------------------- the incident page
@@ -155,20 +156,8 @@ def _team(teams: list[dict[str, Any]], team_id: str) -> dict[str, Any]:
 # The timeline's kinds, for its filter: every event type is of exactly one.
 TIMELINE_KINDS: dict[str, tuple[str, frozenset[EventType]]] = {
     "updates": ("Status updates", frozenset({EventType.STATUS_UPDATE})),
-    "checklist": (
-        "Checklist",
-        frozenset(
-            {
-                EventType.ITEM_STATE_CHANGED,
-                EventType.ITEM_ASSIGNED,
-                EventType.ITEM_ADDED,
-                EventType.ITEM_RENAMED,
-                EventType.ITEM_MOVED,
-                EventType.ITEM_REMOVED,
-                EventType.COMMAND_RUN,
-            }
-        ),
-    ),
+    "notes": ("Notes", frozenset({EventType.NOTE_ADDED})),
+    "checklist": ("Checklist", ITEM_EVENTS | {EventType.COMMAND_RUN}),
     "stages": ("Stages", frozenset({EventType.STAGE_CHANGED})),
     "people": ("People", frozenset({EventType.COMMANDER_CHANGED, EventType.MEMBER_INVITED})),
     "announcements": ("Announcements", frozenset({EventType.ANNOUNCED})),

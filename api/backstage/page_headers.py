@@ -14,7 +14,7 @@
   back button after signing out, may keep it.
 
 A pure ASGI middleware rather than a dependency, so the answers no route renders (the
-sign-in redirect, error pages, the edge's 413 and 415) carry the headers too.
+sign-in redirect, error pages, the request guard's 413 and 415) carry the headers too.
 """
 
 from __future__ import annotations

@@ -16,8 +16,8 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import ValidationError
 
-from api.backstage.backstage_common import Visitor, form_visitor, redirect, render, visitor
-from api.backstage.incident_pages import _team, names_for
+from api.backstage.backstage_common import Visitor, form_visitor, redirect, render_in_team, visitor
+from api.backstage.incident_pages import names_for
 from mattermost_client.gateway import MattermostFailure
 from models.playbook import Playbook, PlaybookSpec
 from service import playbooks
@@ -222,14 +222,7 @@ async def _form(who: Visitor, team_id: str, status_code: int = 200, **context: A
     context.setdefault("errors", {})
     context.setdefault("playbook", None)
     context["field_labels"] = {name: field_label(name) for name in context["errors"]}
-    return await render(
-        who,
-        "playbook_edit.html",
-        status_code=status_code,
-        team=_team(await who.teams(), team_id),
-        team_id=team_id,
-        **context,
-    )
+    return await render_in_team(who, "playbook_edit.html", team_id, status_code, **context)
 
 
 # ---------------------------------------------------------------------------- routes
@@ -240,7 +233,7 @@ async def playbook_list(team_id: str, request: Request, who: Visitor = Depends(v
     page = request.query_params.get("page", "0")
     params = PageParams(page=int(page) if page.isdigit() and len(page) < 6 else 0, per_page=50, direction=None)
     found = await playbooks.list_playbooks(who.svc, who.actor, team_id, sort="title", params=params)
-    return await render(who, "playbooks.html", team=_team(await who.teams(), team_id), team_id=team_id, page=found)
+    return await render_in_team(who, "playbooks.html", team_id, page=found)
 
 
 @router.get("/teams/{team_id}/playbooks/new")
@@ -316,11 +309,10 @@ async def playbook_history(playbook_id: str, who: Visitor = Depends(visitor)) ->
     playbook = await playbooks.get_playbook(who.svc, who.actor, playbook_id)
     edits = await playbooks.playbook_history(who.svc, who.actor, playbook_id)
     names = await names_for(who, {e.editor_id for e in edits})
-    return await render(
+    return await render_in_team(
         who,
         "playbook_history.html",
-        team=_team(await who.teams(), playbook.team_id),
-        team_id=playbook.team_id,
+        playbook.team_id,
         playbook=playbook,
         edits=list(reversed(edits)),
         names=names,
@@ -341,9 +333,7 @@ async def export_playbook(playbook_id: str, who: Visitor = Depends(visitor)) -> 
 @router.get("/teams/{team_id}/playbooks/import")
 async def import_page(team_id: str, who: Visitor = Depends(visitor)) -> Response:
     await playbooks.require_team(who.svc, who.actor, team_id)
-    return await render(
-        who, "playbook_import.html", team=_team(await who.teams(), team_id), team_id=team_id, text="", errors={}
-    )
+    return await render_in_team(who, "playbook_import.html", team_id, text="", errors={})
 
 
 @router.post("/teams/{team_id}/playbooks/import")
@@ -359,12 +349,11 @@ async def import_playbook(team_id: str, who: Visitor = Depends(form_visitor)) ->
     except ServiceError as error:
         if error.status != 422:
             raise
-        return await render(
+        return await render_in_team(
             who,
             "playbook_import.html",
-            status_code=422,
-            team=_team(await who.teams(), team_id),
-            team_id=team_id,
+            team_id,
+            422,
             text=text,
             message=error.message,
             errors=error.fields,

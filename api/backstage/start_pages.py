@@ -15,31 +15,25 @@ from typing import Any
 from fastapi import APIRouter, Depends, Response
 from pydantic import ValidationError
 
-from api.backstage.backstage_common import Visitor, form_visitor, redirect, render, visitor
+from api.backstage.backstage_common import Visitor, form_visitor, redirect, render_in_team, visitor
 from api.backstage.command_forms import PENDING_HERE
-from api.backstage.incident_pages import _team
-from models.incident import IncidentFields
+from models.incident import IncidentCreate
 from service import incident_starts, playbooks
 from service.command_follow_ups import CommandPending
 from service.errors import ServiceError, validation_fields
 from service.idempotency import new_key, scoped
-from service.pagination import PageParams
 
 router = APIRouter(prefix="/backstage", include_in_schema=False)
 FIELDS = ("playbook_id", "name", "description")
 
 
 async def _form(who: Visitor, team_id: str, draft: dict[str, str], status_code: int = 200, **extra: Any) -> Response:
-    usable = await playbooks.list_playbooks(
-        who.svc, who.actor, team_id, sort="title", params=PageParams(page=0, per_page=200, direction=None)
-    )
-    return await render(
+    return await render_in_team(
         who,
         "incident_start.html",
-        status_code=status_code,
-        team=_team(await who.teams(), team_id),
-        team_id=team_id,
-        playbooks=usable.items,
+        team_id,
+        status_code,
+        playbooks=await playbooks.usable_playbooks(who.svc, who.actor, team_id),
         draft=draft,
         errors=extra.pop("errors", {}),
         **extra,
@@ -56,16 +50,10 @@ async def start_from_form(team_id: str, who: Visitor = Depends(form_visitor)) ->
     asked = {name: who.form.get(name, "") for name in FIELDS}
     request = scoped(who.actor.user_id, "start", who.form.get("request_key") or new_key(), asked)
     try:
-        fields = IncidentFields.model_validate({"name": asked["name"], "description": asked["description"]})
-        started = await incident_starts.start_incident(
-            who.svc,
-            who.actor,
-            team_id=team_id,
-            name=fields.name,
-            description=fields.description,
-            playbook_id=asked["playbook_id"] or None,
-            request=request,
+        fields = IncidentCreate.model_validate(
+            {**asked, "team_id": team_id, "playbook_id": asked["playbook_id"] or None}
         )
+        started = await incident_starts.start_incident(who.svc, who.actor, fields, request=request)
     except ValidationError as invalid:
         return await _form(who, team_id, asked, status_code=422, errors=validation_fields(invalid.errors()))
     except ServiceError as error:

@@ -13,12 +13,10 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from api.backstage.backstage_common import Visitor, render, visitor
-from api.backstage.incident_pages import _team
+from api.backstage.backstage_common import Visitor, render_in_team, visitor
 from models.common import SHORT_ID
 from models.stats import StatsSlice, StatsWindow, compute, median, percentile
 from service import playbooks
-from service.pagination import PageParams
 from service.team_stats import team_slice
 
 router = APIRouter(prefix="/backstage", include_in_schema=False)
@@ -75,20 +73,17 @@ async def dashboard(team_id: str, request: Request, who: Visitor = Depends(visit
     window = StatsWindow(since=since, until=until, playbook_id=playbook_id)
     data = await team_slice(who.svc, who.actor, team_id, window)
     stats = compute(team_id, window, data, now)
-    team_playbooks = await playbooks.list_playbooks(
-        who.svc, who.actor, team_id, sort="title", params=PageParams(page=0, per_page=200, direction=None)
-    )
-    return await render(
+    team_playbooks = await playbooks.usable_playbooks(who.svc, who.actor, team_id)
+    return await render_in_team(
         who,
         "stats.html",
-        team=_team(await who.teams(), team_id),
-        team_id=team_id,
+        team_id,
         stats=stats,
         charts=series(data, since, until),
         days=days,
         windows=WINDOWS,
         playbook_id=playbook_id or "",
-        playbooks=team_playbooks.items,
+        playbooks=team_playbooks,
         since=since.date().isoformat(),
         until=(until - timedelta(days=1)).date().isoformat(),
         error=error,

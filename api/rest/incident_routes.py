@@ -10,12 +10,11 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
-from pydantic import Field
 
 from api.dependencies import IdempotencyKey, IncidentId, conceal_existence, current_user, page_params, services
 from api.http_errors import PENDING_RESPONSE, error_responses, pending_response
 from models.common import Actor, MattermostId
-from models.incident import EventType, IncidentFields, TimelineEvent
+from models.incident import EventType, IncidentCreate, TimelineEvent
 from models.incident_views import IncidentRecord, IncidentSummary, IncidentView, to_record
 from service import incident_access as incidents
 from service import incident_lists
@@ -37,12 +36,6 @@ router = APIRouter(
 
 
 # ---------------------------------------------------------------------------- bodies
-
-
-class IncidentCreate(IncidentFields):
-    team_id: MattermostId
-    playbook_id: str | None = Field(default=None, max_length=64)
-    commander_id: MattermostId | None = None
 
 
 # ---------------------------------------------------------------------------- start, list, read
@@ -69,14 +62,7 @@ async def start_incident(
     key = idempotency_key or new_key()
     try:
         result = await incident_start.start_incident(
-            svc,
-            actor,
-            team_id=body.team_id,
-            name=body.name,
-            description=body.description,
-            playbook_id=body.playbook_id,
-            commander_id=body.commander_id,
-            request=scoped(actor.user_id, "start", key, body),
+            svc, actor, body, request=scoped(actor.user_id, "start", key, body)
         )
     except CommandPending as pending:
         return pending_response(pending, key)

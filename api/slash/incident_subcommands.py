@@ -15,13 +15,13 @@ from api.slash.slash_protocol import SlashReply, ephemeral
 from api.slash.slash_registry import Context, Registry, UsageError
 from models.command_table import BY_SLASH
 from models.common import SHORT_ID
+from models.incident import IncidentCreate
 from models.playbook import PlaybookSummary, summarize
 from service import incident_lists
 from service import incident_starts as incident_start
 from service.errors import ServiceError
 from service.incident_lists import IncidentFilter
-from service.pagination import MAX_PER_PAGE, PageParams
-from service.playbooks import get_playbook, list_playbooks
+from service.playbooks import get_playbook, usable_playbooks
 
 # ---------------------------------------------------------------------------- playbooks
 
@@ -45,7 +45,7 @@ def resolve_playbook(options: list[PlaybookSummary], wanted: str) -> PlaybookSum
 async def find_playbook(ctx: Context, wanted: str) -> PlaybookSummary:
     """By id or title among the caller's playbooks. Lists follow visibility a moment late, so
     an id not listed yet is read from its workflow directly."""
-    options = await usable_playbooks(ctx)
+    options = await usable_playbooks(ctx.svc, ctx.actor, ctx.request.team_id)
     try:
         return resolve_playbook(options, wanted)
     except UsageError:
@@ -57,17 +57,6 @@ async def find_playbook(ctx: Context, wanted: str) -> PlaybookSummary:
             raise UsageError(f"You have no playbook {wanted!r} in this team. See `/incident playbooks`.") from None
 
 
-async def usable_playbooks(ctx: Context) -> list[PlaybookSummary]:
-    page = await list_playbooks(
-        ctx.svc,
-        ctx.actor,
-        ctx.request.team_id,
-        sort="title",
-        params=PageParams(page=0, per_page=MAX_PER_PAGE, direction="asc"),
-    )
-    return page.items
-
-
 # ---------------------------------------------------------------------------- subcommands
 
 
@@ -75,7 +64,9 @@ async def start(ctx: Context) -> SlashReply:
     words, rest = ctx.leading(1)
     if not words:
         state = dialog_state(ctx, "start", response_url=ctx.request.response_url)
-        await open_dialog(ctx, dialogs.start_dialog(await usable_playbooks(ctx), state))
+        await open_dialog(
+            ctx, dialogs.start_dialog(await usable_playbooks(ctx.svc, ctx.actor, ctx.request.team_id), state)
+        )
         return ephemeral("")
     name = " ".join(rest.split())
     if not name:
@@ -84,9 +75,7 @@ async def start(ctx: Context) -> SlashReply:
     await incident_start.start_incident(
         ctx.svc,
         ctx.actor,
-        team_id=ctx.request.team_id,
-        name=name,
-        playbook_id=playbook.id,
+        IncidentCreate(team_id=ctx.request.team_id, name=name, playbook_id=playbook.id),
         response_url=ctx.request.response_url,
         request=request_key(ctx, "start"),
         late_reply=late_reply(ctx),
@@ -118,27 +107,32 @@ async def timeline(ctx: Context) -> SlashReply:
 
 # ---------------------------------------------------------------------------- registration
 
-# `/incident help` lists the subcommands in this order: the command table's (by their
-# slash name) and the reads and starts declared here.
-READS: dict[str, tuple[Any, str, str, str]] = {
-    # name: (handler, usage, summary, example)
+# The start and the reads, declared here. `/incident help` lists the command table's
+# subcommands in the table's order, and each of these after the subcommand it names
+# ("": first; "*": last).
+READS: dict[str, tuple[Any, str, str, str, str]] = {
+    # name: (handler, usage, summary, example, listed after)
     "start": (start, "start [<playbook> <name...>]",
               "Start an incident: without arguments, a dialog asks for the details",
-              'start "Database outage" Primary DB down'),
-    "info": (info, "info", "Status, commander, duration and every stage's checklist", ""),
-    "list": (list_ongoing, "list", "Ongoing incidents in this team, newest first", ""),
-    "timeline": (timeline, "timeline", "Everything that happened, with times", ""),
+              'start "Database outage" Primary DB down', ""),
+    "info": (info, "info", "Status, commander, duration and every stage's checklist", "", "restart"),
+    "list": (list_ongoing, "list", "Ongoing incidents in this team, newest first", "", "info"),
+    "timeline": (timeline, "timeline", "Everything that happened, with times", "", "*"),
 }  # fmt: skip
-HELP_ORDER = [
-    "start", "end", "restart", "info", "list", "check", "checkadd", "checkremove", "assign", "stage",
-    "commander", "add", "announce", "update", "reminder", "timeline",
-]  # fmt: skip
+
+
+def help_order() -> list[str]:
+    """Every subcommand, as `/incident help` lists them."""
+    order = list(BY_SLASH)
+    for name, (*_, after) in READS.items():
+        order.insert(0 if after == "" else len(order) if after == "*" else order.index(after) + 1, name)
+    return order
 
 
 def register(registry: Registry) -> None:
-    for name in HELP_ORDER:
+    for name in help_order():
         if name in READS:
-            handler, usage, summary, example = READS[name]
+            handler, usage, summary, example, _ = READS[name]
         else:
             spec = BY_SLASH[name]
             assert spec.slash is not None

@@ -8,7 +8,8 @@ keeps the context from clients). Forged or expired ones get 401 and change nothi
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field, ValidationError
@@ -20,7 +21,7 @@ from api.slash import slash_dialogs as dialogs
 from api.slash.slash_endpoint import within_deadline
 from models.command_table import BY_BUTTON, BY_NAME, CommandSpec
 from models.common import Actor
-from models.incident import IncidentFields, ItemState
+from models.incident import IncidentCreate, IncidentFields, ItemState
 from models.incident_commands import RequestKey
 from models.pending_commands import RECEIVED, LateReply
 from service import incident_access as incidents
@@ -32,6 +33,7 @@ from service.idempotency import fingerprint, new_key, scoped
 from service.incident_access import IncidentLocation
 
 router = APIRouter(tags=["mattermost"])
+Handler = TypeVar("Handler", bound=Callable[..., Awaitable[BaseModel]])
 # Dialogs and buttons have no response_url: a late outcome comes as a direct message.
 RECEIVED_BY_MESSAGE = (
     f"{RECEIVED} The incident service is slow right now; the outcome will follow as a direct message from the bot."
@@ -110,12 +112,19 @@ async def _send(
     return result.message
 
 
-@router.post(
-    "/mattermost/dialog",
-    response_model=DialogReply,
-    response_model_exclude_none=True,
-    summary="Interactive dialog submissions",
-    responses={401: {"model": ErrorBody, "description": "Forged, expired or foreign dialog state"}},
+def _callback(path: str, reply: type[BaseModel], summary: str, forged: str) -> Callable[[Handler], Handler]:
+    """The route of a Mattermost callback: its reply (without nulls), and the 401 for a forged state."""
+    return router.post(
+        path,
+        response_model=reply,
+        response_model_exclude_none=True,
+        summary=summary,
+        responses={401: {"model": ErrorBody, "description": forged}},
+    )
+
+
+@_callback(
+    "/mattermost/dialog", DialogReply, "Interactive dialog submissions", "Forged, expired or foreign dialog state"
 )
 async def submit_dialog(body: DialogSubmission, svc: Services = Depends(services)) -> DialogReply:
     state = dialogs.verify_state(svc, body.state)
@@ -188,10 +197,7 @@ async def _start(
         await incident_start.start_incident(
             svc,
             actor,
-            team_id=state.team_id,
-            name=fields.name,
-            description=fields.description,
-            playbook_id=fields.playbook_id,
+            IncidentCreate(team_id=state.team_id, **fields.model_dump()),
             response_url=state.response_url,
             request=request,
             late_reply=LateReply(response_url=state.response_url),
@@ -207,12 +213,11 @@ async def _start(
     return DialogReply()
 
 
-@router.post(
+@_callback(
     "/mattermost/action",
-    response_model=ActionReply,
-    response_model_exclude_none=True,
-    summary="Button and menu clicks on bot posts (the live checklist, reminders)",
-    responses={401: {"model": ErrorBody, "description": "Forged, expired or misplaced button context"}},
+    ActionReply,
+    "Button and menu clicks on bot posts (the live checklist, reminders)",
+    "Forged, expired or misplaced button context",
 )
 async def button_action(body: ActionRequest, svc: Services = Depends(services)) -> ActionReply:
     """A click. The signed context names its incident, its post (by the post's dedupe key, or

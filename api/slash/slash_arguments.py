@@ -43,20 +43,27 @@ def duration(value: str) -> int:
 
 def username(mention: str) -> str:
     """`@Name` -> `name`; anything that cannot be a Mattermost username is refused here."""
-    if not mention.startswith("@") or len(mention) < 2:
-        raise UsageError(f"Name people with @username (got {_shown(mention)!r}).")
-    match = _USERNAME.fullmatch(mention)
-    if not match:
-        raise UsageError(f"There is no user {_shown(mention)}.")
-    return match.group(1).lower()
+    return _named(mention, "@", _USERNAME, "Name people with @username", "There is no user {}.")
 
 
 def channel_name(mention: str) -> str:
-    if not mention.startswith("~") or len(mention) < 2:
-        raise UsageError(f"Name channels with ~channel-name (got {_shown(mention)!r}).")
-    match = _CHANNEL.fullmatch(mention)
+    """`~Name` -> `name`; anything that cannot be a Mattermost channel name is refused here."""
+    return _named(
+        mention,
+        "~",
+        _CHANNEL,
+        "Name channels with ~channel-name",
+        "There is no channel {} that you can see in this team.",
+    )
+
+
+def _named(mention: str, sigil: str, pattern: re.Pattern[str], how: str, missing: str) -> str:
+    """The name in a mention, lowercased."""
+    if not mention.startswith(sigil) or len(mention) < 2:
+        raise UsageError(f"{how} (got {_shown(mention)!r}).")
+    match = pattern.fullmatch(mention)
     if not match:
-        raise UsageError(f"There is no channel {_shown(mention)} that you can see in this team.")
+        raise UsageError(missing.format(_shown(mention)))
     return match.group(1).lower()
 
 

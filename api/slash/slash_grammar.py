@@ -54,10 +54,10 @@ READERS: dict[str, Callable[[str], Any]] = {
     "users": _user,
     "channels": _channel,
 }
-# Free text at the end: a title is one line (spaces folded), a message is kept as typed.
+# Free text at the end is kept as typed (lines, quotes and all), except a title: one line,
+# spaces folded.
 REST_TEXT: dict[str, Callable[[str], str]] = {
     "title": lambda text: " ".join(text.split()),
-    "message": lambda text: text,
 }
 _TOKEN = re.compile(r"\[|\]|<([a-z_]+)(?::([^>]*?))?(\.\.\.)?>|(--[a-z-]+)")
 
@@ -155,7 +155,7 @@ def _read_with_rest(parts: tuple[Element, ...], text: str, hint: str) -> dict[st
     last = parts[-1]
     if last.field == "title" and len(rest) > 1 and rest[0] == rest[-1] == '"' and '"' not in rest[1:-1]:
         rest = rest[1:-1].strip()  # a quoted title: the quotes are not part of it
-    value = REST_TEXT[last.field](rest)
+    value = REST_TEXT.get(last.field, str)(rest)
     if not value.strip():
         raise UsageError(hint)
     values[last.field] = value

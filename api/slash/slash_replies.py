@@ -6,7 +6,14 @@ from datetime import datetime
 
 from models.incident import EventType, IncidentState, IncidentStatus, ItemState, TimelineEvent
 from models.incident_views import IncidentSummary, to_record
-from workflows.incident_messages import POST_MESSAGE_MAX, checklist_lines, format_duration, incident_name, stage_label
+from workflows.incident_messages import (
+    POST_MESSAGE_MAX,
+    checklist_lines,
+    duration_parts,
+    format_duration,
+    incident_name,
+    stage_label,
+)
 
 
 def info(state: IncidentState, now: datetime) -> str:
@@ -61,10 +68,7 @@ def incident_list(incidents: list[IncidentSummary], names: dict[str, str], now: 
 
 def since_start(seconds: float) -> str:
     """Time since the start, to the second: mm:ss for the first hour, then h:mm:ss, then days."""
-    seconds = max(0, int(seconds))
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
+    days, hours, minutes, secs = duration_parts(seconds)
     if days:
         return f"{days}d {hours:02}:{minutes:02}:{secs:02}"
     if hours:

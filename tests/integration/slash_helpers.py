@@ -38,6 +38,7 @@ SUBCOMMANDS = [
     "announce",
     "update",
     "reminder",
+    "note",
     "timeline",
     "playbooks",
 ]

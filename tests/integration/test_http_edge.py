@@ -1,4 +1,4 @@
-"""The HTTP edge: body size limit, authentication before the body is read, content types,
+"""The HTTP boundary (api.request_guard): body size limit, authentication before the body is read, content types,
 405 with Allow, and an OpenAPI document that names every status a route answers."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import httpx
 from tests.harness import World
 from tests.integration.slash_helpers import slash_form
 
-SLASH_MAX_BODY_BYTES = 64 * 1024  # api.edge: a slash command form is a few kilobytes
+SLASH_MAX_BODY_BYTES = 64 * 1024  # api.request_guard: a slash command form is a few kilobytes
 
 LIMIT = 1_048_576  # MAX_BODY_BYTES's default, which the test stack keeps
 

@@ -45,6 +45,7 @@ INCIDENT_COMMANDS = {
     "announce ~off-topic": "announce an incident",
     "update All good": "post status updates",
     "reminder 1h": "change the reminder",
+    "note Paged the vendor": "add notes",
     "timeline": "see the timeline",
 }
 
