@@ -3,10 +3,10 @@
 The rules themselves live in `permissions`; this module only answers questions such as
 "is this user in that team?" Team membership, roles and token identities are cached
 for `AUTH_CACHE_SECONDS`, so a revoked token or a removed member stops working within
-that time. Channel membership is cached for the same time, with the moment it was read,
-so the incident can tell a stale "not a member" from its own later invitation (see
-`permissions.is_incident_member`); this process forgets it at once for people a command
-invites.
+that time. Channel membership is cached for the same time when it is a "member" (a "not a
+member" is read again each time), with the moment it was read, so the incident can tell an
+earlier "not a member" from its own later invitation (see `permissions.is_incident_member`);
+this process forgets it at once for people a command invites.
 """
 
 from __future__ import annotations
@@ -116,7 +116,10 @@ class MattermostFacts:
         async def load() -> tuple[ChannelMembership, datetime]:
             return await self.mattermost.channel_membership(channel_id, user_id), datetime.now(UTC)
 
-        return await self._channel_members.get_or_load((channel_id, user_id), load)
+        # Only a "member" is kept: a "not a member" may change any moment (the bot is adding
+        # the incident's people to its new channel), and a stale one would take away what a
+        # member may do there (their channel mentions) until it expired.
+        return await self._channel_members.get_or_load((channel_id, user_id), load, keep=lambda m: bool(m[0].is_member))
 
     async def recheck_channel_membership(self, channel_id: str | None, user_id: str) -> bool | None:
         """Mattermost's answer now, bypassing (and refreshing) the cache."""

@@ -42,10 +42,12 @@ class TTLCache(Generic[K, V]):
     def clear(self) -> None:
         self._entries.clear()
 
-    async def get_or_load(self, key: K, load: Callable[[], Awaitable[V]]) -> V:
+    async def get_or_load(self, key: K, load: Callable[[], Awaitable[V]], keep: Callable[[V], bool] | None = None) -> V:
+        """The cached value, or the loaded one (cached unless `keep` says it is not worth keeping)."""
         cached = self.get(key)
         if cached is not None:
             return cached
         value = await load()
-        self.put(key, value)
+        if keep is None or keep(value):
+            self.put(key, value)
         return value

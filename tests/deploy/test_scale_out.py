@@ -252,12 +252,20 @@ async def test_three_workers_two_apis_fifty_incidents_one_worker_killed_one_stop
             # Every incident settles: channel made, all side effects done, nothing pending.
             async def settled(incident_id: str) -> IncidentState:
                 handle = world.stack.temporal.get_workflow_handle(f"incident-{incident_id}")
-                return await eventually(
-                    lambda: handle.query(IncidentWorkflow.get_state),
-                    lambda s: bool(s.channel_id) and not s.outbox and bob.id in s.member_ids,
-                    timeout=90,
-                    what=f"incident {incident_id} to settle",
-                )
+                try:
+                    return await eventually(
+                        lambda: handle.query(IncidentWorkflow.get_state),
+                        lambda s: bool(s.channel_id) and not s.outbox and bob.id in s.member_ids,
+                        timeout=90,
+                        what=f"incident {incident_id} to settle",
+                    )
+                except AssertionError:
+                    stuck: IncidentState = await handle.query(IncidentWorkflow.get_state)
+                    waiting = [(p.seq, p.effect.kind) for p in stuck.outbox]
+                    raise AssertionError(
+                        f"incident {incident_id} did not settle: waiting effects {waiting}, failing lanes "
+                        f"{stuck.failing_lanes}, access lost {stuck.channel_access_lost}, members {stuck.member_ids}"
+                    ) from None
 
             states = await asyncio.gather(*(settled(i) for i in ids))
             settled_at = time.monotonic()

@@ -74,7 +74,9 @@ async def activity_started(handle: WorkflowHandle[Any, Any], activity: str, occu
                 count += 1
         return count
 
-    await eventually(started, lambda n: n >= occurrence, what=f"{activity} to start")
+    # A bound, not a timing: after a kill, the new worker first waits out the dead one's
+    # workflow task and activity timeouts, which take long on a busy machine.
+    await eventually(started, lambda n: n >= occurrence, timeout=60, what=f"{activity} to start")
 
 
 @pytest.mark.slow
