@@ -138,13 +138,18 @@ async def test_stages_and_items(world: World) -> None:
     error = await refused(handle, cmd.ChangeStage(actor=alice, direction="next"))
     assert error.type == "ConfirmationRequired"
     assert error.message == ("Stage 'Triage' still has 2 open item(s). Move on anyway?")
-    await update(handle, cmd.SetItemState(actor=alice, stage=0, item=0, state="in_progress"))
-    await update(handle, cmd.SetItemState(actor=alice, stage=0, item=0, state="done"))
-    await update(handle, cmd.AssignItem(actor=alice, stage=0, item=1, assignee=fact(world.alice)))
-    await update(handle, cmd.AddItem(actor=alice, stage=0, title="Tell support", position=0))
-    await update(handle, cmd.EditItem(actor=alice, stage=0, item=0, title="Tell support now"))
-    await update(handle, cmd.MoveItem(actor=alice, stage=0, item=0, to_position=2))
-    await update(handle, cmd.RemoveItem(actor=alice, stage=0, item=2))
+    # Each change of an item, and the one event it leaves on the timeline.
+    item_changes: list[tuple[cmd.IncidentCommand, EventType]] = [
+        (cmd.SetItemState(actor=alice, stage=0, item=0, state="in_progress"), EventType.ITEM_STATE_CHANGED),
+        (cmd.SetItemState(actor=alice, stage=0, item=0, state="done"), EventType.ITEM_STATE_CHANGED),
+        (cmd.AssignItem(actor=alice, stage=0, item=1, assignee=fact(world.alice)), EventType.ITEM_ASSIGNED),
+        (cmd.AddItem(actor=alice, stage=0, title="Tell support", position=0), EventType.ITEM_ADDED),
+        (cmd.EditItem(actor=alice, stage=0, item=0, title="Tell support now"), EventType.ITEM_RENAMED),
+        (cmd.MoveItem(actor=alice, stage=0, item=0, to_position=2), EventType.ITEM_MOVED),
+        (cmd.RemoveItem(actor=alice, stage=0, item=2), EventType.ITEM_REMOVED),
+    ]
+    for command, _ in item_changes:
+        await update(handle, command)
     result = await update(handle, cmd.ChangeStage(actor=alice, direction="next", force=True))
     assert result.message == "Moved to stage 2/2 Mitigate."
     await update(handle, cmd.RunItemCommand(actor=alice, stage=1, item=0))
@@ -161,16 +166,9 @@ async def test_stages_and_items(world: World) -> None:
     assert triage.items[0].state_changed_at is not None
     assert current.checklists[1].items[0].command_last_run is not None
     assert current.active_stage == 0
-    kinds = [e.type for e in current.timeline]
-    assert kinds == [
+    assert [e.type for e in current.timeline] == [
         EventType.CREATED,
-        EventType.ITEM_STATE_CHANGED,
-        EventType.ITEM_STATE_CHANGED,
-        EventType.ITEM_ASSIGNED,
-        EventType.ITEM_ADDED,
-        EventType.ITEM_RENAMED,
-        EventType.ITEM_MOVED,
-        EventType.ITEM_REMOVED,
+        *(event for _, event in item_changes),
         EventType.STAGE_CHANGED,
         EventType.COMMAND_RUN,
         EventType.STAGE_CHANGED,
