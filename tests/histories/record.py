@@ -36,8 +36,8 @@ from models.signed_out_sessions import SignedOutSessions, SignOut, session_hash,
 from models.stats import FactsStatus, IncidentFacts, stats_month, stats_workflow_id
 from process_exit import exit_process
 from service.incident_starts import incident_config, start_options
-from tests.harness import World, eventually, make_world, own_server, own_worker, start_stack
-from tests.integration.incident_helpers import actor, fact, playbook, settled, start, state
+from tests.harness import World, eventually, make_world, short_history_server, start_stack
+from tests.integration.incident_helpers import actor, add_steps, fact, playbook, settled, start, state
 from workflows.command_outcome_workflow import CommandOutcomeWorkflow, outcome_workflow_id
 from workflows.incident_workflow import IncidentWorkflow
 from workflows.playbook_workflow import PlaybookWorkflow
@@ -151,12 +151,10 @@ async def failed_incident(world: World) -> WorkflowHandle[Any, Any]:
 
 
 async def continued_incident(world: World) -> None:
-    low = {"limit.historyCount.suggestContinueAsNew": "60"}
-    async with own_server(dynamic_config=low) as (_, client), own_worker(world, client):
+    async with short_history_server(world, 60) as client:
         handle = await start(world, client=client)
         alice = actor(world.alice)
-        for n in range(8):
-            await handle.execute_update("add_item", cmd.AddItem(actor=alice, stage=0, title=f"Step {n}"))
+        await add_steps(handle, alice, 8)
         await eventually(lambda: state(handle), lambda s: not s.outbox and s.channel_id is not None)
         await handle.execute_update("end_incident", cmd.EndIncident(actor=alice))
         await handle.result()
