@@ -32,6 +32,20 @@ from schemathesis.specs.openapi.checks import (
 CHECKS: list[Any] = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
 
+def through_the_stack(max_examples: int, *, derandomize: bool) -> hypothesis.settings:
+    """Hypothesis settings for examples sent through the running stack: no deadline and every
+    health check off (an example waits on HTTP and Temporal), no example database, no
+    reproduction blob in the report."""
+    return hypothesis.settings(
+        max_examples=max_examples,
+        deadline=None,
+        database=None,
+        derandomize=derandomize,
+        suppress_health_check=list(HealthCheck),
+        print_blob=False,
+    )
+
+
 def with_known(case: Any, known: dict[str, str]) -> None:
     """Put real ids (the caller's team, an incident, a playbook) where the case has random
     ones, so requests reach past "not found" into the code behind it."""
@@ -71,14 +85,7 @@ def fuzz(
             operation.as_strategy(generation_mode=schemathesis.GenerationMode.NEGATIVE),
         )
 
-        @hypothesis.settings(
-            max_examples=max_examples,
-            deadline=None,
-            database=None,
-            derandomize=derandomize,
-            suppress_health_check=list(HealthCheck),
-            print_blob=False,
-        )
+        @through_the_stack(max_examples, derandomize=derandomize)
         @given(case=cases, real=st.booleans())
         def check(case: Any, real: bool) -> None:
             if real and known:

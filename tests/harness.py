@@ -31,6 +31,7 @@ __all__ = [
     "own_server",
     "own_worker",
     "running_stack",
+    "short_history_server",
     "stack_settings",
     "start_stack",
     "world_in",
@@ -78,3 +79,12 @@ async def own_worker(world: World, client: Client, **settings: Any) -> AsyncIter
     """Another worker on the world's stand-in; `settings` override the stack's (e.g. a task queue)."""
     async with running_worker(client, world.stack.settings.model_copy(update=settings)):
         yield
+
+
+@asynccontextmanager
+async def short_history_server(world: World, events: int) -> AsyncIterator[Client]:
+    """A server of its own, with a worker, that asks workflows to continue as new after `events`
+    events of history (the default is thousands)."""
+    low = {"limit.historyCount.suggestContinueAsNew": str(events)}
+    async with own_server(dynamic_config=low) as (_, client), own_worker(world, client):
+        yield client

@@ -84,6 +84,14 @@ async def no_sideways_scroll(page: Page) -> None:
         raise AssertionError(f"{page.url} at {page.viewport_size}: {await sideways()}") from None
 
 
+async def fits(page: Page, url: str, showing: str | None = None) -> None:
+    """`url`, opened (once `showing`, a selector, is on the page), fits the screen's width."""
+    await page.goto(url)
+    if showing:
+        await expect(page.locator(showing)).to_be_attached()
+    await no_sideways_scroll(page)
+
+
 async def shot(page: Page, name: str, *, full_page: bool = True) -> None:
     """The page as the README shows it: the first screen, or all of it in a window as tall as
     the page (so what sticks to the window's bottom, the editor's Save, is at the bottom)."""
@@ -307,13 +315,10 @@ async def test_every_page_fits_a_phone_with_long_names_and_a_200_item_playbook(b
     await page.goto(f"{base}/backstage/teams/{world.team_id}/incidents?search=" + "N" * 60)
     await expect(page.locator("details.filter-box")).to_have_attribute("open", "")
     await no_sideways_scroll(page)
-    await page.goto(f"{base}/backstage/teams/{world.team_id}/incidents/new")
-    await no_sideways_scroll(page)
+    await fits(page, f"{base}/backstage/teams/{world.team_id}/incidents/new")
 
     # The incident page: 200 items, the timeline, an item being edited.
-    await page.goto(f"{base}/backstage/incidents/{incident['id']}")
-    await expect(page.locator("#item-0-199")).to_be_attached()
-    await no_sideways_scroll(page)
+    await fits(page, f"{base}/backstage/incidents/{incident['id']}", showing="#item-0-199")
     await page.locator("#item-0-199").get_by_role("link", name=re.compile("^Edit")).click()
     await expect(page.get_by_label("Position")).to_have_value("199")
     await no_sideways_scroll(page)
@@ -329,21 +334,16 @@ async def test_every_page_fits_a_phone_with_long_names_and_a_200_item_playbook(b
     await no_sideways_scroll(page)
 
     # The playbooks, the editor with 200 items, and the dashboard.
-    await page.goto(f"{base}/backstage/teams/{world.team_id}/playbooks")
-    await no_sideways_scroll(page)
-    await page.goto(f"{base}/backstage/playbooks/{big['id']}")
-    await expect(page.locator('[id="checklists[0].items[199].title"]')).to_be_attached()
-    await no_sideways_scroll(page)
-    await page.goto(f"{base}/backstage/teams/{world.team_id}/stats")
-    await no_sideways_scroll(page)
+    await fits(page, f"{base}/backstage/teams/{world.team_id}/playbooks")
+    await fits(page, f"{base}/backstage/playbooks/{big['id']}", showing='[id="checklists[0].items[199].title"]')
+    await fits(page, f"{base}/backstage/teams/{world.team_id}/stats")
     await shot(page, "stats-phone")
 
     # Wide again: the same pages fit a desktop screen.
     await page.set_viewport_size(DESKTOP)
     await no_sideways_scroll(page)
     for path in (f"/backstage/incidents/{incident['id']}", f"/backstage/playbooks/{big['id']}"):
-        await page.goto(base + path)
-        await no_sideways_scroll(page)
+        await fits(page, base + path)
 
     # The sign-in page, signed out.
     await context.clear_cookies()

@@ -18,28 +18,9 @@ from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy
 
 from activities.stats_activities import StatsActivities
+from models import incident_commands as cmd
 from models.common import ChannelFact, new_short_id
 from models.incident import EventType, IncidentStart, IncidentState, IncidentStatus
-from models.incident_commands import (
-    AddItem,
-    Announce,
-    AssignItem,
-    ChangeCommander,
-    ChangeStage,
-    CommandResult,
-    EditItem,
-    EndIncident,
-    InviteMembers,
-    MoveItem,
-    PostStatusUpdate,
-    RemoveItem,
-    RequestKey,
-    RestartIncident,
-    RunItemCommand,
-    SetItemState,
-    SetReminder,
-    SnoozeReminder,
-)
 from models.pending_commands import LateReply, PendingCommand
 from models.playbook import (
     ArchivePlaybook,
@@ -55,8 +36,8 @@ from models.signed_out_sessions import SignedOutSessions, SignOut, session_hash,
 from models.stats import FactsStatus, IncidentFacts, stats_month, stats_workflow_id
 from process_exit import exit_process
 from service.incident_starts import incident_config, start_options
-from tests.harness import World, eventually, make_world, own_server, own_worker, start_stack
-from tests.integration.incident_helpers import actor, fact, playbook, settled, start, state
+from tests.harness import World, eventually, make_world, short_history_server, start_stack
+from tests.integration.incident_helpers import actor, add_steps, fact, playbook, settled, start, state
 from workflows.command_outcome_workflow import CommandOutcomeWorkflow, outcome_workflow_id
 from workflows.incident_workflow import IncidentWorkflow
 from workflows.playbook_workflow import PlaybookWorkflow
@@ -81,25 +62,25 @@ async def full_incident(world: World) -> WorkflowHandle[Any, Any]:
     alice = actor(world.alice)
     await eventually(lambda: state(handle), lambda s: any(e.type == EventType.REMINDER_SENT for e in s.timeline))
     commands: list[tuple[Any, Any]] = [
-        ("set_item_state", SetItemState(actor=alice, stage=0, item=0, state="in_progress")),
-        ("set_item_state", SetItemState(actor=alice, stage=0, item=0, state="toggle")),
-        ("assign_item", AssignItem(actor=alice, stage=0, item=1, assignee=fact(world.carol))),
-        ("add_item", AddItem(actor=alice, stage=0, title="Tell support")),
-        ("edit_item", EditItem(actor=alice, stage=0, item=2, title="Tell support now")),
-        ("move_item", MoveItem(actor=alice, stage=0, item=2, to_position=0)),
-        ("remove_item", RemoveItem(actor=alice, stage=0, item=0)),
-        ("change_stage", ChangeStage(actor=alice, direction="next", force=True)),
-        ("run_item_command", RunItemCommand(actor=alice, stage=1, item=0)),
-        ("invite_members", InviteMembers(actor=alice, users=[fact(world.bob, member=False)])),
-        ("change_commander", ChangeCommander(actor=alice, commander=fact(world.carol))),
+        ("set_item_state", cmd.SetItemState(actor=alice, stage=0, item=0, state="in_progress")),
+        ("set_item_state", cmd.SetItemState(actor=alice, stage=0, item=0, state="toggle")),
+        ("assign_item", cmd.AssignItem(actor=alice, stage=0, item=1, assignee=fact(world.carol))),
+        ("add_item", cmd.AddItem(actor=alice, stage=0, title="Tell support")),
+        ("edit_item", cmd.EditItem(actor=alice, stage=0, item=2, title="Tell support now")),
+        ("move_item", cmd.MoveItem(actor=alice, stage=0, item=2, to_position=0)),
+        ("remove_item", cmd.RemoveItem(actor=alice, stage=0, item=0)),
+        ("change_stage", cmd.ChangeStage(actor=alice, direction="next", force=True)),
+        ("run_item_command", cmd.RunItemCommand(actor=alice, stage=1, item=0)),
+        ("invite_members", cmd.InviteMembers(actor=alice, users=[fact(world.bob, member=False)])),
+        ("change_commander", cmd.ChangeCommander(actor=alice, commander=fact(world.carol))),
         (
             "post_status_update",
-            PostStatusUpdate(actor=alice, message="Failing over", status="identified"),
+            cmd.PostStatusUpdate(actor=alice, message="Failing over", status="identified"),
         ),
-        ("snooze_reminder", SnoozeReminder(actor=alice, seconds=3600)),
+        ("snooze_reminder", cmd.SnoozeReminder(actor=alice, seconds=3600)),
         (
             "announce",
-            Announce(
+            cmd.Announce(
                 actor=alice,
                 channels=[
                     ChannelFact(
@@ -111,8 +92,8 @@ async def full_incident(world: World) -> WorkflowHandle[Any, Any]:
                 ],
             ),
         ),
-        ("set_reminder", SetReminder(actor=alice, seconds=0)),
-        ("end_incident", EndIncident(actor=alice)),
+        ("set_reminder", cmd.SetReminder(actor=alice, seconds=0)),
+        ("end_incident", cmd.EndIncident(actor=alice)),
     ]
     for update, command in commands:
         await handle.execute_update(update, command)
@@ -124,7 +105,7 @@ async def restarted_incident(world: World) -> WorkflowHandle[Any, Any]:
     handle = await start(world, book=playbook(world))
     alice = actor(world.alice)
     await settled(handle)
-    await handle.execute_update("end_incident", EndIncident(actor=alice))
+    await handle.execute_update("end_incident", cmd.EndIncident(actor=alice))
     ended: IncidentState = await handle.result()
     resume = IncidentStart.resuming(ended, alice)
     operation = WithStartWorkflowOperation(
@@ -135,13 +116,13 @@ async def restarted_incident(world: World) -> WorkflowHandle[Any, Any]:
     )
     await world.stack.temporal.execute_update_with_start_workflow(
         "restart_incident",
-        RestartIncident(actor=alice),
+        cmd.RestartIncident(actor=alice),
         start_workflow_operation=operation,
-        result_type=CommandResult,
+        result_type=cmd.CommandResult,
     )
     again = world.stack.temporal.get_workflow_handle_for(IncidentWorkflow.run, handle.id)
     await settled(again)
-    await again.execute_update("end_incident", EndIncident(actor=alice))
+    await again.execute_update("end_incident", cmd.EndIncident(actor=alice))
     await again.result()
     return again
 
@@ -153,10 +134,10 @@ async def reopened_incident(world: World) -> WorkflowHandle[Any, Any]:
     handle = await start(world, book=book, config=config)
     alice = actor(world.alice)
     await settled(handle)
-    await handle.execute_update("end_incident", EndIncident(actor=alice))
-    await handle.execute_update("restart_incident", RestartIncident(actor=alice))
+    await handle.execute_update("end_incident", cmd.EndIncident(actor=alice))
+    await handle.execute_update("restart_incident", cmd.RestartIncident(actor=alice))
     await settled(handle)
-    await handle.execute_update("end_incident", EndIncident(actor=alice))
+    await handle.execute_update("end_incident", cmd.EndIncident(actor=alice))
     await eventually(lambda: state(handle), lambda s: s.status == IncidentStatus.ENDED and not s.outbox)
     return handle
 
@@ -170,14 +151,12 @@ async def failed_incident(world: World) -> WorkflowHandle[Any, Any]:
 
 
 async def continued_incident(world: World) -> None:
-    low = {"limit.historyCount.suggestContinueAsNew": "60"}
-    async with own_server(dynamic_config=low) as (_, client), own_worker(world, client):
+    async with short_history_server(world, 60) as client:
         handle = await start(world, client=client)
         alice = actor(world.alice)
-        for n in range(8):
-            await handle.execute_update("add_item", AddItem(actor=alice, stage=0, title=f"Step {n}"))
+        await add_steps(handle, alice, 8)
         await eventually(lambda: state(handle), lambda s: not s.outbox and s.channel_id is not None)
-        await handle.execute_update("end_incident", EndIncident(actor=alice))
+        await handle.execute_update("end_incident", cmd.EndIncident(actor=alice))
         await handle.result()
         await save(client, handle, "incident-continued-as-new")
 
@@ -244,7 +223,7 @@ async def cancelled_incident(world: World) -> WorkflowHandle[Any, Any]:
     """An operator's *Request Cancellation* while the incident runs: it ends on record."""
     handle = await start(world, book=playbook(world))
     await settled(handle)
-    await handle.execute_update("post_status_update", PostStatusUpdate(actor=actor(world.alice), message="Looking"))
+    await handle.execute_update("post_status_update", cmd.PostStatusUpdate(actor=actor(world.alice), message="Looking"))
     await handle.cancel()
     await handle.result()
     return handle
@@ -254,8 +233,8 @@ async def command_outcome(world: World) -> WorkflowHandle[Any, Any]:
     """A command whose caller stopped waiting: its follow-up asks the incident and tells the person."""
     incident = await start(world, book=playbook(world))
     await settled(incident)
-    command = PostStatusUpdate(
-        actor=actor(world.alice), message="Late", request=RequestKey(id="recorded-late-update", fingerprint="f")
+    command = cmd.PostStatusUpdate(
+        actor=actor(world.alice), message="Late", request=cmd.RequestKey(id="recorded-late-update", fingerprint="f")
     )
     now = datetime.now(UTC)
     pending = PendingCommand(

@@ -12,7 +12,7 @@ from models import search_attributes as sa
 from models.command_table import update_name
 from models.common import Actor, UserFact, new_short_id
 from models.incident import IncidentStart, IncidentState
-from models.incident_commands import CommandResult, IncidentCommand
+from models.incident_commands import AddItem, CommandResult, IncidentCommand
 from models.playbook import ChecklistItemSpec, Playbook, StageSpec
 from service.incident_starts import incident_config, start_options
 from tests.harness import Stack, User, World, eventually
@@ -119,3 +119,9 @@ async def update(handle: WorkflowHandle[Any, Any], command: IncidentCommand) -> 
 
 def messages(world: World, channel_id: str) -> list[str]:
     return [post["message"] for post in world.standin.posts(channel_id)]
+
+
+async def add_steps(handle: WorkflowHandle[Any, Any], by: Actor, count: int) -> None:
+    """`count` items, "Step 0" on, added one by one to the first stage."""
+    for n in range(count):
+        await update(handle, AddItem(actor=by, stage=0, title=f"Step {n}"))

@@ -155,6 +155,13 @@ async def command(world: World, user: User, text: str, incident: Started) -> str
     return text_
 
 
+async def answered(world: World, user: User, incident: Started, replies: dict[str, str]) -> None:
+    """`user` types each `/incident <text>` of `replies` in the incident's channel, in turn; each
+    is answered with its reply, word for word."""
+    for text, expected in replies.items():
+        assert await command(world, user, text, incident) == expected, text
+
+
 # ---------------------------------------------------------------------------- dialogs
 
 

@@ -248,6 +248,16 @@ async def record_of(world: World, incident_id: str) -> dict[str, Any]:
     return found
 
 
+async def applied(
+    world: World, page: httpx.AsyncClient, url: str, token: str, name: str, form: str, **fields: Any
+) -> dict[str, Any]:
+    """A control the incident page at `url` must apply (it answers 303, back to the page): the
+    incident's record after it."""
+    answer = await act(page, url, token, name, form, **fields)
+    assert answer.status_code == 303, answer.text
+    return await record_of(world, url.removeprefix("/backstage/incidents/"))
+
+
 async def test_the_people_channel_and_reminder_controls_reach_the_workflow(world: World) -> None:
     book = await make_playbook(world, world.alice, invited_user_ids=[world.bob.id], reminder_timer_default_seconds=900)
     incident = await start_incident(world, world.alice, book["id"], "Controls")
@@ -306,23 +316,19 @@ async def test_the_people_channel_and_reminder_controls_reach_the_workflow(world
     assert "There is no channel ~no-such-channel" in text(unseen)
 
     # The reminder: a preset, a custom number of minutes, one out of bounds, a snooze, off.
-    hourly = await act(page, url, token, "set_reminder", "reminder", seconds="3600")
-    assert hourly.status_code == 303
-    assert (await record_of(world, incident["id"]))["reminder_seconds"] == 3600
-    custom = await act(page, url, token, "set_reminder", "reminder-custom", minutes="45")
-    assert custom.status_code == 303
-    assert (await record_of(world, incident["id"]))["reminder_seconds"] == 2700
+    hourly = await applied(world, page, url, token, "set_reminder", "reminder", seconds="3600")
+    assert hourly["reminder_seconds"] == 3600
+    custom = await applied(world, page, url, token, "set_reminder", "reminder-custom", minutes="45")
+    assert custom["reminder_seconds"] == 2700
     too_long = await act(page, url, token, "set_reminder", "reminder-custom", minutes="20000")
     assert too_long.status_code == 422
     assert "at most 7d" in text(too_long)
     assert 'id="reminder-custom-error"' in too_long.text
     before = (await record_of(world, incident["id"]))["next_reminder_at"]
-    snoozed = await act(page, url, token, "snooze_reminder", "snooze", seconds="14400")
-    assert snoozed.status_code == 303
-    assert (await record_of(world, incident["id"]))["next_reminder_at"] > before
-    off = await act(page, url, token, "set_reminder", "reminder", seconds="0")
-    assert off.status_code == 303
-    assert (await record_of(world, incident["id"]))["reminder_seconds"] == 0
+    snoozed = await applied(world, page, url, token, "snooze_reminder", "snooze", seconds="14400")
+    assert snoozed["next_reminder_at"] > before
+    off = await applied(world, page, url, token, "set_reminder", "reminder", seconds="0")
+    assert off["reminder_seconds"] == 0
     assert "every " not in text(await page.get(url)).split("Update reminder")[1][:40]
     late = await act(page, url, token, "snooze_reminder", "snooze", seconds="1800")
     assert "The status update reminder is off for this incident." in await said(page, late)
@@ -370,14 +376,11 @@ async def test_the_checklist_controls_edit_items_and_run_their_commands(world: W
                        description="", command="")  # fmt: skip
     assert edited.status_code == 303
     assert edited.headers["location"] == f"{url}"
-    moved = await act(page, url, token, "move_item", "move-0-2", stage="0", item="2", to_position="0")
-    assert moved.status_code == 303
-    record = await record_of(world, incident["id"])
+    record = await applied(world, page, url, token, "move_item", "move-0-2", stage="0", item="2", to_position="0")
     assert titles(record) == ["Share the summary", "Page the on-call DBA", "Check replication"]
     assert record["checklists"][0]["items"][1]["description"] == ""
-    removed = await act(page, url, token, "remove_item", "remove-0-2", stage="0", item="2")
-    assert removed.status_code == 303
-    assert titles(await record_of(world, incident["id"])) == ["Share the summary", "Page the on-call DBA"]
+    removed = await applied(world, page, url, token, "remove_item", "remove-0-2", stage="0", item="2")
+    assert titles(removed) == ["Share the summary", "Page the on-call DBA"]
 
     # Run: the item's slash command runs as the person, in the incident channel; Mattermost's
     # answer is shown and the run is on the timeline.
@@ -400,17 +403,17 @@ async def test_the_checklist_controls_edit_items_and_run_their_commands(world: W
     assert asked.status_code == 409
     assert "Items still open" in text(asked)
     assert 'name="force" value="1"' in asked.text
-    confirmed = await act(page, url, token, "change_stage", "confirm-form", stage="1", from_stage="0", force="1")
-    assert confirmed.status_code == 303
-    assert (await record_of(world, incident["id"]))["active_stage"] == 1
+    confirmed = await applied(
+        world, page, url, token, "change_stage", "confirm-form", stage="1", from_stage="0", force="1"
+    )
+    assert confirmed["active_stage"] == 1
     # Ending asks too; the yes ends it, and the page then offers the restart.
     ending = await act(page, url, token, "end_incident", "end", confirmed="0")
     assert ending.status_code == 409
     assert "End incident?" in text(ending)
     assert 'name="confirmed" value="1"' in ending.text
-    ended = await act(page, url, token, "end_incident", "confirm-form", confirmed="1")
-    assert ended.status_code == 303
-    assert (await record_of(world, incident["id"]))["status"] == "ended"
+    ended = await applied(world, page, url, token, "end_incident", "confirm-form", confirmed="1")
+    assert ended["status"] == "ended"
     assert ">Restart incident</button>" in (await page.get(url)).text
 
 

@@ -100,6 +100,20 @@ def assert_opened_once(world: World, current: IncidentState) -> None:
     assert current.post_ids["opening"] == openings[0]["id"]
 
 
+def status_posts(posts: list[dict[str, Any]], marker: str) -> list[str]:
+    """The status updates among `posts` whose text has `marker`."""
+    return [p["message"] for p in posts if p["message"].startswith("#### Status") and marker in p["message"]]
+
+
+def assert_updates_once(world: World, current: IncidentState, marker: str, count: int) -> None:
+    """The incident opened once, and its `count` status updates (all of them, each with `marker`)
+    are on its timeline and posted once each, in order."""
+    assert_opened_once(world, current)
+    posts = assert_once_in_order(world, current.channel_id or "")
+    assert len(status_posts(posts, marker)) == count
+    assert len([e for e in current.timeline if e.type == EventType.STATUS_UPDATE]) == count
+
+
 def failures(current: IncidentState) -> list[str]:
     return [e.summary for e in current.timeline if e.type == EventType.EFFECT_FAILED]
 
@@ -470,7 +484,7 @@ async def test_429_with_retry_after_is_honoured_and_posts_stay_once_in_order(wor
     assert took >= 3.0, f"three Retry-After: 1 answers must take 3 s, took {took:.1f}s"
     assert requests(world, "POST", "/api/v4/posts", since) == [429, 429, 429] + [201] * 5
     posts = assert_once_in_order(world, ready.channel_id or "")
-    updates = [p["message"] for p in posts if "Update " in p["message"] and p["message"].startswith("#### Status")]
+    updates = status_posts(posts, "Update ")
     assert len(updates) == 5
     assert [u.split("Update ")[1][0] for u in updates] == ["0", "1", "2", "3", "4"]
     assert len([e for e in current.timeline if e.type == EventType.STATUS_UPDATE]) == 5
@@ -526,7 +540,7 @@ async def test_after_a_503_burst_the_backlog_drains_within_seconds(world: World)
     took = loop.time() - recovered
     assert took < ceiling + 3.0, f"the backlog took {took:.1f}s to drain after recovery"
     posts = assert_once_in_order(world, ready.channel_id or "")
-    assert len([p for p in posts if "Burst " in p["message"] and p["message"].startswith("#### Status")]) == 8
+    assert len(status_posts(posts, "Burst ")) == 8
     assert failures(current) == []
 
 
@@ -558,7 +572,7 @@ async def test_mattermost_down_mid_incident_loses_and_repeats_nothing(world: Wor
         await standin.start()
     current = await drained(handle)
     posts = assert_once_in_order(world, ready.channel_id or "")
-    assert len([p for p in posts if "Dark " in p["message"] and p["message"].startswith("#### Status")]) == 3
+    assert len(status_posts(posts, "Dark ")) == 3
     assert_opened_once(world, current)
 
 
@@ -581,11 +595,7 @@ async def test_worker_killed_mid_burst_applies_and_posts_everything_once(world: 
     world.standin.clear_faults()
     async with worker_process(world, queue):
         current = await drained(handle)
-    assert_opened_once(world, current)
-    posts = assert_once_in_order(world, current.channel_id or "")
-    kills = [p["message"] for p in posts if p["message"].startswith("#### Status") and "Kill " in p["message"]]
-    assert len(kills) == 12
-    assert len([e for e in current.timeline if e.type == EventType.STATUS_UPDATE]) == 12
+    assert_updates_once(world, current, "Kill ", 12)
 
 
 @pytest.mark.slow
@@ -602,8 +612,4 @@ async def test_temporal_stopped_and_restarted_loses_and_repeats_nothing(world: W
     async with own_server(db_file=db) as (_, client), own_worker(world, client):
         back = client.get_workflow_handle_for(IncidentWorkflow.run, handle.id)
         current = await drained(back)
-    assert_opened_once(world, current)
-    posts = assert_once_in_order(world, current.channel_id or "")
-    gaps = [p["message"] for p in posts if p["message"].startswith("#### Status") and "Gap " in p["message"]]
-    assert len(gaps) == 6
-    assert len([e for e in current.timeline if e.type == EventType.STATUS_UPDATE]) == 6
+    assert_updates_once(world, current, "Gap ", 6)

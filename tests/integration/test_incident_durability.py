@@ -21,11 +21,11 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 
 from models.common import new_short_id
 from models.incident import EventType, IncidentConfig, IncidentState, IncidentStatus
-from models.incident_commands import AddItem, EndIncident, PostStatusUpdate, SetItemState
+from models.incident_commands import EndIncident, PostStatusUpdate, SetItemState
 from models.playbook import PlaybookEdit, PlaybookSpec, PlaybookStart, UpdatePlaybook, playbook_workflow_id
 from service.incident_starts import incident_config
-from tests.harness import World, eventually, own_server, own_worker
-from tests.integration.incident_helpers import actor, playbook, start, state, update
+from tests.harness import World, eventually, own_server, own_worker, short_history_server
+from tests.integration.incident_helpers import actor, add_steps, playbook, start, state, update
 from workflows.incident_workflow import IncidentWorkflow
 from workflows.playbook_workflow import PlaybookWorkflow
 
@@ -272,12 +272,10 @@ def _reminders(current: IncidentState) -> list[Any]:
 
 @pytest.mark.slow
 async def test_continue_as_new_carries_everything_across_runs(world: World) -> None:
-    low = {"limit.historyCount.suggestContinueAsNew": "100"}
-    async with own_server(dynamic_config=low) as (_, client), own_worker(world, client):
+    async with short_history_server(world, 100) as client:
         handle = await start(world, client=client)
         alice = actor(world.alice)
-        for n in range(10):
-            await handle.execute_update("add_item", AddItem(actor=alice, stage=0, title=f"Step {n}"))
+        await add_steps(handle, alice, 10)
 
         async def toggle(item: int, times: int) -> None:
             for _ in range(times):
@@ -304,8 +302,7 @@ async def test_continue_as_new_carries_everything_across_runs(world: World) -> N
 
 @pytest.mark.slow
 async def test_playbook_continues_as_new_with_its_whole_history(world: World) -> None:
-    low = {"limit.historyCount.suggestContinueAsNew": "30"}
-    async with own_server(dynamic_config=low) as (_, client), own_worker(world, client):
+    async with short_history_server(world, 30) as client:
         book = playbook(world)
         now = datetime.now(UTC)
         handle = await client.start_workflow(

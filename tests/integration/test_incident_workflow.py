@@ -8,25 +8,10 @@ import pytest
 from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
+from models import incident_commands as cmd
 from models.command_table import update_name
 from models.common import Actor, ChannelFact
 from models.incident import EventType, IncidentState, IncidentStatus, ItemState
-from models.incident_commands import (
-    AddItem,
-    Announce,
-    AssignItem,
-    ChangeCommander,
-    ChangeStage,
-    EditItem,
-    EndIncident,
-    IncidentCommand,
-    InviteMembers,
-    MoveItem,
-    PostStatusUpdate,
-    RemoveItem,
-    RunItemCommand,
-    SetItemState,
-)
 from tests.harness import World, eventually
 from tests.integration.incident_helpers import (
     actor,
@@ -41,7 +26,7 @@ from tests.integration.incident_helpers import (
 )
 
 
-async def refused(handle: Any, command: IncidentCommand) -> ApplicationError:
+async def refused(handle: Any, command: cmd.IncidentCommand) -> ApplicationError:
     """Send a command that must be refused; check the refusal left nothing in history."""
     await settled(handle)
     before = len([e async for e in handle.fetch_history_events()])
@@ -150,22 +135,27 @@ async def test_stages_and_items(world: World) -> None:
     handle = await start(world, book=playbook(world))
     await ready(world, handle)
     alice = actor(world.alice)
-    error = await refused(handle, ChangeStage(actor=alice, direction="next"))
+    error = await refused(handle, cmd.ChangeStage(actor=alice, direction="next"))
     assert error.type == "ConfirmationRequired"
     assert error.message == ("Stage 'Triage' still has 2 open item(s). Move on anyway?")
-    await update(handle, SetItemState(actor=alice, stage=0, item=0, state="in_progress"))
-    await update(handle, SetItemState(actor=alice, stage=0, item=0, state="done"))
-    await update(handle, AssignItem(actor=alice, stage=0, item=1, assignee=fact(world.alice)))
-    await update(handle, AddItem(actor=alice, stage=0, title="Tell support", position=0))
-    await update(handle, EditItem(actor=alice, stage=0, item=0, title="Tell support now"))
-    await update(handle, MoveItem(actor=alice, stage=0, item=0, to_position=2))
-    await update(handle, RemoveItem(actor=alice, stage=0, item=2))
-    result = await update(handle, ChangeStage(actor=alice, direction="next", force=True))
+    # Each change of an item, and the one event it leaves on the timeline.
+    item_changes: list[tuple[cmd.IncidentCommand, EventType]] = [
+        (cmd.SetItemState(actor=alice, stage=0, item=0, state="in_progress"), EventType.ITEM_STATE_CHANGED),
+        (cmd.SetItemState(actor=alice, stage=0, item=0, state="done"), EventType.ITEM_STATE_CHANGED),
+        (cmd.AssignItem(actor=alice, stage=0, item=1, assignee=fact(world.alice)), EventType.ITEM_ASSIGNED),
+        (cmd.AddItem(actor=alice, stage=0, title="Tell support", position=0), EventType.ITEM_ADDED),
+        (cmd.EditItem(actor=alice, stage=0, item=0, title="Tell support now"), EventType.ITEM_RENAMED),
+        (cmd.MoveItem(actor=alice, stage=0, item=0, to_position=2), EventType.ITEM_MOVED),
+        (cmd.RemoveItem(actor=alice, stage=0, item=2), EventType.ITEM_REMOVED),
+    ]
+    for command, _ in item_changes:
+        await update(handle, command)
+    result = await update(handle, cmd.ChangeStage(actor=alice, direction="next", force=True))
     assert result.message == "Moved to stage 2/2 Mitigate."
-    await update(handle, RunItemCommand(actor=alice, stage=1, item=0))
-    error = await refused(handle, ChangeStage(actor=alice, direction="next"))
+    await update(handle, cmd.RunItemCommand(actor=alice, stage=1, item=0))
+    error = await refused(handle, cmd.ChangeStage(actor=alice, direction="next"))
     assert error.message == "Stage 'Mitigate' is already the last stage."
-    await update(handle, ChangeStage(actor=alice, direction="prev"))
+    await update(handle, cmd.ChangeStage(actor=alice, direction="prev"))
 
     current = await settled(handle)
     triage = current.checklists[0]
@@ -176,16 +166,9 @@ async def test_stages_and_items(world: World) -> None:
     assert triage.items[0].state_changed_at is not None
     assert current.checklists[1].items[0].command_last_run is not None
     assert current.active_stage == 0
-    kinds = [e.type for e in current.timeline]
-    assert kinds == [
+    assert [e.type for e in current.timeline] == [
         EventType.CREATED,
-        EventType.ITEM_STATE_CHANGED,
-        EventType.ITEM_STATE_CHANGED,
-        EventType.ITEM_ASSIGNED,
-        EventType.ITEM_ADDED,
-        EventType.ITEM_RENAMED,
-        EventType.ITEM_MOVED,
-        EventType.ITEM_REMOVED,
+        *(event for _, event in item_changes),
         EventType.STAGE_CHANGED,
         EventType.COMMAND_RUN,
         EventType.STAGE_CHANGED,
@@ -205,23 +188,23 @@ async def test_people_commander_members_and_access(world: World) -> None:
     handle = await start(world, book=playbook(world))
     await ready(world, handle)
     alice = actor(world.alice)
-    error = await refused(handle, ChangeCommander(actor=alice, commander=fact(world.bob, member=False)))
+    error = await refused(handle, cmd.ChangeCommander(actor=alice, commander=fact(world.bob, member=False)))
     assert error.message == f"@{world.bob.username} must be part of this channel to make them commander."
-    error = await refused(handle, ChangeCommander(actor=alice, commander=fact(world.alice)))
+    error = await refused(handle, cmd.ChangeCommander(actor=alice, commander=fact(world.alice)))
     assert error.message == f"@{world.alice.username} is already the commander."
-    error = await refused(handle, InviteMembers(actor=alice, users=[fact(world.mallory, team=False)]))
+    error = await refused(handle, cmd.InviteMembers(actor=alice, users=[fact(world.mallory, team=False)]))
     assert error.message.endswith("not in this team; only team members can join the incident channel.")
     outsider = actor(world.carol, member=False)
-    error = await refused(handle, SetItemState(actor=outsider, stage=0, item=0, state="done"))
+    error = await refused(handle, cmd.SetItemState(actor=outsider, stage=0, item=0, state="done"))
     # The incident is private: for someone outside it, it does not exist.
     assert error.type == "NotFound"
 
-    await update(handle, InviteMembers(actor=alice, users=[fact(world.bob, member=False)]))
+    await update(handle, cmd.InviteMembers(actor=alice, users=[fact(world.bob, member=False)]))
     await eventually(lambda: state(handle), lambda s: world.bob.id in s.member_ids)
     assert world.bob.id in world.standin.channel_members((await state(handle)).channel_id or "")
-    await update(handle, ChangeCommander(actor=alice, commander=fact(world.bob)))
+    await update(handle, cmd.ChangeCommander(actor=alice, commander=fact(world.bob)))
     admin = Actor(user_id=world.admin.id, username=world.admin.username, is_system_admin=True)
-    await update(handle, SetItemState(actor=admin, stage=0, item=0, state="done"))
+    await update(handle, cmd.SetItemState(actor=admin, stage=0, item=0, state="done"))
     current = await settled(handle)
     assert current.commander_id == world.bob.id
     channel = world.standin.get_channel(current.channel_id or "")
@@ -241,12 +224,12 @@ async def test_status_updates_and_announcements_reach_channels(world: World) -> 
     alice = actor(world.alice)
     await update(
         handle,
-        PostStatusUpdate(actor=alice, message="Failing over to the replica", status="identified"),
+        cmd.PostStatusUpdate(actor=alice, message="Failing over to the replica", status="identified"),
     )
     town = ChannelFact(
         channel_id=world.town_square["id"], name="town-square", team_id=world.team_id, actor_can_post=True
     )
-    await update(handle, Announce(actor=alice, channels=[town]))
+    await update(handle, cmd.Announce(actor=alice, channels=[town]))
     current = await settled(handle)
     assert current.first_status_update_at is not None
     assert [(u.message, u.status) for u in current.status_updates] == [("Failing over to the replica", "identified")]
@@ -265,7 +248,7 @@ async def test_end_completes_the_workflow_and_stays_queryable(world: World) -> N
         world, book=playbook(world, broadcast_channel_ids=[off_topic["id"]], reminder_timer_default_seconds=3600)
     )
     await ready(world, handle)
-    result = await update(handle, EndIncident(actor=actor(world.alice)))
+    result = await update(handle, cmd.EndIncident(actor=actor(world.alice)))
     assert result.message.startswith("Incident ended after")
     final: IncidentState = await handle.result()
     assert final.status == IncidentStatus.ENDED

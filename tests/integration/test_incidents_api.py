@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 
 from tests.harness import User, World, eventually
+from tests.integration.rest_helpers import unauthenticated
 from tests.integration.test_playbooks import create as create_playbook
 from tests.integration.test_playbooks import listed as playbooks_listed
 
@@ -41,13 +42,9 @@ async def playbook(world: World, user: User, **fields: Any) -> dict[str, Any]:
 
 async def test_authentication(world: World) -> None:
     for path in ("/api/v1/incidents", "/api/v1/stats", "/api/v1/incidents/abc"):
-        anonymous = await world.api(None).get(path, params={"team_id": world.team_id})
-        assert anonymous.status_code == 401, path
-        assert anonymous.json()["error"] == "unauthorized"
-    async with httpx.AsyncClient(base_url=world.stack.api_url, headers={"Authorization": "Basic abc"}) as http:
-        malformed = await http.get("/api/v1/incidents", params={"team_id": world.team_id})
-    assert malformed.status_code == 401
-    assert "Bearer" in malformed.json()["message"]
+        assert (await unauthenticated(world, path))["error"] == "unauthorized", path
+    malformed = await unauthenticated(world, "/api/v1/incidents", "Basic abc")
+    assert "Bearer" in malformed["message"]
 
 
 async def test_revoked_token_stops_working(world: World) -> None:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
-
 from tests.harness import User, World, eventually
+from tests.integration.rest_helpers import unauthenticated
 
 
 def spec(title: str = "Database outage", **fields: Any) -> dict[str, Any]:
@@ -58,13 +57,9 @@ async def test_create_makes_the_creator_a_member(world: World) -> None:
 
 
 async def test_authentication_is_required(world: World) -> None:
-    anonymous = await world.api(None).get("/api/v1/playbooks", params={"team_id": world.team_id})
-    assert anonymous.status_code == 401
-    assert anonymous.json()["error"] == "unauthorized"
-    async with httpx.AsyncClient(base_url=world.stack.api_url, headers={"Authorization": "Bearer nope"}) as http:
-        bad = await http.get("/api/v1/playbooks", params={"team_id": world.team_id})
-    assert bad.status_code == 401
-    assert "Mattermost does not accept this token" in bad.json()["message"]
+    assert (await unauthenticated(world, "/api/v1/playbooks"))["error"] == "unauthorized"
+    bad = await unauthenticated(world, "/api/v1/playbooks", "Bearer nope")
+    assert "Mattermost does not accept this token" in bad["message"]
 
 
 async def test_validation_errors_name_each_field_and_create_nothing(world: World) -> None:

@@ -19,12 +19,13 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from temporalio.api.enums.v1 import EventType
 
 from api.slash.slash_endpoint import registry
 from models.incident import incident_workflow_id
+from tests.fuzz import through_the_stack
 from tests.harness import World, eventually
 from tests.integration.slash_helpers import SUBCOMMANDS as EVERY_SUBCOMMAND
 from tests.integration.slash_helpers import Started, outage, slash_form, state
@@ -297,14 +298,7 @@ def test_every_subcommand_is_listed() -> None:
     assert set(SUBCOMMANDS) == {*registry._commands, "help"}
 
 
-HYPOTHESIS = settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    database=None,
-    derandomize=True,
-    suppress_health_check=list(HealthCheck),
-    print_blob=False,
-)
+HYPOTHESIS = through_the_stack(EXAMPLES, derandomize=True)
 
 
 @pytest.mark.parametrize("subcommand", SUBCOMMANDS)

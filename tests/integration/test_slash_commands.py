@@ -14,6 +14,7 @@ from models.incident import IncidentStatus, ItemState, UpdateStatus, incident_wo
 from tests.harness import World, eventually
 from tests.integration.slash_helpers import (
     SUBCOMMANDS,
+    answered,
     bot_posted,
     bot_posts,
     command,
@@ -31,6 +32,16 @@ from tests.integration.slash_helpers import (
 from workflows.incident_workflow import IncidentWorkflow
 
 USAGE_START = "Usage: `/incident start [<playbook> <name...>]`"
+USAGE_CHECK = "Usage: `/incident check [<stage>] <item>`"
+USAGE_CHECKADD = "Usage: `/incident checkadd <stage> <title...>`"
+USAGE_CHECKREMOVE = "Usage: `/incident checkremove <stage> <item>`"
+USAGE_ASSIGN = "Usage: `/incident assign <stage> <item> @user|@none`"
+USAGE_STAGE = "Usage: `/incident stage next|prev [--force]`"
+USAGE_COMMANDER = "Usage: `/incident commander [@user]`"
+USAGE_ADD = "Usage: `/incident add @user...`"
+USAGE_ANNOUNCE = "Usage: `/incident announce ~channel...`"
+USAGE_UPDATE = "Usage: `/incident update [[investigating|identified|monitoring|resolved] <message...>]`"
+USAGE_REMINDER = "Usage: `/incident reminder <15m|1h|4h|off>`"
 
 
 # ---------------------------------------------------------------------------- start
@@ -250,18 +261,16 @@ async def test_check_toggles_an_item_of_the_active_or_the_named_stage(world: Wor
     assert current.checklists[1].items[0].state == ItemState.DONE
     assert current.active_stage == 0
 
-    usage = "Usage: `/incident check [<stage>] <item>`"
     refusals = {
         "check 3": "There is no such item: stage 'Triage' has 2 item(s).",
         "check 4 1": "There is no such stage: this incident has 3 stage(s).",
-        "check 0": f"The item must be a number from 1, as shown by `/incident info` (got '0').\n{usage}",
-        "check one": f"The item must be a number from 1, as shown by `/incident info` (got 'one').\n{usage}",
-        "check x 1": f"The stage must be a number from 1, as shown by `/incident info` (got 'x').\n{usage}",
-        "check": f"Name the item (and optionally the stage first).\n{usage}",
-        "check 1 2 3": f"Name the item (and optionally the stage first).\n{usage}",
+        "check 0": f"The item must be a number from 1, as shown by `/incident info` (got '0').\n{USAGE_CHECK}",
+        "check one": f"The item must be a number from 1, as shown by `/incident info` (got 'one').\n{USAGE_CHECK}",
+        "check x 1": f"The stage must be a number from 1, as shown by `/incident info` (got 'x').\n{USAGE_CHECK}",
+        "check": f"Name the item (and optionally the stage first).\n{USAGE_CHECK}",
+        "check 1 2 3": f"Name the item (and optionally the stage first).\n{USAGE_CHECK}",
     }
-    for text, expected in refusals.items():
-        assert await command(world, world.alice, text, incident) == expected, text
+    await answered(world, world.alice, incident, refusals)
     assert (await state(world, incident.id)).checklists == current.checklists
 
 
@@ -281,14 +290,13 @@ async def test_checkadd_and_checkremove_edit_a_stage(world: World) -> None:
     await on_timeline_only(world, incident, f"{alice} removed **Read the logs** from stage 'Triage'")
     assert [i.title for i in (await state(world, incident.id)).checklists[0].items] == ["Page the DBA"]
 
-    add_usage = "Usage: `/incident checkadd <stage> <title...>`"
-    remove_usage = "Usage: `/incident checkremove <stage> <item>`"
+    too_long = "checkadd 1 " + "x" * 257
     refusals = {
-        "checkadd 1": f"Name the stage and the new item's title.\n{add_usage}",
+        "checkadd 1": f"Name the stage and the new item's title.\n{USAGE_CHECKADD}",
         "checkadd first Do it": "The stage must be a number from 1, as shown by `/incident info` (got 'first').",
         "checkadd 9 Do it": "There is no such stage: this incident has 3 stage(s).",
-        "checkadd 1 " + "x" * 257: f"Invalid request: title: String should have at most 256 characters.\n{add_usage}",
-        "checkremove 1": f"Name the stage and the item.\n{remove_usage}",
+        too_long: f"Invalid request: title: String should have at most 256 characters.\n{USAGE_CHECKADD}",
+        "checkremove 1": f"Name the stage and the item.\n{USAGE_CHECKREMOVE}",
         "checkremove 1 5": "There is no such item: stage 'Triage' has 1 item(s).",
         "checkremove 1 -1": "The item must be a number from 1, as shown by `/incident info` (got '-1').",
     }
@@ -315,18 +323,16 @@ async def test_assign_and_unassign_an_item(world: World) -> None:
     await bot_posted(world, incident.channel_id, f"{alice} unassigned **Page the DBA** (was {bob})")
     assert (await state(world, incident.id)).checklists[0].items[0].assignee_id is None
 
-    usage = "Usage: `/incident assign <stage> <item> @user|@none`"
     refusals = {
         "assign 1 1 @none": "Item 'Page the DBA' has no assignee.",
-        "assign 1 1 bob": f"Name people with @username (got 'bob').\n{usage}",
-        "assign 1 1 @nobody-here": f"There is no user @nobody-here.\n{usage}",
-        "assign 1 1": f"Name the stage, the item and the person.\n{usage}",
+        "assign 1 1 bob": f"Name people with @username (got 'bob').\n{USAGE_ASSIGN}",
+        "assign 1 1 @nobody-here": f"There is no user @nobody-here.\n{USAGE_ASSIGN}",
+        "assign 1 1": f"Name the stage, the item and the person.\n{USAGE_ASSIGN}",
         "assign 1 7 @none": "There is no such item: stage 'Triage' has 2 item(s).",
         f"assign 1 1 @{world.stack.bot['username']}": f"@{world.stack.bot['username']} is a bot and cannot be "
         "assigned an item.",
     }
-    for text, expected in refusals.items():
-        assert await command(world, world.alice, text, incident) == expected, text
+    await answered(world, world.alice, incident, refusals)
 
 
 async def test_assign_reply_keeps_the_item_title(world: World) -> None:
@@ -366,9 +372,8 @@ async def test_stage_next_with_open_items_asks_for_confirmation(world: World) ->
     assert await command(world, world.alice, "stage PREV", incident) == "Moved to stage 1/3 Triage."
     assert await command(world, world.alice, "stage prev", incident) == "Stage 'Triage' is already the first stage."
     assert (await state(world, incident.id)).active_stage == 0
-    usage = "Usage: `/incident stage next|prev [--force]`"
-    assert await command(world, world.alice, "stage sideways", incident) == f"Say `next` or `prev`.\n{usage}"
-    assert await command(world, world.alice, "stage", incident) == f"Say `next` or `prev`.\n{usage}"
+    assert await command(world, world.alice, "stage sideways", incident) == f"Say `next` or `prev`.\n{USAGE_STAGE}"
+    assert await command(world, world.alice, "stage", incident) == f"Say `next` or `prev`.\n{USAGE_STAGE}"
 
 
 async def test_stage_next_moves_at_once_when_every_item_is_done(world: World) -> None:
@@ -398,15 +403,13 @@ async def test_commander_is_shown_and_changed(world: World) -> None:
     assert await command(world, world.bob, "commander", incident) == f"The commander is {bob}."
 
     bot = f"@{world.stack.bot['username']}"
-    usage = "Usage: `/incident commander [@user]`"
     refusals = {
         f"commander {bob}": f"{bob} is already the commander.",
         f"commander {bot}": f"{bot} is a bot and cannot be the commander.",
-        f"commander {alice} {bob}": f"Name one person.\n{usage}",
-        "commander alice": f"Name people with @username (got 'alice').\n{usage}",
+        f"commander {alice} {bob}": f"Name one person.\n{USAGE_COMMANDER}",
+        "commander alice": f"Name people with @username (got 'alice').\n{USAGE_COMMANDER}",
     }
-    for text, expected in refusals.items():
-        assert await command(world, world.alice, text, incident) == expected, text
+    await answered(world, world.alice, incident, refusals)
 
 
 async def test_add_invites_people_to_the_incident_channel(world: World) -> None:
@@ -423,16 +426,14 @@ async def test_add_invites_people_to_the_incident_channel(world: World) -> None:
     assert {world.alice.id, world.bob.id, world.carol.id} <= set(current.member_ids)
 
     mallory = f"@{world.mallory.username}"
-    usage = "Usage: `/incident add @user...`"
     refusals = {
         f"add {bob}": f"{bob} already in the incident channel.",
         f"add {mallory}": f"{mallory} not in this team; only team members can join the incident channel.",
-        "add": f"Name at least one person.\n{usage}",
-        "add bob": f"Name people with @username (got 'bob').\n{usage}",
-        "add @ghost-user": f"There is no user @ghost-user.\n{usage}",
+        "add": f"Name at least one person.\n{USAGE_ADD}",
+        "add bob": f"Name people with @username (got 'bob').\n{USAGE_ADD}",
+        "add @ghost-user": f"There is no user @ghost-user.\n{USAGE_ADD}",
     }
-    for text, expected in refusals.items():
-        assert await command(world, world.alice, text, incident) == expected, text
+    await answered(world, world.alice, incident, refusals)
     assert world.mallory.id not in world.standin.channel_members(incident.channel_id)
 
 
@@ -462,17 +463,15 @@ async def test_announce_posts_in_channels_the_caller_can_post_to(world: World) -
     world.standin.add_channel_member(private["id"], world.stack.bot["id"])
     hidden = world.standin.create_channel(world.team_id, "alices-room", "Alice's room", type="P")
     world.standin.add_channel_member(hidden["id"], world.alice.id)
-    usage = "Usage: `/incident announce ~channel...`"
-    add_bot = f"For a private channel, add @{world.stack.bot['username']} to it first.\n{usage}"
+    add_bot = f"For a private channel, add @{world.stack.bot['username']} to it first.\n{USAGE_ANNOUNCE}"
     refusals = {
-        "announce ~bobs-room": f"There is no channel ~bobs-room that you can see in this team.\n{usage}",
+        "announce ~bobs-room": f"There is no channel ~bobs-room that you can see in this team.\n{USAGE_ANNOUNCE}",
         "announce ~alices-room": f"There is no channel ~alices-room that you can see in this team. {add_bot}",
         "announce ~nowhere": f"There is no channel ~nowhere that you can see in this team. {add_bot}",
-        "announce off-topic": f"Name channels with ~channel-name (got 'off-topic').\n{usage}",
-        "announce": f"Name at least one channel.\n{usage}",
+        "announce off-topic": f"Name channels with ~channel-name (got 'off-topic').\n{USAGE_ANNOUNCE}",
+        "announce": f"Name at least one channel.\n{USAGE_ANNOUNCE}",
     }
-    for text, expected in refusals.items():
-        assert await command(world, world.alice, text, incident) == expected, text
+    await answered(world, world.alice, incident, refusals)
     assert not world.standin.posts(private["id"])
     assert not world.standin.posts(hidden["id"])
 
@@ -500,10 +499,10 @@ async def test_update_posts_a_status_update_and_resets_the_reminder(world: World
 
     assert await command(world, world.alice, "update resolvedish is not a status", incident) == "Status update posted."
     assert (await state(world, incident.id)).status_updates[-1].status is None
-    usage = "Usage: `/incident update [[investigating|identified|monitoring|resolved] <message...>]`"
-    assert await command(world, world.alice, "update resolved", incident) == f"Write the update's message.\n{usage}"
+    empty = await command(world, world.alice, "update resolved", incident)
+    assert empty == f"Write the update's message.\n{USAGE_UPDATE}"
     long = await command(world, world.alice, "update " + "x" * 4001, incident)
-    assert long == f"Invalid request: message: String should have at most 4000 characters.\n{usage}"
+    assert long == f"Invalid request: message: String should have at most 4000 characters.\n{USAGE_UPDATE}"
     assert len((await state(world, incident.id)).status_updates) == 2
 
 
@@ -522,15 +521,13 @@ async def test_reminder_changes_the_status_update_interval(world: World) -> None
     current = await state(world, incident.id)
     assert (current.reminder_seconds, current.reminder_due_at) == (0, None)
 
-    usage = "Usage: `/incident reminder <15m|1h|4h|off>`"
     refusals = {
         "reminder off": "The status update reminder is already off.",
-        "reminder soon": f"'soon' is not a duration; use e.g. 15m, 1h, 4h or off.\n{usage}",
-        "reminder": f"Give one interval, or off.\n{usage}",
-        "reminder 1h 4h": f"Give one interval, or off.\n{usage}",
+        "reminder soon": f"'soon' is not a duration; use e.g. 15m, 1h, 4h or off.\n{USAGE_REMINDER}",
+        "reminder": f"Give one interval, or off.\n{USAGE_REMINDER}",
+        "reminder 1h 4h": f"Give one interval, or off.\n{USAGE_REMINDER}",
     }
-    for text, expected in refusals.items():
-        assert await command(world, world.alice, text, incident) == expected, text
+    await answered(world, world.alice, incident, refusals)
 
 
 # ---------------------------------------------------------------------------- end and restart

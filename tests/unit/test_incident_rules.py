@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from temporalio.exceptions import ApplicationError
 
+from models import incident_commands as cmd
 from models.common import Actor, ChannelFact, UserFact
 from models.effects import (
     INCIDENT_CHANNEL_LANE,
@@ -18,24 +19,6 @@ from models.effects import (
     lane_of,
 )
 from models.incident import EventType, IncidentStart, IncidentState, IncidentStatus, ItemState
-from models.incident_commands import (
-    AddItem,
-    Announce,
-    AssignItem,
-    ChangeCommander,
-    ChangeStage,
-    EditItem,
-    EndIncident,
-    InviteMembers,
-    MoveItem,
-    PostStatusUpdate,
-    RemoveItem,
-    RestartIncident,
-    RunItemCommand,
-    SetItemState,
-    SetReminder,
-    SnoozeReminder,
-)
 from models.playbook import ChecklistItemSpec, Playbook, StageSpec
 from tests.mattermost_mentions import mentions
 from workflows import incident_messages as text
@@ -124,44 +107,46 @@ def test_explicit_commander_wins() -> None:
 
 def test_stage_next_with_open_items_needs_force() -> None:
     made = incident()
-    error = refusal(lambda: made.check_change_stage(ChangeStage(actor=actor(), direction="next")))
+    error = refusal(lambda: made.check_change_stage(cmd.ChangeStage(actor=actor(), direction="next")))
     assert error.type == "ConfirmationRequired"
     assert error.message == "Stage 'Triage' still has 2 open item(s). Move on anyway?"
     assert error.details[0] == {"stage": 0, "title": "Triage", "open_items": 2}
-    made.check_change_stage(ChangeStage(actor=actor(), direction="next", force=True))
-    made.change_stage(ChangeStage(actor=actor(), direction="next", force=True), T0)
+    made.check_change_stage(cmd.ChangeStage(actor=actor(), direction="next", force=True))
+    made.change_stage(cmd.ChangeStage(actor=actor(), direction="next", force=True), T0)
     assert made.state.active_stage == 1
     assert made.state.timeline[-1].details["forced"] is True
 
 
 def test_stage_bounds() -> None:
     made = incident()
-    error = refusal(lambda: made.check_change_stage(ChangeStage(actor=actor(), direction="prev")))
+    error = refusal(lambda: made.check_change_stage(cmd.ChangeStage(actor=actor(), direction="prev")))
     assert error.message == "Stage 'Triage' is already the first stage."
-    made.change_stage(ChangeStage(actor=actor(), stage=2), T0)
-    error = refusal(lambda: made.check_change_stage(ChangeStage(actor=actor(), direction="next")))
+    made.change_stage(cmd.ChangeStage(actor=actor(), stage=2), T0)
+    error = refusal(lambda: made.check_change_stage(cmd.ChangeStage(actor=actor(), direction="next")))
     assert error.message == "Stage 'Review' is already the last stage."
 
 
 def test_non_members_cannot_change_anything() -> None:
     made = incident()
     outsider = actor(CAROL, "carol", member=False)
-    error = refusal(lambda: made.check_set_item_state(SetItemState(actor=outsider, stage=0, item=0, state="done")))
+    error = refusal(lambda: made.check_set_item_state(cmd.SetItemState(actor=outsider, stage=0, item=0, state="done")))
     # A private incident does not exist for those outside it; a public one is seen, not changed.
     assert error.type == "NotFound"
     made.state.is_public = True
-    error = refusal(lambda: made.check_set_item_state(SetItemState(actor=outsider, stage=0, item=0, state="done")))
+    error = refusal(lambda: made.check_set_item_state(cmd.SetItemState(actor=outsider, stage=0, item=0, state="done")))
     assert error.type == "Forbidden"
-    made.check_set_item_state(SetItemState(actor=actor(CAROL, admin=True, member=False), stage=0, item=0, state="done"))
+    made.check_set_item_state(
+        cmd.SetItemState(actor=actor(CAROL, admin=True, member=False), stage=0, item=0, state="done")
+    )
 
 
 def test_item_state_toggle_and_no_op() -> None:
     made = incident()
-    made.set_item_state(SetItemState(actor=actor(), stage=0, item=0, state="toggle"), T0)
+    made.set_item_state(cmd.SetItemState(actor=actor(), stage=0, item=0, state="toggle"), T0)
     item = made.state.checklists[0].items[0]
     assert item.state == ItemState.DONE
     assert item.state_changed_at == T0
-    error = refusal(lambda: made.check_set_item_state(SetItemState(actor=actor(), stage=0, item=0, state="done")))
+    error = refusal(lambda: made.check_set_item_state(cmd.SetItemState(actor=actor(), stage=0, item=0, state="done")))
     assert error.message == "Item 'Page DBA' is already done."
     # The live checklist post shows it (edited after every change); no post of its own.
     checklist = made.state.outbox[-1].effect
@@ -174,13 +159,17 @@ def test_item_state_toggle_and_no_op() -> None:
 def test_a_click_on_a_stale_checklist_is_refused() -> None:
     made = incident()
     first = made.state.checklists[0].items[0]
-    made.check_set_item_state(SetItemState(actor=actor(), stage=0, item=0, item_id=first.id, state="done"))
+    made.check_set_item_state(cmd.SetItemState(actor=actor(), stage=0, item=0, item_id=first.id, state="done"))
     error = refusal(
-        lambda: made.check_set_item_state(SetItemState(actor=actor(), stage=0, item=1, item_id=first.id, state="done"))
+        lambda: made.check_set_item_state(
+            cmd.SetItemState(actor=actor(), stage=0, item=1, item_id=first.id, state="done")
+        )
     )
     assert error.message.startswith("The checklist changed since this was shown; nothing was changed.")
     error = refusal(
-        lambda: made.check_set_item_state(SetItemState(actor=actor(), stage=0, item=9, item_id=first.id, state="done"))
+        lambda: made.check_set_item_state(
+            cmd.SetItemState(actor=actor(), stage=0, item=9, item_id=first.id, state="done")
+        )
     )
     assert error.message.startswith("The checklist changed since this was shown")
 
@@ -194,9 +183,9 @@ def test_an_update_answers_the_reminder_and_announced_channels_are_kept_informed
     assert reminder.remember_as.startswith("reminder:")
     channel = ChannelFact(channel_id="d" * 26, name="town-square", team_id=TEAM, actor_can_post=True)
     made.state.channel_id, made.state.channel_name = "c" * 26, "inc-x"
-    made.announce(Announce(actor=actor(), channels=[channel]), T0)
+    made.announce(cmd.Announce(actor=actor(), channels=[channel]), T0)
     assert made.state.announced_channel_ids == [channel.channel_id]
-    made.post_status_update(PostStatusUpdate(actor=actor(), message="All good"), T0 + timedelta(seconds=61))
+    made.post_status_update(cmd.PostStatusUpdate(actor=actor(), message="All good"), T0 + timedelta(seconds=61))
     effects = [pending.effect for pending in made.state.outbox]
     assert any(isinstance(e, ClearButtonsEffect) and e.post_name == "reminder:" for e in effects)
     told = [e for e in effects if isinstance(e, PostEffect) and e.channel_id == channel.channel_id]
@@ -205,34 +194,34 @@ def test_an_update_answers_the_reminder_and_announced_channels_are_kept_informed
 
 def test_item_references_are_checked() -> None:
     made = incident()
-    error = refusal(lambda: made.check_set_item_state(SetItemState(actor=actor(), stage=5, item=0, state="done")))
+    error = refusal(lambda: made.check_set_item_state(cmd.SetItemState(actor=actor(), stage=5, item=0, state="done")))
     assert error.message == "There is no such stage: this incident has 3 stage(s)."
-    error = refusal(lambda: made.check_remove_item(RemoveItem(actor=actor(), stage=0, item=9)))
+    error = refusal(lambda: made.check_remove_item(cmd.RemoveItem(actor=actor(), stage=0, item=9)))
     assert error.message == "There is no such item: stage 'Triage' has 2 item(s)."
 
 
 def test_assignment_rules() -> None:
     made = incident()
     outsider = fact(CAROL, "carol", member=False)
-    error = refusal(lambda: made.check_assign_item(AssignItem(actor=actor(), stage=0, item=0, assignee=outsider)))
+    error = refusal(lambda: made.check_assign_item(cmd.AssignItem(actor=actor(), stage=0, item=0, assignee=outsider)))
     assert error.message.startswith("@carol must be part of this channel")
-    made.assign_item(AssignItem(actor=actor(), stage=0, item=0, assignee=fact()), T0)
+    made.assign_item(cmd.AssignItem(actor=actor(), stage=0, item=0, assignee=fact()), T0)
     assert made.state.checklists[0].items[0].assignee_id == BOB
-    error = refusal(lambda: made.check_assign_item(AssignItem(actor=actor(), stage=0, item=0, assignee=fact())))
+    error = refusal(lambda: made.check_assign_item(cmd.AssignItem(actor=actor(), stage=0, item=0, assignee=fact())))
     assert error.message == "@bob is already assigned to 'Page DBA'."
-    made.assign_item(AssignItem(actor=actor(), stage=0, item=0, assignee=None), T0)
-    error = refusal(lambda: made.check_assign_item(AssignItem(actor=actor(), stage=0, item=0, assignee=None)))
+    made.assign_item(cmd.AssignItem(actor=actor(), stage=0, item=0, assignee=None), T0)
+    error = refusal(lambda: made.check_assign_item(cmd.AssignItem(actor=actor(), stage=0, item=0, assignee=None)))
     assert error.message == "Item 'Page DBA' has no assignee."
 
 
 def test_checklist_editing() -> None:
     made = incident()
-    made.add_item(AddItem(actor=actor(), stage=0, title="Call vendor", position=0), T0)
+    made.add_item(cmd.AddItem(actor=actor(), stage=0, title="Call vendor", position=0), T0)
     assert [i.title for i in made.state.checklists[0].items] == ["Call vendor", "Page DBA", "Logs"]
-    made.move_item(MoveItem(actor=actor(), stage=0, item=0, to_position=2), T0)
+    made.move_item(cmd.MoveItem(actor=actor(), stage=0, item=0, to_position=2), T0)
     assert [i.title for i in made.state.checklists[0].items] == ["Page DBA", "Logs", "Call vendor"]
-    made.edit_item(EditItem(actor=actor(), stage=0, item=2, title="Call the vendor"), T0)
-    made.remove_item(RemoveItem(actor=actor(), stage=0, item=0), T0)
+    made.edit_item(cmd.EditItem(actor=actor(), stage=0, item=2, title="Call the vendor"), T0)
+    made.remove_item(cmd.RemoveItem(actor=actor(), stage=0, item=0), T0)
     assert [i.title for i in made.state.checklists[0].items] == ["Logs", "Call the vendor"]
     kinds = [e.type for e in made.state.timeline[1:]]
     assert kinds == [
@@ -241,36 +230,40 @@ def test_checklist_editing() -> None:
         EventType.ITEM_RENAMED,
         EventType.ITEM_REMOVED,
     ]
-    error = refusal(lambda: made.check_move_item(MoveItem(actor=actor(), stage=0, item=0, to_position=0)))
+    error = refusal(lambda: made.check_move_item(cmd.MoveItem(actor=actor(), stage=0, item=0, to_position=0)))
     assert error.type == "Conflict"
 
 
 def test_running_an_item_command() -> None:
     made = incident()
-    error = refusal(lambda: made.check_run_item_command(RunItemCommand(actor=actor(), stage=0, item=0)))
+    error = refusal(lambda: made.check_run_item_command(cmd.RunItemCommand(actor=actor(), stage=0, item=0)))
     assert error.message == "Item 'Page DBA' has no slash command to run."
-    made.run_item_command(RunItemCommand(actor=actor(), stage=1, item=0), T0)
+    made.run_item_command(cmd.RunItemCommand(actor=actor(), stage=1, item=0), T0)
     assert made.state.checklists[1].items[0].command_last_run == T0
 
 
 def test_commander_rules() -> None:
     made = incident()
-    error = refusal(lambda: made.check_change_commander(ChangeCommander(actor=actor(), commander=fact(member=False))))
+    error = refusal(
+        lambda: made.check_change_commander(cmd.ChangeCommander(actor=actor(), commander=fact(member=False)))
+    )
     assert error.message == "@bob must be part of this channel to make them commander."
-    error = refusal(lambda: made.check_change_commander(ChangeCommander(actor=actor(), commander=fact(ALICE, "alice"))))
+    error = refusal(
+        lambda: made.check_change_commander(cmd.ChangeCommander(actor=actor(), commander=fact(ALICE, "alice")))
+    )
     assert error.message == "@alice is already the commander."
-    made.change_commander(ChangeCommander(actor=actor(), commander=fact()), T0)
+    made.change_commander(cmd.ChangeCommander(actor=actor(), commander=fact()), T0)
     assert made.state.commander_id == BOB
 
 
 def test_invites_need_team_members_and_skip_channel_members() -> None:
     made = incident()
-    error = refusal(lambda: made.check_invite_members(InviteMembers(actor=actor(), users=[fact(team=False)])))
+    error = refusal(lambda: made.check_invite_members(cmd.InviteMembers(actor=actor(), users=[fact(team=False)])))
     assert "only team members can join" in error.message
-    error = refusal(lambda: made.check_invite_members(InviteMembers(actor=actor(), users=[fact(member=True)])))
+    error = refusal(lambda: made.check_invite_members(cmd.InviteMembers(actor=actor(), users=[fact(member=True)])))
     assert error.message == "@bob already in the incident channel."
     result = made.invite_members(
-        InviteMembers(actor=actor(), users=[fact(member=False), fact(CAROL, "carol", member=True)]), T0
+        cmd.InviteMembers(actor=actor(), users=[fact(member=False), fact(CAROL, "carol", member=True)]), T0
     )
     assert result == "Adding @bob (@carol already in the channel)."
 
@@ -278,7 +271,7 @@ def test_invites_need_team_members_and_skip_channel_members() -> None:
 def test_status_update_resets_the_reminder() -> None:
     made = incident(reminder=600)
     later = T0 + timedelta(seconds=300)
-    made.post_status_update(PostStatusUpdate(actor=actor(), message="Failing over", status="identified"), later)
+    made.post_status_update(cmd.PostStatusUpdate(actor=actor(), message="Failing over", status="identified"), later)
     assert made.state.reminder_due_at == later + timedelta(seconds=600)
     assert made.state.first_status_update_at == later
     broadcast = [p.effect for p in made.state.outbox if isinstance(p.effect, PostEffect) and p.effect.channel_id]
@@ -289,13 +282,13 @@ def test_status_update_resets_the_reminder() -> None:
 def test_reminder_settings() -> None:
     made = incident(reminder=600)
     made.state.config.reminder_min_seconds = 60
-    error = refusal(lambda: made.check_set_reminder(SetReminder(actor=actor(), seconds=10)))
+    error = refusal(lambda: made.check_set_reminder(cmd.SetReminder(actor=actor(), seconds=10)))
     assert error.message == "A reminder interval must be off (0) or between 1m and 7d (60 to 604800 seconds)."
-    error = refusal(lambda: made.check_set_reminder(SetReminder(actor=actor(), seconds=600)))
+    error = refusal(lambda: made.check_set_reminder(cmd.SetReminder(actor=actor(), seconds=600)))
     assert error.message == "The status update reminder is already 10m."
-    made.set_reminder(SetReminder(actor=actor(), seconds=0), T0)
+    made.set_reminder(cmd.SetReminder(actor=actor(), seconds=0), T0)
     assert made.state.reminder_due_at is None
-    error = refusal(lambda: made.check_snooze_reminder(SnoozeReminder(actor=actor(), seconds=60)))
+    error = refusal(lambda: made.check_snooze_reminder(cmd.SnoozeReminder(actor=actor(), seconds=60)))
     assert error.message == "The status update reminder is off for this incident."
 
 
@@ -314,7 +307,7 @@ def test_reminder_fires_once_per_interval() -> None:
 def test_announce_needs_post_permission() -> None:
     made = incident()
     closed = ChannelFact(channel_id="d" * 26, name="secret", team_id=TEAM, actor_can_post=False)
-    error = refusal(lambda: made.check_announce(Announce(actor=actor(), channels=[closed])))
+    error = refusal(lambda: made.check_announce(cmd.Announce(actor=actor(), channels=[closed])))
     assert error.type == "Forbidden"
 
 
@@ -322,19 +315,19 @@ def test_end_and_restart_count_only_ongoing_time() -> None:
     from models.incident_views import time_to_resolution, to_record
 
     made = incident(reminder=60)
-    made.end(EndIncident(actor=actor()), T0 + timedelta(minutes=30))
+    made.end(cmd.EndIncident(actor=actor()), T0 + timedelta(minutes=30))
     state = made.state
     assert state.status == IncidentStatus.ENDED
     assert state.reminder_due_at is None
     assert time_to_resolution(state) == 1800
-    error = refusal(lambda: made.check_end(EndIncident(actor=actor())))
+    error = refusal(lambda: made.check_end(cmd.EndIncident(actor=actor())))
     assert error.message == "This incident has already ended."
-    error = refusal(lambda: made.check_set_item_state(SetItemState(actor=actor(), stage=0, item=0, state="done")))
+    error = refusal(lambda: made.check_set_item_state(cmd.SetItemState(actor=actor(), stage=0, item=0, state="done")))
     assert error.message == "This incident has ended. Restart it first to make changes."
-    made.check_restart(RestartIncident(actor=actor()))
-    made.restart(RestartIncident(actor=actor()), T0 + timedelta(hours=2))
+    made.check_restart(cmd.RestartIncident(actor=actor()))
+    made.restart(cmd.RestartIncident(actor=actor()), T0 + timedelta(hours=2))
     assert time_to_resolution(state) is None
-    made.end(EndIncident(actor=actor()), T0 + timedelta(hours=2, minutes=10))
+    made.end(cmd.EndIncident(actor=actor()), T0 + timedelta(hours=2, minutes=10))
     # 30 minutes, then 10 more after the restart; the 90 minutes in between do not count.
     assert time_to_resolution(state) == 2400
     record = to_record(state, T0 + timedelta(hours=5))
@@ -364,12 +357,12 @@ def test_an_operators_cancellation_ends_the_incident_like_an_end_and_is_on_recor
         event.summary,
         "**Incident DB down** (~inc-db-down-inc1): ended after 12m: a Temporal operator cancelled its workflow.",
     ]
-    made.check_restart(RestartIncident(actor=actor()))
+    made.check_restart(cmd.RestartIncident(actor=actor()))
 
 
 def test_an_operators_cancellation_of_an_ended_incident_only_records_it() -> None:
     made = incident()
-    made.end(EndIncident(actor=actor()), T0 + timedelta(minutes=5))
+    made.end(cmd.EndIncident(actor=actor()), T0 + timedelta(minutes=5))
     made.state.outbox.clear()
     made.end_by_operator(T0 + timedelta(minutes=6), "")
     state = made.state
@@ -383,7 +376,7 @@ def test_an_operators_cancellation_of_an_ended_incident_only_records_it() -> Non
 def test_a_confirmation_names_its_stage_and_goes_stale() -> None:
     """Two people confirm "move on from Triage": the first moves on, the second is refused."""
     made = incident()
-    confirmed = ChangeStage(actor=actor(), direction="next", force=True, from_stage=0)
+    confirmed = cmd.ChangeStage(actor=actor(), direction="next", force=True, from_stage=0)
     made.check_change_stage(confirmed)
     made.change_stage(confirmed, T0)
     assert made.state.active_stage == 1
@@ -394,8 +387,8 @@ def test_a_confirmation_names_its_stage_and_goes_stale() -> None:
 
 def test_check_resolves_the_active_stage_when_it_arrives() -> None:
     made = incident()
-    made.change_stage(ChangeStage(actor=actor(), direction="next", force=True), T0)
-    made.set_item_state(SetItemState(actor=actor(), item=0, state="toggle"), T0)
+    made.change_stage(cmd.ChangeStage(actor=actor(), direction="next", force=True), T0)
+    made.set_item_state(cmd.SetItemState(actor=actor(), item=0, state="toggle"), T0)
     assert made.state.checklists[1].items[0].state == ItemState.DONE
     assert made.state.checklists[0].items[0].state == ItemState.OPEN
     assert made.state.timeline[-1].details["stage"] == 1
@@ -403,10 +396,10 @@ def test_check_resolves_the_active_stage_when_it_arrives() -> None:
 
 def test_ending_asks_for_confirmation_after_every_other_rule() -> None:
     made = incident()
-    error = refusal(lambda: made.check_end(EndIncident(actor=actor(), confirmed=False)))
+    error = refusal(lambda: made.check_end(cmd.EndIncident(actor=actor(), confirmed=False)))
     assert error.type == "ConfirmationRequired"
     outsider = actor(CAROL, "carol", member=False)
-    error = refusal(lambda: made.check_end(EndIncident(actor=outsider, confirmed=False)))
+    error = refusal(lambda: made.check_end(cmd.EndIncident(actor=outsider, confirmed=False)))
     assert error.type == "NotFound"
 
 
@@ -414,11 +407,11 @@ def test_reminder_interval_bounds() -> None:
     made = incident()
     for seconds in (1, 10**12, 7 * 86400 + 1):
         error = refusal(
-            lambda s=seconds: made.check_set_reminder(SetReminder.model_construct(actor=actor(), seconds=s))
+            lambda s=seconds: made.check_set_reminder(cmd.SetReminder.model_construct(actor=actor(), seconds=s))
         )
         assert error.type == "Invalid"
         assert "between 1m and 7d" in error.message
-    made.check_set_reminder(SetReminder(actor=actor(), seconds=7 * 86400))
+    made.check_set_reminder(cmd.SetReminder(actor=actor(), seconds=7 * 86400))
 
 
 def test_start_rules() -> None:
@@ -449,10 +442,8 @@ def test_start_rules() -> None:
 
 
 def test_a_request_is_remembered_across_runs() -> None:
-    from models.incident_commands import RequestKey
-
     made = incident()
-    command = PostStatusUpdate(actor=actor(), message="x", request=RequestKey(id="k1", fingerprint="f1"))
+    command = cmd.PostStatusUpdate(actor=actor(), message="x", request=cmd.RequestKey(id="k1", fingerprint="f1"))
     assert made.applied(command) is None
     made.remember(command, "Status update posted.")
     carried = Incident(IncidentState.model_validate(made.state.model_dump()), made._new_id)
@@ -562,8 +553,8 @@ def test_a_status_update_keeps_channel_mentions_only_where_its_author_may_make_t
     made.learn_user(fact())
     made.members_added([BOB], T0)
     allowed = actor().model_copy(update={"can_mention_channel": True})
-    made.post_status_update(PostStatusUpdate(actor=allowed, message=f"{HOSTILE} look, @bob"), T0)
-    made.post_status_update(PostStatusUpdate(actor=actor(), message=f"{HOSTILE} again, @bob"), T0)
+    made.post_status_update(cmd.PostStatusUpdate(actor=allowed, message=f"{HOSTILE} look, @bob"), T0)
+    made.post_status_update(cmd.PostStatusUpdate(actor=actor(), message=f"{HOSTILE} again, @bob"), T0)
     posts = [p.effect for p in made.state.outbox if isinstance(p.effect, PostEffect)]
     here = [mentions(p.message) for p in posts if p.channel_id is None]
     assert [(m.channel_wide, m.names) for m in here] == [
@@ -590,14 +581,14 @@ def test_what_people_typed_notifies_no_one_wherever_the_bot_posts_it() -> None:
     )
     made = Incident(new_incident(start, T0, lambda: next(ids)), lambda: next(ids))
     made.channel_ready("chan" + "0" * 22, "inc-db-down-inc1", [], "http://mm/hooks/commands/" + "r" * 26)
-    made.post_status_update(PostStatusUpdate(actor=actor(), message=HOSTILE), T0)
-    made.announce(Announce(actor=actor(), channels=[TOWN]), T0)
-    made.assign_item(AssignItem(actor=actor(), stage=0, item=0, assignee=fact()), T0)
-    made.change_stage(ChangeStage(actor=actor(), direction="next", force=True), T0)
-    made.add_item(AddItem(actor=actor(), stage=1, title=f"Ask {HOSTILE}", command=f"/ask {HOSTILE}"), T0)
-    made.run_item_command(RunItemCommand(actor=actor(), stage=1, item=1), T0)
-    made.end(EndIncident(actor=actor(), confirmed=True), T0)
-    made.restart(RestartIncident(actor=actor()), T0)
+    made.post_status_update(cmd.PostStatusUpdate(actor=actor(), message=HOSTILE), T0)
+    made.announce(cmd.Announce(actor=actor(), channels=[TOWN]), T0)
+    made.assign_item(cmd.AssignItem(actor=actor(), stage=0, item=0, assignee=fact()), T0)
+    made.change_stage(cmd.ChangeStage(actor=actor(), direction="next", force=True), T0)
+    made.add_item(cmd.AddItem(actor=actor(), stage=1, title=f"Ask {HOSTILE}", command=f"/ask {HOSTILE}"), T0)
+    made.run_item_command(cmd.RunItemCommand(actor=actor(), stage=1, item=1), T0)
+    made.end(cmd.EndIncident(actor=actor(), confirmed=True), T0)
+    made.restart(cmd.RestartIncident(actor=actor()), T0)
     effects = [p.effect for p in made.state.outbox]
     texts = [e.message for e in effects if isinstance(e, PostEffect)]
     texts += [e.text for e in effects if isinstance(e, RespondEffect)]
