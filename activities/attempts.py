@@ -17,7 +17,10 @@ a worker that died may be seconds old and miss a request sent since. An attempt 
 says so in its last record, which Temporal receives before the failure, and the next attempt
 trusts it; after one that did not end, the next attempt takes the worst case: a request the
 dead worker abandoned just before the next attempt began, landing within one request timeout
-(the bound docs/reliability.md sets for every abandoned post). Most attempts are over within
+(the bound docs/reliability.md sets for every abandoned post), unless its record shows it
+was still waiting for earlier changes past its own deadline: then it sent nothing, and the
+next attempt waits for the same moment (an attempt shorter than a request timeout would
+otherwise wait longer than it lives, attempt after attempt). Most attempts are over within
 milliseconds and send no heartbeat at all (a success has no next attempt to tell).
 """
 
@@ -55,6 +58,11 @@ def earlier_changes_land_by(
         return None
     if previous is not None and previous.attempt == attempt - 1 and previous.ended:
         land_by = previous.changes_land_by
+    elif previous is not None and previous.attempt == attempt - 1 and _outlived(previous):
+        # It was still waiting for earlier changes when it timed out: it sent nothing, and
+        # what it waited for is what is left to wait for (an attempt shorter than a request
+        # timeout would otherwise wait longer than it lives, attempt after attempt).
+        land_by = previous.waiting_until
     else:
         # The previous attempt did not end, and its last record may miss a request sent since.
         # Every request of an earlier attempt was abandoned before this one began (by a worker
@@ -65,12 +73,25 @@ def earlier_changes_land_by(
     return land_by if land_by is not None and land_by > began_at else None
 
 
+def _outlived(record: AttemptRecord) -> bool:
+    """The attempt would have waited for earlier changes beyond its own deadline."""
+    return record.waiting_until is not None and record.deadline is not None and record.waiting_until >= record.deadline
+
+
 class EffectAttempt:
     """The running attempt of an activity (see the module's docstring)."""
 
-    def __init__(self, *, attempt: int, request_timeout: float, earlier_land_by: datetime | None) -> None:
+    def __init__(
+        self,
+        *,
+        attempt: int,
+        request_timeout: float,
+        earlier_land_by: datetime | None,
+        deadline: datetime | None = None,
+    ) -> None:
         self.attempt = attempt
         self.request_timeout = request_timeout
+        self.deadline = deadline
         self._earlier_land_by = earlier_land_by
         # When each change this attempt sent and got no answer to may still land.
         self._unanswered: list[datetime] = []
@@ -83,6 +104,8 @@ class EffectAttempt:
             changes_land_by=max(pending, default=None),
             ended=self.ended,
             request_timeout=self.request_timeout,
+            waiting_until=self._earlier_land_by,
+            deadline=self.deadline,
         )
 
     def beat(self) -> None:
@@ -94,6 +117,8 @@ class EffectAttempt:
         land_by = self._earlier_land_by
         if land_by is None:
             return False
+        if activity.info().heartbeat_timeout:
+            self.beat()  # on record at once: it waits, and has sent nothing
         await asyncio.sleep(max(0.0, (land_by - _now()).total_seconds()))
         self._earlier_land_by = None
         return True
@@ -142,15 +167,17 @@ class _Attempting(ActivityInboundInterceptor):
 
     async def execute_activity(self, input: ExecuteActivityInput) -> Any:
         info = activity.info()
+        began = _now()
         attempt = EffectAttempt(
             attempt=info.attempt,
             request_timeout=self._request_timeout,
             earlier_land_by=earlier_changes_land_by(
                 _record(info.heartbeat_details),
                 attempt=info.attempt,
-                began_at=_now(),
+                began_at=began,
                 request_timeout=self._request_timeout,
             ),
+            deadline=began + info.start_to_close_timeout if info.start_to_close_timeout else None,
         )
         token = _current.set(attempt)
         timeout = info.heartbeat_timeout

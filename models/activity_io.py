@@ -103,3 +103,8 @@ class AttemptRecord(Model):
     # The request timeout of the worker that ran it: a request it had sent lands within this
     # long after it died, or never.
     request_timeout: float
+    # Set while the attempt waits for an earlier one's changes before sending anything: until
+    # when. An attempt that was still waiting past its own `deadline` (its start-to-close
+    # timeout) sent nothing, so the next one waits for the same moment, no longer.
+    waiting_until: datetime | None = None
+    deadline: datetime | None = None

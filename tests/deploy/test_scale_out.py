@@ -262,9 +262,15 @@ async def test_three_workers_two_apis_fifty_incidents_one_worker_killed_one_stop
                 except AssertionError:
                     stuck: IncidentState = await handle.query(IncidentWorkflow.get_state)
                     waiting = [(p.seq, p.effect.kind) for p in stuck.outbox]
+                    described = await handle.describe()
+                    activities = [
+                        (a.activity_type.name, a.attempt, a.last_failure.message)
+                        for a in described.raw_description.pending_activities
+                    ]
                     raise AssertionError(
                         f"incident {incident_id} did not settle: waiting effects {waiting}, failing lanes "
-                        f"{stuck.failing_lanes}, access lost {stuck.channel_access_lost}, members {stuck.member_ids}"
+                        f"{stuck.failing_lanes}, access lost {stuck.channel_access_lost}, members {stuck.member_ids}, "
+                        f"activities under way (type, attempt, last failure) {activities}"
                     ) from None
 
             states = await asyncio.gather(*(settled(i) for i in ids))

@@ -39,3 +39,24 @@ def test_after_an_attempt_that_did_not_end_a_retry_assumes_a_request_sent_as_it_
     # No record at all, or only an older attempt's (the previous one died before its first heartbeat).
     assert land_by(None) == BEGAN + timedelta(seconds=10)
     assert land_by(record(1, ended=True), attempt=3) == BEGAN + timedelta(seconds=10)
+
+
+def test_after_an_attempt_that_timed_out_still_waiting_a_retry_waits_for_the_same_moment() -> None:
+    """Defect: with ACTIVITY_TIMEOUT_SECONDS (3 s) shorter than a request timeout (10 s), every retry
+    after a killed worker waited 10 s, timed out at 3 s, and the next one assumed a request sent as it
+    began: attempt 27 of a checklist edit was still waiting, and the incident's channel lane with it."""
+    earlier = BEGAN + timedelta(seconds=7)
+    waited = AttemptRecord(
+        attempt=1,
+        ended=False,
+        request_timeout=10.0,
+        waiting_until=earlier,
+        deadline=BEGAN - timedelta(seconds=1),
+    )
+    # It could not have sent anything: it would have waited past its own deadline.
+    assert land_by(waited) == earlier
+    # One that could have finished waiting before its deadline may have sent something since.
+    sent = waited.model_copy(update={"deadline": earlier + timedelta(seconds=1)})
+    assert land_by(sent) == BEGAN + timedelta(seconds=10)
+    # A record without a deadline (an older worker's) proves nothing.
+    assert land_by(waited.model_copy(update={"deadline": None})) == BEGAN + timedelta(seconds=10)
