@@ -1,7 +1,8 @@
 """Headless Chromium for the backstage's browser tests: Debian's `chromium`, driven by Playwright.
 
 Playwright drives the browser installed at CHROMIUM_PATH (default /usr/bin/chromium); it
-never downloads one. Without it these tests are skipped, saying how to enable them.
+never downloads one. Without it these tests are skipped, saying how to enable them, except
+in CI (`CI` set), where a missing browser fails them: CI must run them.
 One browser for the whole session; each test gets its own context (cookies) and page.
 """
 
@@ -35,6 +36,8 @@ ENABLE = (
 @pytest.fixture(scope="session")
 async def browser() -> AsyncIterator[Browser]:
     if not CHROMIUM_PRESENT:
+        if os.environ.get("CI"):
+            pytest.fail(f"No Chromium at {CHROMIUM} in CI: {ENABLE}.")
         pytest.skip(f"No Chromium at {CHROMIUM}: {ENABLE}.")
 
     async with async_playwright() as playwright:
