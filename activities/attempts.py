@@ -18,9 +18,10 @@ says so in its last record, which Temporal receives before the failure, and the 
 trusts it; after one that did not end, the next attempt takes the worst case: a request the
 dead worker abandoned just before the next attempt began, landing within one request timeout
 (the bound docs/reliability.md sets for every abandoned post), unless its record shows it
-was still waiting for earlier changes past its own deadline: then it sent nothing, and the
-next attempt waits for the same moment (an attempt shorter than a request timeout would
-otherwise wait longer than it lives, attempt after attempt). Most attempts are over within
+was waiting for earlier changes until past its own deadline: such an attempt sends nothing
+(it ends just before its deadline instead), and the next one waits for the same moment (an
+attempt shorter than a request timeout would otherwise wait longer than it lives, attempt
+after attempt). Most attempts are over within
 milliseconds and send no heartbeat at all (a success has no next attempt to tell).
 """
 
@@ -34,6 +35,7 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
 
 from mattermost_client.gateway import MattermostFailure
@@ -43,6 +45,9 @@ T = TypeVar("T")
 
 # Heartbeats per heartbeat timeout: Temporal forwards one every 0.8 timeouts, so it always has a recent one.
 BEATS_PER_TIMEOUT = 4
+# An attempt that cannot outwait earlier changes within its own deadline ends this long
+# before it, so that its last record reaches Temporal before the attempt times out.
+END_BEFORE_DEADLINE_SECONDS = 0.5
 
 _current: ContextVar[EffectAttempt] = ContextVar("effect_attempt")
 
@@ -88,10 +93,13 @@ class EffectAttempt:
         request_timeout: float,
         earlier_land_by: datetime | None,
         deadline: datetime | None = None,
+        heartbeats: bool = False,
     ) -> None:
         self.attempt = attempt
         self.request_timeout = request_timeout
+        # When Temporal times the attempt out (None: it sets no start-to-close timeout).
         self.deadline = deadline
+        self.heartbeats = heartbeats
         self._earlier_land_by = earlier_land_by
         # When each change this attempt sent and got no answer to may still land.
         self._unanswered: list[datetime] = []
@@ -117,8 +125,17 @@ class EffectAttempt:
         land_by = self._earlier_land_by
         if land_by is None:
             return False
-        if activity.info().heartbeat_timeout:
+        if self.heartbeats:
             self.beat()  # on record at once: it waits, and has sent nothing
+        if self.deadline is not None and land_by >= self.deadline:
+            # It cannot wait that long: it waits what it may and ends without sending anything
+            # (never after its deadline, when Temporal has already handed the effect to the
+            # next attempt), and the next attempt waits for the rest.
+            ending = (self.deadline - _now()).total_seconds() - END_BEFORE_DEADLINE_SECONDS
+            await asyncio.sleep(max(0.0, ending))
+            raise ApplicationError(
+                f"Waiting until {land_by.isoformat()} for an earlier attempt's changes to land", type="StillWaiting"
+            )
         await asyncio.sleep(max(0.0, (land_by - _now()).total_seconds()))
         self._earlier_land_by = None
         return True
@@ -178,6 +195,7 @@ class _Attempting(ActivityInboundInterceptor):
                 request_timeout=self._request_timeout,
             ),
             deadline=began + info.start_to_close_timeout if info.start_to_close_timeout else None,
+            heartbeats=bool(info.heartbeat_timeout),
         )
         token = _current.set(attempt)
         timeout = info.heartbeat_timeout

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from activities.attempts import earlier_changes_land_by
+import pytest
+from temporalio.exceptions import ApplicationError
+
+from activities.attempts import EffectAttempt, earlier_changes_land_by
 from models.activity_io import AttemptRecord
 
 BEGAN = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -60,3 +63,29 @@ def test_after_an_attempt_that_timed_out_still_waiting_a_retry_waits_for_the_sam
     assert land_by(sent) == BEGAN + timedelta(seconds=10)
     # A record without a deadline (an older worker's) proves nothing.
     assert land_by(waited.model_copy(update={"deadline": None})) == BEGAN + timedelta(seconds=10)
+
+
+async def test_an_attempt_that_cannot_outwait_earlier_changes_before_its_deadline_ends_sending_nothing() -> None:
+    """It never sends after its deadline, when Temporal has handed the effect to the next attempt,
+    which then waits for the same moment (so a retry never races a late send of this one)."""
+    now = datetime.now(UTC)
+    earlier = now + timedelta(seconds=10)
+    attempt = EffectAttempt(
+        attempt=2, request_timeout=10.0, earlier_land_by=earlier, deadline=now + timedelta(seconds=0.5)
+    )
+    sent: list[str] = []
+
+    async def post() -> str:
+        sent.append("post")
+        return "posted"
+
+    with pytest.raises(ApplicationError) as ended:
+        await attempt.change(post)
+    assert ended.value.type == "StillWaiting"
+    assert sent == []
+    attempt.ended = True  # as the worker's interceptor marks a failing attempt
+    last = attempt.record()
+    assert (last.waiting_until, last.changes_land_by) == (earlier, earlier)
+    assert (
+        earlier_changes_land_by(last, attempt=3, began_at=now + timedelta(seconds=1), request_timeout=10.0) == earlier
+    )
