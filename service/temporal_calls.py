@@ -27,9 +27,11 @@ from models.incident_commands import CommandResult
 from models.refusals import Refusal
 from service.deadline import diagnosis_budget
 from service.errors import ServiceError
-from service.unavailability import diagnose, not_taken, rpc_error, workflow_failing
+from service.unavailability import diagnose, is_failing, not_taken, rpc_error, workflow_failing
 
 log = logging.getLogger(__name__)
+# A query not answered in this long is looked into while it waits (see `query`).
+EARLY_LOOK_SECONDS = 0.5
 
 REFUSAL_STATUS = {
     Refusal.FORBIDDEN: (403, "forbidden"),
@@ -195,8 +197,15 @@ async def _status(handle: WorkflowHandle[Any, Any], rpc_timeout: Any) -> int | N
 
 
 async def query(handle: WorkflowHandle[Any, Any], query_fn: Any, *args: Any, rpc_timeout: Any) -> Any:
+    """A workflow's query. One not answered within `EARLY_LOOK_SECONDS` is looked into at once:
+    Temporal holds a query until a worker takes the workflow's next task, which for a workflow
+    whose task keeps failing means until the query times out; that is said at once instead."""
+    asked = asyncio.ensure_future(handle.query(query_fn, *args, rpc_timeout=rpc_timeout))
     try:
-        return await handle.query(query_fn, *args, rpc_timeout=rpc_timeout)
+        await asyncio.wait({asked}, timeout=EARLY_LOOK_SECONDS)
+        if not asked.done() and await is_failing(handle, _diagnosis_timeout(rpc_timeout)):
+            raise workflow_failing(handle.id)
+        return await asked
     except RPCError as error:
         if error.status == RPCStatusCode.NOT_FOUND:
             raise Gone(completed=False) from None
@@ -211,6 +220,8 @@ async def query(handle: WorkflowHandle[Any, Any], query_fn: Any, *args: Any, rpc
         # The query handler itself raised: a bug in this workflow, not an outage.
         log.error("query on %s failed: %s", handle.id, error)
         raise workflow_failing(handle.id) from None
+    finally:
+        asked.cancel()  # nothing, once it answered
 
 
 def _diagnosis_timeout(rpc_timeout: Any) -> timedelta:

@@ -12,6 +12,7 @@ invalid is not an outage either.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import timedelta
 from typing import Any
@@ -87,18 +88,37 @@ async def diagnose(handle: WorkflowHandle[Any, Any], rpc_timeout: timedelta) -> 
     being able to ask, is unavailability.
     """
     try:
-        description = await handle.describe(rpc_timeout=rpc_timeout)
+        retried, failed = await _task_state(handle, rpc_timeout)
     except RPCError as error:
         if error.status == RPCStatusCode.NOT_FOUND:
             return ServiceError(404, "not_found", "Incident not found.")
         return unavailable()
-    raw = description.raw_description
-    if raw.HasField("pending_workflow_task") and raw.pending_workflow_task.attempt > 1:
-        if await _last_task_failed(handle, rpc_timeout):
-            log.error("workflow %s is failing (workflow task attempt %d)", handle.id, raw.pending_workflow_task.attempt)
+    if retried:
+        if failed:
+            log.error("workflow %s is failing (its workflow task is retried after failing)", handle.id)
             return workflow_failing(handle.id)
         return busy()
     return unavailable()
+
+
+async def is_failing(handle: WorkflowHandle[Any, Any], rpc_timeout: timedelta) -> bool:
+    """Whether the workflow's task is being retried after failing (False when Temporal cannot tell now)."""
+    try:
+        retried, failed = await _task_state(handle, rpc_timeout)
+    except RPCError:
+        return False
+    return retried and failed
+
+
+async def _task_state(handle: WorkflowHandle[Any, Any], rpc_timeout: timedelta) -> tuple[bool, bool]:
+    """Whether the workflow task is being retried, and whether its latest attempt on record
+    failed (rather than timed out). Both are asked at once: the answer must fit in what is
+    left of a slash command's few seconds."""
+    described, failed = await asyncio.gather(
+        handle.describe(rpc_timeout=rpc_timeout), _last_task_failed(handle, rpc_timeout)
+    )
+    raw = described.raw_description
+    return raw.HasField("pending_workflow_task") and raw.pending_workflow_task.attempt > 1, failed
 
 
 async def not_taken(handle: WorkflowHandle[Any, Any], error: RPCError) -> ServiceError:

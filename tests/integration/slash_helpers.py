@@ -210,6 +210,12 @@ async def pick(world: World, user: User, post_id: str, action_id: str, option: s
     return answer
 
 
+def direct_messages(world: World, user_id: str) -> list[str]:
+    """What the bot told `user_id` in their direct channel (the outcomes of clicks and dialogs)."""
+    channel = world.standin.direct_channel(world.stack.bot["id"], user_id)
+    return [post["message"] for post in world.standin.posts(channel["id"])] if channel else []
+
+
 def checklist_post(world: World, incident: Started) -> dict[str, Any]:
     """The incident's live checklist post (the bot post carrying the stable key)."""
     [post] = [p for p in world.standin.posts(incident.channel_id) if STABLE_PROP in p["props"]]

@@ -31,7 +31,16 @@ from models.pending_commands import RECEIVED
 from settings import Settings
 from tests.harness import World, eventually
 from tests.integration import incident_helpers
-from tests.integration.slash_helpers import Started, actions, click, command, dialogs, late_reply, submit_dialog
+from tests.integration.slash_helpers import (
+    Started,
+    actions,
+    click,
+    command,
+    dialogs,
+    direct_messages,
+    late_reply,
+    submit_dialog,
+)
 from worker import running_worker
 
 
@@ -125,11 +134,6 @@ async def test_a_rest_start_not_answered_in_time_names_its_incident_and_never_op
         )
     ]
     assert named == [f"incident-{incident_id}"]
-
-
-def direct_messages(world: World, user_id: str) -> list[str]:
-    channel = world.standin.direct_channel(world.stack.bot["id"], user_id)
-    return [post["message"] for post in world.standin.posts(channel["id"])] if channel else []
 
 
 async def test_clicks_and_dialogs_not_answered_in_time_are_received_and_their_outcome_comes_as_a_message(
