@@ -10,7 +10,7 @@ from temporalio.client import Client
 
 from api import backstage, openapi_doc
 from api import http_errors as errors
-from api.request_guard import EdgeGuard
+from api.request_guard import RequestGuard
 from api.rest import command_routes
 from api.rest import health_routes as health
 from api.rest import incident_routes as incidents
@@ -68,7 +68,7 @@ def create_app(settings: Settings, *, temporal: Client | None = None) -> FastAPI
         redoc_url=None,
     )
     errors.install(app)
-    app.add_middleware(EdgeGuard, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes)
     app.include_router(health.router)
     app.include_router(slash.router)
     app.include_router(callbacks.router)

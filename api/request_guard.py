@@ -52,7 +52,7 @@ def accepted_types(path: str) -> frozenset[str]:
     return JSON_TYPES
 
 
-class EdgeGuard:
+class RequestGuard:
     def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
