@@ -16,6 +16,7 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.responses import Response
+from starlette.requests import ClientDisconnect
 
 from mattermost_standin.domain import users
 from mattermost_standin.errors import AppError, route_not_found, session_expired
@@ -130,6 +131,11 @@ class StandInApp:
             response = await route.handler(Call(request, params, self._context, user))
         except AppError as error:
             response = json_response(error.body(request_id), error.status)
+        except ClientDisconnect:
+            # The caller went away before its body arrived (a worker killed mid-request):
+            # nothing was done, and nobody is left to answer.
+            logger.info("caller disconnected during %s %s", request.method, request.url.path)
+            response = Response(status_code=499)
         except Exception as exc:
             logger.exception("stand-in failed on %s %s", request.method, request.url.path)
             failure = AppError(

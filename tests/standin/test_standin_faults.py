@@ -205,3 +205,34 @@ async def test_standin_controls_over_http(fresh: tuple[StandIn, dict[str, Any]],
     assert ephemeral.json() == []
     assert dialogs.json() == []
     assert all(not r["path"].startswith("/_standin") for r in standin.requests)
+
+
+async def test_a_caller_gone_before_its_body_arrived_is_no_failure(
+    fresh: tuple[StandIn, dict[str, Any]], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A worker killed mid-request leaves a body half sent: the stand-in records nothing as
+    failed (no traceback, no 500) and goes on serving."""
+    standin, world = fresh
+    host, port = standin.url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(
+        b"POST /api/v4/posts HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        + f"Authorization: Bearer {world['bot']['token']}\r\n".encode()
+        + b'Content-Length: 500\r\n\r\n{"channel_id": '
+    )
+    await writer.drain()
+    writer.close()
+    await writer.wait_closed()
+    reader.feed_eof()
+
+    async def answered() -> bool:
+        return any(r["path"] == "/api/v4/posts" and r["method"] == "POST" for r in standin.requests)
+
+    for _ in range(200):
+        if await answered():
+            break
+        await asyncio.sleep(0.01)
+    assert await answered()
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+    async with httpx.AsyncClient(base_url=standin.url) as http:
+        assert (await http.get("/api/v4/system/ping")).status_code == 200
