@@ -38,6 +38,7 @@ from signing import Signer
 from temporal_connection import connect
 from workflows.command_outcome_workflow import CommandOutcomeWorkflow
 from workflows.incident_workflow import IncidentWorkflow
+from workflows.integration_workflow import IntegrationWorkflow
 from workflows.playbook_workflow import PlaybookWorkflow
 from workflows.signed_out_sessions_workflow import SignedOutSessionsWorkflow
 from workflows.stats_workflow import IncidentStatsWorkflow
@@ -50,6 +51,7 @@ WORKFLOWS = [
     IncidentStatsWorkflow,
     SignedOutSessionsWorkflow,
     CommandOutcomeWorkflow,
+    IntegrationWorkflow,
 ]
 
 

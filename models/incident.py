@@ -16,6 +16,7 @@ from pydantic import Field
 
 from models.common import Actor, MattermostId, Model, Trimmed, UserFact
 from models.effects import PendingEffect
+from models.incident_alerts import AlertSource
 from models.playbook import Playbook
 
 NAME_MAX = 64
@@ -81,6 +82,12 @@ class EventType(StrEnum):
     # The bot lost, or got back, the right to post in the incident channel.
     CHANNEL_ACCESS_LOST = "channel_access_lost"
     CHANNEL_ACCESS_BACK = "channel_access_back"
+    # An alert of the incident's group fired (joined), or resolved; every alert of the group resolved.
+    ALERT_FIRING = "alert_firing"
+    ALERT_RESOLVED = "alert_resolved"
+    ALERTS_RESOLVED = "alerts_resolved"
+    # The route's automatic end, once every alert had resolved and nobody acted meanwhile.
+    AUTO_ENDED = "auto_ended"
 
 
 # What happens to the checklist's items: their state, owner, title, place, presence.
@@ -251,10 +258,14 @@ class IncidentState(Model):
     recent_requests: list[RecentRequest] = Field(default_factory=list)
     # Fingerprint of the request that started the incident (see `RequestKey`).
     start_fingerprint: str = ""
+    # The integration and alert group that opened the incident (None: a person started it).
+    source: AlertSource | None = None
 
     def mention(self, user_id: str | None) -> str:
         if user_id is None:
             return "nobody"
+        if self.source is not None and user_id == self.reporter_id:
+            return self.source.reporter_name
         name = self.usernames.get(user_id)
         return f"@{name}" if name else user_id
 
@@ -310,6 +321,8 @@ class IncidentStart(IncidentFields):
     requested_at: datetime | None = None
     # Fingerprint of the start request (see `RequestKey`): a reused key with another body is refused.
     fingerprint: str = ""
+    # Set when an integration opens the incident for an alert group (the reporter is then its bot).
+    source: AlertSource | None = None
     # Set when continuing (continue-as-new, or a restart after the incident ended).
     resume: IncidentState | None = None
 

@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from models.common import Model
 from models.incident import IncidentState, IncidentStatus, Period, Stage, StatusUpdate, TimelineEvent
+from models.incident_alerts import AlertSourceView
 from models.stats import FactsStatus, IncidentFacts
 
 
@@ -43,6 +44,8 @@ class IncidentView(Model):
     reminder_seconds: int
     next_reminder_at: datetime | None
     failure: str | None = None
+    # Set when an integration opened the incident: which, the alert group, its alerts' counts and links.
+    source: AlertSourceView | None = None
 
 
 class IncidentRecord(IncidentView):
@@ -111,7 +114,7 @@ def to_record(state: IncidentState, now: datetime) -> IncidentRecord:
 # The fields lists show as the incident's view has them.
 SUMMARY_FROM_VIEW = set(IncidentSummary.model_fields) & set(IncidentView.model_fields)
 # The fields a view shows as the state has them (an end shows only once the incident ended).
-VIEW_FROM_STATE = set(IncidentView.model_fields) & set(IncidentState.model_fields) - {"ended_at"}
+VIEW_FROM_STATE = set(IncidentView.model_fields) & set(IncidentState.model_fields) - {"ended_at", "source"}
 
 
 def _fields(model: BaseModel, names: set[str]) -> dict[str, Any]:
@@ -131,6 +134,7 @@ def to_view(state: IncidentState, now: datetime) -> IncidentView:
         time_to_resolution_seconds=time_to_resolution(state),
         active_stage_title=stage_title,
         next_reminder_at=state.reminder_due_at if state.status == IncidentStatus.ONGOING else None,
+        source=AlertSourceView.of(state.source) if state.source else None,
     )
 
 

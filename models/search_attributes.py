@@ -30,6 +30,8 @@ PLAYBOOK_TEAM_ID = SearchAttributeKey.for_keyword("PlaybookTeamId")
 PLAYBOOK_MEMBER_IDS = SearchAttributeKey.for_keyword_list("PlaybookMemberIds")
 PLAYBOOK_TITLE = SearchAttributeKey.for_text("PlaybookTitle")
 
+INTEGRATION_TEAM_ID = SearchAttributeKey.for_keyword("IntegrationTeamId")
+
 ALL: tuple[SearchAttributeKey[Any], ...] = (
     INCIDENT_TEAM_ID,
     INCIDENT_STATUS,
@@ -46,6 +48,7 @@ ALL: tuple[SearchAttributeKey[Any], ...] = (
     PLAYBOOK_TEAM_ID,
     PLAYBOOK_MEMBER_IDS,
     PLAYBOOK_TITLE,
+    INTEGRATION_TEAM_ID,
 )
 
 

@@ -61,7 +61,7 @@ async def start_incident(
     in_team, allowed, team, playbook = await asyncio.gather(
         svc.facts.is_team_member(team_id, actor.user_id),
         svc.facts.team_permissions(team_id, actor),
-        _team(svc, team_id),
+        team_record(svc, team_id),
         read_playbook(svc, playbook_id),
     )
     if playbook_id and playbook is None:
@@ -69,7 +69,7 @@ async def start_incident(
         raise not_found("Playbook" if in_team or actor.is_system_admin else "Team")
     wanted_commander = commander_id or (playbook.default_commander_id if playbook else None)
     commander, invited = await asyncio.gather(
-        _commander(svc, team_id, wanted_commander), _invited(svc, team_id, playbook)
+        commander_fact(svc, team_id, wanted_commander), invited_facts(svc, team_id, playbook)
     )
     # Chosen before the call from the request's key: a pending start can name its incident, and
     # the same request sent again never opens a second one.
@@ -112,7 +112,7 @@ async def start_incident(
     return result
 
 
-async def _team(svc: Services, team_id: str) -> dict[str, Any]:
+async def team_record(svc: Services, team_id: str) -> dict[str, Any]:
     try:
         return await svc.facts.team(team_id)
     except MattermostFailure as failure:
@@ -182,7 +182,7 @@ def start_options(
     }
 
 
-async def _commander(svc: Services, team_id: str, user_id: str | None) -> UserFact | None:
+async def commander_fact(svc: Services, team_id: str, user_id: str | None) -> UserFact | None:
     if not user_id:
         return None
     user = await svc.facts.user_by_id(user_id)
@@ -191,7 +191,7 @@ async def _commander(svc: Services, team_id: str, user_id: str | None) -> UserFa
     return await svc.facts.user_fact(user, team_id=team_id, channel_id=None)
 
 
-async def _invited(svc: Services, team_id: str, playbook: Playbook | None) -> list[UserFact]:
+async def invited_facts(svc: Services, team_id: str, playbook: Playbook | None) -> list[UserFact]:
     if not playbook or not playbook.invited_user_ids:
         return []
     users = await svc.mattermost.get_users_by_ids(playbook.invited_user_ids)
@@ -213,7 +213,7 @@ async def restart(
     access = await load(svc, actor, incident_id)
     state = access.state
     resume = IncidentStart.resuming(state, access.actor)
-    team = await _team(svc, state.team_id)
+    team = await team_record(svc, state.team_id)
     options = start_options(svc.settings, resume, state.playbook, str(team.get("display_name", "")))
     # Lists count restarted incidents' runs once (see `service.incident_lists.newest_incidents`).
     options["search_attributes"] = TypedSearchAttributes(

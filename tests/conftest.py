@@ -26,6 +26,7 @@ FAST = (
     "tests/test_replay.py",
     "tests/deploy/test_compose.py",
     "tests/deploy/test_lock.py",
+    "tests/integration/test_alertmanager_harness.py",  # the real Alertmanager, no Temporal
 )
 
 

@@ -7,6 +7,7 @@ from datetime import datetime
 from models.common import Actor
 from models.effects import Attachment, Button, MenuOption
 from models.incident import ChecklistItem, IncidentState, IncidentStatus, ItemState, Stage, StatusUpdate
+from models.incident_alerts import ALERTS_LISTED, AlertRecord
 from models.mentions import neutralise_mentions
 
 # Mattermost's longest post message (model.PostMessageMaxRunesV2), in runes (Python characters).
@@ -124,6 +125,55 @@ def reminder_post(state: IncidentState, quiet_seconds: float) -> str:
     )
 
 
+def _link(url: str, label: str) -> str:
+    """A Markdown link to an alert's page (URLs are http(s) only, checked when parsed)."""
+    return f"[{label}]({url.replace(' ', '%20').replace(')', '%29')})"
+
+
+def source_line(state: IncidentState) -> str:
+    """Where an incident opened by alerts came from: the integration, its alerts, their links."""
+    source = state.source
+    if source is None:
+        return ""
+    links = " · ".join(_link(url, f"alert {n}") for n, url in enumerate(source.links[:3], start=1))
+    severity = f" · **Severity:** {neutralise_mentions(source.severity)}" if source.severity else ""
+    return (
+        f"**Source:** {neutralise_mentions(source.reporter_name)} · {source.firing} firing, "
+        f"{source.resolved} resolved{severity}" + (f" · {links}" if links else "")
+    )
+
+
+def _alert_line(state: IncidentState, alert: AlertRecord) -> str:
+    labels = ", ".join(f"{k}={v}" for k, v in sorted(alert.labels.items()) if k != "alertname")[:300]
+    link = f" · {_link(alert.links[0], 'source')}" if alert.links else ""
+    shown = f" `{labels.replace('`', chr(39))}`" if labels else ""
+    return f"- {neutralise_mentions(alert.title)[:200]}{shown}{link}"
+
+
+def alerts_post(
+    state: IncidentState, fired: list[AlertRecord], resolved: list[AlertRecord], *, all_resolved: bool
+) -> str:
+    """One post for one notification, however many alerts it brought (the first few by name)."""
+    source = state.source
+    lines: list[str] = []
+    for heading, alerts in ((":fire: **Firing**", fired), (":white_check_mark: **Resolved**", resolved)):
+        if not alerts:
+            continue
+        lines += ["", f"{heading} ({len(alerts)})"]
+        lines += [_alert_line(state, alert) for alert in alerts[:ALERTS_LISTED]]
+        if len(alerts) > ALERTS_LISTED:
+            lines.append(f"- … and {len(alerts) - ALERTS_LISTED} more (the incident's timeline lists every one)")
+    if all_resolved and source is not None:
+        lines += ["", "**Every alert of the group has resolved.**"]
+        if source.auto_end_at is not None:
+            lines.append(
+                f"The incident ends automatically at {_utc(source.auto_end_at)} unless someone acts on it "
+                "(any `/incident` command keeps it open)."
+            )
+    head = f"#### Alerts · {source.firing} firing, {source.resolved} resolved" if source else "#### Alerts"
+    return "\n".join([head, *lines])[:POST_MESSAGE_MAX]
+
+
 def _utc(when: datetime) -> str:
     return f"{when:%Y-%m-%d %H:%M:%S} UTC"
 
@@ -226,6 +276,8 @@ def checklist_message(state: IncidentState) -> str:
         f"{status} · **Commander:** {state.mention(state.commander_id)}"
         f" · **Reporter:** {state.mention(state.reporter_id)} · **Playbook:** {playbook}",
     ]
+    if state.source is not None:
+        head += ["", source_line(state)]
     if state.status_updates:
         last = state.status_updates[-1]
         kind = f" ({last.status.value})" if last.status else ""

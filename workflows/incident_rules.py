@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import permissions
+from models.alerts import AlertStatus
 from models.common import REMINDER_MAX_SECONDS, Actor, UserFact, reminder_problem
 from models.effects import (
     INCIDENT_CHANNEL_LANE,
@@ -52,6 +53,7 @@ from models.incident import (
     TimelineEvent,
     UpdateStatus,
 )
+from models.incident_alerts import ALERTS_KEPT, AlertRecord, ReceiveAlerts
 from models.incident_commands import (
     AddItem,
     AddNote,
@@ -115,9 +117,16 @@ def check_start(start: IncidentStart) -> None:
     exactly as if it did not exist.
     """
     reporter = start.reporter
+    playbook = start.playbook
+    if start.source is not None:
+        # Opened by an integration: its team admins chose the playbook and the commander when
+        # they saved it; what may have changed since is checked again here.
+        if playbook is not None and (playbook.team_id != start.team_id or playbook.archived):
+            raise not_found("The integration's playbook no longer exists.", "playbook_id")
+        _check_commander(start)
+        return
     if not permissions.can_see_team(reporter, is_team_member=reporter.is_team_member):
         raise not_found("Team not found.", "team_id")
-    playbook = start.playbook
     if playbook is not None and (
         playbook.team_id != start.team_id
         or playbook.archived
@@ -138,6 +147,10 @@ def check_start(start: IncidentStart) -> None:
             f"You cannot create {kind} channels in this team, and {source}. "
             "Ask a team admin for the permission, or use another playbook."
         )
+    _check_commander(start)
+
+
+def _check_commander(start: IncidentStart) -> None:
     commander = start.commander
     if commander is not None:
         if not commander.is_team_member:
@@ -193,13 +206,17 @@ def new_incident(start: IncidentStart, now: datetime, new_id: Callable[[], str])
         broadcast_channel_ids=playbook.broadcast_channel_ids if playbook else [],
         config=start.config,
         start_fingerprint=start.fingerprint,
+        source=start.source,
     )
     source = f" from playbook **{playbook.title}** (v{playbook.version})" if playbook else ""
+    started = f"{reporter.mention} started the incident"
+    if start.source is not None:
+        started = f"{start.source.reporter_name} opened the incident for alert group `{start.source.group_key[:200]}`"
     Incident(state, new_id).record(
         now,
         reporter,
         EventType.CREATED,
-        f"{reporter.mention} started the incident{source}",
+        f"{started}{source}",
         {"playbook_id": playbook.id if playbook else None, "commander_id": commander_id},
         post=False,
     )
@@ -1021,6 +1038,104 @@ class Incident:
         self._refresh_header()
         self.enqueue(StatsEffect())
         return "Incident restarted."
+
+    # ------------------------------------------------------------------ alerts
+
+    def check_receive_alerts(self, command: ReceiveAlerts) -> None:
+        """A notification for the group goes to its ongoing incident; an ended one refuses it,
+        and the intake opens the group's next incident (never reopens this one)."""
+        if self.state.source is None:
+            raise invalid("This incident was not opened by alerts.")
+        if self.state.status != IncidentStatus.ONGOING:
+            raise conflict(ENDED)
+
+    def receive_alerts(self, command: ReceiveAlerts, now: datetime) -> str:
+        """Record each alert that joined the group or changed state (once: a notification sent
+        again changes nothing), and tell the channel in one post."""
+        source = self.state.source
+        assert source is not None  # checked
+        source.notifications += 1
+        changed: list[AlertRecord] = []
+        for alert in command.notification.alerts:
+            known = source.alerts.get(alert.fingerprint)
+            if known is not None and known.status == alert.status:
+                continue
+            if known is None and len(source.alerts) >= ALERTS_KEPT:
+                source.uncounted += 1
+                continue
+            firing = alert.status == AlertStatus.FIRING
+            record = AlertRecord(
+                fingerprint=alert.fingerprint,
+                status=alert.status,
+                title=alert.title,
+                labels=alert.labels,
+                links=alert.links,
+                firing_since=(alert.starts_at or now) if firing else (known.firing_since if known else alert.starts_at),
+                resolved_at=None if firing else (alert.ends_at or now),
+            )
+            source.alerts[alert.fingerprint] = record
+            changed.append(record)
+            self.record(
+                now,
+                self.state.reporter_id,
+                EventType.ALERT_FIRING if firing else EventType.ALERT_RESOLVED,
+                f"Alert {'firing' if firing else 'resolved'}: {record.title}",
+                {"fingerprint": record.fingerprint, "labels": record.labels, "links": record.links},
+                post=False,
+            )
+        if not changed:
+            return "Nothing new: every alert of this notification was already recorded."
+        fired = [r for r in changed if r.status == AlertStatus.FIRING]
+        resolved = [r for r in changed if r.status == AlertStatus.RESOLVED]
+        all_resolved = source.firing == 0
+        if fired:
+            source.auto_end_at = None
+        if all_resolved:
+            self.record(
+                now,
+                self.state.reporter_id,
+                EventType.ALERTS_RESOLVED,
+                f"Every alert of the group has resolved ({source.resolved})",
+                post=False,
+            )
+            if source.auto_end_after_minutes:
+                source.auto_end_at = now + timedelta(minutes=source.auto_end_after_minutes)
+        self.post(text.alerts_post(self.state, fired, resolved, all_resolved=all_resolved))
+        self.refresh_checklist()
+        return f"{len(fired)} alert(s) firing and {len(resolved)} resolved, recorded on incident {self.state.id}."
+
+    def auto_end_is_due(self, now: datetime) -> bool:
+        source = self.state.source
+        return (
+            self.state.status == IncidentStatus.ONGOING
+            and source is not None
+            and source.auto_end_at is not None
+            and now >= source.auto_end_at
+        )
+
+    def auto_end(self, now: datetime) -> None:
+        """The route's automatic end: every alert had resolved and nobody acted since."""
+        source = self.state.source
+        assert source is not None  # auto_end_is_due
+        source.auto_end_at = None
+        duration = self._duration(now)
+        self._end(
+            now,
+            self.state.reporter_id,
+            EventType.AUTO_ENDED,
+            f"Every alert had resolved {text.format_duration((source.auto_end_after_minutes or 0) * 60)} ago and "
+            f"nobody acted on the incident: it ended automatically after {duration}. `/incident restart` reopens it",
+            f"ended automatically after {duration}: every alert of its group resolved.",
+            {},
+        )
+
+    def cancel_auto_end(self, actor: Actor, now: datetime) -> None:
+        """Anyone acting on the incident keeps it open: its automatic end is called off."""
+        source = self.state.source
+        if source is None or source.auto_end_at is None or self.state.status != IncidentStatus.ONGOING:
+            return
+        source.auto_end_at = None
+        self.post(f"{actor.mention} acted on the incident, so it will not end automatically.")
 
     # ------------------------------------------------------------------ start-up
 

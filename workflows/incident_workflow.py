@@ -47,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
     from models.channel_names import channel_name_for
     from models.command_table import COMMANDS, CommandSpec
     from models.incident import IncidentStart, IncidentState, IncidentStatus
+    from models.incident_alerts import ReceiveAlerts
     from models.incident_commands import CommandResult, IncidentCommand, InviteMembers, OpenIncident
     from models.incident_views import stats_facts, summarize, to_view
     from models.refusals import invalid
@@ -233,14 +234,33 @@ class IncidentWorkflow:
     def _continuation(self, start: IncidentStart) -> IncidentStart:
         return IncidentStart.resuming(self.state, start.reporter)
 
+    def _auto_end_at(self) -> datetime | None:
+        source = self.state.source
+        return source.auto_end_at if source is not None and self.state.status == IncidentStatus.ONGOING else None
+
+    def _timed_work(self, now: datetime) -> bool:
+        """Do what is due now (the reminder, the automatic end); whether anything was."""
+        if self.incident.auto_end_is_due(now):
+            self.incident.auto_end(now)
+            return True
+        if self.incident.reminder_is_due(now):
+            self.incident.send_reminder(now)
+            return True
+        return False
+
     async def _wait_for_work(self) -> None:
-        if self.incident.reminder_is_due(workflow.now()):
-            self.incident.send_reminder(workflow.now())
+        if self._timed_work(workflow.now()):
             return
         due = self.state.reminder_due_at if self.state.status == IncidentStatus.ONGOING else None
-        wake = [when for when in (due, self._retry_channel_at()) if when is not None]
+        auto_end = self._auto_end_at()
+        wake = [when for when in (due, self._retry_channel_at(), auto_end) if when is not None]
         timeout = max(0.0, (min(wake) - workflow.now()).total_seconds()) if wake else None
-        with contextlib.suppress(TimeoutError):  # the reminder is due, or it is time to try the channel again
+        summary = "try the channel again"
+        if wake and min(wake) == due:
+            summary = "status update reminder"
+        elif wake and min(wake) == auto_end:
+            summary = "automatic end: every alert resolved"
+        with contextlib.suppress(TimeoutError):  # a timer is due, or it is time to try the channel again
             await workflow.wait_condition(
                 lambda: (
                     bool(self._idle_lanes())
@@ -248,13 +268,12 @@ class IncidentWorkflow:
                     or self._finished()
                     or (self._should_continue_as_new() and not self._lanes)
                     or self.state.reminder_due_at != due
+                    or self._auto_end_at() != auto_end
                 ),
                 timeout=timeout,
-                timeout_summary="status update reminder" if wake and min(wake) == due else "try the channel again",
+                timeout_summary=summary,
             )
-        now = workflow.now()
-        if self.incident.reminder_is_due(now):
-            self.incident.send_reminder(now)
+        self._timed_work(workflow.now())
 
     # ------------------------------------------------------------------ start
 
@@ -622,6 +641,7 @@ class IncidentWorkflow:
                     non_retryable=True,
                 ) from error
             self.incident.remember(command, message)
+            self.incident.cancel_auto_end(command.actor, now)
             fingerprint = command.request.fingerprint if command.request else ""
         changed = [u.user_id for u in command.users] if isinstance(command, InviteMembers) else []
         return CommandResult(
@@ -641,6 +661,26 @@ class IncidentWorkflow:
             incident=to_view(self.state, workflow.now()),
             fingerprint=self.state.start_fingerprint,
         )
+
+    @workflow.update
+    def receive_alerts(self, command: ReceiveAlerts) -> CommandResult:
+        """A notification for the incident's alert group (sent with the start for a new one)."""
+        if self.refusal is not None:
+            raise self.refusal
+        message = self.incident.receive_alerts(command, workflow.now())
+        return CommandResult(message=message, incident=to_view(self.state, workflow.now()))
+
+    @receive_alerts.validator
+    def _check_receive_alerts(self, command: ReceiveAlerts) -> None:
+        if self.refusal is not None:
+            return  # the handler answers with the refusal of the start
+        try:
+            self.incident.check_receive_alerts(command)
+        except ApplicationError:
+            raise
+        except Exception as error:
+            workflow.logger.exception("incident %s: a rule failed on alerts", self.state.id)
+            raise invalid("These alerts cannot be applied to this incident.") from error
 
 
 def _search_attribute_updates(values: dict[str, Any]) -> list[SearchAttributeUpdate[Any]]:

@@ -157,6 +157,7 @@ async def incident_list(team_id: str, request: Request, who: Visitor = Depends(v
 TIMELINE_KINDS: dict[str, tuple[str, frozenset[EventType]]] = {
     "updates": ("Status updates", frozenset({EventType.STATUS_UPDATE})),
     "notes": ("Notes", frozenset({EventType.NOTE_ADDED})),
+    "alerts": ("Alerts", frozenset({EventType.ALERT_FIRING, EventType.ALERT_RESOLVED, EventType.ALERTS_RESOLVED})),
     "checklist": ("Checklist", ITEM_EVENTS | {EventType.COMMAND_RUN}),
     "stages": ("Stages", frozenset({EventType.STAGE_CHANGED})),
     "people": ("People", frozenset({EventType.COMMANDER_CHANGED, EventType.MEMBER_INVITED})),
@@ -164,7 +165,7 @@ TIMELINE_KINDS: dict[str, tuple[str, frozenset[EventType]]] = {
     "reminders": ("Reminders", frozenset({EventType.REMINDER_CHANGED, EventType.REMINDER_SENT})),
     "lifecycle": (
         "Start and end",
-        frozenset({EventType.CREATED, EventType.ENDED, EventType.CANCELLED, EventType.RESTARTED}),
+        frozenset({EventType.CREATED, EventType.ENDED, EventType.CANCELLED, EventType.RESTARTED, EventType.AUTO_ENDED}),
     ),
     "problems": (
         "Problems",

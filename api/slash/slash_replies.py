@@ -12,6 +12,7 @@ from workflows.incident_messages import (
     duration_parts,
     format_duration,
     incident_name,
+    source_line,
     stage_label,
 )
 
@@ -25,6 +26,8 @@ def info(state: IncidentState, now: datetime) -> str:
         f"**Status:** {state.status.value} · **Commander:** {state.mention(state.commander_id)}"
         f" · **Duration:** {format_duration(record.duration_seconds)}",
     ]
+    if state.source is not None:
+        lines.append(source_line(state))
     if record.time_to_resolution_seconds is not None:
         lines.append(f"**Time to resolution:** {format_duration(record.time_to_resolution_seconds)}")
     if state.status_updates:

@@ -1,0 +1,273 @@
+"""Alerts in: a notification from Alertmanager, Grafana or any JSON source, handed to its incident.
+
+The alert group is the incident's identity. The group's incidents form a chain of workflow
+ids derived from the integration and the group key (`incident_id_for(..., n)`): a
+notification goes to the first incident of the chain that is not over, opening it if it
+does not exist (update-with-start, `receive_alerts`). So Alertmanager's repeats and
+retries, two API processes receiving the same group at once, and a burst for one group
+all land in one incident; a group whose incident has ended opens the next one (a new
+incident, never a silent reopening). The update's id is derived from the notification's
+bytes, so the same notification sent again is applied once; and merging alerts is itself
+idempotent (an alert already recorded in the same state changes nothing).
+
+The endpoint authenticates before it reads the body: the token (bearer, or the password
+of HTTP basic auth) is compared in constant time with the hash the integration keeps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+from temporalio.client import WithStartWorkflowOperation
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from models.alerts import AlertNotification, PayloadError, matches, parse_notification
+from models.common import Actor, short_id_from
+from models.incident import IncidentStart, incident_workflow_id
+from models.incident_alerts import AlertSource, ReceiveAlerts
+from models.incident_commands import CommandResult
+from models.integration import Delivery, Integration, IntegrationRoute, token_matches
+from models.playbook import Playbook
+from service.container import Services
+from service.errors import ServiceError
+from service.incident_access import remember_location
+from service.incident_starts import (
+    commander_fact,
+    incident_config,
+    invited_facts,
+    read_playbook,
+    start_options,
+    team_record,
+)
+from service.integrations import integration_handle, integration_state
+from service.temporal_calls import NotAnswered, execute_update_with_start
+from service.ttl_cache import TTLCache
+from workflows.incident_workflow import IncidentWorkflow
+from workflows.integration_workflow import IntegrationWorkflow
+
+log = logging.getLogger(__name__)
+
+# How many ended incidents of one group a notification walks past before giving up (a group
+# that has had this many incidents is told to the sender as an error, never silently dropped).
+CHAIN_MAX = 1000
+# A hash no token has: an unknown integration costs the same comparison as a wrong token.
+_NO_TOKEN_SHA256 = hashlib.sha256(b"no integration").hexdigest()
+# The latest incident of each group this process has seen (a hint: the walk goes on from it).
+_latest: TTLCache[str, int] = TTLCache(ttl=3600.0)
+
+
+class Received:
+    """What the sender is answered: the incident the notification went to."""
+
+    def __init__(self, incident_id: str, message: str, opened: bool) -> None:
+        self.incident_id = incident_id
+        self.message = message
+        self.opened = opened
+
+
+def bearer_or_basic_password(authorization: str) -> str:
+    """The token in `Authorization: Bearer <token>`, or the password of HTTP basic auth."""
+    scheme, _, value = authorization.strip().partition(" ")
+    if scheme.lower() == "bearer":
+        return value.strip()
+    if scheme.lower() == "basic":
+        try:
+            decoded = base64.b64decode(value.strip(), validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            return ""
+        return decoded.partition(":")[2]
+    return ""
+
+
+async def authenticate(svc: Services, integration_id: str, authorization: str) -> Integration:
+    """The integration, if the token is its current one; 401 otherwise, whatever was wrong."""
+    token = bearer_or_basic_password(authorization)
+    integration: Integration | None = None
+    try:
+        state = await integration_state(svc, integration_id)
+        integration = None if state.deleted else state.integration
+    except ServiceError as error:
+        if error.status != 404:
+            raise
+    stored = integration.token_sha256 if integration is not None else _NO_TOKEN_SHA256
+    if not token_matches(token, stored) or integration is None:
+        raise ServiceError(
+            401,
+            "unauthorized",
+            "The token is not this integration's: send `Authorization: Bearer <token>` (or the token as the "
+            "basic-auth password) with the token shown when the integration was made or last rotated.",
+        )
+    return integration
+
+
+def parse(integration: Integration, body: bytes) -> AlertNotification:
+    try:
+        return parse_notification(integration.kind.value, body)
+    except PayloadError as error:
+        raise ServiceError(400, "invalid_payload", f"The notification was refused: {error}.") from None
+
+
+def route_for(integration: Integration, notification: AlertNotification) -> IntegrationRoute | None:
+    """The first route whose matchers all match the group's labels; None: the integration's own playbook."""
+    labels = {**notification.common_labels, **notification.group_labels}
+    if notification.kind == "generic" and notification.alerts:
+        labels = {**notification.alerts[0].labels, **labels}
+    return next((route for route in integration.routes if matches(route.match, labels)), None)
+
+
+def incident_id_for(integration: Integration, group_key: str, n: int) -> str:
+    return short_id_from(f"alerts:{integration.team_id}:{integration.id}:{group_key}:{n}")
+
+
+async def receive(
+    svc: Services, integration_id: str, authorization: str, read_body: Callable[[], Awaitable[bytes]]
+) -> Received:
+    """Authenticate, read and parse the notification, and hand it to its group's incident."""
+    integration = await authenticate(svc, integration_id, authorization)
+    body = await read_body()
+    try:
+        notification = parse(integration, body)
+        received = await _deliver(svc, integration, notification, body)
+    except ServiceError as error:
+        _record(svc, integration, Delivery(at=datetime.now(UTC), status=f"{error.status}", outcome=error.message))
+        raise
+    _record(
+        svc,
+        integration,
+        Delivery(
+            at=datetime.now(UTC),
+            status="200",
+            alerts=len(notification.alerts),
+            group_key=notification.group_key[:512],
+            incident_id=received.incident_id,
+            outcome=("Opened incident " if received.opened else "Added to incident ") + received.incident_id,
+        ),
+    )
+    return received
+
+
+def _record(svc: Services, integration: Integration, delivery: Delivery) -> None:
+    """Tell the integration what became of the delivery (for its admins), without making the sender wait."""
+
+    async def signal() -> None:
+        try:
+            await integration_handle(svc, integration.id).signal(
+                IntegrationWorkflow.record_delivery, delivery, rpc_timeout=svc.rpc_timeout
+            )
+        except Exception as error:  # the delivery itself is done; its record is a courtesy
+            log.warning("integration %s: delivery not recorded: %s", integration.id, error)
+
+    task = asyncio.ensure_future(signal())
+    _pending.add(task)
+    task.add_done_callback(_pending.discard)
+
+
+_pending: set[asyncio.Future[None]] = set()
+
+
+async def _deliver(svc: Services, integration: Integration, notification: AlertNotification, body: bytes) -> Received:
+    route = route_for(integration, notification)
+    playbook_id = route.playbook_id if route and route.playbook_id else integration.playbook_id
+    now = datetime.now(UTC)
+    playbook, team, bot = await asyncio.gather(
+        read_playbook(svc, playbook_id), team_record(svc, integration.team_id), svc.mattermost.bot_user()
+    )
+    commander_id = (route.commander_id if route else None) or (playbook.default_commander_id if playbook else None)
+    commander, invited = await asyncio.gather(
+        commander_fact(svc, integration.team_id, commander_id or integration.created_by),
+        invited_facts(svc, integration.team_id, playbook),
+    )
+    update = ReceiveAlerts(
+        update_id=f"alerts:{hashlib.sha256(body).hexdigest()[:40]}", notification=notification, received_at=now
+    )
+    key = f"{integration.id}:{notification.group_key}"
+    first = _latest.get(key) or 0
+    for n in range(first, first + CHAIN_MAX):
+        incident_id = incident_id_for(integration, notification.group_key, n)
+        start = IncidentStart(
+            id=incident_id,
+            team_id=integration.team_id,
+            team_name=str(team.get("name", "")),
+            name=notification.title[:64],
+            description=notification.description[:1024],
+            reporter=Actor(
+                user_id=str(bot["id"]),
+                username=str(bot.get("username", "")),
+                is_team_member=True,
+                is_channel_member=True,
+            ),
+            commander=commander,
+            playbook=playbook,
+            invited=invited,
+            config=incident_config(svc.settings, incident_id),
+            requested_at=now,
+            source=_source(integration, notification, route, now),
+        )
+        result = await _hand_over(svc, start, playbook, str(team.get("display_name", "")), update)
+        if result is None:
+            continue  # that incident is over: the group's next one
+        _latest.put(key, n)
+        remember_location(incident_id, integration.team_id, result.incident.channel_id)
+        source = result.incident.source
+        return Received(incident_id, result.message, opened=source is not None and source.notifications == 1)
+    raise ServiceError(
+        409, "conflict", f"The alert group has had {CHAIN_MAX} incidents; give its alerts another group key."
+    )
+
+
+def _source(
+    integration: Integration, notification: AlertNotification, route: IntegrationRoute | None, now: datetime
+) -> AlertSource:
+    return AlertSource(
+        integration_id=integration.id,
+        integration_name=integration.name,
+        kind=integration.kind,
+        group_key=notification.group_key,
+        group_labels=notification.group_labels,
+        severity=(route.severity if route and route.severity else None) or notification.severity,
+        first_alert_at=now,
+        auto_end_after_minutes=route.auto_end_after_minutes if route else None,
+    )
+
+
+async def _hand_over(
+    svc: Services, start: IncidentStart, playbook: Playbook | None, team_name: str, update: ReceiveAlerts
+) -> CommandResult | None:
+    """The incident's answer, or None when that incident is over (ended, or its run closed)."""
+    operation = WithStartWorkflowOperation(
+        IncidentWorkflow.run,
+        start,
+        **start_options(svc.settings, start, playbook, team_name),
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        # An incident of the group that has closed is never started over: the next one opens.
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+    )
+    try:
+        result: CommandResult = await execute_update_with_start(
+            svc.temporal,
+            IncidentWorkflow.receive_alerts,
+            update,
+            start=operation,
+            workflow_id=incident_workflow_id(start.id),
+            update_id=update.update_id,
+            rpc_timeout=svc.rpc_timeout,
+        )
+    except WorkflowAlreadyStartedError:
+        return None
+    except ServiceError as error:
+        if error.status == 409:  # ended: "This incident has ended"
+            return None
+        raise
+    except NotAnswered:
+        # The sender sends it again (Alertmanager retries a 5xx): the same update id, applied once.
+        raise ServiceError(
+            503, "unavailable", "The incident service is busy; the notification was not taken. Send it again."
+        ) from None
+    return result
