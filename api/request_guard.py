@@ -23,7 +23,8 @@ from service.errors import ServiceError
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 SLASH_PATH = "/mattermost/slash"
-IMPORT_PATH = "/api/v1/playbooks/import"
+# The routes that read a YAML file.
+IMPORT_PATHS = frozenset({"/api/v1/playbooks/import", "/api/v1/integrations/import"})
 # A slash command's form is a few kilobytes (Mattermost caps the text at 4,000 characters).
 SLASH_MAX_BODY_BYTES = 64 * 1024
 JSON_TYPES = frozenset({"application/json"})
@@ -47,7 +48,7 @@ def too_large(limit: int) -> Any:
 def accepted_types(path: str) -> frozenset[str]:
     if path == SLASH_PATH or path.startswith(BACKSTAGE_PREFIX):
         return FORM_TYPES
-    if path == IMPORT_PATH:
+    if path in IMPORT_PATHS:
         return YAML_TYPES
     return JSON_TYPES
 

@@ -229,6 +229,8 @@ class IncidentState(Model):
     usernames: dict[str, str] = Field(default_factory=dict)
     channel_id: str | None = None
     channel_name: str | None = None
+    # When the incident channel was made (None until then, and for incidents older than this field).
+    channel_created_at: datetime | None = None
     started_at: datetime
     ended_at: datetime | None = None
     periods: list[Period]

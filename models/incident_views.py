@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from models.common import Model
 from models.incident import IncidentState, IncidentStatus, Period, Stage, StatusUpdate, TimelineEvent
 from models.incident_alerts import AlertSourceView
-from models.stats import FactsStatus, IncidentFacts
+from models.stats import FactsSource, FactsStatus, IncidentFacts
 
 
 class IncidentView(Model):
@@ -141,6 +141,12 @@ def to_view(state: IncidentState, now: datetime) -> IncidentView:
 def stats_facts(state: IncidentState) -> IncidentFacts:
     """What the incident reports to its team's statistics."""
     ended = state.status == IncidentStatus.ENDED
+    alerts = state.source
+    source = (
+        FactsSource(integration_id=alerts.integration_id, integration_name=alerts.integration_name, kind=alerts.kind)
+        if alerts
+        else None
+    )
     return IncidentFacts(
         incident_id=state.id,
         team_id=state.team_id,
@@ -152,4 +158,15 @@ def stats_facts(state: IncidentState) -> IncidentFacts:
         first_status_update_at=state.first_status_update_at,
         participant_ids=list(state.member_ids),
         is_public=state.is_public,
+        source=source,
+        first_alert_to_channel_seconds=first_alert_to_channel(state),
     )
+
+
+def first_alert_to_channel(state: IncidentState) -> int | None:
+    """Seconds from the intake receiving the alert group's first notification to the incident
+    channel's creation (never below 0: the two clocks are the API's and the worker's); None for
+    an incident people started, or one whose channel was made before this was recorded."""
+    if state.source is None or state.channel_created_at is None:
+        return None
+    return max(0, round((state.channel_created_at - state.source.first_alert_at).total_seconds()))

@@ -1,7 +1,8 @@
 """Statistics: what incidents report about themselves, and how the numbers are computed.
 
 Each incident reports its facts (start, end, time to resolution, first status update,
-participants) to the statistics workflow of its team and start month. A query returns
+participants, the integration that opened it and how long its first alert waited for the
+incident channel) to the statistics workflow of its team and start month. A query returns
 a compact slice of the month for a window; the API merges the slices and computes the
 numbers with the pure functions here, so the same code defines them everywhere.
 
@@ -15,16 +16,25 @@ import re
 from datetime import UTC, datetime
 from enum import StrEnum
 from statistics import fmean
-from typing import cast
+from typing import TypeVar, cast
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from models.common import Model
+from models.integration import IntegrationKind
 
 
 class FactsStatus(StrEnum):
     ONGOING = "ongoing"
     ENDED = "ended"
+
+
+class FactsSource(Model):
+    """The integration that opened an incident, as it was named when the incident reported."""
+
+    integration_id: str
+    integration_name: str
+    kind: IntegrationKind
 
 
 class IncidentFacts(Model):
@@ -38,6 +48,11 @@ class IncidentFacts(Model):
     first_status_update_at: datetime | None = None
     participant_ids: list[str] = Field(default_factory=list)
     is_public: bool = False
+    # None: a person started the incident (and every report made before sources were reported).
+    source: FactsSource | None = None
+    # From the intake receiving the alert group's first notification to the incident channel's
+    # creation; None for incidents people started.
+    first_alert_to_channel_seconds: int | None = None
 
 
 def stats_month(started_at: datetime) -> str:
@@ -68,7 +83,7 @@ class StatsShardStart(Model):
     month: str
     # Incidents this shard holds; a report of another incident once it is full goes to the
     # next shard of the month (see `accepts` and `StatsActivities.report_incident_facts`).
-    # 10,000 records are about 700 KB, well inside Temporal's 2 MB payload limit.
+    # 10,000 records are about 750 KB, well inside Temporal's 2 MB payload limit.
     capacity: int = DEFAULT_SHARD_CAPACITY
     # This shard's place in its month (0: `incident-stats-<team>-<month>`), and reports of
     # incidents it has no room for, waiting to be forwarded to the next shard in order.
@@ -77,9 +92,22 @@ class StatsShardStart(Model):
     # Interned so 10,000 incidents fit comfortably in one payload.
     users: list[str] = Field(default_factory=list)
     playbooks: list[str] = Field(default_factory=list)
+    # The integrations that opened incidents here, one entry per id, name and kind.
+    sources: list[FactsSource] = Field(default_factory=list)
     # incident id -> [playbook index | -1, start (epoch ms), end (epoch ms) | None, ttr (s) | None,
-    #                 time to first update (s) | None, [participant indexes], public (0/1)]
+    #                 time to first update (s) | None, [participant indexes], public (0/1),
+    #                 source index | -1, first alert to channel (s) | None]
     records: dict[str, list[object]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _complete_old_records(self) -> StatsShardStart:
+        """Records written before sources were recorded have their first seven fields: they
+        read as started by people (a shard's state is loaded again on every replay and
+        continue-as-new, so every record the query reads has all nine)."""
+        for record in self.records.values():
+            if len(record) < RECORD_FIELDS:
+                record.extend([-1, None][len(record) - RECORD_FIELDS :])
+        return self
 
 
 # The statistics workflow's type: its client (the reporting activity) starts it by this name.
@@ -103,6 +131,24 @@ class StatsWindow(Model):
     viewer_id: str | None = None
 
 
+class SourceTally(Model):
+    """The incidents one integration opened in a window; named as on the latest of them."""
+
+    integration_name: str
+    kind: IntegrationKind
+    incidents: int
+    latest_started_ms: int
+
+    def plus(self, other: SourceTally) -> SourceTally:
+        newest = max(self, other, key=lambda t: (t.latest_started_ms, t.integration_name, t.kind.value))
+        return newest.model_copy(update={"incidents": self.incidents + other.incidents})
+
+
+def add_tally(tallies: dict[str, SourceTally], integration_id: str, tally: SourceTally) -> None:
+    known = tallies.get(integration_id)
+    tallies[integration_id] = known.plus(tally) if known else tally
+
+
 class StatsSlice(Model):
     """The raw material for the numbers, from one shard (or merged from several).
 
@@ -117,6 +163,10 @@ class StatsSlice(Model):
     first_updates: list[int] = Field(default_factory=list)  # time to first update (s)
     ongoing_started: list[int] = Field(default_factory=list)  # start epoch ms of ongoing ones
     participants: list[str] = Field(default_factory=list)
+    # Integration id -> the incidents it opened (the rest, `total` less these, people started).
+    by_integration: dict[str, SourceTally] = Field(default_factory=dict)
+    # First alert to incident channel (s), of the alert-opened incidents that know it.
+    alert_to_channel: list[int] = Field(default_factory=list)
 
     @property
     def total(self) -> int:
@@ -145,12 +195,17 @@ class StatsSlice(Model):
         resolved = {day: list(times) for day, times in self.resolved_by_day.items()}
         for day, times in other.resolved_by_day.items():
             resolved.setdefault(day, []).extend(times)
+        by_integration = dict(self.by_integration)
+        for integration_id, tally in other.by_integration.items():
+            add_tally(by_integration, integration_id, tally)
         return StatsSlice(
             started_per_day=started,
             resolved_by_day=resolved,
             first_updates=self.first_updates + other.first_updates,
             ongoing_started=self.ongoing_started + other.ongoing_started,
             participants=sorted(set(self.participants) | set(other.participants)),
+            by_integration=by_integration,
+            alert_to_channel=self.alert_to_channel + other.alert_to_channel,
         )
 
 
@@ -161,6 +216,27 @@ class ResolutionStats(Model):
     p90: float | None
     max: int | None
     per_day_mean: dict[str, float]
+
+
+class IntegrationCount(Model):
+    integration_id: str
+    integration_name: str = Field(description="Its name on the latest incident it opened in the window")
+    kind: IntegrationKind
+    incidents: int = Field(description="Incidents it opened that started in the window")
+
+
+class SourceCounts(Model):
+    people: int = Field(description="Incidents people started (slash command, REST, backstage)")
+    integrations: list[IntegrationCount] = Field(
+        description="Incidents each integration opened from alerts, the most first (then by name)"
+    )
+
+
+class DelayStats(Model):
+    count: int = Field(description="Incidents measured")
+    median: float | None = Field(description="Seconds; the mean of the two middle values for an even count")
+    p90: float | None = Field(description="Seconds; nearest rank")
+    max: int | None = Field(description="Seconds")
 
 
 class IncidentStats(Model):
@@ -176,6 +252,11 @@ class IncidentStats(Model):
     mean_time_to_first_update_seconds: float | None
     ongoing_mean_age_seconds: float | None
     participants: int
+    by_source: SourceCounts = Field(description="The window's incidents by who or what opened them")
+    first_alert_to_channel_seconds: DelayStats = Field(
+        description="Alert-opened incidents (ongoing or ended): from the first alert of their group "
+        "reaching this service to their incident channel being created"
+    )
 
 
 def median(values: list[int]) -> float | None:
@@ -201,6 +282,19 @@ def percentile(values: list[int], share: float) -> float | None:
 def compute(team_id: str, window: StatsWindow, data: StatsSlice, now: datetime) -> IncidentStats:
     ttr = data.resolved
     now_ms = now.timestamp() * 1000
+    integrations = sorted(
+        (
+            IntegrationCount(
+                integration_id=integration_id,
+                integration_name=tally.integration_name,
+                kind=tally.kind,
+                incidents=tally.incidents,
+            )
+            for integration_id, tally in data.by_integration.items()
+        ),
+        key=lambda c: (-c.incidents, c.integration_name, c.integration_id),
+    )
+    to_channel = data.alert_to_channel
     return IncidentStats(
         team_id=team_id,
         since=window.since,
@@ -226,13 +320,24 @@ def compute(team_id: str, window: StatsWindow, data: StatsSlice, now: datetime) 
         if data.ongoing_started
         else None,
         participants=len(data.participants),
+        by_source=SourceCounts(
+            people=data.total - sum(count.incidents for count in integrations), integrations=integrations
+        ),
+        first_alert_to_channel_seconds=DelayStats(
+            count=len(to_channel),
+            median=median(to_channel),
+            p90=percentile(to_channel, 0.9),
+            max=max(to_channel) if to_channel else None,
+        ),
     )
 
 
 # ----------------------------------------------------------------------------- the shard's records
 
+_T = TypeVar("_T")
 
-def _intern(table: list[str], value: str) -> int:
+
+def _intern(table: list[_T], value: _T) -> int:
     try:
         return table.index(value)
     except ValueError:
@@ -265,6 +370,8 @@ def record_facts(shard: StatsShardStart, facts: IncidentFacts) -> None:
         first_update,
         [_intern(shard.users, user_id) for user_id in facts.participant_ids],
         1 if facts.is_public else 0,
+        _intern(shard.sources, facts.source) if facts.source else -1,
+        facts.first_alert_to_channel_seconds if facts.source else None,
     ]
 
 
@@ -274,7 +381,8 @@ def epoch_ms(moment: datetime) -> int:
 
 DAY_MS = 86_400_000
 # One record of `StatsShardStart.records`, as `record_facts` writes it.
-_Record = tuple[int, int, int | None, int | None, int | None, list[int], int]
+_Record = tuple[int, int, int | None, int | None, int | None, list[int], int, int, int | None]
+RECORD_FIELDS = 9
 
 
 def slice_of(shard: StatsShardStart, window: StatsWindow) -> StatsSlice:
@@ -291,11 +399,16 @@ def slice_of(shard: StatsShardStart, window: StatsWindow) -> StatsSlice:
     first_updates: list[int] = []
     ongoing: list[int] = []
     participants: set[int] = set()
+    by_source: dict[int, int] = {}
+    latest: dict[int, int] = {}
+    to_channel: list[int] = []
     # No isinstance() here: the workflow sandbox wraps it, and that wrapper was two thirds of
     # a 10,000-record query (py-spy of the worker, docs/performance.md). `record_facts` is the
     # only writer, so the types are known.
     for record in shard.records.values():
-        playbook_index, start, end, ttr, first_update, people, public = cast(_Record, record)
+        playbook_index, start, end, ttr, first_update, people, public, source_index, to_channel_s = cast(
+            _Record, record
+        )
         if (since is not None and start < since) or (until is not None and start >= until):
             continue
         if playbook is not None and playbook_index != playbook:
@@ -311,14 +424,35 @@ def slice_of(shard: StatsShardStart, window: StatsWindow) -> StatsSlice:
         if first_update is not None:
             first_updates.append(first_update)
         participants.update(people)
+        if source_index >= 0:
+            by_source[source_index] = by_source.get(source_index, 0) + 1
+            if start > latest.get(source_index, -1):
+                latest[source_index] = start
+            if to_channel_s is not None:
+                to_channel.append(to_channel_s)
 
     def label(day: int) -> str:
         return datetime.fromtimestamp(day * DAY_MS / 1000, UTC).strftime("%Y-%m-%d")
 
+    by_integration: dict[str, SourceTally] = {}
+    for index, count in by_source.items():
+        source = shard.sources[index]
+        add_tally(
+            by_integration,
+            source.integration_id,
+            SourceTally(
+                integration_name=source.integration_name,
+                kind=source.kind,
+                incidents=count,
+                latest_started_ms=latest[index],
+            ),
+        )
     return StatsSlice(
         started_per_day={label(day): count for day, count in started.items()},
         resolved_by_day={label(day): times for day, times in resolved.items()},
         first_updates=first_updates,
         ongoing_started=ongoing,
         participants=sorted(shard.users[index] for index in participants),
+        by_integration=by_integration,
+        alert_to_channel=to_channel,
     )

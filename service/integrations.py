@@ -1,4 +1,4 @@
-"""Integrations for the REST API (and later the backstage): create, list, read, change, rotate, delete.
+"""Integrations for the REST API and the backstage: create, list, read, change, rotate, delete.
 
 Only a team's admins (and system admins) see its integrations: anyone outside the team
 learns nothing ("Team not found" / "Integration not found"), a member who is not an admin
@@ -69,6 +69,15 @@ async def _admin_command(svc: Services, actor: Actor, team_id: str) -> Integrati
     if not admin:
         raise ServiceError(403, "forbidden", "Only team admins can manage this team's integrations.")
     return IntegrationCommand(actor=actor, is_team_admin=True)
+
+
+async def may_manage(svc: Services, actor: Actor, team_id: str) -> bool:
+    """Whether the actor may manage the team's integrations (a face offers the way to them only then)."""
+    try:
+        await _admin_command(svc, actor, team_id)
+    except ServiceError:
+        return False
+    return True
 
 
 async def _spec_facts(svc: Services, actor: Actor, team_id: str, spec: IntegrationSpec) -> dict[str, Any]:
@@ -170,6 +179,16 @@ async def _managed(svc: Services, actor: Actor, integration_id: str) -> tuple[In
     except ServiceError:
         raise not_found("Integration") from None
     return state, admin
+
+
+async def require_admin(svc: Services, actor: Actor, team_id: str) -> None:
+    """Refuse anyone but the team's admins (outsiders: "Team not found")."""
+    await _admin_command(svc, actor, team_id)
+
+
+async def managed_integration(svc: Services, actor: Actor, integration_id: str) -> Integration:
+    state, _ = await _managed(svc, actor, integration_id)
+    return state.integration
 
 
 async def get_integration(svc: Services, actor: Actor, integration_id: str) -> IntegrationView:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import anyio.to_thread
 import yaml
 from pydantic import Field, ValidationError
 
@@ -17,11 +16,9 @@ from models.common import Model, ReminderSeconds
 from models.playbook import DESCRIPTION_MAX, TITLE_MAX, Playbook, PlaybookSpec, StageSpec
 from service.container import Services
 from service.errors import ServiceError, field_path
+from service.yaml_documents import DocumentKind, line_for, located_error, parse_off_loop
 
-# Far more than any playbook needs (a large one is a few kilobytes, 5 levels deep).
-YAML_MAX_CHARS = 256 * 1024
-YAML_MAX_DEPTH = 20
-YAML_MAX_NODES = 20_000
+PLAYBOOK_FILE = DocumentKind("playbook", "a mapping with title, checklists, ...")
 FORMAT_HEADER = "# Incident response playbook. Import with POST /api/v1/playbooks/import?team_id=<team>\n"
 
 
@@ -71,95 +68,8 @@ def _people(playbook: Playbook) -> list[str]:
 
 
 async def parse_yaml_off_loop(text: str) -> tuple[PlaybookDocument, dict[tuple[Any, ...], int]]:
-    """`parse_yaml` in a worker thread: parsing takes time, and the event loop serves everyone."""
-    return await anyio.to_thread.run_sync(parse_yaml, text)
-
-
-def check_shape(text: str) -> None:
-    """Refuse what no playbook needs and what makes parsing or validating explode: a text
-    over YAML_MAX_CHARS, nesting deeper than YAML_MAX_DEPTH (the composer recurses),
-    more than YAML_MAX_NODES nodes, and aliases (a few lines can expand to billions of nodes
-    for the validator). PyYAML's event parser is iterative, so this scan is safe."""
-    if len(text) > YAML_MAX_CHARS:
-        raise ServiceError(422, "validation_error", f"The playbook file is longer than {YAML_MAX_CHARS} characters.")
-    depth = nodes = 0
-    for event in yaml.parse(text, Loader=yaml.SafeLoader):
-        if isinstance(event, yaml.AliasEvent):
-            raise _shape_error(event, "aliases (*name) are not supported; write the value out")
-        if isinstance(event, yaml.NodeEvent):
-            nodes += 1
-            if nodes > YAML_MAX_NODES:
-                raise _shape_error(event, f"more than {YAML_MAX_NODES} values")
-        if isinstance(event, yaml.CollectionStartEvent):
-            depth += 1
-            if depth > YAML_MAX_DEPTH:
-                raise _shape_error(event, f"nested deeper than {YAML_MAX_DEPTH} levels")
-        elif isinstance(event, yaml.CollectionEndEvent):
-            depth -= 1
-
-
-def _shape_error(event: yaml.Event, problem: str) -> ServiceError:
-    mark = event.start_mark
-    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-    return ServiceError(422, "validation_error", f"Invalid playbook file: {where}{problem}.", {"yaml": where + problem})
-
-
-def parse_yaml(text: str) -> tuple[PlaybookDocument, dict[tuple[Any, ...], int]]:
-    """The document and the line of every node, or a 422 naming the line of each problem."""
-    try:
-        check_shape(text)
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise ServiceError(
-            422,
-            "validation_error",
-            f"Invalid YAML: {where}{error.problem or error}",
-            {"yaml": f"{where}{error}"},
-        ) from None
-    except yaml.YAMLError as error:
-        raise ServiceError(422, "validation_error", f"Invalid YAML: {error}") from None
-    lines: dict[tuple[Any, ...], int] = {}
-    if root is not None:
-        _index_lines(root, (), lines)
-    if not isinstance(data, dict):
-        raise ServiceError(422, "validation_error", "The YAML must be a mapping with title, checklists, ...")
-    try:
-        return PlaybookDocument.model_validate(data), lines
-    except ValidationError as error:
-        raise located_error(error, lines) from None
-
-
-def located_error(error: ValidationError, lines: dict[tuple[Any, ...], int]) -> ServiceError:
-    fields: dict[str, str] = {}
-    for issue in error.errors():
-        loc = tuple(issue["loc"])
-        line = _line_for(loc, lines)
-        message = str(issue["msg"]).removeprefix("Value error, ")
-        fields[field_path(loc)] = f"line {line}: {message}" if line else message
-    listed = "; ".join(f"{name} ({problem})" for name, problem in fields.items())
-    return ServiceError(422, "validation_error", f"The playbook file is invalid: {listed}.", fields)
-
-
-def _line_for(loc: tuple[Any, ...], lines: dict[tuple[Any, ...], int]) -> int | None:
-    for end in range(len(loc), -1, -1):
-        if loc[:end] in lines:
-            return lines[loc[:end]]
-    return None
-
-
-def _index_lines(node: yaml.Node, path: tuple[Any, ...], lines: dict[tuple[Any, ...], int]) -> None:
-    lines[path] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            name = key.value if isinstance(key, yaml.ScalarNode) else str(key)
-            lines[(*path, name)] = key.start_mark.line + 1
-            _index_lines(value, (*path, name), lines)
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            _index_lines(item, (*path, index), lines)
+    """The playbook file parsed in a worker thread: parsing takes time, and the event loop serves everyone."""
+    return await parse_off_loop(text, PlaybookDocument, PLAYBOOK_FILE)
 
 
 async def resolve_document(
@@ -171,7 +81,7 @@ async def resolve_document(
     async def user_id(name: str, loc: tuple[Any, ...]) -> str | None:
         user = await svc.facts.user_by_username(name)
         if user is None:
-            fields[field_path(loc)] = f"line {_line_for(loc, lines)}: no user @{name.lstrip('@')}"
+            fields[field_path(loc)] = f"line {line_for(loc, lines)}: no user @{name.lstrip('@')}"
             return None
         return str(user["id"])
 
@@ -189,7 +99,7 @@ async def resolve_document(
                 raise
             channel = None  # not found, or not visible to the bot: reported on its line below
         if channel is None:
-            line = _line_for(("broadcast_channels", index), lines)
+            line = line_for(("broadcast_channels", index), lines)
             fields[f"broadcast_channels[{index}]"] = f"line {line}: no channel ~{name.lstrip('~')} in this team"
         channels.append(channel["id"] if channel else None)
     if fields:
@@ -210,4 +120,4 @@ async def resolve_document(
             channel_name_template=document.channel_name_template,
         )
     except ValidationError as error:
-        raise located_error(error, lines) from None
+        raise located_error(error, lines, PLAYBOOK_FILE) from None

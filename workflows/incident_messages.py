@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from models.common import Actor
@@ -136,18 +137,27 @@ def source_line(state: IncidentState) -> str:
     if source is None:
         return ""
     links = " · ".join(_link(url, f"alert {n}") for n, url in enumerate(source.links[:3], start=1))
-    severity = f" · **Severity:** {neutralise_mentions(source.severity)}" if source.severity else ""
+    severity = f" · **Severity:** {plain(source.severity)}" if source.severity else ""
     return (
-        f"**Source:** {neutralise_mentions(source.reporter_name)} · {source.firing} firing, "
+        f"**Source:** {plain(source.reporter_name)} · {source.firing} firing, "
         f"{source.resolved} resolved{severity}" + (f" · {links}" if links else "")
     )
+
+
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()<>#|~!])")
+
+
+def plain(text: str) -> str:
+    """What a monitoring system wrote, shown as text: its Markdown escaped (no link, image or
+    table of its making) and its mentions neutralised."""
+    return neutralise_mentions(_MARKDOWN.sub(r"\\\1", " ".join(text.split())))
 
 
 def _alert_line(state: IncidentState, alert: AlertRecord) -> str:
     labels = ", ".join(f"{k}={v}" for k, v in sorted(alert.labels.items()) if k != "alertname")[:300]
     link = f" · {_link(alert.links[0], 'source')}" if alert.links else ""
-    shown = f" `{labels.replace('`', chr(39))}`" if labels else ""
-    return f"- {neutralise_mentions(alert.title)[:200]}{shown}{link}"
+    shown = f" · {plain(labels)}" if labels else ""
+    return f"- {plain(alert.title[:200])}{shown}{link}"
 
 
 def alerts_post(

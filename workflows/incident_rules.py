@@ -1140,7 +1140,7 @@ class Incident:
     # ------------------------------------------------------------------ start-up
 
     def channel_ready(
-        self, channel_id: str, channel_name: str, invited: list[UserFact], response_url: str | None
+        self, now: datetime, channel_id: str, channel_name: str, invited: list[UserFact], response_url: str | None
     ) -> None:
         """The channel exists: bring people in, open with the checklist, tell the world.
 
@@ -1151,6 +1151,7 @@ class Incident:
         queued, state.outbox = state.outbox, []
         state.channel_id = channel_id
         state.channel_name = channel_name
+        state.channel_created_at = now
         # A list, not a set: iteration order must be the same on every replay.
         people = list(dict.fromkeys([state.reporter_id, state.commander_id]))
         invitees = [

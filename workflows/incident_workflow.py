@@ -305,7 +305,7 @@ class IncidentWorkflow:
             workflow.logger.warning("incident %s: channel creation failed: %s", state.id, reason)
             self.incident.start_failed(workflow.now(), reason, start.response_url)
             return
-        self.incident.channel_ready(channel.channel_id, channel.name, start.invited, start.response_url)
+        self.incident.channel_ready(workflow.now(), channel.channel_id, channel.name, start.invited, start.response_url)
 
     # ------------------------------------------------------------------ side effects
 

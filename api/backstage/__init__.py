@@ -1,4 +1,4 @@
-"""The backstage: incidents, playbooks and statistics in the browser, signed in through Mattermost.
+"""The backstage: incidents, playbooks, statistics and integrations in the browser, signed in through Mattermost.
 
 Served by the API process under `/backstage` (pages) and `/backstage/static` (CSS, JS and
 Chart.js, shipped with the app: nothing comes from a CDN). Pages call the same functions
@@ -18,7 +18,15 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from api.backstage import auth_pages, command_forms, incident_pages, playbook_pages, start_pages, stats_pages
+from api.backstage import (
+    auth_pages,
+    command_forms,
+    incident_pages,
+    integration_pages,
+    playbook_pages,
+    start_pages,
+    stats_pages,
+)
 from api.backstage import backstage_session as cookies
 from api.backstage.backstage_common import HERE, SignInRequired, secure_cookies, templates
 from api.backstage.page_headers import BackstageHeaders
@@ -67,6 +75,7 @@ def install(app: FastAPI) -> None:
         command_forms.router,
         stats_pages.router,
         playbook_pages.router,
+        integration_pages.router,
     ):
         app.include_router(router)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="backstage-static")

@@ -21,7 +21,7 @@ from fastapi.templating import Jinja2Templates
 from api.backstage import backstage_session as cookies
 from api.dependencies import services
 from models.common import Actor
-from service import session_sign_outs
+from service import integrations, session_sign_outs
 from service.container import Services
 from service.errors import ServiceError
 from service.ttl_cache import TTLCache
@@ -157,11 +157,17 @@ def plain(text: str) -> str:
     return text.replace("**", "").replace("`", "")
 
 
+def http_link(value: object) -> bool:
+    """A URL that may become a link on a page: http or https, nothing else (no `javascript:`)."""
+    return isinstance(value, str) and value.lower().startswith(("http://", "https://"))
+
+
 templates.env.filters["when"] = when
 templates.env.filters["clock"] = clock
 templates.env.filters["plain"] = plain
 templates.env.filters["duration"] = duration
 templates.env.globals["request_key"] = request_key
+templates.env.tests["http_link"] = http_link
 
 
 async def render(who: Visitor, name: str, status_code: int = 200, **context: Any) -> Response:
@@ -185,9 +191,12 @@ async def render(who: Visitor, name: str, status_code: int = 200, **context: Any
 
 
 async def render_in_team(who: Visitor, name: str, team_id: str, status_code: int = 200, **context: Any) -> Response:
-    """A page of one team's (its header names the team; a team the visitor is not in shows as "Team")."""
+    """A page of one team's (its header names the team; a team the visitor is not in shows as "Team",
+    and links to the team's integrations for those who manage them)."""
     teams = await who.teams()
     team = next((t for t in teams if t.get("id") == team_id), {"id": team_id, "display_name": "Team", "name": ""})
+    if "manages_integrations" not in context:
+        context["manages_integrations"] = await integrations.may_manage(who.svc, who.actor, team_id)
     return await render(who, name, status_code, team=team, team_id=team_id, **context)
 
 

@@ -33,7 +33,7 @@ from models.incident import (
 )
 from models.incident_views import to_record
 from service import incident_access as incidents
-from service import incident_choices, incident_lists, playbooks
+from service import incident_choices, incident_lists, integrations, playbooks
 from service import incident_starts as incident_start
 from service.incident_lists import SORT_KEYS, IncidentFilter, IncidentListItem
 from service.pagination import PageParams, paginate
@@ -284,6 +284,8 @@ async def incident_page_response(
     """The incident page; `extra` is what a refused form shows (its error and the draft)."""
     access = await incidents.load(who.svc, who.actor, incident_id)
     context = await _context(who, access.state, access.actor, view or PageView.of(who.request))
+    # The header links to the team's integrations for those who manage them, as on every team page.
+    context["manages_integrations"] = await integrations.may_manage(who.svc, who.actor, access.state.team_id)
     return await render(who, "incident.html", status_code=status_code, **context, **extra)
 
 

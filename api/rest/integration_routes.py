@@ -12,12 +12,14 @@ from api.dependencies import current_user, services
 from api.http_errors import error_responses
 from models.common import Actor, MattermostId
 from models.integration import Delivery, IntegrationKind, IntegrationSpec, IntegrationSummary, IntegrationView
-from service import alert_intake, integrations
+from service import alert_intake, integration_yaml, integrations
 from service.container import Services
+from service.errors import ServiceError
 
 router = APIRouter(prefix="/api/v1/integrations", tags=["integrations"], responses=error_responses(401, 503))
 hooks = APIRouter(tags=["alerts"])
 
+YAML_TEXT = {"type": "string"}
 IntegrationId = Annotated[str, Path(description="Integration id", max_length=64)]
 IdempotencyKey = Annotated[
     str | None,
@@ -49,6 +51,32 @@ async def create_integration(
     )
 
 
+@router.post(
+    "/import",
+    status_code=201,
+    response_model=IntegrationView,
+    responses=error_responses(403, 404, 415, 422),
+    openapi_extra={"requestBody": {"required": True, "content": {"application/yaml": {"schema": {"type": "string"}}}}},
+)
+async def import_integration(
+    request: Request,
+    team_id: Annotated[MattermostId, Query(description="The team to create the integration in")],
+    idempotency_key: IdempotencyKey = None,
+    actor: Actor = Depends(current_user),
+    svc: Services = Depends(services),
+) -> IntegrationView:
+    """Create an integration from the YAML `GET /integrations/{id}/export` produces (playbooks by
+    title, commanders by username); the answer holds its new token, shown this once."""
+    await integrations.require_admin(svc, actor, team_id)
+    try:
+        text = (await request.body()).decode("utf-8")
+    except UnicodeDecodeError:
+        raise ServiceError(415, "unsupported_media_type", "Send the integration as UTF-8 YAML.") from None
+    document, lines = await integration_yaml.parse_off_loop_integration(text)
+    kind, spec = await integration_yaml.resolve_document(svc, actor, team_id, document, lines)
+    return await integrations.create_integration(svc, actor, team_id, kind, spec, idempotency_key=idempotency_key)
+
+
 @router.get("", response_model=list[IntegrationSummary], responses=error_responses(403, 404, 422))
 async def list_integrations(
     team_id: Annotated[MattermostId, Query(description="The team whose integrations to list")],
@@ -64,6 +92,26 @@ async def get_integration(
     integration_id: IntegrationId, actor: Actor = Depends(current_user), svc: Services = Depends(services)
 ) -> IntegrationView:
     return await integrations.get_integration(svc, actor, integration_id)
+
+
+@router.get(
+    "/{integration_id}/export",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The integration as YAML",
+            "content": {"application/yaml": {"schema": {"type": "string"}}},
+        },
+        **error_responses(404),
+    },
+)
+async def export_integration(
+    integration_id: IntegrationId, actor: Actor = Depends(current_user), svc: Services = Depends(services)
+) -> Response:
+    """The integration as YAML (never its token), playbooks by title and commanders by username;
+    `POST /import` reads it back."""
+    integration = await integrations.managed_integration(svc, actor, integration_id)
+    return Response(await integration_yaml.export_yaml(svc, actor, integration), media_type="application/yaml")
 
 
 @router.patch("/{integration_id}", response_model=IntegrationView, responses=error_responses(404, 422))

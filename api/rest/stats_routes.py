@@ -29,7 +29,10 @@ async def get_stats(
     svc: Services = Depends(services),
 ) -> IncidentStats:
     """Counts, time to resolution (mean, median, p90, max, per-day means), time to first status
-    update, the mean age of ongoing incidents and the number of distinct participants.
+    update, the mean age of ongoing incidents, the number of distinct participants, the
+    incidents by source (started by people, or opened by each integration from alerts) and,
+    for alert-opened incidents, the time from their group's first alert to their incident
+    channel (median, p90, max).
 
     The window selects incidents by start time. Only incidents the caller may see count.
     """

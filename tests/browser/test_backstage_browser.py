@@ -12,10 +12,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, ViewportSize, expect
 
 from tests.harness import User, World, eventually
+from tests.integration.test_alert_intake import team_admin
 from tests.integration.test_backstage import make_playbook, start_incident
 from tests.integration.test_backstage_escaping import make_hostile
 
@@ -351,6 +353,86 @@ async def test_every_page_fits_a_phone_with_long_names_and_a_200_item_playbook(b
     await page.goto(f"{base}/backstage/login")
     await expect(page.get_by_role("link", name="Sign in with Mattermost")).to_be_visible()
     await no_sideways_scroll(page)
+    await context.close()
+
+
+async def test_an_integration_shows_its_token_once_copies_it_and_every_integration_page_fits_a_phone(
+    browser: Browser, world: World
+) -> None:
+    tess = team_admin(world)
+    book = await make_playbook(world, tess, title="Paging " + "p" * 57)
+    base = world.stack.api_url
+    context, page = await signed_in(browser, world, tess, DESKTOP)
+    await context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base)
+    page.on("dialog", lambda dialog: dialog.accept())  # rotating asks first
+
+    # A team admin finds the page in the header, and creates one.
+    await page.get_by_role("link", name="Integrations").click()
+    await expect(page.locator("#integration-list")).to_contain_text("No integrations yet")
+    option = page.locator(f'#playbook_id option[value="{book["id"]}"]')
+    await eventually(lambda: _reload_until(page, option), what="the playbook offered")
+    await page.get_by_label("Alerts come from").select_option("generic")
+    await page.get_by_label("Name", exact=True).fill("G" * 64)
+    await page.get_by_label("Playbook its incidents run").select_option(book["id"])
+    await page.get_by_role("button", name="Create integration").click()
+
+    # Its token, shown once, with the URL: focused first, copied with one click.
+    secret = page.locator("#secret")
+    await expect(secret).to_contain_text("Copy the token now: it is not shown again.")
+    await expect(secret).to_be_focused()
+    token = str(await page.locator("#secret-token").text_content()).strip()
+    url = str(await page.locator("#secret-url").text_content()).strip()
+    await page.get_by_role("button", name="Copy token").click()
+    await expect(page.locator("#copy-status")).to_have_text("Copied.")
+    assert await page.evaluate("navigator.clipboard.readText()") == token
+    await secret.get_by_role("button", name="Copy URL").click()
+    assert await page.evaluate("navigator.clipboard.readText()") == url
+    await shot(page, "integration-created")
+    await page.set_viewport_size(PHONE)
+    await no_sideways_scroll(page)
+    await page.set_viewport_size(DESKTOP)
+
+    # Alerts with a long group key and long links: a delivery, and an incident showing its source.
+    async with httpx.AsyncClient(timeout=30) as http:
+        sent = await http.post(
+            url,
+            json={
+                "title": "Checkout errors",
+                "group_key": "k" * 300,
+                "severity": "critical",
+                "links": [f"https://grafana.example/d/{n}/" + "x" * 150 for n in range(6)],
+            },
+            headers={"Authorization": f"Bearer {token}"},
+        )
+    assert sent.status_code == 200, sent.text
+    incident_id = sent.json()["incident_id"]
+    integration_id = url.rsplit("/", 1)[-1]
+
+    # On a phone: the list, the deliveries, the confirmation, the incident with its source.
+    await page.set_viewport_size(PHONE)
+    await fits(page, f"{base}/backstage/teams/{world.team_id}/integrations", showing=f"#integration-{integration_id}")
+    await shot(page, "integrations-phone")
+    deliveries = f"{base}/backstage/integrations/{integration_id}/deliveries"
+    row = page.locator("#delivery-list tbody tr", has_text=incident_id)
+    await page.goto(deliveries)
+    await eventually(lambda: _reload_until(page, row), what="the delivery listed")
+    await no_sideways_scroll(page)
+    await shot(page, "integration-deliveries-phone")
+    await fits(page, f"{base}/backstage/integrations/{integration_id}/delete")
+    await fits(page, f"{base}/backstage/incidents/{incident_id}", showing="#incident-source")
+    await expect(page.locator("#incident-source li")).to_have_count(5)
+    await shot(page, "incident-from-alerts-phone", full_page=False)
+
+    # Rotating (it asks first) shows the new token once; deleting asks on a page of its own.
+    await page.set_viewport_size(DESKTOP)
+    await page.goto(f"{base}/backstage/teams/{world.team_id}/integrations")
+    await page.get_by_role("button", name=re.compile("^Rotate token")).click()
+    await expect(page.locator("#secret")).to_contain_text("The previous token no longer works")
+    assert str(await page.locator("#secret-token").text_content()).strip() != token
+    await page.get_by_role("link", name=re.compile("^Delete")).click()
+    await expect(page.get_by_role("alertdialog")).to_contain_text("Delete the integration")
+    await page.get_by_role("button", name="Delete integration").click()
+    await expect(page.locator(".flash")).to_contain_text("deleted")
     await context.close()
 
 

@@ -365,3 +365,58 @@ async def test_a_stopped_worker_lets_the_side_effect_it_runs_finish(world: World
     assert started[0] == (1, identity)
     assert completed[:1] == [identity]
     assert len([c for c in world.standin.channels(world.team_id) if c["display_name"] == "Drained"]) == 1
+
+
+@pytest.mark.timeout(180)
+async def test_two_api_processes_receiving_one_alert_group_at_once_open_one_incident(
+    world: World, tmp_path: Path
+) -> None:
+    """The alert group names the incident's workflow, whichever API process a notification
+    reaches: two processes taking the same group's notifications at once open one incident,
+    and every alert is on its timeline once."""
+    from tests.integration.test_alert_intake import make_integration, team_admin
+
+    queue = f"alerts-{uuid.uuid4().hex[:8]}"
+    tess = team_admin(world)
+    integration = await make_integration(world, tess, "generic")
+    async with processes(world, queue, tmp_path) as procs:
+        await procs.worker(0)
+        await procs.api(0)
+        await procs.api(1)
+        clients = [
+            httpx.AsyncClient(
+                base_url=f"http://127.0.0.1:{port}",
+                headers={"Authorization": f"Bearer {integration['token']}"},
+                timeout=60,
+            )
+            for port in procs.api_ports
+        ]
+        try:
+            for client in clients:
+                await eventually(
+                    functools.partial(client.get, "/readyz"), lambda r: r.status_code == 200, timeout=60, what="ready"
+                )
+            path = f"/hooks/alerts/{integration['id']}"
+            bodies = [{"title": "Cache stampede", "group_key": "cache", "labels": {"node": str(n)}} for n in range(20)]
+
+            async def deliver(n: int) -> httpx.Response:
+                # Each notification reaches both processes, as a retry through a load balancer would.
+                while True:
+                    answer = await clients[n % 2].post(path, json=bodies[n // 2])
+                    if answer.status_code != 503:
+                        return answer
+                    await asyncio.sleep(0.2)
+
+            answers = await asyncio.gather(*(deliver(n) for n in range(40)))
+        finally:
+            for client in clients:
+                await client.aclose()
+        assert {a.status_code for a in answers} == {200}, procs.log_tail()
+        ids = {a.json()["incident_id"] for a in answers}
+        assert len(ids) == 1
+        (incident_id,) = ids
+        handle = world.stack.temporal.get_workflow_handle(f"incident-{incident_id}")
+        state = IncidentState.model_validate(await handle.query("get_state"))
+        fired = [e.details["fingerprint"] for e in state.timeline if e.type == EventType.ALERT_FIRING]
+        assert len(fired) == 20
+        assert len(set(fired)) == 20

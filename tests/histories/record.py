@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -298,12 +299,80 @@ async def team_statistics(world: World) -> WorkflowHandle[Any, Any]:
     return handle
 
 
-async def main() -> None:
-    for old in HERE.glob("*.json"):
-        old.unlink()
+async def alert_incident(world: World) -> WorkflowHandle[Any, Any]:
+    """An integration made, its token rotated, and an incident it opened: alerts firing, joining,
+    a repeat, resolving, and the automatic end called off by a note."""
+    tess = world.new_user("tess", in_team=False)
+    world.standin.add_team_member(world.team_id, tess.id, roles="team_user team_admin")
+    api = world.api(tess)
+    made = await api.post(
+        "/api/v1/integrations",
+        json={
+            "team_id": world.team_id,
+            "kind": "generic",
+            "name": "recorded",
+            "routes": [{"match": {"service": "/check.*/"}, "auto_end_after_minutes": 60}],
+        },
+    )
+    assert made.status_code == 201, made.text
+    integration = made.json()
+    rotated = (await api.post(f"/api/v1/integrations/{integration['id']}/token")).json()
+
+    async def send(body: dict[str, Any]) -> str:
+        sent = await api.post(integration["url"], json=body, headers={"Authorization": f"Bearer {rotated['token']}"})
+        assert sent.status_code == 200, sent.text
+        return str(sent.json()["incident_id"])
+
+    labels = {"service": "checkout"}
+    incident_id = await send({"title": "Checkout errors", "group_key": "checkout", "labels": {**labels, "n": "1"}})
+    await send({"title": "Checkout errors", "group_key": "checkout", "labels": {**labels, "n": "2"}})
+    await send({"title": "Checkout errors", "group_key": "checkout", "labels": {**labels, "n": "2"}})
+    for n in ("1", "2"):
+        await send(
+            {"title": "Checkout errors", "group_key": "checkout", "status": "resolved", "labels": {**labels, "n": n}}
+        )
+    handle = world.stack.temporal.get_workflow_handle(f"incident-{incident_id}")
+    await settled(handle)
+    noted = await api.post(f"/api/v1/incidents/{incident_id}/notes", json={"text": "Flapped after the deploy"})
+    assert noted.status_code == 200, noted.text
+    ended = await api.post(f"/api/v1/incidents/{incident_id}/end")
+    assert ended.status_code == 200, ended.text
+    await handle.result()
+    await save(
+        world.stack.temporal,
+        world.stack.temporal.get_workflow_handle(f"integration-{integration['id']}"),
+        "integration-rotated",
+    )
+    return handle
+
+
+RECORDINGS = {
+    "incident-full-lifecycle": full_incident,
+    "incident-restarted": restarted_incident,
+    "incident-reopened": reopened_incident,
+    "incident-failed-start": failed_incident,
+    "incident-cancelled": cancelled_incident,
+    "playbook-edited-archived": edited_playbook,
+    "playbook-refused": refused_playbook,
+    "command-outcome": command_outcome,
+    "signed-out-sessions": signed_out_sessions,
+    "incident-stats": team_statistics,
+    "incident-from-alerts": alert_incident,
+}
+
+
+async def main(names: list[str]) -> None:
+    """Every recording anew (none named), or only the named ones, the others kept as they are."""
+    if not names:
+        for old in HERE.glob("*.json"):
+            old.unlink()
     stack = await start_stack()
     try:
         client = stack.temporal
+        if names:
+            for name in names:
+                await save(client, await RECORDINGS[name](make_world(stack)), name)
+            return
         await save(client, await full_incident(make_world(stack)), "incident-full-lifecycle")
         await save(client, await restarted_incident(make_world(stack)), "incident-restarted")
         await save(client, await reopened_incident(make_world(stack)), "incident-reopened")
@@ -315,10 +384,11 @@ async def main() -> None:
         await save(client, await command_outcome(make_world(stack)), "command-outcome")
         await save(client, await signed_out_sessions(make_world(stack)), "signed-out-sessions")
         await save(client, await team_statistics(make_world(stack)), "incident-stats")
+        await save(client, await alert_incident(make_world(stack)), "incident-from-alerts")
     finally:
         await stack.stop()
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(main(sys.argv[1:]))
     exit_process(0)

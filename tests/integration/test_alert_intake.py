@@ -264,3 +264,115 @@ async def test_grafanas_documented_payload_opens_an_incident_named_from_its_aler
     assert incident.source.firing == 2
     assert incident.name == "This alert was triggered for zone us-1"  # its summary annotation
     await bot_posted(world, str(incident.channel_id), "#### Alerts")
+
+
+async def test_a_resolved_group_sets_the_automatic_end_and_a_command_calls_it_off(world: World) -> None:
+    """The route's `auto_end_after_minutes` becomes a durable timer in the incident's workflow once
+    every alert resolved (seen in its history); a person's command calls it off, on record."""
+    tess = team_admin(world)
+    integration = await make_integration(
+        world, tess, "generic", routes=[{"match": {"service": "/pay.*/"}, "auto_end_after_minutes": 45}]
+    )
+    labels = {"service": "payments"}
+    fired = await send(world, integration, {"title": "Payments slow", "group_key": "pay", "labels": labels})
+    incident_id = fired.json()["incident_id"]
+    await settled(world, incident_id)
+    resolved = {"title": "Payments slow", "group_key": "pay", "labels": labels, "status": "resolved"}
+    assert (await send(world, integration, resolved)).status_code == 200
+    handle = world.stack.temporal.get_workflow_handle(incident_workflow_id(incident_id))
+
+    async def auto_end_timers() -> list[float]:
+        return [
+            e.timer_started_event_attributes.start_to_fire_timeout.ToTimedelta().total_seconds()
+            async for e in handle.fetch_history_events()
+            if e.HasField("timer_started_event_attributes")
+            and e.user_metadata.summary.data
+            and b"automatic end" in e.user_metadata.summary.data
+        ]
+
+    timers = await eventually(auto_end_timers, bool, what="the automatic end's timer")
+    assert 44 * 60 < timers[0] <= 45 * 60
+    ended_at = (await state(world, incident_id)).source
+    assert ended_at is not None
+    assert ended_at.auto_end_at is not None
+    channel = str((await state(world, incident_id)).channel_id)
+    await bot_posted(world, channel, "ends automatically at")
+
+    async with world.api(tess) as api:
+        noted = await api.post(f"/api/v1/incidents/{incident_id}/notes", json={"text": "Watching it"})
+    assert noted.status_code == 200, noted.text
+    after = await state(world, incident_id)
+    assert after.source is not None
+    assert after.source.auto_end_at is None
+    assert after.status == IncidentStatus.ONGOING
+    await bot_posted(world, channel, "will not end automatically")
+
+
+async def test_an_alertmanager_with_a_wrong_token_is_refused_and_opens_nothing(world: World) -> None:
+    binary = require_alertmanager()
+    tess = team_admin(world)
+    integration = await make_integration(world, tess, "alertmanager")
+
+    async def failed_notifications(manager: Alertmanager) -> float:
+        async with httpx.AsyncClient(timeout=10) as http:
+            metrics = (await http.get(f"{manager.url}/metrics")).text
+        return sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in metrics.splitlines()
+            if line.startswith("alertmanager_notifications_failed_total") and 'integration="webhook"' in line
+        )
+
+    async with Alertmanager(integration["url"], bearer_token="not-the-token", binary=binary) as manager:
+        await manager.fire([alert("Intruder", summary="Should open nothing")])
+        await eventually(lambda: failed_notifications(manager), lambda n: n >= 1, what="a refused notification")
+        assert "401" in manager.log_tail()
+    assert await deliveries(world, tess, integration) == []  # not even recorded: nobody was authenticated
+    team = world.team_id
+    listed = [e async for e in world.stack.temporal.list_workflows(f"IncidentTeamId = '{team}'")]
+    assert listed == []
+
+
+async def test_an_integration_exported_as_yaml_imports_back_with_a_new_token(world: World) -> None:
+    tess = team_admin(world)
+    book = await create_playbook(world, tess, "Sev1 response")
+    made = await make_integration(
+        world,
+        tess,
+        "alertmanager",
+        playbook_id=book["id"],
+        routes=[{"match": {"severity": "critical"}, "playbook_id": book["id"], "commander_id": world.alice.id}],
+    )
+    async with world.api(tess) as api:
+        exported = await api.get(f"/api/v1/integrations/{made['id']}/export")
+        assert exported.status_code == 200, exported.text
+        assert made["token"] not in exported.text
+        assert "playbook: Sev1 response" in exported.text
+        assert f"commander: {world.alice.username}" in exported.text
+        imported = await api.post(
+            "/api/v1/integrations/import",
+            params={"team_id": world.team_id},
+            content=exported.text.replace("name: alertmanager prod", "name: copy"),
+            headers={"Content-Type": "application/yaml"},
+        )
+        assert imported.status_code == 201, imported.text
+        copy = imported.json()
+        assert copy["token"]
+        assert copy["token"] != made["token"]
+        assert copy["routes"] == made["routes"]
+        assert copy["playbook_id"] == book["id"]
+        wrong = await api.post(
+            "/api/v1/integrations/import",
+            params={"team_id": world.team_id},
+            content="kind: generic\nname: x\nroutes:\n  - match: {a: b}\n    playbook: Nope\n",
+            headers={"Content-Type": "application/yaml"},
+        )
+    assert wrong.status_code == 422
+    assert wrong.json()["fields"] == {"routes.0.playbook": "line 5: no playbook titled 'Nope'"}
+    async with world.api(world.alice) as api:  # not an admin
+        refused = await api.post(
+            "/api/v1/integrations/import",
+            params={"team_id": world.team_id},
+            content=exported.text,
+            headers={"Content-Type": "application/yaml"},
+        )
+    assert refused.status_code == 403

@@ -25,6 +25,7 @@ from models.command_table import COMMANDS
 from signing import Signer
 from tests.harness import Stack, World, stack_settings, world_in
 from tests.integration.backstage_helpers import browser, consent, csrf, sign_in
+from tests.integration.test_alert_intake import make_integration, team_admin
 from tests.integration.test_backstage import make_playbook, start_incident
 
 REFUSED = "This form is not from your current session"
@@ -66,10 +67,14 @@ class Visit:
 @dataclass(frozen=True)
 class Target:
     """What a route's form sends (`marker` goes into its text) and what the route changes, read back
-    (`answer`: the accepted form's response, for a route that makes something new)."""
+    (`answer`: the accepted form's response, for a route that makes something new); the status
+    the accepted form answers with (a page showing a token once is the answer itself, not a
+    redirect), and whether only a team admin may send it."""
 
     form: Callable[[Visit, str], dict[str, str]]
     read: Callable[[Visit, httpx.Response | None], Awaitable[str]]
+    accepted: int = 303
+    team_admin: bool = False
 
 
 async def signed_in_or_not(visit: Visit, _: httpx.Response | None) -> str:
@@ -102,6 +107,22 @@ async def made(visit: Visit, answer: httpx.Response | None) -> str:
     return name
 
 
+async def integration_record(visit: Visit, _: httpx.Response | None) -> str:
+    record = await visit.record(f"/api/v1/integrations/{visit.ids['integration_id']}")
+    return repr((record.get("version"), record.get("token_hint"), record.get("error")))
+
+
+async def integration_made(visit: Visit, answer: httpx.Response | None) -> str:
+    """The integration the accepted form made, named by the URL its answer shows once."""
+    if answer is None:
+        return "nothing yet"
+    shown = re.search(r'id="secret-url">[^<]*/hooks/alerts/(\w+)</code>', answer.text)
+    assert shown, "the answer shows no new integration"
+    record = await visit.record(f"/api/v1/integrations/{shown[1]}")
+    assert "Legit" in str(record.get("name")), record
+    return str(record["name"])
+
+
 def playbook_form(visit: Visit, marker: str) -> dict[str, str]:
     return {
         "version": "1",
@@ -128,6 +149,13 @@ TARGETS: dict[str, Target] = {
     ),
     "/backstage/playbooks/{playbook_id}": Target(playbook_form, playbook_record),
     "/backstage/playbooks/{playbook_id}/archive": Target(lambda v, m: {}, playbook_record),
+    "/backstage/teams/{team_id}/integrations": Target(
+        lambda v, m: {"kind": "generic", "name": f"{m} integration"}, integration_made, 201, team_admin=True
+    ),
+    "/backstage/integrations/{integration_id}/token": Target(lambda v, m: {}, integration_record, 200, team_admin=True),
+    "/backstage/integrations/{integration_id}/delete": Target(
+        lambda v, m: {"confirmed": "1"}, integration_record, team_admin=True
+    ),
 }
 
 
@@ -141,10 +169,14 @@ async def test_every_backstage_post_refuses_a_missing_forged_or_foreign_csrf_tok
         ids["playbook_id"] = (await make_playbook(world, world.alice))["id"]
     if "incident_id" in names:
         ids["incident_id"] = (await start_incident(world, world.alice, ids["playbook_id"], "Forgery"))["id"]
-    page = await sign_in(world, world.alice)
+    # Integrations are their team admins' alone: one signs in there (their own forms are forged).
+    user = team_admin(world) if target.team_admin else world.alice
+    if "integration_id" in names:
+        ids["integration_id"] = (await make_integration(world, user, "generic"))["id"]
+    page = await sign_in(world, user)
     listing = f"/backstage/teams/{world.team_id}/incidents"
     others = {
-        "alice's other session": csrf(await (await sign_in(world, world.alice)).get(listing)),
+        "the same person's other session": csrf(await (await sign_in(world, user)).get(listing)),
         "bob's session": csrf(await (await sign_in(world, world.bob)).get(listing)),
     }
     visit = Visit(world, page, csrf(await page.get(listing)), others, ids)
@@ -171,7 +203,7 @@ async def test_every_backstage_post_refuses_a_missing_forged_or_foreign_csrf_tok
     accepted = await page.post(
         path, data=target.form(visit, "Legit") | {"request_key": "one-key", "csrf_token": visit.token}
     )
-    assert accepted.status_code == 303, accepted.text
+    assert accepted.status_code == target.accepted, accepted.text
     after = await target.read(visit, accepted)
     assert after != before
     assert "Forged" not in after

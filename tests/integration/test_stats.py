@@ -13,6 +13,9 @@ from activities.stats_activities import StatsActivities
 from models.common import new_short_id
 from models.stats import FactsStatus, IncidentFacts, StatsSlice, StatsWindow, stats_month, stats_workflow_id
 from tests.harness import User, World, eventually
+from tests.integration.backstage_helpers import sign_in, text
+from tests.integration.slash_helpers import settled
+from tests.integration.test_alert_intake import make_integration, send, team_admin
 from tests.integration.test_incidents_api import playbook, ready, start
 from workflows.stats_workflow import IncidentStatsWorkflow
 
@@ -241,3 +244,53 @@ async def test_a_month_past_one_shard_continues_in_further_shards(world: World) 
         assert description.status == WorkflowExecutionStatus.RUNNING
         sizes.append(await handle.query(IncidentStatsWorkflow.slice, StatsWindow()))
     assert [s.total if s else None for s in sizes] == [2, 2, 2, None]
+
+
+async def test_an_incident_opened_by_an_alert_counts_under_its_integration_with_its_time_to_channel(
+    world: World,
+) -> None:
+    tess = team_admin(world)
+    integration = await make_integration(world, tess, "generic")
+    opened = await send(world, integration, {"title": "Checkout errors", "group_key": "checkout"})
+    assert opened.status_code == 200, opened.text
+    incident_id = opened.json()["incident_id"]
+    made = await settled(world, incident_id)
+    assert made.source is not None
+    assert made.channel_created_at is not None
+    to_channel = round((made.channel_created_at - made.source.first_alert_at).total_seconds())
+    assert 0 <= to_channel < 60
+    async with world.api(tess) as api:
+        assert (await api.post(f"/api/v1/incidents/{incident_id}/end")).status_code == 200
+    by_hand = await start(world, world.alice, name="By hand")  # private: alice's alone
+    await ready(world, world.alice, by_hand["id"])
+
+    integration_row = {
+        "integration_id": integration["id"],
+        "integration_name": "generic prod",
+        "kind": "generic",
+        "incidents": 1,
+    }
+    delay = {"count": 1, "median": float(to_channel), "p90": float(to_channel), "max": to_channel}
+    everything = await eventually(
+        lambda: stats(world, world.admin),
+        lambda s: (s["total"], s["ended"]) == (2, 1),
+        what="both incidents' reports, the alert's ended",
+    )
+    assert everything["by_source"] == {"people": 1, "integrations": [integration_row]}
+    assert everything["first_alert_to_channel_seconds"] == delay
+    # Who may see what stays as it was: the alert's incident is private to its commander (tess).
+    tess_sees = await stats(world, tess)
+    assert (tess_sees["total"], tess_sees["by_source"]) == (1, {"people": 0, "integrations": [integration_row]})
+    assert tess_sees["first_alert_to_channel_seconds"] == delay
+    alice_sees = await stats(world, world.alice)
+    assert (alice_sees["total"], alice_sees["by_source"]) == (1, {"people": 1, "integrations": []})
+    assert alice_sees["first_alert_to_channel_seconds"] == {"count": 0, "median": None, "p90": None, "max": None}
+
+    page = await sign_in(world, tess)
+    shown = await page.get(f"/backstage/teams/{world.team_id}/stats")
+    assert shown.status_code == 200
+    table = text(shown)
+    assert "By source" in table
+    assert "generic prod" in table
+    assert "Generic integration" in table
+    assert "over 1 incident opened by alerts" in table

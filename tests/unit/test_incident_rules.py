@@ -71,7 +71,7 @@ def incident(reminder: int = 0, **start: object) -> Incident:
     fields.update(start)
     state = new_incident(IncidentStart.model_validate(fields), T0, lambda: next(ids))
     made = Incident(state, lambda: next(ids))
-    made.channel_ready("chan" + "0" * 22, "inc-db-down-inc1", [], None)
+    made.channel_ready(T0, "chan" + "0" * 22, "inc-db-down-inc1", [], None)
     state.outbox.clear()
     return made
 
@@ -580,7 +580,7 @@ def test_what_people_typed_notifies_no_one_wherever_the_bot_posts_it() -> None:
         id="inc1", team_id=TEAM, name=f"{HOSTILE} db down", description=HOSTILE, reporter=actor(), playbook=hostile_book
     )
     made = Incident(new_incident(start, T0, lambda: next(ids)), lambda: next(ids))
-    made.channel_ready("chan" + "0" * 22, "inc-db-down-inc1", [], "http://mm/hooks/commands/" + "r" * 26)
+    made.channel_ready(T0, "chan" + "0" * 22, "inc-db-down-inc1", [], "http://mm/hooks/commands/" + "r" * 26)
     made.post_status_update(cmd.PostStatusUpdate(actor=actor(), message=HOSTILE), T0)
     made.announce(cmd.Announce(actor=actor(), channels=[TOWN]), T0)
     made.assign_item(cmd.AssignItem(actor=actor(), stage=0, item=0, assignee=fact()), T0)

@@ -148,11 +148,48 @@ function startCharts() {
   document.body.dataset.chartsReady = "true";
 }
 
+// Copy buttons: each copies the text of the element its data-copy names (a URL, a token
+// shown once). Shown only with script; without it the value is plain text to select. Where
+// the clipboard is not available (a page not served over https), the value is selected
+// for the person to copy themselves.
+function startCopy(button) {
+  const source = document.getElementById(button.dataset.copy);
+  if (!source) return;
+  const said = document.getElementById("copy-status");
+  button.hidden = false;
+  button.addEventListener("click", async () => {
+    const value = source.textContent.trim();
+    let copied = false;
+    try {
+      if (navigator.clipboard && window.isSecureContext) {
+        await navigator.clipboard.writeText(value);
+        copied = true;
+      }
+    } catch (_) {
+      copied = false;
+    }
+    if (!copied) {
+      const range = document.createRange();
+      range.selectNodeContents(source);
+      const selection = window.getSelection();
+      selection.removeAllRanges();
+      selection.addRange(range);
+      try { copied = document.execCommand("copy"); } catch (_) { copied = false; }
+    }
+    if (said) said.textContent = copied ? "Copied." : "Selected: press Ctrl+C (or ⌘C) to copy.";
+    if (copied) {
+      button.dataset.copied = "true";
+      setTimeout(() => { delete button.dataset.copied; }, 2000);
+    }
+  });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   const live = document.getElementById("live");
   if (live) startLive(live);
   if (document.getElementById("stages")) startEditor();
   if (document.getElementById("chart-data") && window.Chart) startCharts();
+  document.querySelectorAll("button.copy[data-copy]").forEach(startCopy);
   document.querySelectorAll("form[data-confirm]").forEach(form => form.addEventListener("submit", event => {
     if (!window.confirm(form.dataset.confirm)) event.preventDefault();
   }));
@@ -173,6 +210,8 @@ document.addEventListener("DOMContentLoaded", () => {
   // After a refused form, focus goes to what to fix.
   const summary = document.getElementById("error-summary");
   const refused = document.querySelector(".form-error");
+  const secret = document.getElementById("secret");
   if (summary) summary.focus();
+  else if (secret) secret.focus();  // a token shown once: read first
   else if (refused) (refused.closest("form").querySelector("[aria-invalid=true]") || refused.closest("form").querySelector("input:not([type=hidden]), textarea, select, button")).focus();
 });
