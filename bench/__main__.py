@@ -9,7 +9,11 @@ trivial workflow's start, update and query with a worker of its own):
   (`GET /api/v1/incidents/{id}`);
 - an incident's start, from `POST /api/v1/incidents` until its channel exists with its
   members and the opening post;
-- `GET /api/v1/stats` over a team with 10,000 ended incidents.
+- `GET /api/v1/stats` over a team with 10,000 ended incidents;
+- the issue's alert storm (`bench/alert_storm.py`): 10,000 alerts in 100 groups within a
+  minute, sent as Alertmanager sends them, counted from Temporal, with a person's slash
+  command timed while it happens (`--storm=ALERTSxGROUPS[xSECONDS]` for a smaller one,
+  `--no-storm` to skip it).
 Each figure is printed with its ratio to the floor and checked against its target
 (targets are checked here, never by timed tests). Results go to `.bench/results.json`.
 """
@@ -30,7 +34,7 @@ import aiohttp
 from temporalio.worker import Worker
 
 from activities.stats_activities import StatsActivities
-from bench import truth
+from bench import alert_storm, truth
 from bench.bare_temporal import FloorWorkflow
 from devstack.stack import stack_settings, start_stack
 from devstack.worlds import World, eventually, make_world, slash_form
@@ -350,7 +354,9 @@ async def stats_over(world: World, incidents: int, rounds: int) -> dict[str, Any
     return {"stats_10k_incidents": {**summary(samples), "incidents": incidents, "seed_seconds": round(seeded, 1)}}
 
 
-async def main(rounds: int, *, with_stats: bool, with_truth: bool) -> dict[str, Any]:
+async def main(
+    rounds: int, *, with_stats: bool, with_truth: bool, storm: tuple[int, int, float] | None = (10_000, 100, 60)
+) -> dict[str, Any]:
     # Production timings: what a person and a REST client wait for, and when they are answered pending.
     stack = await start_stack(stack_settings(auth_cache_seconds=30.0, slash_reply_seconds=2.5))
     try:
@@ -372,22 +378,41 @@ async def main(rounds: int, *, with_stats: bool, with_truth: bool) -> dict[str, 
             results |= await truth.under_load(make_world(stack), 500)
             results |= await truth.concurrent_starts(make_world(stack), 200)
             results |= await truth.worker_killed(make_world(stack), 60)
+        if storm is not None:
+            alerts, groups, seconds = storm
+            results |= await alert_storm.storm(make_world(stack), alerts=alerts, groups=groups, seconds=seconds)
         return results
     finally:
         await stack.stop()
+
+
+def storm_size(argv: list[str]) -> tuple[int, int, float] | None:
+    """`--storm=ALERTSxGROUPS[xSECONDS]` (default 10000x100x60), None with `--no-storm`."""
+    if "--no-storm" in argv:
+        return None
+    given = next((a.removeprefix("--storm=") for a in argv if a.startswith("--storm=")), "10000x100x60")
+    parts = given.split("x")
+    return int(parts[0]), int(parts[1]), float(parts[2]) if len(parts) > 2 else 60.0
 
 
 if __name__ == "__main__":
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     rounds = int(args[0]) if args else 100
     results = asyncio.run(
-        main(rounds, with_stats="--no-stats" not in sys.argv, with_truth="--no-truth" not in sys.argv)
+        main(
+            rounds,
+            with_stats="--no-stats" not in sys.argv,
+            with_truth="--no-truth" not in sys.argv,
+            storm=storm_size(sys.argv),
+        )
     )
-    lines = verdicts(results) + [f"untrue answer: {line}" for line in truth.untrue(results)]
+    failures = [f"untrue answer: {line}" for line in truth.untrue(results)]
+    failures += [f"alert storm: {line}" for line in alert_storm.wrong(results)]
+    lines = verdicts(results) + alert_storm.verdicts(results) + failures
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2))
     for name, value in results.items():
         print(f"{name:>22}: {value}")
     print()
     print("\n".join(lines))
-    exit_process(1 if truth.untrue(results) else 0)
+    exit_process(1 if failures else 0)

@@ -103,7 +103,7 @@ async def test_an_admin_creates_one_sees_its_token_once_rotates_it_and_deletes_i
     assert f"ending …{token[-4:]}" in shown
     assert "Prometheus Alertmanager" in shown
     assert "Paging" in shown
-    assert f"Routes: 0 — edit them with PATCH /api/v1/integrations/{integration_id}" in shown
+    assert f"Routes: 0 — edit them with PATCH /api/v1/integrations/{integration_id} , or export" in shown
     assert f'id="url-{integration_id}">{url}</code>' in listed.text
     assert read(listed).shows(HOSTILE)
     assert read(listed).dangers == []
