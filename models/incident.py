@@ -86,6 +86,8 @@ class EventType(StrEnum):
     ALERT_FIRING = "alert_firing"
     ALERT_RESOLVED = "alert_resolved"
     ALERTS_RESOLVED = "alerts_resolved"
+    # Alert changes past the timeline's share for single alerts, counted in one entry.
+    ALERTS_UNLISTED = "alerts_unlisted"
     # The route's automatic end, once every alert had resolved and nobody acted meanwhile.
     AUTO_ENDED = "auto_ended"
 

@@ -28,10 +28,10 @@ from temporalio.client import WithStartWorkflowOperation
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from models.alerts import AlertNotification, PayloadError, matches, parse_notification
+from models.alerts import MAX_GROUP_KEY, AlertNotification, PayloadError, matches, parse_notification
 from models.common import Actor, short_id_from
 from models.incident import IncidentStart, incident_workflow_id
-from models.incident_alerts import AlertSource, ReceiveAlerts
+from models.incident_alerts import AlertSource, ReceiveAlerts, parts
 from models.incident_commands import CommandResult
 from models.integration import Delivery, Integration, IntegrationRoute, token_matches
 from models.playbook import Playbook
@@ -184,42 +184,52 @@ async def _deliver(svc: Services, integration: Integration, notification: AlertN
         commander_fact(svc, integration.team_id, commander_id or integration.created_by),
         invited_facts(svc, integration.team_id, playbook),
     )
-    update = ReceiveAlerts(
-        update_id=f"alerts:{hashlib.sha256(body).hexdigest()[:40]}", notification=notification, received_at=now
+    base = f"alerts:{hashlib.sha256(body).hexdigest()[:40]}"
+    reporter = Actor(
+        user_id=str(bot["id"]), username=str(bot.get("username", "")), is_team_member=True, is_channel_member=True
     )
     key = f"{integration.id}:{notification.group_key}"
-    first = _latest.get(key) or 0
-    for n in range(first, first + CHAIN_MAX):
-        incident_id = incident_id_for(integration, notification.group_key, n)
-        start = IncidentStart(
-            id=incident_id,
-            team_id=integration.team_id,
-            team_name=str(team.get("name", "")),
-            name=notification.title[:64],
-            description=notification.description[:1024],
-            reporter=Actor(
-                user_id=str(bot["id"]),
-                username=str(bot.get("username", "")),
-                is_team_member=True,
-                is_channel_member=True,
-            ),
-            commander=commander,
-            playbook=playbook,
-            invited=invited,
-            config=incident_config(svc.settings, incident_id),
-            requested_at=now,
-            source=_source(integration, notification, route, now),
-        )
-        result = await _hand_over(svc, start, playbook, str(team.get("display_name", "")), update)
-        if result is None:
-            continue  # that incident is over: the group's next one
-        _latest.put(key, n)
-        remember_location(incident_id, integration.team_id, result.incident.channel_id)
-        source = result.incident.source
-        return Received(incident_id, result.message, opened=source is not None and source.notifications == 1)
-    raise ServiceError(
-        409, "conflict", f"The alert group has had {CHAIN_MAX} incidents; give its alerts another group key."
+    answers: list[tuple[str, CommandResult]] = []
+    for index, part in enumerate(parts(notification)):
+        # Each part is its own update (its id derived from the notification's bytes and its
+        # place), so a notification sent again is applied once, part by part.
+        update = ReceiveAlerts(update_id=f"{base}:{index}", notification=part, received_at=now)
+        first = _latest.get(key) or 0
+        for n in range(first, first + CHAIN_MAX):
+            incident_id = incident_id_for(integration, notification.group_key, n)
+            start = IncidentStart(
+                id=incident_id,
+                team_id=integration.team_id,
+                team_name=str(team.get("name", "")),
+                name=notification.title[:64],
+                description=notification.description[:1024],
+                reporter=reporter,
+                commander=commander,
+                playbook=playbook,
+                invited=invited,
+                config=incident_config(svc.settings, incident_id),
+                requested_at=now,
+                source=_source(integration, part, route, now),
+            )
+            result = await _hand_over(svc, start, playbook, str(team.get("display_name", "")), update)
+            if result is None:
+                continue  # that incident is over: the group's next one
+            _latest.put(key, n)
+            remember_location(incident_id, integration.team_id, result.incident.channel_id)
+            answers.append((incident_id, result))
+            break
+        else:
+            raise ServiceError(
+                409, "conflict", f"The alert group has had {CHAIN_MAX} incidents; give its alerts another group key."
+            )
+    incident_id, first_answer = answers[0]
+    source = first_answer.incident.source
+    message = (
+        first_answer.message
+        if len(answers) == 1
+        else f"{len(answers)} parts: " + " ".join(result.message for _, result in answers)
     )
+    return Received(incident_id, message[:1000], opened=source is not None and source.notifications == 1)
 
 
 def _source(
@@ -229,7 +239,7 @@ def _source(
         integration_id=integration.id,
         integration_name=integration.name,
         kind=integration.kind,
-        group_key=notification.group_key,
+        group_key=notification.group_key[:MAX_GROUP_KEY],
         group_labels=notification.group_labels,
         severity=(route.severity if route and route.severity else None) or notification.severity,
         first_alert_at=now,

@@ -53,7 +53,15 @@ from models.incident import (
     TimelineEvent,
     UpdateStatus,
 )
-from models.incident_alerts import ALERTS_KEPT, AlertRecord, ReceiveAlerts
+from models.incident_alerts import (
+    ALERT_EVENTS_KEPT,
+    ALERTS_KEPT,
+    OTHERS_KEPT,
+    AlertRecord,
+    ReceiveAlerts,
+    compact,
+    digest,
+)
 from models.incident_commands import (
     AddItem,
     AddNote,
@@ -1056,14 +1064,13 @@ class Incident:
         assert source is not None  # checked
         source.notifications += 1
         changed: list[AlertRecord] = []
-        for alert in command.notification.alerts:
-            known = source.alerts.get(alert.fingerprint)
-            if known is not None and known.status == alert.status:
-                continue
-            if known is None and len(source.alerts) >= ALERTS_KEPT:
-                source.uncounted += 1
+        unlisted = 0
+        for alert in map(compact, command.notification.alerts):
+            before = source.status_of(alert.fingerprint)
+            if before == alert.status:
                 continue
             firing = alert.status == AlertStatus.FIRING
+            known = source.alerts.get(alert.fingerprint)
             record = AlertRecord(
                 fingerprint=alert.fingerprint,
                 status=alert.status,
@@ -1073,16 +1080,37 @@ class Incident:
                 firing_since=(alert.starts_at or now) if firing else (known.firing_since if known else alert.starts_at),
                 resolved_at=None if firing else (alert.ends_at or now),
             )
-            source.alerts[alert.fingerprint] = record
+            if known is not None or len(source.alerts) < ALERTS_KEPT:
+                source.alerts[alert.fingerprint] = record
+            elif before is not None or len(source.others) < OTHERS_KEPT:
+                source.others[digest(alert.fingerprint)] = alert.status
+            else:
+                source.uncounted += 1
+                continue
             changed.append(record)
-            self.record(
-                now,
-                self.state.reporter_id,
-                EventType.ALERT_FIRING if firing else EventType.ALERT_RESOLVED,
-                f"Alert {'firing' if firing else 'resolved'}: {record.title}",
-                {"fingerprint": record.fingerprint, "labels": record.labels, "links": record.links},
-                post=False,
-            )
+            if source.alert_events >= ALERT_EVENTS_KEPT:
+                unlisted += 1
+            else:
+                source.alert_events += 1
+                self.record(
+                    now,
+                    self.state.reporter_id,
+                    EventType.ALERT_FIRING if firing else EventType.ALERT_RESOLVED,
+                    f"Alert {'firing' if firing else 'resolved'}: {record.title}",
+                    {"fingerprint": record.fingerprint, "labels": record.labels, "links": record.links[:1]},
+                    post=False,
+                )
+        if unlisted:
+            if not source.unlisted:
+                self.record(
+                    now,
+                    self.state.reporter_id,
+                    EventType.ALERTS_UNLISTED,
+                    f"The timeline lists the group's first {ALERT_EVENTS_KEPT} alert changes; later ones are "
+                    "counted (the incident's source shows how many)",
+                    post=False,
+                )
+            source.unlisted += unlisted
         if not changed:
             return "Nothing new: every alert of this notification was already recorded."
         fired = [r for r in changed if r.status == AlertStatus.FIRING]

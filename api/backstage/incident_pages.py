@@ -157,7 +157,12 @@ async def incident_list(team_id: str, request: Request, who: Visitor = Depends(v
 TIMELINE_KINDS: dict[str, tuple[str, frozenset[EventType]]] = {
     "updates": ("Status updates", frozenset({EventType.STATUS_UPDATE})),
     "notes": ("Notes", frozenset({EventType.NOTE_ADDED})),
-    "alerts": ("Alerts", frozenset({EventType.ALERT_FIRING, EventType.ALERT_RESOLVED, EventType.ALERTS_RESOLVED})),
+    "alerts": (
+        "Alerts",
+        frozenset(
+            {EventType.ALERT_FIRING, EventType.ALERT_RESOLVED, EventType.ALERTS_RESOLVED, EventType.ALERTS_UNLISTED}
+        ),
+    ),
     "checklist": ("Checklist", ITEM_EVENTS | {EventType.COMMAND_RUN}),
     "stages": ("Stages", frozenset({EventType.STAGE_CHANGED})),
     "people": ("People", frozenset({EventType.COMMANDER_CHANGED, EventType.MEMBER_INVITED})),

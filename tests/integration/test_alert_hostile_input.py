@@ -22,7 +22,7 @@ from temporalio.api.enums.v1 import EventType
 from tests.fuzz import through_the_stack
 from tests.harness import World
 from tests.integration.slash_helpers import bot_posts
-from tests.integration.test_alert_intake import make_integration, team_admin
+from tests.integration.test_alert_intake import make_integration, send, team_admin
 
 pytestmark = pytest.mark.property
 
@@ -141,3 +141,46 @@ async def test_hostile_notifications_never_fail_and_nothing_in_them_notifies_or_
             assert "@here" not in message
             assert not UNSAFE_LINK.search(message), message[:500]
     assert failed == []
+
+
+async def test_notifications_as_large_as_the_api_takes_keep_the_incident_within_temporals_limits(
+    world: World,
+) -> None:
+    """Six notifications of about 1 MB (MAX_BODY_BYTES), a thousand alerts each with long labels
+    and links: each is split into updates under Temporal's payload limit, and what the incident
+    keeps of the alerts is bounded, so its state (carried whole by continue-as-new and queries)
+    stays well under the 2 MB Temporal refuses; no workflow task fails and every alert counts."""
+    tess = team_admin(world)
+    integration = await make_integration(world, tess, "alertmanager")
+    limit = world.stack.settings.max_body_bytes
+    sent = 0
+    incident_id = ""
+    for n in range(6):
+        alerts = [
+            {
+                "status": "firing",
+                "labels": {"alertname": "Big", "n": f"{n}-{i}", "blob": "x" * 700},
+                "annotations": {"summary": "s" * 150},
+                "startsAt": "2026-01-01T00:00:00Z",
+                "generatorURL": "http://graph.example/" + "p" * 100,
+                "fingerprint": f"{n}-{i}",
+            }
+            for i in range(1000)
+        ]
+        body = {"version": "4", "groupKey": "big", "status": "firing", "alerts": alerts}
+        while len(raw := json.dumps(body).encode()) > limit - 1024:
+            alerts.pop()
+        answer = await send(world, integration, raw)
+        assert answer.status_code == 200, answer.text[:300]
+        sent += len(alerts)
+        incident_id = answer.json()["incident_id"]
+    handle = world.stack.temporal.get_workflow_handle(f"incident-{incident_id}")
+    failed = [
+        e async for e in handle.fetch_history_events() if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED
+    ]
+    assert failed == []
+    state = await handle.query("get_state")
+    assert len(json.dumps(state)) < 1_000_000
+    source = state["source"]
+    assert len(source["alerts"]) + len(source["others"]) == sent
+    assert source["uncounted"] == 0

@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 
+from models.incident_alerts import LINKS_KEPT
 from tests.harness import User, World, eventually
 from tests.integration.backstage_helpers import csrf, sign_in, text
 from tests.integration.slash_helpers import create_playbook, state
@@ -262,8 +263,10 @@ async def test_the_incident_page_of_an_alert_opened_incident_shows_its_source(wo
     assert "Severity: critical" in source
     parsed = read(shown)
     hrefs = set(parsed.attributes)
-    assert set(links[:5]) <= hrefs  # up to 5, as sent (escaped in the markup: it parses back)
-    assert links[5] not in shown.text
+    # An incident keeps an alert's first LINKS_KEPT links: shown as sent (escaped in the markup:
+    # it parses back), the others not.
+    assert set(links[:LINKS_KEPT]) <= hrefs
+    assert links[LINKS_KEPT] not in shown.text
     assert "<svg" not in shown.text
     assert parsed.dangers == []
     assert parsed.scripts == []

@@ -14,7 +14,7 @@ from models.alerts import AlertNotification, parse_notification
 from models.common import Actor, UserFact
 from models.effects import PostEffect
 from models.incident import EventType, IncidentStart, IncidentStatus
-from models.incident_alerts import ALERTS_LISTED, AlertSource, ReceiveAlerts
+from models.incident_alerts import ALERT_EVENTS_KEPT, ALERTS_KEPT, ALERTS_LISTED, AlertSource, ReceiveAlerts
 from models.incident_commands import AddNote, EndIncident
 from models.integration import IntegrationKind
 from workflows.incident_rules import Incident, check_start, new_incident
@@ -187,3 +187,19 @@ def test_an_integrations_start_checks_its_playbook_and_commander_not_the_bots_pe
     robot = UserFact(user_id="r" * 26, username="robot", is_team_member=True, is_bot=True)
     with pytest.raises(ApplicationError, match="is a bot"):
         check_start(start.model_copy(update={"commander": robot}))
+
+
+def test_a_group_of_thousands_of_alerts_is_kept_bounded_and_still_counted_once() -> None:
+    incident = opened()
+    many = notification(*((f"db-{n}", "firing") for n in range(700)))
+    receive(incident, many)
+    receive(incident, many)  # sent again: nothing new, whichever alerts are kept in full
+    source = incident.state.source
+    assert source is not None
+    assert (len(source.alerts), len(source.others), source.firing) == (ALERTS_KEPT, 700 - ALERTS_KEPT, 700)
+    assert len(events(incident, EventType.ALERT_FIRING)) == ALERT_EVENTS_KEPT
+    assert source.unlisted == 700 - ALERT_EVENTS_KEPT
+    assert len([e for e in incident.state.timeline if e.type == EventType.ALERTS_UNLISTED]) == 1
+    receive(incident, notification(*((f"db-{n}", "resolved") for n in range(700))))
+    assert (source.firing, source.resolved) == (0, 700)
+    assert len([e for e in incident.state.timeline if e.type == EventType.ALERTS_UNLISTED]) == 1
