@@ -246,6 +246,8 @@ class IncidentState(Model):
     # Channels `/incident announce` named: kept informed like the broadcast channels.
     announced_channel_ids: list[str] = Field(default_factory=list)
     timeline: list[TimelineEvent] = Field(default_factory=list)
+    # About how many bytes the timeline takes (see `incident_rules.TIMELINE_MAX_BYTES`); 0: not counted yet.
+    timeline_bytes: int = 0
     post_ids: dict[str, str] = Field(default_factory=dict)
     # The dedupe key each remembered post was made with (kept when it is edited in place).
     post_keys: dict[str, str] = Field(default_factory=dict)

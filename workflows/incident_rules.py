@@ -110,7 +110,14 @@ SHOWN_BY_CHECKLIST_ONLY = frozenset(
 CHECKLIST_POST = "opening"
 # Reminder posts are remembered as "reminder:<seq>" until an update answers them.
 REMINDER_POST = "reminder:"
+# What the timeline keeps: its newest events, at most this many and about this many bytes
+# (summaries and details). The incident's whole state travels in one payload (continue-as-new,
+# queries), which Temporal refuses over 2 MB: without a bound, a few hundred long notes would
+# wedge the incident.
 MAX_TIMELINE_EVENTS = 5000
+TIMELINE_MAX_BYTES = 384 * 1024
+# The status updates the state keeps in full (the newest; the timeline has them too).
+STATUS_UPDATES_KEPT = 50
 # How much of a Temporal operator's cancellation reason the timeline keeps.
 OPERATOR_REASON_MAX = 200
 # The refusal of a command typed in a channel that is not the incident's (the slash command
@@ -231,6 +238,11 @@ def new_incident(start: IncidentStart, now: datetime, new_id: Callable[[], str])
     return state
 
 
+def event_size(event: TimelineEvent) -> int:
+    """About how many bytes an event takes in the state's payload (deterministic, cheap)."""
+    return 80 + len(event.summary) + sum(len(str(key)) + len(str(value)) for key, value in event.details.items())
+
+
 class Incident:
     """Operations on one incident's state."""
 
@@ -267,12 +279,26 @@ class Incident:
         actor_id = actor if isinstance(actor, str) else actor.user_id
         event = TimelineEvent(at=now, actor_id=actor_id, type=kind, summary=summary, details=details or {})
         self.state.timeline.append(event)
-        if len(self.state.timeline) > MAX_TIMELINE_EVENTS:
-            del self.state.timeline[: len(self.state.timeline) - MAX_TIMELINE_EVENTS]
+        self._keep_timeline_bounded(event)
         if post if post is not None else kind not in SHOWN_BY_CHECKLIST_ONLY:
             self.post(summary)
         if kind in CHECKLIST_EVENTS:
             self.refresh_checklist()
+
+    def _keep_timeline_bounded(self, added: TimelineEvent) -> None:
+        state = self.state
+        if state.timeline_bytes == 0:
+            state.timeline_bytes = sum(map(event_size, state.timeline))
+        else:
+            state.timeline_bytes += event_size(added)
+        drop = 0
+        while len(state.timeline) - drop > 1 and (
+            len(state.timeline) - drop > MAX_TIMELINE_EVENTS or state.timeline_bytes > TIMELINE_MAX_BYTES
+        ):
+            state.timeline_bytes -= event_size(state.timeline[drop])
+            drop += 1
+        if drop:
+            del state.timeline[:drop]
 
     def did(
         self,
@@ -816,6 +842,7 @@ class Incident:
         self.learn(command.actor, now)
         update = StatusUpdate(at=now, author_id=command.actor.user_id, message=command.message, status=command.status)
         self.state.status_updates.append(update)
+        del self.state.status_updates[:-STATUS_UPDATES_KEPT]
         if self.state.first_status_update_at is None:
             self.state.first_status_update_at = now
             self.enqueue(StatsEffect())
