@@ -23,13 +23,14 @@ import hashlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from temporalio.client import WithStartWorkflowOperation
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from models.alerts import MAX_GROUP_KEY, AlertNotification, PayloadError, matches, parse_notification
-from models.common import Actor, short_id_from
+from models.common import Actor, UserFact, short_id_from
 from models.incident import IncidentStart, incident_workflow_id
 from models.incident_alerts import AlertSource, ReceiveAlerts, parts
 from models.incident_commands import CommandResult
@@ -46,8 +47,8 @@ from service.incident_starts import (
     start_options,
     team_record,
 )
-from service.integrations import integration_handle, integration_state
-from service.temporal_calls import NotAnswered, execute_update_with_start
+from service.integrations import integration_for_delivery, integration_handle
+from service.temporal_calls import Gone, NotAnswered, execute_update, execute_update_with_start
 from service.ttl_cache import TTLCache
 from workflows.incident_workflow import IncidentWorkflow
 from workflows.integration_workflow import IntegrationWorkflow
@@ -89,13 +90,7 @@ def bearer_or_basic_password(authorization: str) -> str:
 async def authenticate(svc: Services, integration_id: str, authorization: str) -> Integration:
     """The integration, if the token is its current one; 401 otherwise, whatever was wrong."""
     token = bearer_or_basic_password(authorization)
-    integration: Integration | None = None
-    try:
-        state = await integration_state(svc, integration_id)
-        integration = None if state.deleted else state.integration
-    except ServiceError as error:
-        if error.status != 404:
-            raise
+    integration = await integration_for_delivery(svc, integration_id)
     stored = integration.token_sha256 if integration is not None else _NO_TOKEN_SHA256
     if not token_matches(token, stored) or integration is None:
         raise ServiceError(
@@ -153,75 +148,46 @@ async def receive(
     return received
 
 
+# Deliveries waiting to be recorded, by integration; sent about once a second, one signal per
+# integration, so a storm of notifications is a few signals, not one each.
+_unrecorded: dict[str, tuple[Services, list[Delivery]]] = {}
+_flushing: set[asyncio.Future[None]] = set()
+RECORD_EVERY_SECONDS = 1.0
+
+
 def _record(svc: Services, integration: Integration, delivery: Delivery) -> None:
-    """Tell the integration what became of the delivery (for its admins), without making the sender wait."""
-
-    async def signal() -> None:
-        try:
-            await integration_handle(svc, integration.id).signal(
-                IntegrationWorkflow.record_delivery, delivery, rpc_timeout=svc.rpc_timeout
-            )
-        except Exception as error:  # the delivery itself is done; its record is a courtesy
-            log.warning("integration %s: delivery not recorded: %s", integration.id, error)
-
-    task = asyncio.ensure_future(signal())
-    _pending.add(task)
-    task.add_done_callback(_pending.discard)
+    """Tell the integration what became of the delivery (for its admins), without making the
+    sender wait. A courtesy record: a process that dies within the second loses its last ones."""
+    _unrecorded.setdefault(integration.id, (svc, []))[1].append(delivery)
+    if all(task.done() for task in _flushing):
+        task = asyncio.ensure_future(_flush())
+        _flushing.add(task)
+        task.add_done_callback(_flushing.discard)
 
 
-_pending: set[asyncio.Future[None]] = set()
+async def _flush() -> None:
+    while _unrecorded:
+        await asyncio.sleep(RECORD_EVERY_SECONDS)
+        batches = dict(_unrecorded)
+        _unrecorded.clear()
+        for integration_id, (svc, deliveries) in batches.items():
+            try:
+                await integration_handle(svc, integration_id).signal(
+                    IntegrationWorkflow.record_deliveries, deliveries, rpc_timeout=svc.rpc_timeout
+                )
+            except Exception as error:  # the deliveries themselves are done
+                log.warning("integration %s: %d deliveries not recorded: %s", integration_id, len(deliveries), error)
 
 
 async def _deliver(svc: Services, integration: Integration, notification: AlertNotification, body: bytes) -> Received:
-    route = route_for(integration, notification)
-    playbook_id = route.playbook_id if route and route.playbook_id else integration.playbook_id
-    now = datetime.now(UTC)
-    playbook, team, bot = await asyncio.gather(
-        read_playbook(svc, playbook_id), team_record(svc, integration.team_id), svc.mattermost.bot_user()
-    )
-    commander_id = (route.commander_id if route else None) or (playbook.default_commander_id if playbook else None)
-    commander, invited = await asyncio.gather(
-        commander_fact(svc, integration.team_id, commander_id or integration.created_by),
-        invited_facts(svc, integration.team_id, playbook),
-    )
     base = f"alerts:{hashlib.sha256(body).hexdigest()[:40]}"
-    reporter = Actor(
-        user_id=str(bot["id"]), username=str(bot.get("username", "")), is_team_member=True, is_channel_member=True
-    )
-    key = f"{integration.id}:{notification.group_key}"
+    starter = _Starter(svc, integration, notification, route_for(integration, notification))
     answers: list[tuple[str, CommandResult]] = []
     for index, part in enumerate(parts(notification)):
         # Each part is its own update (its id derived from the notification's bytes and its
         # place), so a notification sent again is applied once, part by part.
-        update = ReceiveAlerts(update_id=f"{base}:{index}", notification=part, received_at=now)
-        first = _latest.get(key) or 0
-        for n in range(first, first + CHAIN_MAX):
-            incident_id = incident_id_for(integration, notification.group_key, n)
-            start = IncidentStart(
-                id=incident_id,
-                team_id=integration.team_id,
-                team_name=str(team.get("name", "")),
-                name=notification.title[:64],
-                description=notification.description[:1024],
-                reporter=reporter,
-                commander=commander,
-                playbook=playbook,
-                invited=invited,
-                config=incident_config(svc.settings, incident_id),
-                requested_at=now,
-                source=_source(integration, part, route, now),
-            )
-            result = await _hand_over(svc, start, playbook, str(team.get("display_name", "")), update)
-            if result is None:
-                continue  # that incident is over: the group's next one
-            _latest.put(key, n)
-            remember_location(incident_id, integration.team_id, result.incident.channel_id)
-            answers.append((incident_id, result))
-            break
-        else:
-            raise ServiceError(
-                409, "conflict", f"The alert group has had {CHAIN_MAX} incidents; give its alerts another group key."
-            )
+        update = ReceiveAlerts(update_id=f"{base}:{index}", notification=part, received_at=starter.now)
+        answers.append(await _to_group_incident(svc, integration, notification.group_key, update, starter))
     incident_id, first_answer = answers[0]
     source = first_answer.incident.source
     message = (
@@ -230,6 +196,118 @@ async def _deliver(svc: Services, integration: Integration, notification: AlertN
         else f"{len(answers)} parts: " + " ".join(result.message for _, result in answers)
     )
     return Received(incident_id, message[:1000], opened=source is not None and source.notifications == 1)
+
+
+async def _to_group_incident(
+    svc: Services, integration: Integration, group_key: str, update: ReceiveAlerts, starter: _Starter
+) -> tuple[str, CommandResult]:
+    """The group's incident's answer: the one this process last saw first (most notifications of
+    a group go there, and need no start, so no facts are gathered), else the group's first
+    incident that is not over, opened if it does not exist."""
+    key = f"{integration.id}:{group_key}"
+    known = _latest.get(key)
+    if known is not None:
+        incident_id = incident_id_for(integration, group_key, known)
+        result = await _send(svc, incident_id, update)
+        if result is not None:
+            return incident_id, result
+    first = known or 0
+    for n in range(first, first + CHAIN_MAX):
+        incident_id = incident_id_for(integration, group_key, n)
+        start, playbook, team_name = await starter.start(incident_id, update.notification)
+        result = await _hand_over(svc, start, playbook, team_name, update)
+        if result is None:
+            continue  # that incident is over: the group's next one
+        _latest.put(key, n)
+        remember_location(incident_id, integration.team_id, result.incident.channel_id)
+        return incident_id, result
+    raise ServiceError(
+        409, "conflict", f"The alert group has had {CHAIN_MAX} incidents; give its alerts another group key."
+    )
+
+
+class _Starter:
+    """The start of the group's incident, should one be needed: its facts (playbook, team, bot,
+    commander, invited people) are gathered the first time, once per notification."""
+
+    def __init__(
+        self, svc: Services, integration: Integration, notification: AlertNotification, route: IntegrationRoute | None
+    ) -> None:
+        self.svc = svc
+        self.integration = integration
+        self.notification = notification
+        self.route = route
+        self.now = datetime.now(UTC)
+        self._facts: tuple[Playbook | None, dict[str, Any], Actor, UserFact | None, list[UserFact]] | None = None
+
+    async def _gather(self) -> tuple[Playbook | None, dict[str, Any], Actor, UserFact | None, list[UserFact]]:
+        if self._facts is None:
+            svc, integration, route = self.svc, self.integration, self.route
+            playbook_id = route.playbook_id if route and route.playbook_id else integration.playbook_id
+            playbook, team, bot = await asyncio.gather(
+                read_playbook(svc, playbook_id), team_record(svc, integration.team_id), svc.mattermost.bot_user()
+            )
+            commander_id = (route.commander_id if route else None) or (
+                playbook.default_commander_id if playbook else None
+            )
+            commander, invited = await asyncio.gather(
+                commander_fact(svc, integration.team_id, commander_id or integration.created_by),
+                invited_facts(svc, integration.team_id, playbook),
+            )
+            reporter = Actor(
+                user_id=str(bot["id"]),
+                username=str(bot.get("username", "")),
+                is_team_member=True,
+                is_channel_member=True,
+            )
+            self._facts = (playbook, team, reporter, commander, invited)
+        return self._facts
+
+    async def start(self, incident_id: str, part: AlertNotification) -> tuple[IncidentStart, Playbook | None, str]:
+        playbook, team, reporter, commander, invited = await self._gather()
+        start = IncidentStart(
+            id=incident_id,
+            team_id=self.integration.team_id,
+            team_name=str(team.get("name", "")),
+            name=self.notification.title[:64],
+            description=self.notification.description[:1024],
+            reporter=reporter,
+            commander=commander,
+            playbook=playbook,
+            invited=invited,
+            config=incident_config(self.svc.settings, incident_id),
+            requested_at=self.now,
+            source=_source(self.integration, part, self.route, self.now),
+        )
+        return start, playbook, str(team.get("display_name", ""))
+
+
+async def _send(svc: Services, incident_id: str, update: ReceiveAlerts) -> CommandResult | None:
+    """The update to an incident that exists; None when it is over (ended, or its run closed)."""
+    try:
+        result: CommandResult = await execute_update(
+            svc.temporal.get_workflow_handle(incident_workflow_id(incident_id)),
+            IncidentWorkflow.receive_alerts,
+            update,
+            rpc_timeout=svc.rpc_timeout,
+            update_id=update.update_id,
+        )
+    except Gone:
+        return None
+    except ServiceError as error:
+        if error.status == 409:  # ended
+            return None
+        raise
+    except NotAnswered:
+        raise _busy() from None
+    return result
+
+
+def _busy() -> ServiceError:
+    # The sender sends it again (Alertmanager retries a 5xx): the same update id, applied once.
+    return ServiceError(
+        503, "unavailable", "The incident service is busy; the notification was not taken. Send it again."
+    )
 
 
 def _source(
@@ -276,8 +354,5 @@ async def _hand_over(
             return None
         raise
     except NotAnswered:
-        # The sender sends it again (Alertmanager retries a 5xx): the same update id, applied once.
-        raise ServiceError(
-            503, "unavailable", "The incident service is busy; the notification was not taken. Send it again."
-        ) from None
+        raise _busy() from None
     return result

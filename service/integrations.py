@@ -13,8 +13,9 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
-from temporalio.client import WithStartWorkflowOperation, WorkflowHandle
+from temporalio.client import WithStartWorkflowOperation, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
+from temporalio.service import RPCError, RPCStatusCode
 
 import permissions
 from models import search_attributes as sa
@@ -42,7 +43,8 @@ from service.container import Services
 from service.errors import ServiceError, not_found
 from service.incident_starts import read_playbook
 from service.temporal_calls import Gone, execute_update, execute_update_with_start, query, quote
-from workflows.integration_workflow import SUMMARY_MEMO, IntegrationWorkflow
+from service.unavailability import rpc_error
+from workflows.integration_workflow import INTEGRATION_MEMO, SUMMARY_MEMO, IntegrationWorkflow
 
 # Where alerts are sent: `<API_PUBLIC_URL>/hooks/alerts/<integration id>`.
 HOOK_PATH = "/hooks/alerts/"
@@ -179,6 +181,23 @@ async def _managed(svc: Services, actor: Actor, integration_id: str) -> tuple[In
     except ServiceError:
         raise not_found("Integration") from None
     return state, admin
+
+
+async def integration_for_delivery(svc: Services, integration_id: str) -> Integration | None:
+    """The integration as it stands (None: no such one, or deleted), read with `describe` from its
+    workflow's memo: Temporal answers from its store, without a worker, however many arrive."""
+    if not SHORT_ID.match(integration_id):
+        return None
+    try:
+        described = await integration_handle(svc, integration_id).describe(rpc_timeout=svc.rpc_timeout)
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            return None
+        raise rpc_error(error) from None
+    if described.status != WorkflowExecutionStatus.RUNNING:
+        return None  # deleted (or a creation its rules refused)
+    integration: Integration | None = await described.memo_value(INTEGRATION_MEMO, None, type_hint=Integration)
+    return integration
 
 
 async def require_admin(svc: Services, actor: Actor, team_id: str) -> None:

@@ -34,6 +34,11 @@ with workflow.unsafe.imports_passed_through():
     from workflows.integration_rules import NOT_FOUND, check_admin, check_spec
 
 SUMMARY_MEMO = "summary"
+# The integration as stored (its token's hash included, never the token): what the intake
+# reads with `describe`, which Temporal answers from its store without asking a worker, so a
+# storm of notifications never queues queries on this workflow; a rotation or deletion is
+# seen by the next notification, since the memo changes with the update that makes it.
+INTEGRATION_MEMO = "integration"
 
 
 @workflow.defn
@@ -66,7 +71,10 @@ class IntegrationWorkflow:
     def _refresh_view(self) -> None:
         integration = self.state.integration
         workflow.upsert_search_attributes([sa.INTEGRATION_TEAM_ID.value_set(integration.team_id)])
-        memo = {SUMMARY_MEMO: summarize(integration).model_dump(mode="json")}
+        memo = {
+            SUMMARY_MEMO: summarize(integration).model_dump(mode="json"),
+            INTEGRATION_MEMO: integration.model_dump(mode="json"),
+        }
         if memo != self._memo:
             workflow.upsert_memo(memo)
             self._memo = memo
@@ -139,6 +147,7 @@ class IntegrationWorkflow:
     # ------------------------------------------------------------------ deliveries
 
     @workflow.signal
-    def record_delivery(self, delivery: Delivery) -> None:
-        self.state.deliveries.append(delivery)
+    def record_deliveries(self, deliveries: list[Delivery]) -> None:
+        """What became of the notifications an API process received in the last moment."""
+        self.state.deliveries.extend(deliveries)
         del self.state.deliveries[:-DELIVERIES_KEPT]
