@@ -34,6 +34,8 @@ OTHERS_KEPT = 10_000
 ALERT_EVENTS_KEPT = 300
 # How many alerts one channel post lists by name; the rest are counted.
 ALERTS_LISTED = 10
+# How many applied updates' ids an incident remembers.
+APPLIED_UPDATES_KEPT = 500
 # The most alerts one update carries (the intake splits a bigger notification).
 ALERTS_PER_UPDATE = 200
 # What an alert keeps: a few labels, short; its first links; a title.
@@ -121,8 +123,11 @@ class AlertSource(Model):
     # Timeline entries of single alerts so far (see ALERT_EVENTS_KEPT), and the changes past them.
     alert_events: int = 0
     unlisted: int = 0
-    # Notifications received (the first opened the incident).
+    # Notifications received, and the update that opened the incident (its first).
     notifications: int = 0
+    opened_by: str = ""
+    # The ids of the last updates applied (a notification sent again is answered, not applied again).
+    applied_updates: list[str] = Field(default_factory=list)
     # The route's automatic end once every alert resolved, and when it is due (None: not pending).
     auto_end_after_minutes: int | None = None
     auto_end_at: datetime | None = None
@@ -161,6 +166,8 @@ class AlertSourceView(Model):
     severity: str | None
     first_alert_at: datetime
     notifications: int
+    # The update (its id is the intake's) that opened the incident.
+    opened_by: str = ""
     firing: int
     resolved: int
     # Alert changes past the timeline's share (see ALERT_EVENTS_KEPT).
@@ -180,6 +187,7 @@ class AlertSourceView(Model):
                     "severity",
                     "first_alert_at",
                     "notifications",
+                    "opened_by",
                     "unlisted",
                 }
             ),

@@ -19,9 +19,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import hashlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -195,15 +196,52 @@ async def _deliver(svc: Services, integration: Integration, notification: AlertN
         if len(answers) == 1
         else f"{len(answers)} parts: " + " ".join(result.message for _, result in answers)
     )
-    return Received(incident_id, message[:1000], opened=source is not None and source.notifications == 1)
+    opened = source is not None and source.opened_by == f"{base}:0"
+    return Received(incident_id, message[:1000], opened=opened)
+
+
+class _Turns:
+    """One notification of a group at a time in this process. Temporal takes only a few updates
+    in flight per workflow (more are refused, and a burst of them makes speculative workflow
+    tasks that are thrown away), so a burst for one group waits its turn here instead: a burst
+    of 1,000 is taken one after another, each in milliseconds, rather than mostly refused."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def of(self, key: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+
+_turns = _Turns()
 
 
 async def _to_group_incident(
     svc: Services, integration: Integration, group_key: str, update: ReceiveAlerts, starter: _Starter
 ) -> tuple[str, CommandResult]:
-    """The group's incident's answer: the one this process last saw first (most notifications of
-    a group go there, and need no start, so no facts are gathered), else the group's first
-    incident that is not over, opened if it does not exist."""
+    """The group's incident's answer (one notification of the group at a time in this process)."""
+    key = f"{integration.id}:{group_key}"
+    async with _turns.of(key):
+        return await _to_group_incident_in_turn(svc, integration, group_key, update, starter)
+
+
+async def _to_group_incident_in_turn(
+    svc: Services, integration: Integration, group_key: str, update: ReceiveAlerts, starter: _Starter
+) -> tuple[str, CommandResult]:
+    """The incident this process last saw for the group first (most notifications of a group go
+    there, and need no start, so no facts are gathered), else the group's first incident that
+    is not over, opened if it does not exist."""
     key = f"{integration.id}:{group_key}"
     known = _latest.get(key)
     if known is not None:

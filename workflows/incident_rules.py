@@ -56,6 +56,7 @@ from models.incident import (
 from models.incident_alerts import (
     ALERT_EVENTS_KEPT,
     ALERTS_KEPT,
+    APPLIED_UPDATES_KEPT,
     OTHERS_KEPT,
     AlertRecord,
     ReceiveAlerts,
@@ -1089,7 +1090,12 @@ class Incident:
         again changes nothing), and tell the channel in one post."""
         source = self.state.source
         assert source is not None  # checked
+        if command.update_id in source.applied_updates:
+            return "Already recorded: this notification was received before."
+        source.applied_updates.append(command.update_id)
+        del source.applied_updates[:-APPLIED_UPDATES_KEPT]
         source.notifications += 1
+        source.opened_by = source.opened_by or command.update_id
         changed: list[AlertRecord] = []
         unlisted = 0
         for alert in map(compact, command.notification.alerts):

@@ -73,8 +73,12 @@ def opened(*, auto_end_minutes: int | None = None) -> Incident:
     return incident
 
 
-def receive(incident: Incident, note: AlertNotification, at: datetime = T0) -> str:
-    command = ReceiveAlerts(update_id="u", notification=note, received_at=at)
+_UPDATES = itertools.count()
+
+
+def receive(incident: Incident, note: AlertNotification, at: datetime = T0, *, update_id: str | None = None) -> str:
+    """The notification as the intake sends it: each a new update (unless `update_id` repeats one)."""
+    command = ReceiveAlerts(update_id=update_id or f"u{next(_UPDATES)}", notification=note, received_at=at)
     incident.check_receive_alerts(command)
     return incident.receive_alerts(command, at)
 
@@ -203,3 +207,15 @@ def test_a_group_of_thousands_of_alerts_is_kept_bounded_and_still_counted_once()
     receive(incident, notification(*((f"db-{n}", "resolved") for n in range(700))))
     assert (source.firing, source.resolved) == (0, 700)
     assert len([e for e in incident.state.timeline if e.type == EventType.ALERTS_UNLISTED]) == 1
+
+
+def test_the_same_update_again_is_answered_not_applied_and_the_opener_is_remembered() -> None:
+    incident = opened()
+    receive(incident, notification(("db-1", "firing")), update_id="first")
+    again = receive(incident, notification(("db-1", "firing")), update_id="first")
+    assert again == "Already recorded: this notification was received before."
+    source = incident.state.source
+    assert source is not None
+    assert (source.notifications, source.opened_by) == (1, "first")
+    receive(incident, notification(("db-2", "firing")), update_id="second")
+    assert (source.notifications, source.opened_by) == (2, "first")
