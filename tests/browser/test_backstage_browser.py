@@ -16,6 +16,7 @@ import httpx
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, ViewportSize, expect
 
+from models.incident_alerts import LINKS_KEPT
 from tests.harness import User, World, eventually
 from tests.integration.test_alert_intake import team_admin
 from tests.integration.test_backstage import make_playbook, start_incident
@@ -420,7 +421,7 @@ async def test_an_integration_shows_its_token_once_copies_it_and_every_integrati
     await shot(page, "integration-deliveries-phone")
     await fits(page, f"{base}/backstage/integrations/{integration_id}/delete")
     await fits(page, f"{base}/backstage/incidents/{incident_id}", showing="#incident-source")
-    await expect(page.locator("#incident-source li")).to_have_count(5)
+    await expect(page.locator("#incident-source li")).to_have_count(LINKS_KEPT)  # what an incident keeps
     await shot(page, "incident-from-alerts-phone", full_page=False)
 
     # Rotating (it asks first) shows the new token once; deleting asks on a page of its own.

@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 from temporalio import workflow
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle
 from temporalio.worker import Worker
 
@@ -201,7 +202,16 @@ async def test_an_update_refused_while_the_worker_is_too_busy_is_not_applied_and
     async with api_with(world, settings) as url, world.api(world.alice) as api:
         api.base_url = httpx.URL(url)
         answer = await api.post(f"/api/v1/incidents/{incident_id}/status-updates", json={"message": "Busy?"})
+    history = [e.event_type async for e in handle.fetch_history_events()]
     await handle.terminate("test over")
-    assert answer.status_code == 503, answer.text
-    assert answer.json()["error"] == "incident_busy"
-    assert "nothing was changed" in answer.json()["message"]
+    # Temporal refuses the update while the task is failing (503, nothing changed). Once, in a
+    # full run on the loaded 2-core machine, the server took it instead; the worker then never
+    # answers, so the API says it is pending (202), which is also true. Either way: never a
+    # 500, and never applied.
+    assert answer.status_code in (503, 202), answer.text
+    if answer.status_code == 503:
+        assert answer.json()["error"] == "incident_busy"
+        assert "nothing was changed" in answer.json()["message"]
+    else:
+        assert answer.json()["status"] == "pending"
+    assert EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED not in history
