@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import statistics
 import sys
 import time
 from datetime import UTC, datetime, timedelta
@@ -36,6 +35,7 @@ from temporalio.worker import Worker
 from activities.stats_activities import StatsActivities
 from bench import alert_storm, truth
 from bench.bare_temporal import FloorWorkflow
+from bench.timing import summary
 from devstack.stack import stack_settings, start_stack
 from devstack.worlds import World, eventually, make_world, slash_form
 from models.common import new_short_id
@@ -43,16 +43,6 @@ from models.stats import FactsStatus, IncidentFacts
 from process_exit import exit_process
 
 RESULTS = Path(".bench/results.json")
-
-
-def summary(samples: list[float]) -> dict[str, float]:
-    ordered = sorted(samples)
-    return {
-        "n": len(ordered),
-        "p50_ms": round(statistics.median(ordered) * 1000, 1),
-        "p95_ms": round(ordered[max(0, int(len(ordered) * 0.95) - 1)] * 1000, 1),
-        "max_ms": round(ordered[-1] * 1000, 1),
-    }
 
 
 async def timed(samples: list[float], call: Any) -> Any:

@@ -30,7 +30,6 @@ import asyncio
 import contextlib
 import hashlib
 import json
-import statistics
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -40,6 +39,7 @@ from typing import Any
 import aiohttp
 
 from api.slash.slash_registry import RECEIVED_HERE
+from bench.timing import summary
 from devstack.worlds import World, eventually, make_world, slash_form
 from models.incident import EventType, IncidentState, incident_workflow_id
 from workflows.incident_workflow import IncidentWorkflow
@@ -80,18 +80,6 @@ class Tally:
     answer_seconds: list[float] = field(default_factory=list)
     # The first answers of each status but 200, as sent (what the sender was told).
     examples: dict[str, list[str]] = field(default_factory=dict)
-
-
-def _summary(samples: list[float]) -> dict[str, float]:
-    if not samples:
-        return {"n": 0}
-    ordered = sorted(samples)
-    return {
-        "n": len(ordered),
-        "p50_ms": round(statistics.median(ordered) * 1000, 1),
-        "p95_ms": round(ordered[max(0, int(len(ordered) * 0.95) - 1)] * 1000, 1),
-        "max_ms": round(ordered[-1] * 1000, 1),
-    }
 
 
 def _fingerprint(labels: dict[str, str]) -> str:
@@ -403,10 +391,10 @@ async def storm(world: World, alerts: int = 10_000, groups: int = 100, seconds: 
             "alerts_repeated": repeated,
             "send_seconds": round(sent, 1),
             "settle_seconds": round(settled_after, 1),
-            "intake_answer": _summary(tally.answer_seconds),
-            "slash_check_before": _summary(probe.samples.get("quiet", [])),
-            "slash_check_storm": _summary(probe.samples.get("storm", [])),
-            "slash_check_settling": _summary(probe.samples.get("settling", [])),
+            "intake_answer": summary(tally.answer_seconds),
+            "slash_check_before": summary(probe.samples.get("quiet", [])),
+            "slash_check_storm": summary(probe.samples.get("storm", [])),
+            "slash_check_settling": summary(probe.samples.get("settling", [])),
             "slash_pending_replies": probe.pending,
             "problems": problems,
         }

@@ -26,8 +26,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from temporalio.client import WithStartWorkflowOperation
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from models.alerts import MAX_GROUP_KEY, AlertNotification, PayloadError, matches, parse_notification
@@ -44,8 +42,8 @@ from service.incident_starts import (
     commander_fact,
     incident_config,
     invited_facts,
+    new_incident_operation,
     read_playbook,
-    start_options,
     team_record,
 )
 from service.integrations import integration_for_delivery, integration_handle
@@ -367,14 +365,7 @@ async def _hand_over(
     svc: Services, start: IncidentStart, playbook: Playbook | None, team_name: str, update: ReceiveAlerts
 ) -> CommandResult | None:
     """The incident's answer, or None when that incident is over (ended, or its run closed)."""
-    operation = WithStartWorkflowOperation(
-        IncidentWorkflow.run,
-        start,
-        **start_options(svc.settings, start, playbook, team_name),
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        # An incident of the group that has closed is never started over: the next one opens.
-        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-    )
+    operation = new_incident_operation(svc.settings, start, playbook, team_name)
     try:
         result: CommandResult = await execute_update_with_start(
             svc.temporal,

@@ -90,14 +90,7 @@ async def start_incident(
         requested_at=datetime.now(UTC),
         fingerprint=request.fingerprint,
     )
-    operation = WithStartWorkflowOperation(
-        IncidentWorkflow.run,
-        start,
-        **start_options(svc.settings, start, playbook, str(team.get("display_name", ""))),
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        # A resent start after the incident ended must not start it over.
-        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-    )
+    operation = new_incident_operation(svc.settings, start, playbook, str(team.get("display_name", "")))
     try:
         result = await _update_with_start(
             svc, operation, incident_id, "open_incident", None, request, late_reply=late_reply, asked=asked
@@ -180,6 +173,21 @@ def start_options(
             ]
         ),
     }
+
+
+def new_incident_operation(
+    settings: Settings, start: IncidentStart, playbook: Playbook | None, team_name: str
+) -> WithStartWorkflowOperation[Any, Any]:
+    """The start of a new incident, sent with its first update: an incident that exists already
+    takes the update; one that has closed is never started over (a resent start, or the alert
+    group's incident that ended: the group's next one opens instead)."""
+    return WithStartWorkflowOperation(
+        IncidentWorkflow.run,
+        start,
+        **start_options(settings, start, playbook, team_name),
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+    )
 
 
 async def commander_fact(svc: Services, team_id: str, user_id: str | None) -> UserFact | None:

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from api.dependencies import current_user, services
+from api.dependencies import IdempotencyKey, current_user, services
 from api.http_errors import error_responses
 from models.common import Actor, MattermostId
 from models.integration import Delivery, IntegrationKind, IntegrationSpec, IntegrationSummary, IntegrationView
@@ -21,14 +21,6 @@ hooks = APIRouter(tags=["alerts"])
 
 YAML_TEXT = {"type": "string"}
 IntegrationId = Annotated[str, Path(description="Integration id", max_length=64)]
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        max_length=128,
-        description="Resending a request with the same key creates the integration only once",
-    ),
-]
 
 
 class IntegrationCreate(IntegrationSpec):
