@@ -81,7 +81,6 @@ def parts(notification: AlertNotification) -> list[AlertNotification]:
         update={
             "group_labels": compact_labels(notification.group_labels),
             "common_labels": compact_labels(notification.common_labels),
-            "group_key": notification.group_key,
         }
     )
     return [

@@ -24,7 +24,6 @@ from models.common import Actor, MattermostId, Model, Trimmed
 NAME_MAX = 64
 MAX_ROUTES = 50
 MAX_MATCHERS = 20
-MAX_INTEGRATIONS_PER_TEAM = 100
 DELIVERIES_KEPT = 50
 # The longest an automatic end may wait after every alert of a group resolved: a week.
 AUTO_END_MAX_MINUTES = 7 * 24 * 60
@@ -127,7 +126,8 @@ class IntegrationSummary(Model):
     updated_at: datetime
 
 
-def summarize(integration: Integration) -> IntegrationSummary:
+def summarize(integration: Integration | IntegrationView) -> IntegrationSummary:
+    """The list's line for an integration, as stored or as just shown to its admin."""
     return IntegrationSummary(
         **integration.model_dump(include={"id", "team_id", "kind", "name", "playbook_id", "token_hint", "updated_at"}),
         routes=len(integration.routes),

@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from api.backstage.backstage_common import Visitor, form_visitor, redirect, render_in_team, templates, visitor
 from api.dependencies import conceal_existence
-from models.integration import IntegrationKind, IntegrationSpec, IntegrationSummary, IntegrationView
+from models.integration import IntegrationKind, IntegrationSpec, IntegrationView, summarize
 from models.playbook import PlaybookSummary
 from service import integrations, playbooks
 from service.errors import ServiceError, validation_fields
@@ -45,21 +45,6 @@ class Shown:
 
     view: IntegrationView
     created: bool
-
-
-def summary_of(view: IntegrationView) -> IntegrationSummary:
-    """The list's line for an integration just read (the list, read from visibility, may not
-    show the change yet)."""
-    return IntegrationSummary(
-        id=view.id,
-        team_id=view.team_id,
-        kind=view.kind,
-        name=view.name,
-        playbook_id=view.playbook_id,
-        routes=len(view.routes),
-        token_hint=view.token_hint,
-        updated_at=view.updated_at,
-    )
 
 
 def to_the_second(value: datetime) -> str:
@@ -87,7 +72,7 @@ async def _list_page(
     listed = await integrations.list_integrations(who.svc, who.actor, team_id)
     usable = await playbooks.usable_playbooks(who.svc, who.actor, team_id)
     if shown is not None:
-        listed = [s for s in listed if s.id != shown.view.id] + [summary_of(shown.view)]
+        listed = [s for s in listed if s.id != shown.view.id] + [summarize(shown.view)]
         listed.sort(key=lambda s: (s.name.casefold(), s.id))
     return await render_in_team(
         who,
