@@ -9,9 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import TLSConfig
 
+import payload_sealing
 from settings import Settings
 
 
@@ -40,6 +40,6 @@ async def connect(settings: Settings, *, lazy: bool = False) -> Client:
         namespace=settings.temporal_namespace,
         api_key=settings.temporal_api_key or None,
         tls=tls_config(settings),
-        data_converter=pydantic_data_converter,
+        data_converter=payload_sealing.data_converter(settings.signing_secret, settings.previous_signing_secrets),
         lazy=lazy,
     )

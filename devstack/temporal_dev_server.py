@@ -20,8 +20,9 @@ from google.protobuf.duration_pb2 import Duration
 from temporalio.api.namespace.v1 import NamespaceConfig
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, UpdateNamespaceRequest
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter
 
+import payload_sealing
 from models import search_attributes
 
 # Ended incidents must stay queryable "forever"; Temporal deletes closed workflows after
@@ -51,8 +52,12 @@ class TemporalDevServer:
         namespace: str = "default",
         dynamic_config: dict[str, str] | None = None,
         log_file: Path | None = None,
+        data_converter: DataConverter | None = None,
     ) -> None:
         self.port = port
+        # The clients it hands out speak it: pydantic, secrets sealed (by default with no key:
+        # such a client reads plain payloads and refuses to write a secret, never writes one in clear).
+        self.data_converter = data_converter or payload_sealing.data_converter("")
         self.ui_port = ui_port
         self.db_file = db_file
         self.namespace = namespace
@@ -115,9 +120,7 @@ class TemporalDevServer:
                     + (f"; see {self.log_file}" if self.log_file else "")
                 )
             try:
-                return await Client.connect(
-                    self.address, namespace=self.namespace, data_converter=pydantic_data_converter
-                )
+                return await Client.connect(self.address, namespace=self.namespace, data_converter=self.data_converter)
             except RuntimeError:
                 if asyncio.get_running_loop().time() > deadline:
                     raise

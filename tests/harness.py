@@ -15,6 +15,7 @@ from typing import Any
 
 from temporalio.client import Client
 
+import payload_sealing
 from devstack import stack as builder
 from devstack.embedded_http import free_port
 from devstack.stack import Stack, stack_settings
@@ -77,7 +78,14 @@ async def own_server(**server: Any) -> AsyncIterator[tuple[TemporalDevServer, Cl
 @asynccontextmanager
 async def own_worker(world: World, client: Client, **settings: Any) -> AsyncIterator[None]:
     """Another worker on the world's stand-in; `settings` override the stack's (e.g. a task queue)."""
-    async with running_worker(client, world.stack.settings.model_copy(update=settings)):
+    mine = world.stack.settings.model_copy(update=settings)
+    # The stack's converter (its key seals secrets), on the other server's connection.
+    sealing = Client(
+        client.service_client,
+        namespace=client.namespace,
+        data_converter=payload_sealing.data_converter(mine.signing_secret, mine.previous_signing_secrets),
+    )
+    async with running_worker(sealing, mine):
         yield
 
 
