@@ -28,12 +28,13 @@ COPY --chown=root:root mattermost_client ./mattermost_client
 COPY --chown=root:root service ./service
 COPY --chown=root:root models ./models
 COPY --chown=root:root workflows ./workflows
-COPY --chown=root:root worker.py settings.py temporal_connection.py permissions.py signing.py process_exit.py process_logging.py ./
+COPY --chown=root:root worker.py settings.py temporal_connection.py permissions.py signing.py process_exit.py process_logging.py \
+     payload_sealing.py webhook_targets.py ./
 # Bytecode compiled once here: the worker's sandbox imports the workflow modules again for every
 # incident it loads, and with PYTHONDONTWRITEBYTECODE (and a read-only tree) Python would compile
 # them from source each time (docs/performance.md, "Where it bent").
 RUN python -m compileall -q activities api mattermost_client service models workflows worker.py settings.py \
-    temporal_connection.py permissions.py signing.py process_exit.py process_logging.py
+    temporal_connection.py permissions.py signing.py process_exit.py process_logging.py payload_sealing.py webhook_targets.py
 USER app
 EXPOSE 8000
 # Liveness of the API; the worker service replaces it with `python worker.py --check`.

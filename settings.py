@@ -6,6 +6,7 @@ process at start with one line that names the variable (see `load_settings`).
 
 from __future__ import annotations
 
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
@@ -18,6 +19,21 @@ LogLevel = Annotated[
     Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
     BeforeValidator(lambda value: value.strip().upper() if isinstance(value, str) else value),
 ]
+Network = IPv4Network | IPv6Network
+
+
+def parse_networks(text: str) -> list[Network]:
+    """Comma-separated networks (`10.0.0.0/8, fd00::/8`; a bare address is its own /32 or /128,
+    host bits are ignored); an error names the entry that is none."""
+    networks: list[Network] = []
+    for entry in (part.strip() for part in text.split(",")):
+        if not entry:
+            continue
+        try:
+            networks.append(ip_network(entry, strict=False))
+        except ValueError:
+            raise ValueError(f"{entry!r} is not a network; write one such as 10.0.0.0/8 or fd00::/8") from None
+    return networks
 
 
 class Settings(BaseSettings):
@@ -66,6 +82,8 @@ class Settings(BaseSettings):
     public_url: str = ""
     # Signs dialog `state` and button `context`, which Mattermost sends back without a token.
     signing_secret: str = ""
+    # Earlier SIGNING_SECRETs, comma-separated: payloads sealed under them stay readable after a rotation.
+    signing_secret_previous: str = ""
     # How long a resolved bearer token or a membership fact is trusted.
     auth_cache_seconds: Seconds = 30.0
     # Upper bound for an HTTP handler waiting on Temporal (updates, queries, starts).
@@ -111,6 +129,19 @@ class Settings(BaseSettings):
     # continuation shards, so there is no limit per month (docs/performance.md).
     stats_shard_capacity: int = Field(default=10_000, ge=1, le=20_000)
 
+    # Outgoing webhooks. Networks (comma-separated CIDRs) whose private or loopback addresses a
+    # webhook may be sent to; empty: public addresses only. Link-local, cloud metadata and
+    # other never-routable addresses are refused whatever it says (webhook_targets.py).
+    webhook_allowed_networks: str = ""
+    # A delivery the receiver has not accepted after this long is given up (and told in the channel).
+    webhook_give_up_seconds: Seconds = 86400.0
+    # The first retry's wait, then twice as long each time up to the maximum (a receiver's
+    # Retry-After is honoured).
+    webhook_retry_initial_seconds: Seconds = 5.0
+    webhook_retry_max_seconds: Seconds = 3600.0
+    # One attempt's limit: connecting, sending the event and reading the receiver's answer.
+    webhook_attempt_timeout_seconds: float = Field(default=30.0, gt=0, le=300)
+
     @field_validator("mattermost_url", "public_url", "temporal_ui_url", "mattermost_public_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
@@ -130,6 +161,12 @@ class Settings(BaseSettings):
             if not sep or not host or not port.isdigit():
                 raise ValueError("must be host:port such as temporal.example.com:7233")
         return value
+
+    @field_validator("webhook_allowed_networks")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        parse_networks(value)
+        return value.strip()
 
     @field_validator("temporal_tls", mode="before")
     @classmethod
@@ -152,11 +189,28 @@ class Settings(BaseSettings):
             raise ValueError("TEMPORAL_TLS=false contradicts TEMPORAL_TLS_CA / TEMPORAL_TLS_CERT: remove one")
         return self
 
+    @model_validator(mode="after")
+    def _webhook_retries(self) -> Settings:
+        if self.webhook_retry_initial_seconds > self.webhook_retry_max_seconds:
+            raise ValueError(
+                "WEBHOOK_RETRY_INITIAL_SECONDS is above WEBHOOK_RETRY_MAX_SECONDS: lower the first or raise the second"
+            )
+        return self
+
     @property
     def temporal_uses_tls(self) -> bool:
         if self.temporal_tls is not None:
             return self.temporal_tls
         return bool(self.temporal_api_key or self.temporal_tls_ca or self.temporal_tls_cert)
+
+    @property
+    def previous_signing_secrets(self) -> list[str]:
+        return [s.strip() for s in self.signing_secret_previous.split(",") if s.strip()]
+
+    @property
+    def webhook_networks(self) -> list[Network]:
+        """WEBHOOK_ALLOWED_NETWORKS, parsed."""
+        return parse_networks(self.webhook_allowed_networks)
 
     @property
     def slash_tokens(self) -> list[str]:

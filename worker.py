@@ -29,19 +29,24 @@ from activities.attempts import EffectAttempts
 from activities.command_outcome_activities import CommandOutcomeActivities
 from activities.incident_activities import IncidentActivities
 from activities.stats_activities import StatsActivities
+from activities.webhook_activities import WebhookActivities
+from activities.webhook_delivery import WebhookDelivery
 from mattermost_client.gateway import Mattermost
 from models import search_attributes
+from models.webhooks import WebhookConfig
 from process_exit import exit_process
 from process_logging import configure_logging
 from settings import Settings, SettingsError, load_settings, require
 from signing import Signer
 from temporal_connection import connect
 from workflows.command_outcome_workflow import CommandOutcomeWorkflow
+from workflows.incident_webhooks_workflow import IncidentWebhooksWorkflow
 from workflows.incident_workflow import IncidentWorkflow
 from workflows.integration_workflow import IntegrationWorkflow
 from workflows.playbook_workflow import PlaybookWorkflow
 from workflows.signed_out_sessions_workflow import SignedOutSessionsWorkflow
 from workflows.stats_workflow import IncidentStatsWorkflow
+from workflows.webhook_subscriptions_workflow import WebhookSubscriptionsWorkflow
 
 log = logging.getLogger("worker")
 
@@ -52,6 +57,8 @@ WORKFLOWS = [
     SignedOutSessionsWorkflow,
     CommandOutcomeWorkflow,
     IntegrationWorkflow,
+    WebhookSubscriptionsWorkflow,
+    IncidentWebhooksWorkflow,
 ]
 
 
@@ -84,14 +91,30 @@ def build_worker(client: Client, settings: Settings, mattermost: Mattermost) -> 
         client, task_queue=settings.temporal_task_queue, shard_capacity=settings.stats_shard_capacity
     )
     outcomes = CommandOutcomeActivities(client, mattermost)
+    webhooks = WebhookActivities(client, task_queue=settings.temporal_task_queue, config=webhook_config(settings))
+    delivery = WebhookDelivery(
+        client,
+        allowed_networks=settings.webhook_networks,
+        attempt_timeout_seconds=settings.webhook_attempt_timeout_seconds,
+    )
     return Worker(
         client,
         task_queue=settings.temporal_task_queue,
         workflows=WORKFLOWS,
-        activities=[*activities.all(), *stats.all(), *outcomes.all()],
+        activities=[*activities.all(), *stats.all(), *outcomes.all(), *webhooks.all(), *delivery.all()],
         interceptors=[EffectAttempts(request_timeout=mattermost.timeout)],
         max_cached_workflows=settings.worker_max_cached_workflows,
         sticky_queue_schedule_to_start_timeout=timedelta(seconds=settings.worker_sticky_timeout_seconds),
+    )
+
+
+def webhook_config(settings: Settings) -> WebhookConfig:
+    """The delivery knobs the incidents' webhooks workflows run with (from the settings)."""
+    return WebhookConfig(
+        give_up_seconds=settings.webhook_give_up_seconds,
+        retry_initial_seconds=settings.webhook_retry_initial_seconds,
+        retry_max_seconds=settings.webhook_retry_max_seconds,
+        attempt_timeout_seconds=settings.webhook_attempt_timeout_seconds,
     )
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from devstack.demo_incident import DemoIncident, seed_demo_incident
 from devstack.mm import USERS_FILE, users_table
-from devstack.stack import Stack, StackOptions, running_stack
+from devstack.stack import LOOPBACK_NETWORKS, Stack, StackOptions, running_stack
 from process_exit import exit_process
 from process_logging import configure_logging
 from settings import Settings, SettingsError, load_settings
@@ -115,7 +115,11 @@ async def main(settings: Settings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     DATA_DIR.mkdir(exist_ok=True)
-    settings = settings.model_copy(update={"signing_secret": signing_secret(settings)})
+    # Webhooks may go to a receiver on this machine too (besides the networks .env allows).
+    networks = ",".join(n for n in (settings.webhook_allowed_networks, LOOPBACK_NETWORKS) if n)
+    settings = settings.model_copy(
+        update={"signing_secret": signing_secret(settings), "webhook_allowed_networks": networks}
+    )
     options = StackOptions(persist=True, demo=True, log_dir=DATA_DIR)
     async with running_stack(settings, options) as stack:
         demo: DemoIncident | None = None

@@ -30,6 +30,7 @@ from typing import Any
 
 from temporalio.client import Client
 
+import payload_sealing
 from api.app import create_app
 from api.slash.slash_endpoint import AUTOCOMPLETE
 from devstack.embedded_http import EmbeddedServer, free_port, serve
@@ -41,6 +42,9 @@ from temporal_connection import connect
 from worker import running_worker
 
 Record = dict[str, Any]
+# Where `make dev` and the tests may send webhooks besides public addresses: this machine (a
+# receiver on 127.0.0.1). Production allows no private address unless WEBHOOK_ALLOWED_NETWORKS says.
+LOOPBACK_NETWORKS = "127.0.0.0/8,::1/128"
 
 
 @dataclass(frozen=True)
@@ -124,6 +128,10 @@ def process_environment(settings: Settings, **more: str) -> dict[str, str]:
         "MATTERMOST_BOT_TOKEN": settings.mattermost_bot_token,
         "SIGNING_SECRET": settings.signing_secret,
         "PUBLIC_URL": settings.api_public_url,
+        "WEBHOOK_ALLOWED_NETWORKS": settings.webhook_allowed_networks,
+        "WEBHOOK_RETRY_INITIAL_SECONDS": str(settings.webhook_retry_initial_seconds),
+        "WEBHOOK_RETRY_MAX_SECONDS": str(settings.webhook_retry_max_seconds),
+        "WEBHOOK_GIVE_UP_SECONDS": str(settings.webhook_give_up_seconds),
         **more,
     }
 
@@ -150,6 +158,11 @@ def stack_settings(**values: Any) -> Settings:
         # has its own tests (test_incident_lifecycle.py).
         "reopen_window_seconds": 0.0,
         "temporal_ui_url": "http://localhost:8233",
+        # Test receivers listen on 127.0.0.1 (tests/webhook_receiver.py).
+        "webhook_allowed_networks": LOOPBACK_NETWORKS,
+        # Webhook retries a receiver coming back sees within a second (production: 5 s doubling to an hour).
+        "webhook_retry_initial_seconds": 0.2,
+        "webhook_retry_max_seconds": 1.0,
     }
     defaults.update(values)
     return Settings(_env_file=None, **defaults)
@@ -210,6 +223,7 @@ async def _temporal(
         db_file=settings.temporal_db_file if options.persist else None,
         namespace=settings.temporal_namespace,
         log_file=options.log_dir / "temporal.log" if options.log_dir else None,
+        data_converter=payload_sealing.data_converter(settings.signing_secret, settings.previous_signing_secrets),
     )
     running.push_async_callback(server.stop)
     return await server.start(), server

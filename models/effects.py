@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from models.common import Model, UserFact
+from models.webhooks import WebhookEvent
 
 # Side effects waiting to be carried out by the workflow's main loop, in order within
 # their lane (see `lane_of`). Kept in state so they survive continue-as-new; `seq` makes
@@ -94,6 +95,14 @@ class RespondEffect(Model):
     text: str
 
 
+class WebhookEffect(Model):
+    """Hand one event to the incident's webhooks workflow, which delivers it to every
+    subscription that wants it (its own lane: a receiver never holds back Mattermost)."""
+
+    kind: Literal["webhook"] = "webhook"
+    event: WebhookEvent
+
+
 class StatsEffect(Model):
     """Report the incident's latest facts to its team's statistics workflow."""
 
@@ -107,7 +116,8 @@ Effect = Annotated[
     | RespondEffect
     | StatsEffect
     | ChecklistEffect
-    | ClearButtonsEffect,
+    | ClearButtonsEffect
+    | WebhookEffect,
     Field(discriminator="kind"),
 ]
 

@@ -90,6 +90,10 @@ class EventType(StrEnum):
     ALERTS_UNLISTED = "alerts_unlisted"
     # The route's automatic end, once every alert had resolved and nobody acted meanwhile.
     AUTO_ENDED = "auto_ended"
+    # A webhook subscription refused one of the incident's events, or did not take it in time.
+    WEBHOOK_FAILED = "webhook_failed"
+    # One of the playbook's rules fired (`workflows.incident_automation`): what it did, naming it.
+    RULE_FIRED = "rule_fired"
 
 
 # What happens to the checklist's items: their state, owner, title, place, presence.
@@ -159,6 +163,8 @@ class RecentRequest(Model):
 
 # How many applied request keys an incident remembers (across runs and restarts).
 RECENT_REQUESTS_MAX = 500
+# How many playbook rule firings an incident remembers (`IncidentState.rule_firings`).
+RULE_FIRINGS_KEPT = 500
 
 
 class ChannelAccessLost(Model):
@@ -266,6 +272,21 @@ class IncidentState(Model):
     start_fingerprint: str = ""
     # The integration and alert group that opened the incident (None: a person started it).
     source: AlertSource | None = None
+    # How many webhook events the incident emitted (the last one's `number`).
+    webhook_events: int = 0
+    # Whether this incident emits webhook events (set by its workflow: not by runs recorded before them).
+    emits_webhooks: bool = False
+    # Subscriptions whose failure the incident channel was told of (once each).
+    webhook_failures_told: list[str] = Field(default_factory=list)
+    # The playbook rules' firings, "<rule>@<condition instance>" (the last RULE_FIRINGS_KEPT):
+    # a condition instance fires a rule once (`workflows.incident_automation`).
+    rule_firings: list[str] = Field(default_factory=list)
+    # How many times a stage was entered since the start (the first stage at the start is 0),
+    # and when the active stage was (None: before this field; the start then).
+    stage_entries: int = 0
+    stage_entered_at: datetime | None = None
+    # How many status updates were posted (`status_updates` keeps only the newest).
+    status_updates_posted: int = 0
 
     def mention(self, user_id: str | None) -> str:
         if user_id is None:
@@ -321,6 +342,8 @@ class IncidentStart(IncidentFields):
     playbook: Playbook | None = None
     # Facts about the playbook's invited users and default commander, gathered by the API.
     invited: list[UserFact] = Field(default_factory=list)
+    # The people the playbook's rules may invite (their names, for what the incident writes).
+    rule_users: list[UserFact] = Field(default_factory=list)
     response_url: str | None = None
     config: IncidentConfig = Field(default_factory=IncidentConfig)
     # When the starter asked (so lists and search attributes agree from the first moment).

@@ -11,9 +11,10 @@ import string
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, Field, field_validator
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator
 
 from models.common import Actor, MattermostId, Model, ReminderSeconds, Trimmed, UserFact
+from models.playbook_automation import MAX_RULES, RuleSpec, stage_problems
 
 TITLE_MAX = 64
 DESCRIPTION_MAX = 4096
@@ -69,6 +70,8 @@ class PlaybookSpec(Model):
     broadcast_channel_ids: Annotated[list[MattermostId], Field(max_length=50)] = Field(default_factory=list)
     reminder_timer_default_seconds: ReminderSeconds = 0
     channel_name_template: Trimmed = Field(default="", max_length=64)
+    # "When -> then" rules (models/playbook_automation.py), run by every incident of the playbook.
+    rules: list[RuleSpec] = Field(default_factory=list, max_length=MAX_RULES)
 
     @field_validator("member_ids", "invited_user_ids", "broadcast_channel_ids")
     @classmethod
@@ -93,6 +96,19 @@ class PlaybookSpec(Model):
                 )
             seen[key] = index
         return stages
+
+    @field_validator("rules")
+    @classmethod
+    def _rules_name_this_playbook(cls, rules: list[RuleSpec], info: ValidationInfo) -> list[RuleSpec]:
+        """Rule names are unique, and the stages and items rules name are this playbook's."""
+        checklists: list[StageSpec] | None = info.data.get("checklists")
+        if checklists is None:
+            return rules  # the stages are invalid themselves: said on their own field
+        stages = {s.title.casefold(): [i.title.casefold() for i in s.items] for s in checklists}
+        problems = stage_problems(rules, stages)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return rules
 
     @property
     def stage_count(self) -> int:
@@ -199,6 +215,8 @@ def describe_changes(before: PlaybookSpec, after: PlaybookSpec) -> list[str]:
         changes.append(f"reminder: {before.reminder_timer_default_seconds}s -> {after.reminder_timer_default_seconds}s")
     if before.channel_name_template != after.channel_name_template:
         changes.append(f"channel name template: {after.channel_name_template!r}")
+    if before.rules != after.rules:
+        changes.append(f"rules: {len(before.rules)} -> {len(after.rules)}")
     return changes or ["no changes"]
 
 

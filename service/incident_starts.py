@@ -30,6 +30,7 @@ from models.incident_commands import CommandResult, OpenIncident, RequestKey, Re
 from models.incident_views import summarize, to_view
 from models.pending_commands import LateReply
 from models.playbook import Playbook, playbook_workflow_id
+from models.playbook_automation import rule_user_ids
 from service.command_follow_ups import follow_up, pending_command
 from service.container import Services
 from service.errors import invalid, not_found
@@ -68,8 +69,10 @@ async def start_incident(
         # Only team members learn whether a playbook exists.
         raise not_found("Playbook" if in_team or actor.is_system_admin else "Team")
     wanted_commander = commander_id or (playbook.default_commander_id if playbook else None)
-    commander, invited = await asyncio.gather(
-        commander_fact(svc, team_id, wanted_commander), invited_facts(svc, team_id, playbook)
+    commander, invited, rule_users = await asyncio.gather(
+        commander_fact(svc, team_id, wanted_commander),
+        invited_facts(svc, team_id, playbook),
+        rule_user_facts(svc, team_id, playbook),
     )
     # Chosen before the call from the request's key: a pending start can name its incident, and
     # the same request sent again never opens a second one.
@@ -85,6 +88,7 @@ async def start_incident(
         commander=commander,
         playbook=playbook,
         invited=invited,
+        rule_users=rule_users,
         response_url=response_url or None,
         config=incident_config(svc.settings, incident_id),
         requested_at=datetime.now(UTC),
@@ -203,6 +207,16 @@ async def invited_facts(svc: Services, team_id: str, playbook: Playbook | None) 
     if not playbook or not playbook.invited_user_ids:
         return []
     users = await svc.mattermost.get_users_by_ids(playbook.invited_user_ids)
+    facts = await asyncio.gather(*(svc.facts.user_fact(u, team_id=team_id, channel_id=None) for u in users))
+    return list(facts)
+
+
+async def rule_user_facts(svc: Services, team_id: str, playbook: Playbook | None) -> list[UserFact]:
+    """The people the playbook's rules may invite: the incident names them when a rule does."""
+    wanted = rule_user_ids(playbook.rules) if playbook else []
+    if not wanted:
+        return []
+    users = await svc.mattermost.get_users_by_ids(wanted)
     facts = await asyncio.gather(*(svc.facts.user_fact(u, team_id=team_id, channel_id=None) for u in users))
     return list(facts)
 

@@ -6,7 +6,7 @@ review and can be imported into another team; import resolves them in the target
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import Field, ValidationError
@@ -14,11 +14,62 @@ from pydantic import Field, ValidationError
 from mattermost_client.gateway import MattermostFailure
 from models.common import Model, ReminderSeconds
 from models.playbook import DESCRIPTION_MAX, TITLE_MAX, Playbook, PlaybookSpec, StageSpec
+from models.playbook_automation import (
+    MAX_ACTIONS,
+    MAX_RULES,
+    RULE_PEOPLE_MAX,
+    AddItemsAction,
+    AnnounceAction,
+    InviteAction,
+    PostAction,
+    RuleSpec,
+    RuleWhen,
+    SetReminderAction,
+    WebhookAction,
+    rule_user_ids,
+)
 from service.container import Services
 from service.errors import ServiceError, field_path
 from service.yaml_documents import DocumentKind, line_for, located_error, parse_off_loop
 
 PLAYBOOK_FILE = DocumentKind("playbook", "a mapping with title, checklists, ...")
+RULES_TEXT = DocumentKind("rules", "a mapping with rules: and a list of rules under it")
+
+
+class InviteByName(Model):
+    """`invite` as a file writes it: people by username."""
+
+    type: Literal["invite"] = "invite"
+    users: list[str] = Field(min_length=1, max_length=RULE_PEOPLE_MAX)
+
+
+class AnnounceByName(Model):
+    """`announce` as a file writes it: the channel by name."""
+
+    type: Literal["announce"] = "announce"
+    channel: str = Field(min_length=1, max_length=64)
+
+
+ActionDocument = Annotated[
+    PostAction | AddItemsAction | SetReminderAction | InviteByName | AnnounceByName | WebhookAction,
+    Field(discriminator="type"),
+]
+
+
+class RuleDocument(Model):
+    """A rule as a file writes it (`RuleSpec`, with people and channels named)."""
+
+    name: str
+    when: RuleWhen
+    then: list[ActionDocument] = Field(min_length=1, max_length=MAX_ACTIONS)
+
+
+class RulesDocument(Model):
+    """The rules alone, as the backstage editor shows them: `rules:` and the list."""
+
+    rules: list[RuleDocument] = Field(default_factory=list, max_length=MAX_RULES)
+
+
 FORMAT_HEADER = "# Incident response playbook. Import with POST /api/v1/playbooks/import?team_id=<team>\n"
 
 
@@ -35,10 +86,11 @@ class PlaybookDocument(Model):
     default_commander: str | None = None
     broadcast_channels: list[str] = Field(default_factory=list)
     checklists: list[StageSpec] = Field(min_length=1)
+    rules: list[RuleDocument] = Field(default_factory=list, max_length=MAX_RULES)
 
 
 # The fields a file has as the playbook stores them (people and channels are named instead).
-AS_STORED = set(PlaybookDocument.model_fields) & set(PlaybookSpec.model_fields)
+AS_STORED = (set(PlaybookDocument.model_fields) & set(PlaybookSpec.model_fields)) - {"rules"}
 
 
 async def export_yaml(svc: Services, playbook: Playbook) -> str:
@@ -55,16 +107,108 @@ async def export_yaml(svc: Services, playbook: Playbook) -> str:
         if playbook.default_commander_id
         else None,
         broadcast_channels=channels,
+        rules=await rule_documents(svc, playbook.rules, users),
     )
     body = document.model_dump(mode="json", exclude_none=True)
+    if not body["rules"]:
+        del body["rules"]
     return FORMAT_HEADER + yaml.safe_dump(body, sort_keys=False, allow_unicode=True, width=100)
 
 
 def _people(playbook: Playbook) -> list[str]:
-    ids = [*playbook.member_ids, *playbook.invited_user_ids]
+    ids = [*playbook.member_ids, *playbook.invited_user_ids, *rule_user_ids(playbook.rules)]
     if playbook.default_commander_id:
         ids.append(playbook.default_commander_id)
     return ids
+
+
+async def rule_documents(svc: Services, rules: list[RuleSpec], users: dict[str, str]) -> list[RuleDocument]:
+    """The rules as a file writes them: people by username (`users`: by id), channels by name."""
+    documents = []
+    for rule in rules:
+        then: list[Any] = []
+        for action in rule.then:
+            if isinstance(action, InviteAction):
+                then.append(InviteByName(users=[users.get(u, u) for u in action.user_ids]))
+            elif isinstance(action, AnnounceAction):
+                then.append(AnnounceByName(channel=await _channel_name(svc, action.channel_id)))
+            else:
+                then.append(action)
+        documents.append(RuleDocument(name=rule.name, when=rule.when, then=then))
+    return documents
+
+
+async def _channel_name(svc: Services, channel_id: str) -> str:
+    try:
+        return str((await svc.mattermost.get_channel(channel_id))["name"])
+    except MattermostFailure as failure:
+        if failure.retryable:
+            raise
+        return channel_id
+
+
+def rules_text(documents: list[RuleDocument]) -> str:
+    """The rules as the backstage editor shows them (the `rules:` part of a playbook file)."""
+    if not documents:
+        return ""
+    body = {"rules": [d.model_dump(mode="json", exclude_none=True) for d in documents]}
+    return yaml.safe_dump(body, sort_keys=False, allow_unicode=True, width=100)
+
+
+async def parse_rules_text(text: str) -> tuple[list[RuleDocument], dict[tuple[Any, ...], int]]:
+    """The backstage editor's rules (empty: none), or a 422 naming each problem's line."""
+    if not text.strip():
+        return [], {}
+    document, lines = await parse_off_loop(text, RulesDocument, RULES_TEXT)
+    return document.rules, lines
+
+
+async def resolve_rules(
+    svc: Services, team_id: str, documents: list[RuleDocument], lines: dict[tuple[Any, ...], int]
+) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """The rules as the API takes them (names turned into ids in the team), and what names nobody."""
+    fields: dict[str, str] = {}
+    rules: list[dict[str, Any]] = []
+    for r, rule in enumerate(documents):
+        then: list[dict[str, Any]] = []
+        for a, action in enumerate(rule.then):
+            loc = ("rules", r, "then", a)
+            place = f"Rule {r + 1} ({rule.name})"
+            if isinstance(action, InviteByName):
+                ids = []
+                for i, name in enumerate(action.users):
+                    user = await svc.facts.user_by_username(name.lstrip("@"))
+                    if user is None:
+                        where = line_for((*loc, "users", i), lines)
+                        fields[field_path((*loc, "users", i))] = (
+                            f"{'line ' + str(where) + ': ' if where else ''}{place}: no user @{name.lstrip('@')}"
+                        )
+                    else:
+                        ids.append(str(user["id"]))
+                then.append({"type": "invite", "user_ids": ids})
+            elif isinstance(action, AnnounceByName):
+                found = await _channel_by_name(svc, team_id, action.channel.lstrip("~"))
+                if found is None:
+                    where = line_for((*loc, "channel"), lines)
+                    fields[field_path((*loc, "channel"))] = (
+                        f"{'line ' + str(where) + ': ' if where else ''}{place}: "
+                        f"no channel ~{action.channel.lstrip('~')} in this team"
+                    )
+                then.append({"type": "announce", "channel_id": found or ""})
+            else:
+                then.append(action.model_dump(mode="json"))
+        rules.append({"name": rule.name, "when": rule.when.model_dump(mode="json", exclude_none=True), "then": then})
+    return rules, fields
+
+
+async def _channel_by_name(svc: Services, team_id: str, name: str) -> str | None:
+    try:
+        channel: dict[str, Any] | None = await svc.mattermost.get_channel_by_name(team_id, name)
+    except MattermostFailure as failure:
+        if failure.retryable:
+            raise
+        return None  # not found, or not visible to the bot
+    return str(channel["id"]) if channel else None
 
 
 async def parse_yaml_off_loop(text: str) -> tuple[PlaybookDocument, dict[tuple[Any, ...], int]]:
@@ -102,6 +246,8 @@ async def resolve_document(
             line = line_for(("broadcast_channels", index), lines)
             fields[f"broadcast_channels[{index}]"] = f"line {line}: no channel ~{name.lstrip('~')} in this team"
         channels.append(channel["id"] if channel else None)
+    rules, unknown = await resolve_rules(svc, team_id, document.rules, lines)
+    fields.update(unknown)
     if fields:
         raise ServiceError(
             422, "validation_error", "The playbook file names people or channels that do not exist.", fields
@@ -118,6 +264,7 @@ async def resolve_document(
             broadcast_channel_ids=[c for c in channels if c],
             reminder_timer_default_seconds=document.reminder_timer_default_seconds,
             channel_name_template=document.channel_name_template,
+            rules=rules,
         )
     except ValidationError as error:
         raise located_error(error, lines, PLAYBOOK_FILE) from None

@@ -33,6 +33,7 @@ from models.playbook import (
     playbook_workflow_id,
     summarize,
 )
+from models.playbook_automation import rule_channel_ids, rule_user_ids
 from models.refusals import Refusal
 from service.container import Services
 from service.errors import ServiceError, not_found
@@ -63,10 +64,12 @@ async def playbook_facts(svc: Services, actor: Actor, team_id: str, spec: Playbo
         *spec.member_ids,
         *spec.invited_user_ids,
         *([spec.default_commander_id] if spec.default_commander_id else []),
+        *rule_user_ids(spec.rules),
     }
     found = await svc.mattermost.get_users_by_ids(sorted(str(u) for u in people))
     users = await asyncio.gather(*(svc.facts.user_fact(user, team_id=team_id, channel_id=None) for user in found))
-    channels = await asyncio.gather(*(_broadcast_fact(svc, actor, team_id, c) for c in spec.broadcast_channel_ids))
+    named = list(dict.fromkeys([*spec.broadcast_channel_ids, *rule_channel_ids(spec.rules)]))
+    channels = await asyncio.gather(*(_broadcast_fact(svc, actor, team_id, c) for c in named))
     bot = await svc.mattermost.bot_user()
     return PlaybookFacts(
         users={user.user_id: user for user in users},

@@ -32,6 +32,7 @@ from models.effects import (
     PostEffect,
     RespondEffect,
     StatsEffect,
+    WebhookEffect,
     is_channel_lane,
 )
 from models.incident import (
@@ -83,7 +84,20 @@ from models.incident_commands import (
     SetReminder,
     SnoozeReminder,
 )
+from models.incident_views import summarize
+from models.playbook import MAX_ITEMS_PER_STAGE
+from models.playbook_automation import (
+    AddItemsAction,
+    AnnounceAction,
+    InviteAction,
+    PostAction,
+    RuleAction,
+    SetReminderAction,
+    duration_seconds,
+)
 from models.refusals import ALREADY_ENDED, ENDED, confirm, conflict, forbidden, invalid, not_found
+from models.webhooks import EventActor, WebhookEvent, WebhookGaveUp
+from workflows import incident_automation as automation
 from workflows import incident_messages as text
 
 SYSTEM_ACTOR = "system"
@@ -107,6 +121,20 @@ SHOWN_BY_CHECKLIST_ONLY = frozenset(
         EventType.ITEM_REMOVED,
     }
 )
+# The webhook event each timeline event is (those not listed emit none; see `Incident.emit`).
+WEBHOOK_EVENTS: dict[EventType, str] = {
+    EventType.CREATED: "incident.started",
+    EventType.STATUS_UPDATE: "incident.status_updated",
+    EventType.STAGE_CHANGED: "incident.stage_changed",
+    **dict.fromkeys(ITEM_EVENTS, "incident.item_changed"),
+    EventType.COMMANDER_CHANGED: "incident.commander_changed",
+    EventType.ENDED: "incident.ended",
+    EventType.AUTO_ENDED: "incident.ended",
+    EventType.RESTARTED: "incident.restarted",
+    EventType.ALERT_FIRING: "incident.alert_firing",
+    EventType.ALERT_RESOLVED: "incident.alert_resolved",
+    EventType.ALERTS_RESOLVED: "incident.alerts_resolved",
+}
 # The live checklist post's name in `IncidentState.post_ids` (it opens the channel).
 CHECKLIST_POST = "opening"
 # Reminder posts are remembered as "reminder:<seq>" until an update answers them.
@@ -196,7 +224,7 @@ def new_incident(start: IncidentStart, now: datetime, new_id: Callable[[], str])
     commander = start.commander
     commander_id = commander.user_id if commander else reporter.user_id
     usernames = {reporter.user_id: reporter.username}
-    for fact in [*start.invited, *([commander] if commander else [])]:
+    for fact in [*start.invited, *start.rule_users, *([commander] if commander else [])]:
         usernames[fact.user_id] = fact.username
     reminder = playbook.reminder_timer_default_seconds if playbook else 0
     if reminder:
@@ -281,10 +309,65 @@ class Incident:
         event = TimelineEvent(at=now, actor_id=actor_id, type=kind, summary=summary, details=details or {})
         self.state.timeline.append(event)
         self._keep_timeline_bounded(event)
+        webhook = WEBHOOK_EVENTS.get(kind)
+        if kind == EventType.CANCELLED and event.details.get("ended_it"):
+            webhook = "incident.ended"
+        if webhook is not None:
+            self.emit(webhook, now, actor_id, {"summary": summary, "change": kind.value, **event.details})
         if post if post is not None else kind not in SHOWN_BY_CHECKLIST_ONLY:
             self.post(summary)
         if kind in CHECKLIST_EVENTS:
             self.refresh_checklist()
+
+    def emit(self, event_type: str, now: datetime, actor_id: str, data: dict[str, Any]) -> None:
+        """Queue a webhook event (its own lane: see `models.webhooks`); each gets the next number.
+        The incident as the REST record summarizes it goes with it."""
+        state = self.state
+        if not state.emits_webhooks:
+            return
+        state.webhook_events += 1
+        event = WebhookEvent(
+            id=f"evt_{state.id}_{state.webhook_events}",
+            type=event_type,
+            number=state.webhook_events,
+            occurred_at=now,
+            actor=EventActor(id=actor_id, username=state.usernames.get(actor_id, "")),
+            incident=summarize(state).model_dump(mode="json"),
+            data=data,
+        )
+        self.enqueue(WebhookEffect(event=event))
+
+    def start_emitting(self) -> None:
+        """A new incident emits webhook events from now on, starting with its start."""
+        state = self.state
+        state.emits_webhooks = True
+        created = next((e for e in state.timeline if e.type == EventType.CREATED), None)
+        if created is not None and state.status == IncidentStatus.ONGOING:
+            data = {"summary": created.summary, "change": created.type.value, **created.details}
+            self.emit("incident.started", created.at, created.actor_id, data)
+
+    def webhook_failed(self, now: datetime, failure: WebhookGaveUp) -> None:
+        """A subscription refused one of the incident's events, or gave up on it: on the timeline
+        each time, and said in the channel the first time for that subscription."""
+        state = self.state
+        tell = failure.subscription_id not in state.webhook_failures_told
+        if tell:
+            state.webhook_failures_told.append(failure.subscription_id)
+        what = "refused" if failure.refused else "did not accept"
+        self.record(
+            now,
+            SYSTEM_ACTOR,
+            EventType.WEBHOOK_FAILED,
+            f"Webhook {failure.url[:200]} {what} event `{failure.type}` ({failure.event_id}): {failure.reason[:300]}",
+            {
+                "subscription_id": failure.subscription_id,
+                "event_id": failure.event_id,
+                "type": failure.type,
+                "reason": failure.reason[:300],
+                "refused": failure.refused,
+            },
+            post=tell,
+        )
 
     def _keep_timeline_bounded(self, added: TimelineEvent) -> None:
         state = self.state
@@ -427,6 +510,8 @@ class Incident:
         before = self.state.checklists[self.state.active_stage]
         open_left = before.open_count
         self.state.active_stage = self._target_stage(command)
+        self.state.stage_entries += 1
+        self.state.stage_entered_at = now
         stage = self.state.checklists[self.state.active_stage]
         # Quoted by hand: repr() would spell out the invisible mark that neutralises a mention.
         left = f"'{text.relayed(self.state, before.title)}'"
@@ -441,6 +526,7 @@ class Incident:
         )
         checklist = "\n".join(text.checklist_lines(self.state, stage))
         self.post(f"{self.state.timeline[-1].summary}\n\n{checklist}")
+        self.run_rules(automation.on_stage_entered(self.state), now)
         return f"Moved to stage {text.stage_label(self.state)}."
 
     # ------------------------------------------------------------------ items
@@ -491,6 +577,8 @@ class Incident:
             f"marked **{item.title}** as {label} (stage {text.stage_label(self.state, stage)})",
             {"stage": stage, "item": command.item, "from": before.value, "to": target.value},
         )
+        if target == ItemState.DONE:
+            self.run_rules(automation.on_item_checked(self.state, stage, item), now)
         return f"Marked {item.title!r} as {label}."
 
     def check_assign_item(self, command: AssignItem) -> None:
@@ -722,6 +810,7 @@ class Incident:
             self.state.members_joined_at[user_id] = now
         if new:
             self.enqueue(StatsEffect())
+            self.emit("incident.members_added", now, SYSTEM_ACTOR, {"user_ids": new})
 
     def invite_failed(self, now: datetime, actor_id: str, user: UserFact, reason: str) -> None:
         self.record(
@@ -843,6 +932,7 @@ class Incident:
         self.learn(command.actor, now)
         update = StatusUpdate(at=now, author_id=command.actor.user_id, message=command.message, status=command.status)
         self.state.status_updates.append(update)
+        self.state.status_updates_posted += 1
         del self.state.status_updates[:-STATUS_UPDATES_KEPT]
         if self.state.first_status_update_at is None:
             self.state.first_status_update_at = now
@@ -861,6 +951,7 @@ class Incident:
         relayed = text.relayed(self.state, update.message[:1000])
         self.broadcast(f"status update{status} from {command.actor.mention}:\n> {relayed}")
         self._reschedule_reminder(now)
+        self.run_rules(automation.on_status_update(self.state, update.status.value if update.status else None), now)
         if update.status == UpdateStatus.RESOLVED:
             # "Resolved" describes the problem, not the incident: ending it is a choice of its own.
             return "Status update posted. The incident is still ongoing: `/incident end` ends it."
@@ -944,6 +1035,98 @@ class Incident:
             remember_as=f"{REMINDER_POST}{self.state.next_seq}",
         )
         self._reschedule_reminder(now)
+
+    # ------------------------------------------------------------------ playbook rules
+
+    def fire_due_rules(self, now: datetime) -> bool:
+        """Fire the timer rules due by `now` (see `incident_automation`); whether any was."""
+        firings = automation.due_firings(self.state, now)
+        self.run_rules(firings, now)
+        return bool(firings)
+
+    def run_rules(self, firings: list[automation.Firing], now: datetime) -> None:
+        """Carry out each firing's actions through the incident's own machinery, remember its
+        key (it never fires again) and put it on the timeline, naming the rule."""
+        for firing in firings:
+            if automation.has_fired(self.state, firing.key):
+                continue
+            automation.remember(self.state, firing.key)
+            rule = firing.rule
+            done = [self._rule_action(rule.name, action, now) for action in rule.then]
+            self.record(
+                now,
+                SYSTEM_ACTOR,
+                EventType.RULE_FIRED,
+                f"Rule '{rule.name}' fired ({firing.why}): {'; '.join(done)}",
+                {"rule": rule.name, "key": firing.key},
+                post=False,
+            )
+
+    def _rule_action(self, rule: str, action: RuleAction, now: datetime) -> str:
+        """Carry out one action of a rule; what it did, in words."""
+        state = self.state
+        if isinstance(action, PostAction):
+            self.post(text.relayed(state, action.message))
+            return "posted a message"
+        if isinstance(action, AddItemsAction):
+            wanted = action.stage.casefold()
+            index = next((i for i, s in enumerate(state.checklists) if s.title.casefold() == wanted), None)
+            if index is None:
+                return f"no stage {action.stage!r} to add items to"
+            stage = state.checklists[index]
+            added = []
+            for title in action.items:
+                if len(stage.items) >= MAX_ITEMS_PER_STAGE:
+                    break
+                item = ChecklistItem(id=self._new_id(), title=title)
+                stage.items.append(item)
+                added.append(title)
+                self.record(
+                    now,
+                    SYSTEM_ACTOR,
+                    EventType.ITEM_ADDED,
+                    f"Rule '{rule}' added **{title}** to stage {stage.title!r}",
+                    {"stage": index, "item": len(stage.items) - 1, "item_id": item.id, "rule": rule},
+                )
+            listed = ", ".join(repr(t) for t in added) or "no items (the stage is full)"
+            return f"added {listed} to stage {stage.title!r}"
+        if isinstance(action, SetReminderAction):
+            # Checked against the limits when the playbook was saved; they may have moved since.
+            seconds = duration_seconds(action.after)
+            seconds = min(max(seconds, state.config.reminder_min_seconds), REMINDER_MAX_SECONDS)
+            state.reminder_seconds = seconds
+            self._reschedule_reminder(now)
+            return f"set the status update reminder every {text.format_duration(seconds)}"
+        if isinstance(action, InviteAction):
+            users = [
+                UserFact(user_id=u, username=state.usernames.get(u, u), is_channel_member=False)
+                for u in action.user_ids
+                if u not in state.member_ids
+            ]
+            if not users:
+                return "invited nobody (everyone is in the channel)"
+            self.enqueue(InviteEffect(actor_id=SYSTEM_ACTOR, users=users))
+            return f"added {', '.join(state.mention(u.user_id) for u in users)} to the incident"
+        if isinstance(action, AnnounceAction):
+            if action.channel_id == state.channel_id:
+                return "did not announce the incident in its own channel"
+            where = f"join ~{state.channel_name}" if state.is_public else "the incident channel is private"
+            self.enqueue(
+                PostEffect(
+                    channel_id=action.channel_id,
+                    message=(
+                        f"#### :rotating_light: Incident: {text.incident_name(state.name)}\n"
+                        f"Commander {state.mention(state.commander_id)} · stage {text.stage_label(state)} · {where}\n"
+                        f"Announced by the playbook's rule {text.incident_name(rule)!r}; this channel is told when "
+                        "its status changes and when it ends."
+                    ),
+                )
+            )
+            if action.channel_id not in state.announced_channel_ids:
+                state.announced_channel_ids.append(action.channel_id)
+            return f"announced the incident in {state.channel_mention(action.channel_id)}"
+        self.emit(action.event_type, now, SYSTEM_ACTOR, {"rule": rule})
+        return f"sent webhook event {action.event_type}"
 
     # ------------------------------------------------------------------ announcements
 
@@ -1231,9 +1414,16 @@ class Incident:
                 )
             )
         self.enqueue(StatsEffect())
+        # The start's event goes out with the channel it now has.
+        for pending in queued:
+            if isinstance(pending.effect, WebhookEffect) and pending.effect.event.type == "incident.started":
+                pending.effect.event.incident = summarize(state).model_dump(mode="json")
         state.outbox.extend(queued)
+        self.run_rules(automation.on_start(state), now)
 
     def start_failed(self, now: datetime, reason: str, response_url: str | None) -> None:
+        # No channel, no incident: its start is not announced to webhooks.
+        self.state.outbox = [p for p in self.state.outbox if not isinstance(p.effect, WebhookEffect)]
         self.state.status = IncidentStatus.FAILED
         self.state.failure = reason
         self.state.reminder_due_at = None

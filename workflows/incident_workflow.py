@@ -33,6 +33,7 @@ from temporalio.exceptions import TimeoutError as ActivityTimeout
 with workflow.unsafe.imports_passed_through():
     from activities.incident_activities import NO_ACCESS, REJECTED, UNAVAILABLE, IncidentActivities
     from activities.stats_activities import StatsActivities
+    from activities.webhook_activities import WebhookActivities
     from models import effects
     from models import search_attributes as sa
     from models.activity_io import (
@@ -51,7 +52,9 @@ with workflow.unsafe.imports_passed_through():
     from models.incident_commands import CommandResult, IncidentCommand, InviteMembers, OpenIncident
     from models.incident_views import stats_facts, summarize, to_view
     from models.refusals import invalid
+    from models.webhooks import ForwardEvent, WebhookGaveUp
     from workflows import incident_messages as text
+    from workflows.incident_automation import next_rule_due
     from workflows.incident_rules import CHECKLIST_POST, Incident, check_start, new_incident
 
 T = TypeVar("T")
@@ -60,6 +63,8 @@ SUMMARY_MEMO = "summary"
 STATUS_MEMO = "incident_status"
 # The `IncidentStatus` of a run that continued as new: its continuation is the incident.
 SUPERSEDED = "superseded"
+# Incidents started since webhooks exist emit their events (histories recorded before do not).
+WEBHOOK_EVENTS_PATCH = "webhook-events"
 
 
 class ActivityOptions(TypedDict):
@@ -118,6 +123,8 @@ class IncidentWorkflow:
             state.failure = self.refusal.message
             state.reminder_due_at = None
         self.incident = Incident(state, self._new_id)
+        if start.resume is None and self.refusal is None and workflow.patched(WEBHOOK_EVENTS_PATCH):
+            self.incident.start_emitting()
         self._indexed: dict[str, Any] = {}
         self._memo: dict[str, Any] = {}
         # The lanes carrying out effects right now (see `effects.lane_of`).
@@ -246,20 +253,29 @@ class IncidentWorkflow:
         if self.incident.reminder_is_due(now):
             self.incident.send_reminder(now)
             return True
-        return False
+        return self.incident.fire_due_rules(now)
+
+    def _rule_due(self) -> datetime | None:
+        """When the playbook's next timer rule is due (None without one: no timer, as before rules)."""
+        timer = next_rule_due(self.state)
+        return timer.due if timer is not None else None
 
     async def _wait_for_work(self) -> None:
         if self._timed_work(workflow.now()):
             return
         due = self.state.reminder_due_at if self.state.status == IncidentStatus.ONGOING else None
         auto_end = self._auto_end_at()
-        wake = [when for when in (due, self._retry_channel_at(), auto_end) if when is not None]
+        rule = next_rule_due(self.state)
+        rule_due = rule.due if rule is not None else None
+        wake = [when for when in (due, self._retry_channel_at(), auto_end, rule_due) if when is not None]
         timeout = max(0.0, (min(wake) - workflow.now()).total_seconds()) if wake else None
         summary = "try the channel again"
         if wake and min(wake) == due:
             summary = "status update reminder"
         elif wake and min(wake) == auto_end:
             summary = "automatic end: every alert resolved"
+        elif rule is not None and min(wake) == rule.due:
+            summary = f"playbook rule {rule.firing.rule.name}"
         with contextlib.suppress(TimeoutError):  # a timer is due, or it is time to try the channel again
             await workflow.wait_condition(
                 lambda: (
@@ -269,6 +285,7 @@ class IncidentWorkflow:
                     or (self._should_continue_as_new() and not self._lanes)
                     or self.state.reminder_due_at != due
                     or self._auto_end_at() != auto_end
+                    or self._rule_due() != rule_due
                 ),
                 timeout=timeout,
                 timeout_summary=summary,
@@ -445,6 +462,8 @@ class IncidentWorkflow:
             return "take the buttons off the reminder"
         if isinstance(effect, effects.StatsEffect):
             return "report the incident to the statistics"
+        if isinstance(effect, effects.WebhookEffect):
+            return f"hand the {effect.event.type} event to its webhooks"
         return "reply to the slash command"
 
     async def _carry_out(self, pending: effects.PendingEffect) -> None:
@@ -455,6 +474,19 @@ class IncidentWorkflow:
                 IncidentActivities.respond_to_command,
                 RespondToCommand(response_url=effect.response_url, text=effect.text),
                 **self._activity_options("reply to the slash command"),
+            )
+            return
+        if isinstance(effect, effects.WebhookEffect):
+            # Needs no channel either; quick (two reads and a signal): delivery is another workflow's.
+            await workflow.execute_activity_method(
+                WebhookActivities.forward_webhook_event,
+                ForwardEvent(
+                    incident_id=self.state.id,
+                    team_id=self.state.team_id,
+                    playbook_id=self.state.playbook_id,
+                    event=effect.event,
+                ),
+                **self._activity_options(f"webhook event {effect.event.type} #{effect.event.number}"),
             )
             return
         channel_id = self.state.channel_id
@@ -650,6 +682,11 @@ class IncidentWorkflow:
             fingerprint=fingerprint,
             member_ids_changed=changed,
         )
+
+    @workflow.signal
+    def webhook_failed(self, failure: WebhookGaveUp) -> None:
+        """A webhook subscription refused one of this incident's events, or gave up on it."""
+        self.incident.webhook_failed(workflow.now(), failure)
 
     @workflow.update
     def open_incident(self, request: OpenIncident) -> CommandResult:

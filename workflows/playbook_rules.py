@@ -10,6 +10,13 @@ from __future__ import annotations
 import permissions
 from models.common import reminder_problem
 from models.playbook import PlaybookCommand, PlaybookFacts, PlaybookSpec
+from models.playbook_automation import (
+    AnnounceAction,
+    InviteAction,
+    SetReminderAction,
+    duration_seconds,
+    rule_place,
+)
 from models.refusals import invalid_fields, not_found
 
 REFERS_TO_UNUSABLE = "The playbook refers to people or channels it cannot use."
@@ -38,6 +45,23 @@ def check_spec(spec: PlaybookSpec, facts: PlaybookFacts) -> None:
         *((f"invited_user_ids[{i}]", u) for i, u in enumerate(spec.invited_user_ids)),
         *((("default_commander_id", spec.default_commander_id),) if spec.default_commander_id else ()),
     ]
+    channels = [(f"broadcast_channel_ids[{i}]", c) for i, c in enumerate(spec.broadcast_channel_ids)]
+    # What the rules name: a problem there also says which rule ("Rule 2 (page on sev1): ...").
+    places: dict[str, str] = {}
+    for r, rule in enumerate(spec.rules):
+        for a, action in enumerate(rule.then):
+            field = f"rules[{r}].then[{a}]"
+            places[field] = rule_place(r, rule)
+            if isinstance(action, InviteAction):
+                people.extend((f"{field}.user_ids[{i}]", u) for i, u in enumerate(action.user_ids))
+                places.update({f"{field}.user_ids[{i}]": places[field] for i in range(len(action.user_ids))})
+            elif isinstance(action, AnnounceAction):
+                channels.append((f"{field}.channel_id", action.channel_id))
+                places[f"{field}.channel_id"] = places[field]
+            elif isinstance(action, SetReminderAction):
+                reminder = reminder_problem(duration_seconds(action.after), facts.reminder_min_seconds)
+                if reminder:
+                    problems[f"{field}.after"] = f"{places[field]}: {reminder}"
     for field, user_id in people:
         user = facts.users.get(user_id)
         if user is None:
@@ -49,14 +73,16 @@ def check_spec(spec: PlaybookSpec, facts: PlaybookFacts) -> None:
     reminder = reminder_problem(spec.reminder_timer_default_seconds, facts.reminder_min_seconds)
     if reminder:
         problems["reminder_timer_default_seconds"] = reminder
-    for index, channel_id in enumerate(spec.broadcast_channel_ids):
+    for field, channel_id in channels:
         channel = facts.channels.get(channel_id)
-        field = f"broadcast_channel_ids[{index}]"
         if channel is None or not channel.visible_in_team:
             problems[field] = f"no channel {channel_id} that you can see in this team"
         elif not channel.actor_can_post:
             problems[field] = f"you cannot post in ~{channel.name}"
         elif channel.private_without_bot:
             problems[field] = f"~{channel.name} is private: add @{facts.bot_username} to it first"
+    for field, place in places.items():
+        if field in problems and not problems[field].startswith(place):
+            problems[field] = f"{place}: {problems[field]}"
     if problems:
         raise invalid_fields(REFERS_TO_UNUSABLE, problems)

@@ -26,6 +26,7 @@ from api.backstage import (
     playbook_pages,
     start_pages,
     stats_pages,
+    webhook_pages,
 )
 from api.backstage import backstage_session as cookies
 from api.backstage.backstage_common import HERE, SignInRequired, secure_cookies, templates
@@ -76,6 +77,7 @@ def install(app: FastAPI) -> None:
         stats_pages.router,
         playbook_pages.router,
         integration_pages.router,
+        *webhook_pages.routers,
     ):
         app.include_router(router)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="backstage-static")

@@ -168,6 +168,7 @@ TIMELINE_KINDS: dict[str, tuple[str, frozenset[EventType]]] = {
     "people": ("People", frozenset({EventType.COMMANDER_CHANGED, EventType.MEMBER_INVITED})),
     "announcements": ("Announcements", frozenset({EventType.ANNOUNCED})),
     "reminders": ("Reminders", frozenset({EventType.REMINDER_CHANGED, EventType.REMINDER_SENT})),
+    "rules": ("Playbook rules", frozenset({EventType.RULE_FIRED})),
     "lifecycle": (
         "Start and end",
         frozenset({EventType.CREATED, EventType.ENDED, EventType.CANCELLED, EventType.RESTARTED, EventType.AUTO_ENDED}),
@@ -178,6 +179,7 @@ TIMELINE_KINDS: dict[str, tuple[str, frozenset[EventType]]] = {
             {
                 EventType.INVITE_FAILED,
                 EventType.EFFECT_FAILED,
+                EventType.WEBHOOK_FAILED,
                 EventType.EFFECT_RECOVERED,
                 EventType.CHANNEL_ACCESS_LOST,
                 EventType.CHANNEL_ACCESS_BACK,

@@ -20,10 +20,21 @@ from api.backstage.backstage_common import Visitor, form_visitor, redirect, rend
 from api.backstage.incident_pages import names_for
 from mattermost_client.gateway import MattermostFailure
 from models.playbook import Playbook, PlaybookSpec
+from models.playbook_automation import describe_rule, rule_channel_ids, rule_user_ids
+from models.webhooks import OwnerKind
 from service import playbooks
+from service import webhook_subscriptions as webhooks
 from service.errors import ServiceError, validation_fields
 from service.pagination import PageParams
-from service.playbook_yaml import export_yaml, parse_yaml_off_loop, resolve_document
+from service.playbook_yaml import (
+    export_yaml,
+    parse_rules_text,
+    parse_yaml_off_loop,
+    resolve_document,
+    resolve_rules,
+    rule_documents,
+    rules_text,
+)
 
 router = APIRouter(prefix="/backstage", include_in_schema=False)
 
@@ -36,6 +47,8 @@ _FIELD_FOR = (
     (re.compile(r"^default_commander_id$"), "default_commander"),
     (re.compile(r"^broadcast_channel_ids(\[\d+\])?$"), "broadcast_channels"),
     (re.compile(r"^reminder_timer_default_seconds$"), "reminder_minutes"),
+    # The rules are edited as one text (YAML): every problem of theirs is shown beside it.
+    (re.compile(r"^rules\b"), "rules"),
 )
 
 
@@ -59,6 +72,7 @@ _LABELS = {
     "channel_name_template": "Channel name template",
     "create_public_incident": "Incident channels",
     "checklists": "Stages",
+    "rules": "Rules",
 }
 # The parts of a stage and of an item.
 _PARTS = {"title": "title", "description": "description", "command": "slash command", "items": "items"}
@@ -119,6 +133,7 @@ def parse_draft(form: dict[str, str]) -> dict[str, Any]:
         "default_commander": form.get("default_commander", "").strip(),
         "broadcast_channels": form.get("broadcast_channels", ""),
         "checklists": checklists,
+        "rules": form.get("rules", ""),
     }
 
 
@@ -151,6 +166,17 @@ async def resolve(who: Visitor, team_id: str, draft: dict[str, Any]) -> tuple[Pl
             missing.append(f"~{name}")
     if missing:
         errors["broadcast_channels"] = f"no such channel in this team: {', '.join(missing)}"
+    rules: list[dict[str, Any]] = []
+    try:
+        documents, lines = await parse_rules_text(draft["rules"])
+        rules, unknown = await resolve_rules(who.svc, team_id, documents, lines)
+    except ServiceError as error:
+        if error.status != 422:
+            raise
+        errors["rules"] = "; ".join(error.fields.values()) if error.fields else error.message
+    else:
+        if unknown:
+            errors["rules"] = "; ".join(unknown.values())
     minutes = draft["reminder_minutes"] or "0"
     if not minutes.isascii() or not minutes.isdigit() or len(minutes) > 6:
         errors["reminder_minutes"] = "a whole number of minutes (0 turns the reminder off)"
@@ -166,6 +192,7 @@ async def resolve(who: Visitor, team_id: str, draft: dict[str, Any]) -> tuple[Pl
         "broadcast_channel_ids": channels,
         "reminder_timer_default_seconds": int(minutes) * 60,
         "channel_name_template": draft["channel_name_template"],
+        "rules": rules,
     }
     try:
         spec = PlaybookSpec.model_validate(body)
@@ -178,7 +205,13 @@ async def resolve(who: Visitor, team_id: str, draft: dict[str, Any]) -> tuple[Pl
 
 async def draft_of(who: Visitor, playbook: Playbook) -> dict[str, Any]:
     people = await names_for(
-        who, {*playbook.member_ids, *playbook.invited_user_ids, *filter(None, [playbook.default_commander_id])}
+        who,
+        {
+            *playbook.member_ids,
+            *playbook.invited_user_ids,
+            *filter(None, [playbook.default_commander_id]),
+            *rule_user_ids(playbook.rules),
+        },
     )
     channels = []
     for channel_id in playbook.broadcast_channel_ids:
@@ -201,7 +234,22 @@ async def draft_of(who: Visitor, playbook: Playbook) -> dict[str, Any]:
         else "",
         "broadcast_channels": " ".join(channels),
         "checklists": [stage.model_dump() for stage in playbook.checklists],
+        "rules": rules_text(await rule_documents(who.svc, playbook.rules, people)),
     }
+
+
+async def rules_in_words(who: Visitor, playbook: Playbook) -> list[str]:
+    """Each saved rule in words ("When stage Mitigation is entered, after 30m → post '…'")."""
+    if not playbook.rules:
+        return []
+    names = await names_for(who, set(rule_user_ids(playbook.rules)))
+    for channel_id in rule_channel_ids(playbook.rules):
+        try:
+            names[channel_id] = str((await who.svc.mattermost.get_channel(channel_id))["name"])
+        except MattermostFailure as failure:
+            if failure.retryable:
+                raise
+    return [describe_rule(rule, names) for rule in playbook.rules]
 
 
 EMPTY_DRAFT: dict[str, Any] = {
@@ -215,6 +263,7 @@ EMPTY_DRAFT: dict[str, Any] = {
     "default_commander": "",
     "broadcast_channels": "",
     "checklists": [{"title": "Triage", "items": [{"title": "", "description": "", "command": ""}]}],
+    "rules": "",
 }
 
 
@@ -222,6 +271,7 @@ async def _form(who: Visitor, team_id: str, status_code: int = 200, **context: A
     context.setdefault("errors", {})
     context.setdefault("playbook", None)
     context["field_labels"] = {name: field_label(name) for name in context["errors"]}
+    context["rule_words"] = await rules_in_words(who, context["playbook"]) if context["playbook"] else []
     return await render_in_team(who, "playbook_edit.html", team_id, status_code, **context)
 
 
@@ -264,7 +314,10 @@ async def create_playbook(team_id: str, who: Visitor = Depends(form_visitor)) ->
 @router.get("/playbooks/{playbook_id}")
 async def edit_playbook(playbook_id: str, who: Visitor = Depends(visitor)) -> Response:
     playbook = await playbooks.get_playbook(who.svc, who.actor, playbook_id)
-    return await _form(who, playbook.team_id, playbook=playbook, draft=await draft_of(who, playbook))
+    manages_webhooks = await webhooks.may_manage(who.svc, who.actor, OwnerKind.PLAYBOOK, playbook.id)
+    return await _form(
+        who, playbook.team_id, playbook=playbook, draft=await draft_of(who, playbook), manages_webhooks=manages_webhooks
+    )
 
 
 @router.post("/playbooks/{playbook_id}")

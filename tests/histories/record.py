@@ -38,6 +38,7 @@ from models.stats import FactsStatus, IncidentFacts, stats_month, stats_workflow
 from process_exit import exit_process
 from service.incident_starts import incident_config, start_options
 from tests.harness import World, eventually, make_world, short_history_server, start_stack
+from tests.histories import RECORDING_SIGNING_SECRET
 from tests.integration.incident_helpers import actor, add_steps, fact, playbook, settled, start, state
 from workflows.command_outcome_workflow import CommandOutcomeWorkflow, outcome_workflow_id
 from workflows.incident_workflow import IncidentWorkflow
@@ -346,6 +347,49 @@ async def alert_incident(world: World) -> WorkflowHandle[Any, Any]:
     return handle
 
 
+async def webhook_deliveries(world: World) -> WorkflowHandle[Any, Any]:
+    """A playbook's webhook (made, rotated) receiving an incident's events: one refused (410),
+    the next delivered; the subscriptions' and the incident's webhooks workflows are saved too."""
+    from tests.webhook_receiver import WebhookReceiver
+
+    alice = world.alice
+    async with WebhookReceiver() as receiver, world.api(alice) as api:
+        made = await api.post(
+            "/api/v1/playbooks", json={"team_id": world.team_id, "title": "Hooks", "checklists": [{"title": "Triage"}]}
+        )
+        assert made.status_code == 201, made.text
+        playbook_id = made.json()["id"]
+        base = f"/api/v1/playbooks/{playbook_id}/webhooks"
+        hook = await api.post(base, json={"url": receiver.url, "events": ["*"], "description": "status page"})
+        assert hook.status_code == 201, hook.text
+        rotated = await api.post(f"{base}/{hook.json()['id']}/secret")
+        receiver.secret = rotated.json()["secret"]
+        receiver.answer(410, "gone")
+        started = await api.post(
+            "/api/v1/incidents", json={"team_id": world.team_id, "name": "Hooked", "playbook_id": playbook_id}
+        )
+        assert started.status_code == 201, started.text
+        incident_id = started.json()["id"]
+        await receiver.wait_for(lambda r: len(r.requests) >= 1, what="the refused start")
+        receiver.accept()
+        updated = await api.post(f"/api/v1/incidents/{incident_id}/status-updates", json={"message": "Looking"})
+        assert updated.status_code == 200, updated.text
+        await receiver.wait_for(
+            lambda r: any(s.payload["type"] == "incident.status_updated" for s in r.deliveries), what="the update"
+        )
+        ended = await api.post(f"/api/v1/incidents/{incident_id}/end")
+        assert ended.status_code == 200, ended.text
+        await receiver.wait_for(
+            lambda r: any(s.payload["type"] == "incident.ended" for s in r.deliveries), what="the end"
+        )
+    handle = world.stack.temporal.get_workflow_handle(f"incident-{incident_id}")
+    await handle.result()
+    client = world.stack.temporal
+    await save(client, client.get_workflow_handle(f"webhooks-playbook-{playbook_id}"), "webhook-subscriptions")
+    await save(client, client.get_workflow_handle(f"incident-webhooks-{incident_id}"), "incident-webhooks")
+    return handle
+
+
 RECORDINGS = {
     "incident-full-lifecycle": full_incident,
     "incident-restarted": restarted_incident,
@@ -358,6 +402,7 @@ RECORDINGS = {
     "signed-out-sessions": signed_out_sessions,
     "incident-stats": team_statistics,
     "incident-from-alerts": alert_incident,
+    "incident-with-webhooks": webhook_deliveries,
 }
 
 
@@ -366,7 +411,8 @@ async def main(names: list[str]) -> None:
     if not names:
         for old in HERE.glob("*.json"):
             old.unlink()
-    stack = await start_stack()
+    # A known secret: the replay test opens what the payload codec sealed with it.
+    stack = await start_stack(signing_secret=RECORDING_SIGNING_SECRET)
     try:
         client = stack.temporal
         if names:
@@ -385,6 +431,7 @@ async def main(names: list[str]) -> None:
         await save(client, await signed_out_sessions(make_world(stack)), "signed-out-sessions")
         await save(client, await team_statistics(make_world(stack)), "incident-stats")
         await save(client, await alert_incident(make_world(stack)), "incident-from-alerts")
+        await save(client, await webhook_deliveries(make_world(stack)), "incident-with-webhooks")
     finally:
         await stack.stop()
 

@@ -25,6 +25,8 @@ RANKS = {
     "process_exit": 2,
     "process_logging": 2,
     "temporal_connection": 2,
+    "payload_sealing": 2,
+    "webhook_targets": 2,
     "activities": 3,
     "workflows": 4,
     "service": 5,
@@ -35,7 +37,8 @@ RANKS = {
     "tests": 9,
 }
 PRODUCT = ("models", "permissions", "settings", "signing", "mattermost_client", "process_exit", "process_logging",
-           "temporal_connection", "activities", "workflows", "service", "api", "worker")  # fmt: skip
+           "temporal_connection", "payload_sealing", "webhook_targets", "activities", "workflows", "service", "api",
+           "worker")  # fmt: skip
 STANDIN = "mattermost_standin"
 
 

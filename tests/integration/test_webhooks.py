@@ -1,0 +1,252 @@
+"""Outgoing webhooks end to end: subscriptions through REST (who may see them), every event
+signed and verified by the `standardwebhooks` library, in `seq` order with none missing while
+the receiver is down for a while, a 410 stopping one event (on the timeline, said once), unsafe
+URLs refused, a worker killed mid-delivery, redelivery, and the secret never in clear in history."""
+
+from __future__ import annotations
+
+import base64
+import json
+import signal
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from temporalio.service import RPCError, RPCStatusCode
+
+from models.incident import EventType, incident_workflow_id
+from models.webhooks import incident_webhooks_workflow_id
+from tests.harness import World, eventually
+from tests.integration.incident_helpers import playbook, start
+from tests.integration.slash_helpers import bot_posts, command, outage, state
+from tests.integration.test_alert_intake import team_admin
+from tests.integration.test_incident_durability import worker_process
+from tests.webhook_receiver import WebhookReceiver
+
+
+async def subscribe(world: World, playbook_id: str, url: str, events: list[str] | None = None) -> dict[str, Any]:
+    async with world.api(world.alice) as api:
+        made = await api.post(f"/api/v1/playbooks/{playbook_id}/webhooks", json={"url": url, "events": events or ["*"]})
+    assert made.status_code == 201, made.text
+    body: dict[str, Any] = made.json()
+    return body
+
+
+def payloads_in(node: Any) -> Iterator[tuple[bytes, bytes]]:
+    """Every payload in a history's JSON: its encoding and its data, decoded from base64."""
+    if isinstance(node, dict):
+        if isinstance(node.get("metadata"), dict) and "encoding" in node["metadata"]:
+            yield base64.b64decode(node["metadata"]["encoding"]), base64.b64decode(node.get("data", ""))
+        for value in node.values():
+            yield from payloads_in(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from payloads_in(value)
+
+
+def payloads(receiver: WebhookReceiver) -> list[dict[str, Any]]:
+    return [seen.payload for seen in receiver.deliveries]
+
+
+async def test_subscriptions_are_for_playbook_editors_and_the_secret_is_shown_once(world: World) -> None:
+    incident = await outage(world)
+    playbook_id = (await state(world, incident.id)).playbook_id
+    assert playbook_id is not None
+    async with WebhookReceiver() as receiver:
+        made = await subscribe(world, playbook_id, receiver.url, ["incident.status_updated"])
+        assert made["secret"].startswith("whsec_")
+        assert made["events"] == ["incident.status_updated"]
+        base = f"/api/v1/playbooks/{playbook_id}/webhooks"
+        async with world.api(world.alice) as api:
+            listed = (await api.get(base)).json()
+            assert [s["id"] for s in listed] == [made["id"]]
+            assert "secret" not in listed[0]
+            assert "secret" not in (await api.get(f"{base}/{made['id']}")).json()
+            rotated = (await api.post(f"{base}/{made['id']}/secret")).json()
+            assert rotated["secret"].startswith("whsec_")
+            assert rotated["secret"] != made["secret"]
+        for outsider in (world.bob, world.mallory):  # not a playbook member; not in the team
+            async with world.api(outsider) as api:
+                for response in (
+                    await api.get(base),
+                    await api.get(f"{base}/{made['id']}"),
+                    await api.post(base, json={"url": receiver.url, "events": ["*"]}),
+                    await api.delete(f"{base}/{made['id']}"),
+                    await api.get(f"{base}/{made['id']}/deliveries"),
+                ):
+                    assert response.status_code == 404, response.text
+        # Neither secret is in clear anywhere in the owner's history (the codec sealed them).
+        history = await world.stack.temporal.get_workflow_handle(f"webhooks-playbook-{playbook_id}").fetch_history()
+        found = list(payloads_in(json.loads(history.to_json())))
+        assert any(encoding == b"binary/sealed" for encoding, _ in found)
+        for secret in (made["secret"], rotated["secret"]):
+            assert not any(secret.encode() in data or secret[6:].encode() in data for _, data in found)
+
+
+async def test_unsafe_urls_are_refused_with_the_reason(world: World) -> None:
+    incident = await outage(world)
+    playbook_id = (await state(world, incident.id)).playbook_id
+    base = f"/api/v1/playbooks/{playbook_id}/webhooks"
+    async with world.api(world.alice) as api:
+        for url, fragment in (
+            ("http://169.254.169.254/latest/meta-data", "metadata"),
+            ("http://169.254.10.10/hook", "link-local"),
+            ("http://10.1.2.3/hook", "private"),
+            ("ftp://example.com/hook", "http"),
+            ("http://user:pw@example.com/hook", "password"),
+        ):
+            refused = await api.post(base, json={"url": url, "events": ["*"]})
+            assert refused.status_code == 422, (url, refused.text)
+            assert fragment in refused.text.lower(), (url, refused.text)
+        bad_event = await api.post(base, json={"url": "http://127.0.0.1:9/x", "events": ["incident.exploded"]})
+        assert bad_event.status_code == 422
+        assert "unknown event" in bad_event.text
+
+
+async def test_every_event_arrives_signed_in_order_even_after_the_receiver_was_down(world: World) -> None:
+    incident = await outage(world)
+    playbook_id = (await state(world, incident.id)).playbook_id
+    assert playbook_id is not None
+    async with WebhookReceiver() as receiver:
+        made = await subscribe(world, playbook_id, receiver.url)
+        receiver.secret = made["secret"]
+        await command(world, world.alice, "update Investigating the primary", incident)
+        await receiver.wait_for(lambda r: len(r.deliveries) >= 1, what="the first event")
+        receiver.down()
+        await command(world, world.alice, "stage next --force", incident)
+        await command(world, world.alice, "update Failing over", incident)
+        await receiver.wait_for(lambda r: len(r.requests) >= 3, what="attempts while down")
+        receiver.accept()
+        async with world.api(world.alice) as api:
+            ended = await api.post(f"/api/v1/incidents/{incident.id}/end", json={"confirmed": True})
+        assert ended.status_code == 200, ended.text
+        await receiver.wait_for(
+            lambda r: any(p["type"] == "incident.ended" for p in payloads(r)), what="every event, the end last"
+        )
+        seen = payloads(receiver)
+        types = [p["type"] for p in seen]
+        assert types == [
+            "incident.status_updated",
+            "incident.stage_changed",
+            "incident.status_updated",
+            "incident.ended",
+        ], types
+        assert [p["seq"] for p in seen] == [1, 2, 3, 4]
+        assert receiver.bad_signatures == 0
+        assert len(set(receiver.delivered_ids)) == 4
+        assert all(p["incident"]["id"] == incident.id for p in seen)
+        assert seen[0]["actor"]["id"] == world.alice.id
+        assert seen[0]["data"]["summary"]
+        # The deliveries list says what happened, newest first.
+        async with world.api(world.alice) as api:
+            listed = (await api.get(f"/api/v1/playbooks/{playbook_id}/webhooks/{made['id']}/deliveries")).json()
+        delivered = [d for d in listed["items"] if d["state"] == "delivered"]
+        assert [d["seq"] for d in delivered] == [4, 3, 2, 1]
+        assert max(d["attempts"] for d in delivered) >= 2
+
+
+async def test_a_refused_event_is_on_the_timeline_and_told_once_and_later_events_still_go(world: World) -> None:
+    incident = await outage(world)
+    playbook_id = (await state(world, incident.id)).playbook_id
+    assert playbook_id is not None
+    async with WebhookReceiver() as receiver:
+        made = await subscribe(world, playbook_id, receiver.url, ["incident.status_updated"])
+        receiver.secret = made["secret"]
+        receiver.answer(410, "gone")
+        await command(world, world.alice, "update one", incident)
+        await command(world, world.alice, "update two", incident)
+
+        def failures(s: Any) -> list[str]:
+            return [e.summary for e in s.timeline if e.type == EventType.WEBHOOK_FAILED]
+
+        found = await eventually(
+            lambda: state(world, incident.id), lambda s: len(failures(s)) == 2, what="two refusals on the timeline"
+        )
+        assert all("410" in summary for summary in failures(found))
+        told = [p for p in bot_posts(world, incident.channel_id) if "Webhook " in p and "refused" in p]
+        assert len(told) == 1, told
+        receiver.accept()
+        await command(world, world.alice, "update three", incident)
+        await receiver.wait_for(lambda r: len(r.deliveries) == 1, what="the next event")
+        assert payloads(receiver)[0]["seq"] == 3
+
+
+async def test_a_delivered_event_can_be_delivered_again_with_its_id_and_seq(world: World) -> None:
+    incident = await outage(world)
+    playbook_id = (await state(world, incident.id)).playbook_id
+    assert playbook_id is not None
+    async with WebhookReceiver() as receiver:
+        made = await subscribe(world, playbook_id, receiver.url, ["incident.status_updated"])
+        receiver.secret = made["secret"]
+        await command(world, world.alice, "update one", incident)
+        await command(world, world.alice, "update two", incident)
+        await receiver.wait_for(lambda r: len(r.deliveries) == 2, what="two events")
+        first = receiver.deliveries[0]
+        base = f"/api/v1/playbooks/{playbook_id}/webhooks/{made['id']}/deliveries"
+
+        async def delivered() -> list[dict[str, Any]]:
+            async with world.api(world.alice) as api:
+                items: list[dict[str, Any]] = (await api.get(base)).json()["items"]
+            return [d for d in items if d["state"] == "delivered"]
+
+        await eventually(delivered, lambda d: len(d) == 2, what="two deliveries listed")
+        async with world.api(world.alice) as api:
+            again = await api.post(f"{base}/{first.webhook_id}/redeliver", json={"and_later": True})
+        assert again.status_code == 200, again.text
+        assert again.json() == {"queued": 2}
+        await receiver.wait_for(lambda r: len(r.deliveries) == 4, what="both again")
+        assert receiver.delivered_ids[2:] == receiver.delivered_ids[:2]
+        assert [p["seq"] for p in payloads(receiver)] == [1, 2, 1, 2]
+
+
+async def test_an_incident_without_subscriptions_starts_no_webhooks_workflow(world: World) -> None:
+    incident = await outage(world)
+    await command(world, world.alice, "update nothing listens", incident)
+    handle = world.stack.temporal.get_workflow_handle(incident_workflow_id(incident.id))
+    history = await handle.fetch_history()
+    forwarded = [
+        e
+        for e in history.events
+        if e.activity_task_scheduled_event_attributes.activity_type.name == "forward_webhook_event"
+    ]
+    assert forwarded, "the events went to the webhooks lane"
+    outbox = world.stack.temporal.get_workflow_handle(incident_webhooks_workflow_id(incident.id))
+    with pytest.raises(RPCError) as missing:
+        await outbox.describe()
+    assert missing.value.status == RPCStatusCode.NOT_FOUND
+
+
+@pytest.mark.slow
+async def test_a_worker_killed_mid_delivery_loses_nothing_and_repeats_only_with_the_same_id(world: World) -> None:
+    """The receiver holds the request while the incident's worker (`python worker.py`) is
+    SIGKILLed: the next worker tries again once the attempt stops heartbeating, with the same
+    `webhook-id`, and the event is delivered (at most repeated, never lost)."""
+    queue = f"kill-{uuid.uuid4().hex[:8]}"
+    tess = team_admin(world)
+    fast = {
+        "WEBHOOK_ALLOWED_NETWORKS": world.stack.settings.webhook_allowed_networks,
+        "WEBHOOK_RETRY_INITIAL_SECONDS": "0.2",
+        "WEBHOOK_RETRY_MAX_SECONDS": "1",
+    }
+    async with WebhookReceiver() as receiver:
+        async with world.api(tess) as api:
+            made = await api.post(
+                f"/api/v1/teams/{world.team_id}/webhooks", json={"url": receiver.url, "events": ["incident.started"]}
+            )
+        assert made.status_code == 201, made.text
+        receiver.secret = made.json()["secret"]
+        receiver.slow(6.0)
+        async with worker_process(world, queue, **fast) as first:
+            handle = await start(world, book=playbook(world), name="Dies mid-delivery", task_queue=queue)
+            await receiver.wait_for(lambda r: len(r.requests) == 1, timeout=30, what="the held delivery")
+            first.send_signal(signal.SIGKILL)
+            await first.wait()
+        receiver.accept()
+        async with worker_process(world, queue, **fast):
+            await receiver.wait_for(lambda r: len(r.requests) >= 2, timeout=60, what="the delivery tried again")
+            await receiver.wait_for(lambda r: bool(r.deliveries), timeout=30, what="a delivery accepted")
+        ids = {seen.webhook_id for seen in receiver.requests}
+        assert ids == {f"evt_{handle.id.removeprefix('incident-')}_1"}, ids
+        assert receiver.bad_signatures == 0
+        assert {p["seq"] for p in payloads(receiver)} == {1}
