@@ -86,10 +86,12 @@ class WebhookDelivery:
                 vetted = await vet_target(target.url, self._allowed)
             except TargetUnresolved as unresolved:
                 # DNS may come back: the schedule tries again until it gives up.
-                return DeliveryAttempt(outcome=AttemptOutcome.RETRY, error=unresolved.message)
+                return DeliveryAttempt(outcome=AttemptOutcome.RETRY, error=unresolved.message, url=target.url)
             except TargetRefused as refused:
-                return DeliveryAttempt(outcome=AttemptOutcome.REFUSED, error=refused.message)
-            return await send_signed(vetted, request.event_id, request.body, target.secrets, timeout=self._timeout)
+                return DeliveryAttempt(outcome=AttemptOutcome.REFUSED, error=refused.message, url=target.url)
+            sent = await send_signed(vetted, request.event_id, request.body, target.secrets, timeout=self._timeout)
+            # Named by its URL on the incident's timeline when it is refused or given up.
+            return sent.model_copy(update={"url": target.url})
 
     async def _target(self, request: DeliverWebhook) -> TargetForDelivery | None:
         """The subscription's URL and secrets, from its owner; None once it is deleted. Queried

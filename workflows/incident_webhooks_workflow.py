@@ -42,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
         WebhookGaveUp,
         event_body,
     )
+    from workflows.incident_messages import format_duration
 
 # By name: the activity lives in activities/webhook_delivery.py.
 DELIVER_ACTIVITY = "deliver_webhook"
@@ -261,8 +262,9 @@ class IncidentWebhooksWorkflow:
             status = f"answered {attempt.status}" if attempt.status else "refused it"
             reason = f"{status}{': ' + attempt.error if attempt.error else ''}; it is not sent again"
         else:
-            days = self.state.config.give_up_seconds / 3600
-            reason = f"no answer accepted it within {days:g} h ({record.attempts} attempts; last: {record.last_error})"
+            within = format_duration(self.state.config.give_up_seconds)
+            last = f"{record.last_status} {record.last_error}" if record.last_status else record.last_error
+            reason = f"no answer accepted it within {within} ({record.attempts} attempts; last: {last.strip()})"
         failure = WebhookGaveUp(
             subscription_id=lane.subscription_id,
             url=attempt.url,

@@ -16,9 +16,10 @@ import pytest
 from temporalio.service import RPCError, RPCStatusCode
 
 from models.incident import EventType, incident_workflow_id
+from models.incident_commands import PostStatusUpdate
 from models.webhooks import incident_webhooks_workflow_id
 from tests.harness import World, eventually
-from tests.integration.incident_helpers import playbook, start
+from tests.integration.incident_helpers import actor, playbook, start, update
 from tests.integration.slash_helpers import bot_posts, command, outage, state
 from tests.integration.test_alert_intake import team_admin
 from tests.integration.test_incident_durability import worker_process
@@ -250,3 +251,47 @@ async def test_a_worker_killed_mid_delivery_loses_nothing_and_repeats_only_with_
         assert ids == {f"evt_{handle.id.removeprefix('incident-')}_1"}, ids
         assert receiver.bad_signatures == 0
         assert {p["seq"] for p in payloads(receiver)} == {1}
+
+
+@pytest.mark.slow
+async def test_an_event_not_accepted_within_the_give_up_time_is_given_up_once_and_the_next_goes(world: World) -> None:
+    """WEBHOOK_GIVE_UP_SECONDS (here 2 s) after an event, with the receiver down all along, the
+    event is given up: on the timeline, said in the channel, listed; the next event still goes."""
+    queue = f"giveup-{uuid.uuid4().hex[:8]}"
+    tess = team_admin(world)
+    settings = {
+        "WEBHOOK_ALLOWED_NETWORKS": world.stack.settings.webhook_allowed_networks,
+        "WEBHOOK_RETRY_INITIAL_SECONDS": "0.2",
+        "WEBHOOK_RETRY_MAX_SECONDS": "0.5",
+        "WEBHOOK_GIVE_UP_SECONDS": "2",
+    }
+    async with WebhookReceiver() as receiver, worker_process(world, queue, **settings):
+        base = f"/api/v1/teams/{world.team_id}/webhooks"
+        async with world.api(tess) as api:
+            made = await api.post(base, json={"url": receiver.url, "events": ["*"]})
+        assert made.status_code == 201, made.text
+        receiver.secret = made.json()["secret"]
+        receiver.down()
+        handle = await start(world, book=playbook(world), name="Nobody listens", task_queue=queue)
+        incident_id = handle.id.removeprefix("incident-")
+
+        async def gave_up() -> list[str]:
+            current = await handle.query("get_state")
+            return [e["summary"] for e in current["timeline"] if e["type"] == "webhook_failed"]
+
+        summaries = await eventually(gave_up, bool, timeout=30, what="the started event given up")
+        assert "did not accept" in summaries[0]
+        assert "503" in summaries[0]
+        attempts = len(receiver.requests)
+        assert attempts >= 3
+        async with world.api(tess) as api:
+            listed = (await api.get(f"{base}/{made.json()['id']}/deliveries")).json()["items"]
+        first = next(d for d in listed if d["event_id"] == f"evt_{incident_id}_1")
+        assert first["state"] == "gave_up"
+        assert first["last_status"] == 503
+        receiver.accept()
+        await update(handle, PostStatusUpdate(actor=actor(world.alice), message="Still down"))
+        await receiver.wait_for(
+            lambda r: any(p["type"] == "incident.status_updated" for p in payloads(r)), what="the next event"
+        )
+        assert receiver.bad_signatures == 0
