@@ -10,6 +10,7 @@ body of a type the route does not take is answered 415. All with the shared erro
 from __future__ import annotations
 
 import hmac
+import re
 from typing import Any
 
 from starlette.datastructures import Headers
@@ -25,6 +26,7 @@ BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 SLASH_PATH = "/mattermost/slash"
 # The routes that read a YAML file.
 IMPORT_PATHS = frozenset({"/api/v1/playbooks/import", "/api/v1/integrations/import"})
+WEBHOOKS_IMPORT = re.compile(r"/api/v1/(playbooks|teams)/[^/]+/webhooks/import")
 # A slash command's form is a few kilobytes (Mattermost caps the text at 4,000 characters).
 SLASH_MAX_BODY_BYTES = 64 * 1024
 JSON_TYPES = frozenset({"application/json"})
@@ -48,7 +50,7 @@ def too_large(limit: int) -> Any:
 def accepted_types(path: str) -> frozenset[str]:
     if path == SLASH_PATH or path.startswith(BACKSTAGE_PREFIX):
         return FORM_TYPES
-    if path in IMPORT_PATHS:
+    if path in IMPORT_PATHS or WEBHOOKS_IMPORT.fullmatch(path):
         return YAML_TYPES
     return JSON_TYPES
 

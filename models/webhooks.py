@@ -20,7 +20,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, Field, PlainSerializer, SerializationInfo
+from pydantic import AfterValidator, Field, PlainSerializer, SerializationInfo, field_validator
 
 from models.common import Actor, MattermostId, Model, Trimmed
 
@@ -190,6 +190,34 @@ class SubscriptionView(SubscriptionPublic):
     """What the API answers: the secret only right after it was made (creation, rotation)."""
 
     secret: str | None = None
+
+
+class WebhooksDocument(Model):
+    """An owner's subscriptions as a file (YAML): never their secrets."""
+
+    webhooks: list[SubscriptionSpec] = Field(default_factory=list, max_length=SUBSCRIPTIONS_MAX)
+
+    @field_validator("webhooks")
+    @classmethod
+    def _one_per_url(cls, webhooks: list[SubscriptionSpec]) -> list[SubscriptionSpec]:
+        seen: dict[str, int] = {}
+        for index, webhook in enumerate(webhooks):
+            if webhook.url in seen:
+                raise ValueError(
+                    f"webhook {index + 1} has the same url as webhook {seen[webhook.url] + 1}; "
+                    "list a URL once, with all its events"
+                )
+            seen[webhook.url] = index
+        return webhooks
+
+
+class ImportedWebhooks(Model):
+    """What an import did: made (each with its secret, shown this once), changed, kept, deleted."""
+
+    created: list[SubscriptionView] = Field(default_factory=list)
+    updated: list[SubscriptionView] = Field(default_factory=list)
+    unchanged: list[str] = Field(default_factory=list)
+    deleted: list[str] = Field(default_factory=list)
 
 
 class WebhookCommand(Model):

@@ -23,12 +23,13 @@ from api.dependencies import conceal_existence
 from models.webhooks import (
     ALL_EVENTS,
     INCIDENT_EVENTS,
+    ImportedWebhooks,
     OwnerKind,
     SubscriptionPublic,
     SubscriptionSpec,
     SubscriptionView,
 )
-from service import playbooks
+from service import playbooks, webhook_yaml
 from service import webhook_subscriptions as webhooks
 from service.errors import ServiceError, validation_fields
 from service.pagination import PageParams
@@ -145,6 +146,9 @@ def _owner_pages(kind: OwnerKind) -> APIRouter:
         draft: dict[str, Any] | None = None,
         errors: dict[str, str] | None = None,
         message: str = "",
+        imported: ImportedWebhooks | None = None,
+        yaml_text: str = "",
+        yaml_errors: dict[str, str] | None = None,
     ) -> Response:
         listed = await webhooks.list_subscriptions(who.svc, who.actor, kind, owner.id)
         if shown is not None:
@@ -161,6 +165,9 @@ def _owner_pages(kind: OwnerKind) -> APIRouter:
             draft=draft or EMPTY_DRAFT,
             errors=errors or {},
             message=message,
+            imported=imported,
+            yaml_text=yaml_text,
+            yaml_errors=yaml_errors or {},
         )
 
     async def edit_page(
@@ -196,6 +203,37 @@ def _owner_pages(kind: OwnerKind) -> APIRouter:
                 raise
             return await list_page(who, owner, 422, draft=draft, errors=error.fields, message=error.message)
         return await list_page(who, owner, 201, shown=Shown(made, created=True))
+
+    # Before `/{webhook_id}`: routes match in order.
+    @router.get("/export")
+    async def export_webhooks(owner_id: str, who: Visitor = Depends(visitor)) -> Response:
+        """The subscriptions as a YAML file (never their secrets), to keep in a repository."""
+        owner = await owner_of(who, kind, owner_id)
+        text = await webhook_yaml.export_yaml(who.svc, who.actor, kind, owner.id)
+        filename = f"webhooks-{kind.value}-{owner.id}.yaml"
+        return Response(
+            text, media_type="application/yaml", headers={"Content-Disposition": f'attachment; filename="{filename}"'}
+        )
+
+    @router.post("/import")
+    async def import_webhooks(owner_id: str, who: Visitor = Depends(form_visitor)) -> Response:
+        """Apply a YAML file (matched by URL); new ones' secrets are shown this once."""
+        owner = await owner_of(who, kind, owner_id)
+        text = who.form.get("yaml", "")
+        prune = who.form.get("prune") == "1"
+        try:
+            imported = await webhook_yaml.import_yaml(who.svc, who.actor, kind, owner.id, text, prune=prune)
+        except ServiceError as error:
+            if error.status != 422:
+                raise
+            return await list_page(
+                who,
+                owner,
+                422,
+                yaml_text=text,
+                yaml_errors=error.fields or {"yaml": error.message},
+            )
+        return await list_page(who, owner, imported=imported)
 
     @router.get("/{webhook_id}")
     async def edit_webhook(owner_id: str, webhook_id: str, who: Visitor = Depends(visitor)) -> Response:

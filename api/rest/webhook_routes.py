@@ -8,21 +8,31 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from api.dependencies import IdempotencyKey, current_user, page_params, services
 from api.http_errors import error_responses
 from models.common import Actor
-from models.webhooks import DeliveryRecord, OwnerKind, SubscriptionPublic, SubscriptionSpec, SubscriptionView
+from models.webhooks import (
+    DeliveryRecord,
+    ImportedWebhooks,
+    OwnerKind,
+    SubscriptionPublic,
+    SubscriptionSpec,
+    SubscriptionView,
+)
 from service import webhook_subscriptions as webhooks
+from service import webhook_yaml
 from service.container import Services
+from service.errors import ServiceError
 from service.pagination import Page, PageParams
 
 WebhookId = Annotated[str, Path(description="Webhook subscription id", max_length=64)]
 EventId = Annotated[str, Path(description="The event's id (its `webhook-id`)", max_length=128)]
 OwnerId = Annotated[str, Path(description="The playbook's id, or the team's Mattermost id", max_length=64)]
 Caller = Annotated[Actor, Depends(current_user)]
+YAML_TEXT = {"schema": {"type": "string"}}
 Svc = Annotated[Services, Depends(services)]
 
 
@@ -65,6 +75,41 @@ def _owner_routes(kind: OwnerKind, owner_path: str) -> APIRouter:
     @router.get("", response_model=list[SubscriptionPublic], operation_id=f"list_{name}_webhooks")
     async def list_all(owner_id: OwnerId, actor: Caller, svc: Svc) -> list[SubscriptionPublic]:
         return await webhooks.list_subscriptions(svc, actor, kind, owner_id)
+
+    # Before `/{webhook_id}`: routes match in order.
+    @router.get(
+        "/export",
+        response_class=Response,
+        responses={200: {"description": "The subscriptions as YAML", "content": {"application/yaml": YAML_TEXT}}},
+        operation_id=f"export_{name}_webhooks",
+    )
+    async def export(owner_id: OwnerId, actor: Caller, svc: Svc) -> Response:
+        """The subscriptions as YAML (URLs, events, descriptions; never secrets), for `PUT …/import`."""
+        return Response(await webhook_yaml.export_yaml(svc, actor, kind, owner_id), media_type="application/yaml")
+
+    @router.put(
+        "/import",
+        response_model=ImportedWebhooks,
+        responses=error_responses(415, 422),
+        operation_id=f"import_{name}_webhooks",
+        openapi_extra={"requestBody": {"required": True, "content": {"application/yaml": YAML_TEXT}}},
+    )
+    async def import_(
+        owner_id: OwnerId,
+        request: Request,
+        actor: Caller,
+        svc: Svc,
+        prune: Annotated[bool, Query(description="Also delete the subscriptions the file does not list")] = False,
+    ) -> ImportedWebhooks:
+        """Make the subscriptions what the file says, matched by URL: new ones are made (their
+        secrets in this answer, shown once), listed ones changed; nothing is applied unless the
+        whole file holds (each error on its line)."""
+        await webhooks.owner_for(svc, actor, kind, owner_id)
+        try:
+            text = (await request.body()).decode("utf-8")
+        except UnicodeDecodeError:
+            raise ServiceError(415, "unsupported_media_type", "Send the webhooks file as UTF-8 YAML.") from None
+        return await webhook_yaml.import_yaml(svc, actor, kind, owner_id, text, prune=prune)
 
     @router.get("/{webhook_id}", response_model=SubscriptionPublic, operation_id=f"get_{name}_webhook")
     async def get(

@@ -266,3 +266,35 @@ async def test_a_delivery_is_listed_and_sent_again_from_its_row(world: World) ->
         unknown = await page.post(deliveries_url, data={"csrf_token": csrf(shown), "event_id": "nosuchevent"})
         assert unknown.status_code == 303
         assert "Delivery not found." in text(await page.get(deliveries_url))
+
+
+async def test_webhooks_are_exported_as_yaml_and_a_file_is_applied_with_new_secrets_shown_once(world: World) -> None:
+    book = await create_playbook(world, world.alice, "As files")
+    page = await sign_in(world, world.alice)
+    empty = await page.get(listing(book["id"]))
+    assert f'href="{listing(book["id"])}/export"' in empty.text
+    document = f"webhooks:\n  - url: {HOOK}\n    events: [incident.started]\n    description: from a file\n"
+    applied = await page.post(
+        f"{listing(book['id'])}/import", data={"csrf_token": csrf(empty), "yaml": document, "prune": ""}
+    )
+    assert applied.status_code == 200, text(applied)[:300]
+    assert "1 created, 0 changed, 0 unchanged" in text(applied)
+    shown = re.findall(r'id="secret-[a-z0-9]+">(whsec_[^<]+)</code>', applied.text)
+    assert len(shown) == 1
+    exported = await page.get(f"{listing(book['id'])}/export")
+    assert exported.status_code == 200
+    assert "attachment" in exported.headers["content-disposition"]
+    assert f"url: {HOOK}" in exported.text
+    assert "whsec_" not in exported.text
+    again = await page.get(listing(book["id"]))
+    assert shown[0] not in again.text
+    bad = document.replace(HOOK, "http://169.254.169.254/latest")
+    refused = await page.post(f"{listing(book['id'])}/import", data={"csrf_token": csrf(again), "yaml": bad})
+    assert refused.status_code == 422
+    assert "The file was not applied" in text(refused)
+    assert "line 2:" in text(refused)
+    assert "The webhook was not created" not in text(refused)
+    listed = (await rest_list(world, world.alice, book["id"])).json()
+    assert [s["url"] for s in listed] == [HOOK]
+    mallory = await sign_in(world, world.mallory)
+    assert (await mallory.get(f"{listing(book['id'])}/export")).status_code == 404
