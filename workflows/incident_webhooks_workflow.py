@@ -67,6 +67,9 @@ class IncidentWebhooksWorkflow:
     def __init__(self, start: IncidentWebhooksState) -> None:
         self.state = start
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        # Deliveries this run told the owner about while they waited (a new run tells them again:
+        # the owner replaces a delivery's earlier report).
+        self._announced: set[tuple[str, str]] = set()
 
     # ------------------------------------------------------------------ main loop
 
@@ -147,14 +150,13 @@ class IncidentWebhooksWorkflow:
             lane = self.state.lanes.get(sid)
             if lane is None or not lane.queue:
                 return
+            await self._announce(lane)
             record = lane.queue[0]
-            if record.attempts == 0 and record.next_attempt_at is None:
-                await self._report(lane, record)
             due = record.next_attempt_at
             if due is not None and due > workflow.now():
                 with contextlib.suppress(TimeoutError):  # the usual end: it is time to try again
                     await workflow.wait_condition(
-                        self._should_continue_as_new,
+                        lambda: self._should_continue_as_new() or bool(self._unannounced(sid)),
                         timeout=(due - workflow.now()).total_seconds(),
                         timeout_summary=f"retry {record.type} #{record.seq} to webhook {sid}",
                     )
@@ -165,6 +167,18 @@ class IncidentWebhooksWorkflow:
                 continue
             attempt = await self._attempt(lane, record, event)
             await self._settle(lane, record, event, attempt)
+
+    def _unannounced(self, sid: str) -> list[DeliveryRecord]:
+        lane = self.state.lanes.get(sid)
+        if lane is None:
+            return []
+        return [r for r in lane.queue if (sid, r.delivery_id) not in self._announced]
+
+    async def _announce(self, lane: Lane) -> None:
+        """Tell the owner of the deliveries that wait in the lane (its list shows them pending)."""
+        for record in self._unannounced(lane.subscription_id):
+            self._announced.add((lane.subscription_id, record.delivery_id))
+            await self._report(lane, record)
 
     async def _attempt(self, lane: Lane, record: DeliveryRecord, event: WebhookEvent) -> DeliveryAttempt:
         config = self.state.config
@@ -214,6 +228,7 @@ class IncidentWebhooksWorkflow:
             await self._report(lane, record)
             return
         lane.queue.pop(0)
+        self._announced.discard((lane.subscription_id, record.delivery_id))
         lane.done.append(record)
         del lane.done[:-EVENTS_KEPT]
         self._keep(event.id)

@@ -20,7 +20,7 @@ from models.incident_commands import PostStatusUpdate
 from models.webhooks import incident_webhooks_workflow_id
 from tests.harness import World, eventually
 from tests.integration.incident_helpers import actor, playbook, start, update
-from tests.integration.slash_helpers import bot_posts, command, outage, state
+from tests.integration.slash_helpers import bot_posts, command, create_playbook, outage, state
 from tests.integration.test_alert_intake import team_admin
 from tests.integration.test_incident_durability import worker_process
 from tests.webhook_receiver import WebhookReceiver
@@ -118,6 +118,21 @@ async def test_every_event_arrives_signed_in_order_even_after_the_receiver_was_d
         await command(world, world.alice, "stage next --force", incident)
         await command(world, world.alice, "update Failing over", incident)
         await receiver.wait_for(lambda r: len(r.requests) >= 3, what="attempts while down")
+        listing = f"/api/v1/playbooks/{playbook_id}/webhooks/{made['id']}/deliveries"
+
+        async def waiting() -> list[dict[str, Any]]:
+            async with world.api(world.alice) as api:
+                items: list[dict[str, Any]] = (await api.get(listing)).json()["items"]
+            return [d for d in items if d["state"] == "pending"]
+
+        # The event being retried and the one queued behind it are both listed, the head with its errors.
+        pending = await eventually(
+            waiting,
+            lambda p: sorted((d["seq"], d["last_status"]) for d in p) == [(2, 503), (3, None)],
+            what="both waiting events listed, the head with its last answer",
+        )
+        assert next(d for d in pending if d["seq"] == 2)["next_attempt_at"]
+        assert next(d for d in pending if d["seq"] == 3)["attempts"] == 0
         receiver.accept()
         async with world.api(world.alice) as api:
             ended = await api.post(f"/api/v1/incidents/{incident.id}/end", json={"confirmed": True})
@@ -295,3 +310,43 @@ async def test_an_event_not_accepted_within_the_give_up_time_is_given_up_once_an
             lambda r: any(p["type"] == "incident.status_updated" for p in payloads(r)), what="the next event"
         )
         assert receiver.bad_signatures == 0
+
+
+async def test_subscriptions_as_yaml_export_and_apply_with_errors_on_their_line(world: World) -> None:
+    first = await outage(world)
+    playbook_id = (await state(world, first.id)).playbook_id
+    other = await create_playbook(world, world.alice, "Cache outage")
+    base = f"/api/v1/playbooks/{playbook_id}/webhooks"
+    target = f"/api/v1/playbooks/{other['id']}/webhooks"
+    async with world.api(world.alice) as api:
+        await api.post(base, json={"url": "http://127.0.0.1:9/a", "events": ["incident.started"], "description": "a"})
+        await api.post(base, json={"url": "http://127.0.0.1:9/b", "events": ["*"]})
+        exported = await api.get(f"{base}/export")
+        assert exported.status_code == 200
+        assert exported.headers["content-type"].startswith("application/yaml")
+        assert "whsec_" not in exported.text
+        text = exported.text
+        applied = await api.put(f"{target}/import", content=text, headers={"content-type": "application/yaml"})
+        assert applied.status_code == 200, applied.text
+        made = applied.json()
+        assert sorted(s["url"] for s in made["created"]) == ["http://127.0.0.1:9/a", "http://127.0.0.1:9/b"]
+        assert all(s["secret"].startswith("whsec_") for s in made["created"])
+        again = (await api.put(f"{target}/import", content=text)).json()
+        assert again["created"] == []
+        assert len(again["unchanged"]) == 2
+        changed = text.replace("incident.started", "incident.ended")
+        assert [s["events"] for s in (await api.put(f"{target}/import", content=changed)).json()["updated"]] == [
+            ["incident.ended"]
+        ]
+        only_b = "webhooks:\n  - url: http://127.0.0.1:9/b\n    events: ['*']\n"
+        pruned = (await api.put(f"{target}/import", params={"prune": "true"}, content=only_b)).json()
+        assert len(pruned["deleted"]) == 1
+        assert [s["url"] for s in (await api.get(target)).json()] == ["http://127.0.0.1:9/b"]
+        unsafe = only_b + "  - url: http://169.254.169.254/x\n    events: ['*']\n"
+        refused = await api.put(f"{target}/import", content=unsafe)
+        assert refused.status_code == 422
+        assert refused.json()["fields"]["webhooks[1].url"].startswith("line 4:")
+        assert [s["url"] for s in (await api.get(target)).json()] == ["http://127.0.0.1:9/b"]
+    async with world.api(world.bob) as api:  # not a member of the playbook
+        assert (await api.get(f"{base}/export")).status_code == 404
+        assert (await api.put(f"{base}/import", content=only_b)).status_code == 404
