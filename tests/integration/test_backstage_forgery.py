@@ -23,10 +23,11 @@ from api.app import create_app
 from api.backstage.backstage_session import SESSION_COOKIE, STATE_COOKIE
 from models.command_table import COMMANDS
 from signing import Signer
-from tests.harness import Stack, World, stack_settings, world_in
+from tests.harness import Stack, User, World, stack_settings, world_in
 from tests.integration.backstage_helpers import browser, consent, csrf, sign_in
 from tests.integration.test_alert_intake import make_integration, team_admin
 from tests.integration.test_backstage import make_playbook, start_incident
+from tests.webhook_receiver import WebhookReceiver
 
 REFUSED = "This form is not from your current session"
 
@@ -133,8 +134,62 @@ def playbook_form(visit: Visit, marker: str) -> dict[str, str]:
     }
 
 
+async def webhooks_record(visit: Visit, _: httpx.Response | None) -> str:
+    """The owner's webhooks as their REST list shows them (what any webhook form changes)."""
+    listed: Any = await visit.record(visit.ids["webhooks"])
+    return repr(sorted((s["url"], s["events"], s["description"], s["secret_hint"], s["version"]) for s in listed))
+
+
+async def deliveries_record(visit: Visit, _: httpx.Response | None) -> str:
+    page: Any = await visit.record(f"{visit.ids['webhooks']}/{visit.ids['webhook_id']}/deliveries")
+    return repr([(d["delivery_id"], d["state"]) for d in page["items"]])
+
+
+def webhook_form(visit: Visit, marker: str) -> dict[str, str]:
+    return {"url": f"http://127.0.0.1:9/{marker}", "events": "*", "description": f"{marker} webhook"}
+
+
+def webhook_targets(owner: str, *, team_admin: bool) -> dict[str, Target]:
+    """The webhook pages' forms, the same for a playbook's and a team's."""
+    base = f"/backstage/{owner}/{{owner_id}}/webhooks"
+    return {
+        base: Target(webhook_form, webhooks_record, 201, team_admin=team_admin),
+        f"{base}/import": Target(
+            lambda v, m: {"yaml": f"webhooks:\n  - url: http://127.0.0.1:9/{m}\n    events: ['*']\n"},
+            webhooks_record,
+            200,
+            team_admin=team_admin,
+        ),
+        f"{base}/{{webhook_id}}": Target(webhook_form, webhooks_record, team_admin=team_admin),
+        f"{base}/{{webhook_id}}/secret": Target(lambda v, m: {}, webhooks_record, 200, team_admin=team_admin),
+        f"{base}/{{webhook_id}}/delete": Target(
+            lambda v, m: {"confirmed": "1"}, webhooks_record, team_admin=team_admin
+        ),
+        f"{base}/{{webhook_id}}/deliveries": Target(
+            lambda v, m: {"event_id": v.ids["event_id"]}, deliveries_record, team_admin=team_admin
+        ),
+    }
+
+
+async def with_webhook(world: World, user: User, ids: dict[str, str], *, delivered: bool) -> None:
+    """A webhook of the route's owner (`ids["webhook_id"]`); with `delivered`, one event of an
+    incident delivered to it (`ids["event_id"]`), for the redelivery form."""
+    async with WebhookReceiver() as receiver:
+        made = await world.api(user).post(ids["webhooks"], json={"url": receiver.url, "events": ["incident.started"]})
+        assert made.status_code == 201, made.text
+        ids["webhook_id"] = made.json()["id"]
+        receiver.secret = made.json()["secret"]
+        if delivered:
+            playbook_id = ids.get("playbook_id") or (await make_playbook(world, world.alice))["id"]
+            await start_incident(world, world.alice, playbook_id, "Hooked")
+            await receiver.wait_for(lambda r: len(r.deliveries) == 1, what="the start delivered")
+            ids["event_id"] = receiver.deliveries[0].webhook_id
+
+
 # A form of each route that would be applied with the session's own token.
 TARGETS: dict[str, Target] = {
+    **webhook_targets("playbooks", team_admin=False),
+    **webhook_targets("teams", team_admin=True),
     "/backstage/logout": Target(lambda v, m: {}, signed_in_or_not),
     "/backstage/incidents/{incident_id}/commands/{name}": Target(
         lambda v, m: {"message": f"{m} update", "status": "identified"}, incident_record
@@ -173,6 +228,14 @@ async def test_every_backstage_post_refuses_a_missing_forged_or_foreign_csrf_tok
     user = team_admin(world) if target.team_admin else world.alice
     if "integration_id" in names:
         ids["integration_id"] = (await make_integration(world, user, "generic"))["id"]
+    if "owner_id" in names:
+        playbooks = route.startswith("/backstage/playbooks/")
+        if playbooks:
+            ids["playbook_id"] = (await make_playbook(world, world.alice))["id"]
+        ids["owner_id"] = ids["playbook_id"] if playbooks else world.team_id
+        ids["webhooks"] = f"/api/v1/{'playbooks' if playbooks else 'teams'}/{ids['owner_id']}/webhooks"
+    if "webhook_id" in names:
+        await with_webhook(world, user, ids, delivered=route.endswith("/deliveries"))
     page = await sign_in(world, user)
     listing = f"/backstage/teams/{world.team_id}/incidents"
     others = {
