@@ -350,3 +350,25 @@ async def test_subscriptions_as_yaml_export_and_apply_with_errors_on_their_line(
     async with world.api(world.bob) as api:  # not a member of the playbook
         assert (await api.get(f"{base}/export")).status_code == 404
         assert (await api.put(f"{base}/import", content=only_b)).status_code == 404
+
+
+async def test_a_stuck_receiver_holds_back_neither_the_incident_nor_another_subscription(world: World) -> None:
+    incident = await outage(world)
+    playbook_id = (await state(world, incident.id)).playbook_id
+    assert playbook_id is not None
+    async with WebhookReceiver() as stuck, WebhookReceiver() as quick:
+        stuck.secret = (await subscribe(world, playbook_id, stuck.url, ["incident.status_updated"]))["secret"]
+        quick.secret = (await subscribe(world, playbook_id, quick.url, ["incident.status_updated"]))["secret"]
+        stuck.slow(20.0)  # holds each request far longer than the test takes
+        reply = await command(world, world.alice, "update Failing over", incident)
+        assert reply.startswith("Status update posted.")
+        await stuck.wait_for(lambda r: len(r.requests) == 1, what="the stuck receiver's request")
+        await quick.wait_for(lambda r: len(r.deliveries) == 1, what="the other subscription's delivery")
+        await world.standin.wait_for(
+            lambda: any("Failing over" in p for p in bot_posts(world, incident.channel_id)), timeout=15
+        )
+        second = await command(world, world.alice, "update Still failing over", incident)
+        assert second.startswith("Status update posted.")
+        await quick.wait_for(lambda r: len(r.deliveries) == 2, what="the next event, while the other is stuck")
+        assert [p["seq"] for p in payloads(quick)] == [1, 2]
+        assert stuck.deliveries == []
