@@ -1,10 +1,11 @@
-"""The incident's webhooks lane: hand one event to the incident's webhooks workflow.
+"""The incident's webhooks lane: hand its waiting events to the incident's webhooks workflow.
 
 Which subscriptions want the event is read from the owners' memo (the incident's playbook
 and team; `describe`, answered by Temporal's store without a worker); when any does, the
-event goes to the incident's `IncidentWebhooksWorkflow` by signal-with-start, which delivers
-it. An incident without subscriptions costs two reads per event and starts nothing. A retried
-attempt sends the same event again; that workflow ignores a number it already took.
+events go to the incident's `IncidentWebhooksWorkflow` by signal-with-start, which delivers
+them. The lane hands over what waits at once (a burst of changes is one activity). An incident
+without subscriptions costs two reads per handover and starts nothing. A retried attempt sends
+the same events again; that workflow ignores a number it already took.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from models.webhooks import (
+    ArrivedEvent,
     EventsArrived,
-    ForwardEvent,
+    ForwardEvents,
     IncidentWebhooksState,
     OwnerKind,
     SubscriptionFilter,
@@ -41,34 +43,42 @@ class WebhookActivities:
         self._config = config
 
     def all(self) -> list[Callable[..., Any]]:
-        return [self.forward_webhook_event]
+        return [self.forward_webhook_events]
 
-    async def _wanting(self, owner: WebhookOwner, event_type: str) -> dict[str, str]:
-        """The owner's subscriptions that want this event type: id -> the owner's workflow id."""
+    async def _filters(self, owner: WebhookOwner) -> list[SubscriptionFilter]:
+        """The owner's subscriptions' ids and events, from its memo (none: no such owner)."""
         handle = self._client.get_workflow_handle(owner.workflow_id)
         try:
             described = await handle.describe()
         except RPCError as error:
             if error.status == RPCStatusCode.NOT_FOUND:
-                return {}
+                return []
             raise
         if described.status != WorkflowExecutionStatus.RUNNING:
-            return {}
+            return []
         filters: list[SubscriptionFilter] = await described.memo_value(
             SUBSCRIPTIONS_MEMO, [], type_hint=list[SubscriptionFilter]
         )
-        return {f.id: owner.workflow_id for f in filters if f.wants(event_type)}
+        return filters
 
     @activity.defn
-    async def forward_webhook_event(self, forward: ForwardEvent) -> int:
-        """How many subscriptions the event went to (0: none wants it, nothing was started)."""
+    async def forward_webhook_events(self, forward: ForwardEvents) -> int:
+        """How many deliveries the events make (0: none wants any of them, nothing was started)."""
         owners = [WebhookOwner(kind=OwnerKind.TEAM, id=forward.team_id)]
         if forward.playbook_id:
             owners.insert(0, WebhookOwner(kind=OwnerKind.PLAYBOOK, id=forward.playbook_id))
-        targets: dict[str, str] = {}
-        for owner in owners:
-            targets.update(await self._wanting(owner, forward.event.type))
-        if not targets:
+        subscribed = [(owner, await self._filters(owner)) for owner in owners]
+        arrived = [
+            ArrivedEvent(
+                event=event,
+                targets={
+                    f.id: owner.workflow_id for owner, filters in subscribed for f in filters if f.wants(event.type)
+                },
+            )
+            for event in forward.events
+        ]
+        wanted = [a for a in arrived if a.targets]
+        if not wanted:
             return 0
         await self._client.start_workflow(
             INCIDENT_WEBHOOKS_WORKFLOW,
@@ -76,7 +86,7 @@ class WebhookActivities:
             id=incident_webhooks_workflow_id(forward.incident_id),
             task_queue=self._task_queue,
             start_signal=EVENTS_ARRIVED_SIGNAL,
-            start_signal_args=[EventsArrived(event=forward.event, targets=targets, config=self._config)],
+            start_signal_args=[EventsArrived(events=wanted, config=self._config)],
             static_summary=f"Webhooks of incident {forward.incident_id}",
         )
-        return len(targets)
+        return sum(len(a.targets) for a in wanted)

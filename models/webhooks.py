@@ -59,6 +59,8 @@ ROTATION_OVERLAP_SECONDS = 24 * 3600
 DELIVERY_LOG_KEPT = 1000
 # The delivered events an incident's webhooks workflow keeps for redelivery (newest).
 EVENTS_KEPT = 200
+# How many waiting events the incident's webhooks lane hands over at once (a burst of clicks is one activity).
+FORWARD_BATCH_MAX = 50
 
 
 def event_type_error(value: str) -> str | None:
@@ -333,20 +335,26 @@ class WebhookConfig(Model):
     keep_seconds: float = Field(default=7 * 86400.0, gt=0)
 
 
-class ForwardEvent(Model):
-    """Input of the incident's webhooks lane activity: one event, and where the incident belongs."""
+class ForwardEvents(Model):
+    """Input of the incident's webhooks lane activity: the events waiting (oldest first, at most
+    FORWARD_BATCH_MAX), and where the incident belongs."""
 
     incident_id: str
     team_id: str
     playbook_id: str | None = None
+    events: list[WebhookEvent]
+
+
+class ArrivedEvent(Model):
     event: WebhookEvent
+    # Subscription id -> its owner's workflow id, for each subscription that wants the event.
+    targets: dict[str, str]
 
 
 class EventsArrived(Model):
-    """Signal to an incident's webhooks workflow: an event and the subscriptions that want it."""
+    """Signal to an incident's webhooks workflow: events (in order) and the subscriptions that want each."""
 
-    event: WebhookEvent
-    targets: dict[str, str]
+    events: list[ArrivedEvent]
     config: WebhookConfig = Field(default_factory=WebhookConfig)
 
 

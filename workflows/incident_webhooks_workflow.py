@@ -120,27 +120,28 @@ class IncidentWebhooksWorkflow:
 
     @workflow.signal
     def events_arrived(self, arrived: EventsArrived) -> None:
-        """An event of the incident and the subscriptions that want it (a repeat is ignored)."""
-        event = arrived.event
-        if event.number <= self.state.last_number:
-            return
-        self.state.last_number = event.number
+        """Events of the incident, in order, and the subscriptions that want each (a repeat is ignored)."""
         self.state.config = arrived.config
-        self.state.events[event.id] = event
         now = workflow.now()
-        for sid, owner in arrived.targets.items():
-            lane = self.state.lanes.setdefault(sid, Lane(subscription_id=sid, owner_workflow_id=owner))
-            lane.owner_workflow_id = owner
-            record = DeliveryRecord(
-                delivery_id=event.id,
-                event_id=event.id,
-                type=event.type,
-                incident_id=self.state.incident_id,
-                seq=lane.next_seq,
-                created_at=now,
-            )
-            lane.next_seq += 1
-            lane.queue.append(record)
+        for item in arrived.events:
+            event = item.event
+            if event.number <= self.state.last_number:
+                continue
+            self.state.last_number = event.number
+            self.state.events[event.id] = event
+            for sid, owner in item.targets.items():
+                lane = self.state.lanes.setdefault(sid, Lane(subscription_id=sid, owner_workflow_id=owner))
+                lane.owner_workflow_id = owner
+                record = DeliveryRecord(
+                    delivery_id=event.id,
+                    event_id=event.id,
+                    type=event.type,
+                    incident_id=self.state.incident_id,
+                    seq=lane.next_seq,
+                    created_at=now,
+                )
+                lane.next_seq += 1
+                lane.queue.append(record)
 
     # ------------------------------------------------------------------ one lane
 

@@ -52,7 +52,7 @@ with workflow.unsafe.imports_passed_through():
     from models.incident_commands import CommandResult, IncidentCommand, InviteMembers, OpenIncident
     from models.incident_views import stats_facts, summarize, to_view
     from models.refusals import invalid
-    from models.webhooks import ForwardEvent, WebhookGaveUp
+    from models.webhooks import FORWARD_BATCH_MAX, ForwardEvents, WebhookGaveUp
     from workflows import incident_messages as text
     from workflows.incident_automation import next_rule_due
     from workflows.incident_rules import CHECKLIST_POST, Incident, check_start, new_incident
@@ -390,11 +390,21 @@ class IncidentWorkflow:
                 # Rendered from the state when carried out: this one also does all queued before it.
                 kind = pending.effect.kind
                 self.state.outbox = [p for p in self.state.outbox if p is pending or p.effect.kind != kind]
-            if not await self._carry_out_or_report(pending):
+            batch = self._batch(pending)
+            if not await self._carry_out_or_report(pending, batch):
                 return  # the lane waits (the bot lost the channel); the effect stays queued
             if isinstance(pending.effect, effects.ChecklistEffect):
                 self._gathered.discard(lane)
-            self.state.outbox = [p for p in self.state.outbox if p.seq != pending.seq]
+            done = {p.seq for p in batch}
+            self.state.outbox = [p for p in self.state.outbox if p.seq not in done]
+
+    def _batch(self, pending: effects.PendingEffect) -> list[effects.PendingEffect]:
+        """What goes with `pending`: the webhook events waiting (in order, up to FORWARD_BATCH_MAX:
+        a burst of changes is one activity); any other effect goes alone."""
+        if not isinstance(pending.effect, effects.WebhookEffect):
+            return [pending]
+        waiting = [p for p in self.state.outbox if isinstance(p.effect, effects.WebhookEffect)]
+        return waiting[:FORWARD_BATCH_MAX]
 
     def _worth_gathering(self, lane: str, pending: effects.PendingEffect) -> bool:
         """An edit of the live checklist post (not the one making it) with nothing else queued
@@ -419,11 +429,11 @@ class IncidentWorkflow:
             for p in self.state.outbox
         )
 
-    async def _carry_out_or_report(self, pending: effects.PendingEffect) -> bool:
-        """Whether the effect is done with (carried out, or reported and skipped)."""
+    async def _carry_out_or_report(self, pending: effects.PendingEffect, batch: list[effects.PendingEffect]) -> bool:
+        """Whether the effect (and its batch) is done with (carried out, or reported and skipped)."""
         lane = self._lane(pending)
         try:
-            await self._carry_out(pending)
+            await self._carry_out(pending, batch)
         except ActivityError as error:
             cause = error.cause
             here = lane == effects.INCIDENT_CHANNEL_LANE
@@ -466,7 +476,8 @@ class IncidentWorkflow:
             return f"hand the {effect.event.type} event to its webhooks"
         return "reply to the slash command"
 
-    async def _carry_out(self, pending: effects.PendingEffect) -> None:
+    async def _carry_out(self, pending: effects.PendingEffect, batch: list[effects.PendingEffect]) -> None:
+        """Carry out `pending` (with the rest of its `batch`: webhook events go over together)."""
         effect = pending.effect
         if isinstance(effect, effects.RespondEffect):
             # Needs no channel: it also tells the starter when the channel could not be made.
@@ -478,15 +489,16 @@ class IncidentWorkflow:
             return
         if isinstance(effect, effects.WebhookEffect):
             # Needs no channel either; quick (two reads and a signal): delivery is another workflow's.
+            events = [p.effect.event for p in batch if isinstance(p.effect, effects.WebhookEffect)]
             await workflow.execute_activity_method(
-                WebhookActivities.forward_webhook_event,
-                ForwardEvent(
+                WebhookActivities.forward_webhook_events,
+                ForwardEvents(
                     incident_id=self.state.id,
                     team_id=self.state.team_id,
                     playbook_id=self.state.playbook_id,
-                    event=effect.event,
+                    events=events,
                 ),
-                **self._activity_options(f"webhook event {effect.event.type} #{effect.event.number}"),
+                **self._activity_options(f"webhook events #{events[0].number}-{events[-1].number}"),
             )
             return
         channel_id = self.state.channel_id

@@ -224,7 +224,7 @@ async def test_an_incident_without_subscriptions_starts_no_webhooks_workflow(wor
     forwarded = [
         e
         for e in history.events
-        if e.activity_task_scheduled_event_attributes.activity_type.name == "forward_webhook_event"
+        if e.activity_task_scheduled_event_attributes.activity_type.name == "forward_webhook_events"
     ]
     assert forwarded, "the events went to the webhooks lane"
     outbox = world.stack.temporal.get_workflow_handle(incident_webhooks_workflow_id(incident.id))
