@@ -20,6 +20,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from models.webhooks import (
     ArrivedEvent,
     EventsArrived,
+    Forwarded,
     ForwardEvents,
     IncidentWebhooksState,
     OwnerKind,
@@ -62,8 +63,8 @@ class WebhookActivities:
         return filters
 
     @activity.defn
-    async def forward_webhook_events(self, forward: ForwardEvents) -> int:
-        """How many deliveries the events make (0: none wants any of them, nothing was started)."""
+    async def forward_webhook_events(self, forward: ForwardEvents) -> Forwarded:
+        """How many events went to each subscription (none: none wants any, nothing was started)."""
         owners = [WebhookOwner(kind=OwnerKind.TEAM, id=forward.team_id)]
         if forward.playbook_id:
             owners.insert(0, WebhookOwner(kind=OwnerKind.PLAYBOOK, id=forward.playbook_id))
@@ -79,14 +80,18 @@ class WebhookActivities:
         ]
         wanted = [a for a in arrived if a.targets]
         if not wanted:
-            return 0
+            return Forwarded()
         await self._client.start_workflow(
             INCIDENT_WEBHOOKS_WORKFLOW,
             IncidentWebhooksState(incident_id=forward.incident_id, config=self._config),
             id=incident_webhooks_workflow_id(forward.incident_id),
             task_queue=self._task_queue,
             start_signal=EVENTS_ARRIVED_SIGNAL,
-            start_signal_args=[EventsArrived(events=wanted, config=self._config)],
+            start_signal_args=[EventsArrived(events=wanted, config=self._config, handed_before=forward.handed_before)],
             static_summary=f"Webhooks of incident {forward.incident_id}",
         )
-        return sum(len(a.targets) for a in wanted)
+        handed: dict[str, int] = {}
+        for item in wanted:
+            for subscription_id in item.targets:
+                handed[subscription_id] = handed.get(subscription_id, 0) + 1
+        return Forwarded(handed=handed)

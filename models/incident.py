@@ -276,6 +276,8 @@ class IncidentState(Model):
     webhook_events: int = 0
     # Whether this incident emits webhook events (set by its workflow: not by runs recorded before them).
     emits_webhooks: bool = False
+    # How many of its events the incident handed to each webhook subscription (their `seq` so far).
+    webhook_handed: dict[str, int] = Field(default_factory=dict)
     # Subscriptions whose failure the incident channel was told of (once each).
     webhook_failures_told: list[str] = Field(default_factory=list)
     # The playbook rules' firings, "<rule>@<condition instance>" (the last RULE_FIRINGS_KEPT):

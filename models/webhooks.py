@@ -343,6 +343,16 @@ class ForwardEvents(Model):
     team_id: str
     playbook_id: str | None = None
     events: list[WebhookEvent]
+    # How many of the incident's events each subscription was handed before these (see `Forwarded`).
+    handed_before: dict[str, int] = Field(default_factory=dict)
+
+
+class Forwarded(Model):
+    """What the lane's activity handed over: how many events to each subscription. The incident
+    keeps the sums, so a webhooks workflow started again for it (after the last one closed) goes
+    on counting `seq` where the last one stopped."""
+
+    handed: dict[str, int] = Field(default_factory=dict)
 
 
 class ArrivedEvent(Model):
@@ -356,6 +366,8 @@ class EventsArrived(Model):
 
     events: list[ArrivedEvent]
     config: WebhookConfig = Field(default_factory=WebhookConfig)
+    # Per subscription, how many events of the incident it was handed before these: a new lane's first seq follows.
+    handed_before: dict[str, int] = Field(default_factory=dict)
 
 
 class Lane(Model):

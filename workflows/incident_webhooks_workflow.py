@@ -130,7 +130,11 @@ class IncidentWebhooksWorkflow:
             self.state.last_number = event.number
             self.state.events[event.id] = event
             for sid, owner in item.targets.items():
-                lane = self.state.lanes.setdefault(sid, Lane(subscription_id=sid, owner_workflow_id=owner))
+                lane = self.state.lanes.get(sid)
+                if lane is None:
+                    # A run started again for the incident goes on counting where the last one stopped.
+                    first = arrived.handed_before.get(sid, 0) + 1
+                    lane = self.state.lanes[sid] = Lane(subscription_id=sid, owner_workflow_id=owner, next_seq=first)
                 lane.owner_workflow_id = owner
                 record = DeliveryRecord(
                     delivery_id=event.id,

@@ -490,16 +490,19 @@ class IncidentWorkflow:
         if isinstance(effect, effects.WebhookEffect):
             # Needs no channel either; quick (two reads and a signal): delivery is another workflow's.
             events = [p.effect.event for p in batch if isinstance(p.effect, effects.WebhookEffect)]
-            await workflow.execute_activity_method(
+            forwarded = await workflow.execute_activity_method(
                 WebhookActivities.forward_webhook_events,
                 ForwardEvents(
                     incident_id=self.state.id,
                     team_id=self.state.team_id,
                     playbook_id=self.state.playbook_id,
                     events=events,
+                    handed_before=self.state.webhook_handed,
                 ),
                 **self._activity_options(f"webhook events #{events[0].number}-{events[-1].number}"),
             )
+            for subscription_id, count in forwarded.handed.items():
+                self.state.webhook_handed[subscription_id] = self.state.webhook_handed.get(subscription_id, 0) + count
             return
         channel_id = self.state.channel_id
         if channel_id is None:

@@ -372,3 +372,23 @@ async def test_a_stuck_receiver_holds_back_neither_the_incident_nor_another_subs
         await quick.wait_for(lambda r: len(r.deliveries) == 2, what="the next event, while the other is stuck")
         assert [p["seq"] for p in payloads(quick)] == [1, 2]
         assert stuck.deliveries == []
+
+
+async def test_seq_goes_on_where_it_stopped_when_the_incidents_webhooks_workflow_starts_again(world: World) -> None:
+    """An incident's webhooks workflow closes a week after its last delivery (here: terminated,
+    as if it had); the incident's next event starts a new one, whose seq follows the last."""
+    incident = await outage(world)
+    playbook_id = (await state(world, incident.id)).playbook_id
+    assert playbook_id is not None
+    async with WebhookReceiver() as receiver:
+        receiver.secret = (await subscribe(world, playbook_id, receiver.url, ["incident.status_updated"]))["secret"]
+        await command(world, world.alice, "update one", incident)
+        await command(world, world.alice, "update two", incident)
+        await receiver.wait_for(lambda r: len(r.deliveries) == 2, what="two events")
+        outbox = world.stack.temporal.get_workflow_handle(incident_webhooks_workflow_id(incident.id))
+        await outbox.terminate("as if closed a week after its last delivery")
+        await command(world, world.alice, "update three", incident)
+        await receiver.wait_for(lambda r: len(r.deliveries) == 3, what="the event after the new start")
+        assert [p["seq"] for p in payloads(receiver)] == [1, 2, 3]
+        runs = [e async for e in world.stack.temporal.list_workflows(f"WorkflowId = '{outbox.id}'")]
+        assert len(runs) == 2
