@@ -366,7 +366,7 @@ async def test_the_activity_reads_its_target_from_the_owner_and_delivers_it(
     assert delivery.all() == [delivery.deliver_webhook]
     request = DeliverWebhook(owner_workflow_id=owner_id, subscription_id="sub_1", event_id="evt_a1", body=body())
     attempt = await ActivityEnvironment().run(delivery.deliver_webhook, request)
-    assert attempt == DeliveryAttempt(outcome=AttemptOutcome.ACCEPTED, status=200)
+    assert attempt == DeliveryAttempt(outcome=AttemptOutcome.ACCEPTED, status=200, url=receiver.url)
     assert receiver.delivered_ids == ["evt_a1"]
     assert receiver.bad_signatures == 0
 

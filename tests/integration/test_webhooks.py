@@ -9,7 +9,9 @@ import base64
 import json
 import signal
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -20,7 +22,7 @@ from models.incident_commands import PostStatusUpdate
 from models.webhooks import incident_webhooks_workflow_id
 from tests.harness import World, eventually
 from tests.integration.incident_helpers import actor, playbook, start, update
-from tests.integration.slash_helpers import bot_posts, command, create_playbook, outage, state
+from tests.integration.slash_helpers import Started, bot_posts, command, create_playbook, outage, state
 from tests.integration.test_alert_intake import team_admin
 from tests.integration.test_incident_durability import worker_process
 from tests.webhook_receiver import WebhookReceiver
@@ -32,6 +34,33 @@ async def subscribe(world: World, playbook_id: str, url: str, events: list[str] 
     assert made.status_code == 201, made.text
     body: dict[str, Any] = made.json()
     return body
+
+
+@dataclass
+class Hooked:
+    """An incident of alice's playbook and a receiver subscribed to the playbook's webhooks."""
+
+    incident: Started
+    playbook_id: str
+    receiver: WebhookReceiver
+    subscription: dict[str, Any]
+
+
+@asynccontextmanager
+async def hooked(world: World, events: list[str] | None = None) -> AsyncIterator[Hooked]:
+    incident = await outage(world)
+    playbook_id = (await state(world, incident.id)).playbook_id
+    assert playbook_id is not None
+    async with WebhookReceiver() as receiver:
+        made = await subscribe(world, playbook_id, receiver.url, events)
+        receiver.secret = made["secret"]
+        yield Hooked(incident, playbook_id, receiver, made)
+
+
+async def updates(world: World, incident: Started, *messages: str) -> None:
+    """Alice posts status updates, one after another."""
+    for message in messages:
+        await command(world, world.alice, f"update {message}", incident)
 
 
 def payloads_in(node: Any) -> Iterator[tuple[bytes, bytes]]:
@@ -106,13 +135,9 @@ async def test_unsafe_urls_are_refused_with_the_reason(world: World) -> None:
 
 
 async def test_every_event_arrives_signed_in_order_even_after_the_receiver_was_down(world: World) -> None:
-    incident = await outage(world)
-    playbook_id = (await state(world, incident.id)).playbook_id
-    assert playbook_id is not None
-    async with WebhookReceiver() as receiver:
-        made = await subscribe(world, playbook_id, receiver.url)
-        receiver.secret = made["secret"]
-        await command(world, world.alice, "update Investigating the primary", incident)
+    async with hooked(world) as hook:
+        incident, playbook_id, receiver, made = hook.incident, hook.playbook_id, hook.receiver, hook.subscription
+        await updates(world, incident, "Investigating the primary")
         await receiver.wait_for(lambda r: len(r.deliveries) >= 1, what="the first event")
         receiver.down()
         await command(world, world.alice, "stage next --force", incident)
@@ -163,15 +188,10 @@ async def test_every_event_arrives_signed_in_order_even_after_the_receiver_was_d
 
 
 async def test_a_refused_event_is_on_the_timeline_and_told_once_and_later_events_still_go(world: World) -> None:
-    incident = await outage(world)
-    playbook_id = (await state(world, incident.id)).playbook_id
-    assert playbook_id is not None
-    async with WebhookReceiver() as receiver:
-        made = await subscribe(world, playbook_id, receiver.url, ["incident.status_updated"])
-        receiver.secret = made["secret"]
+    async with hooked(world, ["incident.status_updated"]) as hook:
+        incident, receiver = hook.incident, hook.receiver
         receiver.answer(410, "gone")
-        await command(world, world.alice, "update one", incident)
-        await command(world, world.alice, "update two", incident)
+        await updates(world, incident, "one", "two")
 
         def failures(s: Any) -> list[str]:
             return [e.summary for e in s.timeline if e.type == EventType.WEBHOOK_FAILED]
@@ -189,14 +209,9 @@ async def test_a_refused_event_is_on_the_timeline_and_told_once_and_later_events
 
 
 async def test_a_delivered_event_can_be_delivered_again_with_its_id_and_seq(world: World) -> None:
-    incident = await outage(world)
-    playbook_id = (await state(world, incident.id)).playbook_id
-    assert playbook_id is not None
-    async with WebhookReceiver() as receiver:
-        made = await subscribe(world, playbook_id, receiver.url, ["incident.status_updated"])
-        receiver.secret = made["secret"]
-        await command(world, world.alice, "update one", incident)
-        await command(world, world.alice, "update two", incident)
+    async with hooked(world, ["incident.status_updated"]) as hook:
+        incident, playbook_id, receiver, made = hook.incident, hook.playbook_id, hook.receiver, hook.subscription
+        await updates(world, incident, "one", "two")
         await receiver.wait_for(lambda r: len(r.deliveries) == 2, what="two events")
         first = receiver.deliveries[0]
         base = f"/api/v1/playbooks/{playbook_id}/webhooks/{made['id']}/deliveries"
@@ -377,17 +392,13 @@ async def test_a_stuck_receiver_holds_back_neither_the_incident_nor_another_subs
 async def test_seq_goes_on_where_it_stopped_when_the_incidents_webhooks_workflow_starts_again(world: World) -> None:
     """An incident's webhooks workflow closes a week after its last delivery (here: terminated,
     as if it had); the incident's next event starts a new one, whose seq follows the last."""
-    incident = await outage(world)
-    playbook_id = (await state(world, incident.id)).playbook_id
-    assert playbook_id is not None
-    async with WebhookReceiver() as receiver:
-        receiver.secret = (await subscribe(world, playbook_id, receiver.url, ["incident.status_updated"]))["secret"]
-        await command(world, world.alice, "update one", incident)
-        await command(world, world.alice, "update two", incident)
+    async with hooked(world, ["incident.status_updated"]) as hook:
+        incident, receiver = hook.incident, hook.receiver
+        await updates(world, incident, "one", "two")
         await receiver.wait_for(lambda r: len(r.deliveries) == 2, what="two events")
         outbox = world.stack.temporal.get_workflow_handle(incident_webhooks_workflow_id(incident.id))
         await outbox.terminate("as if closed a week after its last delivery")
-        await command(world, world.alice, "update three", incident)
+        await updates(world, incident, "three")
         await receiver.wait_for(lambda r: len(r.deliveries) == 3, what="the event after the new start")
         assert [p["seq"] for p in payloads(receiver)] == [1, 2, 3]
         runs = [e async for e in world.stack.temporal.list_workflows(f"WorkflowId = '{outbox.id}'")]
