@@ -64,8 +64,11 @@ async def typed_updates(world: World, channel_id: str, texts: list[str]) -> list
 
 
 async def status_updates(world: World, incident_id: str) -> list[str]:
+    """Every status update the incident applied, from its timeline (the state keeps only the
+    last 50 in full: `incident_rules.STATUS_UPDATES_KEPT`)."""
     record = await world.api(world.alice).get(f"/api/v1/incidents/{incident_id}")
-    return [update["message"] for update in record.json()["status_updates"]]
+    timeline = record.json()["timeline"]
+    return [str(e["details"].get("message", "")) for e in timeline if e["type"] == "status_update"]
 
 
 async def hold_against(world: World, incident_id: str, texts: list[str], replies: list[str]) -> Tally:
