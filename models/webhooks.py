@@ -158,9 +158,6 @@ class SubscriptionSpec(Model):
     events: EventTypes
     description: str = Field(default="", max_length=DESCRIPTION_MAX)
 
-    def wants(self, event_type: str) -> bool:
-        return ALL_EVENTS in self.events or event_type in self.events
-
 
 class SubscriptionPublic(SubscriptionSpec):
     """A subscription as shown to the people who manage it (never its secret)."""
