@@ -215,6 +215,9 @@ class IncidentConfig(Model):
     backstage_url: str = ""
     # How long an edit of the live checklist post waits for more changes to join it.
     checklist_edit_delay_seconds: float = Field(default=0.5, ge=0, le=10)
+    # How long a webhook event waits for the next moment's events to join its handover (a
+    # burst of commands is one activity, and no workflow task each).
+    webhook_gather_seconds: float = Field(default=1.0, ge=0, le=10)
     # How long an ended incident's run stays open for a restart (0: it closes when it ends).
     reopen_window_seconds: float = Field(default=0.0, ge=0)
 

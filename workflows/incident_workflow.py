@@ -374,16 +374,16 @@ class IncidentWorkflow:
                 # A later edit of the checklist waits in this lane and will show everything.
                 self.state.outbox = [p for p in self.state.outbox if p.seq != pending.seq]
                 continue
-            if self._worth_gathering(lane, pending):
-                # Let the changes of the next moment join this edit: a person clicking down
-                # the checklist costs one edit, not one per click (and no workflow task each).
+            gather = self._gather_seconds(lane, pending)
+            if gather > 0:
+                # Let the changes of the next moment join this one: a person clicking down the
+                # checklist costs one edit, and a burst of commands one webhook handover, not one
+                # per click (and no workflow task each).
                 self._gathered.add(lane)
                 with contextlib.suppress(TimeoutError):  # the usual end: the changes are gathered
-                    # A continue-as-new does not wait for it: the edit travels in the state.
+                    # A continue-as-new does not wait for it: the effects travel in the state.
                     await workflow.wait_condition(
-                        self._should_continue_as_new,
-                        timeout=self.state.config.checklist_edit_delay_seconds,
-                        timeout_summary="gather checklist changes",
+                        self._should_continue_as_new, timeout=gather, timeout_summary="gather changes"
                     )
                 continue
             if isinstance(pending.effect, effects.ChannelHeaderEffect | effects.StatsEffect):
@@ -393,7 +393,7 @@ class IncidentWorkflow:
             batch = self._batch(pending)
             if not await self._carry_out_or_report(pending, batch):
                 return  # the lane waits (the bot lost the channel); the effect stays queued
-            if isinstance(pending.effect, effects.ChecklistEffect):
+            if isinstance(pending.effect, effects.ChecklistEffect | effects.WebhookEffect):
                 self._gathered.discard(lane)
             done = {p.seq for p in batch}
             self.state.outbox = [p for p in self.state.outbox if p.seq not in done]
@@ -406,17 +406,24 @@ class IncidentWorkflow:
         waiting = [p for p in self.state.outbox if isinstance(p.effect, effects.WebhookEffect)]
         return waiting[:FORWARD_BATCH_MAX]
 
-    def _worth_gathering(self, lane: str, pending: effects.PendingEffect) -> bool:
-        """An edit of the live checklist post (not the one making it) with nothing else queued
-        behind it in its lane, and no wait since the lane's last edit: worth a short wait for
-        the next changes (once: a steady stream of clicks still shows every half second)."""
-        return (
+    def _gather_seconds(self, lane: str, pending: effects.PendingEffect) -> float:
+        """How long `pending` waits for the next moment's changes to join it (0: it goes now).
+        Once per carrying out, so a steady stream still goes out every so often:
+        - an edit of the live checklist post (not the one making it) with nothing else queued
+          behind it in its lane;
+        - a webhook event, unless a full handover already waits."""
+        config = self.state.config
+        if lane in self._gathered:
+            return 0.0
+        if isinstance(pending.effect, effects.WebhookEffect):
+            waiting = sum(1 for p in self.state.outbox if isinstance(p.effect, effects.WebhookEffect))
+            return config.webhook_gather_seconds if waiting < FORWARD_BATCH_MAX else 0.0
+        worth = (
             isinstance(pending.effect, effects.ChecklistEffect)
             and CHECKLIST_POST in self.state.post_ids
-            and self.state.config.checklist_edit_delay_seconds > 0
-            and lane not in self._gathered
             and not any(p.seq > pending.seq and self._lane(p) == lane for p in self.state.outbox)
         )
+        return config.checklist_edit_delay_seconds if worth else 0.0
 
     def _superseded_edit(self, lane: str, pending: effects.PendingEffect) -> bool:
         """An edit of the live checklist with another queued behind it in its lane: a burst of
