@@ -103,10 +103,12 @@ async def new_incident(world: World, api_url: str) -> tuple[str, str]:
     incident_id = str(started.json()["id"])
 
     async def record() -> dict[str, Any]:
-        body: dict[str, Any] = (await world.api(world.alice).get(f"/api/v1/incidents/{incident_id}")).json()
+        # Under the bench's load a read may be answered "unavailable, try again" (503): ask again.
+        read = await world.api(world.alice).get(f"/api/v1/incidents/{incident_id}")
+        body: dict[str, Any] = read.json() if read.status_code == 200 else {}
         return body
 
-    ready = await eventually(record, lambda r: r["channel_id"] is not None and not r["failure"], timeout=120)
+    ready = await eventually(record, lambda r: r.get("channel_id") is not None and not r["failure"], timeout=120)
     return incident_id, str(ready["channel_id"])
 
 
