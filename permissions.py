@@ -119,3 +119,9 @@ def incident_query_filter(actor: Actor) -> str:
     if actor.is_system_admin:
         return ""
     return f"(IncidentPublic = true OR IncidentMemberIds = '{actor.user_id}')"
+
+
+def may_answer_page(actor: Actor, paged_user_ids: Collection[str]) -> bool:
+    """Acknowledge or decline a page: only the person paged, whether or not they may see the
+    incident yet (a page usually reaches someone outside its channel; acknowledging brings them in)."""
+    return actor.user_id in paged_user_ids

@@ -28,6 +28,7 @@ from temporalio.worker import Worker
 from activities.attempts import EffectAttempts
 from activities.command_outcome_activities import CommandOutcomeActivities
 from activities.incident_activities import IncidentActivities
+from activities.schedule_activities import ScheduleActivities
 from activities.stats_activities import StatsActivities
 from activities.webhook_activities import WebhookActivities
 from activities.webhook_delivery import WebhookDelivery
@@ -44,6 +45,7 @@ from workflows.incident_webhooks_workflow import IncidentWebhooksWorkflow
 from workflows.incident_workflow import IncidentWorkflow
 from workflows.integration_workflow import IntegrationWorkflow
 from workflows.playbook_workflow import PlaybookWorkflow
+from workflows.schedule_workflow import ScheduleWorkflow
 from workflows.signed_out_sessions_workflow import SignedOutSessionsWorkflow
 from workflows.stats_workflow import IncidentStatsWorkflow
 from workflows.webhook_subscriptions_workflow import WebhookSubscriptionsWorkflow
@@ -59,6 +61,7 @@ WORKFLOWS = [
     IntegrationWorkflow,
     WebhookSubscriptionsWorkflow,
     IncidentWebhooksWorkflow,
+    ScheduleWorkflow,
 ]
 
 
@@ -86,11 +89,13 @@ def build_worker(client: Client, settings: Settings, mattermost: Mattermost) -> 
         mattermost,
         signer=Signer(settings.signing_secret),
         action_url=f"{settings.api_public_url}/mattermost/action",
+        temporal=client,
     )
     stats = StatsActivities(
         client, task_queue=settings.temporal_task_queue, shard_capacity=settings.stats_shard_capacity
     )
     outcomes = CommandOutcomeActivities(client, mattermost)
+    schedules = ScheduleActivities(mattermost)
     webhooks = WebhookActivities(client, task_queue=settings.temporal_task_queue, config=webhook_config(settings))
     delivery = WebhookDelivery(
         client,
@@ -101,7 +106,14 @@ def build_worker(client: Client, settings: Settings, mattermost: Mattermost) -> 
         client,
         task_queue=settings.temporal_task_queue,
         workflows=WORKFLOWS,
-        activities=[*activities.all(), *stats.all(), *outcomes.all(), *webhooks.all(), *delivery.all()],
+        activities=[
+            *activities.all(),
+            *stats.all(),
+            *outcomes.all(),
+            *webhooks.all(),
+            *delivery.all(),
+            *schedules.all(),
+        ],
         interceptors=[EffectAttempts(request_timeout=mattermost.timeout)],
         max_cached_workflows=settings.worker_max_cached_workflows,
         sticky_queue_schedule_to_start_timeout=timedelta(seconds=settings.worker_sticky_timeout_seconds),

@@ -18,8 +18,10 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from temporalio import activity
+from temporalio.client import Client
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
 
 from activities.attempts import current_attempt
 from mattermost_client.gateway import Mattermost, MattermostFailure
@@ -37,6 +39,8 @@ from models.activity_io import (
     SetChannelHeader,
 )
 from models.effects import Button
+from models.paging import EditPages, PageDelivery, PagePost, SendPage
+from models.schedules import Schedule, oncall_at, schedule_workflow_id
 from signing import Signer
 
 log = logging.getLogger(__name__)
@@ -105,10 +109,14 @@ async def _mattermost_change(send: Callable[[], Awaitable[T]]) -> T:
 class IncidentActivities:
     """Activities bound to one Mattermost gateway; registered on the worker."""
 
-    def __init__(self, mattermost: Mattermost, *, signer: Signer, action_url: str) -> None:
+    def __init__(
+        self, mattermost: Mattermost, *, signer: Signer, action_url: str, temporal: Client | None = None
+    ) -> None:
         self._mattermost = mattermost
         self._signer = signer
         self._action_url = action_url
+        # Asks on-call schedules who is on call (a page to a schedule); None: schedules cannot be paged.
+        self._temporal = temporal
         self._bot: dict[str, Any] | None = None
 
     async def _bot_user(self) -> dict[str, Any]:
@@ -364,8 +372,106 @@ class IncidentActivities:
             )
         )
 
+    @activity.defn
+    async def send_page(self, request: SendPage) -> PageDelivery:
+        """Page each person of the target (a schedule: those on call now) who can be messaged (active,
+        in the team, not a bot) in a direct message with the page's buttons, exactly once each (the
+        dedupe key per person); who could not be is said, not raised: the incident escalates at once."""
+        delivery = PageDelivery()
+        if request.target.user_id is not None:
+            user_ids = [request.target.user_id]
+        else:
+            user_ids, problem = await self._oncall(request.target.schedule_id or "", request.team_id)
+            if problem:
+                delivery.problems.append(problem)
+        for user_id in user_ids:
+            problem = await self._unreachable(user_id, request.team_id, delivery)
+            if problem:
+                delivery.problems.append(problem)
+                continue
+            channel = await self._direct_channel(user_id)
+            post = await self._post_once(
+                PostMessage(
+                    channel_id=channel,
+                    message=request.message,
+                    dedupe_key=f"{request.dedupe_key}:{user_id}",
+                    incident_id=request.incident_id,
+                    buttons=request.buttons,
+                    channel_name="direct message",
+                )
+            )
+            delivery.posts.append(PagePost(user_id=user_id, channel_id=channel, post_id=post.post_id))
+        return delivery
+
+    async def _oncall(self, schedule_id: str, team_id: str) -> tuple[list[str], str]:
+        """Who is on call in the schedule now, or why nobody can be paged through it."""
+        if self._temporal is None:
+            return [], f"schedule {schedule_id} cannot be read here"
+        handle = self._temporal.get_workflow_handle(schedule_workflow_id(schedule_id))
+        try:
+            schedule = await handle.query("schedule", result_type=Schedule | None)  # type: ignore[arg-type]
+        except RPCError as error:
+            if error.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.INVALID_ARGUMENT):
+                return [], f"there is no schedule {schedule_id}"
+            raise ApplicationError(f"could not read schedule {schedule_id}: {error}", type=UNAVAILABLE) from None
+        if not isinstance(schedule, Schedule) or schedule.team_id != team_id:
+            return [], f"there is no schedule {schedule_id} in this team (deleted?)"
+        people = oncall_at(schedule, activity.info().current_attempt_scheduled_time)
+        return people, "" if people else f"nobody is on call in schedule {schedule.name}"
+
+    async def _unreachable(self, user_id: str, team_id: str, delivery: PageDelivery) -> str:
+        """Why the person cannot be paged (empty: they can)."""
+        try:
+            user = await self._mattermost.get_user(user_id)
+        except MattermostFailure as failure:
+            if failure.retryable:
+                raise as_activity_error(failure) from None
+            return f"no user has the id {user_id}"
+        if user.get("username"):
+            delivery.usernames[user_id] = str(user["username"])
+        name = f"@{user.get('username') or user_id}"
+        if user.get("delete_at"):
+            return f"{name} is deactivated"
+        if user.get("is_bot"):
+            return f"{name} is a bot"
+        try:
+            member = await self._mattermost.team_member(team_id, user_id)
+        except MattermostFailure as failure:
+            raise as_activity_error(failure) from None
+        return "" if member is not None else f"{name} is not in the incident's team"
+
+    @activity.defn
+    async def edit_pages(self, request: EditPages) -> None:
+        """Rewrite pages' direct messages, their buttons taken off; a deleted one needs nothing."""
+        for edit in request.edits:
+            try:
+                post = await self._mattermost.get_post(edit.post.post_id)
+            except MattermostFailure as failure:
+                if failure.retryable:
+                    raise as_activity_error(failure) from None
+                continue  # deleted (404, or 403 for a post the bot may no longer read)
+            if post.get("delete_at"):
+                continue
+            props = {k: v for k, v in (post.get("props") or {}).items() if k != "attachments"}
+            if post.get("message") == edit.message and props == (post.get("props") or {}):
+                continue
+            try:
+                await self._patch_page(edit.post.post_id, edit.message, props)
+            except MattermostFailure as failure:
+                if failure.retryable:
+                    raise as_activity_error(failure) from None
+                # Mattermost refuses an edit of a deleted post (403): nothing left to edit.
+
+    async def _direct_channel(self, user_id: str) -> str:
+        return await _mattermost(lambda: self._mattermost.direct_channel(user_id))
+
+    async def _patch_page(self, post_id: str, message: str, props: dict[str, Any]) -> None:
+        await current_attempt().change(lambda: self._mattermost.patch_post(post_id, message=message, props=props))
+
     def all(self) -> list[Callable[..., Awaitable[Any]]]:
         return [
+            self.send_page,
+            self.edit_pages,
             self.create_incident_channel,
             self.add_channel_members,
             self.post_message,

@@ -11,7 +11,7 @@ from temporalio.client import Client
 from api import backstage, openapi_doc
 from api import http_errors as errors
 from api.request_guard import RequestGuard
-from api.rest import command_routes, integration_routes, webhook_routes
+from api.rest import command_routes, integration_routes, schedule_routes, webhook_routes
 from api.rest import health_routes as health
 from api.rest import incident_routes as incidents
 from api.rest import playbook_routes as playbooks
@@ -80,6 +80,7 @@ def create_app(settings: Settings, *, temporal: Client | None = None) -> FastAPI
     app.include_router(integration_routes.hooks)
     app.include_router(webhook_routes.playbook_router)
     app.include_router(webhook_routes.team_router)
+    app.include_router(schedule_routes.router)
     backstage.install(app)
     openapi_doc.install(app)
     return app

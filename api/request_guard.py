@@ -25,7 +25,7 @@ from service.errors import ServiceError
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 SLASH_PATH = "/mattermost/slash"
 # The routes that read a YAML file.
-IMPORT_PATHS = frozenset({"/api/v1/playbooks/import", "/api/v1/integrations/import"})
+IMPORT_PATHS = frozenset({"/api/v1/playbooks/import", "/api/v1/integrations/import", "/api/v1/schedules/import"})
 WEBHOOKS_IMPORT = re.compile(r"/api/v1/(playbooks|teams)/[^/]+/webhooks/import")
 # A slash command's form is a few kilobytes (Mattermost caps the text at 4,000 characters).
 SLASH_MAX_BODY_BYTES = 64 * 1024

@@ -394,13 +394,18 @@ class Mattermost:
         that does not exist is refused (400); an id Mattermost could not have made fails as "not
         found" without a request.
         """
+        channel_id = await self.direct_channel(user_id)
+        return await self.create_post(channel_id=channel_id, message=message, props=props or {})
+
+    async def direct_channel(self, user_id: str) -> str:
+        """The id of the bot's direct message channel with the user (made the first time, the same after)."""
         _checked(ID, user_id, f"user {user_id!r}")
         bot_id = await self._own_id()
         channel = await _call(
             lambda: self._bot.channels.create_direct_channel(options=[bot_id, user_id]),
             f"open a direct message channel with user {user_id}",
         )
-        return await self.create_post(channel_id=channel["id"], message=message, props=props or {})
+        return str(channel["id"])
 
     async def find_post_with_prop(self, channel_id: str, key: str, value: str) -> dict[str, Any] | None:
         """A recent bot post carrying `props[key] == value` (the dedupe key of a retried post)."""

@@ -212,6 +212,12 @@ class StandIn:
         channels.remove_channel_member(self._store, channel, user_id)
         self._changed()
 
+    def deactivate_user(self, user_id: str) -> None:
+        """What a system admin does with "Deactivate": the account stays (read by id, with its
+        ``delete_at``), but it can no longer sign in or use its tokens."""
+        users.get_user(self._store.state, user_id)["delete_at"] = self._store.now_ms()
+        self._changed()
+
     def create_access_token(self, user_id: str, description: str = "") -> str:
         """A personal access token (bots included); returns the token to send as ``Bearer``."""
         token = users.create_access_token(self._store, user_id, description)

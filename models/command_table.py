@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 from models.common import Model
 from models.incident_commands import (
+    AcknowledgePage,
     AddItem,
     AddNote,
     Announce,
@@ -34,6 +35,7 @@ from models.incident_commands import (
     ChangeCommander,
     ChangeStage,
     CommanderChange,
+    DeclinePage,
     EditItem,
     EndIncident,
     IncidentCommand,
@@ -45,6 +47,7 @@ from models.incident_commands import (
     MembersBody,
     MoveItem,
     NoteFields,
+    PageSomeone,
     PostStatusUpdate,
     ReminderFields,
     RemoveItem,
@@ -57,6 +60,7 @@ from models.incident_commands import (
     StageMove,
     StatusUpdateFields,
 )
+from models.paging import PageFields
 
 ITEMS = "/{incident_id}/checklists/{stage}/items"
 
@@ -112,9 +116,10 @@ class Slash:
 class Ref:
     """A command field naming people or channels, resolved by the service to the facts the
     workflow's rules need. REST and forms name them by id (`rest_field`); slash commands by
-    @username and ~channel-name."""
+    @username and ~channel-name. A `target` is a person or an on-call schedule (REST: `user_id`
+    or `schedule_id`; slash: @username or the schedule's name)."""
 
-    kind: Literal["user", "users", "channels"]
+    kind: Literal["user", "users", "channels", "target"]
     rest_field: str
     optional: bool = False
 
@@ -286,6 +291,31 @@ COMMANDS: tuple[CommandSpec, ...] = (
              body=NoteFields),
         Slash("note <text...>", "Add a note to the timeline", hint="Write the note.", where="add notes",
               example="note Rolled back deploy 4412"),
+    ),
+    CommandSpec(
+        "page",
+        PageSomeone,
+        Rest("POST", "/{incident_id}/pages", "Page a person (`user_id`), or the people on call in a schedule "
+             "(`schedule_id`), now: a direct message from the bot with *Acknowledge* and *Decline* buttons.",
+             body=PageFields),
+        Slash("page <target:@user|schedule> [<reason...>]", "Page a person or an on-call schedule now",
+              hint="Name one person (@name) or one schedule, then the reason if you like.", where="page people",
+              example="page @bob the database is down"),
+        refs={"target": Ref("target", "user_id")},
+    ),
+    CommandSpec(
+        "acknowledge_page",
+        AcknowledgePage,
+        Rest("POST", "/{incident_id}/pages/{page_id}/acknowledge", "Acknowledge a page sent to you: the "
+             "escalation stops and you are added to the incident channel. Only the person paged may."),
+        buttons=("page_ack",),
+    ),
+    CommandSpec(
+        "decline_page",
+        DeclinePage,
+        Rest("POST", "/{incident_id}/pages/{page_id}/decline", "Decline a page sent to you: the escalation "
+             "moves on to the next tier at once. Only the person paged may."),
+        buttons=("page_decline",),
     ),
 )  # fmt: skip
 

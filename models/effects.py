@@ -30,7 +30,7 @@ class Button(Model):
 
     id: str
     name: str
-    action: Literal["post_update", "snooze", "set_item", "pick_item", "next_stage"]
+    action: Literal["post_update", "snooze", "set_item", "pick_item", "next_stage", "page_ack", "page_decline"]
     seconds: int = 0
     # What a checklist control acts on: the stage, the item (position and id) and the item's new state.
     stage: int | None = None
@@ -103,6 +103,21 @@ class WebhookEffect(Model):
     event: WebhookEvent
 
 
+class PageEffect(Model):
+    """Send a page (`IncidentState.pages`) as direct messages; the outcome comes back to the
+    incident (`Incident.page_delivered`)."""
+
+    kind: Literal["page"] = "page"
+    page_id: str
+
+
+class PageEditEffect(Model):
+    """Bring pages' direct messages up to date with their status (rendered when carried out)."""
+
+    kind: Literal["page_edit"] = "page_edit"
+    page_ids: list[str]
+
+
 class StatsEffect(Model):
     """Report the incident's latest facts to its team's statistics workflow."""
 
@@ -117,7 +132,9 @@ Effect = Annotated[
     | StatsEffect
     | ChecklistEffect
     | ClearButtonsEffect
-    | WebhookEffect,
+    | WebhookEffect
+    | PageEffect
+    | PageEditEffect,
     Field(discriminator="kind"),
 ]
 
@@ -128,6 +145,7 @@ class PendingEffect(Model):
 
 
 INCIDENT_CHANNEL_LANE = "incident-channel"
+PAGING_LANE = "paging"
 # Each other channel's lane is this prefix and the channel's id.
 OTHER_CHANNEL_LANE = "channel:"
 
@@ -146,6 +164,9 @@ def lane_of(effect: Effect, incident_channel_id: str | None) -> str:
         return f"{OTHER_CHANNEL_LANE}{effect.channel_id}"
     if isinstance(effect, InviteEffect | ChecklistEffect | ClearButtonsEffect):
         return INCIDENT_CHANNEL_LANE
+    if isinstance(effect, PageEffect | PageEditEffect):
+        # Direct messages: a page never waits for the incident channel, and its edits follow it.
+        return PAGING_LANE
     return effect.kind
 
 

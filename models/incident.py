@@ -17,6 +17,7 @@ from pydantic import Field
 from models.common import Actor, MattermostId, Model, Trimmed, UserFact
 from models.effects import PendingEffect
 from models.incident_alerts import AlertSource
+from models.paging import Escalation, Page
 from models.playbook import Playbook
 
 NAME_MAX = 64
@@ -94,6 +95,14 @@ class EventType(StrEnum):
     WEBHOOK_FAILED = "webhook_failed"
     # One of the playbook's rules fired (`workflows.incident_automation`): what it did, naming it.
     RULE_FIRED = "rule_fired"
+    # Paging (`workflows.incident_paging`): a page sent (by hand, or by the escalation policy),
+    # acknowledged, declined, or undeliverable; a tier not acknowledged in time; nobody acknowledged.
+    PAGED = "paged"
+    PAGE_ACKNOWLEDGED = "page_acknowledged"
+    PAGE_DECLINED = "page_declined"
+    PAGE_UNREACHABLE = "page_unreachable"
+    ESCALATED = "escalated"
+    ESCALATION_EXHAUSTED = "escalation_exhausted"
 
 
 # What happens to the checklist's items: their state, owner, title, place, presence.
@@ -292,6 +301,9 @@ class IncidentState(Model):
     stage_entered_at: datetime | None = None
     # How many status updates were posted (`status_updates` keeps only the newest).
     status_updates_posted: int = 0
+    # Pages sent (the newest `models.paging.PAGES_KEPT`), and where the playbook's escalation is.
+    pages: list[Page] = Field(default_factory=list)
+    escalation: Escalation | None = None
 
     def mention(self, user_id: str | None) -> str:
         if user_id is None:

@@ -30,6 +30,7 @@ from models.common import (
 )
 from models.incident import NOTE_MAX, STATUS_MESSAGE_MAX, ItemState, UpdateStatus
 from models.incident_views import IncidentView
+from models.paging import REASON_MAX, ScheduleFact
 from models.playbook import DESCRIPTION_MAX, ITEM_TITLE_MAX, SlashCommandText
 
 Position = Field(ge=0, le=10_000)
@@ -215,6 +216,25 @@ class SnoozeReminder(IncidentCommand, SnoozeFields):
 
 class Announce(IncidentCommand):
     channels: list[ChannelFact] = Field(min_length=1, max_length=20)
+
+
+class PageSomeone(IncidentCommand):
+    """Page one person, or the people on call in a schedule, now (`models.paging`)."""
+
+    target: UserFact | ScheduleFact
+    reason: str = Field(default="", max_length=REASON_MAX)
+
+
+class PageAnswer(IncidentCommand):
+    page_id: str = Field(min_length=1, max_length=64)
+
+
+class AcknowledgePage(PageAnswer):
+    pass
+
+
+class DeclinePage(PageAnswer):
+    pass
 
 
 class EndIncident(IncidentCommand):

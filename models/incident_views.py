@@ -9,11 +9,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from models.common import Model
 from models.incident import IncidentState, IncidentStatus, Period, Stage, StatusUpdate, TimelineEvent
 from models.incident_alerts import AlertSourceView
+from models.paging import PAGES_IN_VIEW, Escalation, Page
 from models.stats import FactsSource, FactsStatus, IncidentFacts
 
 
@@ -46,6 +47,9 @@ class IncidentView(Model):
     failure: str | None = None
     # Set when an integration opened the incident: which, the alert group, its alerts' counts and links.
     source: AlertSourceView | None = None
+    # The newest pages (`PAGES_IN_VIEW`; the timeline has every one) and the escalation's position.
+    pages: list[Page] = Field(default_factory=list)
+    escalation: Escalation | None = None
 
 
 class IncidentRecord(IncidentView):
@@ -114,7 +118,7 @@ def to_record(state: IncidentState, now: datetime) -> IncidentRecord:
 # The fields lists show as the incident's view has them.
 SUMMARY_FROM_VIEW = set(IncidentSummary.model_fields) & set(IncidentView.model_fields)
 # The fields a view shows as the state has them (an end shows only once the incident ended).
-VIEW_FROM_STATE = set(IncidentView.model_fields) & set(IncidentState.model_fields) - {"ended_at", "source"}
+VIEW_FROM_STATE = set(IncidentView.model_fields) & set(IncidentState.model_fields) - {"ended_at", "source", "pages"}
 
 
 def _fields(model: BaseModel, names: set[str]) -> dict[str, Any]:
@@ -135,6 +139,7 @@ def to_view(state: IncidentState, now: datetime) -> IncidentView:
         active_stage_title=stage_title,
         next_reminder_at=state.reminder_due_at if state.status == IncidentStatus.ONGOING else None,
         source=AlertSourceView.of(state.source) if state.source else None,
+        pages=state.pages[-PAGES_IN_VIEW:],
     )
 
 

@@ -14,6 +14,7 @@ from typing import Annotated
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator
 
 from models.common import Actor, MattermostId, Model, ReminderSeconds, Trimmed, UserFact
+from models.paging import EscalationPolicy
 from models.playbook_automation import MAX_RULES, RuleSpec, stage_problems
 
 TITLE_MAX = 64
@@ -72,6 +73,8 @@ class PlaybookSpec(Model):
     channel_name_template: Trimmed = Field(default="", max_length=64)
     # "When -> then" rules (models/playbook_automation.py), run by every incident of the playbook.
     rules: list[RuleSpec] = Field(default_factory=list, max_length=MAX_RULES)
+    # Whom an incident of the playbook pages, tier after tier, until someone acknowledges (models/paging.py).
+    escalation: EscalationPolicy | None = None
 
     @field_validator("member_ids", "invited_user_ids", "broadcast_channel_ids")
     @classmethod
@@ -217,6 +220,9 @@ def describe_changes(before: PlaybookSpec, after: PlaybookSpec) -> list[str]:
         changes.append(f"channel name template: {after.channel_name_template!r}")
     if before.rules != after.rules:
         changes.append(f"rules: {len(before.rules)} -> {len(after.rules)}")
+    if before.escalation != after.escalation:
+        tiers = len(after.escalation.tiers) if after.escalation else 0
+        changes.append(f"escalation: {tiers} tier(s)" if tiers else "escalation removed")
     return changes or ["no changes"]
 
 
@@ -243,6 +249,8 @@ class PlaybookFacts(Model):
     # Everyone the spec names who exists (a missing id is no user).
     users: dict[str, UserFact] = Field(default_factory=dict)
     channels: dict[str, BroadcastChannelFact] = Field(default_factory=dict)
+    # The on-call schedules of the playbook's team that the escalation policy names (id -> name).
+    schedules: dict[str, str] = Field(default_factory=dict)
     bot_username: str = "incident-bot"
     reminder_min_seconds: int = 60
 

@@ -23,6 +23,7 @@ MAX_ACTIONS = 10
 RULE_MESSAGE_MAX = 4000
 RULE_ITEMS_MAX = 20
 RULE_PEOPLE_MAX = 50
+RULE_PAGED_MAX = 10
 # How long a rule may wait: at least a second (tests use short timers), at most 30 days.
 DURATION_MIN_SECONDS = 1
 DURATION_MAX_SECONDS = 30 * 86400
@@ -143,8 +144,16 @@ class WebhookAction(Model):
     event_type: EventTypeName
 
 
+class PageAction(Model):
+    """Page people now (a direct message with *Acknowledge* and *Decline*, see `models.paging`)."""
+
+    type: Literal["page"] = "page"
+    user_ids: list[MattermostId] = Field(min_length=1, max_length=RULE_PAGED_MAX)
+    reason: str = Field(default="", max_length=500)
+
+
 RuleAction = Annotated[
-    PostAction | AddItemsAction | SetReminderAction | InviteAction | AnnounceAction | WebhookAction,
+    PostAction | AddItemsAction | SetReminderAction | InviteAction | AnnounceAction | WebhookAction | PageAction,
     Field(discriminator="type"),
 ]
 
@@ -215,6 +224,8 @@ def describe_action(action: RuleAction, names: dict[str, str] | None = None) -> 
         return "invite " + ", ".join(f"@{names[u]}" if u in names else u for u in action.user_ids)
     if isinstance(action, AnnounceAction):
         return f"announce in ~{names.get(action.channel_id, action.channel_id)}"
+    if isinstance(action, PageAction):
+        return "page " + ", ".join(f"@{names[u]}" if u in names else u for u in action.user_ids)
     return f"send webhook event {action.event_type}"
 
 
@@ -225,8 +236,8 @@ def describe_rule(rule: RuleSpec, names: dict[str, str] | None = None) -> str:
 
 
 def rule_user_ids(rules: list[RuleSpec]) -> list[str]:
-    """Everyone the rules invite, in order, once each."""
-    ids = [u for rule in rules for a in rule.then if isinstance(a, InviteAction) for u in a.user_ids]
+    """Everyone the rules invite or page, in order, once each."""
+    ids = [u for rule in rules for a in rule.then if isinstance(a, InviteAction | PageAction) for u in a.user_ids]
     return list(dict.fromkeys(ids))
 
 

@@ -32,6 +32,8 @@ PLAYBOOK_TITLE = SearchAttributeKey.for_text("PlaybookTitle")
 
 INTEGRATION_TEAM_ID = SearchAttributeKey.for_keyword("IntegrationTeamId")
 
+SCHEDULE_TEAM_ID = SearchAttributeKey.for_keyword("ScheduleTeamId")
+
 ALL: tuple[SearchAttributeKey[Any], ...] = (
     INCIDENT_TEAM_ID,
     INCIDENT_STATUS,
@@ -49,6 +51,7 @@ ALL: tuple[SearchAttributeKey[Any], ...] = (
     PLAYBOOK_MEMBER_IDS,
     PLAYBOOK_TITLE,
     INTEGRATION_TEAM_ID,
+    SCHEDULE_TEAM_ID,
 )
 
 

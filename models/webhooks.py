@@ -37,6 +37,8 @@ INCIDENT_EVENTS = (
     "incident.alert_firing",
     "incident.alert_resolved",
     "incident.alerts_resolved",
+    "incident.paged",
+    "incident.acknowledged",
 )
 ALL_EVENTS = "*"
 # A playbook rule's own event type: dotted lowercase words, never in the `incident.` namespace.

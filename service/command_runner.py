@@ -18,8 +18,9 @@ from mattermost_client.gateway import MattermostFailure
 from models.command_table import CommandSpec
 from models.common import Actor, ChannelFact, UserFact
 from models.incident_commands import CommandResult, RequestKey
+from models.paging import ScheduleFact
 from models.pending_commands import LateReply
-from service import incident_access, incident_starts
+from service import incident_access, incident_starts, oncall_schedules
 from service.container import Services
 from service.errors import ServiceError
 from service.incident_access import IncidentLocation
@@ -44,6 +45,15 @@ class ChannelRef:
     field: str = ""
 
 
+@dataclass(frozen=True)
+class ScheduleRef:
+    """An on-call schedule a command names: by id (REST, forms) or by name (slash commands)."""
+
+    schedule_id: str = ""
+    name: str = ""
+    field: str = ""
+
+
 class UnknownReference(ServiceError):
     """A person or channel the command names does not exist, or the caller cannot see it."""
 
@@ -56,7 +66,12 @@ def references_from_body(spec: CommandSpec, body: Mapping[str, Any]) -> dict[str
     values = dict(body)
     for name, ref in spec.refs.items():
         raw = values.pop(ref.rest_field, None)
-        if ref.kind == "user":
+        if ref.kind == "target":
+            schedule_id = values.pop("schedule_id", None)
+            values[name] = ScheduleRef(schedule_id=schedule_id, field="schedule_id") if schedule_id else None
+            if raw:
+                values[name] = UserRef(user_id=raw, field=ref.rest_field)
+        elif ref.kind == "user":
             values[name] = UserRef(user_id=raw, field=ref.rest_field) if raw else None
         elif ref.kind == "users":
             values[name] = [UserRef(user_id=v, field=f"{ref.rest_field}[{i}]") for i, v in enumerate(raw or [])]
@@ -110,6 +125,8 @@ async def _resolve(svc: Services, actor: Actor, location: IncidentLocation, valu
         return await _user(svc, location, value)
     if isinstance(value, ChannelRef):
         return await _channel(svc, actor, location, value)
+    if isinstance(value, ScheduleRef):
+        return await _schedule(svc, actor, location, value)
     return value
 
 
@@ -123,6 +140,25 @@ async def _user(svc: Services, location: IncidentLocation, ref: UserRef) -> User
         if user is None:
             raise UnknownReference(f"No user has the id {ref.user_id}.", ref.field, f"no user has the id {ref.user_id}")
     return await svc.facts.user_fact(user, team_id=location.team_id, channel_id=location.channel_id)
+
+
+async def _schedule(svc: Services, actor: Actor, location: IncidentLocation, ref: ScheduleRef) -> ScheduleFact:
+    """A schedule of the incident's team, by name or id (a deleted one, or another team's, is not here)."""
+    missing = UnknownReference(
+        f"There is no schedule {ref.name or ref.schedule_id} in this team.", ref.field, "no such schedule in this team"
+    )
+    try:
+        if ref.name:
+            schedule = await oncall_schedules.find_by_name(svc, actor, location.team_id, ref.name)
+        else:
+            schedule = await oncall_schedules.get_schedule(svc, actor, ref.schedule_id)
+    except ServiceError as error:
+        if error.status == 404:
+            raise missing from None
+        raise
+    if schedule is None or schedule.team_id != location.team_id:
+        raise missing
+    return ScheduleFact(schedule_id=schedule.id, name=schedule.name)
 
 
 async def _channel(svc: Services, actor: Actor, location: IncidentLocation, ref: ChannelRef) -> ChannelFact:

@@ -28,6 +28,7 @@ from models.common import SHORT_ID, Actor, UserFact, short_id_from
 from models.incident import IncidentConfig, IncidentCreate, IncidentStart, incident_workflow_id
 from models.incident_commands import CommandResult, OpenIncident, RequestKey, RestartIncident
 from models.incident_views import summarize, to_view
+from models.paging import policy_user_ids
 from models.pending_commands import LateReply
 from models.playbook import Playbook, playbook_workflow_id
 from models.playbook_automation import rule_user_ids
@@ -212,8 +213,8 @@ async def invited_facts(svc: Services, team_id: str, playbook: Playbook | None) 
 
 
 async def rule_user_facts(svc: Services, team_id: str, playbook: Playbook | None) -> list[UserFact]:
-    """The people the playbook's rules may invite: the incident names them when a rule does."""
-    wanted = rule_user_ids(playbook.rules) if playbook else []
+    """The people the playbook's rules may invite and its escalation pages: the incident names them."""
+    wanted = [*rule_user_ids(playbook.rules), *policy_user_ids(playbook.escalation)] if playbook else []
     if not wanted:
         return []
     users = await svc.mattermost.get_users_by_ids(wanted)

@@ -13,14 +13,25 @@ from pydantic import Field, ValidationError
 
 from mattermost_client.gateway import MattermostFailure
 from models.common import Model, ReminderSeconds
+from models.paging import (
+    REPEAT_MAX,
+    SCHEDULE_ID_MAX,
+    TARGETS_MAX,
+    TIERS_MAX,
+    AckWithin,
+    EscalationPolicy,
+    policy_user_ids,
+)
 from models.playbook import DESCRIPTION_MAX, TITLE_MAX, Playbook, PlaybookSpec, StageSpec
 from models.playbook_automation import (
     MAX_ACTIONS,
     MAX_RULES,
+    RULE_PAGED_MAX,
     RULE_PEOPLE_MAX,
     AddItemsAction,
     AnnounceAction,
     InviteAction,
+    PageAction,
     PostAction,
     RuleSpec,
     RuleWhen,
@@ -32,6 +43,7 @@ from service.container import Services
 from service.errors import ServiceError, field_path
 from service.yaml_documents import DocumentKind, line_for, located_error, parse_off_loop
 
+ESCALATION_TEXT = DocumentKind("escalation", "a mapping with escalation: and the policy under it")
 PLAYBOOK_FILE = DocumentKind("playbook", "a mapping with title, checklists, ...")
 RULES_TEXT = DocumentKind("rules", "a mapping with rules: and a list of rules under it")
 
@@ -50,8 +62,16 @@ class AnnounceByName(Model):
     channel: str = Field(min_length=1, max_length=64)
 
 
+class PageByName(Model):
+    """`page` as a file writes it: people by username."""
+
+    type: Literal["page"] = "page"
+    users: list[str] = Field(min_length=1, max_length=RULE_PAGED_MAX)
+    reason: str = Field(default="", max_length=500)
+
+
 ActionDocument = Annotated[
-    PostAction | AddItemsAction | SetReminderAction | InviteByName | AnnounceByName | WebhookAction,
+    PostAction | AddItemsAction | SetReminderAction | InviteByName | AnnounceByName | WebhookAction | PageByName,
     Field(discriminator="type"),
 ]
 
@@ -68,6 +88,31 @@ class RulesDocument(Model):
     """The rules alone, as the backstage editor shows them: `rules:` and the list."""
 
     rules: list[RuleDocument] = Field(default_factory=list, max_length=MAX_RULES)
+
+
+class TargetDocument(Model):
+    """Whom a tier pages, as a file writes it: a person by username, or a schedule by id."""
+
+    user: str | None = Field(default=None, min_length=1, max_length=64)
+    schedule_id: str | None = Field(default=None, min_length=1, max_length=SCHEDULE_ID_MAX)
+
+
+class TierDocument(Model):
+    targets: list[TargetDocument] = Field(min_length=1, max_length=TARGETS_MAX)
+    ack_within: AckWithin
+
+
+class EscalationDocument(Model):
+    """The escalation policy as a file writes it (`models.paging.EscalationPolicy`, people by name)."""
+
+    tiers: list[TierDocument] = Field(min_length=1, max_length=TIERS_MAX)
+    repeat: int = Field(default=0, ge=0, le=REPEAT_MAX)
+
+
+class EscalationText(Model):
+    """The escalation policy alone, as the backstage editor shows it: `escalation:` and the policy."""
+
+    escalation: EscalationDocument | None = None
 
 
 FORMAT_HEADER = "# Incident response playbook. Import with POST /api/v1/playbooks/import?team_id=<team>\n"
@@ -87,10 +132,11 @@ class PlaybookDocument(Model):
     broadcast_channels: list[str] = Field(default_factory=list)
     checklists: list[StageSpec] = Field(min_length=1)
     rules: list[RuleDocument] = Field(default_factory=list, max_length=MAX_RULES)
+    escalation: EscalationDocument | None = None
 
 
 # The fields a file has as the playbook stores them (people and channels are named instead).
-AS_STORED = (set(PlaybookDocument.model_fields) & set(PlaybookSpec.model_fields)) - {"rules"}
+AS_STORED = (set(PlaybookDocument.model_fields) & set(PlaybookSpec.model_fields)) - {"rules", "escalation"}
 
 
 async def export_yaml(svc: Services, playbook: Playbook) -> str:
@@ -108,6 +154,7 @@ async def export_yaml(svc: Services, playbook: Playbook) -> str:
         else None,
         broadcast_channels=channels,
         rules=await rule_documents(svc, playbook.rules, users),
+        escalation=escalation_document(playbook.escalation, users),
     )
     body = document.model_dump(mode="json", exclude_none=True)
     if not body["rules"]:
@@ -116,10 +163,34 @@ async def export_yaml(svc: Services, playbook: Playbook) -> str:
 
 
 def _people(playbook: Playbook) -> list[str]:
-    ids = [*playbook.member_ids, *playbook.invited_user_ids, *rule_user_ids(playbook.rules)]
+    ids = [
+        *playbook.member_ids,
+        *playbook.invited_user_ids,
+        *rule_user_ids(playbook.rules),
+        *policy_user_ids(playbook.escalation),
+    ]
     if playbook.default_commander_id:
         ids.append(playbook.default_commander_id)
     return ids
+
+
+def escalation_document(policy: EscalationPolicy | None, users: dict[str, str]) -> EscalationDocument | None:
+    """The escalation policy as a file writes it: people by username (`users`: by id)."""
+    if policy is None:
+        return None
+    tiers = [
+        TierDocument(
+            targets=[
+                TargetDocument(user=users.get(t.user_id, t.user_id))
+                if t.user_id
+                else TargetDocument(schedule_id=t.schedule_id)
+                for t in tier.targets
+            ],
+            ack_within=tier.ack_within,
+        )
+        for tier in policy.tiers
+    ]
+    return EscalationDocument(tiers=tiers, repeat=policy.repeat)
 
 
 async def rule_documents(svc: Services, rules: list[RuleSpec], users: dict[str, str]) -> list[RuleDocument]:
@@ -130,6 +201,8 @@ async def rule_documents(svc: Services, rules: list[RuleSpec], users: dict[str, 
         for action in rule.then:
             if isinstance(action, InviteAction):
                 then.append(InviteByName(users=[users.get(u, u) for u in action.user_ids]))
+            elif isinstance(action, PageAction):
+                then.append(PageByName(users=[users.get(u, u) for u in action.user_ids], reason=action.reason))
             elif isinstance(action, AnnounceAction):
                 then.append(AnnounceByName(channel=await _channel_name(svc, action.channel_id)))
             else:
@@ -174,7 +247,7 @@ async def resolve_rules(
         for a, action in enumerate(rule.then):
             loc = ("rules", r, "then", a)
             place = f"Rule {r + 1} ({rule.name})"
-            if isinstance(action, InviteByName):
+            if isinstance(action, InviteByName | PageByName):
                 ids = []
                 for i, name in enumerate(action.users):
                     user = await svc.facts.user_by_username(name.lstrip("@"))
@@ -185,7 +258,10 @@ async def resolve_rules(
                         )
                     else:
                         ids.append(str(user["id"]))
-                then.append({"type": "invite", "user_ids": ids})
+                if isinstance(action, PageByName):
+                    then.append({"type": "page", "user_ids": ids, "reason": action.reason})
+                else:
+                    then.append({"type": "invite", "user_ids": ids})
             elif isinstance(action, AnnounceByName):
                 found = await _channel_by_name(svc, team_id, action.channel.lstrip("~"))
                 if found is None:
@@ -199,6 +275,47 @@ async def resolve_rules(
                 then.append(action.model_dump(mode="json"))
         rules.append({"name": rule.name, "when": rule.when.model_dump(mode="json", exclude_none=True), "then": then})
     return rules, fields
+
+
+def escalation_text(document: EscalationDocument | None) -> str:
+    """The escalation policy as the backstage editor shows it (the `escalation:` part of a playbook file)."""
+    if document is None:
+        return ""
+    body = {"escalation": document.model_dump(mode="json", exclude_none=True)}
+    return yaml.safe_dump(body, sort_keys=False, allow_unicode=True, width=100)
+
+
+async def parse_escalation_text(text: str) -> tuple[EscalationDocument | None, dict[tuple[Any, ...], int]]:
+    """The backstage editor's escalation policy (empty: none), or a 422 naming each problem's line."""
+    if not text.strip():
+        return None, {}
+    document, lines = await parse_off_loop(text, EscalationText, ESCALATION_TEXT)
+    return document.escalation, lines
+
+
+async def resolve_escalation(
+    svc: Services, document: EscalationDocument | None, lines: dict[tuple[Any, ...], int]
+) -> tuple[dict[str, Any] | None, dict[str, str]]:
+    """The policy as the API takes it (usernames turned into ids), and what names nobody."""
+    if document is None:
+        return None, {}
+    fields: dict[str, str] = {}
+    tiers: list[dict[str, Any]] = []
+    for t, tier in enumerate(document.tiers):
+        targets: list[dict[str, Any]] = []
+        for i, target in enumerate(tier.targets):
+            if target.user is None:
+                targets.append({"schedule_id": target.schedule_id})
+                continue
+            name = target.user.lstrip("@")
+            user = await svc.facts.user_by_username(name)
+            if user is None:
+                loc = ("escalation", "tiers", t, "targets", i, "user")
+                where = line_for(loc, lines)
+                fields[field_path(loc)] = f"{'line ' + str(where) + ': ' if where else ''}no user @{name}"
+            targets.append({"user_id": str(user["id"]) if user else ""})
+        tiers.append({"targets": targets, "ack_within": tier.ack_within})
+    return {"tiers": tiers, "repeat": document.repeat}, fields
 
 
 async def _channel_by_name(svc: Services, team_id: str, name: str) -> str | None:
@@ -248,6 +365,8 @@ async def resolve_document(
         channels.append(channel["id"] if channel else None)
     rules, unknown = await resolve_rules(svc, team_id, document.rules, lines)
     fields.update(unknown)
+    escalation, unnamed = await resolve_escalation(svc, document.escalation, lines)
+    fields.update(unnamed)
     if fields:
         raise ServiceError(
             422, "validation_error", "The playbook file names people or channels that do not exist.", fields
@@ -265,6 +384,7 @@ async def resolve_document(
             reminder_timer_default_seconds=document.reminder_timer_default_seconds,
             channel_name_template=document.channel_name_template,
             rules=rules,
+            escalation=escalation,
         )
     except ValidationError as error:
         raise located_error(error, lines, PLAYBOOK_FILE) from None

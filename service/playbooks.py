@@ -18,6 +18,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 import permissions
 from models import search_attributes as sa
 from models.common import SHORT_ID, Actor, new_short_id, short_id_from
+from models.paging import policy_user_ids
 from models.playbook import (
     ArchivePlaybook,
     BroadcastChannelFact,
@@ -35,6 +36,7 @@ from models.playbook import (
 )
 from models.playbook_automation import rule_channel_ids, rule_user_ids
 from models.refusals import Refusal
+from service import oncall_schedules
 from service.container import Services
 from service.errors import ServiceError, not_found
 from service.pagination import MAX_PER_PAGE, Page, PageParams, paginate
@@ -58,6 +60,15 @@ async def require_team(svc: Services, actor: Actor, team_id: str) -> None:
         raise not_found("Team")
 
 
+async def _schedules(svc: Services, actor: Actor, team_id: str, spec: PlaybookSpec) -> dict[str, str]:
+    """The schedules of the team that the escalation policy names (one that is not there is left out)."""
+    wanted = {t.schedule_id for tier in (spec.escalation.tiers if spec.escalation else []) for t in tier.targets}
+    wanted.discard(None)
+    if not wanted:
+        return {}
+    return {s.id: s.name for s in await oncall_schedules.list_schedules(svc, actor, team_id) if s.id in wanted}
+
+
 async def playbook_facts(svc: Services, actor: Actor, team_id: str, spec: PlaybookSpec) -> PlaybookFacts:
     """What the playbook rules need to know of the people and channels the spec names."""
     people = {
@@ -65,6 +76,7 @@ async def playbook_facts(svc: Services, actor: Actor, team_id: str, spec: Playbo
         *spec.invited_user_ids,
         *([spec.default_commander_id] if spec.default_commander_id else []),
         *rule_user_ids(spec.rules),
+        *policy_user_ids(spec.escalation),
     }
     found = await svc.mattermost.get_users_by_ids(sorted(str(u) for u in people))
     users = await asyncio.gather(*(svc.facts.user_fact(user, team_id=team_id, channel_id=None) for user in found))
@@ -74,6 +86,7 @@ async def playbook_facts(svc: Services, actor: Actor, team_id: str, spec: Playbo
     return PlaybookFacts(
         users={user.user_id: user for user in users},
         channels={channel.channel_id: channel for channel in channels},
+        schedules=await _schedules(svc, actor, team_id, spec),
         bot_username=str(bot["username"]),
         reminder_min_seconds=svc.settings.reminder_min_seconds,
     )

@@ -10,6 +10,7 @@ from models.effects import Attachment, Button, MenuOption
 from models.incident import ChecklistItem, IncidentState, IncidentStatus, ItemState, Stage, StatusUpdate
 from models.incident_alerts import ALERTS_LISTED, AlertRecord
 from models.mentions import neutralise_mentions
+from models.paging import PageStatus, page_label
 
 # Mattermost's longest post message (model.PostMessageMaxRunesV2), in runes (Python characters).
 POST_MESSAGE_MAX = 16383
@@ -247,7 +248,7 @@ def current_details(state: IncidentState, *, in_reopen_window: bool) -> str:
     return "\n".join(lines)
 
 
-def _clock(state: IncidentState, when: datetime) -> str:
+def clock(state: IncidentState, when: datetime) -> str:
     """A time on the checklist: the hour and minute, with the day when it is not the start's."""
     same_day = when.date() == state.started_at.date()
     return f"{when:%H:%M} UTC" if same_day else f"{when:%b %d %H:%M} UTC"
@@ -259,8 +260,38 @@ def _item_line(state: IncidentState, number: int, item: ChecklistItem) -> str:
     if item.state != ItemState.OPEN and item.state_changed_at is not None:
         by = f" by {state.mention(item.state_changed_by)}" if item.state_changed_by else ""
         verb = "checked" if item.state == ItemState.DONE else "started"
-        who = f" · *{verb}{by} at {_clock(state, item.state_changed_at)}*"
+        who = f" · *{verb}{by} at {clock(state, item.state_changed_at)}*"
     return f"{number}. {_MARKS[item.state]} {relayed(state, item.title)}{assignee}{who}"
+
+
+# How many pages the checklist post and `/incident info` list (the newest).
+PAGES_SHOWN = 10
+
+
+def paging_lines(state: IncidentState) -> list[str]:
+    """Who was paged, who acknowledged and when, the newest last; empty when nobody was paged."""
+    if not state.pages:
+        return []
+    lines = ["**Paging**"]
+    shown = state.pages[-PAGES_SHOWN:]
+    if len(state.pages) > len(shown):
+        lines.append(f"*({len(state.pages) - len(shown)} earlier page(s) on the timeline)*")
+    for page in shown:
+        tier = f" (tier {page.tier + 1})" if page.tier is not None else ""
+        status = page.status.value
+        if page.acted_at is not None and page.status in (PageStatus.ACKNOWLEDGED, PageStatus.DECLINED):
+            status += f" by {state.mention(page.acted_by)} at {clock(state, page.acted_at)}"
+        elif page.status == PageStatus.EXPIRED and page.acted_by:
+            status = f"answered by {state.mention(page.acted_by)}"
+        elif page.status == PageStatus.UNREACHABLE:
+            status += f": {plain(page.problem)}"
+        lines.append(f"- {page_label(page, state.usernames)}{tier}, paged at {clock(state, page.paged_at)}: {status}")
+    escalation = state.escalation
+    if escalation is not None and not escalation.done and escalation.due_at is not None:
+        lines.append(f"*Escalates to the next tier at {clock(state, escalation.due_at)} unless acknowledged.*")
+    elif escalation is not None and escalation.outcome == "exhausted":
+        lines.append("*Nobody acknowledged: every tier was tried.*")
+    return lines
 
 
 def _stage_heading(state: IncidentState, index: int, stage: Stage) -> str:
@@ -288,13 +319,16 @@ def checklist_message(state: IncidentState) -> str:
     ]
     if state.source is not None:
         head += ["", source_line(state)]
+    paging = paging_lines(state)
+    if paging:
+        head += ["", *paging]
     if state.status_updates:
         last = state.status_updates[-1]
         kind = f" ({last.status.value})" if last.status else ""
         quoted = "\n".join(f"> {line}" for line in relayed(state, last.message[:1000]).splitlines())
         head += [
             "",
-            f"**Last update{kind}** from {state.mention(last.author_id)} at {_clock(state, last.at)}:",
+            f"**Last update{kind}** from {state.mention(last.author_id)} at {clock(state, last.at)}:",
             quoted,
         ]
     foot = [

@@ -90,6 +90,7 @@ from models.playbook_automation import (
     AddItemsAction,
     AnnounceAction,
     InviteAction,
+    PageAction,
     PostAction,
     RuleAction,
     SetReminderAction,
@@ -99,6 +100,7 @@ from models.refusals import ALREADY_ENDED, ENDED, confirm, conflict, forbidden, 
 from models.webhooks import EventActor, WebhookEvent, WebhookGaveUp
 from workflows import incident_automation as automation
 from workflows import incident_messages as text
+from workflows.incident_paging import PagingRules
 
 SYSTEM_ACTOR = "system"
 # What the live checklist post shows changes with these events (it is re-rendered after each;
@@ -134,6 +136,8 @@ WEBHOOK_EVENTS: dict[EventType, str] = {
     EventType.ALERT_FIRING: "incident.alert_firing",
     EventType.ALERT_RESOLVED: "incident.alert_resolved",
     EventType.ALERTS_RESOLVED: "incident.alerts_resolved",
+    EventType.PAGED: "incident.paged",
+    EventType.PAGE_ACKNOWLEDGED: "incident.acknowledged",
 }
 # The live checklist post's name in `IncidentState.post_ids` (it opens the channel).
 CHECKLIST_POST = "opening"
@@ -272,8 +276,8 @@ def event_size(event: TimelineEvent) -> int:
     return 80 + len(event.summary) + sum(len(str(key)) + len(str(value)) for key, value in event.details.items())
 
 
-class Incident:
-    """Operations on one incident's state."""
+class Incident(PagingRules):
+    """Operations on one incident's state (its paging rules: `workflows.incident_paging`)."""
 
     def __init__(self, state: IncidentState, new_id: Callable[[], str]) -> None:
         self.state = state
@@ -1125,6 +1129,8 @@ class Incident:
             if action.channel_id not in state.announced_channel_ids:
                 state.announced_channel_ids.append(action.channel_id)
             return f"announced the incident in {state.channel_mention(action.channel_id)}"
+        if isinstance(action, PageAction):
+            return self.page_by_rule(rule, action.user_ids, action.reason, now)
         self.emit(action.event_type, now, SYSTEM_ACTOR, {"rule": rule})
         return f"sent webhook event {action.event_type}"
 
@@ -1236,6 +1242,7 @@ class Incident:
         )
         self.refresh_checklist()
         self.broadcast(told)
+        self.cancel_pages(now)
         self._answer_reminders("*The incident has ended.*")
         self._refresh_header()
         self.enqueue(StatsEffect())
@@ -1420,6 +1427,8 @@ class Incident:
                 pending.effect.event.incident = summarize(state).model_dump(mode="json")
         state.outbox.extend(queued)
         self.run_rules(automation.on_start(state), now)
+        if state.playbook is not None and state.playbook.escalation is not None:
+            self.start_escalation(state.playbook.escalation, now)
 
     def start_failed(self, now: datetime, reason: str, response_url: str | None) -> None:
         # No channel, no incident: its start is not announced to webhooks.

@@ -51,10 +51,12 @@ with workflow.unsafe.imports_passed_through():
     from models.incident_alerts import ReceiveAlerts
     from models.incident_commands import CommandResult, IncidentCommand, InviteMembers, OpenIncident
     from models.incident_views import stats_facts, summarize, to_view
+    from models.paging import EditPages, PageDelivery, PageEdit, PageStatus, SendPage
     from models.refusals import invalid
     from models.webhooks import FORWARD_BATCH_MAX, ForwardEvents, WebhookGaveUp
     from workflows import incident_messages as text
     from workflows.incident_automation import next_rule_due
+    from workflows.incident_paging import escalation_due_at, page_message
     from workflows.incident_rules import CHECKLIST_POST, Incident, check_start, new_incident
 
 T = TypeVar("T")
@@ -253,6 +255,8 @@ class IncidentWorkflow:
         if self.incident.reminder_is_due(now):
             self.incident.send_reminder(now)
             return True
+        if self.incident.escalate_if_due(now):
+            return True
         return self.incident.fire_due_rules(now)
 
     def _rule_due(self) -> datetime | None:
@@ -267,13 +271,16 @@ class IncidentWorkflow:
         auto_end = self._auto_end_at()
         rule = next_rule_due(self.state)
         rule_due = rule.due if rule is not None else None
-        wake = [when for when in (due, self._retry_channel_at(), auto_end, rule_due) if when is not None]
+        escalation = escalation_due_at(self.state)
+        wake = [when for when in (due, self._retry_channel_at(), auto_end, rule_due, escalation) if when is not None]
         timeout = max(0.0, (min(wake) - workflow.now()).total_seconds()) if wake else None
         summary = "try the channel again"
         if wake and min(wake) == due:
             summary = "status update reminder"
         elif wake and min(wake) == auto_end:
             summary = "automatic end: every alert resolved"
+        elif wake and min(wake) == escalation:
+            summary = "escalation: the next tier unless acknowledged"
         elif rule is not None and min(wake) == rule.due:
             summary = f"playbook rule {rule.firing.rule.name}"
         with contextlib.suppress(TimeoutError):  # a timer is due, or it is time to try the channel again
@@ -286,6 +293,7 @@ class IncidentWorkflow:
                     or self.state.reminder_due_at != due
                     or self._auto_end_at() != auto_end
                     or self._rule_due() != rule_due
+                    or escalation_due_at(self.state) != escalation
                 ),
                 timeout=timeout,
                 timeout_summary=summary,
@@ -481,6 +489,10 @@ class IncidentWorkflow:
             return "report the incident to the statistics"
         if isinstance(effect, effects.WebhookEffect):
             return f"hand the {effect.event.type} event to its webhooks"
+        if isinstance(effect, effects.PageEffect):
+            return "send a page"
+        if isinstance(effect, effects.PageEditEffect):
+            return "update pages' direct messages"
         return "reply to the slash command"
 
     async def _carry_out(self, pending: effects.PendingEffect, batch: list[effects.PendingEffect]) -> None:
@@ -510,6 +522,12 @@ class IncidentWorkflow:
             )
             for subscription_id, count in forwarded.handed.items():
                 self.state.webhook_handed[subscription_id] = self.state.webhook_handed.get(subscription_id, 0) + count
+            return
+        if isinstance(effect, effects.PageEffect):
+            await self._send_page(effect)
+            return
+        if isinstance(effect, effects.PageEditEffect):
+            await self._edit_pages(effect)
             return
         channel_id = self.state.channel_id
         if channel_id is None:
@@ -570,6 +588,53 @@ class IncidentWorkflow:
                 StatsActivities.report_incident_facts,
                 stats_facts(self.state),
                 **self._activity_options("report statistics"),
+            )
+
+    async def _send_page(self, effect: effects.PageEffect) -> None:
+        """Send the page; what came of it goes back to the incident's rules (an undeliverable page
+        escalates at once), a page Mattermost would not take within the give-up time too."""
+        state = self.state
+        page = next((p for p in state.pages if p.id == effect.page_id), None)
+        if page is None or page.sent or page.status != PageStatus.OPEN:
+            return  # answered or cancelled before it went out: nothing to send
+        buttons = [
+            effects.Button(
+                id=text.control_id("ack", page.id), name="Acknowledge", action="page_ack", item_id=page.id,
+                style="primary",
+            ),
+            effects.Button(
+                id=text.control_id("decline", page.id), name="Decline", action="page_decline", item_id=page.id
+            ),
+        ]  # fmt: skip
+        try:
+            delivery = await workflow.execute_activity_method(
+                IncidentActivities.send_page,
+                SendPage(
+                    incident_id=state.id,
+                    team_id=state.team_id,
+                    target=page.target,
+                    message=page_message(state, page, ""),
+                    buttons=buttons,
+                    dedupe_key=f"{state.id}:page:{page.id}",
+                ),
+                **self._activity_options(f"page {page.label}"),
+            )
+        except ActivityError as error:
+            delivery = PageDelivery(problems=[_reason(error, state.config.effect_give_up_seconds)])
+        self.incident.page_delivered(page.id, delivery, workflow.now())
+
+    async def _edit_pages(self, effect: effects.PageEditEffect) -> None:
+        """Rewrite the pages' direct messages as the pages are now (rendered here: the latest status)."""
+        state = self.state
+        edits = [
+            PageEdit(post=post, message=page_message(state, page, post.user_id))
+            for page in state.pages
+            if page.id in effect.page_ids
+            for post in page.posts
+        ]
+        if edits:
+            await workflow.execute_activity_method(
+                IncidentActivities.edit_pages, EditPages(edits=edits), **self._activity_options("update pages")
             )
 
     async def _update_checklist(self, pending: effects.PendingEffect, channel_id: str) -> None:

@@ -13,6 +13,7 @@ from models.playbook import PlaybookCommand, PlaybookFacts, PlaybookSpec
 from models.playbook_automation import (
     AnnounceAction,
     InviteAction,
+    PageAction,
     SetReminderAction,
     duration_seconds,
     rule_place,
@@ -45,14 +46,34 @@ def check_spec(spec: PlaybookSpec, facts: PlaybookFacts) -> None:
         *((f"invited_user_ids[{i}]", u) for i, u in enumerate(spec.invited_user_ids)),
         *((("default_commander_id", spec.default_commander_id),) if spec.default_commander_id else ()),
     ]
+    # Whom the escalation policy pages in person (its schedules are looked up when paged).
+    paged = [
+        (f"escalation.tiers[{t}].targets[{i}].user_id", target.user_id)
+        for t, tier in enumerate(spec.escalation.tiers if spec.escalation else [])
+        for i, target in enumerate(tier.targets)
+        if target.user_id is not None
+    ]
+    people.extend(paged)
+    for t, tier in enumerate(spec.escalation.tiers if spec.escalation else []):
+        for i, target in enumerate(tier.targets):
+            if target.schedule_id is not None and target.schedule_id not in facts.schedules:
+                field = f"escalation.tiers[{t}].targets[{i}].schedule_id"
+                problems[field] = f"no on-call schedule {target.schedule_id} in this team"
     channels = [(f"broadcast_channel_ids[{i}]", c) for i, c in enumerate(spec.broadcast_channel_ids)]
     # What the rules name: a problem there also says which rule ("Rule 2 (page on sev1): ...").
     places: dict[str, str] = {}
+    paged_by_rules = {
+        f"rules[{r}].then[{a}].user_ids[{i}]"
+        for r, rule in enumerate(spec.rules)
+        for a, action in enumerate(rule.then)
+        if isinstance(action, PageAction)
+        for i in range(len(action.user_ids))
+    }
     for r, rule in enumerate(spec.rules):
         for a, action in enumerate(rule.then):
             field = f"rules[{r}].then[{a}]"
             places[field] = rule_place(r, rule)
-            if isinstance(action, InviteAction):
+            if isinstance(action, InviteAction | PageAction):
                 people.extend((f"{field}.user_ids[{i}]", u) for i, u in enumerate(action.user_ids))
                 places.update({f"{field}.user_ids[{i}]": places[field] for i in range(len(action.user_ids))})
             elif isinstance(action, AnnounceAction):
@@ -70,6 +91,8 @@ def check_spec(spec: PlaybookSpec, facts: PlaybookFacts) -> None:
             problems[field] = f"@{user.username} is not a member of this team"
         elif field == "default_commander_id" and user.is_bot:
             problems[field] = f"@{user.username} is a bot and cannot be the commander"
+        elif (field.startswith("escalation.") or field in paged_by_rules) and user.is_bot:
+            problems[field] = f"@{user.username} is a bot and cannot be paged"
     reminder = reminder_problem(spec.reminder_timer_default_seconds, facts.reminder_min_seconds)
     if reminder:
         problems["reminder_timer_default_seconds"] = reminder

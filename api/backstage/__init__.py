@@ -24,6 +24,7 @@ from api.backstage import (
     incident_pages,
     integration_pages,
     playbook_pages,
+    schedule_pages,
     start_pages,
     stats_pages,
     webhook_pages,
@@ -77,6 +78,7 @@ def install(app: FastAPI) -> None:
         stats_pages.router,
         playbook_pages.router,
         integration_pages.router,
+        schedule_pages.router,
         *webhook_pages.routers,
     ):
         app.include_router(router)

@@ -83,7 +83,8 @@ def _references(ref: Ref, given: list[str]) -> UserRef | list[UserRef] | list[Ch
         return [_channel(word, f"{ref.rest_field}[{i}]") for i, word in enumerate(words)]
     if ref.kind == "users":
         return [_person(word, f"{ref.rest_field}[{i}]") for i, word in enumerate(words)]
-    # One person; nobody unassigns where the command allows it, else the model says who is missing.
+    # One person (a page's target too: the backstage pages people); nobody unassigns where the
+    # command allows it, else the model says who is missing.
     return _person(words[0], ref.rest_field) if words else None
 
 

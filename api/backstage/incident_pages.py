@@ -169,6 +169,19 @@ TIMELINE_KINDS: dict[str, tuple[str, frozenset[EventType]]] = {
     "announcements": ("Announcements", frozenset({EventType.ANNOUNCED})),
     "reminders": ("Reminders", frozenset({EventType.REMINDER_CHANGED, EventType.REMINDER_SENT})),
     "rules": ("Playbook rules", frozenset({EventType.RULE_FIRED})),
+    "paging": (
+        "Paging",
+        frozenset(
+            {
+                EventType.PAGED,
+                EventType.PAGE_ACKNOWLEDGED,
+                EventType.PAGE_DECLINED,
+                EventType.PAGE_UNREACHABLE,
+                EventType.ESCALATED,
+                EventType.ESCALATION_EXHAUSTED,
+            }
+        ),
+    ),
     "lifecycle": (
         "Start and end",
         frozenset({EventType.CREATED, EventType.ENDED, EventType.CANCELLED, EventType.RESTARTED, EventType.AUTO_ENDED}),

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from api.backstage.backstage_common import Visitor, form_visitor, redirect, render_in_team, visitor
 from api.backstage.incident_pages import names_for
 from mattermost_client.gateway import MattermostFailure
+from models.paging import policy_user_ids
 from models.playbook import Playbook, PlaybookSpec
 from models.playbook_automation import describe_rule, rule_channel_ids, rule_user_ids
 from models.webhooks import OwnerKind
@@ -27,10 +28,14 @@ from service import webhook_subscriptions as webhooks
 from service.errors import ServiceError, validation_fields
 from service.pagination import PageParams
 from service.playbook_yaml import (
+    escalation_document,
+    escalation_text,
     export_yaml,
+    parse_escalation_text,
     parse_rules_text,
     parse_yaml_off_loop,
     resolve_document,
+    resolve_escalation,
     resolve_rules,
     rule_documents,
     rules_text,
@@ -49,6 +54,8 @@ _FIELD_FOR = (
     (re.compile(r"^reminder_timer_default_seconds$"), "reminder_minutes"),
     # The rules are edited as one text (YAML): every problem of theirs is shown beside it.
     (re.compile(r"^rules\b"), "rules"),
+    # So is the escalation policy.
+    (re.compile(r"^escalation\b"), "escalation"),
 )
 
 
@@ -73,6 +80,7 @@ _LABELS = {
     "create_public_incident": "Incident channels",
     "checklists": "Stages",
     "rules": "Rules",
+    "escalation": "Escalation",
 }
 # The parts of a stage and of an item.
 _PARTS = {"title": "title", "description": "description", "command": "slash command", "items": "items"}
@@ -134,6 +142,7 @@ def parse_draft(form: dict[str, str]) -> dict[str, Any]:
         "broadcast_channels": form.get("broadcast_channels", ""),
         "checklists": checklists,
         "rules": form.get("rules", ""),
+        "escalation": form.get("escalation", ""),
     }
 
 
@@ -177,6 +186,17 @@ async def resolve(who: Visitor, team_id: str, draft: dict[str, Any]) -> tuple[Pl
     else:
         if unknown:
             errors["rules"] = "; ".join(unknown.values())
+    escalation: dict[str, Any] | None = None
+    try:
+        policy, policy_lines = await parse_escalation_text(draft["escalation"])
+        escalation, unnamed = await resolve_escalation(who.svc, policy, policy_lines)
+    except ServiceError as error:
+        if error.status != 422:
+            raise
+        errors["escalation"] = "; ".join(error.fields.values()) if error.fields else error.message
+    else:
+        if unnamed:
+            errors["escalation"] = "; ".join(unnamed.values())
     minutes = draft["reminder_minutes"] or "0"
     if not minutes.isascii() or not minutes.isdigit() or len(minutes) > 6:
         errors["reminder_minutes"] = "a whole number of minutes (0 turns the reminder off)"
@@ -193,6 +213,7 @@ async def resolve(who: Visitor, team_id: str, draft: dict[str, Any]) -> tuple[Pl
         "reminder_timer_default_seconds": int(minutes) * 60,
         "channel_name_template": draft["channel_name_template"],
         "rules": rules,
+        "escalation": escalation,
     }
     try:
         spec = PlaybookSpec.model_validate(body)
@@ -211,6 +232,7 @@ async def draft_of(who: Visitor, playbook: Playbook) -> dict[str, Any]:
             *playbook.invited_user_ids,
             *filter(None, [playbook.default_commander_id]),
             *rule_user_ids(playbook.rules),
+            *policy_user_ids(playbook.escalation),
         },
     )
     channels = []
@@ -235,6 +257,7 @@ async def draft_of(who: Visitor, playbook: Playbook) -> dict[str, Any]:
         "broadcast_channels": " ".join(channels),
         "checklists": [stage.model_dump() for stage in playbook.checklists],
         "rules": rules_text(await rule_documents(who.svc, playbook.rules, people)),
+        "escalation": escalation_text(escalation_document(playbook.escalation, people)),
     }
 
 
@@ -264,6 +287,7 @@ EMPTY_DRAFT: dict[str, Any] = {
     "broadcast_channels": "",
     "checklists": [{"title": "Triage", "items": [{"title": "", "description": "", "command": ""}]}],
     "rules": "",
+    "escalation": "",
 }
 
 

@@ -29,6 +29,7 @@ from service.idempotency import new_key, scoped
 PATH_PARAMETERS: dict[str, Any] = {
     "stage": Annotated[int, Path(ge=0, le=10_000, description="0-based stage position")],
     "item": Annotated[int, Path(ge=0, le=10_000, description="0-based item position within the stage")],
+    "page_id": Annotated[str, Path(pattern=r"^[A-Za-z0-9]{1,64}$", description="The page's id (the incident's pages)")],
 }
 ACTION_ERRORS = error_responses(403, 404, 409, 422)
 
@@ -55,7 +56,7 @@ def _route(spec: CommandSpec) -> Any:
         svc: Services,
         body: BaseModel | None = None,
         token: str | None = None,
-        **path: int,
+        **path: int | str,
     ) -> CommandResponse | JSONResponse:
         given = body.model_dump() if body is not None else {}
         asked = {**path, **given}

@@ -34,6 +34,8 @@ from service.incident_access import IncidentLocation
 
 router = APIRouter(tags=["mattermost"])
 Handler = TypeVar("Handler", bound=Callable[..., Awaitable[BaseModel]])
+# A page's *Acknowledge* and *Decline*, in the paged person's direct message (`item_id`: the page).
+PAGE_ACTIONS = ("page_ack", "page_decline")
 # Dialogs and buttons have no response_url: a late outcome comes as a direct message.
 RECEIVED_BY_MESSAGE = (
     f"{RECEIVED} The incident service is slow right now; the outcome will follow as a direct message from the bot."
@@ -239,7 +241,10 @@ async def _clicked_command(svc: Services, button: ButtonContext, spec: CommandSp
     actor = await svc.facts.caller_for_user_id(body.user_id)
     try:
         place = await incidents.locate(svc, button.incident_id)
-        place = IncidentLocation(incident_id=place.incident_id, team_id=place.team_id, channel_id=body.channel_id)
+        if button.action not in PAGE_ACTIONS:
+            place = IncidentLocation(incident_id=place.incident_id, team_id=place.team_id, channel_id=body.channel_id)
+        # A page's buttons are in the paged person's direct message with the bot, and answer for
+        # the incident wherever it is (the rule: only the person paged may).
         if spec.name in dialogs.COMMAND_DIALOGS:
             return await _open_command_dialog(svc, actor, place, spec, body)
         values = _clicked(button, body)
@@ -272,6 +277,8 @@ def _clicked(button: ButtonContext, body: ActionRequest) -> dict[str, Any] | Non
     """The command's fields a click stands for; None for a menu choice that names no item."""
     if button.action == "snooze":
         return {"seconds": button.seconds or 3600}
+    if button.action in PAGE_ACTIONS:
+        return {"page_id": button.item_id}
     if button.action == "next_stage":
         # From the stage the post showed; past open items it asks first, as `/incident stage next` does.
         return {"direction": "next", "from_stage": button.stage}

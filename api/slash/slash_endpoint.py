@@ -15,6 +15,7 @@ from api.dependencies import services
 from api.http_errors import ErrorBody
 from api.slash import incident_subcommands as incident_commands
 from api.slash import playbook_subcommands as playbook_commands
+from api.slash import schedule_subcommands as schedule_commands
 from api.slash.slash_protocol import (
     SlashReply,
     SlashRequest,
@@ -44,6 +45,7 @@ NOT_SENT = (
 registry = Registry()
 incident_commands.register(registry)
 playbook_commands.register(registry)
+schedule_commands.register(registry)
 
 # How the command is registered in Mattermost (System Console > Integrations > Slash Commands).
 AUTOCOMPLETE = {

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from api.slash import slash_arguments as arguments
 from api.slash.slash_registry import UsageError, leading_words
-from service.command_runner import ChannelRef, UserRef
+from service.command_runner import ChannelRef, ScheduleRef, UserRef
 
 Kind = Literal["word", "choice", "rest", "list", "flag"]
 
@@ -44,6 +44,11 @@ def _channel(word: str) -> ChannelRef:
     return ChannelRef(name=arguments.channel_name(word))
 
 
+def _user_or_schedule(word: str) -> UserRef | ScheduleRef:
+    """`@bob` is a person; any other word names an on-call schedule of the team."""
+    return UserRef(username=arguments.username(word)) if word.startswith("@") else ScheduleRef(name=word)
+
+
 # How each field's words are read (a word, or each word of a list).
 READERS: dict[str, Callable[[str], Any]] = {
     "stage": lambda word: arguments.number(word, "stage"),
@@ -53,6 +58,7 @@ READERS: dict[str, Callable[[str], Any]] = {
     "assignee": _user_or_none,
     "users": _user,
     "channels": _channel,
+    "target": _user_or_schedule,
 }
 # Free text at the end is kept as typed (lines, quotes and all), except a title: one line,
 # spaces folded.
@@ -157,6 +163,8 @@ def _read_with_rest(parts: tuple[Element, ...], text: str, hint: str) -> dict[st
         rest = rest[1:-1].strip()  # a quoted title: the quotes are not part of it
     value = REST_TEXT.get(last.field, str)(rest)
     if not value.strip():
+        if last.optional and not any(e.optional for e in parts[:-1]):
+            return values  # an optional text of its own (`page <target> [<reason...>]`)
         raise UsageError(hint)
     values[last.field] = value
     return values

@@ -12,6 +12,7 @@ from workflows.incident_messages import (
     duration_parts,
     format_duration,
     incident_name,
+    paging_lines,
     source_line,
     stage_label,
 )
@@ -41,6 +42,9 @@ def info(state: IncidentState, now: datetime) -> str:
         if state.reminder_seconds and state.reminder_due_at is not None:
             reminder += f", next in {format_duration((state.reminder_due_at - now).total_seconds())}"
         lines.append(f"**Status update reminder:** {reminder}")
+    paging = paging_lines(state)
+    if paging:
+        lines += ["", *paging]
     for index, stage in enumerate(state.checklists):
         done = sum(1 for item in stage.items if item.state == ItemState.DONE)
         active = " · **active**" if index == state.active_stage else ""

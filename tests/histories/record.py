@@ -17,11 +17,13 @@ from typing import Any
 
 from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.testing import TimeSkipper
 
 from activities.stats_activities import StatsActivities
 from models import incident_commands as cmd
 from models.common import ChannelFact, new_short_id
 from models.incident import EventType, IncidentStart, IncidentState, IncidentStatus
+from models.paging import EscalationPolicy, EscalationTier, PageTarget
 from models.pending_commands import LateReply, PendingCommand
 from models.playbook import (
     ArchivePlaybook,
@@ -33,16 +35,18 @@ from models.playbook import (
     UpdatePlaybook,
     playbook_workflow_id,
 )
+from models.schedules import ChangeSchedule, DeleteSchedule, Rotation, Schedule, ScheduleState, schedule_workflow_id
 from models.signed_out_sessions import SignedOutSessions, SignOut, session_hash, signed_out_workflow_id
 from models.stats import FactsStatus, IncidentFacts, stats_month, stats_workflow_id
 from process_exit import exit_process
 from service.incident_starts import incident_config, start_options
-from tests.harness import World, eventually, make_world, short_history_server, start_stack
+from tests.harness import World, eventually, make_world, own_server, own_worker, short_history_server, start_stack
 from tests.histories import RECORDING_SIGNING_SECRET
 from tests.integration.incident_helpers import actor, add_steps, fact, playbook, settled, start, state
 from workflows.command_outcome_workflow import CommandOutcomeWorkflow, outcome_workflow_id
 from workflows.incident_workflow import IncidentWorkflow
 from workflows.playbook_workflow import PlaybookWorkflow
+from workflows.schedule_workflow import ScheduleWorkflow
 from workflows.signed_out_sessions_workflow import SignedOutSessionsWorkflow
 
 HERE = Path(__file__).parent
@@ -390,6 +394,67 @@ async def webhook_deliveries(world: World) -> WorkflowHandle[Any, Any]:
     return handle
 
 
+async def schedule_handoffs(world: World) -> WorkflowHandle[Any, Any]:
+    """A schedule whose time skips past a handoff (told by direct message and in a channel),
+    then changed and deleted; recorded on a server of its own, where time may skip."""
+    now = datetime.now(UTC)
+    handoff = (now + timedelta(hours=2)).replace(second=0, microsecond=0)
+    rotation = Rotation(
+        members=[world.alice.id, world.bob.id], shift="1d", handoff=handoff.strftime("%H:%M"), start=handoff.date()
+    )
+    schedule = Schedule(
+        id=new_short_id(),
+        team_id=world.team_id,
+        name="recorded",
+        rotations=[rotation],
+        channel_id=world.town_square["id"],
+    )
+    skipping = {"frontend.WorkflowTimeSkippingEnabled": "true"}
+    async with own_server(dynamic_config=skipping) as (_, client), own_worker(world, client):
+        handle = await client.start_workflow(
+            ScheduleWorkflow.run,
+            ScheduleState(schedule=schedule, told_until=now),
+            id=schedule_workflow_id(schedule.id),
+            task_queue=world.stack.settings.temporal_task_queue,
+        )
+        await TimeSkipper(client).fast_forward(handle, timedelta(days=1, hours=3))
+        await eventually(lambda: _told(world), what="the handoff told")
+        changed = schedule.model_copy(update={"name": "recorded-again"})
+        await handle.execute_update(ScheduleWorkflow.update_schedule, ChangeSchedule(schedule=changed))
+        await handle.execute_update(ScheduleWorkflow.delete_schedule, DeleteSchedule(actor_id=world.alice.id))
+        await handle.result()
+        await save(client, handle, "schedule-handoffs")
+    return handle
+
+
+async def paged_incident(world: World) -> WorkflowHandle[Any, Any]:
+    """A playbook's escalation: tier 1 not acknowledged in time, tier 2 paged and acknowledging,
+    a page by hand declined; then the end."""
+    bob, carol, dave = world.bob, world.carol, world.dave
+    escalation = EscalationPolicy(
+        tiers=[
+            EscalationTier(targets=[PageTarget(user_id=bob.id)], ack_within="5s"),
+            EscalationTier(targets=[PageTarget(user_id=carol.id)], ack_within="1h"),
+        ]
+    )
+    handle = await start(world, book=playbook(world, escalation=escalation))
+    paged = await eventually(lambda: state(handle), lambda s: len(s.pages) >= 2 and s.pages[1].sent, what="tier 2")
+    await handle.execute_update(
+        "acknowledge_page", cmd.AcknowledgePage(actor=actor(carol, member=False), page_id=paged.pages[1].id)
+    )
+    await handle.execute_update("page", cmd.PageSomeone(actor=actor(world.alice), target=fact(dave), reason="DBA"))
+    by_hand = await eventually(lambda: state(handle), lambda s: len(s.pages) >= 3 and s.pages[2].sent, what="dave")
+    await handle.execute_update("decline_page", cmd.DeclinePage(actor=actor(dave), page_id=by_hand.pages[2].id))
+    await settled(handle)
+    await handle.execute_update("end_incident", cmd.EndIncident(actor=actor(world.alice)))
+    await settled(handle)
+    return handle
+
+
+async def _told(world: World) -> bool:
+    return any("On-call handoff" in p["message"] for p in world.standin.posts(world.town_square["id"]))
+
+
 RECORDINGS = {
     "incident-full-lifecycle": full_incident,
     "incident-restarted": restarted_incident,
@@ -403,7 +468,10 @@ RECORDINGS = {
     "incident-stats": team_statistics,
     "incident-from-alerts": alert_incident,
     "incident-with-webhooks": webhook_deliveries,
+    "incident-paged": paged_incident,
 }
+# Saved by the recording itself (its workflow ran on a server of its own).
+SELF_SAVED = {"schedule-handoffs": schedule_handoffs}
 
 
 async def main(names: list[str]) -> None:
@@ -417,6 +485,9 @@ async def main(names: list[str]) -> None:
         client = stack.temporal
         if names:
             for name in names:
+                if name in SELF_SAVED:
+                    await SELF_SAVED[name](make_world(stack))
+                    continue
                 await save(client, await RECORDINGS[name](make_world(stack)), name)
             return
         await save(client, await full_incident(make_world(stack)), "incident-full-lifecycle")
@@ -432,6 +503,8 @@ async def main(names: list[str]) -> None:
         await save(client, await team_statistics(make_world(stack)), "incident-stats")
         await save(client, await alert_incident(make_world(stack)), "incident-from-alerts")
         await save(client, await webhook_deliveries(make_world(stack)), "incident-with-webhooks")
+        await save(client, await paged_incident(make_world(stack)), "incident-paged")
+        await schedule_handoffs(make_world(stack))
     finally:
         await stack.stop()
 

@@ -39,8 +39,10 @@ SUBCOMMANDS = [
     "update",
     "reminder",
     "note",
+    "page",
     "timeline",
     "playbooks",
+    "oncall",
 ]
 
 TRIAGE = {"title": "Triage", "items": [{"title": "Page the DBA"}, {"title": "Read the logs"}]}

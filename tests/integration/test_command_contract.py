@@ -114,6 +114,11 @@ def cases(world: World) -> dict[str, Case]:
         "add_note": Case(
             "POST", "/notes", {"text": LONG_NOTE}, {"text": LONG_NOTE}, f"note {LONG_NOTE}", form_id="note"
         ),
+        "page": Case(
+            "POST", "/pages", {"user_id": alice.id}, {"user_id": alice.id}, f"page @{alice.username}", form_id="page"
+        ),
+        "acknowledge_page": Case("POST", "/pages/nopage/acknowledge", None, {"page_id": "nopage"}, incident="ended"),
+        "decline_page": Case("POST", "/pages/nopage/decline", None, {"page_id": "nopage"}, incident="ended"),
     }
 
 

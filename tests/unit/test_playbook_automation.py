@@ -161,8 +161,10 @@ def test_actions_are_checked_by_their_type() -> None:
         rule("x", {"incident_started": True}, {"type": "webhook", "event_type": "incident.started"}),
     )
     assert "outside the incident. namespace" in found["rules[0].then[0].webhook.event_type"]
-    found = problems(rule("x", {"incident_started": True}, {"type": "page", "who": "everyone"}))
+    found = problems(rule("x", {"incident_started": True}, {"type": "sms", "who": "everyone"}))
     assert list(found) == ["rules[0].then[0]"]
+    found = problems(rule("x", {"incident_started": True}, {"type": "page", "who": "everyone"}))
+    assert sorted(found) == ["rules[0].then[0].page.user_ids", "rules[0].then[0].page.who"]
 
 
 def test_people_and_channels_the_rules_name_are_checked_like_the_playbooks_own() -> None:
