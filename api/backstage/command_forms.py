@@ -31,7 +31,7 @@ from models.common import MATTERMOST_ID
 from models.incident_commands import IncidentCommand
 from models.pending_commands import RECEIVED
 from service.command_follow_ups import CommandPending
-from service.command_runner import ChannelRef, UnknownReference, UserRef, run_command
+from service.command_runner import ChannelRef, ScheduleRef, UnknownReference, UserRef, run_command
 from service.errors import ServiceError, describe_fields, validation_fields
 from service.idempotency import new_key, scoped
 
@@ -77,14 +77,16 @@ def form_values(spec: CommandSpec, form: Mapping[str, list[str]]) -> dict[str, A
     return values
 
 
-def _references(ref: Ref, given: list[str]) -> UserRef | list[UserRef] | list[ChannelRef] | None:
+def _references(ref: Ref, given: list[str]) -> UserRef | ScheduleRef | list[UserRef] | list[ChannelRef] | None:
     words = [word for value in given for word in _WORDS.split(value) if word]
     if ref.kind == "channels":
         return [_channel(word, f"{ref.rest_field}[{i}]") for i, word in enumerate(words)]
     if ref.kind == "users":
         return [_person(word, f"{ref.rest_field}[{i}]") for i, word in enumerate(words)]
-    # One person (a page's target too: the backstage pages people); nobody unassigns where the
-    # command allows it, else the model says who is missing.
+    if ref.kind == "target" and words and not words[0].startswith("@") and not MATTERMOST_ID.match(words[0]):
+        # A page's target, as the slash command reads it: `@bob` is a person, a bare word a schedule.
+        return ScheduleRef(name=words[0], field=ref.rest_field)
+    # One person; nobody unassigns where the command allows it, else the model says who is missing.
     return _person(words[0], ref.rest_field) if words else None
 
 

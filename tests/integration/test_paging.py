@@ -394,3 +394,35 @@ async def test_a_playbook_rule_pages_and_round_trips_through_yaml(world: World) 
     page = await paged(world, bob)
     assert "Reason: DB" in page["message"]
     assert "Paged by the playbook's rules." in page["message"]
+
+
+async def test_the_backstage_page_button_pages_a_person_or_a_schedule_by_name(world: World) -> None:
+    alice, bob, dave = world.alice, world.bob, world.dave
+    await make_schedule(world, "db-oncall", [dave])
+    handle = await start(world, book=playbook(world))
+    current = await until(handle, lambda s: s.channel_id is not None and not s.outbox, "the channel")
+    page = await sign_in(world, alice)
+    url = f"/backstage/incidents/{current.id}"
+    shown = await page.get(url)
+    assert 'id="page-who"' in shown.text
+    form = {"csrf_token": csrf(shown), "request_key": "page-1", "form": "page", "user_id": f"@{bob.username}"}
+    form["reason"] = "replica lag"
+    assert (await page.post(f"{url}/commands/page", data=form)).status_code == 303
+    # The same form again (a double click): one page.
+    assert (await page.post(f"{url}/commands/page", data=form)).status_code == 303
+    by_name = form | {"request_key": "page-2", "user_id": "db-oncall", "reason": ""}
+    assert (await page.post(f"{url}/commands/page", data=by_name)).status_code == 303
+    unknown = form | {"request_key": "page-3", "user_id": "no-such-schedule"}
+    refused = await page.post(f"{url}/commands/page", data=unknown)
+    # Refused on the page, saying what was wrong; nothing paged.
+    assert refused.status_code == 422
+    assert "There is no schedule no-such-schedule in this team." in text(refused)
+    assert 'aria-invalid="true"' in refused.text
+    assert "Reason: replica lag" in (await paged(world, bob))["message"]
+    await paged(world, dave)
+    done = await until(handle, lambda s: len(s.pages) >= 2 and all(p.sent for p in s.pages), "both pages sent")
+    assert [p.label for p in done.pages] == [f"@{bob.username}", "schedule db-oncall"]
+    assert len(done.pages) == 2
+    shown_after = text(await page.get(url))
+    assert f"@{bob.username}" in shown_after
+    assert "schedule db-oncall" in shown_after
