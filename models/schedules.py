@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, AwareDatetime, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
-from models.common import MattermostId, Model
+from models.common import MATTERMOST_ID, MattermostId, Model
 
 NAME_MAX = 64
 # A name people type after `/incident oncall` and `/incident page`: a letter or digit, then
@@ -396,14 +396,110 @@ class OncallView(Model):
     next_handoffs: list[Handoff]
 
 
+# A person as a file names them: a username, with or without its @, or (as files written
+# before usernames) a user id. Mattermost usernames are at most 22 characters, so a name
+# of 26 lowercase letters and digits is an id, never a username.
+PersonName = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+def as_user_id(name: str) -> str | None:
+    """The user id `name` is, if it is one (else None: a username, to look up)."""
+    bare = name.strip().lstrip("@")
+    return bare if MATTERMOST_ID.fullmatch(bare) else None
+
+
+def bare_username(name: str) -> str:
+    """`@bob` and `bob` alike: `bob`."""
+    return name.strip().lstrip("@")
+
+
+class RotationDocument(Rotation):
+    """A rotation as a file writes it: its members by username."""
+
+    members: Annotated[list[PersonName], Field(min_length=1, max_length=MEMBERS_MAX)] = Field(
+        description="Usernames (or user ids), in the order they take the shift"
+    )
+
+
+class OverrideDocument(Model):
+    """An override as a file writes it: `user`, a username (`user_id`, which older files have, too)."""
+
+    model_config = ConfigDict(extra="forbid", validate_by_name=True, validate_by_alias=True, serialize_by_alias=True)
+
+    user: PersonName | None = None
+    user_id: PersonName | None = None
+    starts_at: AwareDatetime = Field(alias="from")
+    ends_at: AwareDatetime = Field(alias="to")
+
+    @field_validator("starts_at", "ends_at")
+    @classmethod
+    def _in_utc(cls, value: datetime) -> datetime:
+        return in_years(value)
+
+    @model_validator(mode="after")
+    def _one_person_in_order(self) -> OverrideDocument:
+        if (self.user is None) == (self.user_id is None):
+            raise ValueError("an override names one person: write user: <username>")
+        if self.starts_at >= self.ends_at:
+            raise ValueError("an override's 'from' must be before its 'to'")
+        return self
+
+    @property
+    def person(self) -> str:
+        return self.user or self.user_id or ""
+
+
+class ScheduleDocument(Model):
+    """A schedule as a file writes it (`ScheduleFields`, with people by username)."""
+
+    name: ScheduleName
+    time_zone: TimeZoneName = "UTC"
+    rotations: Annotated[list[RotationDocument], Field(min_length=1, max_length=ROTATIONS_MAX)]
+    overrides: Annotated[list[OverrideDocument], Field(max_length=OVERRIDES_MAX)] = Field(default_factory=list)
+    channel_id: MattermostId | None = None
+
+    @classmethod
+    def of(cls, schedule: ScheduleFields, usernames: dict[str, str]) -> ScheduleDocument:
+        """`schedule` with each person by username (`usernames`, by id; someone not in it stays an id)."""
+        body = schedule.model_dump(include=set(ScheduleFields.model_fields))
+        for rotation in body["rotations"]:
+            rotation["members"] = [usernames.get(m, m) for m in rotation["members"]]
+        body["overrides"] = [
+            {"user": usernames.get(o.user_id, o.user_id), "from": o.starts_at, "to": o.ends_at}
+            for o in schedule.overrides
+        ]
+        return cls.model_validate(body)
+
+    def located_people(self) -> list[tuple[tuple[str | int, ...], str]]:
+        """Everyone the file names, with where: `("rotations", 0, "members", 1)`, `("overrides", 2, "user")`."""
+        located: list[tuple[tuple[str | int, ...], str]] = [
+            (("rotations", r, "members", m), name)
+            for r, rotation in enumerate(self.rotations)
+            for m, name in enumerate(rotation.members)
+        ]
+        located += [
+            (("overrides", o, "user" if override.user is not None else "user_id"), override.person)
+            for o, override in enumerate(self.overrides)
+        ]
+        return located
+
+    def with_ids(self, ids: dict[str, str]) -> ScheduleFields:
+        """The schedule as the API takes it: each person by id (`ids`, by the name the file gives)."""
+        body = self.model_dump(by_alias=True, exclude_none=True)
+        for rotation in body["rotations"]:
+            rotation["members"] = [ids[m] for m in rotation["members"]]
+        body["overrides"] = [{"user_id": ids[o.person], "from": o.starts_at, "to": o.ends_at} for o in self.overrides]
+        return ScheduleFields.model_validate(body)
+
+
 class SchedulesDocument(Model):
     """A team's schedules as a file (YAML), matched by name when applied."""
 
-    schedules: Annotated[list[ScheduleFields], Field(max_length=SCHEDULES_MAX)] = Field(default_factory=list)
+    schedules: Annotated[list[ScheduleDocument], Field(max_length=SCHEDULES_MAX)] = Field(default_factory=list)
 
     @field_validator("schedules")
     @classmethod
-    def _one_per_name(cls, schedules: list[ScheduleFields]) -> list[ScheduleFields]:
+    def _one_per_name(cls, schedules: list[ScheduleDocument]) -> list[ScheduleDocument]:
         seen: dict[str, int] = {}
         for index, schedule in enumerate(schedules):
             key = name_key(schedule.name)

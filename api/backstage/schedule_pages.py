@@ -5,7 +5,8 @@ The team's members see the page; its admins (and system admins) change schedules
 service decides (`service.oncall_schedules`, the functions the REST routes call): someone
 outside the team reads "Team not found." or "Schedule not found." as for anything else they
 may not see. A schedule is written as YAML in a text area (the fields of the REST body,
-without the team), read by the same parser as the YAML import, so errors name their line.
+without the team, people by username), read by the same parser as the YAML import, so errors
+name their line.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ def example_yaml(today: str) -> str:
         "name: payments-primary\n"
         "time_zone: Europe/Berlin\n"
         "rotations:\n"
-        "- members: [<user id>, <user id>]\n"
+        "- members: [<username>, <username>]\n"
         "  shift: 1w\n"
         "  handoff: Mon 09:00\n"
         f"  start: {today}\n"
@@ -101,7 +102,7 @@ async def schedule_list(team_id: str, who: Visitor = Depends(visitor)) -> Respon
 async def create_schedule(team_id: str, who: Visitor = Depends(form_visitor)) -> Response:
     text = who.form.get("spec", "")
     try:
-        spec = await schedule_yaml.parse_schedule(text, team_id)
+        spec = await schedule_yaml.parse_schedule(who.svc, text, team_id)
         made = await schedules.create_schedule(who.svc, who.actor, spec)
     except ServiceError as error:
         if error.status != 422:
@@ -125,7 +126,7 @@ async def _edit_page(
         schedule.team_id,
         status_code,
         schedule=schedule,
-        draft=draft or schedule_yaml.schedule_as_yaml(schedule),
+        draft=draft or await schedule_yaml.schedule_as_yaml(who.svc, schedule),
         message=message,
         errors=errors or {},
     )
@@ -141,7 +142,7 @@ async def edit_schedule(schedule_id: str, who: Visitor = Depends(form_visitor)) 
     current = await schedules.get_schedule(who.svc, who.actor, schedule_id)
     text = who.form.get("spec", "")
     try:
-        spec = await schedule_yaml.parse_schedule(text, current.team_id)
+        spec = await schedule_yaml.parse_schedule(who.svc, text, current.team_id)
         changed = await schedules.update_schedule(who.svc, who.actor, schedule_id, spec)
     except ServiceError as error:
         if error.status != 422:

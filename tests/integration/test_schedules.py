@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import yaml
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import TimeSkipper
@@ -260,6 +261,13 @@ async def test_yaml_export_and_import_round_trip(world: World) -> None:
     text = exported.text
     assert "name: payments-primary" in text
     assert "team_id" not in text.split("\n", 2)[2]
+    # People by username, as a playbook file names them; no user id in the file.
+    written = yaml.safe_load(text)["schedules"][0]
+    assert written["rotations"][0]["members"] == [world.alice.username, world.bob.username]
+    assert written["overrides"] == [
+        {"user": world.carol.username, "from": "2026-03-20T00:00:00Z", "to": "2026-03-21T00:00:00Z"}
+    ]
+    assert not {world.alice.id, world.bob.id, world.carol.id} & set(re.findall(r"[a-z0-9]{26}", text))
 
     # Applied as it is: nothing changes.
     yaml_headers = {"Content-Type": "application/yaml"}
@@ -268,30 +276,53 @@ async def test_yaml_export_and_import_round_trip(world: World) -> None:
     assert same.status_code == 200, same.text
     assert same.json() == {"created": [], "updated": [], "unchanged": [made["id"]]}
 
-    # A changed rotation and a new schedule: matched by name.
+    # A changed rotation and new schedules, matched by name: people by username (an @ in
+    # quotes), or by user id as files written before usernames have them.
     changed = text.replace("shift: 1w", "shift: 2w") + (
         "- name: db\n  time_zone: UTC\n  rotations:\n"
-        f"  - members: [{world.dave.id}]\n    shift: 1d\n    handoff: '08:00'\n    start: 2026-03-16\n"
+        f"  - members: ['@{world.dave.username}', {world.carol.username.upper()}]\n"
+        "    shift: 1d\n    handoff: '08:00'\n    start: 2026-03-16\n"
+        "- name: legacy\n  rotations:\n"
+        f"  - members: [{world.bob.id}]\n    shift: 1w\n    start: 2026-03-16\n"
+        f"  overrides:\n  - user_id: {world.alice.id}\n"
+        "    from: 2026-03-20T00:00:00Z\n    to: 2026-03-21T00:00:00Z\n"
     )
     applied = await api.put("/api/v1/schedules/import", params=params, content=changed, headers=yaml_headers)
     assert applied.status_code == 200, applied.text
     result = applied.json()
     assert [s["id"] for s in result["updated"]] == [made["id"]]
     assert result["updated"][0]["rotations"][0]["shift"] == "2w"
-    assert [s["name"] for s in result["created"]] == ["db"]
-    await eventually(lambda: listed(world, tess), lambda ids: len(ids) == 2, what="both schedules listed")
+    assert result["updated"][0]["rotations"][0]["members"] == [world.alice.id, world.bob.id]
+    assert result["updated"][0]["overrides"][0]["user_id"] == world.carol.id
+    created = {s["name"]: s for s in result["created"]}
+    assert list(created) == ["db", "legacy"]
+    assert created["db"]["rotations"][0]["members"] == [world.dave.id, world.carol.id]
+    assert created["legacy"]["rotations"][0]["members"] == [world.bob.id]
+    assert created["legacy"]["overrides"][0]["user_id"] == world.alice.id
+    await eventually(lambda: listed(world, tess), lambda ids: len(ids) == 3, what="the schedules listed")
+    again = await api.get("/api/v1/schedules/export", params=params)
+    assert f"user: {world.alice.username}" in again.text  # the legacy file, now written by username
+    assert world.bob.id not in again.text
 
-    # Errors name their line; nothing is applied.
+    # Errors name their schedule, field and line; nothing is applied.
     lines = changed.splitlines()
-    bad_line = next(n for n, line in enumerate(lines, 1) if world.dave.id in line)
-    bad = changed.replace(world.dave.id, world.mallory.id).replace("shift: 2w", "shift: 3w")
+    dave_line = next(n for n, line in enumerate(lines, 1) if world.dave.username in line)
+    carol_line = next(n for n, line in enumerate(lines, 1) if f"user: {world.carol.username}" in line)
+    bad = (
+        changed.replace(f"'@{world.dave.username}'", world.mallory.username)
+        .replace(f"user: {world.carol.username}", "user: '@nobody'")
+        .replace("shift: 2w", "shift: 3w")
+    )
     refused = await api.put("/api/v1/schedules/import", params=params, content=bad, headers=yaml_headers)
     assert refused.status_code == 422
     fields = refused.json()["fields"]
-    assert fields["schedules[1].rotations[0].members[0]"].startswith(f"line {bad_line}: ")
+    assert fields["schedules[0].overrides[0].user"] == f"line {carol_line}: no user @nobody"
+    assert fields["schedules[1].rotations[0].members[0]"].startswith(f"line {dave_line}: ")
     assert "not a member of this team" in fields["schedules[1].rotations[0].members[0]"]
+    assert f"line {carol_line}: no user @nobody" in refused.json()["message"]
     read = await api.get(f"/api/v1/schedules/{made['id']}")
     assert read.json()["rotations"][0]["shift"] == "2w"
+    assert read.json()["overrides"][0]["user_id"] == world.carol.id
     # Only admins apply files; outsiders learn nothing.
     assert (
         await world.api(world.alice).put("/api/v1/schedules/import", params=params, content=text, headers=yaml_headers)
@@ -311,18 +342,25 @@ async def test_the_backstage_schedules_page(world: World) -> None:
     assert empty.status_code == 200, text(empty)[:300]
     assert "No schedules yet" in text(empty)
     assert f'href="{listing}"' in empty.text  # the navigation links to it
+    assert "- members: [<username>, <username>]" in text(empty)  # the example names people by username
 
     # A bad schedule is refused with its line, what was typed kept; a good one is created.
     today = datetime.now(UTC).date()
     typed = (
         "name: primary\ntime_zone: UTC\nrotations:\n"
-        f"- members: [{world.alice.id}, {world.mallory.id}]\n  shift: 1d\n  handoff: '09:00'\n  start: {today}\n"
+        f"- members: [{world.alice.username}, '@{world.mallory.username}']\n"
+        f"  shift: 1d\n  handoff: '09:00'\n  start: {today}\n"
     )
     refused = await page.post(listing, data={"csrf_token": csrf(empty), "spec": typed})
     assert refused.status_code == 422
-    assert "is not a member of this team" in text(refused)
-    assert world.mallory.id in refused.text
-    good = typed.replace(world.mallory.id, world.bob.id)
+    assert f"@{world.mallory.username} ({world.mallory.id}) is not a member of this team" in text(refused)
+    nobody = await page.post(
+        listing, data={"csrf_token": csrf(empty), "spec": typed.replace(world.mallory.username, "nobody")}
+    )
+    assert nobody.status_code == 422
+    assert "rotations[0].members[1] (line 4: no user @nobody)" in text(nobody)
+    assert "@nobody" in html.unescape(nobody.text)  # what was typed is kept
+    good = typed.replace(f"'@{world.mallory.username}'", world.bob.username)
     forged = await page.post(listing, data={"csrf_token": "nope", "spec": good})
     assert forged.status_code == 403
     created = await page.post(listing, data={"csrf_token": csrf(empty), "spec": good})
@@ -335,13 +373,22 @@ async def test_the_backstage_schedules_page(world: World) -> None:
     sid = re.search(r'id="schedule-([a-z2-9]{10})"', shown.text)
     assert sid is not None
     edit = await page.get(f"/backstage/schedules/{sid[1]}/edit")
-    assert "name: primary" in html.unescape(edit.text)
+    shown_yaml = html.unescape(edit.text)
+    assert "name: primary" in shown_yaml
+    assert f"- members:\n  - {world.alice.username}\n  - {world.bob.username}\n" in shown_yaml
+    assert world.alice.id not in shown_yaml
+    # Saved with a user id for one member (as files written before usernames have them).
     saved = await page.post(
         f"/backstage/schedules/{sid[1]}/edit",
-        data={"csrf_token": csrf(edit), "spec": good.replace("shift: 1d", "shift: 2d")},
+        data={
+            "csrf_token": csrf(edit),
+            "spec": good.replace("shift: 1d", "shift: 2d").replace(world.bob.username, world.bob.id),
+        },
     )
     assert saved.status_code == 303, text(saved)[:300]
-    assert (await world.api(tess).get(f"/api/v1/schedules/{sid[1]}")).json()["rotations"][0]["shift"] == "2d"
+    stored = (await world.api(tess).get(f"/api/v1/schedules/{sid[1]}")).json()["rotations"][0]
+    assert stored["shift"] == "2d"
+    assert stored["members"] == [world.alice.id, world.bob.id]
 
     # A member reads but is offered no changes; an outsider sees nothing.
     member = await sign_in(world, world.carol)

@@ -14,7 +14,11 @@ from pydantic import ValidationError
 from models.schedules import (
     Override,
     Rotation,
+    ScheduleDocument,
+    SchedulesDocument,
     ScheduleSpec,
+    as_user_id,
+    bare_username,
     in_years,
     next_handoffs,
     oncall_at,
@@ -133,6 +137,63 @@ def test_bad_specs_name_their_field() -> None:
     assert "before its 'to'" in field_errors(body(overrides=backwards))[0][1]
     too_many = [{"user_id": C, "from": "2026-03-10T00:00:00Z", "to": "2026-03-11T00:00:00Z"}] * 101
     assert field_errors(body(overrides=too_many))[0][0] == ("overrides",)
+
+
+def test_a_file_names_people_by_username_or_by_id() -> None:
+    assert as_user_id(A) == A
+    assert as_user_id("@" + A) == A
+    for name in ("bob", "@bob", "a" * 22, "A" * 26, "a" * 27, ""):
+        assert as_user_id(name) is None, name
+    assert bare_username("@bob") == bare_username("bob") == "bob"
+
+
+def test_a_schedule_is_written_by_username_and_read_back_by_id() -> None:
+    schedule = ScheduleSpec.model_validate(
+        body(rotations=[{"members": [A, B, D], "shift": "1w", "start": "2026-03-02"}])
+    )
+    names = {A: "alice", B: "bob", C: "carol"}  # D: nobody Mattermost knows, so it stays an id
+    document = ScheduleDocument.of(schedule, names)
+    written = document.model_dump(mode="json", exclude_none=True)
+    assert written["rotations"][0]["members"] == ["alice", "bob", D]
+    assert written["overrides"] == [{"user": "carol", "from": "2026-03-09T23:00:00Z", "to": "2026-03-10T23:00:00Z"}]
+    assert "team_id" not in written
+    read = ScheduleDocument.model_validate(written)
+    assert read.located_people() == [
+        (("rotations", 0, "members", 0), "alice"),
+        (("rotations", 0, "members", 1), "bob"),
+        (("rotations", 0, "members", 2), D),
+        (("overrides", 0, "user"), "carol"),
+    ]
+    ids = {"alice": A, "bob": B, D: D, "carol": C}
+    assert ScheduleSpec(**dict(read.with_ids(ids)), team_id=TEAM) == schedule
+
+
+def test_a_file_written_before_usernames_is_read_as_it_was() -> None:
+    older = body()
+    del older["team_id"]
+    read = ScheduleDocument.model_validate(older)
+    assert read.located_people() == [
+        (("rotations", 0, "members", 0), A),
+        (("rotations", 0, "members", 1), B),
+        (("overrides", 0, "user_id"), C),
+    ]
+    assert ScheduleSpec(**dict(read.with_ids({A: A, B: B, C: C})), team_id=TEAM) == ScheduleSpec.model_validate(body())
+
+
+def test_a_document_override_names_one_person_in_order() -> None:
+    when = {"from": "2026-03-10T00:00:00Z", "to": "2026-03-11T00:00:00Z"}
+    for override, words in [
+        ({**when}, "names one person"),
+        ({"user": "bob", "user_id": B, **when}, "names one person"),
+        ({"user": "bob", "from": when["to"], "to": when["from"]}, "before its 'to'"),
+        ({"user": "", **when}, "at least 1 character"),
+    ]:
+        with pytest.raises(ValidationError, match=words):
+            ScheduleDocument.model_validate({"name": "x", "rotations": body()["rotations"], "overrides": [override]})
+    with pytest.raises(ValidationError, match="same name as schedule 1"):
+        SchedulesDocument.model_validate(
+            {"schedules": [{"name": n, "rotations": body()["rotations"]} for n in ("db", "DB")]}
+        )
 
 
 def test_weekly_rotation_in_order() -> None:
