@@ -12,12 +12,12 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from models.common import Actor, MattermostId, Model, Trimmed, UserFact
 from models.effects import PendingEffect
 from models.incident_alerts import AlertSource
-from models.paging import Escalation, Page
+from models.paging import Escalation, Page, PagingTally
 from models.playbook import Playbook
 
 NAME_MAX = 64
@@ -304,6 +304,15 @@ class IncidentState(Model):
     # Pages sent (the newest `models.paging.PAGES_KEPT`), and where the playbook's escalation is.
     pages: list[Page] = Field(default_factory=list)
     escalation: Escalation | None = None
+    # The pages' figures the statistics report, exact beyond the pages kept (a state from before
+    # this was kept tallies the pages it has: `_tally_old_pages`).
+    paging_tally: PagingTally = Field(default_factory=PagingTally)
+
+    @model_validator(mode="after")
+    def _tally_old_pages(self) -> IncidentState:
+        if "paging_tally" not in self.model_fields_set and self.pages:
+            self.paging_tally = PagingTally.of(self.pages)
+        return self
 
     def mention(self, user_id: str | None) -> str:
         if user_id is None:

@@ -165,7 +165,20 @@ def stats_facts(state: IncidentState) -> IncidentFacts:
         is_public=state.is_public,
         source=source,
         first_alert_to_channel_seconds=first_alert_to_channel(state),
+        time_to_acknowledge_seconds=time_to_acknowledge(state),
+        pages_by_user=dict(state.paging_tally.received),
+        acknowledged_by_user=dict(state.paging_tally.acknowledged),
     )
+
+
+def time_to_acknowledge(state: IncidentState) -> int | None:
+    """Whole seconds (rounded) from the incident's first page to the first acknowledgement of
+    any of its pages (an expired page acknowledged later included); None when nothing was paged
+    or nobody acknowledged."""
+    tally = state.paging_tally
+    if tally.first_paged_at is None or tally.first_acknowledged_at is None:
+        return None
+    return max(0, round((tally.first_acknowledged_at - tally.first_paged_at).total_seconds()))
 
 
 def first_alert_to_channel(state: IncidentState) -> int | None:

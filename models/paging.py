@@ -129,6 +129,50 @@ class Page(Model):
     problem: str = ""
 
 
+class PagingTally(Model):
+    """What the statistics need of an incident's pages, kept exact however many pages
+    `IncidentState.pages` has let go (it keeps the newest `PAGES_KEPT`): maintained by the
+    paging rules as pages are sent, delivered and acknowledged."""
+
+    # When the incident's first page was sent (by hand, by a rule or by the escalation).
+    first_paged_at: datetime | None = None
+    # When someone first acknowledged a page (an expired page acknowledged later included).
+    first_acknowledged_at: datetime | None = None
+    # Per person messaged: how many pages' direct messages reached them.
+    received: dict[str, int] = Field(default_factory=dict)
+    # Per person: how many pages they acknowledged.
+    acknowledged: dict[str, int] = Field(default_factory=dict)
+
+    def paged(self, now: datetime) -> None:
+        if self.first_paged_at is None:
+            self.first_paged_at = now
+
+    def delivered(self, user_ids: list[str]) -> None:
+        for user_id in dict.fromkeys(user_ids):
+            self.received[user_id] = self.received.get(user_id, 0) + 1
+
+    def acknowledged_by(self, user_id: str, now: datetime) -> None:
+        if self.first_acknowledged_at is None:
+            self.first_acknowledged_at = now
+        self.acknowledged[user_id] = self.acknowledged.get(user_id, 0) + 1
+
+    @classmethod
+    def of(cls, pages: list[Page]) -> PagingTally:
+        """The tally of these pages (an incident's state from before the tally was kept: its
+        kept pages are all it knows of)."""
+        acknowledged = [p for p in pages if p.status == PageStatus.ACKNOWLEDGED and p.acted_by and p.acted_at]
+        tally = cls(
+            first_paged_at=min((p.paged_at for p in pages), default=None),
+            first_acknowledged_at=min((p.acted_at for p in acknowledged if p.acted_at), default=None),
+        )
+        for page in pages:
+            if page.sent:
+                tally.delivered([post.user_id for post in page.posts])
+        for page in acknowledged:
+            tally.acknowledged[page.acted_by or ""] = tally.acknowledged.get(page.acted_by or "", 0) + 1
+        return tally
+
+
 def page_label(page: Page, usernames: dict[str, str]) -> str:
     """How a page's target reads now: "@bob" (once the incident knows the name), "schedule db-primary"."""
     user_id = page.target.user_id

@@ -2,7 +2,8 @@
 
 Each incident reports its facts (start, end, time to resolution, first status update,
 participants, the integration that opened it and how long its first alert waited for the
-incident channel) to the statistics workflow of its team and start month. A query returns
+incident channel, how long its first page waited for an acknowledgement and the pages each
+person got and acknowledged) to the statistics workflow of its team and start month. A query returns
 a compact slice of the month for a window; the API merges the slices and computes the
 numbers with the pure functions here, so the same code defines them everywhere.
 
@@ -53,6 +54,12 @@ class IncidentFacts(Model):
     # From the intake receiving the alert group's first notification to the incident channel's
     # creation; None for incidents people started.
     first_alert_to_channel_seconds: int | None = None
+    # From the incident's first page to the first acknowledgement of any page (whole seconds);
+    # None when nothing was paged or nobody acknowledged.
+    time_to_acknowledge_seconds: int | None = None
+    # Per person messaged: how many pages reached them; and how many pages each acknowledged.
+    pages_by_user: dict[str, int] = Field(default_factory=dict)
+    acknowledged_by_user: dict[str, int] = Field(default_factory=dict)
 
 
 def stats_month(started_at: datetime) -> str:
@@ -83,7 +90,7 @@ class StatsShardStart(Model):
     month: str
     # Incidents this shard holds; a report of another incident once it is full goes to the
     # next shard of the month (see `accepts` and `StatsActivities.report_incident_facts`).
-    # 10,000 records are about 750 KB, well inside Temporal's 2 MB payload limit.
+    # 10,000 records are about 800 KB (950 KB if each paged two people), well inside Temporal's 2 MB payload limit.
     capacity: int = DEFAULT_SHARD_CAPACITY
     # This shard's place in its month (0: `incident-stats-<team>-<month>`), and reports of
     # incidents it has no room for, waiting to be forwarded to the next shard in order.
@@ -96,17 +103,20 @@ class StatsShardStart(Model):
     sources: list[FactsSource] = Field(default_factory=list)
     # incident id -> [playbook index | -1, start (epoch ms), end (epoch ms) | None, ttr (s) | None,
     #                 time to first update (s) | None, [participant indexes], public (0/1),
-    #                 source index | -1, first alert to channel (s) | None]
+    #                 source index | -1, first alert to channel (s) | None,
+    #                 time to acknowledge (s) | None, [[user index, pages received, pages acknowledged]]]
     records: dict[str, list[object]] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _complete_old_records(self) -> StatsShardStart:
-        """Records written before sources were recorded have their first seven fields: they
-        read as started by people (a shard's state is loaded again on every replay and
-        continue-as-new, so every record the query reads has all nine)."""
+        """Records written before sources were recorded have their first seven fields, those
+        written before paging was recorded their first nine: they read as started by people,
+        and as paging nobody (a shard's state is loaded again on every replay and
+        continue-as-new, so every record the query reads has all eleven)."""
         for record in self.records.values():
             if len(record) < RECORD_FIELDS:
-                record.extend([-1, None][len(record) - RECORD_FIELDS :])
+                # Fields 7 to 10's neutral values (a fresh list each: records are changed in place).
+                record.extend([-1, None, None, []][len(record) - RECORD_FIELDS :])
         return self
 
 
@@ -167,6 +177,11 @@ class StatsSlice(Model):
     by_integration: dict[str, SourceTally] = Field(default_factory=dict)
     # First alert to incident channel (s), of the alert-opened incidents that know it.
     alert_to_channel: list[int] = Field(default_factory=list)
+    # First page to first acknowledgement (s), of the incidents in which someone acknowledged.
+    time_to_acknowledge: list[int] = Field(default_factory=list)
+    # Per person: the pages that reached them, and the pages they acknowledged.
+    pages_received: dict[str, int] = Field(default_factory=dict)
+    pages_acknowledged: dict[str, int] = Field(default_factory=dict)
 
     @property
     def total(self) -> int:
@@ -206,7 +221,17 @@ class StatsSlice(Model):
             participants=sorted(set(self.participants) | set(other.participants)),
             by_integration=by_integration,
             alert_to_channel=self.alert_to_channel + other.alert_to_channel,
+            time_to_acknowledge=self.time_to_acknowledge + other.time_to_acknowledge,
+            pages_received=_added(self.pages_received, other.pages_received),
+            pages_acknowledged=_added(self.pages_acknowledged, other.pages_acknowledged),
         )
+
+
+def _added(one: dict[str, int], other: dict[str, int]) -> dict[str, int]:
+    total = dict(one)
+    for key, count in other.items():
+        total[key] = total.get(key, 0) + count
+    return total
 
 
 class ResolutionStats(Model):
@@ -239,6 +264,20 @@ class DelayStats(Model):
     max: int | None = Field(description="Seconds")
 
 
+class AcknowledgeStats(Model):
+    count: int = Field(description="Incidents in which someone acknowledged a page")
+    mean: float | None = Field(description="Seconds")
+    median: float | None = Field(description="Seconds; the mean of the two middle values for an even count")
+    p90: float | None = Field(description="Seconds; nearest rank")
+    max: int | None = Field(description="Seconds")
+
+
+class PersonPages(Model):
+    user_id: str
+    pages: int = Field(description="Pages whose direct message reached them (a schedule's page: each person on call)")
+    acknowledged: int = Field(description="Pages they acknowledged")
+
+
 class IncidentStats(Model):
     team_id: str
     since: datetime | None
@@ -256,6 +295,14 @@ class IncidentStats(Model):
     first_alert_to_channel_seconds: DelayStats = Field(
         description="Alert-opened incidents (ongoing or ended): from the first alert of their group "
         "reaching this service to their incident channel being created"
+    )
+    time_to_acknowledge_seconds: AcknowledgeStats = Field(
+        description="Paged incidents (ongoing or ended) in which someone acknowledged: from the incident's first "
+        "page to the first acknowledgement of any of its pages, in whole seconds"
+    )
+    pages_per_person: list[PersonPages] = Field(
+        description="The people paged in the window's incidents: pages that reached each and how many they "
+        "acknowledged, the most paged first (then the most acknowledged, then by user id)"
     )
 
 
@@ -295,6 +342,19 @@ def compute(team_id: str, window: StatsWindow, data: StatsSlice, now: datetime) 
         key=lambda c: (-c.incidents, c.integration_name, c.integration_id),
     )
     to_channel = data.alert_to_channel
+    to_ack = data.time_to_acknowledge
+    paged = set(data.pages_received) | set(data.pages_acknowledged)
+    people = sorted(
+        (
+            PersonPages(
+                user_id=user_id,
+                pages=data.pages_received.get(user_id, 0),
+                acknowledged=data.pages_acknowledged.get(user_id, 0),
+            )
+            for user_id in paged
+        ),
+        key=lambda p: (-p.pages, -p.acknowledged, p.user_id),
+    )
     return IncidentStats(
         team_id=team_id,
         since=window.since,
@@ -329,6 +389,14 @@ def compute(team_id: str, window: StatsWindow, data: StatsSlice, now: datetime) 
             p90=percentile(to_channel, 0.9),
             max=max(to_channel) if to_channel else None,
         ),
+        time_to_acknowledge_seconds=AcknowledgeStats(
+            count=len(to_ack),
+            mean=sum(to_ack) / len(to_ack) if to_ack else None,
+            median=median(to_ack),
+            p90=percentile(to_ack, 0.9),
+            max=max(to_ack) if to_ack else None,
+        ),
+        pages_per_person=people,
     )
 
 
@@ -372,6 +440,15 @@ def record_facts(shard: StatsShardStart, facts: IncidentFacts) -> None:
         1 if facts.is_public else 0,
         _intern(shard.sources, facts.source) if facts.source else -1,
         facts.first_alert_to_channel_seconds if facts.source else None,
+        facts.time_to_acknowledge_seconds,
+        [
+            [
+                _intern(shard.users, user_id),
+                facts.pages_by_user.get(user_id, 0),
+                facts.acknowledged_by_user.get(user_id, 0),
+            ]
+            for user_id in dict.fromkeys([*facts.pages_by_user, *facts.acknowledged_by_user])
+        ],
     ]
 
 
@@ -381,8 +458,10 @@ def epoch_ms(moment: datetime) -> int:
 
 DAY_MS = 86_400_000
 # One record of `StatsShardStart.records`, as `record_facts` writes it.
-_Record = tuple[int, int, int | None, int | None, int | None, list[int], int, int, int | None]
-RECORD_FIELDS = 9
+_Record = tuple[
+    int, int, int | None, int | None, int | None, list[int], int, int, int | None, int | None, list[list[int]]
+]
+RECORD_FIELDS = 11
 
 
 def slice_of(shard: StatsShardStart, window: StatsWindow) -> StatsSlice:
@@ -402,12 +481,15 @@ def slice_of(shard: StatsShardStart, window: StatsWindow) -> StatsSlice:
     by_source: dict[int, int] = {}
     latest: dict[int, int] = {}
     to_channel: list[int] = []
+    to_ack: list[int] = []
+    received: dict[int, int] = {}
+    acknowledged: dict[int, int] = {}
     # No isinstance() here: the workflow sandbox wraps it, and that wrapper was two thirds of
     # a 10,000-record query (py-spy of the worker, docs/performance.md). `record_facts` is the
     # only writer, so the types are known.
     for record in shard.records.values():
-        playbook_index, start, end, ttr, first_update, people, public, source_index, to_channel_s = cast(
-            _Record, record
+        (playbook_index, start, end, ttr, first_update, people, public, source_index, to_channel_s, to_ack_s, paged) = (
+            cast(_Record, record)
         )
         if (since is not None and start < since) or (until is not None and start >= until):
             continue
@@ -430,6 +512,13 @@ def slice_of(shard: StatsShardStart, window: StatsWindow) -> StatsSlice:
                 latest[source_index] = start
             if to_channel_s is not None:
                 to_channel.append(to_channel_s)
+        if to_ack_s is not None:
+            to_ack.append(to_ack_s)
+        for user_index, pages, acks in paged:
+            if pages:
+                received[user_index] = received.get(user_index, 0) + pages
+            if acks:
+                acknowledged[user_index] = acknowledged.get(user_index, 0) + acks
 
     def label(day: int) -> str:
         return datetime.fromtimestamp(day * DAY_MS / 1000, UTC).strftime("%Y-%m-%d")
@@ -455,4 +544,7 @@ def slice_of(shard: StatsShardStart, window: StatsWindow) -> StatsSlice:
         participants=sorted(shard.users[index] for index in participants),
         by_integration=by_integration,
         alert_to_channel=to_channel,
+        time_to_acknowledge=to_ack,
+        pages_received={shard.users[index]: count for index, count in received.items()},
+        pages_acknowledged={shard.users[index]: count for index, count in acknowledged.items()},
     )

@@ -17,6 +17,10 @@ outcome: whichever came first applies, the other sees its result.
   the escalation, brings the person into the channel, and every open page's message says who
   acknowledged. An answered page answers again with what happened, and changes nothing.
 - The end cancels every open page (their messages say so) and the escalation.
+- The statistics' figures (`IncidentState.paging_tally`: the first page, the first
+  acknowledgement, pages reaching and acknowledged by each person) are counted as pages are
+  sent, delivered and acknowledged, exact beyond the pages kept; a delivery that reached
+  someone and an acknowledgement report the incident's facts again at once.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from typing import Any
 
 import permissions
 from models.common import Actor, UserFact
-from models.effects import Effect, InviteEffect, PageEditEffect, PageEffect
+from models.effects import Effect, InviteEffect, PageEditEffect, PageEffect, StatsEffect
 from models.incident import EventType, IncidentState, IncidentStatus
 from models.incident_commands import AcknowledgePage, DeclinePage, IncidentCommand, PageSomeone
 from models.paging import (
@@ -152,6 +156,7 @@ class PagingRules:
             user_ids=[target.user_id] if target.user_id else [],
         )
         state.pages.append(page)
+        state.paging_tally.paged(now)
         if len(state.pages) > PAGES_KEPT:
             del state.pages[: len(state.pages) - PAGES_KEPT]
         self.enqueue(PageEffect(page_id=page.id))
@@ -306,8 +311,12 @@ class PagingRules:
         page = next((p for p in self.state.pages if p.id == page_id), None)
         if page is None:
             return
+        first_delivery = not page.sent  # (the paging lane sends a page only while it is unsent)
         page.sent = True
         page.posts = delivery.posts
+        if delivery.posts and first_delivery:
+            self.state.paging_tally.delivered([post.user_id for post in delivery.posts])
+            self.enqueue(StatsEffect())
         self.state.usernames.update(delivery.usernames)
         page.user_ids = list(dict.fromkeys([*page.user_ids, *(p.user_id for p in delivery.posts)]))
         if page.status != PageStatus.OPEN and page.posts:
@@ -367,6 +376,9 @@ class PagingRules:
             state.usernames[actor.user_id] = actor.username
         page.status = PageStatus.ACKNOWLEDGED
         page.acted_at, page.acted_by = now, actor.user_id
+        # Time to acknowledge and acknowledgements per person: told to the statistics at once.
+        state.paging_tally.acknowledged_by(actor.user_id, now)
+        self.enqueue(StatsEffect())
         edited = [page.id]
         for other in state.pages:
             if other.status == PageStatus.OPEN:

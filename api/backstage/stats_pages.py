@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request, Response
 
 from api.backstage.backstage_common import Visitor, render_in_team, visitor
+from api.backstage.incident_pages import names_for
 from models.common import SHORT_ID
 from models.stats import StatsSlice, StatsWindow, compute, median, percentile
 from service import playbooks
@@ -23,6 +24,8 @@ router = APIRouter(prefix="/backstage", include_in_schema=False)
 WINDOWS = {7: "Last 7 days", 30: "Last 30 days", 90: "Last 90 days", 365: "Last year"}
 # Time to first update, bucketed: (upper bound in seconds, label).
 FIRST_UPDATE_BUCKETS = ((300, "< 5 min"), (900, "5-15 min"), (3600, "15-60 min"), (4 * 3600, "1-4 h"))
+# The most paged people the pages-per-person table shows (the REST answer has everyone).
+PEOPLE_SHOWN = 50
 
 
 def series(data: StatsSlice, since: datetime, until: datetime) -> dict[str, Any]:
@@ -74,6 +77,8 @@ async def dashboard(team_id: str, request: Request, who: Visitor = Depends(visit
     data = await team_slice(who.svc, who.actor, team_id, window)
     stats = compute(team_id, window, data, now)
     team_playbooks = await playbooks.usable_playbooks(who.svc, who.actor, team_id)
+    paged = stats.pages_per_person[:PEOPLE_SHOWN]
+    usernames = await names_for(who, {person.user_id for person in paged})
     return await render_in_team(
         who,
         "stats.html",
@@ -87,6 +92,9 @@ async def dashboard(team_id: str, request: Request, who: Visitor = Depends(visit
         since=since.date().isoformat(),
         until=(until - timedelta(days=1)).date().isoformat(),
         error=error,
+        paged=paged,
+        paged_more=len(stats.pages_per_person) - len(paged),
+        usernames=usernames,
     )
 
 

@@ -30,9 +30,11 @@ async def get_stats(
 ) -> IncidentStats:
     """Counts, time to resolution (mean, median, p90, max, per-day means), time to first status
     update, the mean age of ongoing incidents, the number of distinct participants, the
-    incidents by source (started by people, or opened by each integration from alerts) and,
-    for alert-opened incidents, the time from their group's first alert to their incident
-    channel (median, p90, max).
+    incidents by source (started by people, or opened by each integration from alerts),
+    for alert-opened incidents the time from their group's first alert to their incident
+    channel (median, p90, max), for paged incidents the time from the first page to the first
+    acknowledgement (mean, median, p90, max), and the pages per person (pages that reached
+    each person, and how many they acknowledged).
 
     The window selects incidents by start time. Only incidents the caller may see count.
     """
