@@ -72,6 +72,9 @@ def page_message(state: IncidentState, page: Page, user_id: str) -> str:
     """A page's direct message to `user_id`, as its status is now."""
     channel = f" (~{state.channel_name})" if state.channel_name else ""
     lines = [f"**You are paged** for incident **{text.incident_name(state.name)}**{channel}."]
+    if state.source is not None and state.source.severity:
+        # What the alerts that opened it say (the incident's own severity levels come later).
+        lines.append(f"Severity: **{text.plain(state.source.severity)}**")
     if page.reason:
         lines.append(f"Reason: {text.plain(page.reason)}")
     who = state.mention(page.paged_by)

@@ -17,8 +17,9 @@ from models.paging import EscalationPolicy, EscalationTier, PageStatus, PageTarg
 from tests.harness import User, World, eventually, own_server, own_worker
 from tests.integration.backstage_helpers import csrf, sign_in, text
 from tests.integration.incident_helpers import actor, messages, playbook, start, state, update
-from tests.integration.slash_helpers import actions, click, control, start_incident
+from tests.integration.slash_helpers import actions, click, command, control, start_incident
 from tests.integration.test_alert_intake import make_integration, send, team_admin
+from tests.integration.test_webhooks import hooked
 from workflows.incident_workflow import IncidentWorkflow
 
 
@@ -362,10 +363,11 @@ async def test_an_incident_opened_by_an_alert_pages_tier_one_at_once(world: Worl
     escalation = {"tiers": [{"targets": [{"user_id": bob.id}], "ack_within": "1h"}]}
     book = await world.create_playbook(tess, "Alerted and paged", escalation=escalation)
     integration = await make_integration(world, tess, "generic", playbook_id=book["id"])
-    fired = await send(world, integration, {"title": "Payments slow", "group_key": "pay"})
+    fired = await send(world, integration, {"title": "Payments slow", "group_key": "pay", "severity": "critical"})
     assert fired.status_code in (200, 201, 202), fired.text
     page = await paged(world, bob)
     assert "Payments slow" in page["message"]
+    assert "Severity: **critical**" in page["message"]
 
 
 async def test_a_playbook_rule_pages_and_round_trips_through_yaml(world: World) -> None:
@@ -426,3 +428,20 @@ async def test_the_backstage_page_button_pages_a_person_or_a_schedule_by_name(wo
     shown_after = text(await page.get(url))
     assert f"@{bob.username}" in shown_after
     assert "schedule db-oncall" in shown_after
+
+
+async def test_webhooks_get_paged_and_acknowledged_signed(world: World) -> None:
+    bob = world.bob
+    async with hooked(world, ["incident.paged", "incident.acknowledged"]) as hook:
+        await command(world, world.alice, f"page @{bob.username} the replica is lagging", hook.incident)
+        page = await paged(world, bob)
+        await click(world, bob, page["id"], control(page, "Acknowledge"))
+        await hook.receiver.wait_for(lambda r: len(r.deliveries) >= 2, what="both events")
+        seen = [delivery.payload for delivery in hook.receiver.deliveries]
+        assert [p["type"] for p in seen] == ["incident.paged", "incident.acknowledged"]
+        assert [p["seq"] for p in seen] == [1, 2]
+        assert hook.receiver.bad_signatures == 0
+        assert seen[0]["actor"]["id"] == world.alice.id
+        assert seen[0]["data"]["target"] == {"user_id": bob.id}
+        assert seen[1]["actor"]["id"] == bob.id
+        assert seen[1]["data"]["page_id"] == seen[0]["data"]["page_id"]
