@@ -114,7 +114,12 @@ class MattermostFacts:
             return ChannelMembership(is_member=None), None
 
         async def load() -> tuple[ChannelMembership, datetime]:
-            return await self.mattermost.channel_membership(channel_id, user_id), datetime.now(UTC)
+            # Stamped when asked, not when answered: Mattermost's answer is from some moment in
+            # between, and a "no" read while the incident was adding the person must stay older
+            # than the join the incident records (`permissions.is_incident_member`), however long
+            # the answer took to come back on a loaded API process.
+            asked = datetime.now(UTC)
+            return await self.mattermost.channel_membership(channel_id, user_id), asked
 
         # Only a "member" is kept: a "not a member" may change any moment (the bot is adding
         # the incident's people to its new channel), and a stale one would take away what a

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from mattermost_client.gateway import Mattermost
 from service.mattermost_facts import MattermostFacts
 from tests.harness import World
@@ -34,4 +36,27 @@ async def test_a_person_added_to_a_channel_is_a_member_at_once_though_they_were_
         assert again.is_member is True
         assert [r["path"] for r in world.standin.requests[asked:] if "/members/" in r["path"]] == []
     finally:
+        await mattermost.close()
+
+
+async def test_a_membership_is_dated_when_it_was_asked_not_when_a_slow_answer_came_back(world: World) -> None:
+    """Defect (seen once under load in the scale-out test): a "not a member" read of the commander
+    while the bot was adding them to the new channel, its answer slow to come back, was dated after
+    the join the incident recorded; the incident then took the stale "no" as newer than its own
+    word and answered a private incident's commander "Incident not found."."""
+    channel = world.standin.create_channel(world.team_id, "facts-slow-answer", "Slow answer", type="P")
+    world.standin.add_channel_member(channel["id"], world.stack.bot["id"])
+    world.standin.add_fault("GET", "/api/v4/channels/{channel_id}/members/{user_id}", delay=1.0, times=1)
+    mattermost = Mattermost(world.stack.settings.mattermost_url, world.stack.bot_token)
+    facts = MattermostFacts(mattermost, ttl=3600)
+    try:
+        asked = datetime.now(UTC)
+        membership, observed_at = await facts.channel_membership(channel["id"], world.alice.id)
+        answered = datetime.now(UTC)
+        assert membership.is_member is False
+        assert answered - asked >= timedelta(seconds=1)
+        assert observed_at is not None
+        assert asked <= observed_at < asked + (answered - asked) / 2
+    finally:
+        world.standin.clear_faults()
         await mattermost.close()
