@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import html
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
 import yaml
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import TimeSkipper
@@ -220,6 +221,61 @@ async def test_a_handoff_is_told_by_direct_message(world: World) -> None:
         )
         assert len([m for m in posts if "On-call handoff" in m]) == 1
         assert len(bob_dms) == 1
+
+
+async def test_handoffs_across_a_daylight_saving_change_keep_their_local_time(world: World) -> None:
+    """Time skips months ahead, across Berlin's change to summer time on Sunday 28 March 2027:
+    the Monday 09:00 handoff is told at 09:00 local on both sides of it (08:00 and 07:00 UTC)."""
+    now = datetime.now(UTC)
+    schedule = Schedule(
+        id="dsthandoff",
+        team_id=world.team_id,
+        name="dst-berlin",
+        time_zone="Europe/Berlin",
+        rotations=[
+            Rotation(members=[world.alice.id, world.bob.id], shift="1w", handoff="Mon 09:00", start=date(2027, 3, 15))
+        ],
+        channel_id=world.town_square["id"],
+    )
+    skipping = {"frontend.WorkflowTimeSkippingEnabled": "true"}
+    async with own_server(dynamic_config=skipping) as (_, client), own_worker(world, client):
+        handle = await client.start_workflow(
+            ScheduleWorkflow.run,
+            ScheduleState(schedule=schedule, told_until=now),
+            id=schedule_workflow_id(schedule.id),
+            task_queue=world.stack.settings.temporal_task_queue,
+        )
+        after = datetime(2027, 3, 29, 7, 30, tzinfo=UTC)  # half an hour after the summer-time handoff
+        await TimeSkipper(client).fast_forward(handle, after - now)
+
+        def told(found: list[str]) -> list[str]:
+            return [m for m in found if "On-call handoff for **dst-berlin**" in m]
+
+        posts = await eventually(
+            lambda: _channel_posts(world), lambda found: len(told(found)) >= 2, what="both handoffs told"
+        )
+        handoffs = told(posts)
+        # The rotation's start (alice on from 15 March) hands over from nobody: not a handoff.
+        assert len(handoffs) == 2, handoffs
+        assert "at Mon 22 Mar 09:00 CET" in handoffs[0]
+        assert f"Coming on: @{world.bob.username}" in handoffs[0]
+        # The first handoff in summer time: still 09:00 local (07:00 UTC, not 08:00).
+        assert "at Mon 29 Mar 09:00 CEST" in handoffs[1]
+        assert f"Coming on: @{world.alice.username}" in handoffs[1]
+        assert "Next handoff: Mon 05 Apr 09:00 CEST." in handoffs[1]
+        # The workflow's clock when it told the last one: the local 09:00, in UTC.
+        fired = [
+            event.event_time.ToDatetime(tzinfo=UTC)
+            async for event in handle.fetch_history_events()
+            if event.event_type == EventType.EVENT_TYPE_TIMER_FIRED
+        ]
+
+        def fired_near(moment: datetime) -> bool:
+            return any(timedelta(0) <= at - moment < timedelta(minutes=1) for at in fired)
+
+        assert fired_near(datetime(2027, 3, 22, 8, 0, tzinfo=UTC)), fired
+        assert fired_near(datetime(2027, 3, 29, 7, 0, tzinfo=UTC)), fired
+        assert not fired_near(datetime(2027, 3, 29, 8, 0, tzinfo=UTC)), fired
 
 
 async def _channel_posts(world: World) -> list[str]:
