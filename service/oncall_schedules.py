@@ -20,7 +20,7 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes, Workfl
 
 import permissions
 from models import search_attributes as sa
-from models.common import SHORT_ID, Actor, new_short_id
+from models.common import SHORT_ID, Actor, new_short_id, short_id_from
 from models.refusals import Refusal
 from models.schedules import (
     SCHEDULES_MAX,
@@ -105,11 +105,26 @@ async def check_spec(svc: Services, actor: Actor, spec: ScheduleSpec, *, schedul
         raise invalid(f"The schedule is invalid: {listed_fields}.", fields)
 
 
-async def create_schedule(svc: Services, actor: Actor, spec: ScheduleSpec) -> Schedule:
+async def create_schedule(
+    svc: Services, actor: Actor, spec: ScheduleSpec, *, idempotency_key: str | None = None
+) -> Schedule:
+    """Make a schedule. With an `Idempotency-Key` (the backstage form's request key), the same
+    request again names the same schedule and makes nothing more (a double click, a retry)."""
     await _require_manager(svc, actor, spec.team_id)
+    schedule_id = (
+        short_id_from(f"schedule:{spec.team_id}:{actor.user_id}:{idempotency_key}")
+        if idempotency_key
+        else new_short_id()
+    )
+    if idempotency_key:
+        try:
+            return await _stored(svc, schedule_id)
+        except ServiceError as error:
+            if error.status != 404:
+                raise
     await check_spec(svc, actor, spec, schedule_id=None)
     now = datetime.now(UTC)
-    schedule = Schedule(**dict(spec), id=new_short_id(), created_by=actor.user_id, updated_at=now)
+    schedule = Schedule(**dict(spec), id=schedule_id, created_by=actor.user_id, updated_at=now)
     await svc.temporal.start_workflow(
         ScheduleWorkflow.run,
         ScheduleState(schedule=schedule, told_until=now),
@@ -119,7 +134,8 @@ async def create_schedule(svc: Services, actor: Actor, spec: ScheduleSpec) -> Sc
         memo={SCHEDULE_MEMO: schedule.model_dump(mode="json")},
         static_summary=f"On-call schedule: {schedule.name}",
         static_details=f"Team {schedule.team_id} · created by {actor.mention}",
-        id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+        # The same request at the same moment (its key): one schedule, the other sees it.
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING if idempotency_key else WorkflowIDConflictPolicy.FAIL,
         rpc_timeout=svc.rpc_timeout,
     )
     return schedule

@@ -103,7 +103,9 @@ async def create_schedule(team_id: str, who: Visitor = Depends(form_visitor)) ->
     text = who.form.get("spec", "")
     try:
         spec = await schedule_yaml.parse_schedule(who.svc, text, team_id)
-        made = await schedules.create_schedule(who.svc, who.actor, spec)
+        made = await schedules.create_schedule(
+            who.svc, who.actor, spec, idempotency_key=who.form.get("request_key") or None
+        )
     except ServiceError as error:
         if error.status != 422:
             raise

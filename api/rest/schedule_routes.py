@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
-from api.dependencies import conceal_existence, current_user, services
+from api.dependencies import IdempotencyKey, conceal_existence, current_user, services
 from api.http_errors import error_responses
 from models.common import Actor, MattermostId
 from models.schedules import ImportedSchedules, OncallView, Schedule, ScheduleSpec
@@ -34,9 +34,12 @@ YAML_DOCUMENT = {"schema": {"description": "A YAML mapping: `schedules`, a list 
 
 
 @router.post("", status_code=201, response_model=Schedule, responses=error_responses(403, 404, 422))
-async def create_schedule(body: ScheduleSpec, actor: Caller, svc: Svc) -> Schedule:
-    """Make an on-call schedule (team admins). Every person named must be in the team."""
-    return await schedules.create_schedule(svc, actor, body)
+async def create_schedule(
+    body: ScheduleSpec, actor: Caller, svc: Svc, idempotency_key: IdempotencyKey = None
+) -> Schedule:
+    """Make an on-call schedule (team admins). Every person named must be in the team. With an
+    `Idempotency-Key`, the same request again answers the same schedule and makes nothing more."""
+    return await schedules.create_schedule(svc, actor, body, idempotency_key=idempotency_key)
 
 
 @router.get("", response_model=list[Schedule], responses=error_responses(404, 422))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import re
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -23,7 +24,7 @@ from api.app import create_app
 from api.backstage.backstage_session import SESSION_COOKIE, STATE_COOKIE
 from models.command_table import COMMANDS
 from signing import Signer
-from tests.harness import Stack, User, World, stack_settings, world_in
+from tests.harness import Stack, User, World, eventually, stack_settings, world_in
 from tests.integration.backstage_helpers import browser, consent, csrf, sign_in
 from tests.integration.test_alert_intake import make_integration, team_admin
 from tests.integration.test_backstage import make_playbook, start_incident
@@ -186,6 +187,33 @@ async def with_webhook(world: World, user: User, ids: dict[str, str], *, deliver
             ids["event_id"] = receiver.deliveries[0].webhook_id
 
 
+def schedule_form(visit: Visit, marker: str) -> dict[str, str]:
+    """A schedule as the backstage's editor takes it (YAML), named after `marker` and unique."""
+    name = f"{marker}-oncall-{uuid.uuid4().hex[:6]}"
+    return {
+        "spec": f"name: {name}\ntime_zone: UTC\nrotations:\n  - members: [{visit.world.alice.username}]\n"
+        "    shift: 1w\n    handoff: 'Mon 09:00'\n    start: '2026-12-07'\n"
+    }
+
+
+async def schedules_record(visit: Visit, answer: httpx.Response | None) -> str:
+    """The team's schedules by name; after the accepted form, once the new one is listed
+    (the list is read from visibility, a moment behind)."""
+
+    async def names() -> str:
+        listed: Any = await visit.record(f"/api/v1/schedules?team_id={visit.world.team_id}")
+        return repr(sorted(s["name"] for s in listed))
+
+    if answer is None:
+        return await names()
+    return await eventually(names, lambda shown: "Legit" in shown, what="the new schedule listed")
+
+
+async def schedule_record(visit: Visit, _: httpx.Response | None) -> str:
+    record = await visit.record(f"/api/v1/schedules/{visit.ids['schedule_id']}")
+    return repr((record.get("name"), record.get("rotations"), record.get("error")))
+
+
 # A form of each route that would be applied with the session's own token.
 TARGETS: dict[str, Target] = {
     **webhook_targets("playbooks", team_admin=False),
@@ -211,6 +239,11 @@ TARGETS: dict[str, Target] = {
     "/backstage/integrations/{integration_id}/delete": Target(
         lambda v, m: {"confirmed": "1"}, integration_record, team_admin=True
     ),
+    "/backstage/teams/{team_id}/schedules": Target(schedule_form, schedules_record, team_admin=True),
+    "/backstage/schedules/{schedule_id}/edit": Target(schedule_form, schedule_record, team_admin=True),
+    "/backstage/schedules/{schedule_id}/delete": Target(
+        lambda v, m: {"confirmed": "1"}, schedule_record, team_admin=True
+    ),
 }
 
 
@@ -228,6 +261,12 @@ async def test_every_backstage_post_refuses_a_missing_forged_or_foreign_csrf_tok
     user = team_admin(world) if target.team_admin else world.alice
     if "integration_id" in names:
         ids["integration_id"] = (await make_integration(world, user, "generic"))["id"]
+    if "schedule_id" in names:
+        rotation = {"members": [world.alice.id], "shift": "1w", "handoff": "Mon 09:00", "start": "2026-12-07"}
+        spec = {"team_id": world.team_id, "name": f"kept-{uuid.uuid4().hex[:6]}", "rotations": [rotation]}
+        made_schedule = await world.api(user).post("/api/v1/schedules", json=spec)
+        assert made_schedule.status_code == 201, made_schedule.text
+        ids["schedule_id"] = made_schedule.json()["id"]
     if "owner_id" in names:
         playbooks = route.startswith("/backstage/playbooks/")
         if playbooks:

@@ -116,6 +116,40 @@ async def test_schedules_through_rest_with_access(world: World) -> None:
     await eventually(lambda: listed(world, world.alice), lambda ids: sid not in ids, what="the schedule to go")
 
 
+async def test_a_repeated_creation_makes_one_schedule(world: World) -> None:
+    """A client's retry (the same Idempotency-Key) and a double click on the backstage's form
+    (the same request key) each make one schedule; another caller's same key is their own."""
+    tess = team_admin(world)
+    async with world.api(tess) as api:
+        headers = {"Idempotency-Key": "make-primary"}
+        first = await api.post("/api/v1/schedules", json=body(world, name="retried"), headers=headers)
+        again = await api.post("/api/v1/schedules", json=body(world, name="retried"), headers=headers)
+    assert first.status_code == 201, first.text
+    assert again.status_code == 201, again.text
+    assert again.json()["id"] == first.json()["id"]
+    async with world.api(world.admin) as api:
+        theirs = await api.post("/api/v1/schedules", json=body(world, name="theirs"), headers=headers)
+    assert theirs.status_code == 201, theirs.text
+    assert theirs.json()["id"] != first.json()["id"]
+    page = await sign_in(world, tess)
+    shown = await page.get(f"/backstage/teams/{world.team_id}/schedules")
+    key = re.search(r'name="request_key" value="([^"]+)"', shown.text)
+    assert key is not None
+    spec = f"name: clicked\ntime_zone: UTC\nrotations:\n  - members: [{world.bob.username}]\n    shift: 1d\n"
+    spec += "    handoff: '09:00'\n    start: '2026-12-07'\n"
+    form = {"csrf_token": csrf(shown), "request_key": key[1], "spec": spec}
+    for _ in range(2):
+        assert (await page.post(f"/backstage/teams/{world.team_id}/schedules", data=form)).status_code == 303
+
+    async def names() -> list[str]:
+        async with world.api(tess) as api:
+            return [s["name"] for s in (await api.get("/api/v1/schedules", params={"team_id": world.team_id})).json()]
+
+    shown_names = await eventually(names, lambda n: {"retried", "theirs", "clicked"} <= set(n), what="all listed")
+    assert sorted(shown_names).count("retried") == 1
+    assert shown_names.count("clicked") == 1
+
+
 async def test_invalid_schedules_are_refused_with_their_fields(world: World) -> None:
     tess = team_admin(world)
     api = world.api(tess)
