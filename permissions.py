@@ -29,6 +29,9 @@ SYSTEM_ADMIN_ROLE = "system_admin"
 # Mattermost's permissions to notify a whole channel, and a group, with a mention.
 USE_CHANNEL_MENTIONS = "use_channel_mentions"
 USE_GROUP_MENTIONS = "use_group_mentions"
+# Mattermost's permission of team admins: they manage the team's integrations, webhooks,
+# on-call schedules and settings (its severity levels).
+MANAGE_TEAM = "manage_team"
 
 
 def is_system_admin(roles: str) -> bool:
@@ -38,6 +41,11 @@ def is_system_admin(roles: str) -> bool:
 
 def can_see_team(actor: Actor, *, is_team_member: bool) -> bool:
     return actor.is_system_admin or is_team_member
+
+
+def can_manage_team(actor: Actor, *, is_team_member: bool, team_permissions: Collection[str]) -> bool:
+    """Change what a team's admins decide: its integrations, webhooks, schedules and settings."""
+    return actor.is_system_admin or (is_team_member and MANAGE_TEAM in team_permissions)
 
 
 def can_use_playbook(actor: Actor, *, is_team_member: bool, member_ids: Collection[str]) -> bool:

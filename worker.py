@@ -48,6 +48,7 @@ from workflows.playbook_workflow import PlaybookWorkflow
 from workflows.schedule_workflow import ScheduleWorkflow
 from workflows.signed_out_sessions_workflow import SignedOutSessionsWorkflow
 from workflows.stats_workflow import IncidentStatsWorkflow
+from workflows.team_settings_workflow import TeamSettingsWorkflow
 from workflows.webhook_subscriptions_workflow import WebhookSubscriptionsWorkflow
 
 log = logging.getLogger("worker")
@@ -62,6 +63,7 @@ WORKFLOWS = [
     WebhookSubscriptionsWorkflow,
     IncidentWebhooksWorkflow,
     ScheduleWorkflow,
+    TeamSettingsWorkflow,
 ]
 
 

@@ -11,7 +11,14 @@ from temporalio.client import Client
 from api import backstage, openapi_doc
 from api import http_errors as errors
 from api.request_guard import RequestGuard
-from api.rest import command_routes, integration_routes, schedule_routes, webhook_routes
+from api.rest import (
+    command_routes,
+    integration_routes,
+    me_routes,
+    schedule_routes,
+    severity_routes,
+    webhook_routes,
+)
 from api.rest import health_routes as health
 from api.rest import incident_routes as incidents
 from api.rest import playbook_routes as playbooks
@@ -75,12 +82,14 @@ def create_app(settings: Settings, *, temporal: Client | None = None) -> FastAPI
     app.include_router(playbooks.router)
     app.include_router(incidents.router)
     app.include_router(command_routes.router)
+    app.include_router(me_routes.router)
     app.include_router(stats.router)
     app.include_router(integration_routes.router)
     app.include_router(integration_routes.hooks)
     app.include_router(webhook_routes.playbook_router)
     app.include_router(webhook_routes.team_router)
     app.include_router(schedule_routes.router)
+    app.include_router(severity_routes.router)
     backstage.install(app)
     openapi_doc.install(app)
     return app

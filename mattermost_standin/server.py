@@ -218,6 +218,12 @@ class StandIn:
         users.get_user(self._store.state, user_id)["delete_at"] = self._store.now_ms()
         self._changed()
 
+    def set_time_zone(self, user_id: str, zone: str) -> None:
+        """What a user does in *Settings > Display > Timezone* with the automatic zone turned off."""
+        user = users.get_user(self._store.state, user_id)
+        user["timezone"] = {"automaticTimezone": "", "manualTimezone": zone, "useAutomaticTimezone": "false"}
+        self._changed()
+
     def create_access_token(self, user_id: str, description: str = "") -> str:
         """A personal access token (bots included); returns the token to send as ``Bearer``."""
         token = users.create_access_token(self._store, user_id, description)

@@ -40,6 +40,7 @@ from models.incident_commands import (
     EndIncident,
     IncidentCommand,
     InviteMembers,
+    ItemDueFields,
     ItemEditFields,
     ItemFields,
     ItemMove,
@@ -53,8 +54,11 @@ from models.incident_commands import (
     RemoveItem,
     RestartIncident,
     RunItemCommand,
+    SetItemDue,
     SetItemState,
     SetReminder,
+    SetSeverity,
+    SeverityFields,
     SnoozeFields,
     SnoozeReminder,
     StageMove,
@@ -105,7 +109,7 @@ class Slash:
     preset: Mapping[str, Any] = field(default_factory=dict)
     confirm: Confirm | None = None
     # Without arguments: show something instead (`commander`), or open the command's dialog.
-    when_empty: Literal["dialog", "show_commander"] | None = None
+    when_empty: Literal["dialog", "show_commander", "show_severity"] | None = None
 
     @property
     def name(self) -> str:
@@ -139,6 +143,8 @@ class CommandSpec:
     runs_item_command: bool = False
     # The rule's name in `Incident`, when it is not the command's.
     rule_name: str = ""
+    # The command carries the team's severity levels (`levels`), which the service reads.
+    severity_levels: bool = False
 
     @property
     def rule(self) -> str:
@@ -198,6 +204,16 @@ COMMANDS: tuple[CommandSpec, ...] = (
         Slash("assign <stage> <item> <assignee:@user|@none>", "Assign an item (@none unassigns)",
               hint="Name the stage, the item and the person.", where="assign items"),
         refs={"assignee": Ref("user", "assignee_id", optional=True)},
+    ),
+    CommandSpec(
+        "set_item_due",
+        SetItemDue,
+        Rest("PUT", ITEMS + "/{item}/due", "Give an item a due time (`30m` from now, `14:30` in your Mattermost "
+             "time zone, else UTC), or clear it (`none`). When it passes with the item still open, the item is "
+             "flagged overdue and its assignee (else the commander) gets a direct message, once.",
+             body=ItemDueFields, tag="checklists"),
+        Slash("due <stage> <item> <due:30m|14:30|none>", "Set when an item is due: in 30m, at 14:30, or none",
+              hint="Name the stage, the item and when it is due.", where="set due times", example="due 1 2 30m"),
     ),
     CommandSpec(
         "edit_item",
@@ -291,6 +307,17 @@ COMMANDS: tuple[CommandSpec, ...] = (
              body=NoteFields),
         Slash("note <text...>", "Add a note to the timeline", hint="Write the note.", where="add notes",
               example="note Rolled back deploy 4412"),
+    ),
+    CommandSpec(
+        "set_severity",
+        SetSeverity,
+        Rest("POST", "/{incident_id}/severity", "Set the incident's severity: a level of the team by its number "
+             "(`2`), `sev2` or its name, in any case. Also after the incident ended, to correct it.",
+             body=SeverityFields),
+        Slash("severity [<severity...>]", "Set the severity (a level's number or name); without one, show it",
+              hint="Give a level's number or name, e.g. `severity 2` or `severity sev2`.",
+              where="change the severity", example="severity sev2", when_empty="show_severity"),
+        severity_levels=True,
     ),
     CommandSpec(
         "page",

@@ -80,6 +80,9 @@ class Actor(Model):
     # their mentions there. False when unknown.
     can_mention_channel: bool = False
     can_mention_groups: bool = False
+    # The IANA time zone the actor set in Mattermost (empty: none known); a time of day they
+    # type (`/incident due 1 2 14:30`) is read in it, else in UTC.
+    time_zone: str = Field(default="", max_length=64)
 
     @property
     def mention(self) -> str:

@@ -118,6 +118,15 @@ class PageEditEffect(Model):
     page_ids: list[str]
 
 
+class DirectMessageEffect(Model):
+    """Tell one person something in a direct message from the bot (overdue items, `Incident.nudge_overdue_items`),
+    rendered when queued; posted once by its dedupe key."""
+
+    kind: Literal["direct_message"] = "direct_message"
+    user_id: str
+    message: str
+
+
 class StatsEffect(Model):
     """Report the incident's latest facts to its team's statistics workflow."""
 
@@ -134,7 +143,8 @@ Effect = Annotated[
     | ClearButtonsEffect
     | WebhookEffect
     | PageEffect
-    | PageEditEffect,
+    | PageEditEffect
+    | DirectMessageEffect,
     Field(discriminator="kind"),
 ]
 
@@ -164,7 +174,7 @@ def lane_of(effect: Effect, incident_channel_id: str | None) -> str:
         return f"{OTHER_CHANNEL_LANE}{effect.channel_id}"
     if isinstance(effect, InviteEffect | ChecklistEffect | ClearButtonsEffect):
         return INCIDENT_CHANNEL_LANE
-    if isinstance(effect, PageEffect | PageEditEffect):
+    if isinstance(effect, PageEffect | PageEditEffect | DirectMessageEffect):
         # Direct messages: a page never waits for the incident channel, and its edits follow it.
         return PAGING_LANE
     return effect.kind

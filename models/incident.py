@@ -15,10 +15,12 @@ from typing import Any
 from pydantic import Field, model_validator
 
 from models.common import Actor, MattermostId, Model, Trimmed, UserFact
+from models.due_dates import ItemDue
 from models.effects import PendingEffect
 from models.incident_alerts import AlertSource
 from models.paging import Escalation, Page, PagingTally
 from models.playbook import Playbook
+from models.severity import Severity, SeverityLevel, SeverityText
 
 NAME_MAX = 64
 DESCRIPTION_MAX = 1024
@@ -103,6 +105,11 @@ class EventType(StrEnum):
     PAGE_UNREACHABLE = "page_unreachable"
     ESCALATED = "escalated"
     ESCALATION_EXHAUSTED = "escalation_exhausted"
+    # An item's due time was set, changed or cleared; an open item's due time passed (its person told).
+    ITEM_DUE_CHANGED = "item_due_changed"
+    ITEM_OVERDUE = "item_overdue"
+    # The incident's severity was set or changed (`models.severity`).
+    SEVERITY_CHANGED = "severity_changed"
 
 
 # What happens to the checklist's items: their state, owner, title, place, presence.
@@ -114,6 +121,8 @@ ITEM_EVENTS = frozenset(
         EventType.ITEM_RENAMED,
         EventType.ITEM_MOVED,
         EventType.ITEM_REMOVED,
+        EventType.ITEM_DUE_CHANGED,
+        EventType.ITEM_OVERDUE,
     }
 )
 
@@ -129,6 +138,15 @@ class ChecklistItem(Model):
     state_changed_by: str | None = None
     assignee_id: str | None = None
     command_last_run: datetime | None = None
+    # When the item is due (`models.due_dates`; None: it is not). The playbook's `due` waits in
+    # `due_rule` until its anchor happens (the start, its stage's first entry), then sets `due_at`.
+    due_at: datetime | None = None
+    due_rule: ItemDue | None = None
+    # The due time the item was found overdue at, its person told: once per item and due time.
+    overdue_for: datetime | None = None
+    # Found overdue for its due time and still open: what the checklist post, `/incident info`,
+    # the REST record and the backstage flag (`workflows.incident_due_dates.mark_overdue`).
+    overdue: bool = False
 
 
 class Stage(Model):
@@ -307,6 +325,8 @@ class IncidentState(Model):
     # The pages' figures the statistics report, exact beyond the pages kept (a state from before
     # this was kept tallies the pages it has: `_tally_old_pages`).
     paging_tally: PagingTally = Field(default_factory=PagingTally)
+    # The team's severity level and its name when set (None: none was given; `models.severity`).
+    severity: Severity | None = None
 
     @model_validator(mode="after")
     def _tally_old_pages(self) -> IncidentState:
@@ -353,6 +373,11 @@ class IncidentCreate(IncidentFields):
     team_id: MattermostId
     playbook_id: str | None = Field(default=None, max_length=64)
     commander_id: MattermostId | None = None
+    severity: SeverityText | None = Field(
+        default=None,
+        description="A severity level of the team: its number (1 is the most severe), `sev<n>` or its name; "
+        "without one, the playbook's `default_severity`",
+    )
 
 
 class IncidentStart(IncidentFields):
@@ -378,6 +403,11 @@ class IncidentStart(IncidentFields):
     fingerprint: str = ""
     # Set when an integration opens the incident for an alert group (the reporter is then its bot).
     source: AlertSource | None = None
+    # The severity asked for (what the person typed; the level the alert route or label named),
+    # and the team's levels it is read against (facts the service reads when a severity may be set:
+    # asked for, or the playbook's default).
+    severity: str | None = Field(default=None, max_length=64)
+    severity_levels: list[SeverityLevel] = Field(default_factory=list, max_length=10)
     # Set when continuing (continue-as-new, or a restart after the incident ended).
     resume: IncidentState | None = None
 

@@ -28,10 +28,12 @@ from models.common import (
     Trimmed,
     UserFact,
 )
+from models.due_dates import DueWords
 from models.incident import NOTE_MAX, STATUS_MESSAGE_MAX, ItemState, UpdateStatus
 from models.incident_views import IncidentView
 from models.paging import REASON_MAX, ScheduleFact
 from models.playbook import DESCRIPTION_MAX, ITEM_TITLE_MAX, SlashCommandText
+from models.severity import SEVERITY_LEVELS_MAX, SeverityLevel, SeverityText
 
 Position = Field(ge=0, le=10_000)
 SNOOZE_MAX_SECONDS = 7 * 86400
@@ -121,6 +123,10 @@ class SnoozeFields(Model):
     seconds: int = Field(gt=0, le=SNOOZE_MAX_SECONDS)
 
 
+class SeverityFields(Model):
+    severity: SeverityText
+
+
 # People and channels are named by id in these bodies; the service resolves them to the
 # facts the commands carry (`UserFact`, `ChannelFact`; see `models.command_table.Ref`).
 
@@ -139,6 +145,13 @@ class AnnounceBody(Model):
 
 class AssigneeBody(Model):
     assignee_id: MattermostId | None = Field(description="null unassigns")
+
+
+class ItemDueFields(Model):
+    due: DueWords | None = Field(
+        description="A duration from now (`30m`, `2h`, `1d`), a time of day (`14:30`: the next one, in your "
+        "Mattermost time zone, else UTC), or `none` (null too) to clear it"
+    )
 
 
 # ---------------------------------------------------------------------------- commands
@@ -178,6 +191,11 @@ class EditItem(ItemRef, ItemEditFields):
     pass
 
 
+class SetItemDue(ItemRef, ItemDueFields):
+    """Give an item a due time, change it, or clear it; read at the moment the incident takes it
+    (`30m` from then; `14:30` in the actor's time zone, `Actor.time_zone`, else UTC)."""
+
+
 class RemoveItem(ItemRef):
     pass
 
@@ -212,6 +230,12 @@ class SetReminder(IncidentCommand, ReminderFields):
 
 class SnoozeReminder(IncidentCommand, SnoozeFields):
     pass
+
+
+class SetSeverity(IncidentCommand, SeverityFields):
+    # The team's levels when the command was sent, which `severity` is read against (facts the
+    # service reads from the team's settings; see `CommandSpec.severity_levels`).
+    levels: list[SeverityLevel] = Field(default_factory=list, max_length=SEVERITY_LEVELS_MAX)
 
 
 class Announce(IncidentCommand):

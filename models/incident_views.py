@@ -6,15 +6,16 @@ All are computed from `IncidentState` at a given moment by pure functions.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
 
 from models.common import Model
-from models.incident import IncidentState, IncidentStatus, Period, Stage, StatusUpdate, TimelineEvent
+from models.incident import IncidentState, IncidentStatus, ItemState, Period, Stage, StatusUpdate, TimelineEvent
 from models.incident_alerts import AlertSourceView
 from models.paging import PAGES_IN_VIEW, Escalation, Page
+from models.severity import Severity
 from models.stats import FactsSource, FactsStatus, IncidentFacts
 
 
@@ -50,6 +51,8 @@ class IncidentView(Model):
     # The newest pages (`PAGES_IN_VIEW`; the timeline has every one) and the escalation's position.
     pages: list[Page] = Field(default_factory=list)
     escalation: Escalation | None = None
+    # The team's severity level, named as when it was set (None: none given).
+    severity: Severity | None = None
 
 
 class IncidentRecord(IncidentView):
@@ -78,6 +81,7 @@ class IncidentSummary(Model):
     active_stage: int
     active_stage_title: str
     member_count: int = 0
+    severity: Severity | None = None
 
     def elapsed_seconds(self, now: datetime) -> int:
         """The incident's duration: until its end, or until `now` while it is ongoing."""
@@ -143,6 +147,62 @@ def to_view(state: IncidentState, now: datetime) -> IncidentView:
     )
 
 
+class OpenItem(Model):
+    """An open item assigned to someone, as `/incident todo`, `GET /api/v1/me/todo` and the
+    backstage's *My open items* list it. Positions are 0-based."""
+
+    incident_id: str
+    incident_name: str
+    team_id: str
+    team_name: str
+    channel_id: str | None
+    channel_name: str | None
+    stage: int
+    stage_title: str
+    item: int
+    item_id: str
+    title: str
+    state: ItemState
+    due_at: datetime | None
+    overdue: bool
+
+
+def open_items_of(state: IncidentState, user_id: str) -> list[OpenItem]:
+    """The open items assigned to `user_id` in the incident, while it is ongoing."""
+    if state.status != IncidentStatus.ONGOING:
+        return []
+    return [
+        OpenItem(
+            incident_id=state.id,
+            incident_name=state.name,
+            team_id=state.team_id,
+            team_name=state.team_name,
+            channel_id=state.channel_id,
+            channel_name=state.channel_name,
+            stage=stage_index,
+            stage_title=stage.title,
+            item=item_index,
+            item_id=item.id,
+            title=item.title,
+            state=item.state,
+            due_at=item.due_at,
+            overdue=item.overdue,
+        )
+        for stage_index, stage in enumerate(state.checklists)
+        for item_index, item in enumerate(stage.items)
+        if item.assignee_id == user_id and item.state != ItemState.DONE
+    ]
+
+
+_NEVER = datetime.max.replace(tzinfo=UTC)
+
+
+def todo_order(item: OpenItem) -> tuple[int, datetime, str, str, int, int]:
+    """Overdue first, then those with a due time, soonest first, then the rest; by incident and place after."""
+    rank = 0 if item.overdue else 1 if item.due_at is not None else 2
+    return (rank, item.due_at or _NEVER, item.incident_name.casefold(), item.incident_id, item.stage, item.item)
+
+
 def stats_facts(state: IncidentState) -> IncidentFacts:
     """What the incident reports to its team's statistics."""
     ended = state.status == IncidentStatus.ENDED
@@ -168,6 +228,7 @@ def stats_facts(state: IncidentState) -> IncidentFacts:
         time_to_acknowledge_seconds=time_to_acknowledge(state),
         pages_by_user=dict(state.paging_tally.received),
         acknowledged_by_user=dict(state.paging_tally.acknowledged),
+        severity=state.severity.level if state.severity else None,
     )
 
 

@@ -20,6 +20,7 @@ from pydantic import Field, field_validator
 
 from models.alerts import validate_match
 from models.common import Actor, MattermostId, Model, Trimmed
+from models.severity import SeverityLevel
 
 NAME_MAX = 64
 MAX_ROUTES = 50
@@ -44,7 +45,12 @@ class IntegrationRoute(Model):
 
     match: Annotated[dict[Trimmed, str], Field(min_length=1, max_length=MAX_MATCHERS)]
     playbook_id: str | None = Field(default=None, description="The playbook this route's incidents run")
-    severity: Trimmed | None = Field(default=None, max_length=32)
+    severity: Trimmed | None = Field(
+        default=None,
+        max_length=32,
+        description="The severity level of the team this route's incidents start with (its number, `sev<n>` or "
+        "its name); without one, the alert's own `severity` label when it names a level, else the playbook's default",
+    )
     commander_id: MattermostId | None = None
     auto_end_after_minutes: int | None = Field(default=None, ge=1, le=AUTO_END_MAX_MINUTES)
 
@@ -144,6 +150,8 @@ class IntegrationCommand(Model):
     playbooks: dict[str, str] = Field(default_factory=dict)
     # The commanders the routes name who are members of the team and not bots.
     commanders: list[MattermostId] = Field(default_factory=list)
+    # The team's severity levels, when a route names one.
+    severity_levels: list[SeverityLevel] = Field(default_factory=list, max_length=10)
 
 
 class OpenIntegration(IntegrationCommand):

@@ -14,8 +14,10 @@ from typing import Annotated
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator
 
 from models.common import Actor, MattermostId, Model, ReminderSeconds, Trimmed, UserFact
+from models.due_dates import ItemDue
 from models.paging import EscalationPolicy
 from models.playbook_automation import MAX_RULES, RuleSpec, stage_problems
+from models.severity import SEVERITY_LEVELS_MAX
 
 TITLE_MAX = 64
 DESCRIPTION_MAX = 4096
@@ -44,6 +46,8 @@ class ChecklistItemSpec(Model):
     title: Trimmed = Field(min_length=1, max_length=ITEM_TITLE_MAX)
     description: str = Field(default="", max_length=DESCRIPTION_MAX)
     command: SlashCommandText = ""
+    # When an incident's item is due (`models.due_dates`): none by default.
+    due: ItemDue | None = None
 
 
 class StageSpec(Model):
@@ -75,6 +79,14 @@ class PlaybookSpec(Model):
     rules: list[RuleSpec] = Field(default_factory=list, max_length=MAX_RULES)
     # Whom an incident of the playbook pages, tier after tier, until someone acknowledges (models/paging.py).
     escalation: EscalationPolicy | None = None
+    # The severity level its incidents start with when their starter gives none (models/severity.py).
+    default_severity: int | None = Field(
+        default=None,
+        ge=1,
+        le=SEVERITY_LEVELS_MAX,
+        description="The team's severity level (1 is the most severe) an incident starts with when its starter "
+        "gives none",
+    )
 
     @field_validator("member_ids", "invited_user_ids", "broadcast_channel_ids")
     @classmethod
@@ -223,6 +235,9 @@ def describe_changes(before: PlaybookSpec, after: PlaybookSpec) -> list[str]:
     if before.escalation != after.escalation:
         tiers = len(after.escalation.tiers) if after.escalation else 0
         changes.append(f"escalation: {tiers} tier(s)" if tiers else "escalation removed")
+    if before.default_severity != after.default_severity:
+        level = after.default_severity
+        changes.append(f"default severity: level {level}" if level else "default severity removed")
     return changes or ["no changes"]
 
 
@@ -253,6 +268,8 @@ class PlaybookFacts(Model):
     schedules: dict[str, str] = Field(default_factory=dict)
     bot_username: str = "incident-bot"
     reminder_min_seconds: int = 60
+    # How many severity levels the playbook's team has (0: not known, nothing checked).
+    severity_level_count: int = 0
 
 
 class PlaybookCommand(Model):

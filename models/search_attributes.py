@@ -25,6 +25,12 @@ INCIDENT_PUBLIC = SearchAttributeKey.for_bool("IncidentPublic")
 # Set on the runs a restart begins: only restarted incidents have more than one run that
 # lists count, so list totals correct for those alone (service/incident_lists.py `newest_incidents`).
 INCIDENT_RESTARTED = SearchAttributeKey.for_bool("IncidentRestarted")
+# Who has open items assigned in an ongoing incident (`/incident todo` finds their incidents with
+# it, then reads only those); unset while there are none, and once the incident ends.
+INCIDENT_OPEN_ASSIGNEES = SearchAttributeKey.for_keyword_list("IncidentOpenAssignees")
+
+# The incident's severity level (1 is the most severe; unset: none given): lists filter and sort by it.
+INCIDENT_SEVERITY = SearchAttributeKey.for_int("IncidentSeverity")
 
 PLAYBOOK_TEAM_ID = SearchAttributeKey.for_keyword("PlaybookTeamId")
 PLAYBOOK_MEMBER_IDS = SearchAttributeKey.for_keyword_list("PlaybookMemberIds")
@@ -47,11 +53,13 @@ ALL: tuple[SearchAttributeKey[Any], ...] = (
     INCIDENT_NAME,
     INCIDENT_PUBLIC,
     INCIDENT_RESTARTED,
+    INCIDENT_OPEN_ASSIGNEES,
     PLAYBOOK_TEAM_ID,
     PLAYBOOK_MEMBER_IDS,
     PLAYBOOK_TITLE,
     INTEGRATION_TEAM_ID,
     SCHEDULE_TEAM_ID,
+    INCIDENT_SEVERITY,
 )
 
 

@@ -23,6 +23,7 @@ from pydantic import Field, model_validator
 
 from models.common import Model
 from models.integration import IntegrationKind
+from models.severity import NO_SEVERITY
 
 
 class FactsStatus(StrEnum):
@@ -60,6 +61,8 @@ class IncidentFacts(Model):
     # Per person messaged: how many pages reached them; and how many pages each acknowledged.
     pages_by_user: dict[str, int] = Field(default_factory=dict)
     acknowledged_by_user: dict[str, int] = Field(default_factory=dict)
+    # The team's severity level (1 is the most severe); None: none given (and reports made before severity).
+    severity: int | None = None
 
 
 def stats_month(started_at: datetime) -> str:
@@ -104,19 +107,21 @@ class StatsShardStart(Model):
     # incident id -> [playbook index | -1, start (epoch ms), end (epoch ms) | None, ttr (s) | None,
     #                 time to first update (s) | None, [participant indexes], public (0/1),
     #                 source index | -1, first alert to channel (s) | None,
-    #                 time to acknowledge (s) | None, [[user index, pages received, pages acknowledged]]]
+    #                 time to acknowledge (s) | None, [[user index, pages received, pages acknowledged]],
+    #                 severity level | None]
     records: dict[str, list[object]] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _complete_old_records(self) -> StatsShardStart:
         """Records written before sources were recorded have their first seven fields, those
-        written before paging was recorded their first nine: they read as started by people,
-        and as paging nobody (a shard's state is loaded again on every replay and
-        continue-as-new, so every record the query reads has all eleven)."""
+        written before paging was recorded their first nine, those written before severity their
+        first eleven: they read as started by people, as paging nobody and as without severity (a
+        shard's state is loaded again on every replay and continue-as-new, so every record the
+        query reads has all twelve)."""
         for record in self.records.values():
             if len(record) < RECORD_FIELDS:
-                # Fields 7 to 10's neutral values (a fresh list each: records are changed in place).
-                record.extend([-1, None, None, []][len(record) - RECORD_FIELDS :])
+                # Fields 7 to 11's neutral values (a fresh list each: records are changed in place).
+                record.extend([-1, None, None, [], None][len(record) - RECORD_FIELDS :])
         return self
 
 
@@ -136,6 +141,8 @@ class StatsWindow(Model):
     since: datetime | None = None
     until: datetime | None = None
     playbook_id: str | None = None
+    # Only incidents of this severity level (0: those without a severity).
+    severity: int | None = None
     # Count only incidents this user may see (public ones, and private ones they are in);
     # None counts everything (system admins).
     viewer_id: str | None = None
@@ -157,6 +164,24 @@ class SourceTally(Model):
 def add_tally(tallies: dict[str, SourceTally], integration_id: str, tally: SourceTally) -> None:
     known = tallies.get(integration_id)
     tallies[integration_id] = known.plus(tally) if known else tally
+
+
+class SeveritySlice(Model):
+    """The window's incidents of one severity level: how many, how many still ongoing, and the
+    times the breakdown's medians and p90s need."""
+
+    count: int = 0
+    ongoing: int = 0
+    resolved: list[int] = Field(default_factory=list)  # time to resolution (s) of the ended ones
+    acknowledged: list[int] = Field(default_factory=list)  # time to acknowledge (s)
+
+    def plus(self, other: SeveritySlice) -> SeveritySlice:
+        return SeveritySlice(
+            count=self.count + other.count,
+            ongoing=self.ongoing + other.ongoing,
+            resolved=self.resolved + other.resolved,
+            acknowledged=self.acknowledged + other.acknowledged,
+        )
 
 
 class StatsSlice(Model):
@@ -182,6 +207,8 @@ class StatsSlice(Model):
     # Per person: the pages that reached them, and the pages they acknowledged.
     pages_received: dict[str, int] = Field(default_factory=dict)
     pages_acknowledged: dict[str, int] = Field(default_factory=dict)
+    # Severity level (NO_SEVERITY: none) -> its incidents.
+    by_severity: dict[int, SeveritySlice] = Field(default_factory=dict)
 
     @property
     def total(self) -> int:
@@ -213,6 +240,9 @@ class StatsSlice(Model):
         by_integration = dict(self.by_integration)
         for integration_id, tally in other.by_integration.items():
             add_tally(by_integration, integration_id, tally)
+        by_severity = dict(self.by_severity)
+        for level, part in other.by_severity.items():
+            by_severity[level] = by_severity[level].plus(part) if level in by_severity else part
         return StatsSlice(
             started_per_day=started,
             resolved_by_day=resolved,
@@ -224,6 +254,7 @@ class StatsSlice(Model):
             time_to_acknowledge=self.time_to_acknowledge + other.time_to_acknowledge,
             pages_received=_added(self.pages_received, other.pages_received),
             pages_acknowledged=_added(self.pages_acknowledged, other.pages_acknowledged),
+            by_severity=by_severity,
         )
 
 
@@ -272,6 +303,29 @@ class AcknowledgeStats(Model):
     max: int | None = Field(description="Seconds")
 
 
+class SeverityResolution(Model):
+    count: int = Field(description="Ended incidents")
+    mean: float | None = Field(description="Seconds")
+    median: float | None = Field(description="Seconds; the mean of the two middle values for an even count")
+    p90: float | None = Field(description="Seconds; nearest rank")
+
+
+class SeverityAcknowledge(Model):
+    count: int = Field(description="Incidents in which someone acknowledged a page")
+    median: float | None = Field(description="Seconds; the mean of the two middle values for an even count")
+
+
+class SeverityStats(Model):
+    level: int | None = Field(description="The severity level (1 is the most severe); null: incidents without one")
+    name: str | None = Field(description="The level's name as the team names it now (null: none, or a level the "
+                             "team no longer has)")  # fmt: skip
+    count: int = Field(description="Incidents of this severity that started in the window")
+    ongoing: int
+    ended: int
+    time_to_resolution_seconds: SeverityResolution
+    time_to_acknowledge_seconds: SeverityAcknowledge
+
+
 class PersonPages(Model):
     user_id: str
     pages: int = Field(description="Pages whose direct message reached them (a schedule's page: each person on call)")
@@ -283,6 +337,9 @@ class IncidentStats(Model):
     since: datetime | None
     until: datetime | None
     playbook_id: str | None
+    severity: int | None = Field(
+        default=None, description="The severity level asked for (0: incidents without one); null: every incident"
+    )
     total: int
     ongoing: int
     ended: int
@@ -303,6 +360,11 @@ class IncidentStats(Model):
     pages_per_person: list[PersonPages] = Field(
         description="The people paged in the window's incidents: pages that reached each and how many they "
         "acknowledged, the most paged first (then the most acknowledged, then by user id)"
+    )
+    by_severity: list[SeverityStats] = Field(
+        default_factory=list,
+        description="The window's incidents by severity level, the most severe first, those without one last "
+        "(levels without incidents are left out)",
     )
 
 
@@ -326,7 +388,35 @@ def percentile(values: list[int], share: float) -> float | None:
     return float(ordered[rank - 1])
 
 
-def compute(team_id: str, window: StatsWindow, data: StatsSlice, now: datetime) -> IncidentStats:
+def severity_breakdown(data: StatsSlice, level_names: dict[int, str]) -> list[SeverityStats]:
+    """Per severity level (named as the team names it now), the most severe first, none last."""
+    rows = []
+    for level in sorted(data.by_severity, key=lambda n: (n == NO_SEVERITY, n)):
+        part = data.by_severity[level]
+        resolved, acked = part.resolved, part.acknowledged
+        rows.append(
+            SeverityStats(
+                level=level or None,
+                name=level_names.get(level) if level else None,
+                count=part.count,
+                ongoing=part.ongoing,
+                ended=len(resolved),
+                time_to_resolution_seconds=SeverityResolution(
+                    count=len(resolved),
+                    mean=sum(resolved) / len(resolved) if resolved else None,
+                    median=median(resolved),
+                    p90=percentile(resolved, 0.9),
+                ),
+                time_to_acknowledge_seconds=SeverityAcknowledge(count=len(acked), median=median(acked)),
+            )
+        )
+    return rows
+
+
+def compute(
+    team_id: str, window: StatsWindow, data: StatsSlice, now: datetime, level_names: dict[int, str] | None = None
+) -> IncidentStats:
+    """The numbers of a window; `level_names` names the severity levels (the team's, as they are now)."""
     ttr = data.resolved
     now_ms = now.timestamp() * 1000
     integrations = sorted(
@@ -360,6 +450,7 @@ def compute(team_id: str, window: StatsWindow, data: StatsSlice, now: datetime) 
         since=window.since,
         until=window.until,
         playbook_id=window.playbook_id,
+        severity=window.severity,
         total=data.total,
         ongoing=len(data.ongoing_started),
         ended=len(ttr),
@@ -397,6 +488,7 @@ def compute(team_id: str, window: StatsWindow, data: StatsSlice, now: datetime) 
             max=max(to_ack) if to_ack else None,
         ),
         pages_per_person=people,
+        by_severity=severity_breakdown(data, level_names or {}),
     )
 
 
@@ -449,6 +541,7 @@ def record_facts(shard: StatsShardStart, facts: IncidentFacts) -> None:
             ]
             for user_id in dict.fromkeys([*facts.pages_by_user, *facts.acknowledged_by_user])
         ],
+        facts.severity,
     ]
 
 
@@ -459,9 +552,10 @@ def epoch_ms(moment: datetime) -> int:
 DAY_MS = 86_400_000
 # One record of `StatsShardStart.records`, as `record_facts` writes it.
 _Record = tuple[
-    int, int, int | None, int | None, int | None, list[int], int, int, int | None, int | None, list[list[int]]
-]
-RECORD_FIELDS = 11
+    int, int, int | None, int | None, int | None, list[int], int, int, int | None, int | None, list[list[int]],
+    int | None,
+]  # fmt: skip
+RECORD_FIELDS = 12
 
 
 def slice_of(shard: StatsShardStart, window: StatsWindow) -> StatsSlice:
@@ -473,6 +567,7 @@ def slice_of(shard: StatsShardStart, window: StatsWindow) -> StatsSlice:
     if window.playbook_id and playbook is None:
         return StatsSlice()
     viewer = shard.users.index(window.viewer_id) if window.viewer_id in shard.users else -1
+    wanted_severity = window.severity
     started: dict[int, int] = {}
     resolved: dict[int, list[int]] = {}
     first_updates: list[int] = []
@@ -484,16 +579,21 @@ def slice_of(shard: StatsShardStart, window: StatsWindow) -> StatsSlice:
     to_ack: list[int] = []
     received: dict[int, int] = {}
     acknowledged: dict[int, int] = {}
+    by_severity: dict[int, SeveritySlice] = {}
     # No isinstance() here: the workflow sandbox wraps it, and that wrapper was two thirds of
     # a 10,000-record query (py-spy of the worker, docs/performance.md). `record_facts` is the
     # only writer, so the types are known.
     for record in shard.records.values():
-        (playbook_index, start, end, ttr, first_update, people, public, source_index, to_channel_s, to_ack_s, paged) = (
-            cast(_Record, record)
-        )
+        (
+            playbook_index, start, end, ttr, first_update, people, public, source_index, to_channel_s, to_ack_s, paged,
+            severity,
+        ) = cast(_Record, record)  # fmt: skip
         if (since is not None and start < since) or (until is not None and start >= until):
             continue
         if playbook is not None and playbook_index != playbook:
+            continue
+        level = severity or NO_SEVERITY
+        if wanted_severity is not None and level != wanted_severity:
             continue
         if window.viewer_id is not None and not public and viewer not in people:
             continue
@@ -514,6 +614,16 @@ def slice_of(shard: StatsShardStart, window: StatsWindow) -> StatsSlice:
                 to_channel.append(to_channel_s)
         if to_ack_s is not None:
             to_ack.append(to_ack_s)
+        part = by_severity.get(level)
+        if part is None:
+            part = by_severity[level] = SeveritySlice()
+        part.count += 1
+        if end is None or ttr is None:
+            part.ongoing += 1
+        else:
+            part.resolved.append(ttr)
+        if to_ack_s is not None:
+            part.acknowledged.append(to_ack_s)
         for user_index, pages, acks in paged:
             if pages:
                 received[user_index] = received.get(user_index, 0) + pages
@@ -547,4 +657,5 @@ def slice_of(shard: StatsShardStart, window: StatsWindow) -> StatsSlice:
         time_to_acknowledge=to_ack,
         pages_received={shard.users[index]: count for index, count in received.items()},
         pages_acknowledged={shard.users[index]: count for index, count in acknowledged.items()},
+        by_severity=by_severity,
     )

@@ -39,6 +39,7 @@ INCIDENT_EVENTS = (
     "incident.alerts_resolved",
     "incident.paged",
     "incident.acknowledged",
+    "incident.severity_changed",
 )
 ALL_EVENTS = "*"
 # A playbook rule's own event type: dotted lowercase words, never in the `incident.` namespace.

@@ -35,6 +35,8 @@ from models.incident_alerts import AlertSource, ReceiveAlerts, parts
 from models.incident_commands import CommandResult
 from models.integration import Delivery, Integration, IntegrationRoute, token_matches
 from models.playbook import Playbook
+from models.severity import SeverityLevel, SeverityUnknown, parse_severity
+from service import team_configuration
 from service.container import Services
 from service.errors import ServiceError
 from service.incident_access import remember_location
@@ -275,6 +277,7 @@ class _Starter:
         self.route = route
         self.now = datetime.now(UTC)
         self._facts: tuple[Playbook | None, dict[str, Any], Actor, UserFact | None, list[UserFact]] | None = None
+        self._levels: list[SeverityLevel] = []
 
     async def _gather(self) -> tuple[Playbook | None, dict[str, Any], Actor, UserFact | None, list[UserFact]]:
         if self._facts is None:
@@ -286,9 +289,10 @@ class _Starter:
             commander_id = (route.commander_id if route else None) or (
                 playbook.default_commander_id if playbook else None
             )
-            commander, invited = await asyncio.gather(
+            commander, invited, self._levels = await asyncio.gather(
                 commander_fact(svc, integration.team_id, commander_id or integration.created_by),
                 invited_facts(svc, integration.team_id, playbook),
+                self._severity_levels(playbook),
             )
             reporter = Actor(
                 user_id=str(bot["id"]),
@@ -314,8 +318,30 @@ class _Starter:
             config=incident_config(self.svc.settings, incident_id),
             requested_at=self.now,
             source=_source(self.integration, part, self.route, self.now),
+            severity=self._severity(),
+            severity_levels=self._levels,
         )
         return start, playbook, str(team.get("display_name", ""))
+
+    async def _severity_levels(self, playbook: Playbook | None) -> list[SeverityLevel]:
+        """The team's levels, when the route, the alerts or the playbook may name one."""
+        named = (self.route and self.route.severity) or self.notification.severity
+        if not named and (playbook is None or playbook.default_severity is None):
+            return []
+        return await team_configuration.severity_levels(self.svc, self.integration.team_id)
+
+    def _severity(self) -> str | None:
+        """The level the incident starts with: the route's, else the alerts' own `severity` label
+        when it names a level of the team (`sev2`, `2`, a level's name); else none is asked for, and
+        the playbook's default applies."""
+        for candidate in (self.route.severity if self.route else None, self.notification.severity):
+            if not candidate:
+                continue
+            try:
+                return str(parse_severity(candidate, self._levels).level)
+            except SeverityUnknown:
+                continue
+        return None
 
 
 async def _send(svc: Services, incident_id: str, update: ReceiveAlerts) -> CommandResult | None:

@@ -20,7 +20,7 @@ from models.common import Actor, ChannelFact, UserFact
 from models.incident_commands import CommandResult, RequestKey
 from models.paging import ScheduleFact
 from models.pending_commands import LateReply
-from service import incident_access, incident_starts, oncall_schedules
+from service import incident_access, incident_starts, oncall_schedules, team_configuration
 from service.container import Services
 from service.errors import ServiceError
 from service.incident_access import IncidentLocation
@@ -109,6 +109,9 @@ async def run_command(
         )
     actor = await incident_access.actor_at(svc, actor, location)
     resolved = {name: await _resolve(svc, actor, location, value) for name, value in values.items()}
+    if spec.severity_levels:
+        # The team's levels as they are now: the incident reads what was asked against them.
+        resolved["levels"] = await team_configuration.severity_levels(svc, location.team_id)
     command = spec.command.model_validate({**resolved, "actor": actor, "request": request, "channel_id": channel_id})
     result = await incident_access.send(svc, location, spec.name, command, late_reply=late_reply, asked=asked)
     if spec.runs_item_command:

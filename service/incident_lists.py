@@ -12,13 +12,14 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import permissions
 from models import search_attributes as sa
 from models.common import Actor
 from models.incident import IncidentStatus
 from models.incident_views import IncidentSummary
+from models.severity import NO_SEVERITY, SEVERITY_LEVELS_MAX
 from service.container import Services
 from service.playbooks import require_team
 from service.temporal_calls import quote
@@ -36,6 +37,8 @@ class IncidentFilter:
     search: str | None = None
     started_after: datetime | None = None
     started_before: datetime | None = None
+    # A severity level (NO_SEVERITY: incidents without one).
+    severity: int | None = None
 
 
 def _clauses(actor: Actor, team_id: str, where: IncidentFilter) -> list[str]:
@@ -52,6 +55,10 @@ def _clauses(actor: Actor, team_id: str, where: IncidentFilter) -> list[str]:
     ):
         if value:
             clauses.append(f"{attribute.name} = {quote(value)}")
+    if where.severity is not None:
+        level = int(where.severity)
+        name = sa.INCIDENT_SEVERITY.name
+        clauses.append(f"{name} IS NULL" if level == NO_SEVERITY else f"{name} = {level}")
     # Visibility stores times less precisely than we keep them: ask for a little more, then
     # apply the exact bounds to the incidents' own start times below.
     margin = _MARGIN
@@ -72,6 +79,8 @@ def _matches(where: IncidentFilter, summary: IncidentSummary) -> bool:
     if where.started_after and summary.started_at < where.started_after:
         return False
     if where.started_before and summary.started_at >= where.started_before:
+        return False
+    if where.severity is not None and (summary.severity.level if summary.severity else NO_SEVERITY) != where.severity:
         return False
     return not where.search or where.search.casefold() in summary.name.casefold()
 
@@ -237,4 +246,12 @@ SORT_KEYS: dict[str, Callable[[IncidentListItem], Any]] = {
     "ended_at": lambda i: (i.ended_at or datetime.max.replace(tzinfo=UTC), i.id),
     "name": lambda i: (i.name.casefold(), i.id),
     "duration": lambda i: (i.duration_seconds, i.id),
+    # The most severe first (those without a severity last), the newest first within a level.
+    "severity": lambda i: (
+        i.severity.level if i.severity else SEVERITY_LEVELS_MAX + 1,
+        -i.started_at.timestamp(),
+        i.id,
+    ),
 }
+# The order each sort reads in unless asked otherwise: names A to Z, the most severe first, else the latest first.
+DEFAULT_DIRECTION: dict[str, Literal["asc", "desc"]] = {"name": "asc", "severity": "asc"}

@@ -32,6 +32,8 @@ from models.paging import policy_user_ids
 from models.pending_commands import LateReply
 from models.playbook import Playbook, playbook_workflow_id
 from models.playbook_automation import rule_user_ids
+from models.severity import SeverityLevel
+from service import team_configuration
 from service.command_follow_ups import follow_up, pending_command
 from service.container import Services
 from service.errors import invalid, not_found
@@ -70,10 +72,11 @@ async def start_incident(
         # Only team members learn whether a playbook exists.
         raise not_found("Playbook" if in_team or actor.is_system_admin else "Team")
     wanted_commander = commander_id or (playbook.default_commander_id if playbook else None)
-    commander, invited, rule_users = await asyncio.gather(
+    commander, invited, rule_users, levels = await asyncio.gather(
         commander_fact(svc, team_id, wanted_commander),
         invited_facts(svc, team_id, playbook),
         rule_user_facts(svc, team_id, playbook),
+        severity_levels_for(svc, team_id, asked_for.severity, playbook),
     )
     # Chosen before the call from the request's key: a pending start can name its incident, and
     # the same request sent again never opens a second one.
@@ -94,6 +97,8 @@ async def start_incident(
         config=incident_config(svc.settings, incident_id),
         requested_at=datetime.now(UTC),
         fingerprint=request.fingerprint,
+        severity=asked_for.severity,
+        severity_levels=levels,
     )
     operation = new_incident_operation(svc.settings, start, playbook, str(team.get("display_name", "")))
     try:
@@ -108,6 +113,16 @@ async def start_incident(
     check_replay(request, result.fingerprint)
     remember_location(incident_id, team_id, result.incident.channel_id)
     return result
+
+
+async def severity_levels_for(
+    svc: Services, team_id: str, asked: str | None, playbook: Playbook | None
+) -> list[SeverityLevel]:
+    """The team's severity levels when the start may set a severity (asked for, or the playbook's
+    default); none otherwise (most starts: nothing to read)."""
+    if asked is None and (playbook is None or playbook.default_severity is None):
+        return []
+    return await team_configuration.severity_levels(svc, team_id)
 
 
 async def team_record(svc: Services, team_id: str) -> dict[str, Any]:
@@ -161,12 +176,15 @@ def start_options(
     have accepted (or refused) the start.
     """
     source = f"playbook {playbook.title}" if playbook else "no playbook"
+    initial = new_incident(start, datetime.now(UTC), lambda: "")
+    severity = start.resume.severity if start.resume else initial.severity
     return {
         "id": incident_workflow_id(start.id),
         "task_queue": settings.temporal_task_queue,
-        "static_summary": f"{start.name} · {team_name or start.team_id} · {source}",
+        "static_summary": f"{start.name} · {team_name or start.team_id} · {source}"
+        + (f" · {severity.name}" if severity else ""),
         "static_details": f"**Incident** {start.name}\n\n{start.description}".strip(),
-        "memo": {SUMMARY_MEMO: summarize(new_incident(start, datetime.now(UTC), lambda: "")).model_dump(mode="json")},
+        "memo": {SUMMARY_MEMO: summarize(initial).model_dump(mode="json")},
         "search_attributes": TypedSearchAttributes(
             [
                 SearchAttributePair(sa.INCIDENT_TEAM_ID, start.team_id),
@@ -175,6 +193,7 @@ def start_options(
                 SearchAttributePair(sa.INCIDENT_MEMBER_IDS, [start.reporter.user_id]),
                 SearchAttributePair(sa.INCIDENT_PUBLIC, bool(playbook and playbook.create_public_incident)),
                 *([SearchAttributePair(sa.INCIDENT_PLAYBOOK_ID, playbook.id)] if playbook else []),
+                *([SearchAttributePair(sa.INCIDENT_SEVERITY, severity.level)] if severity else []),
             ]
         ),
     }

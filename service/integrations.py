@@ -39,6 +39,7 @@ from models.integration import (
     token_sha256,
 )
 from models.refusals import Refusal
+from service import team_configuration
 from service.container import Services
 from service.errors import ServiceError, not_found
 from service.incident_starts import read_playbook
@@ -48,7 +49,7 @@ from workflows.integration_workflow import INTEGRATION_MEMO, SUMMARY_MEMO, Integ
 
 # Where alerts are sent: `<API_PUBLIC_URL>/hooks/alerts/<integration id>`.
 HOOK_PATH = "/hooks/alerts/"
-MANAGE_TEAM = "manage_team"
+MANAGE_TEAM = permissions.MANAGE_TEAM
 
 
 def hook_url(svc: Services, integration_id: str) -> str:
@@ -95,7 +96,9 @@ async def _spec_facts(svc: Services, actor: Actor, team_id: str, spec: Integrati
         fact = await svc.facts.user_fact(user, team_id=team_id, channel_id=None)
         if fact.is_team_member and not fact.is_bot:
             commanders.append(user_id)
-    return {"playbooks": playbooks, "commanders": commanders}
+    named_severity = any(route.severity for route in spec.routes)
+    levels = await team_configuration.severity_levels(svc, team_id) if named_severity else []
+    return {"playbooks": playbooks, "commanders": commanders, "severity_levels": levels}
 
 
 def integration_handle(svc: Services, integration_id: str) -> WorkflowHandle[Any, Any]:

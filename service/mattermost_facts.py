@@ -20,6 +20,7 @@ from typing import Any
 import permissions
 from mattermost_client.gateway import ChannelMembership, Mattermost, MattermostFailure
 from models.common import Actor, ChannelFact, UserFact
+from models.due_dates import mattermost_time_zone
 from service.errors import ServiceError, unauthorized
 from service.ttl_cache import TTLCache
 
@@ -230,4 +231,5 @@ def _actor(user: dict[str, Any]) -> Actor:
         user_id=user["id"],
         username=user.get("username", ""),
         is_system_admin=permissions.is_system_admin(str(user.get("roles", ""))),
+        time_zone=mattermost_time_zone(user),
     )

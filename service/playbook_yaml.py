@@ -39,6 +39,7 @@ from models.playbook_automation import (
     WebhookAction,
     rule_user_ids,
 )
+from models.severity import SEVERITY_LEVELS_MAX
 from service.container import Services
 from service.errors import ServiceError, field_path
 from service.yaml_documents import DocumentKind, line_for, located_error, parse_off_loop
@@ -133,6 +134,8 @@ class PlaybookDocument(Model):
     checklists: list[StageSpec] = Field(min_length=1)
     rules: list[RuleDocument] = Field(default_factory=list, max_length=MAX_RULES)
     escalation: EscalationDocument | None = None
+    # The team's severity level (1 is the most severe) its incidents start with when nobody gives one.
+    default_severity: int | None = Field(default=None, ge=1, le=SEVERITY_LEVELS_MAX)
 
 
 # The fields a file has as the playbook stores them (people and channels are named instead).
@@ -385,6 +388,7 @@ async def resolve_document(
             channel_name_template=document.channel_name_template,
             rules=rules,
             escalation=escalation,
+            default_severity=document.default_severity,
         )
     except ValidationError as error:
         raise located_error(error, lines, PLAYBOOK_FILE) from None

@@ -36,7 +36,7 @@ from models.playbook import (
 )
 from models.playbook_automation import rule_channel_ids, rule_user_ids
 from models.refusals import Refusal
-from service import oncall_schedules
+from service import oncall_schedules, team_configuration
 from service.container import Services
 from service.errors import ServiceError, not_found
 from service.pagination import MAX_PER_PAGE, Page, PageParams, paginate
@@ -83,12 +83,15 @@ async def playbook_facts(svc: Services, actor: Actor, team_id: str, spec: Playbo
     named = list(dict.fromkeys([*spec.broadcast_channel_ids, *rule_channel_ids(spec.rules)]))
     channels = await asyncio.gather(*(_broadcast_fact(svc, actor, team_id, c) for c in named))
     bot = await svc.mattermost.bot_user()
+    # Read only when the spec names a severity level: most playbooks name none.
+    levels = await team_configuration.severity_levels(svc, team_id) if spec.default_severity else []
     return PlaybookFacts(
         users={user.user_id: user for user in users},
         channels={channel.channel_id: channel for channel in channels},
         schedules=await _schedules(svc, actor, team_id, spec),
         bot_username=str(bot["username"]),
         reminder_min_seconds=svc.settings.reminder_min_seconds,
+        severity_level_count=len(levels),
     )
 
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from models.common import Actor
 from models.stats import IncidentStats, StatsSlice, StatsWindow, compute, shard_month, stats_month
+from service import team_configuration
 from service.container import Services
 from service.playbooks import get_playbook, require_team
 from service.temporal_calls import Gone, query, quote
@@ -15,7 +16,9 @@ from workflows.stats_workflow import IncidentStatsWorkflow
 
 async def team_stats(svc: Services, actor: Actor, team_id: str, window: StatsWindow) -> IncidentStats:
     merged = await team_slice(svc, actor, team_id, window)
-    return compute(team_id, window.model_copy(update={"viewer_id": None}), merged, datetime.now(UTC))
+    # The breakdown by severity names each level as the team names it now.
+    names = {level.level: level.name for level in await team_configuration.severity_levels(svc, team_id)}
+    return compute(team_id, window.model_copy(update={"viewer_id": None}), merged, datetime.now(UTC), names)
 
 
 async def team_slice(svc: Services, actor: Actor, team_id: str, window: StatsWindow) -> StatsSlice:

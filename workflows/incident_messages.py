@@ -11,6 +11,7 @@ from models.incident import ChecklistItem, IncidentState, IncidentStatus, ItemSt
 from models.incident_alerts import ALERTS_LISTED, AlertRecord
 from models.mentions import neutralise_mentions
 from models.paging import PageStatus, page_label
+from workflows.incident_due_dates import DueItem
 
 # Mattermost's longest post message (model.PostMessageMaxRunesV2), in runes (Python characters).
 POST_MESSAGE_MAX = 16383
@@ -79,8 +80,44 @@ def checklist_lines(state: IncidentState, stage: Stage, *, numbered: bool = True
     for number, item in enumerate(stage.items, start=1):
         prefix = f"{number}. " if numbered else "- "
         assignee = f" — {state.mention(item.assignee_id)}" if item.assignee_id else ""
-        lines.append(f"{prefix}{_MARKS[item.state]} {relayed(state, item.title)}{assignee}")
+        lines.append(f"{prefix}{_MARKS[item.state]} {relayed(state, item.title)}{assignee}{due_note(state, item)}")
     return lines or ["*(no items)*"]
+
+
+def due_note(state: IncidentState, item: ChecklistItem) -> str:
+    """An open item's due time, flagged once the incident found it overdue; nothing otherwise."""
+    if item.due_at is None or item.state == ItemState.DONE:
+        return ""
+    if item.overdue:
+        return f" · :warning: **overdue** (due {clock(state, item.due_at)})"
+    return f" · *due {clock(state, item.due_at)}*"
+
+
+# The items one overdue nudge lists (the rest are counted).
+OVERDUE_LISTED = 25
+
+
+def overdue_message(state: IncidentState, found: list[DueItem], now: datetime) -> str:
+    """The direct message telling someone their items are overdue: the incident, each item with its
+    stage and how late it is, and what to do."""
+    channel = f" (~{state.channel_name})" if state.channel_name else ""
+    lines = [f"**Overdue** in incident **{incident_name(state.name)}**{channel}:"]
+    for due in found[:OVERDUE_LISTED]:
+        item = due.entry
+        assert item.due_at is not None
+        late = (now - item.due_at).total_seconds()
+        how_late = "just now" if late < 60 else f"{format_duration(late)} ago"
+        lines.append(
+            f"- **{relayed(state, item.title)}** (stage {stage_label(state, due.stage)}, item {due.item + 1}): "
+            f"due at {clock(state, item.due_at)}, {how_late}"
+        )
+    if len(found) > OVERDUE_LISTED:
+        lines.append(f"- … and {len(found) - OVERDUE_LISTED} more: `/incident info` in the channel lists them")
+    lines.append(
+        "Check an item off with `/incident check <stage> <item>` in the incident channel, or give it another "
+        "due time with `/incident due <stage> <item> 30m`."
+    )
+    return "\n".join(lines)
 
 
 def informed_channels(state: IncidentState) -> list[str]:
@@ -105,7 +142,14 @@ def channel_header(state: IncidentState, link: str) -> str:
     status = ":red_circle: Ongoing" if state.status == IncidentStatus.ONGOING else ":white_check_mark: Ended"
     page = f" · [Incident page]({state.config.backstage_url})" if state.config.backstage_url else ""
     details = f" · [Timeline]({link})" if link else ""
-    return f"{status} · Commander {state.mention(state.commander_id)}{page}{details} · `/incident info`"[:1024]
+    severity = f" · Severity **{state.severity.name}**" if state.severity else ""
+    header = f"{status}{severity} · Commander {state.mention(state.commander_id)}{page}{details} · `/incident info`"
+    return header[:1024]
+
+
+def severity_part(state: IncidentState) -> str:
+    """` · **Severity:** SEV2` beside the status, or nothing while the incident has none."""
+    return f" · **Severity:** {state.severity.name}" if state.severity else ""
 
 
 def status_update_post(state: IncidentState, update: StatusUpdate, author: Actor) -> str:
@@ -138,7 +182,7 @@ def source_line(state: IncidentState) -> str:
     if source is None:
         return ""
     links = " · ".join(_link(url, f"alert {n}") for n, url in enumerate(source.links[:3], start=1))
-    severity = f" · **Severity:** {plain(source.severity)}" if source.severity else ""
+    severity = f" · **Alert severity:** {plain(source.severity)}" if source.severity else ""
     return (
         f"**Source:** {plain(source.reporter_name)} · {source.firing} firing, "
         f"{source.resolved} resolved{severity}" + (f" · {links}" if links else "")
@@ -228,7 +272,7 @@ def current_details(state: IncidentState, *, in_reopen_window: bool) -> str:
         ongoing = sum(((p.ended_at or state.ended_at) - p.started_at).total_seconds() for p in state.periods)
         when += f" · **Ended:** {_utc(state.ended_at)}, after {format_duration(ongoing)} ongoing"
     lines = [
-        f"**Status:** {state.status.value} · **Commander:** {state.mention(state.commander_id)}"
+        f"**Status:** {state.status.value}{severity_part(state)} · **Commander:** {state.mention(state.commander_id)}"
         f" · **Stage:** {stage_label(state)}",
         f"**Channel:** {('~' + state.channel_name) if state.channel_name else '(creating)'}",
         when,
@@ -261,7 +305,7 @@ def _item_line(state: IncidentState, number: int, item: ChecklistItem) -> str:
         by = f" by {state.mention(item.state_changed_by)}" if item.state_changed_by else ""
         verb = "checked" if item.state == ItemState.DONE else "started"
         who = f" · *{verb}{by} at {clock(state, item.state_changed_at)}*"
-    return f"{number}. {_MARKS[item.state]} {relayed(state, item.title)}{assignee}{who}"
+    return f"{number}. {_MARKS[item.state]} {relayed(state, item.title)}{assignee}{who}{due_note(state, item)}"
 
 
 # How many pages the checklist post and `/incident info` list (the newest).
@@ -314,7 +358,7 @@ def checklist_message(state: IncidentState) -> str:
         head += ["", relayed(state, state.description)]
     head += [
         "",
-        f"{status} · **Commander:** {state.mention(state.commander_id)}"
+        f"{status}{severity_part(state)} · **Commander:** {state.mention(state.commander_id)}"
         f" · **Reporter:** {state.mention(state.reporter_id)} · **Playbook:** {playbook}",
     ]
     if state.source is not None:

@@ -72,8 +72,10 @@ def page_message(state: IncidentState, page: Page, user_id: str) -> str:
     """A page's direct message to `user_id`, as its status is now."""
     channel = f" (~{state.channel_name})" if state.channel_name else ""
     lines = [f"**You are paged** for incident **{text.incident_name(state.name)}**{channel}."]
-    if state.source is not None and state.source.severity:
-        # What the alerts that opened it say (the incident's own severity levels come later).
+    if state.severity is not None:
+        lines.append(f"Severity: **{state.severity.name}**")
+    elif state.source is not None and state.source.severity:
+        # What the alerts that opened it say, when they name none of the team's levels.
         lines.append(f"Severity: **{text.plain(state.source.severity)}**")
     if page.reason:
         lines.append(f"Reason: {text.plain(page.reason)}")

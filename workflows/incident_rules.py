@@ -19,6 +19,7 @@ from typing import Any
 import permissions
 from models.alerts import AlertStatus
 from models.common import REMINDER_MAX_SECONDS, Actor, UserFact, reminder_problem
+from models.due_dates import DueText, due_time, read_due
 from models.effects import (
     INCIDENT_CHANNEL_LANE,
     OTHER_CHANNEL_LANE,
@@ -26,6 +27,7 @@ from models.effects import (
     ChannelHeaderEffect,
     ChecklistEffect,
     ClearButtonsEffect,
+    DirectMessageEffect,
     Effect,
     InviteEffect,
     PendingEffect,
@@ -80,8 +82,10 @@ from models.incident_commands import (
     RemoveItem,
     RestartIncident,
     RunItemCommand,
+    SetItemDue,
     SetItemState,
     SetReminder,
+    SetSeverity,
     SnoozeReminder,
 )
 from models.incident_views import summarize
@@ -97,8 +101,10 @@ from models.playbook_automation import (
     duration_seconds,
 )
 from models.refusals import ALREADY_ENDED, ENDED, confirm, conflict, forbidden, invalid, not_found
+from models.severity import Severity, SeverityLevel, SeverityUnknown, parse_severity, severity_of
 from models.webhooks import EventActor, WebhookEvent, WebhookGaveUp
 from workflows import incident_automation as automation
+from workflows import incident_due_dates as due_dates
 from workflows import incident_messages as text
 from workflows.incident_paging import PagingRules
 
@@ -110,6 +116,7 @@ CHECKLIST_EVENTS = ITEM_EVENTS | {
     EventType.COMMANDER_CHANGED,
     EventType.STATUS_UPDATE,
     EventType.RESTARTED,
+    EventType.SEVERITY_CHANGED,
 }
 # Changes the live checklist post shows (who checked what, when) are not also announced
 # with a post of their own: one edit of that post, coalesced, instead of a post per click.
@@ -138,6 +145,7 @@ WEBHOOK_EVENTS: dict[EventType, str] = {
     EventType.ALERTS_RESOLVED: "incident.alerts_resolved",
     EventType.PAGED: "incident.paged",
     EventType.PAGE_ACKNOWLEDGED: "incident.acknowledged",
+    EventType.SEVERITY_CHANGED: "incident.severity_changed",
 }
 # The live checklist post's name in `IncidentState.post_ids` (it opens the channel).
 CHECKLIST_POST = "opening"
@@ -195,7 +203,27 @@ def check_start(start: IncidentStart) -> None:
             f"You cannot create {kind} channels in this team, and {source}. "
             "Ask a team admin for the permission, or use another playbook."
         )
+    if start.severity is not None:
+        try:
+            parse_severity(start.severity, start.severity_levels)
+        except SeverityUnknown as unknown:
+            raise invalid(str(unknown), "severity") from None
     _check_commander(start)
+
+
+def start_severity(start: IncidentStart) -> Severity | None:
+    """The severity an incident starts with: the level asked for (by its starter, or its alert
+    route or label), else the playbook's default; none when neither names a level of the team
+    (an integration's stale choice, or a playbook default its team no longer has, is passed over)."""
+    levels = start.severity_levels
+    if start.severity is not None:
+        try:
+            return severity_of(parse_severity(start.severity, levels))
+        except SeverityUnknown:
+            pass  # refused by `check_start` for a person's start; an alert's falls back
+    default = start.playbook.default_severity if start.playbook else None
+    level = next((level for level in levels if level.level == default), None)
+    return severity_of(level) if level is not None else None
 
 
 def _check_commander(start: IncidentStart) -> None:
@@ -216,7 +244,9 @@ def new_incident(start: IncidentStart, now: datetime, new_id: Callable[[], str])
             Stage(
                 title=spec.title,
                 items=[
-                    ChecklistItem(id=new_id(), title=i.title, description=i.description, command=i.command)
+                    ChecklistItem(
+                        id=new_id(), title=i.title, description=i.description, command=i.command, due_rule=i.due
+                    )
                     for i in spec.items
                 ],
             )
@@ -255,17 +285,24 @@ def new_incident(start: IncidentStart, now: datetime, new_id: Callable[[], str])
         config=start.config,
         start_fingerprint=start.fingerprint,
         source=start.source,
+        severity=start_severity(start),
     )
+    due_dates.anchor_at_start(state, now)
     source = f" from playbook **{playbook.title}** (v{playbook.version})" if playbook else ""
     started = f"{reporter.mention} started the incident"
     if start.source is not None:
         started = f"{start.source.reporter_name} opened the incident for alert group `{start.source.group_key[:200]}`"
+    severity = state.severity
     Incident(state, new_id).record(
         now,
         reporter,
         EventType.CREATED,
-        f"{started}{source}",
-        {"playbook_id": playbook.id if playbook else None, "commander_id": commander_id},
+        f"{started}{source}" + (f", severity **{severity.name}**" if severity else ""),
+        {
+            "playbook_id": playbook.id if playbook else None,
+            "commander_id": commander_id,
+            **({"severity": severity.level, "severity_name": severity.name} if severity else {}),
+        },
         post=False,
     )
     return state
@@ -516,6 +553,7 @@ class Incident(PagingRules):
         self.state.active_stage = self._target_stage(command)
         self.state.stage_entries += 1
         self.state.stage_entered_at = now
+        due_dates.anchor_stage_entry(self.state, now)
         stage = self.state.checklists[self.state.active_stage]
         # Quoted by hand: repr() would spell out the invisible mark that neutralises a mention.
         left = f"'{text.relayed(self.state, before.title)}'"
@@ -573,6 +611,7 @@ class Incident(PagingRules):
         item.state = target
         item.state_changed_at = now
         item.state_changed_by = command.actor.user_id
+        due_dates.mark_overdue(item)
         label = {ItemState.DONE: "done", ItemState.OPEN: "not done", ItemState.IN_PROGRESS: "in progress"}[target]
         self.did(
             command,
@@ -621,6 +660,85 @@ class Incident(PagingRules):
             {"stage": command.stage, "item": command.item, "from": previous, "to": item.assignee_id},
         )
         return text.sentence(summary.split(" ", 1)[1])
+
+    def _wanted_due(self, command: SetItemDue) -> DueText:
+        return read_due(command.due) if command.due is not None else DueText("none")
+
+    def check_set_item_due(self, command: SetItemDue) -> None:
+        self._check_change(command)
+        item = self._item(command.stage, command.item)
+        wanted = self._wanted_due(command)
+        if wanted.kind == "none":
+            if item.due_at is None and item.due_rule is None:
+                raise conflict(f"Item {item.title!r} has no due time.")
+        elif item.state == ItemState.DONE:
+            raise conflict(f"Item {item.title!r} is done; reopen it before giving it a due time.")
+
+    def set_item_due(self, command: SetItemDue, now: datetime) -> str:
+        """Give the item a due time (which re-arms its nudge), or clear it; on the timeline."""
+        self.learn(command.actor, now)
+        item = self._item(command.stage, command.item)
+        wanted = self._wanted_due(command)
+        before = item.due_at
+        item.due_rule = None
+        item.overdue_for = None
+        item.overdue = False
+        title = text.relayed(self.state, item.title)
+        where = f"(stage {text.stage_label(self.state, command.stage)})"
+        details: dict[str, Any] = {
+            "stage": command.stage,
+            "item": command.item,
+            "item_id": item.id,
+            "from": before.isoformat() if before else None,
+        }
+        if wanted.kind == "none":
+            item.due_at = None
+            what = f"cleared the due time of **{title}** {where}"
+            self.did(command, now, EventType.ITEM_DUE_CHANGED, what, {**details, "to": None}, post=False)
+            return f"Item {item.title!r} no longer has a due time."
+        due = due_time(wanted, now, command.actor.time_zone)
+        item.due_at = due.at
+        what = f"set **{title}** {where} due at {text.clock(self.state, due.at)}"
+        self.did(command, now, EventType.ITEM_DUE_CHANGED, what, {**details, "to": due.at.isoformat()}, post=False)
+        return f"Item {item.title!r} is due {due.words}."
+
+    def nudge_overdue_items(self, now: datetime) -> bool:
+        """Every open item whose due time has come (and that was not found overdue for it yet) is
+        marked overdue, on the timeline, and its assignee, else the commander, is told in one
+        direct message per person. Whether any was."""
+        state = self.state
+        found = due_dates.due_items(state, now)
+        told: dict[str, list[due_dates.DueItem]] = {}
+        for due in found:
+            item = due.entry
+            assert item.due_at is not None
+            item.overdue_for = item.due_at
+            due_dates.mark_overdue(item)
+            person = item.assignee_id or state.commander_id
+            told.setdefault(person, []).append(due)
+            self.record(
+                now,
+                SYSTEM_ACTOR,
+                EventType.ITEM_OVERDUE,
+                f"**{text.relayed(state, item.title)}** (stage {text.stage_label(state, due.stage)}) is overdue: "
+                f"it was due at {text.clock(state, item.due_at)}; telling {state.mention(person)}",
+                {
+                    "stage": due.stage,
+                    "item": due.item,
+                    "item_id": item.id,
+                    "due_at": item.due_at.isoformat(),
+                    "told": person,
+                },
+                post=False,
+            )
+        for person, items in told.items():
+            self.enqueue(DirectMessageEffect(user_id=person, message=text.overdue_message(state, items, now)))
+        return bool(found)
+
+    def direct_message_failed(self, now: datetime, user_id: str, problems: list[str]) -> None:
+        """A direct message (an overdue nudge) could not be delivered: on the timeline."""
+        reason = "; ".join(problems)[:500] or "nobody could be messaged"
+        self._record_failure(now, f"tell {self.state.mention(user_id)} of overdue items", reason, tell_channel=False)
 
     def check_add_item(self, command: AddItem) -> None:
         self._check_change(command)
@@ -1133,6 +1251,51 @@ class Incident(PagingRules):
             return self.page_by_rule(rule, action.user_ids, action.reason, now)
         self.emit(action.event_type, now, SYSTEM_ACTOR, {"rule": rule})
         return f"sent webhook event {action.event_type}"
+
+    # ------------------------------------------------------------------ severity
+
+    def _severity_level(self, command: SetSeverity) -> SeverityLevel:
+        try:
+            return parse_severity(command.severity, command.levels)
+        except SeverityUnknown as unknown:
+            raise invalid(str(unknown), "severity") from None
+
+    def check_set_severity(self, command: SetSeverity) -> None:
+        """Members set it while the incident runs, and after it ended (to correct it for the
+        retrospective and the statistics), to one of the team's levels."""
+        self._check_member(
+            command,
+            "Only members of the incident channel can change the severity. Ask someone in the channel to add you.",
+        )
+        level = self._severity_level(command)
+        current = self.state.severity
+        if current is not None and current.level == level.level and current.name == level.name:
+            raise conflict(f"The severity is already {level.name}.")
+
+    def set_severity(self, command: SetSeverity, now: datetime) -> str:
+        self.learn(command.actor, now)
+        state = self.state
+        before = state.severity
+        after = severity_of(self._severity_level(command))
+        state.severity = after
+        what = f"to **{after.name}**" if before is None else f"from **{before.name}** to **{after.name}**"
+        self.did(
+            command,
+            now,
+            EventType.SEVERITY_CHANGED,
+            f"{'set' if before is None else 'changed'} the severity {what}",
+            {
+                "from": before.level if before else None,
+                "from_name": before.name if before else None,
+                "to": after.level,
+                "to_name": after.name,
+            },
+        )
+        if state.status == IncidentStatus.ONGOING:
+            self.broadcast(f"severity {what} by {command.actor.mention}.")
+        self._refresh_header()
+        self.enqueue(StatsEffect())
+        return f"Severity set to {after.name}."
 
     # ------------------------------------------------------------------ announcements
 

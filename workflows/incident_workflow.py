@@ -51,11 +51,12 @@ with workflow.unsafe.imports_passed_through():
     from models.incident_alerts import ReceiveAlerts
     from models.incident_commands import CommandResult, IncidentCommand, InviteMembers, OpenIncident
     from models.incident_views import stats_facts, summarize, to_view
-    from models.paging import EditPages, PageDelivery, PageEdit, PageStatus, SendPage
+    from models.paging import EditPages, PageDelivery, PageEdit, PageStatus, PageTarget, SendPage
     from models.refusals import invalid
     from models.webhooks import FORWARD_BATCH_MAX, ForwardEvents, WebhookGaveUp
     from workflows import incident_messages as text
     from workflows.incident_automation import next_rule_due
+    from workflows.incident_due_dates import next_item_due, open_assignees
     from workflows.incident_paging import escalation_due_at, page_message
     from workflows.incident_rules import CHECKLIST_POST, Incident, check_start, new_incident
 
@@ -67,6 +68,8 @@ STATUS_MEMO = "incident_status"
 SUPERSEDED = "superseded"
 # Incidents started since webhooks exist emit their events (histories recorded before do not).
 WEBHOOK_EVENTS_PATCH = "webhook-events"
+# Runs since `IncidentOpenAssignees` exists index who has open items (runs recorded before do not).
+OPEN_ASSIGNEES_PATCH = "open-assignees"
 
 
 class ActivityOptions(TypedDict):
@@ -257,6 +260,8 @@ class IncidentWorkflow:
             return True
         if self.incident.escalate_if_due(now):
             return True
+        if self.incident.nudge_overdue_items(now):
+            return True
         return self.incident.fire_due_rules(now)
 
     def _rule_due(self) -> datetime | None:
@@ -272,7 +277,13 @@ class IncidentWorkflow:
         rule = next_rule_due(self.state)
         rule_due = rule.due if rule is not None else None
         escalation = escalation_due_at(self.state)
-        wake = [when for when in (due, self._retry_channel_at(), auto_end, rule_due, escalation) if when is not None]
+        # One timer for every item's due time: the earliest (None without due dates: no timer).
+        items_due = next_item_due(self.state)
+        wake = [
+            when
+            for when in (due, self._retry_channel_at(), auto_end, rule_due, escalation, items_due)
+            if when is not None
+        ]
         timeout = max(0.0, (min(wake) - workflow.now()).total_seconds()) if wake else None
         summary = "try the channel again"
         if wake and min(wake) == due:
@@ -281,6 +292,8 @@ class IncidentWorkflow:
             summary = "automatic end: every alert resolved"
         elif wake and min(wake) == escalation:
             summary = "escalation: the next tier unless acknowledged"
+        elif wake and min(wake) == items_due:
+            summary = "due items"
         elif rule is not None and min(wake) == rule.due:
             summary = f"playbook rule {rule.firing.rule.name}"
         with contextlib.suppress(TimeoutError):  # a timer is due, or it is time to try the channel again
@@ -294,6 +307,7 @@ class IncidentWorkflow:
                     or self._auto_end_at() != auto_end
                     or self._rule_due() != rule_due
                     or escalation_due_at(self.state) != escalation
+                    or next_item_due(self.state) != items_due
                 ),
                 timeout=timeout,
                 timeout_summary=summary,
@@ -493,6 +507,8 @@ class IncidentWorkflow:
             return "send a page"
         if isinstance(effect, effects.PageEditEffect):
             return "update pages' direct messages"
+        if isinstance(effect, effects.DirectMessageEffect):
+            return f"tell {self.state.mention(effect.user_id)} of overdue items"
         return "reply to the slash command"
 
     async def _carry_out(self, pending: effects.PendingEffect, batch: list[effects.PendingEffect]) -> None:
@@ -528,6 +544,9 @@ class IncidentWorkflow:
             return
         if isinstance(effect, effects.PageEditEffect):
             await self._edit_pages(effect)
+            return
+        if isinstance(effect, effects.DirectMessageEffect):
+            await self._send_direct_message(effect, pending.seq)
             return
         channel_id = self.state.channel_id
         if channel_id is None:
@@ -623,6 +642,26 @@ class IncidentWorkflow:
             delivery = PageDelivery(problems=[_reason(error, state.config.effect_give_up_seconds)])
         self.incident.page_delivered(page.id, delivery, workflow.now())
 
+    async def _send_direct_message(self, effect: effects.DirectMessageEffect, seq: int) -> None:
+        """A direct message from the bot to one person, as a page is sent (once, by its dedupe key;
+        someone who cannot be messaged is said, on the timeline), without buttons."""
+        state = self.state
+        delivery = await workflow.execute_activity_method(
+            IncidentActivities.send_page,
+            SendPage(
+                incident_id=state.id,
+                team_id=state.team_id,
+                target=PageTarget(user_id=effect.user_id),
+                message=effect.message,
+                buttons=[],
+                dedupe_key=f"{state.id}:{seq}",
+            ),
+            **self._activity_options(f"tell {state.mention(effect.user_id)} of overdue items"),
+        )
+        state.usernames.update(delivery.usernames)
+        if not delivery.posts:
+            self.incident.direct_message_failed(workflow.now(), effect.user_id, delivery.problems)
+
     async def _edit_pages(self, effect: effects.PageEditEffect) -> None:
         """Rewrite the pages' direct messages as the pages are now (rendered here: the latest status)."""
         state = self.state
@@ -706,6 +745,14 @@ class IncidentWorkflow:
             sa.INCIDENT_NAME.name: state.name,
             sa.INCIDENT_PUBLIC.name: state.is_public,
         }
+        assignees = open_assignees(state)
+        if (assignees or sa.INCIDENT_OPEN_ASSIGNEES.name in self._indexed) and self._indexes_open_assignees():
+            # Only once someone has an open item (and when that changes): a run without
+            # assignments upserts nothing more than before this attribute existed.
+            indexed[sa.INCIDENT_OPEN_ASSIGNEES.name] = assignees or None
+        if state.severity is not None:
+            # Only once there is one: an incident without a severity upserts what it did before.
+            indexed[sa.INCIDENT_SEVERITY.name] = state.severity.level
         changed = {key: value for key, value in indexed.items() if self._indexed.get(key, ...) != value}
         if changed:
             workflow.upsert_search_attributes(_search_attribute_updates(changed))
@@ -717,6 +764,11 @@ class IncidentWorkflow:
         if memo != self._memo:
             workflow.upsert_memo(memo)
             self._memo = memo
+
+    def _indexes_open_assignees(self) -> bool:
+        """Whether this run keeps `IncidentOpenAssignees` (asked the first time it would: runs
+        recorded before the attribute existed replay without it)."""
+        return workflow.patched(OPEN_ASSIGNEES_PATCH)
 
     # ------------------------------------------------------------------ queries
 

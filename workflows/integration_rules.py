@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from models.integration import IntegrationCommand, IntegrationSpec
 from models.refusals import forbidden, invalid_fields
+from models.severity import SeverityUnknown, listed, parse_severity
 
 NOT_FOUND = "Integration not found."
 
@@ -29,6 +30,12 @@ def check_spec(command: IntegrationCommand, spec: IntegrationSpec) -> None:
             problems[f"routes.{n}.playbook_id"] = f"no playbook {route.playbook_id!r} in this team"
         if route.commander_id is not None and route.commander_id not in command.commanders:
             problems[f"routes.{n}.commander_id"] = "not a member of this team who can be a commander (bots cannot)"
+        if route.severity is not None:
+            try:
+                parse_severity(route.severity, command.severity_levels)
+            except SeverityUnknown:
+                levels = listed(command.severity_levels)
+                problems[f"routes.{n}.severity"] = f"no severity {route.severity!r} in this team (its levels: {levels})"
     if problems:
         where, what = next(iter(problems.items()))
         raise invalid_fields(f"{where}: {what}.", problems)

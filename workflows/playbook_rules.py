@@ -93,6 +93,11 @@ def check_spec(spec: PlaybookSpec, facts: PlaybookFacts) -> None:
             problems[field] = f"@{user.username} is a bot and cannot be the commander"
         elif (field.startswith("escalation.") or field in paged_by_rules) and user.is_bot:
             problems[field] = f"@{user.username} is a bot and cannot be paged"
+    count = facts.severity_level_count
+    if spec.default_severity is not None and count and spec.default_severity > count:
+        problems["default_severity"] = (
+            f"the team has no severity level {spec.default_severity}: its levels are 1 to {count}"
+        )
     reminder = reminder_problem(spec.reminder_timer_default_seconds, facts.reminder_min_seconds)
     if reminder:
         problems["reminder_timer_default_seconds"] = reminder

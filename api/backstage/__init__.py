@@ -25,8 +25,10 @@ from api.backstage import (
     integration_pages,
     playbook_pages,
     schedule_pages,
+    severity_pages,
     start_pages,
     stats_pages,
+    todo_pages,
     webhook_pages,
 )
 from api.backstage import backstage_session as cookies
@@ -79,6 +81,8 @@ def install(app: FastAPI) -> None:
         playbook_pages.router,
         integration_pages.router,
         schedule_pages.router,
+        severity_pages.router,
+        todo_pages.router,
         *webhook_pages.routers,
     ):
         app.include_router(router)

@@ -32,21 +32,23 @@ from models.incident import (
     UpdateStatus,
 )
 from models.incident_views import to_record
+from models.severity import NO_SEVERITY, SEVERITY_LEVELS_MAX
 from service import incident_access as incidents
-from service import incident_choices, incident_lists, integrations, playbooks
+from service import incident_choices, incident_lists, integrations, playbooks, team_configuration
 from service import incident_starts as incident_start
-from service.incident_lists import SORT_KEYS, IncidentFilter, IncidentListItem
+from service.incident_lists import DEFAULT_DIRECTION, SORT_KEYS, IncidentFilter, IncidentListItem
 from service.pagination import PageParams, paginate
 from settings import Settings
 
 router = APIRouter(prefix="/backstage", include_in_schema=False)
 PER_PAGE = 25
 STATUSES = ("all", "ongoing", "ended")
-SORTS = {"started_at": "Started", "ended_at": "Ended", "name": "Name", "duration": "Duration"}
+SORTS = {"started_at": "Started", "ended_at": "Ended", "name": "Name", "duration": "Duration", "severity": "Severity"}
 UNFILTERED = {
     "status": "all",
     "commander": "",
     "playbook_id": "",
+    "severity": "",
     "search": "",
     "started_after": "",
     "started_before": "",
@@ -104,6 +106,9 @@ async def incident_list(team_id: str, request: Request, who: Visitor = Depends(v
         playbook_id = None
     after = _day(q.get("started_after", ""), "started_after", errors)
     before = _day(q.get("started_before", ""), "started_before", errors)
+    severity_text = q.get("severity", "").strip()
+    # A level's number, or "none" for the incidents without one; anything else is no filter.
+    severity = NO_SEVERITY if severity_text == "none" else _int(severity_text, -1, -1, SEVERITY_LEVELS_MAX)
     where = IncidentFilter(
         status=status,
         commander_id=commander_id,
@@ -112,6 +117,7 @@ async def incident_list(team_id: str, request: Request, who: Visitor = Depends(v
         started_after=datetime.combine(after, time(), UTC) if after else None,
         # The end date is included: incidents started before the next day.
         started_before=datetime.combine(before + timedelta(days=1), time(), UTC) if before else None,
+        severity=severity if severity >= 0 else None,
     )
     found = [] if errors.get("commander") else await incident_lists.list_incidents(who.svc, who.actor, team_id, where)
     if errors.get("commander"):
@@ -121,13 +127,15 @@ async def incident_list(team_id: str, request: Request, who: Visitor = Depends(v
     params = PageParams(
         page=_int(q.get("page"), 0, 0, 100_000), per_page=_int(q.get("per_page"), PER_PAGE, 1, 200), direction=direction
     )
-    page = paginate(items, SORT_KEYS[sort], params, default="asc" if sort == "name" else "desc")
+    page = paginate(items, SORT_KEYS[sort], params, default=DEFAULT_DIRECTION.get(sort, "desc"))
     names = await names_for(who, {i.commander_id for i in page.items})
     team_playbooks = await playbooks.usable_playbooks(who.svc, who.actor, team_id)
+    levels = await team_configuration.severity_levels(who.svc, team_id)
     filters = {
         "status": status,
         "commander": commander,
         "playbook_id": playbook_id or "",
+        "severity": "none" if severity == NO_SEVERITY else str(severity) if severity > 0 else "",
         "search": search or "",
         "started_after": q.get("started_after", ""),
         "started_before": q.get("started_before", ""),
@@ -147,6 +155,7 @@ async def incident_list(team_id: str, request: Request, who: Visitor = Depends(v
         statuses=STATUSES,
         sorts=SORTS,
         playbooks=team_playbooks,
+        severity_levels=levels,
         now=now,
     )
 
@@ -157,6 +166,7 @@ async def incident_list(team_id: str, request: Request, who: Visitor = Depends(v
 TIMELINE_KINDS: dict[str, tuple[str, frozenset[EventType]]] = {
     "updates": ("Status updates", frozenset({EventType.STATUS_UPDATE})),
     "notes": ("Notes", frozenset({EventType.NOTE_ADDED})),
+    "severity": ("Severity", frozenset({EventType.SEVERITY_CHANGED})),
     "alerts": (
         "Alerts",
         frozenset(
@@ -294,6 +304,8 @@ async def _context(who: Visitor, state: IncidentState, actor: Actor, view: PageV
         "kind_of": KIND_OF,
         "reminder_presets": [(seconds, label) for seconds, label in REMINDER_PRESETS if seconds >= minimum],
         "snooze_presets": SNOOZE_PRESETS,
+        # The levels the severity form offers (the team's, as they are now).
+        "severity_levels": await team_configuration.severity_levels(who.svc, state.team_id) if can_change else [],
         **(await _choices(who, state) if can_change and ongoing else {"invitable": [], "announceable": []}),
     }
 

@@ -23,7 +23,7 @@ from models.paging import policy_user_ids
 from models.playbook import Playbook, PlaybookSpec
 from models.playbook_automation import describe_rule, rule_channel_ids, rule_user_ids
 from models.webhooks import OwnerKind
-from service import playbooks
+from service import playbooks, team_configuration
 from service import webhook_subscriptions as webhooks
 from service.errors import ServiceError, validation_fields
 from service.pagination import PageParams
@@ -44,7 +44,9 @@ from service.playbook_yaml import (
 router = APIRouter(prefix="/backstage", include_in_schema=False)
 
 _STAGE = re.compile(r"^checklists\[(\d{1,4})\]\.(title|remove)$")
-_ITEM = re.compile(r"^checklists\[(\d{1,4})\]\.items\[(\d{1,4})\]\.(title|description|command|remove)$")
+_ITEM = re.compile(
+    r"^checklists\[(\d{1,4})\]\.items\[(\d{1,4})\]\.(title|description|command|remove|due\.after|due\.from)$"
+)
 # API field -> form input, where the form asks for names instead of ids.
 _FIELD_FOR = (
     (re.compile(r"^member_ids(\[\d+\])?$"), "members"),
@@ -74,6 +76,7 @@ _LABELS = {
     "members": "Members",
     "invited_users": "Invited to every incident",
     "default_commander": "Default commander",
+    "default_severity": "Default severity",
     "broadcast_channels": "Broadcast channels",
     "reminder_minutes": "Status update reminder",
     "channel_name_template": "Channel name template",
@@ -83,8 +86,16 @@ _LABELS = {
     "escalation": "Escalation",
 }
 # The parts of a stage and of an item.
-_PARTS = {"title": "title", "description": "description", "command": "slash command", "items": "items"}
-_PLACE = re.compile(r"^checklists\[(\d{1,4})\](?:\.items\[(\d{1,4})\])?(?:\.(\w+))?$")
+_PARTS = {
+    "title": "title",
+    "description": "description",
+    "command": "slash command",
+    "items": "items",
+    "due": "due",
+    "due.after": "due after",
+    "due.from": "due from",
+}
+_PLACE = re.compile(r"^checklists\[(\d{1,4})\](?:\.items\[(\d{1,4})\])?(?:\.(\w+(?:\.\w+)?))?$")
 
 
 def field_label(name: str) -> str:
@@ -123,10 +134,10 @@ def parse_draft(form: dict[str, str]) -> dict[str, Any]:
         if stage.get("remove"):
             continue
         items = [
-            {"title": i.get("title", ""), "description": i.get("description", ""), "command": i.get("command", "")}
+            _draft_item(i)
             for _, i in sorted(stage["items"].items())
             if not i.get("remove")
-            and (i.get("title", "").strip() or i.get("description", "").strip() or i.get("command", "").strip())
+            and any(i.get(part, "").strip() for part in ("title", "description", "command", "due.after"))
         ]
         if stage.get("title", "").strip() or items:
             checklists.append({"title": stage.get("title", ""), "items": items})
@@ -139,11 +150,24 @@ def parse_draft(form: dict[str, str]) -> dict[str, Any]:
         "members": form.get("members", ""),
         "invited_users": form.get("invited_users", ""),
         "default_commander": form.get("default_commander", "").strip(),
+        "default_severity": form.get("default_severity", "").strip(),
         "broadcast_channels": form.get("broadcast_channels", ""),
         "checklists": checklists,
         "rules": form.get("rules", ""),
         "escalation": form.get("escalation", ""),
     }
+
+
+def _draft_item(fields: dict[str, str]) -> dict[str, Any]:
+    """An item of the form as the API body has it; a due time only when one is given."""
+    item: dict[str, Any] = {
+        "title": fields.get("title", ""),
+        "description": fields.get("description", ""),
+        "command": fields.get("command", ""),
+    }
+    if fields.get("due.after", "").strip():
+        item["due"] = {"after": fields["due.after"], "from": fields.get("due.from") or "stage"}
+    return item
 
 
 async def resolve(who: Visitor, team_id: str, draft: dict[str, Any]) -> tuple[PlaybookSpec | None, dict[str, str]]:
@@ -214,6 +238,8 @@ async def resolve(who: Visitor, team_id: str, draft: dict[str, Any]) -> tuple[Pl
         "channel_name_template": draft["channel_name_template"],
         "rules": rules,
         "escalation": escalation,
+        # A level's number from the form's choices (empty: none).
+        "default_severity": draft.get("default_severity") or None,
     }
     try:
         spec = PlaybookSpec.model_validate(body)
@@ -255,7 +281,8 @@ async def draft_of(who: Visitor, playbook: Playbook) -> dict[str, Any]:
         if playbook.default_commander_id
         else "",
         "broadcast_channels": " ".join(channels),
-        "checklists": [stage.model_dump() for stage in playbook.checklists],
+        "default_severity": str(playbook.default_severity or ""),
+        "checklists": [stage.model_dump(exclude_none=True) for stage in playbook.checklists],
         "rules": rules_text(await rule_documents(who.svc, playbook.rules, people)),
         "escalation": escalation_text(escalation_document(playbook.escalation, people)),
     }
@@ -284,6 +311,7 @@ EMPTY_DRAFT: dict[str, Any] = {
     "members": "",
     "invited_users": "",
     "default_commander": "",
+    "default_severity": "",
     "broadcast_channels": "",
     "checklists": [{"title": "Triage", "items": [{"title": "", "description": "", "command": ""}]}],
     "rules": "",
@@ -296,6 +324,7 @@ async def _form(who: Visitor, team_id: str, status_code: int = 200, **context: A
     context.setdefault("playbook", None)
     context["field_labels"] = {name: field_label(name) for name in context["errors"]}
     context["rule_words"] = await rules_in_words(who, context["playbook"]) if context["playbook"] else []
+    context["severity_levels"] = await team_configuration.severity_levels(who.svc, team_id)
     return await render_in_team(who, "playbook_edit.html", team_id, status_code, **context)
 
 

@@ -18,13 +18,13 @@ from pydantic import ValidationError
 from api.backstage.backstage_common import Visitor, form_visitor, redirect, render_in_team, visitor
 from api.backstage.command_forms import PENDING_HERE
 from models.incident import IncidentCreate
-from service import incident_starts, playbooks
+from service import incident_starts, playbooks, team_configuration
 from service.command_follow_ups import CommandPending
 from service.errors import ServiceError, validation_fields
 from service.idempotency import new_key, scoped
 
 router = APIRouter(prefix="/backstage", include_in_schema=False)
-FIELDS = ("playbook_id", "name", "description")
+FIELDS = ("playbook_id", "name", "description", "severity")
 
 
 async def _form(who: Visitor, team_id: str, draft: dict[str, str], status_code: int = 200, **extra: Any) -> Response:
@@ -34,6 +34,7 @@ async def _form(who: Visitor, team_id: str, draft: dict[str, str], status_code: 
         team_id,
         status_code,
         playbooks=await playbooks.usable_playbooks(who.svc, who.actor, team_id),
+        severity_levels=await team_configuration.severity_levels(who.svc, team_id),
         draft=draft,
         errors=extra.pop("errors", {}),
         **extra,
@@ -51,7 +52,13 @@ async def start_from_form(team_id: str, who: Visitor = Depends(form_visitor)) ->
     request = scoped(who.actor.user_id, "start", who.form.get("request_key") or new_key(), asked)
     try:
         fields = IncidentCreate.model_validate(
-            {**asked, "team_id": team_id, "playbook_id": asked["playbook_id"] or None}
+            {
+                **asked,
+                "team_id": team_id,
+                "playbook_id": asked["playbook_id"] or None,
+                # None: the playbook's default severity, if it has one.
+                "severity": asked["severity"] or None,
+            }
         )
         started = await incident_starts.start_incident(who.svc, who.actor, fields, request=request)
     except ValidationError as invalid:

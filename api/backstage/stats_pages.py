@@ -16,8 +16,9 @@ from fastapi import APIRouter, Depends, Request, Response
 from api.backstage.backstage_common import Visitor, render_in_team, visitor
 from api.backstage.incident_pages import names_for
 from models.common import SHORT_ID
+from models.severity import NO_SEVERITY, SEVERITY_LEVELS_MAX
 from models.stats import StatsSlice, StatsWindow, compute, median, percentile
-from service import playbooks
+from service import playbooks, team_configuration
 from service.team_stats import team_slice
 
 router = APIRouter(prefix="/backstage", include_in_schema=False)
@@ -26,6 +27,8 @@ WINDOWS = {7: "Last 7 days", 30: "Last 30 days", 90: "Last 90 days", 365: "Last 
 FIRST_UPDATE_BUCKETS = ((300, "< 5 min"), (900, "5-15 min"), (3600, "15-60 min"), (4 * 3600, "1-4 h"))
 # The most paged people the pages-per-person table shows (the REST answer has everyone).
 PEOPLE_SHOWN = 50
+# The severity filter's values: a level's number (or "none").
+SEVERITY_CHOICES = {str(level) for level in range(1, SEVERITY_LEVELS_MAX + 1)}
 
 
 def series(data: StatsSlice, since: datetime, until: datetime) -> dict[str, Any]:
@@ -59,6 +62,9 @@ async def dashboard(team_id: str, request: Request, who: Visitor = Depends(visit
     playbook_id = q.get("playbook_id") or None
     if playbook_id and not SHORT_ID.match(playbook_id):
         playbook_id = None
+    # A level's number, or "none" for the incidents without a severity; anything else: every incident.
+    wanted = q.get("severity", "")
+    severity = NO_SEVERITY if wanted == "none" else int(wanted) if wanted in SEVERITY_CHOICES else None
     now = datetime.now(UTC)
     until = datetime.combine(now.date() + timedelta(days=1), time(), UTC)
     since = until - timedelta(days=days)
@@ -73,9 +79,10 @@ async def dashboard(team_id: str, request: Request, who: Visitor = Depends(visit
             since = datetime.combine(first, time(), UTC)
             until = datetime.combine(last + timedelta(days=1), time(), UTC)
             days = 0
-    window = StatsWindow(since=since, until=until, playbook_id=playbook_id)
+    window = StatsWindow(since=since, until=until, playbook_id=playbook_id, severity=severity)
     data = await team_slice(who.svc, who.actor, team_id, window)
-    stats = compute(team_id, window, data, now)
+    levels = await team_configuration.severity_levels(who.svc, team_id)
+    stats = compute(team_id, window, data, now, {level.level: level.name for level in levels})
     team_playbooks = await playbooks.usable_playbooks(who.svc, who.actor, team_id)
     paged = stats.pages_per_person[:PEOPLE_SHOWN]
     usernames = await names_for(who, {person.user_id for person in paged})
@@ -89,6 +96,8 @@ async def dashboard(team_id: str, request: Request, who: Visitor = Depends(visit
         windows=WINDOWS,
         playbook_id=playbook_id or "",
         playbooks=team_playbooks,
+        severity="none" if severity == NO_SEVERITY else str(severity or ""),
+        severity_levels=levels,
         since=since.date().isoformat(),
         until=(until - timedelta(days=1)).date().isoformat(),
         error=error,

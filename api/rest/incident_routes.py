@@ -23,7 +23,7 @@ from service.command_follow_ups import CommandPending
 from service.container import Services
 from service.errors import not_found
 from service.idempotency import new_key, scoped
-from service.incident_lists import SORT_KEYS, IncidentFilter, IncidentListItem
+from service.incident_lists import DEFAULT_DIRECTION, SORT_KEYS, IncidentFilter, IncidentListItem
 from service.pagination import Page, PageParams, paginate
 from service.time_bounds import time_bound
 
@@ -79,15 +79,21 @@ async def list_incidents(
     search: str | None = Query(None, max_length=64, description="Case-insensitive part of the name"),
     started_after: datetime | None = Query(None, description="Started at or after (no offset: UTC)"),
     started_before: datetime | None = Query(None, description="Started before (no offset: UTC)"),
-    sort: Literal["started_at", "ended_at", "name", "duration"] = Query("started_at"),
+    severity: int | None = Query(
+        None, ge=0, le=10, description="Only incidents of this severity level (1 is the most severe; 0: without one)"
+    ),
+    sort: Literal["started_at", "ended_at", "name", "duration", "severity"] = Query(
+        "started_at", description="`severity`: the most severe first (the newest first within a level)"
+    ),
     paging: PageParams = Depends(page_params),
     actor: Actor = Depends(current_user),
     svc: Services = Depends(services),
 ) -> Page[IncidentListItem]:
     """Incidents the caller may see, from Temporal visibility (no per-incident queries).
 
-    Newest first by default (names: A to Z). In that default order a page costs the same
-    however many incidents the team has; other orders read every matching incident.
+    Newest first by default (names: A to Z; severity: the most severe first). In that default
+    order a page costs the same however many incidents the team has; other orders read every
+    matching incident.
     """
     where = IncidentFilter(
         status=status,
@@ -97,13 +103,14 @@ async def list_incidents(
         search=search,
         started_after=time_bound(started_after),
         started_before=time_bound(started_before),
+        severity=severity,
     )
     now = datetime.now(UTC)
 
     def item(summary: IncidentSummary) -> IncidentListItem:
         return IncidentListItem(**summary.model_dump(), duration_seconds=summary.elapsed_seconds(now))
 
-    default: Literal["asc", "desc"] = "asc" if sort == "name" else "desc"
+    default = DEFAULT_DIRECTION.get(sort, "desc")
     if sort == "started_at" and (paging.direction or default) == "desc":
         # The default order: read about as many incidents as the page shows, not the team's.
         start = paging.page * paging.per_page

@@ -25,6 +25,9 @@ async def get_stats(
     since: datetime | None = Query(None, description="Incidents started at or after this time (no offset: UTC)"),
     until: datetime | None = Query(None, description="Incidents started before this time (no offset: UTC)"),
     playbook_id: str | None = Query(None, max_length=64, description="Only incidents from this playbook"),
+    severity: int | None = Query(
+        None, ge=0, le=10, description="Only incidents of this severity level (1 is the most severe; 0: without one)"
+    ),
     actor: Actor = Depends(current_user),
     svc: Services = Depends(services),
 ) -> IncidentStats:
@@ -33,12 +36,14 @@ async def get_stats(
     incidents by source (started by people, or opened by each integration from alerts),
     for alert-opened incidents the time from their group's first alert to their incident
     channel (median, p90, max), for paged incidents the time from the first page to the first
-    acknowledgement (mean, median, p90, max), and the pages per person (pages that reached
-    each person, and how many they acknowledged).
+    acknowledgement (mean, median, p90, max), the pages per person (pages that reached
+    each person, and how many they acknowledged), and the same window by severity level
+    (`by_severity`: count, ongoing, ended, time to resolution mean, median and p90, time to
+    acknowledge median), each level named as the team names it now.
 
     The window selects incidents by start time. Only incidents the caller may see count.
     """
-    window = StatsWindow(since=time_bound(since), until=time_bound(until), playbook_id=playbook_id)
+    window = StatsWindow(since=time_bound(since), until=time_bound(until), playbook_id=playbook_id, severity=severity)
     if window.since and window.until and window.since >= window.until:
         raise invalid("since must be before until.", {"since": "must be before until"})
     return await team_stats(svc, actor, team_id, window)

@@ -28,6 +28,7 @@ from api.slash.slash_context import (
 from api.slash.slash_protocol import SlashReply, ephemeral
 from api.slash.slash_registry import Context, UsageError
 from models.command_table import CommandSpec
+from service import team_configuration
 from service.command_runner import UnknownReference, run_command
 from service.errors import ServiceError
 from service.incident_access import IncidentLocation
@@ -39,6 +40,14 @@ async def run_table_command(spec: CommandSpec, ctx: Context) -> SlashReply:
     if not ctx.text.strip() and slash.when_empty == "show_commander":
         access = await read_here(ctx, slash.where)
         return ephemeral(f"The commander is {access.state.mention(access.state.commander_id)}.")
+    if not ctx.text.strip() and slash.when_empty == "show_severity":
+        access = await read_here(ctx, slash.where)
+        severity = access.state.severity
+        now = f"The severity is **{severity.name}**" if severity else "This incident has no severity yet"
+        levels = await team_configuration.severity_levels(ctx.svc, access.state.team_id)
+        lines = [f"- **{level.level} {level.name}**: {level.description}" for level in levels]
+        intro = f"{now}. Set it with `/incident severity <level>`; the team's levels are:"
+        return ephemeral("\n".join([intro, *lines]))
     if not ctx.text.strip() and slash.when_empty == "dialog":
         location, _ = await incident_here(ctx, slash.where)
         kind = dialogs.COMMAND_DIALOGS[spec.name].kind

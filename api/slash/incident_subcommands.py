@@ -3,6 +3,7 @@ lists every subcommand in (the command table's own run through `command_subcomma
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,7 +18,7 @@ from models.command_table import BY_SLASH
 from models.common import SHORT_ID
 from models.incident import IncidentCreate
 from models.playbook import PlaybookSummary, summarize
-from service import incident_lists
+from service import incident_lists, open_items, team_configuration
 from service import incident_starts as incident_start
 from service.errors import ServiceError
 from service.incident_lists import IncidentFilter
@@ -64,9 +65,11 @@ async def start(ctx: Context) -> SlashReply:
     words, rest = ctx.leading(1)
     if not words:
         state = dialog_state(ctx, "start", response_url=ctx.request.response_url)
-        await open_dialog(
-            ctx, dialogs.start_dialog(await usable_playbooks(ctx.svc, ctx.actor, ctx.request.team_id), state)
+        team_id = ctx.request.team_id
+        choices, levels = await asyncio.gather(
+            usable_playbooks(ctx.svc, ctx.actor, team_id), team_configuration.severity_levels(ctx.svc, team_id)
         )
+        await open_dialog(ctx, dialogs.start_dialog(choices, state, levels))
         return ephemeral("")
     name = " ".join(rest.split())
     if not name:
@@ -100,6 +103,18 @@ async def list_ongoing(ctx: Context) -> SlashReply:
     return ephemeral(render.incident_list(newest.items, names, datetime.now(UTC), total=newest.total))
 
 
+async def todo(ctx: Context) -> SlashReply:
+    found = await open_items.open_items(ctx.svc, ctx.actor)
+    return ephemeral(
+        render.todo(
+            found.items,
+            datetime.now(UTC),
+            mattermost_url=ctx.svc.settings.mattermost_browser_url,
+            incomplete=found.incomplete,
+        )
+    )
+
+
 async def timeline(ctx: Context) -> SlashReply:
     access = await read_here(ctx, "see the timeline")
     return ephemeral(render.timeline(access.state))
@@ -117,6 +132,7 @@ READS: dict[str, tuple[Any, str, str, str, str]] = {
               'start "Database outage" Primary DB down', ""),
     "info": (info, "info", "Status, commander, duration and every stage's checklist", "", "restart"),
     "list": (list_ongoing, "list", "Ongoing incidents in this team, newest first", "", "info"),
+    "todo": (todo, "todo", "Your open items in every incident you can see, overdue first", "", "list"),
     "timeline": (timeline, "timeline", "Everything that happened, with times", "", "*"),
 }  # fmt: skip
 

@@ -24,6 +24,7 @@ from models.common import Actor
 from models.incident import IncidentCreate, IncidentFields, ItemState
 from models.incident_commands import RequestKey
 from models.pending_commands import RECEIVED, LateReply
+from models.severity import SeverityText
 from service import incident_access as incidents
 from service import incident_starts as incident_start
 from service.command_runner import run_command
@@ -80,6 +81,7 @@ class StartFields(IncidentFields):
     """The start dialog's fields: the REST API's start body, without the team (the dialog's own)."""
 
     playbook_id: str | None = Field(default=None, max_length=64)
+    severity: SeverityText | None = None
 
 
 def _place(state: dialogs.DialogState) -> IncidentLocation:
@@ -185,13 +187,14 @@ def _dialog_errors(error: ValidationError, names: dict[str, str]) -> DialogReply
 async def _start(
     svc: Services, actor: Actor, state: dialogs.DialogState, submission: dict[str, Any], request: RequestKey
 ) -> DialogReply:
-    names = {"name": "name", "description": "description", "playbook_id": "playbook"}
+    names = {"name": "name", "description": "description", "playbook_id": "playbook", "severity": "severity"}
     playbook_id = str(submission.get("playbook") or "")
     try:
         fields = StartFields(
             name=str(submission.get("name") or ""),
             description=str(submission.get("description") or ""),
             playbook_id=None if playbook_id in ("", dialogs.BLANK_PLAYBOOK) else playbook_id,
+            severity=str(submission.get("severity") or "") or None,
         )
     except ValidationError as error:
         return _dialog_errors(error, names)

@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field, ValidationError
 from models.command_table import CommandSpec
 from models.incident import DESCRIPTION_MAX, NAME_MAX, STATUS_MESSAGE_MAX, UpdateStatus
 from models.playbook import PlaybookSummary
+from models.severity import SeverityLevel
 from service.container import Services
 from service.errors import ServiceError
 from service.incident_access import IncidentLocation
@@ -62,9 +63,10 @@ def dialog_url(svc: Services) -> str:
     return f"{svc.settings.api_public_url}/mattermost/dialog"
 
 
-def start_dialog(playbooks: list[PlaybookSummary], state: str) -> dict[str, Any]:
+def start_dialog(playbooks: list[PlaybookSummary], state: str, levels: list[SeverityLevel]) -> dict[str, Any]:
     options = [{"text": p.title, "value": p.id} for p in playbooks]
     options.append({"text": "No playbook (blank incident)", "value": BLANK_PLAYBOOK})
+    severities = [{"text": f"{v.level} · {v.name}: {v.description}"[:150], "value": str(v.level)} for v in levels]
     return {
         "callback_id": "start",
         "title": "Incident Details",
@@ -92,6 +94,14 @@ def start_dialog(playbooks: list[PlaybookSummary], state: str) -> dict[str, Any]
                 "type": "textarea",
                 "optional": True,
                 "max_length": DESCRIPTION_MAX,
+            },
+            {
+                "display_name": "Severity",
+                "name": "severity",
+                "type": "select",
+                "optional": True,
+                "options": severities,
+                "help_text": "Left empty: the playbook's default severity, if it has one.",
             },
         ],
     }

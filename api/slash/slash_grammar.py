@@ -59,6 +59,8 @@ READERS: dict[str, Callable[[str], Any]] = {
     "users": _user,
     "channels": _channel,
     "target": _user_or_schedule,
+    # As typed (`30m`, `14:30`, `none`): the command's model reads it, so a refusal reads as REST's.
+    "due": str,
 }
 # Free text at the end is kept as typed (lines, quotes and all), except a title: one line,
 # spaces folded.

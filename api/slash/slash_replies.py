@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from models.due_dates import utc_clock
 from models.incident import EventType, IncidentState, IncidentStatus, ItemState, TimelineEvent
-from models.incident_views import IncidentSummary, to_record
+from models.incident_views import IncidentSummary, OpenItem, to_record
 from workflows.incident_messages import (
     POST_MESSAGE_MAX,
     checklist_lines,
@@ -13,6 +14,7 @@ from workflows.incident_messages import (
     format_duration,
     incident_name,
     paging_lines,
+    severity_part,
     source_line,
     stage_label,
 )
@@ -24,7 +26,7 @@ def info(state: IncidentState, now: datetime) -> str:
     ongoing = state.status == IncidentStatus.ONGOING
     lines = [
         f"#### Incident: {incident_name(state.name)}",
-        f"**Status:** {state.status.value} · **Commander:** {state.mention(state.commander_id)}"
+        f"**Status:** {state.status.value}{severity_part(state)} · **Commander:** {state.mention(state.commander_id)}"
         f" · **Duration:** {format_duration(record.duration_seconds)}",
     ]
     if state.source is not None:
@@ -61,16 +63,53 @@ def incident_list(incidents: list[IncidentSummary], names: dict[str, str], now: 
     if not incidents:
         return "There are no ongoing incidents in this team that you can see."
     title = "#### Ongoing incidents" + (f" (the newest {len(incidents)} of {total})" if total > len(incidents) else "")
-    lines = [title, "", "| Incident | Commander | Duration | Stage |", "|---|---|---|---|"]
+    # A severity column once any of them has one (the name each incident was given).
+    graded = any(incident.severity for incident in incidents)
+    columns = "| Incident | " + ("Severity | " if graded else "") + "Commander | Duration | Stage |"
+    lines = [title, "", columns, "|---" * columns.count(" | ") + "|---|"]
     for incident in incidents:
         channel = f" (~{incident.channel_name})" if incident.channel_name else ""
         commander = f"@{names[incident.commander_id]}" if incident.commander_id in names else incident.commander_id
+        severity = (f"{incident.severity.name} " if incident.severity else "— ") + "| " if graded else ""
         lines.append(
-            f"| {incident_name(incident.name)}{channel} | {commander} "
+            f"| {incident_name(incident.name)}{channel} | {severity}{commander} "
             f"| {format_duration(incident.elapsed_seconds(now))} "
             f"| {incident.active_stage + 1}. {incident.active_stage_title} |"
         )
     return "\n".join(lines)
+
+
+NO_OPEN_ITEMS = "You have no open items assigned to you in the ongoing incidents you can see."
+
+
+def todo(items: list[OpenItem], now: datetime, *, mattermost_url: str, incomplete: bool = False) -> str:
+    """`/incident todo`: the caller's open items, overdue first, each linking its incident channel."""
+    if not items:
+        return NO_OPEN_ITEMS
+    lines = [
+        f"#### Your open items ({len(items)})",
+        "",
+        "| Due | Item | Incident |",
+        "|---|---|---|",
+    ]
+    for item in items:
+        due = "—"
+        if item.due_at is not None:
+            when = utc_clock(item.due_at, now)
+            due = f":warning: **overdue** since {when}" if item.overdue else f"{when}"
+        channel = f"~{item.channel_name}" if item.channel_name else "(no channel)"
+        if item.channel_name and item.team_name:
+            channel = f"[{channel}]({mattermost_url}/{item.team_name}/channels/{item.channel_name})"
+        lines.append(
+            f"| {due} | {_cell(item.title)} (stage {item.stage + 1} {_cell(item.stage_title)}, item {item.item + 1}) "
+            f"| {_cell(incident_name(item.incident_name))} · {channel} |"
+        )
+    if incomplete:
+        lines.append("\n*You have open items in more incidents than fit here; see the backstage's My open items.*")
+    text = "\n".join(lines)
+    if len(text) > POST_MESSAGE_MAX:
+        text = text[: POST_MESSAGE_MAX - 80] + "\n\n*… cut short: the backstage's My open items lists them all.*"
+    return text
 
 
 def since_start(seconds: float) -> str:

@@ -341,6 +341,8 @@ async def test_every_page_fits_a_phone_with_long_names_and_a_200_item_playbook(b
     await fits(page, f"{base}/backstage/playbooks/{big['id']}", showing='[id="checklists[0].items[199].title"]')
     await fits(page, f"{base}/backstage/teams/{world.team_id}/stats")
     await shot(page, "stats-phone")
+    await fits(page, f"{base}/backstage/todo")
+    await fits(page, f"{base}/backstage/teams/{world.team_id}/severities")
 
     # Wide again: the same pages fit a desktop screen.
     await page.set_viewport_size(DESKTOP)
@@ -470,6 +472,14 @@ INJECTED = """(() => [...document.querySelectorAll('*')].flatMap(e => {
 
 async def test_no_script_runs_from_what_people_typed_on_any_page(browser: Browser, world: World) -> None:
     hostile = await make_hostile(world)
+    # The hostile item is one of alice's open items, with a due time, once visibility lists it.
+    api = world.api(world.alice)
+    items = f"/api/v1/incidents/{hostile.incident_id}/checklists/0/items/0"
+    assert (await api.put(f"{items}/assignee", json={"assignee_id": world.alice.id})).status_code == 200
+    assert (await api.put(f"{items}/due", json={"due": "1h"})).status_code == 200
+    await eventually(
+        lambda: hostile.page.get("/backstage/todo"), lambda r: hostile.incident_id in r.text, what="alice's open item"
+    )
     context, page = await signed_in(browser, world, world.alice, DESKTOP)
     dialogs: list[str] = []
     page.on("dialog", lambda dialog: dialogs.append(dialog.message))
@@ -482,6 +492,7 @@ async def test_no_script_runs_from_what_people_typed_on_any_page(browser: Browse
         "playbook editor": f"/backstage/playbooks/{hostile.playbook_id}",
         "playbook history": f"/backstage/playbooks/{hostile.playbook_id}/history",
         "dashboard": f"/backstage/teams/{world.team_id}/stats",
+        "my open items": "/backstage/todo",
     }
     for name, path in paths.items():
         await page.goto(world.stack.api_url + path)

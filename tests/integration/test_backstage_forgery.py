@@ -214,6 +214,16 @@ async def schedule_record(visit: Visit, _: httpx.Response | None) -> str:
     return repr((record.get("name"), record.get("rotations"), record.get("error")))
 
 
+def severities_form(visit: Visit, marker: str) -> dict[str, str]:
+    """Two severity levels named after `marker` (the whole list, as the backstage's form sends it)."""
+    return {"levels[0].name": f"{marker} high", "levels[1].name": f"{marker} low", "levels[1].colour": "#123456"}
+
+
+async def severities_record(visit: Visit, _: httpx.Response | None) -> str:
+    record = await visit.record(f"/api/v1/teams/{visit.world.team_id}/severities")
+    return repr([(level["name"], level["colour"]) for level in record["levels"]])
+
+
 # A form of each route that would be applied with the session's own token.
 TARGETS: dict[str, Target] = {
     **webhook_targets("playbooks", team_admin=False),
@@ -244,6 +254,7 @@ TARGETS: dict[str, Target] = {
     "/backstage/schedules/{schedule_id}/delete": Target(
         lambda v, m: {"confirmed": "1"}, schedule_record, team_admin=True
     ),
+    "/backstage/teams/{team_id}/severities": Target(severities_form, severities_record, team_admin=True),
 }
 
 

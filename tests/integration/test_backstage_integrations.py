@@ -260,7 +260,7 @@ async def test_the_incident_page_of_an_alert_opened_incident_shows_its_source(wo
     assert "Opened by alerts · Generic integration “Checkout probes”" in source
     assert "1 firing" in source
     assert "1 resolved" in source
-    assert "Severity: critical" in source
+    assert "Alert severity: critical" in source
     parsed = read(shown)
     hrefs = set(parsed.attributes)
     # An incident keeps an alert's first LINKS_KEPT links: shown as sent (escaped in the markup:

@@ -70,6 +70,9 @@ def cases(world: World) -> dict[str, Case]:
             "assign 1 9 @none",
         ),
         "edit_item": Case("PUT", ITEM_9, {"title": "Call"}, {"stage": "0", "item": "8", "title": "Call"}),
+        "set_item_due": Case(
+            "PUT", f"{ITEM_9}/due", {"due": "30m"}, {"stage": "0", "item": "8", "due": "30m"}, "due 1 9 30m"
+        ),
         "move_item": Case(
             "POST",
             "/checklists/0/items/0/move",
@@ -116,6 +119,9 @@ def cases(world: World) -> dict[str, Case]:
         ),
         "page": Case(
             "POST", "/pages", {"user_id": alice.id}, {"user_id": alice.id}, f"page @{alice.username}", form_id="page"
+        ),
+        "set_severity": Case(
+            "POST", "/severity", {"severity": "sev9"}, {"severity": "sev9"}, "severity sev9", form_id="severity-form"
         ),
         "acknowledge_page": Case("POST", "/pages/nopage/acknowledge", None, {"page_id": "nopage"}, incident="ended"),
         "decline_page": Case("POST", "/pages/nopage/decline", None, {"page_id": "nopage"}, incident="ended"),

@@ -50,6 +50,7 @@ async def test_create_makes_the_creator_a_member(world: World) -> None:
         "title": "Page the DBA",
         "description": "",
         "command": "/page dba",
+        "due": None,
     }
     fetched = await world.api(world.bob).get(f"/api/v1/playbooks/{playbook['id']}")
     assert fetched.status_code == 200

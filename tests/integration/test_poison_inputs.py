@@ -73,6 +73,9 @@ HOSTILE_WORDS = [
     "1h",
     "4h",
     "99999d",
+    "14:30",
+    "24:00",
+    "none",
     "investigating",
     "resolved",
     "🔥",
@@ -135,6 +138,7 @@ ROUTES = [
     Route("DELETE", "checklists/{stage}/items/{item}", ()),
     Route("PUT", "checklists/{stage}/items/{item}/state", ("state",)),
     Route("PUT", "checklists/{stage}/items/{item}/assignee", ("assignee_id",)),
+    Route("PUT", "checklists/{stage}/items/{item}/due", ("due",)),
     Route("POST", "checklists/{stage}/items/{item}/move", ("to_position",)),
     Route("POST", "checklists/{stage}/items/{item}/run", ()),
 ]
@@ -169,6 +173,7 @@ def plausible(world: World) -> dict[str, st.SearchStrategy[Any]]:
         "position": st.integers(min_value=0, max_value=3),
         "to_position": st.integers(min_value=0, max_value=3),
         "state": st.sampled_from(["open", "in_progress", "done"]),
+        "due": st.one_of(st.none(), st.sampled_from(["30m", "1s", "30d", "14:30", "0:00", "23:59", "none", "NONE"])),
     }
 
 

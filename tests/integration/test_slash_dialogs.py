@@ -45,6 +45,7 @@ async def test_start_dialog_offers_my_playbooks_and_keeps_open_on_field_errors(w
         ("playbook", "select"),
         ("name", "text"),
         ("description", "textarea"),
+        ("severity", "select"),
     ]
     assert dialog["elements"][0]["options"] == [
         {"text": "Database outage", "value": mine["id"]},
