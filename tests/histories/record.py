@@ -22,22 +22,27 @@ from temporalio.testing import TimeSkipper
 from activities.stats_activities import StatsActivities
 from models import incident_commands as cmd
 from models.common import ChannelFact, new_short_id
+from models.due_dates import ItemDue
 from models.incident import EventType, IncidentStart, IncidentState, IncidentStatus
 from models.paging import EscalationPolicy, EscalationTier, PageTarget
 from models.pending_commands import LateReply, PendingCommand
 from models.playbook import (
     ArchivePlaybook,
+    ChecklistItemSpec,
     OpenPlaybook,
     PlaybookCommand,
     PlaybookEdit,
     PlaybookFacts,
     PlaybookStart,
+    StageSpec,
     UpdatePlaybook,
     playbook_workflow_id,
 )
 from models.schedules import ChangeSchedule, DeleteSchedule, Rotation, Schedule, ScheduleState, schedule_workflow_id
+from models.severity import DEFAULT_LEVELS, SeverityLevelSpec, numbered
 from models.signed_out_sessions import SignedOutSessions, SignOut, session_hash, signed_out_workflow_id
 from models.stats import FactsStatus, IncidentFacts, stats_month, stats_workflow_id
+from models.team_settings import SetSeverityLevels, TeamSettings, team_settings_workflow_id
 from process_exit import exit_process
 from service.incident_starts import incident_config, start_options
 from tests.harness import World, eventually, make_world, own_server, own_worker, short_history_server, start_stack
@@ -48,6 +53,7 @@ from workflows.incident_workflow import IncidentWorkflow
 from workflows.playbook_workflow import PlaybookWorkflow
 from workflows.schedule_workflow import ScheduleWorkflow
 from workflows.signed_out_sessions_workflow import SignedOutSessionsWorkflow
+from workflows.team_settings_workflow import TeamSettingsWorkflow
 
 HERE = Path(__file__).parent
 
@@ -451,6 +457,73 @@ async def paged_incident(world: World) -> WorkflowHandle[Any, Any]:
     return handle
 
 
+async def severity_incident(world: World) -> WorkflowHandle[Any, Any]:
+    """An incident started with a severity (its playbook's default), raised, lowered, then ended."""
+    levels = list(DEFAULT_LEVELS)
+    handle = await start(world, book=playbook(world, default_severity=3), severity_levels=levels)
+    await settled(handle)
+    for severity in ("sev1", "2"):
+        await handle.execute_update(
+            "set_severity", cmd.SetSeverity(actor=actor(world.alice), severity=severity, levels=levels)
+        )
+        await settled(handle)
+    await handle.execute_update("end_incident", cmd.EndIncident(actor=actor(world.alice)))
+    await settled(handle)
+    return handle
+
+
+async def team_settings(world: World) -> WorkflowHandle[Any, Any]:
+    """A team's settings workflow, started by its first change (update-with-start), changed again."""
+    client = world.stack.temporal
+    admin = actor(world.alice, admin=True)
+    renamed = numbered(
+        [SeverityLevelSpec(name=name, description=f"{name} incidents") for name in ("Critical", "Major", "Minor")]
+    )
+    operation = WithStartWorkflowOperation(
+        TeamSettingsWorkflow.run,
+        TeamSettings(team_id=world.team_id),
+        id=team_settings_workflow_id(world.team_id),
+        task_queue=world.stack.settings.temporal_task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+    )
+    await client.execute_update_with_start_workflow(
+        TeamSettingsWorkflow.set_severity_levels,
+        SetSeverityLevels(actor=admin, levels=renamed, expected_version=0, at=datetime.now(UTC)),
+        start_workflow_operation=operation,
+    )
+    handle = await operation.workflow_handle()
+    back = list(DEFAULT_LEVELS)
+    await handle.execute_update(
+        TeamSettingsWorkflow.set_severity_levels,
+        SetSeverityLevels(actor=admin, levels=back, expected_version=1, at=datetime.now(UTC)),
+    )
+    return handle
+
+
+async def due_dates_incident(world: World) -> WorkflowHandle[Any, Any]:
+    """Dated items: one due 2s after the start (nobody assigned: the commander is told), one
+    assigned (who has open items is indexed) and given a due time by hand, one checked; then the end."""
+    alice = actor(world.alice)
+    stages = [
+        StageSpec(title="Triage", items=[ChecklistItemSpec(title="Page DBA", due=ItemDue(after="2s", from_="start"))]),
+        StageSpec(title="Mitigate", items=[ChecklistItemSpec(title="Fail over", due=ItemDue(after="1h"))]),
+    ]
+    handle = await start(world, book=playbook(world, checklists=stages))
+    await settled(handle)
+    await handle.execute_update("assign_item", cmd.AssignItem(actor=alice, stage=1, item=0, assignee=fact(world.bob)))
+    await handle.execute_update("set_item_due", cmd.SetItemDue(actor=alice, stage=1, item=0, due="1h"))
+    await eventually(
+        lambda: state(handle),
+        lambda s: any(e.type == EventType.ITEM_OVERDUE for e in s.timeline) and not s.outbox,
+        what="the overdue item told",
+    )
+    await handle.execute_update("set_item_state", cmd.SetItemState(actor=alice, stage=0, item=0, state="done"))
+    await settled(handle)
+    await handle.execute_update("end_incident", cmd.EndIncident(actor=alice))
+    await settled(handle)
+    return handle
+
+
 async def _told(world: World) -> bool:
     return any("On-call handoff" in p["message"] for p in world.standin.posts(world.town_square["id"]))
 
@@ -468,7 +541,10 @@ RECORDINGS = {
     "incident-stats": team_statistics,
     "incident-from-alerts": alert_incident,
     "incident-with-webhooks": webhook_deliveries,
+    "incident-with-severity": severity_incident,
+    "team-settings": team_settings,
     "incident-paged": paged_incident,
+    "incident-with-due-dates": due_dates_incident,
 }
 # Saved by the recording itself (its workflow ran on a server of its own).
 SELF_SAVED = {"schedule-handoffs": schedule_handoffs}
@@ -504,6 +580,9 @@ async def main(names: list[str]) -> None:
         await save(client, await alert_incident(make_world(stack)), "incident-from-alerts")
         await save(client, await webhook_deliveries(make_world(stack)), "incident-with-webhooks")
         await save(client, await paged_incident(make_world(stack)), "incident-paged")
+        await save(client, await due_dates_incident(make_world(stack)), "incident-with-due-dates")
+        await save(client, await severity_incident(make_world(stack)), "incident-with-severity")
+        await save(client, await team_settings(make_world(stack)), "team-settings")
         await schedule_handoffs(make_world(stack))
     finally:
         await stack.stop()
