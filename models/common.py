@@ -148,3 +148,13 @@ def _duration(seconds: int) -> str:
         if seconds >= size and seconds % size == 0:
             return f"{seconds // size}{unit}"
     return f"{seconds}s"
+
+
+def first_repeat(keys: list[str]) -> tuple[int, int] | None:
+    """The places (0-based: the earlier, the later) of the first key that repeats an earlier one."""
+    seen: dict[str, int] = {}
+    for index, key in enumerate(keys):
+        if key in seen:
+            return seen[key], index
+        seen[key] = index
+    return None

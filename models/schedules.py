@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, AwareDatetime, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
-from models.common import MATTERMOST_ID, MattermostId, Model
+from models.common import MATTERMOST_ID, MattermostId, Model, first_repeat
 
 NAME_MAX = 64
 # A name people type after `/incident oncall` and `/incident page`: a letter or digit, then
@@ -500,15 +500,13 @@ class SchedulesDocument(Model):
     @field_validator("schedules")
     @classmethod
     def _one_per_name(cls, schedules: list[ScheduleDocument]) -> list[ScheduleDocument]:
-        seen: dict[str, int] = {}
-        for index, schedule in enumerate(schedules):
-            key = name_key(schedule.name)
-            if key in seen:
-                raise ValueError(
-                    f"schedule {index + 1} has the same name as schedule {seen[key] + 1} ({schedule.name!r}); "
-                    "names are unique in a team"
-                )
-            seen[key] = index
+        repeat = first_repeat([name_key(schedule.name) for schedule in schedules])
+        if repeat:
+            first, later = repeat
+            raise ValueError(
+                f"schedule {later + 1} has the same name as schedule {first + 1} ({schedules[later].name!r}); "
+                "names are unique in a team"
+            )
         return schedules
 
 

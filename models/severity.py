@@ -23,7 +23,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints, WithJsonSchema, field_validator
 
-from models.common import Model, Trimmed
+from models.common import Model, Trimmed, first_repeat
 
 SEVERITY_LEVELS_MIN = 2
 SEVERITY_LEVELS_MAX = 10
@@ -121,15 +121,13 @@ class SeverityLevelsSpec(Model):
     @field_validator("levels")
     @classmethod
     def _distinct_names(cls, levels: list[SeverityLevelSpec]) -> list[SeverityLevelSpec]:
-        seen: dict[str, int] = {}
-        for index, level in enumerate(levels):
-            key = name_key(level.name)
-            if key in seen:
-                raise ValueError(
-                    f"level {index + 1} has the same name as level {seen[key] + 1} ({level.name!r}); "
-                    "give every level its own name"
-                )
-            seen[key] = index
+        repeat = first_repeat([name_key(level.name) for level in levels])
+        if repeat:
+            first, later = repeat
+            raise ValueError(
+                f"level {later + 1} has the same name as level {first + 1} ({levels[later].name!r}); "
+                "give every level its own name"
+            )
         return levels
 
 
