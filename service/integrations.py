@@ -38,12 +38,11 @@ from models.integration import (
     summarize,
     token_sha256,
 )
-from models.refusals import Refusal
 from service import team_configuration
 from service.container import Services
 from service.errors import ServiceError, not_found
 from service.incident_starts import read_playbook
-from service.temporal_calls import Gone, execute_update, execute_update_with_start, query, quote
+from service.temporal_calls import Gone, execute_update_with_start, query, quote, update_or_not_found
 from service.unavailability import rpc_error
 from workflows.integration_workflow import INTEGRATION_MEMO, SUMMARY_MEMO, IntegrationWorkflow
 
@@ -103,9 +102,6 @@ async def _spec_facts(svc: Services, actor: Actor, team_id: str, spec: Integrati
 
 def integration_handle(svc: Services, integration_id: str) -> WorkflowHandle[Any, Any]:
     return svc.temporal.get_workflow_handle(integration_workflow_id(integration_id))
-
-
-_HIDDEN = {Refusal.NOT_FOUND: not_found("Integration")}
 
 
 async def create_integration(
@@ -233,17 +229,14 @@ async def list_integrations(svc: Services, actor: Actor, team_id: str) -> list[I
 
 
 async def _change(svc: Services, integration_id: str, update: Any, command: IntegrationCommand) -> Integration:
-    try:
-        changed: Integration = await execute_update(
-            integration_handle(svc, integration_id),
-            update,
-            command,
-            rpc_timeout=svc.rpc_timeout,
-            refusal_override=_HIDDEN,
-            result_type=Integration,
-        )
-    except Gone:
-        raise not_found("Integration") from None
+    changed: Integration = await update_or_not_found(
+        integration_handle(svc, integration_id),
+        update,
+        command,
+        what="Integration",
+        rpc_timeout=svc.rpc_timeout,
+        result_type=Integration,
+    )
     return changed
 
 

@@ -21,7 +21,6 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes, Workfl
 import permissions
 from models import search_attributes as sa
 from models.common import SHORT_ID, Actor, new_short_id, short_id_from
-from models.refusals import Refusal
 from models.schedules import (
     SCHEDULES_MAX,
     ChangeSchedule,
@@ -40,14 +39,11 @@ from models.schedules import (
 from service.container import Services
 from service.errors import ServiceError, invalid, not_found
 from service.integrations import MANAGE_TEAM
-from service.temporal_calls import Gone, execute_update, query, quote
+from service.temporal_calls import Gone, query, quote, update_or_not_found
 from workflows.schedule_workflow import SCHEDULE_MEMO, ScheduleWorkflow
 
 # How many handoffs the on-call answer lists.
 HANDOFFS_SHOWN = 5
-_HIDDEN = {Refusal.NOT_FOUND: not_found("Schedule")}
-
-
 def _handle(svc: Services, schedule_id: str) -> WorkflowHandle[Any, Any]:
     return svc.temporal.get_workflow_handle(schedule_workflow_id(schedule_id))
 
@@ -190,17 +186,9 @@ async def find_by_name(svc: Services, actor: Actor, team_id: str, name: str) -> 
 
 
 async def _change(svc: Services, schedule_id: str, update: Any, command: Any) -> Schedule:
-    try:
-        changed: Schedule = await execute_update(
-            _handle(svc, schedule_id),
-            update,
-            command,
-            rpc_timeout=svc.rpc_timeout,
-            refusal_override=_HIDDEN,
-            result_type=Schedule,
-        )
-    except Gone:
-        raise not_found("Schedule") from None
+    changed: Schedule = await update_or_not_found(
+        _handle(svc, schedule_id), update, command, what="Schedule", rpc_timeout=svc.rpc_timeout, result_type=Schedule
+    )
     return changed
 
 

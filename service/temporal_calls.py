@@ -26,7 +26,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from models.incident_commands import CommandResult
 from models.refusals import Refusal
 from service.deadline import diagnosis_budget
-from service.errors import ServiceError
+from service.errors import ServiceError, not_found
 from service.unavailability import diagnose, is_failing, not_taken, rpc_error, workflow_failing
 
 log = logging.getLogger(__name__)
@@ -152,6 +152,25 @@ async def execute_update(
             moved += 1
             if status != WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING or moved >= 3:
                 raise Gone(completed=status is not None) from None
+
+
+async def update_or_not_found(
+    handle: WorkflowHandle[Any, Any], update: Any, arg: Any, *, what: str, rpc_timeout: timedelta, result_type: type
+) -> Any:
+    """`execute_update` on a thing the caller may only know of if it is theirs: the workflow's
+    "not found" refusal and a missing or closed workflow both answer 404 "<what> not found."."""
+    hidden = not_found(what)
+    try:
+        return await execute_update(
+            handle,
+            update,
+            arg,
+            rpc_timeout=rpc_timeout,
+            refusal_override={Refusal.NOT_FOUND: hidden},
+            result_type=result_type,
+        )
+    except Gone:
+        raise hidden from None
 
 
 async def execute_update_with_start(

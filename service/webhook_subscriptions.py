@@ -17,7 +17,6 @@ from temporalio.client import WithStartWorkflowOperation, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy
 
 from models.common import SHORT_ID, Actor, new_short_id, short_id_from
-from models.refusals import Refusal
 from models.webhooks import (
     CreateSubscription,
     DeleteSubscription,
@@ -39,12 +38,10 @@ from service import integrations, playbooks
 from service.container import Services
 from service.errors import ServiceError, invalid, not_found
 from service.pagination import Page, PageParams, paginate
-from service.temporal_calls import Gone, execute_update, execute_update_with_start, query
+from service.temporal_calls import Gone, execute_update, execute_update_with_start, query, update_or_not_found
 from webhook_targets import TargetRefused, vet_target
 from workflows.incident_webhooks_workflow import IncidentWebhooksWorkflow
 from workflows.webhook_subscriptions_workflow import WebhookSubscriptionsWorkflow
-
-_HIDDEN = {Refusal.NOT_FOUND: not_found("Webhook")}
 
 
 async def owner_for(svc: Services, actor: Actor, kind: OwnerKind, owner_id: str) -> tuple[WebhookOwner, str]:
@@ -156,17 +153,9 @@ async def get_subscription(
 async def _change(svc: Services, owner: WebhookOwner, update: Any, command: Any, result_type: type) -> Any:
     if not SHORT_ID.match(getattr(command, "subscription_id", "")):
         raise not_found("Webhook")
-    try:
-        return await execute_update(
-            _handle(svc, owner),
-            update,
-            command,
-            rpc_timeout=svc.rpc_timeout,
-            refusal_override=_HIDDEN,
-            result_type=result_type,
-        )
-    except Gone:
-        raise not_found("Webhook") from None
+    return await update_or_not_found(
+        _handle(svc, owner), update, command, what="Webhook", rpc_timeout=svc.rpc_timeout, result_type=result_type
+    )
 
 
 async def update_subscription(
