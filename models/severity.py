@@ -78,11 +78,19 @@ def _as_text(value: Any) -> Any:
     return str(value) if isinstance(value, int) else value
 
 
+def _not_blank(value: str) -> str:
+    # After a BeforeValidator pydantic checks `min_length` before stripping: "\r" would pass as "".
+    if not value:
+        raise ValueError("must name a level: its number or its name")
+    return value
+
+
 # What a person types to name a level (REST, slash, forms): read by `parse_severity`.
 SeverityText = Annotated[
     str,
     BeforeValidator(_as_text),
     StringConstraints(strip_whitespace=True, min_length=1, max_length=SEVERITY_TEXT_MAX),
+    AfterValidator(_not_blank),
     WithJsonSchema(
         {
             "anyOf": [
