@@ -44,6 +44,8 @@ from workflows.schedule_workflow import SCHEDULE_MEMO, ScheduleWorkflow
 
 # How many handoffs the on-call answer lists.
 HANDOFFS_SHOWN = 5
+
+
 def _handle(svc: Services, schedule_id: str) -> WorkflowHandle[Any, Any]:
     return svc.temporal.get_workflow_handle(schedule_workflow_id(schedule_id))
 
