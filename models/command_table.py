@@ -38,6 +38,7 @@ from models.incident_commands import (
     DeclinePage,
     EditItem,
     EndIncident,
+    FieldValueFields,
     IncidentCommand,
     InviteMembers,
     ItemDueFields,
@@ -54,6 +55,7 @@ from models.incident_commands import (
     RemoveItem,
     RestartIncident,
     RunItemCommand,
+    SetField,
     SetItemDue,
     SetItemState,
     SetReminder,
@@ -109,7 +111,7 @@ class Slash:
     preset: Mapping[str, Any] = field(default_factory=dict)
     confirm: Confirm | None = None
     # Without arguments: show something instead (`commander`), or open the command's dialog.
-    when_empty: Literal["dialog", "show_commander", "show_severity"] | None = None
+    when_empty: Literal["dialog", "show_commander", "show_severity", "show_fields"] | None = None
 
     @property
     def name(self) -> str:
@@ -145,6 +147,8 @@ class CommandSpec:
     rule_name: str = ""
     # The command carries the team's severity levels (`levels`), which the service reads.
     severity_levels: bool = False
+    # The command's `value` may name a person (a user field): the service looks them up (`users`).
+    value_names_user: bool = False
 
     @property
     def rule(self) -> str:
@@ -318,6 +322,18 @@ COMMANDS: tuple[CommandSpec, ...] = (
               hint="Give a level's number or name, e.g. `severity 2` or `severity sev2`.",
               where="change the severity", example="severity sev2", when_empty="show_severity"),
         severity_levels=True,
+    ),
+    CommandSpec(
+        "set_field",
+        SetField,
+        Rest("PUT", "/{incident_id}/fields/{name}", "Set one of the incident's custom fields (its playbook declares "
+             "them): a select's option (any case), a number within its bounds, text, or a person (`@username`); "
+             "`none`, empty or null clears a field that is not required. Also after the incident ended.",
+             body=FieldValueFields),
+        Slash("field <name> <value...>", "Set a custom field (`none` clears it); without arguments, list them",
+              hint="Name the field and its value, e.g. `field region eu-west` (`field region none` clears it).",
+              where="change fields", example="field region eu-west", when_empty="show_fields"),
+        value_names_user=True,
     ),
     CommandSpec(
         "page",

@@ -15,6 +15,8 @@ from typing import Any
 from pydantic import Field, model_validator
 
 from models.common import Actor, MattermostId, Model, Trimmed, UserFact
+from models.conditions import StepCondition
+from models.custom_fields import FIELDS_MAX, FieldInputs
 from models.due_dates import ItemDue
 from models.effects import PendingEffect
 from models.incident_alerts import AlertSource
@@ -46,6 +48,8 @@ class ItemState(StrEnum):
     OPEN = "open"
     IN_PROGRESS = "in_progress"
     DONE = "done"
+    # Its playbook condition (`when`) no longer holds: neither open nor done (`models.conditions`).
+    SKIPPED = "skipped"
 
 
 class UpdateStatus(StrEnum):
@@ -110,6 +114,11 @@ class EventType(StrEnum):
     ITEM_OVERDUE = "item_overdue"
     # The incident's severity was set or changed (`models.severity`).
     SEVERITY_CHANGED = "severity_changed"
+    # A custom field's value was set, changed or cleared (`models.custom_fields`).
+    FIELD_CHANGED = "field_changed"
+    # Conditional steps (`workflows.incident_conditions`): steps gained, skipped or back after
+    # a change of severity or a field, in one entry per change.
+    STEPS_CHANGED = "steps_changed"
 
 
 # What happens to the checklist's items: their state, owner, title, place, presence.
@@ -123,6 +132,7 @@ ITEM_EVENTS = frozenset(
         EventType.ITEM_REMOVED,
         EventType.ITEM_DUE_CHANGED,
         EventType.ITEM_OVERDUE,
+        EventType.STEPS_CHANGED,
     }
 )
 
@@ -147,6 +157,16 @@ class ChecklistItem(Model):
     # Found overdue for its due time and still open: what the checklist post, `/incident info`,
     # the REST record and the backstage flag (`workflows.incident_due_dates.mark_overdue`).
     overdue: bool = False
+    # Which playbook step it is, "<stage index>/<item index>" in the playbook snapshot (None: added
+    # by hand or by a rule), and the condition it applies under (its stage's and its own, combined).
+    spec_key: str | None = None
+    condition: StepCondition | None = None
+    # Skipped because its condition stopped holding: why, and the state it had (it returns to it).
+    skipped_reason: str | None = None
+    state_before_skip: ItemState | None = None
+    # A person changed it by hand (state, assignee, due time, title): never skipped silently
+    # away from them, only marked skipped with everything kept.
+    touched: bool = False
 
 
 class Stage(Model):
@@ -155,7 +175,12 @@ class Stage(Model):
 
     @property
     def open_count(self) -> int:
-        return sum(1 for item in self.items if item.state != ItemState.DONE)
+        return sum(1 for item in self.items if item.state not in (ItemState.DONE, ItemState.SKIPPED))
+
+    @property
+    def all_skipped(self) -> bool:
+        """Every item of the stage is skipped (its conditions do not hold): shown as skipped."""
+        return bool(self.items) and all(item.state == ItemState.SKIPPED for item in self.items)
 
 
 class TimelineEvent(Model):
@@ -327,6 +352,10 @@ class IncidentState(Model):
     paging_tally: PagingTally = Field(default_factory=PagingTally)
     # The team's severity level and its name when set (None: none was given; `models.severity`).
     severity: Severity | None = None
+    # The custom fields' values by name, as canonical text (`models.custom_fields`); unset ones absent.
+    field_values: dict[str, str] = Field(default_factory=dict)
+    # Playbook steps (`ChecklistItem.spec_key`) a person removed by hand: conditions never bring them back.
+    steps_removed: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _tally_old_pages(self) -> IncidentState:
@@ -378,6 +407,11 @@ class IncidentCreate(IncidentFields):
         description="A severity level of the team: its number (1 is the most severe), `sev<n>` or its name; "
         "without one, the playbook's `default_severity`",
     )
+    fields: FieldInputs = Field(
+        default_factory=dict,
+        description="The playbook's custom fields by name: a select's option, a number, text, or a person "
+        "(`@username`); every required field of the playbook needs one",
+    )
 
 
 class IncidentStart(IncidentFields):
@@ -408,6 +442,10 @@ class IncidentStart(IncidentFields):
     # asked for, or the playbook's default).
     severity: str | None = Field(default=None, max_length=64)
     severity_levels: list[SeverityLevel] = Field(default_factory=list, max_length=10)
+    # The custom fields' values as given (read against the playbook's fields by the start rules),
+    # and the people the user fields name (facts the service looks up).
+    fields: FieldInputs = Field(default_factory=dict)
+    field_users: list[UserFact] = Field(default_factory=list, max_length=FIELDS_MAX)
     # Set when continuing (continue-as-new, or a restart after the incident ended).
     resume: IncidentState | None = None
 

@@ -28,6 +28,7 @@ from models.common import (
     Trimmed,
     UserFact,
 )
+from models.custom_fields import FieldInput
 from models.due_dates import DueWords
 from models.incident import NOTE_MAX, STATUS_MESSAGE_MAX, ItemState, UpdateStatus
 from models.incident_views import IncidentView
@@ -125,6 +126,13 @@ class SnoozeFields(Model):
 
 class SeverityFields(Model):
     severity: SeverityText
+
+
+class FieldValueFields(Model):
+    value: FieldInput = Field(
+        description="The field's new value: a select's option (any case), a number, text, or a person "
+        "(`@username`); `none`, empty or null clears a field that is not required"
+    )
 
 
 # People and channels are named by id in these bodies; the service resolves them to the
@@ -230,6 +238,15 @@ class SetReminder(IncidentCommand, ReminderFields):
 
 class SnoozeReminder(IncidentCommand, SnoozeFields):
     pass
+
+
+class SetField(IncidentCommand, FieldValueFields):
+    """Set, change or clear one of the incident's custom fields (`models.custom_fields`)."""
+
+    name: str = Field(max_length=64)
+    # The person a user field's value names, looked up by the service (by username, or by id):
+    # the rule reads the value against it (none found: "there is no user").
+    users: list[UserFact] = Field(default_factory=list, max_length=1)
 
 
 class SetSeverity(IncidentCommand, SeverityFields):

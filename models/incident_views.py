@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from models.common import Model
+from models.custom_fields import FieldType, select_values
 from models.incident import IncidentState, IncidentStatus, ItemState, Period, Stage, StatusUpdate, TimelineEvent
 from models.incident_alerts import AlertSourceView
 from models.paging import PAGES_IN_VIEW, Escalation, Page
@@ -53,6 +54,10 @@ class IncidentView(Model):
     escalation: Escalation | None = None
     # The team's severity level, named as when it was set (None: none given).
     severity: Severity | None = None
+    # The custom fields' values by name (`models.custom_fields`: a user field's is the person's id,
+    # their username in `field_usernames`); fields without a value are absent.
+    fields: dict[str, str] = Field(default_factory=dict)
+    field_usernames: dict[str, str] = Field(default_factory=dict)
 
 
 class IncidentRecord(IncidentView):
@@ -82,6 +87,7 @@ class IncidentSummary(Model):
     active_stage_title: str
     member_count: int = 0
     severity: Severity | None = None
+    fields: dict[str, str] = Field(default_factory=dict)
 
     def elapsed_seconds(self, now: datetime) -> int:
         """The incident's duration: until its end, or until `now` while it is ongoing."""
@@ -144,7 +150,18 @@ def to_view(state: IncidentState, now: datetime) -> IncidentView:
         next_reminder_at=state.reminder_due_at if state.status == IncidentStatus.ONGOING else None,
         source=AlertSourceView.of(state.source) if state.source else None,
         pages=state.pages[-PAGES_IN_VIEW:],
+        fields=dict(state.field_values),
+        field_usernames=_field_usernames(state),
     )
+
+
+def _field_usernames(state: IncidentState) -> dict[str, str]:
+    declared = state.playbook.fields if state.playbook else []
+    return {
+        spec.name: state.usernames.get(state.field_values[spec.name], "")
+        for spec in declared
+        if spec.type == FieldType.USER and spec.name in state.field_values
+    }
 
 
 class OpenItem(Model):
@@ -190,7 +207,7 @@ def open_items_of(state: IncidentState, user_id: str) -> list[OpenItem]:
         )
         for stage_index, stage in enumerate(state.checklists)
         for item_index, item in enumerate(stage.items)
-        if item.assignee_id == user_id and item.state != ItemState.DONE
+        if item.assignee_id == user_id and item.state not in (ItemState.DONE, ItemState.SKIPPED)
     ]
 
 
@@ -229,6 +246,7 @@ def stats_facts(state: IncidentState) -> IncidentFacts:
         pages_by_user=dict(state.paging_tally.received),
         acknowledged_by_user=dict(state.paging_tally.acknowledged),
         severity=state.severity.level if state.severity else None,
+        fields=select_values(state.playbook.fields if state.playbook else [], state.field_values),
     )
 
 

@@ -11,9 +11,11 @@ import string
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, Field, ValidationInfo, field_validator
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
 from models.common import Actor, MattermostId, Model, ReminderSeconds, Trimmed, UserFact
+from models.conditions import StepCondition, condition_problems
+from models.custom_fields import FIELDS_MAX, FieldSpec
 from models.due_dates import ItemDue
 from models.paging import EscalationPolicy
 from models.playbook_automation import MAX_RULES, RuleSpec, stage_problems
@@ -48,11 +50,15 @@ class ChecklistItemSpec(Model):
     command: SlashCommandText = ""
     # When an incident's item is due (`models.due_dates`): none by default.
     due: ItemDue | None = None
+    # When the item applies (`models.conditions`): always by default.
+    when: StepCondition | None = None
 
 
 class StageSpec(Model):
     title: Trimmed = Field(min_length=1, max_length=STAGE_TITLE_MAX)
     items: list[ChecklistItemSpec] = Field(default_factory=list, max_length=MAX_ITEMS_PER_STAGE)
+    # When the stage's items apply (`models.conditions`; with each item's own): always by default.
+    when: StepCondition | None = None
 
 
 def _unique(values: list[str]) -> list[str]:
@@ -79,6 +85,8 @@ class PlaybookSpec(Model):
     rules: list[RuleSpec] = Field(default_factory=list, max_length=MAX_RULES)
     # Whom an incident of the playbook pages, tier after tier, until someone acknowledges (models/paging.py).
     escalation: EscalationPolicy | None = None
+    # The custom fields its incidents carry (models/custom_fields.py), asked for at the start.
+    fields: list[FieldSpec] = Field(default_factory=list, max_length=FIELDS_MAX)
     # The severity level its incidents start with when their starter gives none (models/severity.py).
     default_severity: int | None = Field(
         default=None,
@@ -98,6 +106,16 @@ class PlaybookSpec(Model):
     def _template(cls, value: str) -> str:
         return validate_channel_template(value)
 
+    @field_validator("fields")
+    @classmethod
+    def _distinct_field_names(cls, fields: list[FieldSpec]) -> list[FieldSpec]:
+        seen: set[str] = set()
+        for spec in fields:
+            if spec.name in seen:
+                raise ValueError(f"field '{spec.name}' is declared twice; give every field its own name")
+            seen.add(spec.name)
+        return fields
+
     @field_validator("checklists")
     @classmethod
     def _distinct_stage_titles(cls, stages: list[StageSpec]) -> list[StageSpec]:
@@ -111,6 +129,15 @@ class PlaybookSpec(Model):
                 )
             seen[key] = index
         return stages
+
+    @model_validator(mode="after")
+    def _conditions_name_fields(self) -> PlaybookSpec:
+        """Conditions (`when`) name the playbook's fields and their options; a select field's
+        values are written as its options are."""
+        problems = condition_problems(self.checklists, self.fields)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
     @field_validator("rules")
     @classmethod
@@ -187,6 +214,8 @@ class PlaybookSummary(Model):
     create_public_incident: bool
     updated_at: datetime
     created_by: str
+    # The custom fields its incidents carry (the start dialog asks for them).
+    fields: list[FieldSpec] = Field(default_factory=list)
 
 
 def summarize(playbook: Playbook) -> PlaybookSummary:
@@ -238,7 +267,20 @@ def describe_changes(before: PlaybookSpec, after: PlaybookSpec) -> list[str]:
     if before.default_severity != after.default_severity:
         level = after.default_severity
         changes.append(f"default severity: level {level}" if level else "default severity removed")
+    changes += _field_changes(before.fields, after.fields)
     return changes or ["no changes"]
+
+
+def _field_changes(before: list[FieldSpec], after: list[FieldSpec]) -> list[str]:
+    """Fields added, removed and changed, by name."""
+    old = {spec.name: spec for spec in before}
+    new = {spec.name: spec for spec in after}
+    changes = [f"field '{name}' added ({new[name].type.value})" for name in new if name not in old]
+    changes += [f"field '{name}' removed" for name in old if name not in new]
+    changes += [f"field '{name}' changed" for name in new if name in old and old[name] != new[name]]
+    if not changes and [s.name for s in before] != [s.name for s in after]:
+        changes.append("fields reordered")
+    return changes
 
 
 def playbook_workflow_id(playbook_id: str) -> str:

@@ -31,6 +31,10 @@ INCIDENT_OPEN_ASSIGNEES = SearchAttributeKey.for_keyword_list("IncidentOpenAssig
 
 # The incident's severity level (1 is the most severe; unset: none given): lists filter and sort by it.
 INCIDENT_SEVERITY = SearchAttributeKey.for_int("IncidentSeverity")
+# The incident's select fields' values, `name=value` separated by spaces (`models.custom_fields.field_terms`):
+# lists narrow their reading with it. Text, not KeywordList: SQL visibility has three KeywordList
+# attributes at most, all taken. Only select fields: other fields' values may be text people typed.
+INCIDENT_FIELDS = SearchAttributeKey.for_text("IncidentFields")
 
 PLAYBOOK_TEAM_ID = SearchAttributeKey.for_keyword("PlaybookTeamId")
 PLAYBOOK_MEMBER_IDS = SearchAttributeKey.for_keyword_list("PlaybookMemberIds")
@@ -60,6 +64,7 @@ ALL: tuple[SearchAttributeKey[Any], ...] = (
     INTEGRATION_TEAM_ID,
     SCHEDULE_TEAM_ID,
     INCIDENT_SEVERITY,
+    INCIDENT_FIELDS,
 )
 
 

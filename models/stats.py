@@ -63,6 +63,8 @@ class IncidentFacts(Model):
     acknowledged_by_user: dict[str, int] = Field(default_factory=dict)
     # The team's severity level (1 is the most severe); None: none given (and reports made before severity).
     severity: int | None = None
+    # The select fields' values by field name (`models.custom_fields`); empty in reports made before fields.
+    fields: dict[str, str] = Field(default_factory=dict)
 
 
 def stats_month(started_at: datetime) -> str:
@@ -104,24 +106,26 @@ class StatsShardStart(Model):
     playbooks: list[str] = Field(default_factory=list)
     # The integrations that opened incidents here, one entry per id, name and kind.
     sources: list[FactsSource] = Field(default_factory=list)
+    # The select fields' values incidents reported, as `name=value` (the option as declared).
+    field_terms: list[str] = Field(default_factory=list)
     # incident id -> [playbook index | -1, start (epoch ms), end (epoch ms) | None, ttr (s) | None,
     #                 time to first update (s) | None, [participant indexes], public (0/1),
     #                 source index | -1, first alert to channel (s) | None,
     #                 time to acknowledge (s) | None, [[user index, pages received, pages acknowledged]],
-    #                 severity level | None]
+    #                 severity level | None, [field term indexes]]
     records: dict[str, list[object]] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _complete_old_records(self) -> StatsShardStart:
         """Records written before sources were recorded have their first seven fields, those
         written before paging was recorded their first nine, those written before severity their
-        first eleven: they read as started by people, as paging nobody and as without severity (a
-        shard's state is loaded again on every replay and continue-as-new, so every record the
-        query reads has all twelve)."""
+        first eleven, those written before custom fields their first twelve: they read as started by
+        people, as paging nobody, as without severity and without fields (a shard's state is loaded
+        again on every replay and continue-as-new, so every record the query reads has all thirteen)."""
         for record in self.records.values():
             if len(record) < RECORD_FIELDS:
-                # Fields 7 to 11's neutral values (a fresh list each: records are changed in place).
-                record.extend([-1, None, None, [], None][len(record) - RECORD_FIELDS :])
+                # Fields 7 to 12's neutral values (a fresh list each: records are changed in place).
+                record.extend([-1, None, None, [], None, []][len(record) - RECORD_FIELDS :])
         return self
 
 
@@ -143,6 +147,9 @@ class StatsWindow(Model):
     playbook_id: str | None = None
     # Only incidents of this severity level (0: those without a severity).
     severity: int | None = None
+    # Only incidents whose select fields have these values (all of them), each `name=value`
+    # (`models.custom_fields.parse_field_filter`; the value in any case).
+    fields: list[str] = Field(default_factory=list, max_length=5)
     # Count only incidents this user may see (public ones, and private ones they are in);
     # None counts everything (system admins).
     viewer_id: str | None = None
@@ -209,6 +216,8 @@ class StatsSlice(Model):
     pages_acknowledged: dict[str, int] = Field(default_factory=dict)
     # Severity level (NO_SEVERITY: none) -> its incidents.
     by_severity: dict[int, SeveritySlice] = Field(default_factory=dict)
+    # A select field's value, `name=value` -> its incidents.
+    by_field: dict[str, SeveritySlice] = Field(default_factory=dict)
 
     @property
     def total(self) -> int:
@@ -243,6 +252,9 @@ class StatsSlice(Model):
         by_severity = dict(self.by_severity)
         for level, part in other.by_severity.items():
             by_severity[level] = by_severity[level].plus(part) if level in by_severity else part
+        by_field = dict(self.by_field)
+        for term, part in other.by_field.items():
+            by_field[term] = by_field[term].plus(part) if term in by_field else part
         return StatsSlice(
             started_per_day=started,
             resolved_by_day=resolved,
@@ -255,6 +267,7 @@ class StatsSlice(Model):
             pages_received=_added(self.pages_received, other.pages_received),
             pages_acknowledged=_added(self.pages_acknowledged, other.pages_acknowledged),
             by_severity=by_severity,
+            by_field=by_field,
         )
 
 
@@ -326,6 +339,16 @@ class SeverityStats(Model):
     time_to_acknowledge_seconds: SeverityAcknowledge
 
 
+class FieldValueStats(Model):
+    field: str = Field(description="The select field's name")
+    value: str = Field(description="One of its options")
+    count: int = Field(description="Incidents with this value that started in the window")
+    ongoing: int
+    ended: int
+    time_to_resolution_seconds: SeverityResolution
+    time_to_acknowledge_seconds: SeverityAcknowledge
+
+
 class PersonPages(Model):
     user_id: str
     pages: int = Field(description="Pages whose direct message reached them (a schedule's page: each person on call)")
@@ -366,6 +389,12 @@ class IncidentStats(Model):
         description="The window's incidents by severity level, the most severe first, those without one last "
         "(levels without incidents are left out)",
     )
+    fields: list[str] = Field(default_factory=list, description="The field filters asked for (`name=value`)")
+    by_field: list[FieldValueStats] = Field(
+        default_factory=list,
+        description="The window's incidents by the value of each select field (incidents with a value only): by "
+        "field name, then the most incidents first",
+    )
 
 
 def median(values: list[int]) -> float | None:
@@ -388,29 +417,56 @@ def percentile(values: list[int], share: float) -> float | None:
     return float(ordered[rank - 1])
 
 
+def _resolution(part: SeveritySlice) -> SeverityResolution:
+    resolved = part.resolved
+    return SeverityResolution(
+        count=len(resolved),
+        mean=sum(resolved) / len(resolved) if resolved else None,
+        median=median(resolved),
+        p90=percentile(resolved, 0.9),
+    )
+
+
+def _acknowledge(part: SeveritySlice) -> SeverityAcknowledge:
+    return SeverityAcknowledge(count=len(part.acknowledged), median=median(part.acknowledged))
+
+
 def severity_breakdown(data: StatsSlice, level_names: dict[int, str]) -> list[SeverityStats]:
     """Per severity level (named as the team names it now), the most severe first, none last."""
     rows = []
     for level in sorted(data.by_severity, key=lambda n: (n == NO_SEVERITY, n)):
         part = data.by_severity[level]
-        resolved, acked = part.resolved, part.acknowledged
         rows.append(
             SeverityStats(
                 level=level or None,
                 name=level_names.get(level) if level else None,
                 count=part.count,
                 ongoing=part.ongoing,
-                ended=len(resolved),
-                time_to_resolution_seconds=SeverityResolution(
-                    count=len(resolved),
-                    mean=sum(resolved) / len(resolved) if resolved else None,
-                    median=median(resolved),
-                    p90=percentile(resolved, 0.9),
-                ),
-                time_to_acknowledge_seconds=SeverityAcknowledge(count=len(acked), median=median(acked)),
+                ended=len(part.resolved),
+                time_to_resolution_seconds=_resolution(part),
+                time_to_acknowledge_seconds=_acknowledge(part),
             )
         )
     return rows
+
+
+def field_breakdown(data: StatsSlice) -> list[FieldValueStats]:
+    """Per select field's value: by field name, then the most incidents first, then by value."""
+    rows = []
+    for term, part in data.by_field.items():
+        name, _, value = term.partition("=")
+        rows.append(
+            FieldValueStats(
+                field=name,
+                value=value,
+                count=part.count,
+                ongoing=part.ongoing,
+                ended=len(part.resolved),
+                time_to_resolution_seconds=_resolution(part),
+                time_to_acknowledge_seconds=_acknowledge(part),
+            )
+        )
+    return sorted(rows, key=lambda row: (row.field, -row.count, row.value.casefold(), row.value))
 
 
 def compute(
@@ -489,6 +545,8 @@ def compute(
         ),
         pages_per_person=people,
         by_severity=severity_breakdown(data, level_names or {}),
+        fields=list(window.fields),
+        by_field=field_breakdown(data),
     )
 
 
@@ -542,6 +600,7 @@ def record_facts(shard: StatsShardStart, facts: IncidentFacts) -> None:
             for user_id in dict.fromkeys([*facts.pages_by_user, *facts.acknowledged_by_user])
         ],
         facts.severity,
+        [_intern(shard.field_terms, f"{name}={value}") for name, value in facts.fields.items()],
     ]
 
 
@@ -553,9 +612,9 @@ DAY_MS = 86_400_000
 # One record of `StatsShardStart.records`, as `record_facts` writes it.
 _Record = tuple[
     int, int, int | None, int | None, int | None, list[int], int, int, int | None, int | None, list[list[int]],
-    int | None,
+    int | None, list[int],
 ]  # fmt: skip
-RECORD_FIELDS = 12
+RECORD_FIELDS = 13
 
 
 def slice_of(shard: StatsShardStart, window: StatsWindow) -> StatsSlice:
@@ -568,6 +627,13 @@ def slice_of(shard: StatsShardStart, window: StatsWindow) -> StatsSlice:
         return StatsSlice()
     viewer = shard.users.index(window.viewer_id) if window.viewer_id in shard.users else -1
     wanted_severity = window.severity
+    # Each field filter: the terms (indexes) that satisfy it; an incident needs one of each.
+    wanted_fields = [
+        {index for index, term in enumerate(shard.field_terms) if term.casefold() == wanted.casefold()}
+        for wanted in window.fields
+    ]
+    if any(not matching for matching in wanted_fields):
+        return StatsSlice()
     started: dict[int, int] = {}
     resolved: dict[int, list[int]] = {}
     first_updates: list[int] = []
@@ -580,13 +646,14 @@ def slice_of(shard: StatsShardStart, window: StatsWindow) -> StatsSlice:
     received: dict[int, int] = {}
     acknowledged: dict[int, int] = {}
     by_severity: dict[int, SeveritySlice] = {}
+    by_term: dict[int, SeveritySlice] = {}
     # No isinstance() here: the workflow sandbox wraps it, and that wrapper was two thirds of
     # a 10,000-record query (py-spy of the worker, docs/performance.md). `record_facts` is the
     # only writer, so the types are known.
     for record in shard.records.values():
         (
             playbook_index, start, end, ttr, first_update, people, public, source_index, to_channel_s, to_ack_s, paged,
-            severity,
+            severity, terms,
         ) = cast(_Record, record)  # fmt: skip
         if (since is not None and start < since) or (until is not None and start >= until):
             continue
@@ -596,6 +663,8 @@ def slice_of(shard: StatsShardStart, window: StatsWindow) -> StatsSlice:
         if wanted_severity is not None and level != wanted_severity:
             continue
         if window.viewer_id is not None and not public and viewer not in people:
+            continue
+        if wanted_fields and not all(matching.intersection(terms) for matching in wanted_fields):
             continue
         day = start // DAY_MS
         started[day] = started.get(day, 0) + 1
@@ -624,6 +693,17 @@ def slice_of(shard: StatsShardStart, window: StatsWindow) -> StatsSlice:
             part.resolved.append(ttr)
         if to_ack_s is not None:
             part.acknowledged.append(to_ack_s)
+        for term in terms:
+            value_part = by_term.get(term)
+            if value_part is None:
+                value_part = by_term[term] = SeveritySlice()
+            value_part.count += 1
+            if end is None or ttr is None:
+                value_part.ongoing += 1
+            else:
+                value_part.resolved.append(ttr)
+            if to_ack_s is not None:
+                value_part.acknowledged.append(to_ack_s)
         for user_index, pages, acks in paged:
             if pages:
                 received[user_index] = received.get(user_index, 0) + pages
@@ -658,4 +738,5 @@ def slice_of(shard: StatsShardStart, window: StatsWindow) -> StatsSlice:
         pages_received={shard.users[index]: count for index, count in received.items()},
         pages_acknowledged={shard.users[index]: count for index, count in acknowledged.items()},
         by_severity=by_severity,
+        by_field={shard.field_terms[term]: part for term, part in by_term.items()},
     )

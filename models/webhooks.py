@@ -40,6 +40,7 @@ INCIDENT_EVENTS = (
     "incident.paged",
     "incident.acknowledged",
     "incident.severity_changed",
+    "incident.field_changed",
 )
 ALL_EVENTS = "*"
 # A playbook rule's own event type: dotted lowercase words, never in the `incident.` namespace.

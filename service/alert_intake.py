@@ -30,6 +30,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from models.alerts import MAX_GROUP_KEY, AlertNotification, PayloadError, matches, parse_notification
 from models.common import Actor, UserFact, short_id_from
+from models.custom_fields import FIELD_TEXT_MAX, FieldType
 from models.incident import IncidentStart, incident_workflow_id
 from models.incident_alerts import AlertSource, ReceiveAlerts, parts
 from models.incident_commands import CommandResult
@@ -320,8 +321,22 @@ class _Starter:
             source=_source(self.integration, part, self.route, self.now),
             severity=self._severity(),
             severity_levels=self._levels,
+            fields=self._fields(playbook),
         )
         return start, playbook, str(team.get("display_name", ""))
+
+    def _fields(self, playbook: Playbook | None) -> dict[str, str | None]:
+        """The playbook's select and text fields that the alerts have a label of the same name for
+        (group labels first, then common ones): the incident keeps the values its fields take and
+        passes over the rest; a required field without one never refuses the alert's incident."""
+        labels = {**self.notification.common_labels, **self.notification.group_labels}
+        wanted = (FieldType.SELECT, FieldType.TEXT)
+        declared = playbook.fields if playbook else []
+        return {
+            spec.name: labels[spec.name][:FIELD_TEXT_MAX]
+            for spec in declared
+            if spec.type in wanted and spec.name in labels
+        }
 
     async def _severity_levels(self, playbook: Playbook | None) -> list[SeverityLevel]:
         """The team's levels, when the route, the alerts or the playbook may name one."""

@@ -17,6 +17,7 @@ from typing import Any
 from mattermost_client.gateway import MattermostFailure
 from models.command_table import CommandSpec
 from models.common import Actor, ChannelFact, UserFact
+from models.custom_fields import user_reference
 from models.incident_commands import CommandResult, RequestKey
 from models.paging import ScheduleFact
 from models.pending_commands import LateReply
@@ -112,6 +113,11 @@ async def run_command(
     if spec.severity_levels:
         # The team's levels as they are now: the incident reads what was asked against them.
         resolved["levels"] = await team_configuration.severity_levels(svc, location.team_id)
+    if spec.value_names_user:
+        # The person the value may name (a user field's): the incident reads the value against them.
+        reference = user_reference(resolved.get("value"))
+        found = await incident_starts.user_named(svc, location.team_id, reference) if reference else None
+        resolved["users"] = [found] if found else []
     command = spec.command.model_validate({**resolved, "actor": actor, "request": request, "channel_id": channel_id})
     result = await incident_access.send(svc, location, spec.name, command, late_reply=late_reply, asked=asked)
     if spec.runs_item_command:

@@ -10,17 +10,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import permissions
 from models import search_attributes as sa
 from models.common import Actor
+from models.custom_fields import FILTER_MAX, FieldValueError, filter_words, parse_field_filter
 from models.incident import IncidentStatus
 from models.incident_views import IncidentSummary
 from models.severity import NO_SEVERITY, SEVERITY_LEVELS_MAX
 from service.container import Services
+from service.errors import invalid
 from service.playbooks import require_team
 from service.temporal_calls import quote
 from workflows.incident_workflow import SUMMARY_MEMO
@@ -39,6 +41,22 @@ class IncidentFilter:
     started_before: datetime | None = None
     # A severity level (NO_SEVERITY: incidents without one).
     severity: int | None = None
+    # Select fields' values, each (name, value): incidents with all of them (`read_field_filters`).
+    fields: list[tuple[str, str]] = field(default_factory=list)
+
+
+def read_field_filters(texts: list[str]) -> list[tuple[str, str]]:
+    """Field filters as given (`name=value`, REST `?field=`, the backstage's), read strictly: a
+    malformed one is a 422 naming `field`, and nothing unchecked reaches a visibility query."""
+    if len(texts) > FILTER_MAX:
+        raise invalid(f"At most {FILTER_MAX} field filters.", {"field": f"at most {FILTER_MAX}"})
+    filters = []
+    for text in texts:
+        try:
+            filters.append(parse_field_filter(text))
+        except FieldValueError as problem:
+            raise invalid(str(problem), {"field": str(problem)}) from None
+    return list(dict.fromkeys(filters))
 
 
 def _clauses(actor: Actor, team_id: str, where: IncidentFilter) -> list[str]:
@@ -59,6 +77,9 @@ def _clauses(actor: Actor, team_id: str, where: IncidentFilter) -> list[str]:
         level = int(where.severity)
         name = sa.INCIDENT_SEVERITY.name
         clauses.append(f"{name} IS NULL" if level == NO_SEVERITY else f"{name} = {level}")
+    for name, value in where.fields:
+        # Narrows the reading; `_matches` keeps exactly the incidents with the value.
+        clauses.append(f"{sa.INCIDENT_FIELDS.name} = {quote(filter_words(name, value))}")
     # Visibility stores times less precisely than we keep them: ask for a little more, then
     # apply the exact bounds to the incidents' own start times below.
     margin = _MARGIN
@@ -81,6 +102,8 @@ def _matches(where: IncidentFilter, summary: IncidentSummary) -> bool:
     if where.started_before and summary.started_at >= where.started_before:
         return False
     if where.severity is not None and (summary.severity.level if summary.severity else NO_SEVERITY) != where.severity:
+        return False
+    if any(summary.fields.get(name, "").casefold() != value.casefold() for name, value in where.fields):
         return False
     return not where.search or where.search.casefold() in summary.name.casefold()
 
@@ -134,13 +157,13 @@ async def newest_incidents(
     the exact time bounds exclude (a few, read from a band around each bound). Should the
     server's order ever differ, the whole list is read instead (slower, still exact).
     """
-    if not where.search:
+    if not where.search and not where.fields:
         await require_team(svc, actor, team_id)
         clauses = _clauses(actor, team_id, where)
         with contextlib.suppress(_OrderBroken):
             items, total = await asyncio.gather(_newest(svc, where, clauses, first), _total(svc, where, clauses))
             return NewestIncidents(items=items, total=total)
-    # A part of the name cannot be matched by SQL visibility: read them all.
+    # A part of the name, or a field's value, cannot be matched exactly by SQL visibility: read them all.
     found = await list_incidents(svc, actor, team_id, where)
     found.sort(key=lambda s: (s.started_at, s.id), reverse=True)
     return NewestIncidents(items=found[:first], total=len(found))

@@ -25,6 +25,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from mattermost_client.gateway import MattermostFailure
 from models import search_attributes as sa
 from models.common import SHORT_ID, Actor, UserFact, short_id_from
+from models.custom_fields import FieldType, field_named, field_terms, user_reference
 from models.incident import IncidentConfig, IncidentCreate, IncidentStart, incident_workflow_id
 from models.incident_commands import CommandResult, OpenIncident, RequestKey, RestartIncident
 from models.incident_views import summarize, to_view
@@ -78,6 +79,7 @@ async def start_incident(
         rule_user_facts(svc, team_id, playbook),
         severity_levels_for(svc, team_id, asked_for.severity, playbook),
     )
+    field_users = await field_user_facts(svc, team_id, playbook, asked_for.fields)
     # Chosen before the call from the request's key: a pending start can name its incident, and
     # the same request sent again never opens a second one.
     incident_id = short_id_from(f"incident:{team_id}:{request.id}")
@@ -99,6 +101,8 @@ async def start_incident(
         fingerprint=request.fingerprint,
         severity=asked_for.severity,
         severity_levels=levels,
+        fields=asked_for.fields,
+        field_users=field_users,
     )
     operation = new_incident_operation(svc.settings, start, playbook, str(team.get("display_name", "")))
     try:
@@ -123,6 +127,32 @@ async def severity_levels_for(
     if asked is None and (playbook is None or playbook.default_severity is None):
         return []
     return await team_configuration.severity_levels(svc, team_id)
+
+
+async def field_user_facts(
+    svc: Services, team_id: str, playbook: Playbook | None, given: dict[str, str | None]
+) -> list[UserFact]:
+    """The people the start's user fields name (by username or id), as far as they exist: the
+    start rules read each value against them ("there is no user" when absent)."""
+    declared = playbook.fields if playbook else []
+    wanted = [
+        user_reference(text)
+        for name, text in given.items()
+        if (spec := field_named(declared, name)) is not None and spec.type == FieldType.USER
+    ]
+    found = await asyncio.gather(*(user_named(svc, team_id, ref) for ref in dict.fromkeys(wanted) if ref))
+    return [fact for fact in found if fact is not None]
+
+
+async def user_named(svc: Services, team_id: str, reference: str) -> UserFact | None:
+    """A person by username (or by id, as a dialog's user select sends it), with their team
+    membership; None when there is nobody by that name."""
+    user = await svc.facts.user_by_username(reference)
+    if user is None and len(reference) == 26 and reference.isalnum():
+        user = await svc.facts.user_by_id(reference)
+    if user is None:
+        return None
+    return await svc.facts.user_fact(user, team_id=team_id, channel_id=None)
 
 
 async def team_record(svc: Services, team_id: str) -> dict[str, Any]:
@@ -178,6 +208,8 @@ def start_options(
     source = f"playbook {playbook.title}" if playbook else "no playbook"
     initial = new_incident(start, datetime.now(UTC), lambda: "")
     severity = start.resume.severity if start.resume else initial.severity
+    values = start.resume.field_values if start.resume else initial.field_values
+    terms = " ".join(field_terms(playbook.fields if playbook else [], values))
     return {
         "id": incident_workflow_id(start.id),
         "task_queue": settings.temporal_task_queue,
@@ -194,6 +226,7 @@ def start_options(
                 SearchAttributePair(sa.INCIDENT_PUBLIC, bool(playbook and playbook.create_public_incident)),
                 *([SearchAttributePair(sa.INCIDENT_PLAYBOOK_ID, playbook.id)] if playbook else []),
                 *([SearchAttributePair(sa.INCIDENT_SEVERITY, severity.level)] if severity else []),
+                *([SearchAttributePair(sa.INCIDENT_FIELDS, terms)] if terms else []),
             ]
         ),
     }

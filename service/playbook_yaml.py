@@ -13,6 +13,7 @@ from pydantic import Field, ValidationError
 
 from mattermost_client.gateway import MattermostFailure
 from models.common import Model, ReminderSeconds
+from models.custom_fields import FIELDS_MAX, FieldSpec
 from models.paging import (
     REPEAT_MAX,
     SCHEDULE_ID_MAX,
@@ -47,6 +48,7 @@ from service.yaml_documents import DocumentKind, line_for, located_error, parse_
 ESCALATION_TEXT = DocumentKind("escalation", "a mapping with escalation: and the policy under it")
 PLAYBOOK_FILE = DocumentKind("playbook", "a mapping with title, checklists, ...")
 RULES_TEXT = DocumentKind("rules", "a mapping with rules: and a list of rules under it")
+FIELDS_TEXT = DocumentKind("fields", "a mapping with fields: and a list of fields under it")
 
 
 class InviteByName(Model):
@@ -136,6 +138,8 @@ class PlaybookDocument(Model):
     escalation: EscalationDocument | None = None
     # The team's severity level (1 is the most severe) its incidents start with when nobody gives one.
     default_severity: int | None = Field(default=None, ge=1, le=SEVERITY_LEVELS_MAX)
+    # The custom fields its incidents carry (`models.custom_fields`), as the playbook stores them.
+    fields: list[FieldSpec] = Field(default_factory=list, max_length=FIELDS_MAX)
 
 
 # The fields a file has as the playbook stores them (people and channels are named instead).
@@ -162,6 +166,15 @@ async def export_yaml(svc: Services, playbook: Playbook) -> str:
     body = document.model_dump(mode="json", exclude_none=True)
     if not body["rules"]:
         del body["rules"]
+    # A condition (`when`) as written by hand: only the parts it has.
+    for stage in body["checklists"]:
+        for part in [stage, *stage.get("items", [])]:
+            if "when" in part:
+                part["when"] = {key: value for key, value in part["when"].items() if value}
+    # Each custom field as written by hand: what differs from the defaults (its name always).
+    body["fields"] = field_documents(playbook.fields)
+    if not body["fields"]:
+        del body["fields"]
     return FORMAT_HEADER + yaml.safe_dump(body, sort_keys=False, allow_unicode=True, width=100)
 
 
@@ -229,6 +242,32 @@ def rules_text(documents: list[RuleDocument]) -> str:
         return ""
     body = {"rules": [d.model_dump(mode="json", exclude_none=True) for d in documents]}
     return yaml.safe_dump(body, sort_keys=False, allow_unicode=True, width=100)
+
+
+class FieldsDocument(Model):
+    """The custom fields alone, as the backstage editor shows them: `fields:` and the list."""
+
+    fields: list[FieldSpec] = Field(default_factory=list, max_length=FIELDS_MAX)
+
+
+def field_documents(fields: list[FieldSpec]) -> list[dict[str, Any]]:
+    """Each custom field as written by hand: what differs from the defaults (its name always)."""
+    return [spec.model_dump(mode="json", exclude_defaults=True) | {"name": spec.name} for spec in fields]
+
+
+def fields_text(fields: list[FieldSpec]) -> str:
+    """The custom fields as the backstage editor shows them (the `fields:` part of a playbook file)."""
+    if not fields:
+        return ""
+    return yaml.safe_dump({"fields": field_documents(fields)}, sort_keys=False, allow_unicode=True, width=100)
+
+
+async def parse_fields_text(text: str) -> list[FieldSpec]:
+    """The backstage editor's custom fields (empty: none), or a 422 naming each problem's line."""
+    if not text.strip():
+        return []
+    document, _ = await parse_off_loop(text, FieldsDocument, FIELDS_TEXT)
+    return document.fields
 
 
 async def parse_rules_text(text: str) -> tuple[list[RuleDocument], dict[tuple[Any, ...], int]]:
@@ -389,6 +428,7 @@ async def resolve_document(
             rules=rules,
             escalation=escalation,
             default_severity=document.default_severity,
+            fields=document.fields,
         )
     except ValidationError as error:
         raise located_error(error, lines, PLAYBOOK_FILE) from None

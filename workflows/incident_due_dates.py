@@ -38,7 +38,8 @@ class DueItem:
 
 
 def is_open(item: ChecklistItem) -> bool:
-    return item.state != ItemState.DONE
+    """Neither done nor skipped (`workflows.incident_conditions`): a skipped step is never overdue."""
+    return item.state not in (ItemState.DONE, ItemState.SKIPPED)
 
 
 def waits_for_due_time(item: ChecklistItem) -> bool:
@@ -89,7 +90,7 @@ def anchor_at_start(state: IncidentState, started: datetime) -> None:
         for item in stage.items:
             rule = item.due_rule
             if rule is not None and (rule.from_ == "start" or index == state.active_stage):
-                _anchor(item, started)
+                anchor(item, started)
 
 
 def anchor_stage_entry(state: IncidentState, entered: datetime) -> None:
@@ -97,12 +98,13 @@ def anchor_stage_entry(state: IncidentState, entered: datetime) -> None:
     first entry only: each playbook due time is used once)."""
     for item in state.checklists[state.active_stage].items:
         if item.due_rule is not None and item.due_rule.from_ == "stage":
-            _anchor(item, entered)
+            anchor(item, entered)
 
 
-def _anchor(item: ChecklistItem, anchor: datetime) -> None:
+def anchor(item: ChecklistItem, at: datetime) -> None:
+    """The item's playbook due time counts from `at`: it is due that long after (used up once)."""
     assert item.due_rule is not None
-    item.due_at = anchor + timedelta(seconds=item.due_rule.seconds)
+    item.due_at = at + timedelta(seconds=item.due_rule.seconds)
     item.due_rule = None
     item.overdue_for = None
     mark_overdue(item)

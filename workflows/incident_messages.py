@@ -6,6 +6,7 @@ import re
 from datetime import datetime
 
 from models.common import Actor
+from models.custom_fields import FieldType, takes
 from models.effects import Attachment, Button, MenuOption
 from models.incident import ChecklistItem, IncidentState, IncidentStatus, ItemState, Stage, StatusUpdate
 from models.incident_alerts import ALERTS_LISTED, AlertRecord
@@ -22,7 +23,12 @@ MENU_OPTIONS_MAX = 100
 # A button's label shows this much of the item's title.
 LABEL_MAX = 40
 
-_MARKS = {ItemState.DONE: "[x]", ItemState.IN_PROGRESS: "[ ] *(in progress)*", ItemState.OPEN: "[ ]"}
+_MARKS = {
+    ItemState.DONE: "[x]",
+    ItemState.IN_PROGRESS: "[ ] *(in progress)*",
+    ItemState.OPEN: "[ ]",
+    ItemState.SKIPPED: "[-]",
+}
 
 
 def duration_parts(seconds: float) -> tuple[int, int, int, int]:
@@ -80,13 +86,37 @@ def checklist_lines(state: IncidentState, stage: Stage, *, numbered: bool = True
     for number, item in enumerate(stage.items, start=1):
         prefix = f"{number}. " if numbered else "- "
         assignee = f" — {state.mention(item.assignee_id)}" if item.assignee_id else ""
-        lines.append(f"{prefix}{_MARKS[item.state]} {relayed(state, item.title)}{assignee}{due_note(state, item)}")
+        title = item_title(state, item)
+        lines.append(f"{prefix}{_MARKS[item.state]} {title}{assignee}{due_note(state, item)}{skip_note(item)}")
     return lines or ["*(no items)*"]
+
+
+def item_title(state: IncidentState, item: ChecklistItem) -> str:
+    """An item's title as posted: struck through when skipped (`workflows.incident_conditions`)."""
+    title = relayed(state, item.title)
+    return f"~~{title}~~" if item.state == ItemState.SKIPPED else title
+
+
+def skip_note(item: ChecklistItem) -> str:
+    """Why a skipped step is skipped: ` · *skipped (only when SEV1)*`; nothing otherwise."""
+    if item.state != ItemState.SKIPPED:
+        return ""
+    return f" · *skipped ({item.skipped_reason})*" if item.skipped_reason else " · *skipped*"
+
+
+def stage_tally(stage: Stage) -> str:
+    """`2/5 done`, `2/4 done, 1 skipped`, or `skipped` when every item is."""
+    if stage.all_skipped:
+        return "skipped"
+    done = sum(1 for item in stage.items if item.state == ItemState.DONE)
+    skipped = sum(1 for item in stage.items if item.state == ItemState.SKIPPED)
+    tally = f"{done}/{len(stage.items) - skipped} done"
+    return f"{tally}, {skipped} skipped" if skipped else tally
 
 
 def due_note(state: IncidentState, item: ChecklistItem) -> str:
     """An open item's due time, flagged once the incident found it overdue; nothing otherwise."""
-    if item.due_at is None or item.state == ItemState.DONE:
+    if item.due_at is None or item.state in (ItemState.DONE, ItemState.SKIPPED):
         return ""
     if item.overdue:
         return f" · :warning: **overdue** (due {clock(state, item.due_at)})"
@@ -150,6 +180,48 @@ def channel_header(state: IncidentState, link: str) -> str:
 def severity_part(state: IncidentState) -> str:
     """` · **Severity:** SEV2` beside the status, or nothing while the incident has none."""
     return f" · **Severity:** {state.severity.name}" if state.severity else ""
+
+
+# How much of a text field's value one line shows.
+FIELD_SHOWN_MAX = 100
+
+
+def field_shown(state: IncidentState, name: str) -> str:
+    """A field's value as posts show it: a person as @username, text on one line (mentions
+    neutralised, long text cut); "" when it has none."""
+    value = state.field_values.get(name, "")
+    declared = state.playbook.fields if state.playbook else []
+    spec = next((spec for spec in declared if spec.name == name), None)
+    if not value:
+        return ""
+    if spec is not None and spec.type == FieldType.USER:
+        return state.mention(value)
+    line = " ".join(value.split())
+    if len(line) > FIELD_SHOWN_MAX:
+        line = line[: FIELD_SHOWN_MAX - 1] + "…"
+    return relayed(state, line)
+
+
+def fields_line(state: IncidentState) -> str:
+    """The fields that have a value, on one line: `**Region:** eu-west · **Owner:** @bob`; "" for none."""
+    declared = state.playbook.fields if state.playbook else []
+    return " · ".join(
+        f"**{plain(spec.title)}:** {field_shown(state, spec.name)}"
+        for spec in declared
+        if spec.name in state.field_values
+    )
+
+
+def fields_listing(state: IncidentState) -> list[str]:
+    """Every field of the incident, with what it takes and its value (`/incident field` alone)."""
+    declared = state.playbook.fields if state.playbook else []
+    lines = []
+    for spec in declared:
+        required = ", required" if spec.required else ""
+        value = field_shown(state, spec.name) or "*(no value)*"
+        label = f" ({plain(spec.label)})" if spec.label else ""
+        lines.append(f"- `{spec.name}`{label}: {value} — {takes(spec)}{required}")
+    return lines
 
 
 def status_update_post(state: IncidentState, update: StatusUpdate, author: Actor) -> str:
@@ -286,8 +358,7 @@ def current_details(state: IncidentState, *, in_reopen_window: bool) -> str:
         lines.append(f"**Failed:** {state.failure}")
     for index, stage in enumerate(state.checklists):
         marker = " (active)" if index == state.active_stage else ""
-        done = sum(1 for item in stage.items if item.state == ItemState.DONE)
-        lines += ["", f"#### {index + 1}. {stage.title}{marker} — {done}/{len(stage.items)} done"]
+        lines += ["", f"#### {index + 1}. {stage.title}{marker} — {stage_tally(stage)}"]
         lines += checklist_lines(state, stage, numbered=False)
     return "\n".join(lines)
 
@@ -301,11 +372,12 @@ def clock(state: IncidentState, when: datetime) -> str:
 def _item_line(state: IncidentState, number: int, item: ChecklistItem) -> str:
     assignee = f" — {state.mention(item.assignee_id)}" if item.assignee_id else ""
     who = ""
-    if item.state != ItemState.OPEN and item.state_changed_at is not None:
+    if item.state in (ItemState.DONE, ItemState.IN_PROGRESS) and item.state_changed_at is not None:
         by = f" by {state.mention(item.state_changed_by)}" if item.state_changed_by else ""
         verb = "checked" if item.state == ItemState.DONE else "started"
         who = f" · *{verb}{by} at {clock(state, item.state_changed_at)}*"
-    return f"{number}. {_MARKS[item.state]} {relayed(state, item.title)}{assignee}{who}{due_note(state, item)}"
+    title = item_title(state, item)
+    return f"{number}. {_MARKS[item.state]} {title}{assignee}{who}{due_note(state, item)}{skip_note(item)}"
 
 
 # How many pages the checklist post and `/incident info` list (the newest).
@@ -339,9 +411,8 @@ def paging_lines(state: IncidentState) -> list[str]:
 
 
 def _stage_heading(state: IncidentState, index: int, stage: Stage) -> str:
-    done = sum(1 for item in stage.items if item.state == ItemState.DONE)
     active = " · **active**" if index == state.active_stage else ""
-    return f"**Stage {stage_label(state, index)}**{active} · {done}/{len(stage.items)} done"
+    return f"**Stage {stage_label(state, index)}**{active} · {stage_tally(stage)}"
 
 
 def checklist_message(state: IncidentState) -> str:
@@ -361,6 +432,9 @@ def checklist_message(state: IncidentState) -> str:
         f"{status}{severity_part(state)} · **Commander:** {state.mention(state.commander_id)}"
         f" · **Reporter:** {state.mention(state.reporter_id)} · **Playbook:** {playbook}",
     ]
+    fields = fields_line(state)
+    if fields:
+        head[-1] += "\n" + fields
     if state.source is not None:
         head += ["", source_line(state)]
     paging = paging_lines(state)
@@ -429,11 +503,13 @@ def checklist_controls(state: IncidentState) -> list[Attachment]:
     index = state.active_stage
     stage = state.checklists[index]
     controls: list[Attachment] = []
+    # Skipped steps get no control (`/incident check <n>` still reaches them).
+    shown = [(number, item) for number, item in enumerate(stage.items) if item.state != ItemState.SKIPPED]
 
     def flipped(item: ChecklistItem) -> str:
         return (ItemState.OPEN if item.state == ItemState.DONE else ItemState.DONE).value
 
-    if stage.items and len(stage.items) <= ITEM_BUTTONS_MAX:
+    if shown and len(shown) <= ITEM_BUTTONS_MAX:
         buttons = [
             Button(
                 id=control_id("check", item.id, flipped(item)),
@@ -447,33 +523,31 @@ def checklist_controls(state: IncidentState) -> list[Attachment]:
                 state=flipped(item),
                 style="default" if item.state == ItemState.DONE else "primary",
             )
-            for number, item in enumerate(stage.items)
+            for number, item in shown
         ]
         controls.append(
             Attachment(text=f"**{relayed(state, stage.title)}**: check or uncheck an item", buttons=buttons)
         )
-    elif stage.items:
+    elif shown:
         options = [
             MenuOption(
                 text=_label("☑" if item.state == ItemState.DONE else "☐", f"{number + 1}. {item.title}"),
                 value=f"{number}:{item.id}:{flipped(item)}",
             )
-            for number, item in enumerate(stage.items)
+            for number, item in shown
         ]
         # Open items first: they are what people come to check.
         options = sorted(options, key=lambda o: o.text.startswith("☑"))[:MENU_OPTIONS_MAX]
         note = (
             f" (the first {MENU_OPTIONS_MAX} open items are listed; `/incident check <n>` reaches any)"
-            if len(stage.items) > MENU_OPTIONS_MAX
+            if len(shown) > MENU_OPTIONS_MAX
             else ""
         )
         menu = Button(
             id=control_id("pick", str(index)), name="Check or uncheck an item…", action="pick_item", stage=index,
             options=options,
         )  # fmt: skip
-        controls.append(
-            Attachment(text=f"**{relayed(state, stage.title)}**: {len(stage.items)} items{note}", buttons=[menu])
-        )
+        controls.append(Attachment(text=f"**{relayed(state, stage.title)}**: {len(shown)} items{note}", buttons=[menu]))
     actions = []
     if index < len(state.checklists) - 1:
         actions.append(Button(id=control_id("next", str(index)), name="Next stage", action="next_stage", stage=index))

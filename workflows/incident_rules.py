@@ -19,6 +19,16 @@ from typing import Any
 import permissions
 from models.alerts import AlertStatus
 from models.common import REMINDER_MAX_SECONDS, Actor, UserFact, reminder_problem
+from models.custom_fields import (
+    FieldSpec,
+    FieldType,
+    FieldValueError,
+    field_named,
+    read_field,
+    shown_value,
+    takes,
+    unknown_field,
+)
 from models.due_dates import DueText, due_time, read_due
 from models.effects import (
     INCIDENT_CHANNEL_LANE,
@@ -82,6 +92,7 @@ from models.incident_commands import (
     RemoveItem,
     RestartIncident,
     RunItemCommand,
+    SetField,
     SetItemDue,
     SetItemState,
     SetReminder,
@@ -104,6 +115,7 @@ from models.refusals import ALREADY_ENDED, ENDED, confirm, conflict, forbidden, 
 from models.severity import Severity, SeverityLevel, SeverityUnknown, parse_severity, severity_of
 from models.webhooks import EventActor, WebhookEvent, WebhookGaveUp
 from workflows import incident_automation as automation
+from workflows import incident_conditions as conditions
 from workflows import incident_due_dates as due_dates
 from workflows import incident_messages as text
 from workflows.incident_paging import PagingRules
@@ -117,6 +129,7 @@ CHECKLIST_EVENTS = ITEM_EVENTS | {
     EventType.STATUS_UPDATE,
     EventType.RESTARTED,
     EventType.SEVERITY_CHANGED,
+    EventType.FIELD_CHANGED,
 }
 # Changes the live checklist post shows (who checked what, when) are not also announced
 # with a post of their own: one edit of that post, coalesced, instead of a post per click.
@@ -146,6 +159,7 @@ WEBHOOK_EVENTS: dict[EventType, str] = {
     EventType.PAGED: "incident.paged",
     EventType.PAGE_ACKNOWLEDGED: "incident.acknowledged",
     EventType.SEVERITY_CHANGED: "incident.severity_changed",
+    EventType.FIELD_CHANGED: "incident.field_changed",
 }
 # The live checklist post's name in `IncidentState.post_ids` (it opens the channel).
 CHECKLIST_POST = "opening"
@@ -208,6 +222,7 @@ def check_start(start: IncidentStart) -> None:
             parse_severity(start.severity, start.severity_levels)
         except SeverityUnknown as unknown:
             raise invalid(str(unknown), "severity") from None
+    start_field_values(start, strict=True)
     _check_commander(start)
 
 
@@ -224,6 +239,40 @@ def start_severity(start: IncidentStart) -> Severity | None:
     default = start.playbook.default_severity if start.playbook else None
     level = next((level for level in levels if level.level == default), None)
     return severity_of(level) if level is not None else None
+
+
+def start_field_values(start: IncidentStart, *, strict: bool) -> dict[str, str]:
+    """The custom fields' values an incident starts with, read against its playbook's fields.
+
+    `strict` (a person's start): a name the playbook does not declare, a value its field cannot
+    take and a required field without a value are refused, naming `fields.<name>`. Otherwise (an
+    alert's start, or a run continuing) what can be read is kept and the rest passed over: an
+    alert never has its incident refused for a field.
+    """
+    declared = start.playbook.fields if start.playbook else []
+    values: dict[str, str] = {}
+    for name, given in start.fields.items():
+        spec = field_named(declared, name)
+        if spec is None:
+            if strict:
+                raise invalid(unknown_field(declared, name), f"fields.{name[:64]}")
+            continue
+        try:
+            value = read_field(spec, given, start.field_users)
+        except FieldValueError as problem:
+            if strict:
+                raise invalid(str(problem), f"fields.{spec.name}") from None
+            continue
+        if value:
+            values[spec.name] = value
+    if strict:
+        for spec in declared:
+            if spec.required and spec.name not in values:
+                raise invalid(
+                    f"Field '{spec.name}' is required: give it {takes(spec)} when you start the incident.",
+                    f"fields.{spec.name}",
+                )
+    return {spec.name: values[spec.name] for spec in declared if spec.name in values}
 
 
 def _check_commander(start: IncidentStart) -> None:
@@ -244,13 +293,11 @@ def new_incident(start: IncidentStart, now: datetime, new_id: Callable[[], str])
             Stage(
                 title=spec.title,
                 items=[
-                    ChecklistItem(
-                        id=new_id(), title=i.title, description=i.description, command=i.command, due_rule=i.due
-                    )
-                    for i in spec.items
+                    conditions.playbook_item(stage_index, item_index, spec, item, new_id)
+                    for item_index, item in enumerate(spec.items)
                 ],
             )
-            for spec in playbook.checklists
+            for stage_index, spec in enumerate(playbook.checklists)
         ]
     else:
         stages = [Stage(title=BLANK_STAGE_TITLE)]
@@ -258,7 +305,7 @@ def new_incident(start: IncidentStart, now: datetime, new_id: Callable[[], str])
     commander = start.commander
     commander_id = commander.user_id if commander else reporter.user_id
     usernames = {reporter.user_id: reporter.username}
-    for fact in [*start.invited, *start.rule_users, *([commander] if commander else [])]:
+    for fact in [*start.invited, *start.rule_users, *start.field_users, *([commander] if commander else [])]:
         usernames[fact.user_id] = fact.username
     reminder = playbook.reminder_timer_default_seconds if playbook else 0
     if reminder:
@@ -286,7 +333,10 @@ def new_incident(start: IncidentStart, now: datetime, new_id: Callable[[], str])
         start_fingerprint=start.fingerprint,
         source=start.source,
         severity=start_severity(start),
+        field_values=start_field_values(start, strict=False),
     )
+    # The checklist has the steps whose conditions hold (`workflows.incident_conditions`).
+    conditions.drop_inapplicable(state)
     due_dates.anchor_at_start(state, now)
     source = f" from playbook **{playbook.title}** (v{playbook.version})" if playbook else ""
     started = f"{reporter.mention} started the incident"
@@ -302,6 +352,7 @@ def new_incident(start: IncidentStart, now: datetime, new_id: Callable[[], str])
             "playbook_id": playbook.id if playbook else None,
             "commander_id": commander_id,
             **({"severity": severity.level, "severity_name": severity.name} if severity else {}),
+            **({"fields": dict(state.field_values)} if state.field_values else {}),
         },
         post=False,
     )
@@ -599,6 +650,11 @@ class Incident(PagingRules):
                 )
         item = self._item_at(command)
         target = self._next_state(command)
+        if target == ItemState.SKIPPED:
+            raise invalid(
+                "A step is skipped by its playbook condition (`when`), not by hand: check it, open it, "
+                "mark it in progress, or remove it."
+            )
         if item.state == target:
             raise conflict(f"Item {item.title!r} is already {target.value.replace('_', ' ')}.")
 
@@ -608,11 +664,18 @@ class Incident(PagingRules):
         item = self._item_at(command)
         target = self._next_state(command)
         before = item.state
+        conditions.took_over(self.state, item)
         item.state = target
         item.state_changed_at = now
         item.state_changed_by = command.actor.user_id
+        item.touched = True
         due_dates.mark_overdue(item)
-        label = {ItemState.DONE: "done", ItemState.OPEN: "not done", ItemState.IN_PROGRESS: "in progress"}[target]
+        label = {
+            ItemState.DONE: "done",
+            ItemState.OPEN: "not done",
+            ItemState.IN_PROGRESS: "in progress",
+            ItemState.SKIPPED: "skipped",
+        }[target]
         self.did(
             command,
             now,
@@ -644,6 +707,7 @@ class Incident(PagingRules):
         item = self._item(command.stage, command.item)
         user = command.assignee
         previous = item.assignee_id
+        item.touched = True
         if user is None:
             item.assignee_id = None
             title = text.relayed(self.state, item.title)
@@ -673,6 +737,11 @@ class Incident(PagingRules):
                 raise conflict(f"Item {item.title!r} has no due time.")
         elif item.state == ItemState.DONE:
             raise conflict(f"Item {item.title!r} is done; reopen it before giving it a due time.")
+        elif item.state == ItemState.SKIPPED:
+            raise conflict(
+                f"Item {item.title!r} is skipped ({item.skipped_reason or 'its condition does not hold'}); "
+                "open it before giving it a due time."
+            )
 
     def set_item_due(self, command: SetItemDue, now: datetime) -> str:
         """Give the item a due time (which re-arms its nudge), or clear it; on the timeline."""
@@ -680,6 +749,7 @@ class Incident(PagingRules):
         item = self._item(command.stage, command.item)
         wanted = self._wanted_due(command)
         before = item.due_at
+        item.touched = True
         item.due_rule = None
         item.overdue_for = None
         item.overdue = False
@@ -778,6 +848,7 @@ class Incident(PagingRules):
         self.learn(command.actor, now)
         item = self._item(command.stage, command.item)
         before = item.title
+        item.touched = True
         for field in ("title", "description", "command"):
             value = getattr(command, field)
             if value is not None:
@@ -800,6 +871,9 @@ class Incident(PagingRules):
         self.learn(command.actor, now)
         stage = self._stage(command.stage)
         item = stage.items.pop(command.item)
+        if item.spec_key is not None and item.spec_key not in self.state.steps_removed:
+            # A playbook step removed by hand: conditions never bring it back.
+            self.state.steps_removed.append(item.spec_key)
         self.did(
             command,
             now,
@@ -842,6 +916,7 @@ class Incident(PagingRules):
         self.learn(command.actor, now)
         item = self._item(command.stage, command.item)
         item.command_last_run = now
+        item.touched = True
         self.did(
             command,
             now,
@@ -1295,7 +1370,139 @@ class Incident(PagingRules):
             self.broadcast(f"severity {what} by {command.actor.mention}.")
         self._refresh_header()
         self.enqueue(StatsEffect())
+        self.conditions_changed(now, command.actor.user_id, f"Severity {after.name}")
         return f"Severity set to {after.name}."
+
+    # ------------------------------------------------------------------ custom fields
+
+    def _field_spec(self, command: SetField) -> FieldSpec:
+        declared = self.state.playbook.fields if self.state.playbook else []
+        spec = field_named(declared, command.name)
+        if spec is None:
+            raise invalid(unknown_field(declared, command.name), "name")
+        return spec
+
+    def _field_value(self, spec: FieldSpec, command: SetField) -> str:
+        try:
+            return read_field(spec, command.value, command.users)
+        except FieldValueError as problem:
+            raise invalid(str(problem), "value") from None
+
+    def check_set_field(self, command: SetField) -> None:
+        """Members set the incident's fields while it runs, and after it ended (to correct them for
+        the retrospective and the statistics), to a value the playbook's field takes."""
+        self._check_member(
+            command,
+            "Only members of the incident channel can change the incident's fields. "
+            "Ask someone in the channel to add you.",
+        )
+        spec = self._field_spec(command)
+        value = self._field_value(spec, command)
+        current = self.state.field_values.get(spec.name, "")
+        if value == current:
+            if not value:
+                raise conflict(f"Field '{spec.name}' has no value.")
+            shown = shown_value(spec, value, self.state.mention)
+            raise conflict(f"Field '{spec.name}' is already {shown}.")
+
+    def set_field(self, command: SetField, now: datetime) -> str:
+        self.learn(command.actor, now)
+        for user in command.users:
+            self.learn_user(user)
+        state = self.state
+        spec = self._field_spec(command)
+        after = self._field_value(spec, command)
+        before = state.field_values.get(spec.name, "")
+        if after:
+            state.field_values[spec.name] = after
+        else:
+            state.field_values.pop(spec.name, None)
+        # Kept in the playbook's order.
+        declared = state.playbook.fields if state.playbook else []
+        state.field_values = {s.name: state.field_values[s.name] for s in declared if s.name in state.field_values}
+        # A person chosen is mentioned (as an assignee is); what was typed is relayed (mentions neutralised).
+        old, new = (
+            shown_value(spec, value, state.mention) if spec.type == FieldType.USER else text.relayed(state, value)
+            for value in (before, after)
+        )
+        if not after:
+            what = f"cleared **{spec.title}** (was {old})"
+        elif not before:
+            what = f"set **{spec.title}** to **{new}**"
+        else:
+            what = f"changed **{spec.title}** from **{old}** to **{new}**"
+        self.did(
+            command,
+            now,
+            EventType.FIELD_CHANGED,
+            what,
+            {"field": spec.name, "type": spec.type.value, "from": before or None, "to": after or None},
+        )
+        if state.status == IncidentStatus.ONGOING:
+            self.broadcast(f"{what} ({command.actor.mention}).")
+        self.enqueue(StatsEffect())
+        # Steps that depend on the field's value come and go with it (`workflows.incident_conditions`).
+        self.conditions_changed(now, command.actor.user_id, f"{spec.title} {new}" if after else f"{spec.title} cleared")
+        if not after:
+            return f"Field '{spec.name}' cleared."
+        return f"Field '{spec.name}' set to {shown_value(spec, after, state.mention)}."
+
+    # ------------------------------------------------------------------ conditional steps
+
+    def conditions_changed(self, now: datetime, actor_id: str, cause: str | None = None) -> None:
+        """The severity or a custom field changed (or the incident restarted): gain the playbook
+        steps that now apply, skip those that no longer do, bring back those that apply again
+        (`workflows.incident_conditions`); one timeline entry when anything changed."""
+        state = self.state
+        changes = conditions.reconcile(state, now, self._new_id)
+        if not changes:
+            return
+
+        def relayed(title: str) -> str:
+            return f"'{text.relayed(state, title)}'"
+
+        def listed(found: list[tuple[int, ChecklistItem]]) -> str:
+            return ", ".join(relayed(item.title) for _, item in found[:10]) + (" …" if len(found) > 10 else "")
+
+        parts = []
+        if changes.added:
+            parts.append(f"{len(changes.added)} step(s) added ({listed(changes.added)})")
+        if changes.back:
+            parts.append(f"{len(changes.back)} back ({listed(changes.back)})")
+        if changes.skipped:
+            parts.append(f"{len(changes.skipped)} skipped ({listed(changes.skipped)})")
+        if changes.full:
+            titles = ", ".join(relayed(title) for _, title in changes.full[:10])
+            parts.append(f"{len(changes.full)} not added, their stage is full ({titles})")
+
+        def entries(found: list[tuple[int, ChecklistItem]]) -> list[dict[str, Any]]:
+            return [
+                {
+                    "stage": index,
+                    "item_id": item.id,
+                    "spec_key": item.spec_key,
+                    "title": item.title,
+                    "state": item.state.value,
+                    "touched": item.touched,
+                    "condition": item.condition.words() if item.condition else None,
+                }
+                for index, item in found
+            ]
+
+        self.record(
+            now,
+            actor_id,
+            EventType.STEPS_CHANGED,
+            f"{cause or 'Conditions changed'}: {'; '.join(parts)}",
+            {
+                "added": entries(changes.added),
+                "skipped": entries(changes.skipped),
+                "back": entries(changes.back),
+                "not_added": [{"stage": index, "title": title} for index, title in changes.full],
+                "severity": state.severity.level if state.severity else None,
+                "fields": dict(state.field_values),
+            },
+        )
 
     # ------------------------------------------------------------------ announcements
 
@@ -1426,6 +1633,8 @@ class Incident(PagingRules):
         self.broadcast(f"restarted by {command.actor.mention}.")
         self._refresh_header()
         self.enqueue(StatsEffect())
+        # The severity or fields may have changed while it was ended.
+        self.conditions_changed(now, command.actor.user_id, "Restarted")
         return "Incident restarted."
 
     # ------------------------------------------------------------------ alerts

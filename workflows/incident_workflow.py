@@ -47,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from models.channel_names import channel_name_for
     from models.command_table import COMMANDS, CommandSpec
+    from models.custom_fields import field_terms
     from models.incident import IncidentStart, IncidentState, IncidentStatus
     from models.incident_alerts import ReceiveAlerts
     from models.incident_commands import CommandResult, IncidentCommand, InviteMembers, OpenIncident
@@ -753,6 +754,10 @@ class IncidentWorkflow:
         if state.severity is not None:
             # Only once there is one: an incident without a severity upserts what it did before.
             indexed[sa.INCIDENT_SEVERITY.name] = state.severity.level
+        terms = " ".join(field_terms(state.playbook.fields if state.playbook else [], state.field_values))
+        if terms or sa.INCIDENT_FIELDS.name in self._indexed:
+            # Only once a select field has a value (and when that changes), like the severity.
+            indexed[sa.INCIDENT_FIELDS.name] = terms or None
         changed = {key: value for key, value in indexed.items() if self._indexed.get(key, ...) != value}
         if changed:
             workflow.upsert_search_attributes(_search_attribute_updates(changed))

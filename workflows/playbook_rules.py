@@ -98,6 +98,16 @@ def check_spec(spec: PlaybookSpec, facts: PlaybookFacts) -> None:
         problems["default_severity"] = (
             f"the team has no severity level {spec.default_severity}: its levels are 1 to {count}"
         )
+    if count:
+        # A condition (`when`, `models.conditions`) names the team's levels.
+        for s_index, stage in enumerate(spec.checklists):
+            for path, condition in [
+                (f"checklists[{s_index}].when", stage.when),
+                *((f"checklists[{s_index}].items[{i}].when", item.when) for i, item in enumerate(stage.items)),
+            ]:
+                beyond = [level for level in condition.severity if level > count] if condition else []
+                if beyond:
+                    problems[path] = f"the team has no severity level {beyond[0]}: its levels are 1 to {count}"
     reminder = reminder_problem(spec.reminder_timer_default_seconds, facts.reminder_min_seconds)
     if reminder:
         problems["reminder_timer_default_seconds"] = reminder

@@ -22,6 +22,7 @@ import permissions
 from api.backstage.backstage_common import Visitor, render, render_in_team, templates, visitor
 from api.dependencies import conceal_existence
 from models.common import SHORT_ID, Actor
+from models.custom_fields import FieldType, select_filter, takes
 from models.incident import (
     ITEM_EVENTS,
     EventType,
@@ -32,10 +33,12 @@ from models.incident import (
     UpdateStatus,
 )
 from models.incident_views import to_record
+from models.playbook import PlaybookSummary
 from models.severity import NO_SEVERITY, SEVERITY_LEVELS_MAX
 from service import incident_access as incidents
 from service import incident_choices, incident_lists, integrations, playbooks, team_configuration
 from service import incident_starts as incident_start
+from service.errors import ServiceError
 from service.incident_lists import DEFAULT_DIRECTION, SORT_KEYS, IncidentFilter, IncidentListItem
 from service.pagination import PageParams, paginate
 from settings import Settings
@@ -49,6 +52,7 @@ UNFILTERED = {
     "commander": "",
     "playbook_id": "",
     "severity": "",
+    "field": "",
     "search": "",
     "started_after": "",
     "started_before": "",
@@ -109,8 +113,15 @@ async def incident_list(team_id: str, request: Request, who: Visitor = Depends(v
     severity_text = q.get("severity", "").strip()
     # A level's number, or "none" for the incidents without one; anything else is no filter.
     severity = NO_SEVERITY if severity_text == "none" else _int(severity_text, -1, -1, SEVERITY_LEVELS_MAX)
+    field_text = q.get("field", "").strip()
+    try:
+        field_filters = incident_lists.read_field_filters([field_text] if field_text else [])
+    except ServiceError as problem:
+        errors["field"] = problem.message
+        field_filters = []
     where = IncidentFilter(
         status=status,
+        fields=field_filters,
         commander_id=commander_id,
         playbook_id=playbook_id,
         search=search,
@@ -136,6 +147,7 @@ async def incident_list(team_id: str, request: Request, who: Visitor = Depends(v
         "commander": commander,
         "playbook_id": playbook_id or "",
         "severity": "none" if severity == NO_SEVERITY else str(severity) if severity > 0 else "",
+        "field": field_text,
         "search": search or "",
         "started_after": q.get("started_after", ""),
         "started_before": q.get("started_before", ""),
@@ -156,8 +168,15 @@ async def incident_list(team_id: str, request: Request, who: Visitor = Depends(v
         sorts=SORTS,
         playbooks=team_playbooks,
         severity_levels=levels,
+        field_choices=field_choices(team_playbooks),
         now=now,
     )
+
+
+def field_choices(choices: list[PlaybookSummary]) -> list[str]:
+    """What a field filter offers: each select field's options as `name=option`, for the playbooks shown."""
+    found = [f"{spec.name}={option}" for p in choices for spec in select_filter(p.fields) for option in spec.options]
+    return list(dict.fromkeys(found))
 
 
 # ---------------------------------------------------------------------------- the incident page
@@ -167,6 +186,7 @@ TIMELINE_KINDS: dict[str, tuple[str, frozenset[EventType]]] = {
     "updates": ("Status updates", frozenset({EventType.STATUS_UPDATE})),
     "notes": ("Notes", frozenset({EventType.NOTE_ADDED})),
     "severity": ("Severity", frozenset({EventType.SEVERITY_CHANGED})),
+    "fields": ("Fields", frozenset({EventType.FIELD_CHANGED})),
     "alerts": (
         "Alerts",
         frozenset(
@@ -279,6 +299,19 @@ async def _choices(who: Visitor, state: IncidentState) -> dict[str, Any]:
     }
 
 
+def field_rows(state: IncidentState) -> list[dict[str, Any]]:
+    """The incident's custom fields as its page shows them (and the forms that set them)."""
+    declared = state.playbook.fields if state.playbook else []
+    rows = []
+    for spec in declared:
+        value = state.field_values.get(spec.name, "")
+        shown = value
+        if value and spec.type == FieldType.USER:
+            shown = "@" + state.usernames.get(value, value)
+        rows.append({"spec": spec, "value": value, "shown": shown, "takes": takes(spec)})
+    return rows
+
+
 async def _context(who: Visitor, state: IncidentState, actor: Actor, view: PageView) -> dict[str, Any]:
     now = datetime.now(UTC)
     member = permissions.is_member_of(actor, state)
@@ -306,6 +339,8 @@ async def _context(who: Visitor, state: IncidentState, actor: Actor, view: PageV
         "snooze_presets": SNOOZE_PRESETS,
         # The levels the severity form offers (the team's, as they are now).
         "severity_levels": await team_configuration.severity_levels(who.svc, state.team_id) if can_change else [],
+        # The playbook's custom fields, each with its value as kept and as people read it.
+        "field_rows": field_rows(state),
         **(await _choices(who, state) if can_change and ongoing else {"invitable": [], "announceable": []}),
     }
 

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from api.backstage.backstage_common import Visitor, form_visitor, redirect, render_in_team, visitor
 from api.backstage.incident_pages import names_for
 from mattermost_client.gateway import MattermostFailure
+from models.conditions import StepCondition, read_when_text, when_text
 from models.paging import policy_user_ids
 from models.playbook import Playbook, PlaybookSpec
 from models.playbook_automation import describe_rule, rule_channel_ids, rule_user_ids
@@ -31,7 +32,9 @@ from service.playbook_yaml import (
     escalation_document,
     escalation_text,
     export_yaml,
+    fields_text,
     parse_escalation_text,
+    parse_fields_text,
     parse_rules_text,
     parse_yaml_off_loop,
     resolve_document,
@@ -43,10 +46,12 @@ from service.playbook_yaml import (
 
 router = APIRouter(prefix="/backstage", include_in_schema=False)
 
-_STAGE = re.compile(r"^checklists\[(\d{1,4})\]\.(title|remove)$")
+_STAGE = re.compile(r"^checklists\[(\d{1,4})\]\.(title|remove|when)$")
 _ITEM = re.compile(
-    r"^checklists\[(\d{1,4})\]\.items\[(\d{1,4})\]\.(title|description|command|remove|due\.after|due\.from)$"
+    r"^checklists\[(\d{1,4})\]\.items\[(\d{1,4})\]\.(title|description|command|remove|due\.after|due\.from|when)$"
 )
+# A condition is one input ("Only when"): every problem of its parts is shown beside it.
+_WHEN = re.compile(r"^(checklists\[\d+\](?:\.items\[\d+\])?\.when)\b")
 # API field -> form input, where the form asks for names instead of ids.
 _FIELD_FOR = (
     (re.compile(r"^member_ids(\[\d+\])?$"), "members"),
@@ -58,10 +63,14 @@ _FIELD_FOR = (
     (re.compile(r"^rules\b"), "rules"),
     # So is the escalation policy.
     (re.compile(r"^escalation\b"), "escalation"),
+    # And the custom fields.
+    (re.compile(r"^fields\b"), "fields"),
 )
 
 
 def form_field(api_field: str) -> str:
+    if found := _WHEN.match(api_field):
+        return found[1]
     for pattern, name in _FIELD_FOR:
         if pattern.match(api_field):
             return name
@@ -84,6 +93,7 @@ _LABELS = {
     "checklists": "Stages",
     "rules": "Rules",
     "escalation": "Escalation",
+    "fields": "Fields",
 }
 # The parts of a stage and of an item.
 _PARTS = {
@@ -94,6 +104,7 @@ _PARTS = {
     "due": "due",
     "due.after": "due after",
     "due.from": "due from",
+    "when": "only when",
 }
 _PLACE = re.compile(r"^checklists\[(\d{1,4})\](?:\.items\[(\d{1,4})\])?(?:\.(\w+(?:\.\w+)?))?$")
 
@@ -140,7 +151,7 @@ def parse_draft(form: dict[str, str]) -> dict[str, Any]:
             and any(i.get(part, "").strip() for part in ("title", "description", "command", "due.after"))
         ]
         if stage.get("title", "").strip() or items:
-            checklists.append({"title": stage.get("title", ""), "items": items})
+            checklists.append({"title": stage.get("title", ""), "items": items, "when": stage.get("when", "")})
     return {
         "title": form.get("title", ""),
         "description": form.get("description", ""),
@@ -155,6 +166,7 @@ def parse_draft(form: dict[str, str]) -> dict[str, Any]:
         "checklists": checklists,
         "rules": form.get("rules", ""),
         "escalation": form.get("escalation", ""),
+        "fields": form.get("fields", ""),
     }
 
 
@@ -167,7 +179,41 @@ def _draft_item(fields: dict[str, str]) -> dict[str, Any]:
     }
     if fields.get("due.after", "").strip():
         item["due"] = {"after": fields["due.after"], "from": fields.get("due.from") or "stage"}
+    if fields.get("when", "").strip():
+        item["when"] = fields["when"]
     return item
+
+
+def _body_checklists(checklists: list[dict[str, Any]], errors: dict[str, str]) -> list[dict[str, Any]]:
+    """The draft's stages as the API body has them: each "Only when" text read as a condition."""
+
+    def when(text: Any, name: str) -> dict[str, Any] | None:
+        try:
+            return read_when_text(str(text or ""))
+        except ValueError as problem:
+            errors[name] = str(problem)
+            return None
+
+    body = []
+    for s, stage in enumerate(checklists):
+        items = [
+            {**item, "when": when(item.get("when"), f"checklists[{s}].items[{i}].when")}
+            for i, item in enumerate(stage["items"])
+        ]
+        body.append({**stage, "items": items, "when": when(stage.get("when"), f"checklists[{s}].when")})
+    return body
+
+
+def _with_when_text(stage: dict[str, Any]) -> dict[str, Any]:
+    """A saved stage as the form shows it: its conditions as "Only when" text, and in words."""
+
+    def shown(part: dict[str, Any]) -> dict[str, Any]:
+        if not part.get("when"):
+            return part
+        condition = StepCondition.model_validate(part["when"])
+        return {**part, "when": when_text(condition), "when_words": condition.words()}
+
+    return shown({**stage, "items": [shown(item) for item in stage["items"]]})
 
 
 async def resolve(who: Visitor, team_id: str, draft: dict[str, Any]) -> tuple[PlaybookSpec | None, dict[str, str]]:
@@ -221,6 +267,13 @@ async def resolve(who: Visitor, team_id: str, draft: dict[str, Any]) -> tuple[Pl
     else:
         if unnamed:
             errors["escalation"] = "; ".join(unnamed.values())
+    fields: list[dict[str, Any]] = []
+    try:
+        fields = [spec.model_dump() for spec in await parse_fields_text(draft.get("fields", ""))]
+    except ServiceError as error:
+        if error.status != 422:
+            raise
+        errors["fields"] = "; ".join(error.fields.values()) if error.fields else error.message
     minutes = draft["reminder_minutes"] or "0"
     if not minutes.isascii() or not minutes.isdigit() or len(minutes) > 6:
         errors["reminder_minutes"] = "a whole number of minutes (0 turns the reminder off)"
@@ -229,7 +282,7 @@ async def resolve(who: Visitor, team_id: str, draft: dict[str, Any]) -> tuple[Pl
         "title": draft["title"],
         "description": draft["description"],
         "create_public_incident": draft["create_public_incident"],
-        "checklists": draft["checklists"],
+        "checklists": _body_checklists(draft["checklists"], errors),
         "member_ids": members,
         "invited_user_ids": invited,
         "default_commander_id": commander[0] if commander else None,
@@ -240,6 +293,7 @@ async def resolve(who: Visitor, team_id: str, draft: dict[str, Any]) -> tuple[Pl
         "escalation": escalation,
         # A level's number from the form's choices (empty: none).
         "default_severity": draft.get("default_severity") or None,
+        "fields": fields,
     }
     try:
         spec = PlaybookSpec.model_validate(body)
@@ -282,9 +336,10 @@ async def draft_of(who: Visitor, playbook: Playbook) -> dict[str, Any]:
         else "",
         "broadcast_channels": " ".join(channels),
         "default_severity": str(playbook.default_severity or ""),
-        "checklists": [stage.model_dump(exclude_none=True) for stage in playbook.checklists],
+        "checklists": [_with_when_text(stage.model_dump(exclude_none=True)) for stage in playbook.checklists],
         "rules": rules_text(await rule_documents(who.svc, playbook.rules, people)),
         "escalation": escalation_text(escalation_document(playbook.escalation, people)),
+        "fields": fields_text(playbook.fields),
     }
 
 
@@ -316,6 +371,7 @@ EMPTY_DRAFT: dict[str, Any] = {
     "checklists": [{"title": "Triage", "items": [{"title": "", "description": "", "command": ""}]}],
     "rules": "",
     "escalation": "",
+    "fields": "",
 }
 
 

@@ -17,7 +17,9 @@ from pydantic import ValidationError
 
 from api.backstage.backstage_common import Visitor, form_visitor, redirect, render_in_team, visitor
 from api.backstage.command_forms import PENDING_HERE
+from models.custom_fields import FieldSpec, FieldType, takes
 from models.incident import IncidentCreate
+from models.playbook import PlaybookSummary
 from service import incident_starts, playbooks, team_configuration
 from service.command_follow_ups import CommandPending
 from service.errors import ServiceError, validation_fields
@@ -27,13 +29,44 @@ router = APIRouter(prefix="/backstage", include_in_schema=False)
 FIELDS = ("playbook_id", "name", "description", "severity")
 
 
+# A custom field's input: `fields.<name>` (a refusal names it so: shown beside it).
+FIELD_INPUT = "fields."
+
+
+def offered_fields(choices: list[PlaybookSummary]) -> list[dict[str, Any]]:
+    """The custom fields of the playbooks offered, one input per name: what it takes (the first
+    playbook's field, as text when playbooks declare it differently) and which playbooks ask for it."""
+    by_name: dict[str, list[tuple[PlaybookSummary, FieldSpec]]] = {}
+    for playbook in choices:
+        for spec in playbook.fields:
+            by_name.setdefault(spec.name, []).append((playbook, spec))
+    offered = []
+    for name, declared in by_name.items():
+        first = declared[0][1]
+        alike = all((spec.type, spec.options) == (first.type, first.options) for _, spec in declared)
+        offered.append(
+            {
+                "name": name,
+                "input": FIELD_INPUT + name,
+                "spec": first,
+                "select": alike and first.type == FieldType.SELECT,
+                "takes": takes(first) if alike else "a value",
+                "playbooks": ", ".join(p.title for p, _ in declared),
+                "required_by": ", ".join(p.title for p, spec in declared if spec.required),
+            }
+        )
+    return offered
+
+
 async def _form(who: Visitor, team_id: str, draft: dict[str, str], status_code: int = 200, **extra: Any) -> Response:
+    choices = await playbooks.usable_playbooks(who.svc, who.actor, team_id)
     return await render_in_team(
         who,
         "incident_start.html",
         team_id,
         status_code,
-        playbooks=await playbooks.usable_playbooks(who.svc, who.actor, team_id),
+        playbooks=choices,
+        offered_fields=offered_fields(choices),
         severity_levels=await team_configuration.severity_levels(who.svc, team_id),
         draft=draft,
         errors=extra.pop("errors", {}),
@@ -49,7 +82,19 @@ async def start_form(team_id: str, who: Visitor = Depends(visitor)) -> Response:
 @router.post("/teams/{team_id}/incidents/new")
 async def start_from_form(team_id: str, who: Visitor = Depends(form_visitor)) -> Response:
     asked = {name: who.form.get(name, "") for name in FIELDS}
-    request = scoped(who.actor.user_id, "start", who.form.get("request_key") or new_key(), asked)
+    given = {
+        key.removeprefix(FIELD_INPUT): value
+        for key, value in who.form.items()
+        if key.startswith(FIELD_INPUT) and isinstance(value, str) and value.strip()
+    }
+    if given:
+        # The form asks for every offered playbook's fields: the chosen playbook's are sent.
+        choices = await playbooks.usable_playbooks(who.svc, who.actor, team_id)
+        chosen = next((p for p in choices if p.id == asked["playbook_id"]), None)
+        declared = {spec.name for spec in chosen.fields} if chosen else set()
+        given = {name: value for name, value in given.items() if name in declared}
+    request = scoped(who.actor.user_id, "start", who.form.get("request_key") or new_key(), {**asked, "fields": given})
+    asked |= {FIELD_INPUT + name: value for name, value in given.items()}
     try:
         fields = IncidentCreate.model_validate(
             {
@@ -58,6 +103,7 @@ async def start_from_form(team_id: str, who: Visitor = Depends(form_visitor)) ->
                 "playbook_id": asked["playbook_id"] or None,
                 # None: the playbook's default severity, if it has one.
                 "severity": asked["severity"] or None,
+                "fields": given,
             }
         )
         started = await incident_starts.start_incident(who.svc, who.actor, fields, request=request)

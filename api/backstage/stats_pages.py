@@ -14,11 +14,13 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request, Response
 
 from api.backstage.backstage_common import Visitor, render_in_team, visitor
-from api.backstage.incident_pages import names_for
+from api.backstage.incident_pages import field_choices, names_for
 from models.common import SHORT_ID
 from models.severity import NO_SEVERITY, SEVERITY_LEVELS_MAX
 from models.stats import StatsSlice, StatsWindow, compute, median, percentile
 from service import playbooks, team_configuration
+from service.errors import ServiceError
+from service.incident_lists import read_field_filters
 from service.team_stats import team_slice
 
 router = APIRouter(prefix="/backstage", include_in_schema=False)
@@ -79,7 +81,19 @@ async def dashboard(team_id: str, request: Request, who: Visitor = Depends(visit
             since = datetime.combine(first, time(), UTC)
             until = datetime.combine(last + timedelta(days=1), time(), UTC)
             days = 0
-    window = StatsWindow(since=since, until=until, playbook_id=playbook_id, severity=severity)
+    # A select field's value (`name=value`), read as the REST filter reads it.
+    field = q.get("field", "").strip()
+    try:
+        filters = read_field_filters([field] if field else [])
+    except ServiceError as problem:
+        error, filters, field = problem.message, [], ""
+    window = StatsWindow(
+        since=since,
+        until=until,
+        playbook_id=playbook_id,
+        severity=severity,
+        fields=[f"{name}={value}" for name, value in filters],
+    )
     data = await team_slice(who.svc, who.actor, team_id, window)
     levels = await team_configuration.severity_levels(who.svc, team_id)
     stats = compute(team_id, window, data, now, {level.level: level.name for level in levels})
@@ -98,6 +112,8 @@ async def dashboard(team_id: str, request: Request, who: Visitor = Depends(visit
         playbooks=team_playbooks,
         severity="none" if severity == NO_SEVERITY else str(severity or ""),
         severity_levels=levels,
+        field=field,
+        field_choices=field_choices(team_playbooks),
         since=since.date().isoformat(),
         until=(until - timedelta(days=1)).date().isoformat(),
         error=error,

@@ -30,6 +30,8 @@ PATH_PARAMETERS: dict[str, Any] = {
     "stage": Annotated[int, Path(ge=0, le=10_000, description="0-based stage position")],
     "item": Annotated[int, Path(ge=0, le=10_000, description="0-based item position within the stage")],
     "page_id": Annotated[str, Path(pattern=r"^[A-Za-z0-9]{1,64}$", description="The page's id (the incident's pages)")],
+    # Any text: the incident refuses a name its playbook does not declare, listing the fields it does.
+    "name": Annotated[str, Path(min_length=1, max_length=64, description="The custom field's name")],
 }
 ACTION_ERRORS = error_responses(403, 404, 409, 422)
 

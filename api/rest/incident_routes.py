@@ -82,6 +82,11 @@ async def list_incidents(
     severity: int | None = Query(
         None, ge=0, le=10, description="Only incidents of this severity level (1 is the most severe; 0: without one)"
     ),
+    field: list[str] | None = Query(
+        None,
+        description="Only incidents whose select field has this value: `name=value` (the value in any case); "
+        "repeat it for several (all must hold)",
+    ),
     sort: Literal["started_at", "ended_at", "name", "duration", "severity"] = Query(
         "started_at", description="`severity`: the most severe first (the newest first within a level)"
     ),
@@ -104,6 +109,7 @@ async def list_incidents(
         started_after=time_bound(started_after),
         started_before=time_bound(started_before),
         severity=severity,
+        fields=incident_lists.read_field_filters(field or []),
     )
     now = datetime.now(UTC)
 

@@ -13,6 +13,7 @@ from models.common import Actor, MattermostId
 from models.stats import IncidentStats, StatsWindow
 from service.container import Services
 from service.errors import invalid
+from service.incident_lists import read_field_filters
 from service.team_stats import team_stats
 from service.time_bounds import time_bound
 
@@ -28,6 +29,11 @@ async def get_stats(
     severity: int | None = Query(
         None, ge=0, le=10, description="Only incidents of this severity level (1 is the most severe; 0: without one)"
     ),
+    field: list[str] | None = Query(
+        None,
+        description="Only incidents whose select field has this value: `name=value` (the value in any case); "
+        "repeat it for several (all must hold)",
+    ),
     actor: Actor = Depends(current_user),
     svc: Services = Depends(services),
 ) -> IncidentStats:
@@ -39,11 +45,15 @@ async def get_stats(
     acknowledgement (mean, median, p90, max), the pages per person (pages that reached
     each person, and how many they acknowledged), and the same window by severity level
     (`by_severity`: count, ongoing, ended, time to resolution mean, median and p90, time to
-    acknowledge median), each level named as the team names it now.
+    acknowledge median), each level named as the team names it now, and by each select field's value
+    (`by_field`: the same figures).
 
     The window selects incidents by start time. Only incidents the caller may see count.
     """
-    window = StatsWindow(since=time_bound(since), until=time_bound(until), playbook_id=playbook_id, severity=severity)
+    filters = [f"{name}={value}" for name, value in read_field_filters(field or [])]
+    window = StatsWindow(
+        since=time_bound(since), until=time_bound(until), playbook_id=playbook_id, severity=severity, fields=filters
+    )
     if window.since and window.until and window.since >= window.until:
         raise invalid("since must be before until.", {"since": "must be before until"})
     return await team_stats(svc, actor, team_id, window)

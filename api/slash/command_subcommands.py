@@ -32,6 +32,7 @@ from service import team_configuration
 from service.command_runner import UnknownReference, run_command
 from service.errors import ServiceError
 from service.incident_access import IncidentLocation
+from workflows.incident_messages import fields_listing
 
 
 async def run_table_command(spec: CommandSpec, ctx: Context) -> SlashReply:
@@ -48,6 +49,13 @@ async def run_table_command(spec: CommandSpec, ctx: Context) -> SlashReply:
         lines = [f"- **{level.level} {level.name}**: {level.description}" for level in levels]
         intro = f"{now}. Set it with `/incident severity <level>`; the team's levels are:"
         return ephemeral("\n".join([intro, *lines]))
+    if not ctx.text.strip() and slash.when_empty == "show_fields":
+        access = await read_here(ctx, slash.where)
+        listing = fields_listing(access.state)
+        if not listing:
+            return ephemeral("This incident has no fields: its playbook declares none.")
+        intro = "Set a field with `/incident field <name> <value>` (`none` clears it). This incident's fields:"
+        return ephemeral("\n".join([intro, *listing]))
     if not ctx.text.strip() and slash.when_empty == "dialog":
         location, _ = await incident_here(ctx, slash.where)
         kind = dialogs.COMMAND_DIALOGS[spec.name].kind

@@ -75,6 +75,18 @@ async def start(ctx: Context) -> SlashReply:
     if not name:
         raise UsageError("Give the playbook and the incident's name.")
     playbook = await find_playbook(ctx, words[0])
+    required = [spec.name for spec in playbook.fields if spec.required]
+    if required:
+        # Its required fields are asked for in the start dialog: this playbook's, the name filled in.
+        if not ctx.request.trigger_id:
+            raise UsageError(
+                f"Playbook **{playbook.title}** needs fields to start ({', '.join(required)}): "
+                "start it with `/incident start` and fill them in the dialog."
+            )
+        state = dialog_state(ctx, "start", response_url=ctx.request.response_url)
+        levels = await team_configuration.severity_levels(ctx.svc, ctx.request.team_id)
+        await open_dialog(ctx, dialogs.start_dialog([playbook], state, levels, name=name, blank=False))
+        return ephemeral("")
     await incident_start.start_incident(
         ctx.svc,
         ctx.actor,

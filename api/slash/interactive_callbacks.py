@@ -198,11 +198,19 @@ async def _start(
         )
     except ValidationError as error:
         return _dialog_errors(error, names)
+    given = dialogs.submitted_fields(submission)
+    if given and fields.playbook_id:
+        # The dialog asks for every offered playbook's fields: the chosen playbook's are sent.
+        playbook = await incident_start.read_playbook(svc, fields.playbook_id)
+        declared = {spec.name for spec in playbook.fields} if playbook else set()
+        given = {name: value for name, value in given.items() if name in declared}
+    elif not fields.playbook_id:
+        given = {}
     try:
         await incident_start.start_incident(
             svc,
             actor,
-            IncidentCreate(team_id=state.team_id, **fields.model_dump()),
+            IncidentCreate(team_id=state.team_id, **fields.model_dump(), fields=given),
             response_url=state.response_url,
             request=request,
             late_reply=LateReply(response_url=state.response_url),
@@ -213,9 +221,16 @@ async def _start(
             # The team is the dialog's own, so what is not found is the chosen playbook.
             return DialogReply(errors={"playbook": "Choose a playbook you are a member of."})
         if error.fields:
-            return DialogReply(errors={names.get(f, f): problem for f, problem in error.fields.items()})
+            return DialogReply(errors={_element(names, f): problem for f, problem in error.fields.items()})
         raise
     return DialogReply()
+
+
+def _element(names: dict[str, str], field: str) -> str:
+    """The dialog element a refusal names: a custom field's (`fields.<name>`) or the start's own."""
+    if field.startswith("fields."):
+        return dialogs.FIELD_ELEMENT + field.removeprefix("fields.")
+    return names.get(field, field)
 
 
 @_callback(

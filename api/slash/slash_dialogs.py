@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError
 
 from models.command_table import CommandSpec
+from models.custom_fields import FIELD_TEXT_MAX, FieldSpec, FieldType, takes
 from models.incident import DESCRIPTION_MAX, NAME_MAX, STATUS_MESSAGE_MAX, UpdateStatus
 from models.playbook import PlaybookSummary
 from models.severity import SeverityLevel
@@ -63,9 +64,19 @@ def dialog_url(svc: Services) -> str:
     return f"{svc.settings.api_public_url}/mattermost/dialog"
 
 
-def start_dialog(playbooks: list[PlaybookSummary], state: str, levels: list[SeverityLevel]) -> dict[str, Any]:
+def start_dialog(
+    playbooks: list[PlaybookSummary],
+    state: str,
+    levels: list[SeverityLevel],
+    *,
+    name: str = "",
+    blank: bool = True,
+) -> dict[str, Any]:
+    """The start dialog: the playbooks (and a blank incident, unless `blank` is off), the name
+    (`name` filled in), the severity, and the playbooks' custom fields."""
     options = [{"text": p.title, "value": p.id} for p in playbooks]
-    options.append({"text": "No playbook (blank incident)", "value": BLANK_PLAYBOOK})
+    if blank:
+        options.append({"text": "No playbook (blank incident)", "value": BLANK_PLAYBOOK})
     severities = [{"text": f"{v.level} · {v.name}: {v.description}"[:150], "value": str(v.level)} for v in levels]
     return {
         "callback_id": "start",
@@ -87,6 +98,7 @@ def start_dialog(playbooks: list[PlaybookSummary], state: str, levels: list[Seve
                 "type": "text",
                 "max_length": NAME_MAX,
                 "placeholder": "Database outage in eu-west",
+                **({"default": name[:NAME_MAX]} if name else {}),
             },
             {
                 "display_name": "Description",
@@ -103,7 +115,61 @@ def start_dialog(playbooks: list[PlaybookSummary], state: str, levels: list[Seve
                 "options": severities,
                 "help_text": "Left empty: the playbook's default severity, if it has one.",
             },
+            *field_elements(playbooks, blank=blank),
         ],
+    }
+
+
+# The start dialog's element of a custom field (`field_<name>`), and how many fields it asks for at most.
+FIELD_ELEMENT = "field_"
+FIELD_ELEMENTS_MAX = 15
+
+
+def field_elements(playbooks: list[PlaybookSummary], *, blank: bool) -> list[dict[str, Any]]:
+    """One element per custom field of the playbooks offered (by name; a name two playbooks
+    declare differently is asked as text, and the chosen playbook's field reads it). A field is
+    required in the dialog only when every choice requires it (no blank incident offered); else
+    the start rules refuse a missing one for the chosen playbook, shown beside its element."""
+    by_name: dict[str, list[tuple[PlaybookSummary, FieldSpec]]] = {}
+    for playbook in playbooks:
+        for spec in playbook.fields:
+            by_name.setdefault(spec.name, []).append((playbook, spec))
+    elements = []
+    for name, declared in list(by_name.items())[:FIELD_ELEMENTS_MAX]:
+        specs = [spec for _, spec in declared]
+        first = specs[0]
+        alike = all((s.type, s.options) == (first.type, first.options) for s in specs)
+        owners = ", ".join(p.title for p, _ in declared)
+        required = [p.title for p, spec in declared if spec.required]
+        everywhere = not blank and len(declared) == len(playbooks) and len(required) == len(playbooks)
+        help_text = first.description or f"{takes(first) if alike else 'A value'}. Playbooks: {owners}"
+        if required and not everywhere:
+            help_text += f" (required by {', '.join(required)})"
+        element: dict[str, Any] = {
+            "display_name": first.title.encode()[:24].decode(errors="ignore"),
+            "name": FIELD_ELEMENT + name,
+            "optional": not everywhere,
+            "help_text": help_text[:150],
+        }
+        if alike and first.type == FieldType.SELECT:
+            element |= {"type": "select", "options": [{"text": o, "value": o} for o in first.options]}
+        elif alike and first.type == FieldType.USER:
+            element |= {"type": "select", "data_source": "users"}
+        else:
+            limit = max((s.max_length for s in specs if s.type == FieldType.TEXT), default=FIELD_TEXT_MAX)
+            element |= {"type": "text", "max_length": limit if alike else FIELD_TEXT_MAX}
+            if alike and first.type == FieldType.NUMBER:
+                element["subtype"] = "number"
+        elements.append(element)
+    return elements
+
+
+def submitted_fields(submission: dict[str, Any]) -> dict[str, str]:
+    """The custom fields a start dialog's submission gave values to, by field name."""
+    return {
+        key.removeprefix(FIELD_ELEMENT): str(value)
+        for key, value in submission.items()
+        if key.startswith(FIELD_ELEMENT) and value not in (None, "")
     }
 
 

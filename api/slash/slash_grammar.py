@@ -61,6 +61,8 @@ READERS: dict[str, Callable[[str], Any]] = {
     "target": _user_or_schedule,
     # As typed (`30m`, `14:30`, `none`): the command's model reads it, so a refusal reads as REST's.
     "due": str,
+    # A field's name as typed: the incident reads it against its fields (a refusal lists them).
+    "name": str,
 }
 # Free text at the end is kept as typed (lines, quotes and all), except a title: one line,
 # spaces folded.

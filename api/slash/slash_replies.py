@@ -5,18 +5,20 @@ from __future__ import annotations
 from datetime import datetime
 
 from models.due_dates import utc_clock
-from models.incident import EventType, IncidentState, IncidentStatus, ItemState, TimelineEvent
+from models.incident import EventType, IncidentState, IncidentStatus, TimelineEvent
 from models.incident_views import IncidentSummary, OpenItem, to_record
 from workflows.incident_messages import (
     POST_MESSAGE_MAX,
     checklist_lines,
     duration_parts,
+    fields_line,
     format_duration,
     incident_name,
     paging_lines,
     severity_part,
     source_line,
     stage_label,
+    stage_tally,
 )
 
 
@@ -29,6 +31,9 @@ def info(state: IncidentState, now: datetime) -> str:
         f"**Status:** {state.status.value}{severity_part(state)} · **Commander:** {state.mention(state.commander_id)}"
         f" · **Duration:** {format_duration(record.duration_seconds)}",
     ]
+    fields = fields_line(state)
+    if fields:
+        lines.append(fields)
     if state.source is not None:
         lines.append(source_line(state))
     if record.time_to_resolution_seconds is not None:
@@ -48,9 +53,8 @@ def info(state: IncidentState, now: datetime) -> str:
     if paging:
         lines += ["", *paging]
     for index, stage in enumerate(state.checklists):
-        done = sum(1 for item in stage.items if item.state == ItemState.DONE)
         active = " · **active**" if index == state.active_stage else ""
-        lines += ["", f"**Stage {stage_label(state, index)}**{active} · {done}/{len(stage.items)} done"]
+        lines += ["", f"**Stage {stage_label(state, index)}**{active} · {stage_tally(stage)}"]
         lines += checklist_lines(state, stage)
     return "\n".join(lines)
 

@@ -42,6 +42,7 @@ SUBCOMMANDS = [
     "reminder",
     "note",
     "severity",
+    "field",
     "page",
     "timeline",
     "playbooks",

@@ -123,6 +123,14 @@ def cases(world: World) -> dict[str, Case]:
         "set_severity": Case(
             "POST", "/severity", {"severity": "sev9"}, {"severity": "sev9"}, "severity sev9", form_id="severity-form"
         ),
+        "set_field": Case(
+            "PUT",
+            "/fields/region",
+            {"value": "mars"},
+            {"name": "region", "value": "mars"},
+            "field region mars",
+            form_id="field-form-region",
+        ),
         "acknowledge_page": Case("POST", "/pages/nopage/acknowledge", None, {"page_id": "nopage"}, incident="ended"),
         "decline_page": Case("POST", "/pages/nopage/decline", None, {"page_id": "nopage"}, incident="ended"),
     }
@@ -154,7 +162,9 @@ async def backstage_says(page: httpx.AsyncClient, incident_id: str, name: str, c
 
 async def test_every_command_is_refused_in_the_same_words_by_every_face(world: World) -> None:
     # A reminder, so that the page offers to snooze it.
-    ongoing = await outage(world, reminder_timer_default_seconds=3600)
+    # And a custom field, so that the page offers to set it.
+    region = {"name": "region", "type": "select", "options": ["eu-west", "us-east"]}
+    ongoing = await outage(world, reminder_timer_default_seconds=3600, fields=[region])
     ended: Started = await start_incident(world, world.alice, "Database outage", "Old outage")
     async with world.api(world.alice) as api:
         assert (await api.post(f"/api/v1/incidents/{ended.id}/end")).status_code == 200

@@ -51,6 +51,7 @@ async def test_create_makes_the_creator_a_member(world: World) -> None:
         "description": "",
         "command": "/page dba",
         "due": None,
+        "when": None,
     }
     fetched = await world.api(world.bob).get(f"/api/v1/playbooks/{playbook['id']}")
     assert fetched.status_code == 200

@@ -76,6 +76,9 @@ HOSTILE_WORDS = [
     "14:30",
     "24:00",
     "none",
+    "region",
+    "eu-west",
+    "impact",
     "investigating",
     "resolved",
     "🔥",
@@ -141,6 +144,17 @@ ROUTES = [
     Route("PUT", "checklists/{stage}/items/{item}/due", ("due",)),
     Route("POST", "checklists/{stage}/items/{item}/move", ("to_position",)),
     Route("POST", "checklists/{stage}/items/{item}/run", ()),
+    # Custom fields: the incident's playbook declares these (`POISON_FIELDS`); any name is tried too.
+    Route("PUT", "fields/region", ("value",)),
+    Route("PUT", "fields/impact", ("value",)),
+    Route("PUT", "fields/owner", ("value",)),
+    Route("PUT", "fields/{item}", ("value",)),
+]
+POISON_FIELDS = [
+    {"name": "region", "type": "select", "options": ["eu-west", "us-east"]},
+    {"name": "impact", "type": "number", "min": 0, "max": 100},
+    {"name": "owner", "type": "user"},
+    {"name": "notes", "type": "text", "max_length": 50},
 ]
 
 POSITIONS = st.one_of(
@@ -174,6 +188,11 @@ def plausible(world: World) -> dict[str, st.SearchStrategy[Any]]:
         "to_position": st.integers(min_value=0, max_value=3),
         "state": st.sampled_from(["open", "in_progress", "done"]),
         "due": st.one_of(st.none(), st.sampled_from(["30m", "1s", "30d", "14:30", "0:00", "23:59", "none", "NONE"])),
+        "value": st.one_of(
+            st.none(),
+            st.sampled_from(["eu-west", "US-EAST", "none", "", "42", "100.5", "-0", "@alice", "alice", "@nobody"]),
+            text,
+        ),
     }
 
 
@@ -308,7 +327,7 @@ HYPOTHESIS = through_the_stack(EXAMPLES, derandomize=True)
 
 @pytest.mark.parametrize("subcommand", SUBCOMMANDS)
 async def test_hostile_slash_commands_never_fail_and_refusals_change_nothing(world: World, subcommand: str) -> None:
-    incident = await outage(world)
+    incident = await outage(world, **({"fields": POISON_FIELDS} if subcommand == "field" else {}))
     guard = Guard(world, incident, asyncio.get_running_loop())
 
     @HYPOTHESIS
@@ -325,7 +344,7 @@ async def test_hostile_slash_commands_never_fail_and_refusals_change_nothing(wor
 
 @pytest.mark.parametrize("route", ROUTES, ids=lambda r: f"{r.method} {r.path}")
 async def test_hostile_rest_actions_never_fail_and_refusals_change_nothing(world: World, route: Route) -> None:
-    incident = await outage(world)
+    incident = await outage(world, **({"fields": POISON_FIELDS} if route.path.startswith("fields/") else {}))
     guard = Guard(world, incident, asyncio.get_running_loop())
 
     @HYPOTHESIS

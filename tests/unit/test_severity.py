@@ -397,6 +397,6 @@ def test_records_from_before_severity_read_as_without_one() -> None:
     old = StatsShardStart.model_validate(
         {"team_id": TEAM, "month": "2026-03", "records": {"old": [-1, 1_772_442_000_000, None, None, None, [], 1]}}
     )
-    assert len(old.records["old"]) == 12
+    assert len(old.records["old"]) == 13
     assert old.records["old"][11] is None
     assert list(slice_of(old, StatsWindow()).by_severity) == [NO_SEVERITY]

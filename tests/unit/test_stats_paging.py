@@ -206,7 +206,7 @@ def test_records_carry_time_to_acknowledge_and_pages_per_person_and_round_trip()
         paged_facts(2, None, {}),
         paged_facts(3, 7, {DAVE: 1}, {DAVE: 1, EVE: 1}),  # eve acknowledged a page that had not reached her
     )
-    assert all(len(record) == RECORD_FIELDS == 12 for record in shard.records.values())
+    assert all(len(record) == RECORD_FIELDS == 13 for record in shard.records.values())
     users = shard.users
     assert shard.records["inc0"][9:11] == [40, [[users.index(BOB), 2, 1], [users.index(CAROL), 1, 0]]]
     assert shard.records["inc2"][9:11] == [None, []]
@@ -236,8 +236,8 @@ def test_records_of_nine_and_seven_fields_still_load_as_paging_nobody() -> None:
         },
     }
     shard = StatsShardStart.model_validate_json(json.dumps(old_shard))
-    assert shard.records["seven"][7:] == [-1, None, None, [], None]
-    assert shard.records["nine"][9:] == [None, [], None]
+    assert shard.records["seven"][7:] == [-1, None, None, [], None, []]
+    assert shard.records["nine"][9:] == [None, [], None, []]
     assert shard.records["nine"][10] is not shard.records["nine-too"][10]
     record_facts(shard, paged_facts(5, 12, {BOB: 1}, {BOB: 1}))
     stats = compute(TEAM, StatsWindow(), slice_of(shard, StatsWindow()), T0 + timedelta(days=1))

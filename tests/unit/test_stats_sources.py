@@ -179,7 +179,7 @@ def test_facts_and_shards_recorded_before_sources_read_as_peoples() -> None:
         },
     }
     shard = StatsShardStart.model_validate_json(json.dumps(old_shard))
-    assert all(len(record) == 12 for record in shard.records.values())  # completed to the fields of today
+    assert all(len(record) == 13 for record in shard.records.values())  # completed to the fields of today
     record_facts(shard, facts(5, PROD, 7))
     stats = compute(TEAM, StatsWindow(), slice_of(shard, StatsWindow()), T0 + timedelta(days=1))
     assert (stats.total, stats.ended, stats.by_source.people) == (3, 1, 2)
