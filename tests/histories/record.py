@@ -22,6 +22,8 @@ from temporalio.testing import TimeSkipper
 from activities.stats_activities import StatsActivities
 from models import incident_commands as cmd
 from models.common import ChannelFact, new_short_id
+from models.conditions import StepCondition
+from models.custom_fields import FieldSpec, FieldType
 from models.due_dates import ItemDue
 from models.incident import EventType, IncidentStart, IncidentState, IncidentStatus
 from models.paging import EscalationPolicy, EscalationTier, PageTarget
@@ -472,6 +474,49 @@ async def severity_incident(world: World) -> WorkflowHandle[Any, Any]:
     return handle
 
 
+async def fields_incident(world: World) -> WorkflowHandle[Any, Any]:
+    """An incident with custom fields and conditional steps: started at SEV3 in eu-west, raised to
+    SEV1 (steps gained), a gained step checked, lowered again (the rest skipped), a field changed."""
+    levels = list(DEFAULT_LEVELS)
+    sev1_only = StepCondition(severity=[1])
+    book = playbook(
+        world,
+        fields=[
+            FieldSpec(name="region", type=FieldType.SELECT, options=["eu-west", "us-east"], required=True),
+            FieldSpec(name="customers", type=FieldType.NUMBER, min=0),
+        ],
+        checklists=[
+            StageSpec(
+                title="Triage",
+                items=[
+                    ChecklistItemSpec(title="Page DBA"),
+                    ChecklistItemSpec(title="Tell the CEO", when=sev1_only),
+                    ChecklistItemSpec(title="Call the EU regulator", when=StepCondition(field={"region": ["eu-west"]})),
+                ],
+            ),
+            StageSpec(title="War room", when=sev1_only, items=[ChecklistItemSpec(title="Open a bridge")]),
+        ],
+    )
+    handle = await start(
+        world, book=book, severity="3", severity_levels=levels, fields={"region": "EU-West", "customers": "120"}
+    )
+    await settled(handle)
+    alice = actor(world.alice)
+    commands: list[tuple[str, Any]] = [
+        ("set_severity", cmd.SetSeverity(actor=alice, severity="1", levels=levels)),
+        ("set_item_state", cmd.SetItemState(actor=alice, stage=1, item=0, state="done")),
+        ("set_severity", cmd.SetSeverity(actor=alice, severity="3", levels=levels)),
+        ("set_field", cmd.SetField(actor=alice, name="region", value="us-east")),
+        ("set_field", cmd.SetField(actor=alice, name="customers", value="none")),
+    ]
+    for name, command in commands:
+        await handle.execute_update(name, command)
+        await settled(handle)
+    await handle.execute_update("end_incident", cmd.EndIncident(actor=alice))
+    await settled(handle)
+    return handle
+
+
 async def team_settings(world: World) -> WorkflowHandle[Any, Any]:
     """A team's settings workflow, started by its first change (update-with-start), changed again."""
     client = world.stack.temporal
@@ -542,6 +587,7 @@ RECORDINGS = {
     "incident-from-alerts": alert_incident,
     "incident-with-webhooks": webhook_deliveries,
     "incident-with-severity": severity_incident,
+    "incident-with-fields": fields_incident,
     "team-settings": team_settings,
     "incident-paged": paged_incident,
     "incident-with-due-dates": due_dates_incident,
@@ -582,6 +628,7 @@ async def main(names: list[str]) -> None:
         await save(client, await paged_incident(make_world(stack)), "incident-paged")
         await save(client, await due_dates_incident(make_world(stack)), "incident-with-due-dates")
         await save(client, await severity_incident(make_world(stack)), "incident-with-severity")
+        await save(client, await fields_incident(make_world(stack)), "incident-with-fields")
         await save(client, await team_settings(make_world(stack)), "team-settings")
         await schedule_handoffs(make_world(stack))
     finally:
