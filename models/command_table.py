@@ -36,7 +36,9 @@ from models.incident_commands import (
     ChangeStage,
     CommanderChange,
     DeclinePage,
+    DeleteNote,
     EditItem,
+    EditNote,
     EndIncident,
     FieldValueFields,
     IncidentCommand,
@@ -48,6 +50,7 @@ from models.incident_commands import (
     ItemStateChange,
     MembersBody,
     MoveItem,
+    NoteEditFields,
     NoteFields,
     PageSomeone,
     PostStatusUpdate,
@@ -64,7 +67,9 @@ from models.incident_commands import (
     SnoozeFields,
     SnoozeReminder,
     StageMove,
+    StarEvent,
     StatusUpdateFields,
+    UnstarEvent,
 )
 from models.paging import PageFields
 
@@ -309,8 +314,41 @@ COMMANDS: tuple[CommandSpec, ...] = (
         AddNote,
         Rest("POST", "/{incident_id}/notes", "Add a note to the incident's timeline (also after it ended).",
              body=NoteFields),
-        Slash("note <text...>", "Add a note to the timeline", hint="Write the note.", where="add notes",
-              example="note Rolled back deploy 4412"),
+        Slash("note [--at <at:HH:MM>] <text...>", "Add a note to the timeline (--at back-dates it, your time zone)",
+              hint="Write the note (after `--at HH:MM` to back-date it).", where="add notes",
+              example="note --at 14:05 Rolled back deploy 4412"),
+    ),
+    CommandSpec(
+        "edit_note",
+        EditNote,
+        Rest("PUT", "/{incident_id}/notes/{note_id}", "Change the text of a note you wrote (it keeps its id and "
+             "place; the edit is on the timeline).", body=NoteEditFields),
+        Slash("noteedit <note_id:id> <text...>", "Change a note you wrote (its id is on the timeline)",
+              hint="Name the note by its id (such as e12), then its new text.", where="edit notes",
+              example="noteedit e12 Rolled back deploys 4412 and 4413"),
+    ),
+    CommandSpec(
+        "delete_note",
+        DeleteNote,
+        Rest("DELETE", "/{incident_id}/notes/{note_id}", "Delete a note you wrote: its text is gone from every view; "
+             "the deletion is on the timeline."),
+        Slash("notedelete <note_id:id>", "Delete a note you wrote", hint="Name the note by its id (such as e12).",
+              where="delete notes", example="notedelete e12"),
+    ),
+    CommandSpec(
+        "star_event",
+        StarEvent,
+        Rest("POST", "/{incident_id}/timeline/{event_id}/star", "Star a timeline event as a key moment (the report "
+             "and the retrospective list them)."),
+        Slash("star <event_id:id>", "Star a timeline event as a key moment", hint="Name the event by its id "
+              "(such as e12: `/incident timeline` shows them).", where="star key moments", example="star e12"),
+    ),
+    CommandSpec(
+        "unstar_event",
+        UnstarEvent,
+        Rest("DELETE", "/{incident_id}/timeline/{event_id}/star", "The event is no longer a key moment."),
+        Slash("unstar <event_id:id>", "Unstar a key moment", hint="Name the event by its id (such as e12).",
+              where="unstar key moments", example="unstar e12"),
     ),
     CommandSpec(
         "set_severity",

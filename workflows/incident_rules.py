@@ -12,6 +12,7 @@ and other side effects for the workflow to carry out in order.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -83,7 +84,9 @@ from models.incident_commands import (
     AssignItem,
     ChangeCommander,
     ChangeStage,
+    DeleteNote,
     EditItem,
+    EditNote,
     EndIncident,
     IncidentCommand,
     InviteMembers,
@@ -98,8 +101,11 @@ from models.incident_commands import (
     SetReminder,
     SetSeverity,
     SnoozeReminder,
+    StarEvent,
+    UnstarEvent,
 )
 from models.incident_views import summarize
+from models.note_times import note_moment
 from models.playbook import MAX_ITEMS_PER_STAGE
 from models.playbook_automation import (
     AddItemsAction,
@@ -367,9 +373,18 @@ def event_size(event: TimelineEvent) -> int:
 class Incident(PagingRules):
     """Operations on one incident's state (its paging rules: `workflows.incident_paging`)."""
 
-    def __init__(self, state: IncidentState, new_id: Callable[[], str]) -> None:
+    def __init__(
+        self, state: IncidentState, new_id: Callable[[], str], clock: Callable[[], datetime] | None = None
+    ) -> None:
         self.state = state
         self._new_id = new_id
+        # What time it is, for the rules that refuse a time in the future (the workflow's
+        # `workflow.now`; without one, the newest event's time).
+        self._clock = clock or self._last_known_time
+
+    def _last_known_time(self) -> datetime:
+        timeline = self.state.timeline
+        return max(timeline[-1].at, self.state.started_at) if timeline else self.state.started_at
 
     # ------------------------------------------------------------------ bookkeeping
 
@@ -394,12 +409,26 @@ class Incident(PagingRules):
         details: dict[str, Any] | None = None,
         *,
         post: bool | None = None,
+        at: datetime | None = None,
     ) -> None:
         """Append a timeline event and announce it in the channel (by default, unless the
-        live checklist post shows it: `SHOWN_BY_CHECKLIST_ONLY`)."""
+        live checklist post shows it: `SHOWN_BY_CHECKLIST_ONLY`). An event that happened `at`
+        an earlier time (a back-dated note) is placed among the others at that time, so the
+        timeline stays in the order things happened."""
         actor_id = actor if isinstance(actor, str) else actor.user_id
-        event = TimelineEvent(at=now, actor_id=actor_id, type=kind, summary=summary, details=details or {})
-        self.state.timeline.append(event)
+        event = TimelineEvent(
+            id=self.state.next_event_id(),
+            at=at or now,
+            actor_id=actor_id,
+            type=kind,
+            summary=summary,
+            details=details or {},
+        )
+        timeline = self.state.timeline
+        if timeline and timeline[-1].at > event.at:
+            timeline.insert(bisect.bisect_right(timeline, event.at, key=lambda e: e.at), event)
+        else:
+            timeline.append(event)
         self._keep_timeline_bounded(event)
         webhook = WEBHOOK_EVENTS.get(kind)
         if kind == EventType.CANCELLED and event.details.get("ended_it"):
@@ -485,9 +514,10 @@ class Incident(PagingRules):
         details: dict[str, Any] | None = None,
         *,
         post: bool | None = None,
+        at: datetime | None = None,
     ) -> None:
         """Record what the command's actor did: "@who <what>"."""
-        self.record(now, command.actor, kind, f"{command.actor.mention} {what}", details, post=post)
+        self.record(now, command.actor, kind, f"{command.actor.mention} {what}", details, post=post, at=at)
 
     def refresh_checklist(self) -> None:
         """Queue an edit of the live checklist post (once the channel exists: until then the
@@ -929,16 +959,155 @@ class Incident(PagingRules):
     # ------------------------------------------------------------------ notes
 
     def check_add_note(self, command: AddNote) -> None:
-        """Members note what happened while the incident runs, and after it ended (for the retrospective)."""
+        """Members note what happened while the incident runs, and after it ended (for the
+        retrospective); back-dated (`at`) within the incident's time span."""
         self._check_member(
             command,
             "Only members of the incident channel can add notes. Ask someone in the channel to add you.",
         )
+        if command.at is not None:
+            self._note_time(command, self._clock())
+
+    def _note_time(self, command: AddNote, now: datetime) -> datetime | None:
+        """When a back-dated note happened; refused before the incident's start or in the future."""
+        if command.at is None:
+            return None
+        at = note_moment(command.at, now, command.actor.time_zone)
+        start = self.state.started_at
+        if at < start:
+            raise invalid(
+                f"{text.clock(self.state, at)} is before the incident started "
+                f"({text.clock(self.state, start)}); give a time after its start, or leave the time out."
+            )
+        if at > now:
+            raise invalid(
+                f"{text.clock(self.state, at)} is in the future; give a time that has passed, or leave the time out."
+            )
+        return at
 
     def add_note(self, command: AddNote, now: datetime) -> str:
         self.learn(command.actor, now)
-        self.did(command, now, EventType.NOTE_ADDED, f"noted: {text.relayed(self.state, command.text)}", post=False)
-        return "Note added to the timeline."
+        at = self._note_time(command, now)
+        details: dict[str, Any] = {"text": command.text}
+        if at is not None:
+            details["written_at"] = now.isoformat()
+        self.did(command, now, EventType.NOTE_ADDED, self._noted(command.text), details, post=False, at=at)
+        where = f" at {text.clock(self.state, at)}" if at is not None else ""
+        return f"Note e{self.state.events_numbered} added to the timeline{where}."
+
+    def _noted(self, typed: str) -> str:
+        return f"noted: {text.relayed(self.state, typed)}"
+
+    def _own_note(self, command: EditNote | DeleteNote, what: str) -> TimelineEvent:
+        self._check_member(
+            command,
+            f"Only members of the incident channel can {what} notes. Ask someone in the channel to add you.",
+        )
+        note = self.state.event(command.note_id)
+        if note is None or note.type != EventType.NOTE_ADDED:
+            raise not_found(
+                f"There is no note {command.note_id} on this incident's timeline; "
+                "the timeline shows each note's id (such as e12)."
+            )
+        if note.details.get("deleted"):
+            raise conflict(f"Note {note.id} was deleted.")
+        if note.actor_id != command.actor.user_id:
+            author = self.state.mention(note.actor_id)
+            raise forbidden(f"Only its author can {what} a note; note {note.id} is {author}'s.")
+        return note
+
+    def check_edit_note(self, command: EditNote) -> None:
+        note = self._own_note(command, "edit")
+        if note.details.get("text") == command.text:
+            raise conflict(f"Note {note.id} already says that.")
+
+    def edit_note(self, command: EditNote, now: datetime) -> str:
+        """The note keeps its id and its place; its text changes (the earlier one kept in the
+        edit's event), and the edit is on the timeline."""
+        self.learn(command.actor, now)
+        note = self._own_note(command, "edit")
+        before = str(note.details.get("text", ""))
+        note.summary = f"{command.actor.mention} {self._noted(command.text)}"
+        note.details = {**note.details, "text": command.text, "edited_at": now.isoformat()}
+        self.state.timeline_bytes = 0  # counted again with the next event
+        self.did(
+            command,
+            now,
+            EventType.NOTE_EDITED,
+            f"edited note {note.id}",
+            {"note_id": note.id, "before": before},
+            post=False,
+        )
+        return f"Note {note.id} edited."
+
+    def check_delete_note(self, command: DeleteNote) -> None:
+        self._own_note(command, "delete")
+
+    def delete_note(self, command: DeleteNote, now: datetime) -> str:
+        """The note's text is gone from every view; its place, its id and its deletion are on the timeline."""
+        self.learn(command.actor, now)
+        note = self._own_note(command, "delete")
+        note.summary = f"{command.actor.mention} deleted this note"
+        note.details = {"deleted": True, "deleted_at": now.isoformat()}
+        for edit in self.state.timeline:  # its earlier texts go too
+            if edit.type == EventType.NOTE_EDITED and edit.details.get("note_id") == note.id:
+                edit.details = {"note_id": note.id}
+        self.state.timeline_bytes = 0
+        self.did(command, now, EventType.NOTE_DELETED, f"deleted note {note.id}", {"note_id": note.id}, post=False)
+        return f"Note {note.id} deleted."
+
+    # ------------------------------------------------------------------ key moments
+
+    def _starrable(self, command: StarEvent | UnstarEvent) -> TimelineEvent:
+        self._check_member(
+            command,
+            "Only members of the incident channel can star key moments. Ask someone in the channel to add you.",
+        )
+        event = self.state.event(command.event_id)
+        if event is None:
+            raise not_found(
+                f"There is no event {command.event_id} on this incident's timeline; "
+                "the timeline shows each event's id (such as e12)."
+            )
+        return event
+
+    def check_star_event(self, command: StarEvent) -> None:
+        event = self._starrable(command)
+        if event.id in self.state.key_moments:
+            raise conflict(f"Event {event.id} is already a key moment.")
+
+    def star_event(self, command: StarEvent, now: datetime) -> str:
+        self.learn(command.actor, now)
+        event = self._starrable(command)
+        self.state.key_moments.append(event.id)
+        self.did(
+            command,
+            now,
+            EventType.KEY_MOMENT_STARRED,
+            f"starred {event.id} as a key moment",
+            {"event_id": event.id},
+            post=False,
+        )
+        return f"Event {event.id} is a key moment."
+
+    def check_unstar_event(self, command: UnstarEvent) -> None:
+        event = self._starrable(command)
+        if event.id not in self.state.key_moments:
+            raise conflict(f"Event {event.id} is not a key moment.")
+
+    def unstar_event(self, command: UnstarEvent, now: datetime) -> str:
+        self.learn(command.actor, now)
+        event = self._starrable(command)
+        self.state.key_moments.remove(event.id)
+        self.did(
+            command,
+            now,
+            EventType.KEY_MOMENT_UNSTARRED,
+            f"unstarred {event.id}: no longer a key moment",
+            {"event_id": event.id},
+            post=False,
+        )
+        return f"Event {event.id} is no longer a key moment."
 
     # ------------------------------------------------------------------ people
 

@@ -128,7 +128,7 @@ class IncidentWorkflow:
             state.status = IncidentStatus.REFUSED
             state.failure = self.refusal.message
             state.reminder_due_at = None
-        self.incident = Incident(state, self._new_id)
+        self.incident = Incident(state, self._new_id, workflow.now)
         if start.resume is None and self.refusal is None and workflow.patched(WEBHOOK_EVENTS_PATCH):
             self.incident.start_emitting()
         self._indexed: dict[str, Any] = {}

@@ -184,7 +184,18 @@ def field_choices(choices: list[PlaybookSummary]) -> list[str]:
 # The timeline's kinds, for its filter: every event type is of exactly one.
 TIMELINE_KINDS: dict[str, tuple[str, frozenset[EventType]]] = {
     "updates": ("Status updates", frozenset({EventType.STATUS_UPDATE})),
-    "notes": ("Notes", frozenset({EventType.NOTE_ADDED})),
+    "notes": (
+        "Notes and key moments",
+        frozenset(
+            {
+                EventType.NOTE_ADDED,
+                EventType.NOTE_EDITED,
+                EventType.NOTE_DELETED,
+                EventType.KEY_MOMENT_STARRED,
+                EventType.KEY_MOMENT_UNSTARRED,
+            }
+        ),
+    ),
     "severity": ("Severity", frozenset({EventType.SEVERITY_CHANGED})),
     "fields": ("Fields", frozenset({EventType.FIELD_CHANGED})),
     "alerts": (

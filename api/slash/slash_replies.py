@@ -143,12 +143,13 @@ def timeline(state: IncidentState) -> str:
     lines = [
         f"#### Timeline: {incident_name(state.name)}",
         "",
-        "| Time (UTC) | Since start | What |",
-        "|---|---|---|",
+        "| Time (UTC) | Since start | Id | What |",
+        "|---|---|---|---|",
     ]
+    # The id names the event to `/incident star` (and a note to `noteedit`, `notedelete`); ★ a key moment.
     rows = [
         f"| {event.at:%Y-%m-%d %H:%M:%S} | {since_start((event.at - state.started_at).total_seconds())} "
-        f"| {_cell(timeline_entry(event))} |"
+        f"| {event.id}{' ★' if event.id in state.key_moments else ''} | {_cell(timeline_entry(event))} |"
         for event in state.timeline
     ]
     # A reply is a post: the newest events that fit in one (Mattermost's length limit).
