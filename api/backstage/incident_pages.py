@@ -36,10 +36,11 @@ from models.incident_views import to_record
 from models.playbook import PlaybookSummary
 from models.severity import NO_SEVERITY, SEVERITY_LEVELS_MAX
 from service import incident_access as incidents
-from service import incident_choices, incident_lists, integrations, playbooks, team_configuration
+from service import incident_choices, incident_lists, incident_reports, integrations, playbooks, team_configuration
 from service import incident_starts as incident_start
 from service.errors import ServiceError
 from service.incident_lists import DEFAULT_DIRECTION, SORT_KEYS, IncidentFilter, IncidentListItem
+from service.incident_reports import ReportFormat
 from service.pagination import PageParams, paginate
 from settings import Settings
 
@@ -370,6 +371,19 @@ async def incident_page_response(
 @router.get("/incidents/{incident_id}", dependencies=[Depends(conceal_existence)])
 async def incident_page(incident_id: str, who: Visitor = Depends(visitor)) -> Response:
     return await incident_page_response(who, incident_id)
+
+
+@router.get("/incidents/{incident_id}/report", dependencies=[Depends(conceal_existence)])
+async def incident_report(incident_id: str, request: Request, who: Visitor = Depends(visitor)) -> Response:
+    """The page's *Download* links: the report as REST gives it (`?format=pdf|md|json`)."""
+    asked = request.query_params.get("format", "pdf")
+    fmt: ReportFormat = "md" if asked == "md" else "json" if asked == "json" else "pdf"
+    rendered = await incident_reports.rendered_report(who.svc, who.actor, incident_id, fmt)
+    return Response(
+        content=rendered.body,
+        media_type=rendered.media_type,
+        headers={"Content-Disposition": f'attachment; filename="{rendered.filename}"', "Cache-Control": "no-store"},
+    )
 
 
 @router.get("/incidents/{incident_id}/live", dependencies=[Depends(conceal_existence)])

@@ -9,21 +9,23 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from api.dependencies import IdempotencyKey, IncidentId, conceal_existence, current_user, page_params, services
 from api.http_errors import PENDING_RESPONSE, error_responses, pending_response
 from models.common import Actor, MattermostId
 from models.incident import EventType, IncidentCreate, TimelineEvent
+from models.incident_report import IncidentReport
 from models.incident_views import IncidentRecord, IncidentSummary, IncidentView, to_record
 from service import incident_access as incidents
-from service import incident_lists
+from service import incident_lists, incident_reports
 from service import incident_starts as incident_start
 from service.command_follow_ups import CommandPending
 from service.container import Services
 from service.errors import not_found
 from service.idempotency import new_key, scoped
 from service.incident_lists import DEFAULT_DIRECTION, SORT_KEYS, IncidentFilter, IncidentListItem
+from service.incident_reports import ReportFormat
 from service.pagination import Page, PageParams, paginate
 from service.time_bounds import time_bound
 
@@ -166,3 +168,33 @@ async def get_timeline(
     wanted = set(type or [])
     events = [event for event in access.state.timeline if not wanted or event.type in wanted]
     return paginate(events, lambda event: event.at, params)
+
+
+@router.get(
+    "/{incident_id}/report",
+    response_model=IncidentReport,
+    responses={
+        200: {
+            "description": "The report: JSON (`format=json`, the default), markdown (`md`) or PDF (`pdf`)",
+            "content": {
+                "text/markdown": {"schema": {"type": "string"}},
+                "application/pdf": {"schema": {"type": "string", "format": "binary"}},
+            },
+        },
+        **error_responses(404, 422),
+    },
+)
+async def get_report(
+    incident_id: IncidentId,
+    format: ReportFormat = Query("json", description="`json`, `md` (markdown) or `pdf`"),
+    actor: Actor = Depends(current_user),
+    svc: Services = Depends(services),
+) -> Response:
+    """The incident's report to share: its name, severity, times, participants, status updates, the
+    checklist as it ended (or stands), its key moments and timeline. For whoever may see the incident."""
+    rendered = await incident_reports.rendered_report(svc, actor, incident_id, format)
+    return Response(
+        content=rendered.body,
+        media_type=rendered.media_type,
+        headers={"Content-Disposition": f'attachment; filename="{rendered.filename}"'},
+    )
