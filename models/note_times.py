@@ -32,9 +32,10 @@ def _read(typed: str) -> time | datetime:
         raise ValueError(NOTE_TIME_HINT)
     try:
         moment = datetime.fromisoformat(text)
-    except ValueError:
+        # A time at the calendar's edge with an offset has no UTC time (year 1 at +05:00).
+        return (moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)).astimezone(UTC)
+    except (ValueError, OverflowError):
         raise ValueError(NOTE_TIME_HINT) from None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _note_time(value: str) -> str:
@@ -51,7 +52,7 @@ def note_moment(typed: str, now: datetime, time_zone: str) -> datetime:
     now in `time_zone` (else UTC); an ISO time is itself."""
     read = _read(typed)
     if isinstance(read, datetime):
-        return read.astimezone(UTC)
+        return read
     zone = zone_of(time_zone) or UTC
     local = now.astimezone(zone)
     candidate = datetime.combine(local.date(), read, tzinfo=zone)

@@ -503,7 +503,11 @@ class Incident(PagingRules):
             state.timeline_bytes -= event_size(state.timeline[drop])
             drop += 1
         if drop:
+            dropped = {event.id for event in state.timeline[:drop]}
             del state.timeline[:drop]
+            # A key moment that left the timeline is no longer one.
+            if dropped.intersection(state.key_moments):
+                state.key_moments = [k for k in state.key_moments if k not in dropped]
 
     def did(
         self,

@@ -115,7 +115,7 @@ def test_a_note_before_the_start_or_in_the_future_is_refused_and_changes_nothing
     assert made.state == before
 
 
-@pytest.mark.parametrize("at", ["25:00", "yesterday", "9", "2026-13-01T00:00"])
+@pytest.mark.parametrize("at", ["25:00", "yesterday", "9", "2026-13-01T00:00", "0001-01-01T00:00:00+05:00"])
 def test_a_time_that_is_no_time_is_refused_by_the_model(at: str) -> None:
     with pytest.raises(ValidationError, match="give a time of day"):
         AddNote(actor=actor(), text="x", at=at)
@@ -217,3 +217,13 @@ def test_events_recorded_before_ids_are_numbered_when_loaded() -> None:
     assert loaded.events_numbered == len(loaded.timeline)
     # Once numbered, the ids stay.
     assert IncidentState.model_validate(loaded.model_dump(mode="json")) == loaded
+
+
+def test_a_key_moment_that_leaves_the_bounded_timeline_is_no_longer_one() -> None:
+    made = incident()
+    first = made.state.timeline[0].id
+    made.star_event(StarEvent(actor=actor(), event_id=first), T0)
+    for n in range(200):
+        made.add_note(AddNote(actor=actor(), text="n" * NOTE_MAX), T0 + timedelta(seconds=n))
+    assert made.state.event(first) is None
+    assert made.state.key_moments == []
