@@ -36,6 +36,7 @@ from models.incident_commands import (
     ChangeStage,
     CommanderChange,
     DeclinePage,
+    DeclineRetrospective,
     DeleteNote,
     EditItem,
     EditNote,
@@ -54,10 +55,12 @@ from models.incident_commands import (
     NoteFields,
     PageSomeone,
     PostStatusUpdate,
+    PublishRetrospective,
     ReminderFields,
     RemoveItem,
     RestartIncident,
     RunItemCommand,
+    SaveRetrospective,
     SetField,
     SetItemDue,
     SetItemState,
@@ -72,6 +75,7 @@ from models.incident_commands import (
     UnstarEvent,
 )
 from models.paging import PageFields
+from models.retrospective import DeclineReason, RetrospectiveText
 
 ITEMS = "/{incident_id}/checklists/{stage}/items"
 
@@ -349,6 +353,33 @@ COMMANDS: tuple[CommandSpec, ...] = (
         Rest("DELETE", "/{incident_id}/timeline/{event_id}/star", "The event is no longer a key moment."),
         Slash("unstar <event_id:id>", "Unstar a key moment", hint="Name the event by its id (such as e12).",
               where="unstar key moments", example="unstar e12"),
+    ),
+    CommandSpec(
+        "save_retrospective",
+        SaveRetrospective,
+        Rest("PUT", "/{incident_id}/retrospective", "Save a new version of the incident's retrospective (markdown), "
+             "based on `version`: when someone saved another version since, it is refused (409) and nothing "
+             "changes. Members of the incident channel, while it is a draft.", body=RetrospectiveText),
+    ),
+    CommandSpec(
+        "publish_retrospective",
+        PublishRetrospective,
+        Rest("POST", "/{incident_id}/retrospective/publish", "Publish the retrospective: its summary (the first "
+             "section) is posted to the incident channel and the broadcast channels, webhooks get "
+             "`incident.retrospective_published`, and the reminders stop. The commander, or a member of the "
+             "playbook, in the incident channel."),
+        Slash("retropublish", "Publish the retrospective (its summary is posted here and in the broadcast channels)",
+              hint="", where="publish the retrospective"),
+    ),
+    CommandSpec(
+        "decline_retrospective",
+        DeclineRetrospective,
+        Rest("POST", "/{incident_id}/retrospective/decline", "Decline the retrospective (this incident needs "
+             "none), with the reason: the reminders stop. The commander, or a member of the playbook, in the "
+             "incident channel.", body=DeclineReason),
+        Slash("retrodecline <reason...>", "Decline the retrospective, saying why (its reminders stop)",
+              hint="Say why this incident needs no retrospective.", where="decline the retrospective",
+              example="retrodecline A duplicate of the earlier outage"),
     ),
     CommandSpec(
         "set_severity",

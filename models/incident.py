@@ -22,6 +22,7 @@ from models.effects import PendingEffect
 from models.incident_alerts import AlertSource
 from models.paging import Escalation, Page, PagingTally
 from models.playbook import Playbook
+from models.retrospective import Retrospective
 from models.severity import Severity, SeverityLevel, SeverityText
 
 NAME_MAX = 64
@@ -125,6 +126,12 @@ class EventType(StrEnum):
     # An event of the timeline was starred as a key moment, or no longer is (`IncidentState.key_moments`).
     KEY_MOMENT_STARRED = "key_moment_starred"
     KEY_MOMENT_UNSTARRED = "key_moment_unstarred"
+    # The retrospective (`models.retrospective`): opened at the end, its commander reminded,
+    # published (its summary posted) or declined.
+    RETROSPECTIVE_OPENED = "retrospective_opened"
+    RETROSPECTIVE_REMINDED = "retrospective_reminded"
+    RETROSPECTIVE_PUBLISHED = "retrospective_published"
+    RETROSPECTIVE_DECLINED = "retrospective_declined"
 
 
 # What happens to the checklist's items: their state, owner, title, place, presence.
@@ -371,6 +378,8 @@ class IncidentState(Model):
     events_numbered: int = 0
     # The ids of the timeline events starred as key moments, in the order they were starred.
     key_moments: list[str] = Field(default_factory=list)
+    # Opened when the incident ends if its playbook has one (`models.retrospective`); kept across restarts.
+    retrospective: Retrospective | None = None
 
     @model_validator(mode="after")
     def _tally_old_pages(self) -> IncidentState:

@@ -35,6 +35,7 @@ from models.incident_views import IncidentView
 from models.note_times import NoteTime
 from models.paging import REASON_MAX, ScheduleFact
 from models.playbook import DESCRIPTION_MAX, ITEM_TITLE_MAX, SlashCommandText
+from models.retrospective import DeclineReason, RetrospectiveText
 from models.severity import SEVERITY_LEVELS_MAX, SeverityLevel, SeverityText
 
 Position = Field(ge=0, le=10_000)
@@ -274,6 +275,18 @@ class StarEvent(EventRef):
 
 class UnstarEvent(EventRef):
     """The event is no longer a key moment."""
+
+
+class SaveRetrospective(IncidentCommand, RetrospectiveText):
+    """A new version of the retrospective's text, based on `version` (a stale one is refused)."""
+
+
+class PublishRetrospective(IncidentCommand):
+    """Publish the retrospective: its summary is posted, and its reminders stop."""
+
+
+class DeclineRetrospective(IncidentCommand, DeclineReason):
+    """This incident needs no retrospective: its reminders stop."""
 
 
 class SetReminder(IncidentCommand, ReminderFields):

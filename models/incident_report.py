@@ -7,10 +7,10 @@ severity, times and figures, its participants, its status updates, the checklist
 (or stands), the key moments and the whole timeline (as the incident keeps it: its newest
 events, `workflows.incident_rules.MAX_TIMELINE_EVENTS`).
 
-The retrospective (issue 24, item 2) is not in it yet: when incidents have one, it becomes one
-more field of `IncidentReport` (say `retrospective: ReportRetrospective | None`), filled by
-`build_report` and rendered by `to_markdown` and the PDF after the timeline (see the
-`RETROSPECTIVE` markers). Until then the section is absent, not empty.
+The retrospective (`models.retrospective`), once the incident has one, is its last section:
+where it stands (draft, published, declined: who, when, why) and its text as people wrote it
+(markdown; its headings nested under the report's own, mentions neutralised, HTML as text).
+Without one the section is absent, not empty.
 
 Markdown is escaped where people's words go (`cell`, `line`, `block`): a pipe or a new line
 cannot break a table, HTML is shown as text, and no mention can notify anyone when the report
@@ -28,6 +28,7 @@ from models.common import Model
 from models.incident import EventType, IncidentState, IncidentStatus, ItemState, UpdateStatus
 from models.incident_views import time_to_resolution
 from models.mentions import neutralise_mentions
+from models.retrospective import RetrospectiveStatus
 
 
 class ReportPerson(Model):
@@ -67,6 +68,16 @@ class ReportEvent(Model):
     key_moment: bool
 
 
+class ReportRetrospective(Model):
+    status: RetrospectiveStatus
+    version: int
+    due_at: datetime
+    concluded_at: datetime | None = Field(description="When it was published or declined")
+    concluded_by: str | None = Field(description="Who published or declined it")
+    reason: str = Field(description="Why it was declined")
+    text: str = Field(description="Its markdown, as people wrote it")
+
+
 class IncidentReport(Model):
     """An incident's report, as of `generated_at`."""
 
@@ -90,7 +101,9 @@ class IncidentReport(Model):
     checklist: list[ReportStage]
     key_moments: list[ReportEvent]
     timeline: list[ReportEvent]
-    # RETROSPECTIVE: the incident's retrospective goes here once incidents have one (item 2).
+    retrospective: ReportRetrospective | None = Field(
+        default=None, description="The incident's retrospective (None: it has none)"
+    )
     generated_at: datetime
 
 
@@ -175,7 +188,23 @@ def build_report(state: IncidentState, now: datetime) -> IncidentReport:
         # In the order they happened (a key moment that left the bounded timeline is not listed).
         key_moments=[e for e in timeline if e.id in starred and e.id in by_id],
         timeline=timeline,
+        retrospective=_retrospective(state),
         generated_at=now,
+    )
+
+
+def _retrospective(state: IncidentState) -> ReportRetrospective | None:
+    retro = state.retrospective
+    if retro is None:
+        return None
+    return ReportRetrospective(
+        status=retro.status,
+        version=retro.version,
+        due_at=retro.due_at,
+        concluded_at=retro.concluded_at,
+        concluded_by=_name(state, retro.concluded_by) or None,
+        reason=retro.reason,
+        text=retro.text,
     )
 
 
@@ -278,9 +307,31 @@ def to_markdown(report: IncidentReport) -> str:
         lines += ["None were starred.", ""]
     lines += ["## Timeline", ""]
     lines += table(["Time", "Since start", "Id", "What"], [_event_row(e) for e in report.timeline])
-    # RETROSPECTIVE: its section goes here once incidents have one (item 2).
+    if report.retrospective is not None:
+        lines += ["", *retrospective_lines(report.retrospective)]
     lines += ["", f"*Generated {when(report.generated_at)}.*", ""]
     return "\n".join(lines)
+
+
+def retrospective_status(retro: ReportRetrospective) -> str:
+    """Where it stands, in words: `published by bob at ...`, `draft, due ...`."""
+    if retro.status == RetrospectiveStatus.DRAFT:
+        return f"Draft (version {retro.version}), due {when(retro.due_at)}."
+    by = f" by {retro.concluded_by}" if retro.concluded_by else ""
+    said = f"{retro.status.value.capitalize()}{by} {when(retro.concluded_at)} (version {retro.version})"
+    return f"{said}: {retro.reason}" if retro.reason else f"{said}."
+
+
+_HEADING = re.compile(r"^(#{1,6})(?=\s|$)")
+
+
+def retrospective_lines(retro: ReportRetrospective) -> list[str]:
+    """The retrospective's section: where it stands, then its markdown, its headings nested two
+    levels under the section's (`#` becomes `###`), mentions neutralised and HTML shown as text."""
+    body = [
+        _HEADING.sub(lambda m: "#" * min(6, len(m[1]) + 2), part) for part in _LINE_BREAKS.split(_quiet(retro.text))
+    ]
+    return ["## Retrospective", "", f"*{line(retrospective_status(retro))}*", "", *body]
 
 
 def _event_row(event: ReportEvent) -> list[str]:

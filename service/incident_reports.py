@@ -21,7 +21,16 @@ from typing import Literal
 from fpdf import FPDF, FontFace
 
 from models.common import Actor
-from models.incident_report import IncidentReport, ReportEvent, build_report, duration, to_markdown, when
+from models.incident_report import (
+    IncidentReport,
+    ReportEvent,
+    ReportRetrospective,
+    build_report,
+    duration,
+    retrospective_status,
+    to_markdown,
+    when,
+)
 from models.mentions import WORD_JOINER
 from service import incident_access as incidents
 from service.container import Services
@@ -186,10 +195,22 @@ def to_pdf(report: IncidentReport) -> bytes:
         _paragraph(pdf, "None were starred.")
     _heading(pdf, "Timeline")
     _table(pdf, ["Time", "Since start", "Id", "What"], (_event_row(e) for e in report.timeline), events_widths)
-    # RETROSPECTIVE: its section goes here once incidents have one (item 2).
+    if report.retrospective is not None:
+        _retrospective(pdf, report.retrospective)
     pdf.ln(2)
     _paragraph(pdf, f"Generated {when(report.generated_at)}.")
     return bytes(pdf.output())
+
+
+def _retrospective(pdf: FPDF, retro: ReportRetrospective) -> None:
+    """Its status, then its markdown as text: headings bold, every other line as written."""
+    _heading(pdf, "Retrospective")
+    _paragraph(pdf, retrospective_status(retro))
+    for part in retro.text.replace("\r\n", "\n").split("\n"):
+        if part.startswith("#"):
+            _heading(pdf, part.lstrip("#").strip() or " ", 11)
+        elif part.strip():
+            _paragraph(pdf, part)
 
 
 def _event_row(event: ReportEvent) -> list[str]:

@@ -84,6 +84,7 @@ from models.incident_commands import (
     AssignItem,
     ChangeCommander,
     ChangeStage,
+    DeclineRetrospective,
     DeleteNote,
     EditItem,
     EditNote,
@@ -92,9 +93,11 @@ from models.incident_commands import (
     InviteMembers,
     MoveItem,
     PostStatusUpdate,
+    PublishRetrospective,
     RemoveItem,
     RestartIncident,
     RunItemCommand,
+    SaveRetrospective,
     SetField,
     SetItemDue,
     SetItemState,
@@ -118,12 +121,14 @@ from models.playbook_automation import (
     duration_seconds,
 )
 from models.refusals import ALREADY_ENDED, ENDED, confirm, conflict, forbidden, invalid, not_found
+from models.retrospective import NO_RETROSPECTIVE, RetrospectiveStatus, summary_of
 from models.severity import Severity, SeverityLevel, SeverityUnknown, parse_severity, severity_of
 from models.webhooks import EventActor, WebhookEvent, WebhookGaveUp
 from workflows import incident_automation as automation
 from workflows import incident_conditions as conditions
 from workflows import incident_due_dates as due_dates
 from workflows import incident_messages as text
+from workflows import incident_retrospective as retrospectives
 from workflows.incident_paging import PagingRules
 
 SYSTEM_ACTOR = "system"
@@ -166,6 +171,7 @@ WEBHOOK_EVENTS: dict[EventType, str] = {
     EventType.PAGE_ACKNOWLEDGED: "incident.acknowledged",
     EventType.SEVERITY_CHANGED: "incident.severity_changed",
     EventType.FIELD_CHANGED: "incident.field_changed",
+    EventType.RETROSPECTIVE_PUBLISHED: "incident.retrospective_published",
 }
 # The live checklist post's name in `IncidentState.post_ids` (it opens the channel).
 CHECKLIST_POST = "opening"
@@ -839,10 +845,12 @@ class Incident(PagingRules):
             self.enqueue(DirectMessageEffect(user_id=person, message=text.overdue_message(state, items, now)))
         return bool(found)
 
-    def direct_message_failed(self, now: datetime, user_id: str, problems: list[str]) -> None:
-        """A direct message (an overdue nudge) could not be delivered: on the timeline."""
+    def direct_message_failed(
+        self, now: datetime, user_id: str, problems: list[str], about: str = "overdue items"
+    ) -> None:
+        """A direct message (an overdue nudge, a retrospective's reminder) could not be delivered: on the timeline."""
         reason = "; ".join(problems)[:500] or "nobody could be messaged"
-        self._record_failure(now, f"tell {self.state.mention(user_id)} of overdue items", reason, tell_channel=False)
+        self._record_failure(now, f"tell {self.state.mention(user_id)} of {about}", reason, tell_channel=False)
 
     def check_add_item(self, command: AddItem) -> None:
         self._check_change(command)
@@ -1112,6 +1120,178 @@ class Incident(PagingRules):
             post=False,
         )
         return f"Event {event.id} is no longer a key moment."
+
+    # ------------------------------------------------------------------ retrospective
+
+    def _open_retrospective(self, now: datetime) -> None:
+        """At the end, the playbook's retrospective opens from its template (once: an incident
+        restarted and ended again keeps the one it has)."""
+        state = self.state
+        spec = state.playbook.retrospective if state.playbook else None
+        if spec is None or state.retrospective is not None:
+            return
+        retrospective = retrospectives.opened(state, spec, now)
+        state.retrospective = retrospective
+        url = retrospectives.retrospective_url(state)
+        where = f": [edit it in the backstage]({url})" if url else " (the backstage edits it)"
+        self.record(
+            now,
+            SYSTEM_ACTOR,
+            EventType.RETROSPECTIVE_OPENED,
+            f"The retrospective is open{where}; it is due {text.clock(state, retrospective.due_at)}, and "
+            f"{state.mention(state.commander_id)} is reminded until it is published or declined",
+            {"due_at": retrospective.due_at.isoformat()},
+        )
+
+    def _draft(self, what: str) -> None:
+        """The retrospective exists and is still a draft (what `what` needs)."""
+        retrospective = self.state.retrospective
+        if retrospective is None:
+            raise conflict(NO_RETROSPECTIVE)
+        if retrospective.status != RetrospectiveStatus.DRAFT:
+            by = self.state.mention(retrospective.concluded_by)
+            raise conflict(f"The retrospective was {retrospective.status.value} by {by}; it can no longer {what}.")
+
+    def check_save_retrospective(self, command: SaveRetrospective) -> None:
+        """Members of the incident channel edit the draft; a save based on an older version
+        than the latest is refused (409), so nobody overwrites another's edit unseen."""
+        self._check_member(
+            command,
+            "Only members of the incident channel can edit the retrospective. Ask someone in the channel to add you.",
+        )
+        self._draft("be edited")
+        retrospective = self.state.retrospective
+        assert retrospective is not None  # checked
+        if command.version != retrospective.version:
+            latest = retrospective.history[-1] if retrospective.history else None
+            by = f" by {self.state.mention(latest.author_id)}" if latest and latest.author_id != SYSTEM_ACTOR else ""
+            raise conflict(
+                f"The retrospective changed since you opened it (you edited version {command.version}; "
+                f"version {retrospective.version}{by} is the latest): reload it, then make your change again."
+            )
+        if command.text == retrospective.text:
+            raise conflict(f"Version {retrospective.version} of the retrospective already says that.")
+
+    def save_retrospective(self, command: SaveRetrospective, now: datetime) -> str:
+        """A new version: kept in the history (who, when, and the newest texts); not on the
+        timeline (every save would be one entry)."""
+        self.learn(command.actor, now)
+        retrospective = self.state.retrospective
+        assert retrospective is not None  # checked
+        retrospective.text = command.text
+        retrospective.version += 1
+        retrospective.record_version(command.actor.user_id, now)
+        return f"Retrospective saved (version {retrospective.version})."
+
+    def _check_conclude(self, command: IncidentCommand, what: str) -> None:
+        """The commander (or a member of the incident's playbook, or a system admin), in the
+        incident channel, publishes or declines the draft."""
+        is_member = self.check_visible(command)
+        state = self.state
+        if not permissions.can_conclude_retrospective(
+            command.actor,
+            is_member=is_member,
+            commander_id=state.commander_id,
+            playbook_member_ids=state.playbook.member_ids if state.playbook else [],
+        ):
+            raise forbidden(
+                f"Only the commander ({state.mention(state.commander_id)}) or a member of the playbook, in the "
+                f"incident channel, can {what} the retrospective."
+            )
+        self._draft(f"be {what}d" if what.endswith("e") else f"be {what}ed")
+
+    def check_publish_retrospective(self, command: PublishRetrospective) -> None:
+        self._check_conclude(command, "publish")
+        retrospective = self.state.retrospective
+        assert retrospective is not None  # checked
+        if not summary_of(retrospective.text):
+            raise invalid("The retrospective is empty; write it (at least its first section) before publishing it.")
+
+    def publish_retrospective(self, command: PublishRetrospective, now: datetime) -> str:
+        """Its summary (the first section) goes to the incident channel and the informed
+        channels, with the link to the whole; webhooks get `incident.retrospective_published`."""
+        self.learn(command.actor, now)
+        state = self.state
+        retrospective = state.retrospective
+        assert retrospective is not None  # checked
+        retrospective.status = RetrospectiveStatus.PUBLISHED
+        retrospective.concluded_at = now
+        retrospective.concluded_by = command.actor.user_id
+        retrospective.next_reminder_at = None
+        url = retrospectives.retrospective_url(state)
+        link = f"\n\n[Read the whole retrospective]({url})" if url else ""
+        summary = text.relayed(state, summary_of(retrospective.text))
+        self.did(
+            command,
+            now,
+            EventType.RETROSPECTIVE_PUBLISHED,
+            f"published the retrospective (version {retrospective.version})",
+            {"version": retrospective.version, "summary": summary_of(retrospective.text), "url": url},
+            post=False,
+        )
+        self.post(f"#### Retrospective published by {command.actor.mention}\n{summary}{link}")
+        self.broadcast(f"retrospective published by {command.actor.mention}:\n{summary}{link}")
+        return "Retrospective published: its summary is posted in the incident channel and the broadcast channels."
+
+    def check_decline_retrospective(self, command: DeclineRetrospective) -> None:
+        self._check_conclude(command, "decline")
+
+    def decline_retrospective(self, command: DeclineRetrospective, now: datetime) -> str:
+        self.learn(command.actor, now)
+        retrospective = self.state.retrospective
+        assert retrospective is not None  # checked
+        retrospective.status = RetrospectiveStatus.DECLINED
+        retrospective.concluded_at = now
+        retrospective.concluded_by = command.actor.user_id
+        retrospective.reason = command.reason
+        retrospective.next_reminder_at = None
+        self.did(
+            command,
+            now,
+            EventType.RETROSPECTIVE_DECLINED,
+            f"declined the retrospective: {text.relayed(self.state, command.reason)}",
+            {"reason": command.reason},
+        )
+        return "Retrospective declined: no more reminders."
+
+    def remind_of_retrospective(self, now: datetime) -> bool:
+        """The draft's reminder, when due: a direct message to the commander, then the next one
+        `reminder_every` later. Whether one was due."""
+        due = retrospectives.reminder_due(self.state)
+        if due is None or due > now:
+            return False
+        state = self.state
+        retrospective = state.retrospective
+        assert retrospective is not None  # due
+        every = timedelta(seconds=retrospective.reminder_every_seconds)
+        # The next one after now (a worker down for days sends one reminder, not a backlog).
+        due += every * (int((now - due) / every) + 1)
+        retrospective.next_reminder_at = due
+        retrospective.reminders_sent += 1
+        url = retrospectives.retrospective_url(state)
+        where = f"[edit it in the backstage]({url})" if url else "edit it in the backstage"
+        overdue = "is due" if retrospective.reminders_sent == 1 else "is overdue"
+        self.enqueue(
+            DirectMessageEffect(
+                user_id=state.commander_id,
+                about="the retrospective",
+                message=(
+                    f"The retrospective of incident **{text.incident_name(state.name)}** {overdue} "
+                    f"(since {text.clock(state, retrospective.due_at)}): {where}, then publish it, or decline it "
+                    "with `/incident retrodecline <reason>` in the incident channel."
+                ),
+            )
+        )
+        self.record(
+            now,
+            SYSTEM_ACTOR,
+            EventType.RETROSPECTIVE_REMINDED,
+            f"Reminded {state.mention(state.commander_id)} of the retrospective (reminder "
+            f"{retrospective.reminders_sent}; the next {text.clock(state, due)})",
+            {"reminder": retrospective.reminders_sent, "next_at": due.isoformat()},
+            post=False,
+        )
+        return True
 
     # ------------------------------------------------------------------ people
 
@@ -1789,6 +1969,7 @@ class Incident(PagingRules):
         self._answer_reminders("*The incident has ended.*")
         self._refresh_header()
         self.enqueue(StatsEffect())
+        self._open_retrospective(now)
 
     def check_restart(self, command: RestartIncident) -> None:
         self._check_member(command, "Only members of the incident channel can restart this incident.")

@@ -59,6 +59,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.incident_automation import next_rule_due
     from workflows.incident_due_dates import next_item_due, open_assignees
     from workflows.incident_paging import escalation_due_at, page_message
+    from workflows.incident_retrospective import keeps_run_open, reminder_due
     from workflows.incident_rules import CHECKLIST_POST, Incident, check_start, new_incident
 
 T = TypeVar("T")
@@ -163,7 +164,7 @@ class IncidentWorkflow:
             self._reap_lanes()
             self._start_lanes()
             self._refresh_view()
-            if self._finished() and self._reopen_deadline() is None:
+            if self._finished() and self._reopen_deadline() is None and not keeps_run_open(self.state):
                 return self.state
             if self._should_continue_as_new() and not self._lanes:
                 # This run is superseded by its continuation, which carries the incident on:
@@ -229,15 +230,23 @@ class IncidentWorkflow:
         return deadline if deadline is not None and workflow.now() < deadline else None
 
     async def _wait_for_restart(self) -> None:
-        deadline = self._reopen_deadline()
-        if deadline is None:
+        """An ended incident's run waits for a restart, a command, or its next timer: the end of
+        its reopen window, or its open retrospective's reminder (`workflows.incident_retrospective`)."""
+        if self.incident.remind_of_retrospective(workflow.now()):
             return
-        with contextlib.suppress(TimeoutError):  # the window is over: the run closes
+        deadline = self._reopen_deadline()
+        remind = reminder_due(self.state)
+        if deadline is None and remind is None:
+            return
+        wake = min(when for when in (deadline, remind) if when is not None)
+        summary = text.reopen_window_summary(deadline) if wake == deadline else "retrospective reminder"
+        with contextlib.suppress(TimeoutError):  # the window is over (the run closes), or a reminder is due
             await workflow.wait_condition(
-                lambda: not self._finished() or self._should_continue_as_new(),
-                timeout=max(0.0, (deadline - workflow.now()).total_seconds()),
-                timeout_summary=text.reopen_window_summary(deadline),
+                lambda: not self._finished() or self._should_continue_as_new() or reminder_due(self.state) != remind,
+                timeout=max(0.0, (wake - workflow.now()).total_seconds()),
+                timeout_summary=summary,
             )
+        self.incident.remind_of_retrospective(workflow.now())
 
     def _should_continue_as_new(self) -> bool:
         # Pending effects travel in the state, so a busy incident need not drain them first;
@@ -263,6 +272,8 @@ class IncidentWorkflow:
             return True
         if self.incident.nudge_overdue_items(now):
             return True
+        if self.incident.remind_of_retrospective(now):
+            return True
         return self.incident.fire_due_rules(now)
 
     def _rule_due(self) -> datetime | None:
@@ -280,9 +291,10 @@ class IncidentWorkflow:
         escalation = escalation_due_at(self.state)
         # One timer for every item's due time: the earliest (None without due dates: no timer).
         items_due = next_item_due(self.state)
+        retrospective = reminder_due(self.state)
         wake = [
             when
-            for when in (due, self._retry_channel_at(), auto_end, rule_due, escalation, items_due)
+            for when in (due, self._retry_channel_at(), auto_end, rule_due, escalation, items_due, retrospective)
             if when is not None
         ]
         timeout = max(0.0, (min(wake) - workflow.now()).total_seconds()) if wake else None
@@ -295,6 +307,8 @@ class IncidentWorkflow:
             summary = "escalation: the next tier unless acknowledged"
         elif wake and min(wake) == items_due:
             summary = "due items"
+        elif wake and min(wake) == retrospective:
+            summary = "retrospective reminder"
         elif rule is not None and min(wake) == rule.due:
             summary = f"playbook rule {rule.firing.rule.name}"
         with contextlib.suppress(TimeoutError):  # a timer is due, or it is time to try the channel again
@@ -309,6 +323,7 @@ class IncidentWorkflow:
                     or self._rule_due() != rule_due
                     or escalation_due_at(self.state) != escalation
                     or next_item_due(self.state) != items_due
+                    or reminder_due(self.state) != retrospective
                 ),
                 timeout=timeout,
                 timeout_summary=summary,
@@ -509,7 +524,7 @@ class IncidentWorkflow:
         if isinstance(effect, effects.PageEditEffect):
             return "update pages' direct messages"
         if isinstance(effect, effects.DirectMessageEffect):
-            return f"tell {self.state.mention(effect.user_id)} of overdue items"
+            return f"tell {self.state.mention(effect.user_id)} of {effect.about}"
         return "reply to the slash command"
 
     async def _carry_out(self, pending: effects.PendingEffect, batch: list[effects.PendingEffect]) -> None:
@@ -657,11 +672,11 @@ class IncidentWorkflow:
                 buttons=[],
                 dedupe_key=f"{state.id}:{seq}",
             ),
-            **self._activity_options(f"tell {state.mention(effect.user_id)} of overdue items"),
+            **self._activity_options(f"tell {state.mention(effect.user_id)} of {effect.about}"),
         )
         state.usernames.update(delivery.usernames)
         if not delivery.posts:
-            self.incident.direct_message_failed(workflow.now(), effect.user_id, delivery.problems)
+            self.incident.direct_message_failed(workflow.now(), effect.user_id, delivery.problems, effect.about)
 
     async def _edit_pages(self, effect: effects.PageEditEffect) -> None:
         """Rewrite the pages' direct messages as the pages are now (rendered here: the latest status)."""

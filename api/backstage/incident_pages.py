@@ -197,6 +197,17 @@ TIMELINE_KINDS: dict[str, tuple[str, frozenset[EventType]]] = {
             }
         ),
     ),
+    "retrospective": (
+        "Retrospective",
+        frozenset(
+            {
+                EventType.RETROSPECTIVE_OPENED,
+                EventType.RETROSPECTIVE_REMINDED,
+                EventType.RETROSPECTIVE_PUBLISHED,
+                EventType.RETROSPECTIVE_DECLINED,
+            }
+        ),
+    ),
     "severity": ("Severity", frozenset({EventType.SEVERITY_CHANGED})),
     "fields": ("Fields", frozenset({EventType.FIELD_CHANGED})),
     "alerts": (

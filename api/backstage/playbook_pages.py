@@ -23,6 +23,7 @@ from models.conditions import StepCondition, read_when_text, when_text
 from models.paging import policy_user_ids
 from models.playbook import Playbook, PlaybookSpec
 from models.playbook_automation import describe_rule, rule_channel_ids, rule_user_ids
+from models.retrospective import PLACEHOLDERS, RetrospectiveSpec
 from models.webhooks import OwnerKind
 from service import playbooks, team_configuration
 from service import webhook_subscriptions as webhooks
@@ -65,6 +66,8 @@ _FIELD_FOR = (
     (re.compile(r"^escalation\b"), "escalation"),
     # And the custom fields.
     (re.compile(r"^fields\b"), "fields"),
+    # The retrospective's parts are one section.
+    (re.compile(r"^retrospective\b"), "retrospective"),
 )
 
 
@@ -94,6 +97,7 @@ _LABELS = {
     "rules": "Rules",
     "escalation": "Escalation",
     "fields": "Fields",
+    "retrospective": "Retrospective",
 }
 # The parts of a stage and of an item.
 _PARTS = {
@@ -167,6 +171,10 @@ def parse_draft(form: dict[str, str]) -> dict[str, Any]:
         "rules": form.get("rules", ""),
         "escalation": form.get("escalation", ""),
         "fields": form.get("fields", ""),
+        "retro_enabled": form.get("retro_enabled") == "1",
+        "retro_template": form.get("retro_template", "").replace("\r\n", "\n"),
+        "retro_due_after": form.get("retro_due_after", "").strip(),
+        "retro_reminder_every": form.get("retro_reminder_every", "").strip(),
     }
 
 
@@ -294,6 +302,7 @@ async def resolve(who: Visitor, team_id: str, draft: dict[str, Any]) -> tuple[Pl
         # A level's number from the form's choices (empty: none).
         "default_severity": draft.get("default_severity") or None,
         "fields": fields,
+        "retrospective": _retrospective_body(draft),
     }
     try:
         spec = PlaybookSpec.model_validate(body)
@@ -340,6 +349,29 @@ async def draft_of(who: Visitor, playbook: Playbook) -> dict[str, Any]:
         "rules": rules_text(await rule_documents(who.svc, playbook.rules, people)),
         "escalation": escalation_text(escalation_document(playbook.escalation, people)),
         "fields": fields_text(playbook.fields),
+        **_retrospective_draft(playbook.retrospective),
+    }
+
+
+def _retrospective_body(draft: dict[str, Any]) -> dict[str, Any] | None:
+    """The form's retrospective section as the API body has it (None: unchecked)."""
+    if not draft.get("retro_enabled"):
+        return None
+    body: dict[str, Any] = {"template": draft.get("retro_template", "")}
+    for key in ("due_after", "reminder_every"):
+        if draft.get(f"retro_{key}"):
+            body[key] = draft[f"retro_{key}"]
+    return body
+
+
+def _retrospective_draft(spec: RetrospectiveSpec | None) -> dict[str, Any]:
+    if spec is None:
+        return {"retro_enabled": False, "retro_template": "", "retro_due_after": "", "retro_reminder_every": ""}
+    return {
+        "retro_enabled": True,
+        "retro_template": spec.template,
+        "retro_due_after": spec.due_after,
+        "retro_reminder_every": spec.reminder_every,
     }
 
 
@@ -372,6 +404,10 @@ EMPTY_DRAFT: dict[str, Any] = {
     "rules": "",
     "escalation": "",
     "fields": "",
+    "retro_enabled": False,
+    "retro_template": "",
+    "retro_due_after": "",
+    "retro_reminder_every": "",
 }
 
 
@@ -381,6 +417,7 @@ async def _form(who: Visitor, team_id: str, status_code: int = 200, **context: A
     context["field_labels"] = {name: field_label(name) for name in context["errors"]}
     context["rule_words"] = await rules_in_words(who, context["playbook"]) if context["playbook"] else []
     context["severity_levels"] = await team_configuration.severity_levels(who.svc, team_id)
+    context["retro_placeholders"] = list(PLACEHOLDERS)
     return await render_in_team(who, "playbook_edit.html", team_id, status_code, **context)
 
 

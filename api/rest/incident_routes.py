@@ -17,8 +17,9 @@ from models.common import Actor, MattermostId
 from models.incident import EventType, IncidentCreate, TimelineEvent
 from models.incident_report import IncidentReport
 from models.incident_views import IncidentRecord, IncidentSummary, IncidentView, to_record
+from models.retrospective import RetrospectiveView
 from service import incident_access as incidents
-from service import incident_lists, incident_reports
+from service import incident_lists, incident_reports, retrospectives
 from service import incident_starts as incident_start
 from service.command_follow_ups import CommandPending
 from service.container import Services
@@ -198,3 +199,14 @@ async def get_report(
         media_type=rendered.media_type,
         headers={"Content-Disposition": f'attachment; filename="{rendered.filename}"'},
     )
+
+
+@router.get("/{incident_id}/retrospective", response_model=RetrospectiveView, responses=error_responses(404, 422))
+async def get_retrospective(
+    incident_id: IncidentId, actor: Actor = Depends(current_user), svc: Services = Depends(services)
+) -> RetrospectiveView:
+    """The incident's retrospective: opened from its playbook's template when the incident ended,
+    its text and latest `version` (a save names it: `PUT .../retrospective`), its history, and whether
+    the caller may edit, publish or decline it. 404 when the incident has none (its playbook has no
+    retrospective, or it has not ended), and for whoever may not see the incident."""
+    return await retrospectives.retrospective(svc, actor, incident_id)

@@ -7,6 +7,7 @@ from datetime import datetime
 from models.due_dates import utc_clock
 from models.incident import EventType, IncidentState, IncidentStatus, TimelineEvent
 from models.incident_views import IncidentSummary, OpenItem, to_record
+from models.retrospective import RetrospectiveStatus
 from workflows.incident_messages import (
     POST_MESSAGE_MAX,
     checklist_lines,
@@ -20,6 +21,7 @@ from workflows.incident_messages import (
     stage_label,
     stage_tally,
 )
+from workflows.incident_retrospective import retrospective_url
 
 
 def info(state: IncidentState, now: datetime) -> str:
@@ -163,3 +165,30 @@ def timeline(state: IncidentState) -> str:
     if len(kept) < len(rows):
         lines.insert(1, f"*The {len(rows) - len(kept)} earliest events do not fit here: see the incident page.*")
     return "\n".join(lines + kept[::-1])
+
+
+def retrospective(state: IncidentState, now: datetime) -> str:
+    """`/incident retrospective`: where it stands, and where to edit it."""
+    retro = state.retrospective
+    if retro is None:
+        if state.playbook is None or state.playbook.retrospective is None:
+            return "This incident has no retrospective: its playbook has none."
+        return "This incident's retrospective opens when the incident ends."
+    url = retrospective_url(state)
+    where = f"[Open it in the backstage]({url})" if url else "Open it in the backstage"
+    if retro.status == RetrospectiveStatus.PUBLISHED:
+        return (
+            f"The retrospective was published by {state.mention(retro.concluded_by)} "
+            f"{utc_clock(retro.concluded_at or now, now)} (version {retro.version}). {where}."
+        )
+    if retro.status == RetrospectiveStatus.DECLINED:
+        return (
+            f"The retrospective was declined by {state.mention(retro.concluded_by)} "
+            f"{utc_clock(retro.concluded_at or now, now)}: {retro.reason}"
+        )
+    due = "overdue since" if retro.due_at <= now else "due"
+    return (
+        f"The retrospective is a draft (version {retro.version}), {due} {utc_clock(retro.due_at, now)}. {where} to "
+        "edit it; the commander publishes it with `/incident retropublish` or declines it with "
+        "`/incident retrodecline <reason>`."
+    )

@@ -174,6 +174,18 @@ def cases(world: World, notes: Notes = Notes()) -> dict[str, Case]:
             "field region mars",
             form_id="field-form-region",
         ),
+        # Neither incident's playbook has a retrospective.
+        "save_retrospective": Case(
+            "PUT", "/retrospective", {"text": "Ours", "version": 1}, {"text": "Ours", "version": "1"}
+        ),
+        "publish_retrospective": Case("POST", "/retrospective/publish", None, {}, "retropublish", incident="ended"),
+        "decline_retrospective": Case(
+            "POST",
+            "/retrospective/decline",
+            {"reason": "A duplicate"},
+            {"reason": "A duplicate"},
+            "retrodecline A duplicate",
+        ),
         "acknowledge_page": Case("POST", "/pages/nopage/acknowledge", None, {"page_id": "nopage"}, incident="ended"),
         "decline_page": Case("POST", "/pages/nopage/decline", None, {"page_id": "nopage"}, incident="ended"),
     }
