@@ -28,10 +28,9 @@ from typing import Any, TypedDict, TypeVar
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
-from temporalio.exceptions import TimeoutError as ActivityTimeout
 
 with workflow.unsafe.imports_passed_through():
-    from activities.incident_activities import NO_ACCESS, REJECTED, UNAVAILABLE, IncidentActivities
+    from activities.incident_activities import NO_ACCESS, REJECTED, IncidentActivities
     from activities.stats_activities import StatsActivities
     from activities.webhook_activities import WebhookActivities
     from models import effects
@@ -52,10 +51,11 @@ with workflow.unsafe.imports_passed_through():
     from models.incident_alerts import ReceiveAlerts
     from models.incident_commands import CommandResult, IncidentCommand, InviteMembers, OpenIncident
     from models.incident_views import stats_facts, summarize, to_view
-    from models.paging import EditPages, PageDelivery, PageEdit, PageStatus, PageTarget, SendPage
+    from models.paging import EditPages, PageEdit, PageStatus, PageTarget, SendPage
     from models.refusals import invalid
     from models.webhooks import FORWARD_BATCH_MAX, ForwardEvents, WebhookGaveUp
     from workflows import incident_messages as text
+    from workflows import incident_outcomes as outcomes
     from workflows.incident_automation import next_rule_due
     from workflows.incident_due_dates import next_item_due, open_assignees
     from workflows.incident_paging import escalation_due_at, page_message
@@ -356,7 +356,7 @@ class IncidentWorkflow:
         try:
             channel = await self._despite_cancellation(creating)
         except ActivityError as error:
-            reason = _reason(error, state.config.effect_give_up_seconds)
+            reason = outcomes.failure_reason(error.cause, state.config.effect_give_up_seconds)
             workflow.logger.warning("incident %s: channel creation failed: %s", state.id, reason)
             self.incident.start_failed(workflow.now(), reason, start.response_url)
             return
@@ -480,27 +480,15 @@ class IncidentWorkflow:
         try:
             await self._carry_out(pending, batch)
         except ActivityError as error:
-            cause = error.cause
-            here = lane == effects.INCIDENT_CHANNEL_LANE
-            if isinstance(cause, ApplicationError) and cause.type == NO_ACCESS and here:
-                self._channel_access_lost(pending, cause)
-                return False
-            # Refused (4xx), or not accepted within the give-up time: on record, then skipped.
             what = self._describe(pending.effect)
-            reason = _reason(error, self.state.config.effect_give_up_seconds)
-            workflow.logger.warning("incident %s: could not %s: %s", self.state.id, what, reason)
-            # Failures elsewhere are told in the incident channel; the incident channel's own are not
-            # (the notice would fail the same way).
-            elsewhere = lane.startswith(effects.OTHER_CHANNEL_LANE) and self.state.channel_id is not None
-            self.incident.effect_failed(workflow.now(), lane, what, reason, tell_channel=elsewhere)
+            workflow.logger.warning("incident %s: could not %s: %s", self.state.id, what, error.cause or error)
+            waiting = max(p.seq for p in self.state.outbox)
+            return outcomes.effect_failed(
+                self.incident, lane, what, error.cause, workflow.now(), waiting_after_seq=waiting
+            )
         else:
             self.incident.effect_carried_out(workflow.now(), lane)
         return True
-
-    def _channel_access_lost(self, pending: effects.PendingEffect, cause: ApplicationError) -> None:
-        username = str(cause.details[0]) if cause.details else "incident-bot"
-        waiting = max(p.seq for p in self.state.outbox)
-        self.incident.channel_access_lost(workflow.now(), bot_username=username, waiting_after_seq=waiting)
 
     def _describe(self, effect: effects.Effect) -> str:
         if isinstance(effect, effects.PostEffect):
@@ -552,8 +540,7 @@ class IncidentWorkflow:
                 ),
                 **self._activity_options(f"webhook events #{events[0].number}-{events[-1].number}"),
             )
-            for subscription_id, count in forwarded.handed.items():
-                self.state.webhook_handed[subscription_id] = self.state.webhook_handed.get(subscription_id, 0) + count
+            outcomes.webhooks_handed(self.state, forwarded)
             return
         if isinstance(effect, effects.PageEffect):
             await self._send_page(effect)
@@ -584,12 +571,7 @@ class IncidentWorkflow:
                 ),
                 **self._activity_options("post to the incident channel" if here else f"post to channel {target}"),
             )
-            if post.channel_name:
-                self.state.channel_names[target] = post.channel_name
-            if effect.remember_as:
-                self.state.post_ids[effect.remember_as] = post.post_id
-            if post.pin_refused:
-                self.incident.pin_refused(workflow.now(), post.pin_refused)
+            outcomes.post_made(self.incident, effect, target, post, workflow.now())
         elif isinstance(effect, effects.ChecklistEffect):
             await self._update_checklist(pending, channel_id)
         elif isinstance(effect, effects.ClearButtonsEffect):
@@ -599,16 +581,14 @@ class IncidentWorkflow:
                     ClearButtons(post_id=self.state.post_ids[name], note=effect.note),
                     **self._activity_options("take the buttons off the reminder"),
                 )
-                del self.state.post_ids[name]
+                outcomes.buttons_cleared(self.state, self.state.post_ids[name])
         elif isinstance(effect, effects.InviteEffect):
             result = await workflow.execute_activity_method(
                 IncidentActivities.add_channel_members,
                 AddMembers(channel_id=channel_id, users=effect.users),
                 **self._activity_options(f"add {', '.join(u.mention for u in effect.users)}"),
             )
-            self.incident.members_added(result.added, workflow.now())
-            for failure in result.failed:
-                self.incident.invite_failed(workflow.now(), effect.actor_id, failure.user, failure.reason)
+            outcomes.members_added(self.incident, effect, result, workflow.now())
         elif isinstance(effect, effects.ChannelHeaderEffect):
             await workflow.execute_activity_method(
                 IncidentActivities.set_channel_header,
@@ -655,7 +635,7 @@ class IncidentWorkflow:
                 **self._activity_options(f"page {page.label}"),
             )
         except ActivityError as error:
-            delivery = PageDelivery(problems=[_reason(error, state.config.effect_give_up_seconds)])
+            delivery = outcomes.page_outcome(None, error.cause, state.config.effect_give_up_seconds)
         self.incident.page_delivered(page.id, delivery, workflow.now())
 
     async def _send_direct_message(self, effect: effects.DirectMessageEffect, seq: int) -> None:
@@ -711,13 +691,7 @@ class IncidentWorkflow:
             ),
             **self._activity_options("update the checklist post"),
         )
-        if state.post_ids.get(CHECKLIST_POST) != post.post_id:
-            state.post_keys[CHECKLIST_POST] = f"{state.id}:{pending.seq}"
-        state.post_ids[CHECKLIST_POST] = post.post_id
-        if post.channel_name:
-            state.channel_names[channel_id] = post.channel_name
-        if post.pin_refused:
-            self.incident.pin_refused(workflow.now(), post.pin_refused)
+        outcomes.checklist_posted(self.incident, pending.seq, channel_id, post, workflow.now())
 
     def _activity_options(self, summary: str) -> ActivityOptions:
         """Every Mattermost effect: short jittered backoff while unavailable, bounded in total.
@@ -886,16 +860,3 @@ def _search_attribute_updates(values: dict[str, Any]) -> list[SearchAttributeUpd
         key = keys[name]
         updates.append(key.value_unset() if value is None else key.value_set(value))
     return updates
-
-
-def _reason(error: ActivityError, give_up_seconds: float) -> str:
-    cause = error.cause
-    # Unavailability is retried, so it only ends up here once the give-up time has passed
-    # (Temporal fails with the last attempt's error, or with a timeout).
-    within = f"Mattermost did not accept it within {text.format_duration(give_up_seconds)}"
-    if isinstance(cause, ApplicationError):
-        return f"{within} (last error: {cause.message})" if cause.type == UNAVAILABLE else cause.message
-    if isinstance(cause, ActivityTimeout):
-        last = cause.cause
-        return f"{within} (last error: {last.message})" if isinstance(last, ApplicationError) else within
-    return str(cause or error)

@@ -1,0 +1,259 @@
+"""An incident's recorded history, read back: every run of its workflow, decoded into the steps
+`workflows.incident_rebuild` re-applies (the incident at any moment, the dry run of a playbook).
+
+Each step carries the time of the workflow task that ran it, the `workflow.now()` the live
+workflow saw: a command runs in the task whose completion is followed by its
+`WorkflowExecutionUpdateAccepted` event; a signal, an activity's result or a cancellation
+request is delivered to the next task that starts after it was recorded. Within a task the
+workflow's SDK applies signals and updates first, then activity results, then its main loop runs
+(what is due); the steps follow that order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from temporalio.api.common.v1 import Payload
+from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import HistoryEvent
+from temporalio.client import Client, WorkflowHistory
+from temporalio.converter import DataConverter
+from temporalio.service import RPCError
+
+from models.activity_io import (
+    AddMembers,
+    AddMembersResult,
+    ChannelRef,
+    ClearButtons,
+    CreateChannel,
+    EditPost,
+    PostMessage,
+    PostRef,
+    RespondToCommand,
+    SetChannelHeader,
+)
+from models.command_table import COMMANDS
+from models.common import Actor
+from models.incident import IncidentStart, IncidentState, incident_workflow_id
+from models.incident_alerts import ReceiveAlerts
+from models.incident_commands import OpenIncident
+from models.paging import EditPages, PageDelivery, SendPage
+from models.stats import IncidentFacts
+from models.webhooks import Forwarded, ForwardEvents, WebhookGaveUp
+from service import incident_access as incidents
+from service.container import Services
+from service.errors import invalid
+from service.time_bounds import time_bound
+from service.unavailability import rpc_error
+from workflows.incident_rebuild import (
+    ActivityFinished,
+    CancelRequested,
+    RunStarted,
+    SignalReceived,
+    Step,
+    TaskEnded,
+    UpdateAccepted,
+    run_seed,
+    state_at,
+)
+
+UPDATE_INPUTS: dict[str, type[Any]] = {
+    **{spec.name: spec.command for spec in COMMANDS},
+    "open_incident": OpenIncident,
+    "receive_alerts": ReceiveAlerts,
+}
+SIGNAL_INPUTS: dict[str, type[Any]] = {"webhook_failed": WebhookGaveUp}
+# Each activity's input and result types (None: its result changes nothing).
+ACTIVITY_IO: dict[str, tuple[type[Any], type[Any] | None]] = {
+    "create_incident_channel": (CreateChannel, ChannelRef),
+    "add_channel_members": (AddMembers, AddMembersResult),
+    "post_message": (PostMessage, PostRef),
+    "edit_post": (EditPost, PostRef),
+    "clear_buttons": (ClearButtons, None),
+    "set_channel_header": (SetChannelHeader, None),
+    "respond_to_command": (RespondToCommand, None),
+    "send_page": (SendPage, PageDelivery),
+    "edit_pages": (EditPages, None),
+    "forward_webhook_events": (ForwardEvents, Forwarded),
+    "report_incident_facts": (IncidentFacts, None),
+}
+# The activities whose input the rebuild reads (the others are told apart by their type alone).
+INPUT_READ = frozenset({"post_message", "edit_post", "clear_buttons", "send_page", "forward_webhook_events"})
+PATCH_MARKER = "core_patch"
+
+
+async def incident_at(svc: Services, actor: Actor, incident_id: str, at: datetime) -> IncidentState:
+    """The incident as it stood at `at`, rebuilt from its history with today's code, for who may
+    see it (anyone else: 404, before any history is read). A time before its start, or to come,
+    is 422."""
+    access = await incidents.load(svc, actor, incident_id)
+    return await rebuilt_at(svc, access.state, at)
+
+
+async def rebuilt_at(svc: Services, current: IncidentState, at: datetime) -> IncidentState:
+    """The incident (`current`: as it is now, which the caller may see) as it stood at `at`."""
+    incident_id = current.id
+    at = time_bound(at) or at
+    started = current.started_at
+    if at < started:
+        raise invalid(
+            f"The incident started at {started.isoformat()}: ask for a time from then on.",
+            {"as_of": f"before the incident started ({started.isoformat()})"},
+        )
+    if at > datetime.now(UTC):
+        raise invalid("That time is still to come: ask for a time up to now.", {"as_of": "in the future"})
+    try:
+        histories = await fetch_histories(svc.temporal, incident_id, rpc_timeout=svc.rpc_timeout)
+    except RPCError as error:
+        raise rpc_error(error) from None
+    steps = await incident_steps(histories, svc.temporal.data_converter)
+    if not steps:
+        return current
+    # The start's own moment (`requested_at`) may come a moment before its first workflow task.
+    rebuilt = state_at(steps, max(at, steps[0].at))
+    return rebuilt if rebuilt is not None else current
+
+
+async def fetch_histories(client: Client, incident_id: str, *, rpc_timeout: Any = None) -> list[WorkflowHistory]:
+    """Every run of the incident's workflow, oldest first (continuations and restarts included)."""
+    workflow_id = incident_workflow_id(incident_id)
+    listing = client.list_workflows(f"WorkflowId = '{workflow_id}'", rpc_timeout=rpc_timeout)
+    runs = sorted([run async for run in listing], key=lambda run: run.start_time)
+    return [
+        await client.get_workflow_handle(workflow_id, run_id=run.run_id).fetch_history(rpc_timeout=rpc_timeout)
+        for run in runs
+    ]
+
+
+@dataclass
+class _Task:
+    """What one workflow task of a run saw: delivered before it started, and the updates it ran."""
+
+    at: datetime
+    delivered: list[Step] = field(default_factory=list)
+    updates: list[Step] = field(default_factory=list)
+    completed: bool = False
+
+
+class _RunReader:
+    def __init__(self, converter: DataConverter) -> None:
+        self.converter = converter
+        self.steps: list[Step] = []
+        self.start: IncidentStart | None = None
+        self.seed = 0
+        self.patches: set[str] = set()
+        self.scheduled: dict[int, tuple[str, list[Payload]]] = {}
+        # Recorded since the last task started: delivered to the next one.
+        self.waiting: list[tuple[int, Any]] = []
+        self.task: _Task | None = None
+        self.tasks: list[_Task] = []
+
+    async def one(self, value: Sequence[Payload], kind: type[Any]) -> Any:
+        decoded = await self.converter.decode(list(value), [kind])
+        return decoded[0] if decoded else None
+
+    async def read(self, history: WorkflowHistory) -> list[Step]:
+        for event in history.events:
+            await self._event(event)
+        first = True
+        steps: list[Step] = []
+        for task in self.tasks:
+            if not task.completed:
+                continue
+            if first:
+                if self.start is None:
+                    return []
+                steps.append(RunStarted(at=task.at, start=self.start, seed=self.seed, patches=frozenset(self.patches)))
+                first = False
+            signals = [s for s in task.delivered if isinstance(s, SignalReceived)]
+            others = [s for s in task.delivered if not isinstance(s, SignalReceived | CancelRequested)]
+            cancels = [s for s in task.delivered if isinstance(s, CancelRequested)]
+            steps.extend([*signals, *task.updates, *others, *cancels, TaskEnded(at=task.at)])
+        return steps
+
+    async def _event(self, event: HistoryEvent) -> None:
+        kind = event.event_type
+        # `workflow.now()`: the task's time in nanoseconds, as a float of seconds (its rounding too).
+        at = datetime.fromtimestamp(event.event_time.ToNanoseconds() / 1e9, UTC)
+        if kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
+            attrs = event.workflow_execution_started_event_attributes
+            self.start = await self.one(attrs.input.payloads, IncidentStart)
+            self.seed = run_seed(attrs.original_execution_run_id)
+        elif kind == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED:
+            self.task = _Task(at=at)
+            self.tasks.append(self.task)
+            for _, step in self.waiting:
+                self.task.delivered.append(_at(step, at))
+            self.waiting = []
+        elif kind == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+            if self.task is not None:
+                self.task.completed = True
+        elif kind in (EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED, EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT):
+            # Its work was thrown away: what it was given goes to the next task.
+            if self.task is not None:
+                self.tasks.remove(self.task)
+                self.waiting = [(0, step) for step in self.task.delivered] + self.waiting
+                self.task = None
+        elif kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
+            request = event.workflow_execution_update_accepted_event_attributes.accepted_request
+            name = request.input.name
+            command = await self.one(request.input.args.payloads, UPDATE_INPUTS.get(name, dict))
+            if self.task is not None:
+                self.task.updates.append(UpdateAccepted(at=self.task.at, name=name, command=command))
+        elif kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
+            attrs_s = event.workflow_execution_signaled_event_attributes
+            payload = await self.one(attrs_s.input.payloads, SIGNAL_INPUTS.get(attrs_s.signal_name, dict))
+            self.waiting.append((event.event_id, SignalReceived(at=at, name=attrs_s.signal_name, payload=payload)))
+        elif kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED:
+            reason = event.workflow_execution_cancel_requested_event_attributes.cause
+            self.waiting.append((event.event_id, CancelRequested(at=at, reason=reason)))
+        elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            attrs_a = event.activity_task_scheduled_event_attributes
+            self.scheduled[event.event_id] = (attrs_a.activity_type.name, list(attrs_a.input.payloads))
+        elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+            done = event.activity_task_completed_event_attributes
+            await self._finished(done.scheduled_event_id, at, result=done.result.payloads)
+        elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED:
+            failed = event.activity_task_failed_event_attributes
+            await self._finished(
+                failed.scheduled_event_id, at, failure=await self.converter.decode_failure(failed.failure)
+            )
+        elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT:
+            timed_out = event.activity_task_timed_out_event_attributes
+            failure = await self.converter.decode_failure(timed_out.failure)
+            await self._finished(timed_out.scheduled_event_id, at, failure=failure)
+        elif kind == EventType.EVENT_TYPE_MARKER_RECORDED:
+            marker = event.marker_recorded_event_attributes
+            if marker.marker_name == PATCH_MARKER and "patch-data" in marker.details:
+                data = await self.one(marker.details["patch-data"].payloads, dict)
+                if isinstance(data, dict) and isinstance(data.get("id"), str):
+                    self.patches.add(data["id"])
+
+    async def _finished(
+        self, scheduled_id: int, at: datetime, *, result: Sequence[Payload] = (), failure: BaseException | None = None
+    ) -> None:
+        name, given = self.scheduled.get(scheduled_id, ("", []))
+        kinds = ACTIVITY_IO.get(name)
+        if kinds is None:
+            return  # statistics and the like: nothing of the incident depends on them
+        input_kind, result_kind = kinds
+        value = await self.one(given, input_kind) if name in INPUT_READ or name == "create_incident_channel" else None
+        outcome = await self.one(result, result_kind) if result and result_kind is not None else None
+        step = ActivityFinished(at=at, activity=name, input=value, result=outcome, failure=failure)
+        self.waiting.append((scheduled_id, step))
+
+
+def _at(step: Step, at: datetime) -> Step:
+    """The step as the task that ran it saw it: at the task's time."""
+    return replace(step, at=at)
+
+
+async def incident_steps(histories: Sequence[WorkflowHistory], converter: DataConverter) -> list[Step]:
+    """The steps of every run, oldest first: what `workflows.incident_rebuild` re-applies."""
+    steps: list[Step] = []
+    for history in histories:
+        steps.extend(await _RunReader(converter).read(history))
+    return steps
