@@ -36,7 +36,15 @@ from models.incident_views import to_record
 from models.playbook import PlaybookSummary
 from models.severity import NO_SEVERITY, SEVERITY_LEVELS_MAX
 from service import incident_access as incidents
-from service import incident_choices, incident_lists, incident_reports, integrations, playbooks, team_configuration
+from service import (
+    incident_choices,
+    incident_history,
+    incident_lists,
+    incident_reports,
+    integrations,
+    playbooks,
+    team_configuration,
+)
 from service import incident_starts as incident_start
 from service.errors import ServiceError
 from service.incident_lists import DEFAULT_DIRECTION, SORT_KEYS, IncidentFilter, IncidentListItem
@@ -413,3 +421,45 @@ async def incident_live(incident_id: str, request: Request, who: Visitor = Depen
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Digest"] = current
     return response
+
+
+def _moment(request: Request, started: datetime, last: datetime) -> datetime:
+    """The moment asked for: `at` (ISO, UTC without an offset), else `offset` seconds after the
+    start (the slider's), else the last one (now, or the end)."""
+    given = request.query_params.get("at", "").strip()
+    offset = request.query_params.get("offset", "").strip()
+    if given:
+        try:
+            moment = datetime.fromisoformat(given[:40])
+        except ValueError:
+            raise ServiceError(422, "validation_error", "That is not a time: give it as 2025-06-01T09:30:00.") from None
+        return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    if offset.isdigit():
+        return min(started + timedelta(seconds=int(offset[:12])), last)
+    return last
+
+
+@router.get("/incidents/{incident_id}/as-of", dependencies=[Depends(conceal_existence)])
+async def incident_as_of(incident_id: str, request: Request, who: Visitor = Depends(visitor)) -> Response:
+    """The incident as it stood at a moment of its life, read-only, rebuilt from its history
+    (`GET /api/v1/incidents/{id}?as_of=`), with a slider over its span from start to end (or now)."""
+    access = await incidents.load(who.svc, who.actor, incident_id)
+    now = datetime.now(UTC)
+    current = access.state
+    last = current.ended_at if current.status != IncidentStatus.ONGOING and current.ended_at else now
+    at = _moment(request, current.started_at, last)
+    state = await incident_history.rebuilt_at(who.svc, current, at)
+    context = await _context(who, state, access.actor, PageView.of(request))
+    shown = min(max(at.astimezone(UTC), current.started_at), now)
+    context.update(
+        incident=to_record(state, shown),
+        now=shown,
+        can_change=False,
+        invitable=[],
+        announceable=[],
+        as_of=shown,
+        span_seconds=max(1, int((last - current.started_at).total_seconds())),
+        offset_seconds=max(0, int((shown - current.started_at).total_seconds())),
+        manages_integrations=await integrations.may_manage(who.svc, who.actor, current.team_id),
+    )
+    return await render(who, "incident_as_of.html", **context)

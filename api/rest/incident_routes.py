@@ -19,7 +19,7 @@ from models.incident_report import IncidentReport
 from models.incident_views import IncidentRecord, IncidentSummary, IncidentView, to_record
 from models.retrospective import RetrospectiveView
 from service import incident_access as incidents
-from service import incident_lists, incident_reports, retrospectives
+from service import incident_history, incident_lists, incident_reports, retrospectives
 from service import incident_starts as incident_start
 from service.command_follow_ups import CommandPending
 from service.container import Services
@@ -147,11 +147,22 @@ async def incident_by_channel(
     return to_record(access.state, datetime.now(UTC))
 
 
-@router.get("/{incident_id}", response_model=IncidentRecord, responses=error_responses(404))
+@router.get("/{incident_id}", response_model=IncidentRecord, responses=error_responses(404, 422))
 async def get_incident(
-    incident_id: IncidentId, actor: Actor = Depends(current_user), svc: Services = Depends(services)
+    incident_id: IncidentId,
+    as_of: datetime | None = Query(
+        None,
+        description="The incident as it stood at this time (no offset: UTC), rebuilt from its recorded "
+        "history: 422 before its start or in the future",
+    ),
+    actor: Actor = Depends(current_user),
+    svc: Services = Depends(services),
 ) -> IncidentRecord:
-    """The full incident record, with its elapsed time and time to resolution."""
+    """The full incident record, with its elapsed time and time to resolution; with `as_of`, as it
+    stood then (its status, commander, stage, items, status updates and timeline up to that time)."""
+    if as_of is not None:
+        at = time_bound(as_of) or as_of
+        return to_record(await incident_history.incident_at(svc, actor, incident_id, at), at)
     access = await incidents.load(svc, actor, incident_id)
     return to_record(access.state, datetime.now(UTC))
 
