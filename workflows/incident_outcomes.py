@@ -126,3 +126,30 @@ def effect_failed(
     reason = failure_reason(cause, state.config.effect_give_up_seconds)
     incident.effect_failed(now, lane, what, reason, tell_channel=elsewhere)
     return True
+
+
+def describe(state: IncidentState, effect: effects.Effect) -> str:
+    """What an effect does, in words ("could not <describe>")."""
+    if isinstance(effect, effects.PostEffect):
+        if effects.lane_of(effect, state.channel_id) == effects.INCIDENT_CHANNEL_LANE:
+            return "post to the incident channel"
+        return f"post to {state.channel_mention(effect.channel_id or '')}"
+    if isinstance(effect, effects.InviteEffect):
+        return f"add {', '.join(u.mention for u in effect.users)} to the incident channel"
+    if isinstance(effect, effects.ChannelHeaderEffect):
+        return "update the channel header"
+    if isinstance(effect, effects.ChecklistEffect):
+        return "update the checklist post"
+    if isinstance(effect, effects.ClearButtonsEffect):
+        return "take the buttons off the reminder"
+    if isinstance(effect, effects.StatsEffect):
+        return "report the incident to the statistics"
+    if isinstance(effect, effects.WebhookEffect):
+        return f"hand the {effect.event.type} event to its webhooks"
+    if isinstance(effect, effects.PageEffect):
+        return "send a page"
+    if isinstance(effect, effects.PageEditEffect):
+        return "update pages' direct messages"
+    if isinstance(effect, effects.DirectMessageEffect):
+        return f"tell {state.mention(effect.user_id)} of {effect.about}"
+    return "reply to the slash command"

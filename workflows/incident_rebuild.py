@@ -5,9 +5,9 @@ An incident's workflow history holds everything that changed it: each run's star
 (with the time of the workflow task that ran it, the `workflow.now()` its handler saw), every
 signal, every activity result, every operator's cancellation, and the workflow tasks in which
 its timers did what was due. `replay` re-applies these, in the order the workflow saw them,
-through the same rules the workflow runs (`workflows.incident_rules.Incident`, its `check_*`
-and change methods, the activity outcomes of `workflows.incident_outcomes` and the workflow's
-own timed work), so the state after a step is the state the live workflow had then.
+through the same rules the workflow runs (`workflows.incident_rules.Incident`: its `check_*`
+and change methods and its `timed_work`; the activity outcomes of `workflows.incident_outcomes`),
+so the state after a step is the state the live workflow had then.
 
 Pure and deterministic: no Temporal calls, no I/O. `service.incident_history` reads and
 decodes the history into `Step`s; this module only applies them. Ids the rules make
@@ -26,7 +26,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 from temporalio.exceptions import ApplicationError
 
@@ -40,7 +40,7 @@ from models.paging import PageDelivery, SendPage
 from models.webhooks import Forwarded, ForwardEvents, WebhookGaveUp
 from workflows import incident_outcomes as outcomes
 from workflows.incident_rules import Incident, check_start, new_incident
-from workflows.incident_workflow import WEBHOOK_EVENTS_PATCH, IncidentWorkflow
+from workflows.incident_workflow import WEBHOOK_EVENTS_PATCH
 
 RULES = {spec.name: spec.rule for spec in COMMANDS}
 
@@ -163,17 +163,6 @@ def _siphash13(data: bytes) -> int:
 
 
 @dataclass
-class _Loop:
-    """What the workflow's own timed work and effect descriptions read of the workflow: its incident."""
-
-    incident: Incident
-
-    @property
-    def state(self) -> IncidentState:
-        return self.incident.state
-
-
-@dataclass
 class Replay:
     """The incident as the steps applied so far left it.
 
@@ -229,8 +218,7 @@ class Replay:
                 incident.end_by_operator(step.at, step.reason)
         elif self._opened and not self._refused:
             # The main loop does what is due, again and again, until nothing is.
-            timed = IncidentWorkflow._timed_work
-            while timed(cast(IncidentWorkflow, _Loop(incident)), step.at):
+            while incident.timed_work(step.at):
                 pass
             _drop_idle_clears(incident.state)
         return None
@@ -334,7 +322,7 @@ class Replay:
         elif failure is None and not self._succeeded(incident, pending, step, done):
             return  # more of the effect to come (buttons on other posts)
         if failure is not None:
-            what = IncidentWorkflow._describe(cast(IncidentWorkflow, _Loop(incident)), effect)
+            what = outcomes.describe(state, effect)
             waiting = max((p.seq for p in state.outbox), default=0)
             if not outcomes.effect_failed(incident, lane, what, failure, now, waiting_after_seq=waiting):
                 return  # the lane waits for the channel: the effect stays queued

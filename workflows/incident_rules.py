@@ -2081,6 +2081,24 @@ class Incident(PagingRules):
         self.refresh_checklist()
         return f"{len(fired)} alert(s) firing and {len(resolved)} resolved, recorded on incident {self.state.id}."
 
+    def timed_work(self, now: datetime) -> bool:
+        """Do one thing that is due by `now` (the automatic end, the status update reminder, an
+        escalation, overdue items, the retrospective's reminder, timer rules); whether anything was.
+        The workflow's main loop calls it until nothing is (so does the rebuild of its history)."""
+        if self.auto_end_is_due(now):
+            self.auto_end(now)
+            return True
+        if self.reminder_is_due(now):
+            self.send_reminder(now)
+            return True
+        if self.escalate_if_due(now):
+            return True
+        if self.nudge_overdue_items(now):
+            return True
+        if self.remind_of_retrospective(now):
+            return True
+        return self.fire_due_rules(now)
+
     def auto_end_is_due(self, now: datetime) -> bool:
         source = self.state.source
         return (

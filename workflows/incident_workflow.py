@@ -261,20 +261,8 @@ class IncidentWorkflow:
         return source.auto_end_at if source is not None and self.state.status == IncidentStatus.ONGOING else None
 
     def _timed_work(self, now: datetime) -> bool:
-        """Do what is due now (the reminder, the automatic end); whether anything was."""
-        if self.incident.auto_end_is_due(now):
-            self.incident.auto_end(now)
-            return True
-        if self.incident.reminder_is_due(now):
-            self.incident.send_reminder(now)
-            return True
-        if self.incident.escalate_if_due(now):
-            return True
-        if self.incident.nudge_overdue_items(now):
-            return True
-        if self.incident.remind_of_retrospective(now):
-            return True
-        return self.incident.fire_due_rules(now)
+        """Do what is due now (`Incident.timed_work`); whether anything was."""
+        return self.incident.timed_work(now)
 
     def _rule_due(self) -> datetime | None:
         """When the playbook's next timer rule is due (None without one: no timer, as before rules)."""
@@ -491,29 +479,7 @@ class IncidentWorkflow:
         return True
 
     def _describe(self, effect: effects.Effect) -> str:
-        if isinstance(effect, effects.PostEffect):
-            if effects.lane_of(effect, self.state.channel_id) == effects.INCIDENT_CHANNEL_LANE:
-                return "post to the incident channel"
-            return f"post to {self.state.channel_mention(effect.channel_id or '')}"
-        if isinstance(effect, effects.InviteEffect):
-            return f"add {', '.join(u.mention for u in effect.users)} to the incident channel"
-        if isinstance(effect, effects.ChannelHeaderEffect):
-            return "update the channel header"
-        if isinstance(effect, effects.ChecklistEffect):
-            return "update the checklist post"
-        if isinstance(effect, effects.ClearButtonsEffect):
-            return "take the buttons off the reminder"
-        if isinstance(effect, effects.StatsEffect):
-            return "report the incident to the statistics"
-        if isinstance(effect, effects.WebhookEffect):
-            return f"hand the {effect.event.type} event to its webhooks"
-        if isinstance(effect, effects.PageEffect):
-            return "send a page"
-        if isinstance(effect, effects.PageEditEffect):
-            return "update pages' direct messages"
-        if isinstance(effect, effects.DirectMessageEffect):
-            return f"tell {self.state.mention(effect.user_id)} of {effect.about}"
-        return "reply to the slash command"
+        return outcomes.describe(self.state, effect)
 
     async def _carry_out(self, pending: effects.PendingEffect, batch: list[effects.PendingEffect]) -> None:
         """Carry out `pending` (with the rest of its `batch`: webhook events go over together)."""
