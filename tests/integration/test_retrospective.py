@@ -8,14 +8,20 @@ it for whoever may not see the incident."""
 from __future__ import annotations
 
 import re
+import signal
+import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 from temporalio.client import WorkflowHandle
 
 from models.incident import EventType, IncidentState, IncidentStatus, incident_workflow_id
-from models.retrospective import NO_RETROSPECTIVE
+from models.incident_commands import EndIncident
+from models.retrospective import NO_RETROSPECTIVE, RetrospectiveSpec
 from tests.harness import World
 from tests.integration.backstage_helpers import csrf, sign_in, text
+from tests.integration.incident_helpers import actor, playbook, start, update
+from tests.integration.incident_helpers import settled as durable_settled
 from tests.integration.slash_helpers import (
     Started,
     bot_posted,
@@ -26,6 +32,7 @@ from tests.integration.slash_helpers import (
     start_incident,
     state,
 )
+from tests.integration.test_incident_durability import worker_process
 from tests.integration.test_webhooks import subscribe
 from tests.webhook_receiver import WebhookReceiver
 from workflows.incident_workflow import IncidentWorkflow
@@ -364,3 +371,28 @@ async def test_the_playbook_editor_and_its_yaml_carry_the_retrospective(world: W
     removed = await page.post(url, data={**form, "version": "2", "retro_enabled": ""})
     assert removed.status_code == 303, removed.text
     assert (await world.api(world.alice).get(f"/api/v1/playbooks/{book['id']}")).json()["retrospective"] is None
+
+
+async def test_the_reminder_survives_a_worker_killed_while_it_waits(world: World) -> None:
+    """The reminder is a timer of the incident's run: a worker killed before it is due loses
+    nothing, and the next worker sends it."""
+    queue = f"retro-{uuid.uuid4().hex[:8]}"
+    book = playbook(world, retrospective=RetrospectiveSpec(due_after="4s", reminder_every="1d"))
+
+    def reminders() -> list[str]:
+        return [m for m in direct_messages(world, world.alice.id) if "The retrospective of incident" in m]
+
+    async with worker_process(world, queue) as first:
+        handle = await start(world, book=book, name="Killed before the reminder", task_queue=queue)
+        await durable_settled(handle)
+        await update(handle, EndIncident(actor=actor(world.alice)))
+        ended = await durable_settled(handle)
+        assert ended.retrospective is not None
+        first.send_signal(signal.SIGKILL)
+        await first.wait()
+    assert datetime.now(UTC) < ended.retrospective.due_at, "the worker was killed before the reminder was due"
+    assert not reminders()
+    async with worker_process(world, queue):
+        # A bound, not a timing: the new worker first waits out the dead one's workflow task.
+        await world.standin.wait_for(lambda: len(reminders()) == 1, timeout=60)
+    assert "**Killed before the reminder** is due" in reminders()[0]
