@@ -121,10 +121,14 @@ async def fetch_histories(client: Client, incident_id: str, *, rpc_timeout: Any 
     """Every run of the incident's workflow, oldest first (continuations and restarts included)."""
     workflow_id = incident_workflow_id(incident_id)
     listing = client.list_workflows(f"WorkflowId = '{workflow_id}'", rpc_timeout=rpc_timeout)
-    runs = sorted([run async for run in listing], key=lambda run: run.start_time)
+    runs = [run.run_id for run in sorted([run async for run in listing], key=lambda run: run.start_time)]
+    # Visibility lags a moment behind: the latest run (a restart just now) is asked for directly.
+    latest = await client.get_workflow_handle(workflow_id).describe(rpc_timeout=rpc_timeout)
+    if latest.run_id not in runs:
+        runs.append(latest.run_id)
     return [
-        await client.get_workflow_handle(workflow_id, run_id=run.run_id).fetch_history(rpc_timeout=rpc_timeout)
-        for run in runs
+        await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history(rpc_timeout=rpc_timeout)
+        for run_id in runs
     ]
 
 
