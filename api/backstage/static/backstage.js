@@ -216,6 +216,13 @@ document.addEventListener("DOMContentLoaded", () => {
   }));
   // A slider showing the incident at a moment: the moment shows as soon as the slider is let go.
   document.querySelectorAll("form[data-autosubmit] input[type=range]").forEach(range => {
+    const chosen = document.getElementById(range.getAttribute("aria-describedby"));
+    const started = Date.parse(range.dataset.started || "");
+    range.addEventListener("input", () => {
+      if (chosen && !Number.isNaN(started)) {
+        chosen.textContent = new Date(started + Number(range.value) * 1000).toISOString().slice(0, 19).replace("T", " ") + " UTC";
+      }
+    });
     range.addEventListener("change", () => range.form.requestSubmit());
   });
   // A notice can be put away once read.
