@@ -435,7 +435,7 @@ def _moment(request: Request, started: datetime, last: datetime) -> datetime:
             raise ServiceError(422, "validation_error", "That is not a time: give it as 2025-06-01T09:30:00.") from None
         return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
     if offset.isdigit():
-        return min(started + timedelta(seconds=int(offset[:12])), last)
+        return started + timedelta(seconds=min(int(offset[:12]), max(0, (last - started).total_seconds())))
     return last
 
 

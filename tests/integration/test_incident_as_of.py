@@ -139,6 +139,8 @@ async def test_the_backstage_slider_shows_the_incident_at_a_moment(world: World)
 
     refused = await page.get(f"{base}/as-of", params={"at": "not a time"})
     assert refused.status_code == 422
+    beyond = await page.get(f"{base}/as-of", params={"offset": "9" * 12})
+    assert 'id="incident-status">Ended' in beyond.text
 
     carol = await sign_in(world, world.carol)
     assert (await carol.get(f"{base}/as-of", params={"offset": "0"})).status_code == 404
