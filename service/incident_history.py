@@ -83,6 +83,8 @@ ACTIVITY_IO: dict[str, tuple[type[Any], type[Any] | None]] = {
 # The activities whose input the rebuild reads (the others are told apart by their type alone).
 INPUT_READ = frozenset({"post_message", "edit_post", "clear_buttons", "send_page", "forward_webhook_events"})
 PATCH_MARKER = "core_patch"
+# The one timer of the workflow that is not its main loop's (a lane gathering changes): see `woke`.
+LANE_TIMER = "gather changes"
 
 
 async def incident_at(svc: Services, actor: Actor, incident_id: str, at: datetime) -> IncidentState:
@@ -140,6 +142,8 @@ class _Task:
     delivered: list[Step] = field(default_factory=list)
     updates: list[Step] = field(default_factory=list)
     completed: bool = False
+    # Its main loop's timer fired, or it started or cancelled one: the loop ran (see `woke`).
+    timer_seen: bool = False
 
 
 class _RunReader:
@@ -154,6 +158,11 @@ class _RunReader:
         self.waiting: list[tuple[int, Any]] = []
         self.task: _Task | None = None
         self.tasks: list[_Task] = []
+        # The main loop's timers by their started event (their summaries say which they are).
+        self.loop_timers: set[int] = set()
+        self.loop_timer_fired = False
+        # A timer without a summary (recorded before they had them): every task counts as woken.
+        self.timers_unnamed = False
 
     async def one(self, value: Sequence[Payload], kind: type[Any]) -> Any:
         decoded = await self.converter.decode(list(value), [kind])
@@ -175,8 +184,24 @@ class _RunReader:
             signals = [s for s in task.delivered if isinstance(s, SignalReceived)]
             others = [s for s in task.delivered if not isinstance(s, SignalReceived | CancelRequested)]
             cancels = [s for s in task.delivered if isinstance(s, CancelRequested)]
-            steps.extend([*signals, *task.updates, *others, *cancels, TaskEnded(at=task.at)])
+            steps.extend([*signals, *task.updates, *others, *cancels, TaskEnded(at=task.at, woke=self._woke(task))])
         return steps
+
+    def _woke(self, task: _Task) -> bool:
+        """Whether the workflow's main loop ran in the task (and so did what was due then).
+
+        It runs when what it waits for changes: its timer fires, or something else ends the wait
+        (its timer is then cancelled), and each time it waits again with a timer (started). A
+        command, a signal, a cancellation and the channel's opening always wake it. A task that
+        only carried an activity's result to a lane did not, unless one of its timers says so:
+        something due then is done at the later task the live workflow did it in."""
+        if self.timers_unnamed or task.timer_seen or task.updates:
+            return True
+        return any(
+            isinstance(step, SignalReceived | CancelRequested)
+            or (isinstance(step, ActivityFinished) and step.activity == "create_incident_channel")
+            for step in task.delivered
+        )
 
     async def _event(self, event: HistoryEvent) -> None:
         kind = event.event_type
@@ -187,7 +212,8 @@ class _RunReader:
             self.start = await self.one(attrs.input.payloads, IncidentStart)
             self.seed = run_seed(attrs.original_execution_run_id)
         elif kind == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED:
-            self.task = _Task(at=at)
+            self.task = _Task(at=at, timer_seen=self.loop_timer_fired)
+            self.loop_timer_fired = False
             self.tasks.append(self.task)
             for _, step in self.waiting:
                 self.task.delivered.append(_at(step, at))
@@ -229,6 +255,22 @@ class _RunReader:
             timed_out = event.activity_task_timed_out_event_attributes
             failure = await self.converter.decode_failure(timed_out.failure)
             await self._finished(timed_out.scheduled_event_id, at, failure=failure)
+        elif kind == EventType.EVENT_TYPE_TIMER_STARTED:
+            summary = (
+                await self.one([event.user_metadata.summary], str) if event.user_metadata.HasField("summary") else None
+            )
+            if summary is None:
+                self.timers_unnamed = True
+            elif summary != LANE_TIMER:
+                self.loop_timers.add(event.event_id)
+                if self.task is not None:
+                    self.task.timer_seen = True
+        elif kind == EventType.EVENT_TYPE_TIMER_CANCELED:
+            if event.timer_canceled_event_attributes.started_event_id in self.loop_timers and self.task is not None:
+                self.task.timer_seen = True
+        elif kind == EventType.EVENT_TYPE_TIMER_FIRED:
+            if event.timer_fired_event_attributes.started_event_id in self.loop_timers:
+                self.loop_timer_fired = True
         elif kind == EventType.EVENT_TYPE_MARKER_RECORDED:
             marker = event.marker_recorded_event_attributes
             if marker.marker_name == PATCH_MARKER and "patch-data" in marker.details:

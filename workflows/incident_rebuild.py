@@ -95,9 +95,10 @@ class CancelRequested:
 
 @dataclass(frozen=True)
 class TaskEnded:
-    """A workflow task at `at` ends: its main loop did what was due then (the timed work)."""
+    """A workflow task at `at` ends: its main loop, if it ran (`woke`), did what was due then."""
 
     at: datetime
+    woke: bool = True
 
 
 Step = RunStarted | UpdateAccepted | SignalReceived | ActivityFinished | CancelRequested | TaskEnded
@@ -218,7 +219,7 @@ class Replay:
                 incident.end_by_operator(step.at, step.reason)
         elif self._opened and not self._refused:
             # The main loop does what is due, again and again, until nothing is.
-            while incident.timed_work(step.at):
+            while step.woke and incident.timed_work(step.at):
                 pass
             _drop_idle_clears(incident.state)
         return None

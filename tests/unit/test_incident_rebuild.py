@@ -210,3 +210,20 @@ def test_a_post_result_is_applied_to_the_effect_it_carried_out() -> None:
 def test_the_outcomes_know_the_activities_error_types() -> None:
     assert outcomes.UNAVAILABLE == activities.UNAVAILABLE
     assert outcomes.NO_ACCESS == activities.NO_ACCESS
+
+
+def test_due_work_waits_for_a_task_in_which_the_main_loop_ran() -> None:
+    """A reminder due at 60 s is sent at the first task after it in which the loop ran: not at a
+    task that only carried an activity's result to a lane (`TaskEnded.woke` false)."""
+    reminding = start().model_copy(update={"playbook": playbook(reminder=60)})
+    steps = [
+        *opened(reminding),
+        TaskEnded(at=T0 + timedelta(seconds=61), woke=False),
+        TaskEnded(at=T0 + timedelta(seconds=62)),
+    ]
+    quiet = state_at(steps, T0 + timedelta(seconds=61))
+    assert quiet is not None
+    assert not [e for e in quiet.timeline if e.type == "reminder_sent"]
+    reminded = state_at(steps, T0 + timedelta(seconds=62))
+    assert reminded is not None
+    assert [e.at for e in reminded.timeline if e.type == "reminder_sent"] == [T0 + timedelta(seconds=62)]
