@@ -36,6 +36,7 @@ from models.retrospective import (
 )
 from tests.unit.test_incident_rules import ALICE, BOB, CAROL, T0, actor, incident, refusal
 from workflows import incident_retrospective as retrospectives
+from workflows.incident_messages import current_details, web_ui_status
 from workflows.incident_rules import WEBHOOK_EVENTS, Incident
 
 END = T0 + timedelta(hours=2)
@@ -361,3 +362,15 @@ def test_the_report_ends_with_the_retrospective() -> None:
     assert declined is not None
     assert retrospective_status(declined) == "Declined by alice 2026-01-05 11:00:00 UTC (version 1): Duplicate"
     assert build_report(ended(incident()).state, END).retrospective is None
+
+
+def test_the_web_ui_says_why_an_ended_incident_s_run_is_still_running() -> None:
+    made = ended(with_retrospective(due="2d"))
+    said = web_ui_status(made.state)
+    assert said == (
+        "Ended; its retrospective is a draft, due 2026-01-07 11:00:00 UTC. The workflow stays Running, reminding "
+        "its commander, until the retrospective is published or declined."
+    )
+    assert current_details(made.state, in_reopen_window=False).startswith(f"**{said}**")
+    made.decline_retrospective(DeclineRetrospective(actor=actor(), reason="Duplicate"), END)
+    assert web_ui_status(made.state) == "Ended."
