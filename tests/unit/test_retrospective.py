@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from api.slash import slash_replies as render
 from models.effects import DirectMessageEffect, PostEffect, WebhookEffect
 from models.incident import EventType
 from models.incident_commands import (
@@ -374,3 +375,15 @@ def test_the_web_ui_says_why_an_ended_incident_s_run_is_still_running() -> None:
     assert current_details(made.state, in_reopen_window=False).startswith(f"**{said}**")
     made.decline_retrospective(DeclineRetrospective(actor=actor(), reason="Duplicate"), END)
     assert web_ui_status(made.state) == "Ended."
+
+
+def test_info_says_where_the_retrospective_stands() -> None:
+    made = ended(with_retrospective(due="2d"))
+    assert "**Retrospective:** draft, due Jan 07 11:00 UTC (`/incident retrospective`)" in render.info(made.state, END)
+    assert render.retrospective(made.state, END).startswith(
+        "The retrospective is a draft (version 1), due Jan 07 11:00 UTC. Open it in the backstage to edit it;"
+    )
+    made.publish_retrospective(PublishRetrospective(actor=actor()), END)
+    assert "**Retrospective:** published, version 1" in render.info(made.state, END)
+    assert render.retrospective(made.state, END).startswith("The retrospective was published by @alice")
+    assert "Retrospective" not in render.info(ended(incident()).state, END)
