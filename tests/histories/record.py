@@ -40,6 +40,7 @@ from models.playbook import (
     UpdatePlaybook,
     playbook_workflow_id,
 )
+from models.retrospective import RetrospectiveSpec
 from models.schedules import ChangeSchedule, DeleteSchedule, Rotation, Schedule, ScheduleState, schedule_workflow_id
 from models.severity import DEFAULT_LEVELS, SeverityLevelSpec, numbered
 from models.signed_out_sessions import SignedOutSessions, SignOut, session_hash, signed_out_workflow_id
@@ -569,6 +570,26 @@ async def due_dates_incident(world: World) -> WorkflowHandle[Any, Any]:
     return handle
 
 
+async def retrospective_incident(world: World) -> WorkflowHandle[Any, Any]:
+    """A playbook with a retrospective: the end opens it and the run stays open; its commander is
+    reminded (due 1s after the end, then every 1s) twice; a version saved; published: the run closes."""
+    alice = actor(world.alice)
+    book = playbook(world, retrospective=RetrospectiveSpec(due_after="1s", reminder_every="1s"))
+    handle = await start(world, book=book)
+    await settled(handle)
+    await handle.execute_update("end_incident", cmd.EndIncident(actor=alice))
+    await eventually(
+        lambda: state(handle),
+        lambda s: s.retrospective is not None and s.retrospective.reminders_sent >= 2 and not s.outbox,
+        what="two reminders sent",
+    )
+    text = "# Retrospective\n\n## Summary\n\nThe disk filled up."
+    await handle.execute_update("save_retrospective", cmd.SaveRetrospective(actor=alice, text=text, version=1))
+    await handle.execute_update("publish_retrospective", cmd.PublishRetrospective(actor=alice))
+    await handle.result()
+    return handle
+
+
 async def _told(world: World) -> bool:
     return any("On-call handoff" in p["message"] for p in world.standin.posts(world.town_square["id"]))
 
@@ -591,6 +612,7 @@ RECORDINGS = {
     "team-settings": team_settings,
     "incident-paged": paged_incident,
     "incident-with-due-dates": due_dates_incident,
+    "incident-with-retrospective": retrospective_incident,
 }
 # Saved by the recording itself (its workflow ran on a server of its own).
 SELF_SAVED = {"schedule-handoffs": schedule_handoffs}
@@ -627,6 +649,7 @@ async def main(names: list[str]) -> None:
         await save(client, await webhook_deliveries(make_world(stack)), "incident-with-webhooks")
         await save(client, await paged_incident(make_world(stack)), "incident-paged")
         await save(client, await due_dates_incident(make_world(stack)), "incident-with-due-dates")
+        await save(client, await retrospective_incident(make_world(stack)), "incident-with-retrospective")
         await save(client, await severity_incident(make_world(stack)), "incident-with-severity")
         await save(client, await fields_incident(make_world(stack)), "incident-with-fields")
         await save(client, await team_settings(make_world(stack)), "team-settings")
