@@ -1,4 +1,5 @@
-"""Playbooks: list, create, edit, archive, history, YAML export and import.
+"""Playbooks: list, create, edit, archive, history, YAML export and import, and an edit tried
+against past incidents before it is saved (*Try against past incidents*: `service.dry_runs`).
 
 The form is the REST body in another dress: its inputs are named by the API's field
 paths (`checklists[0].items[2].command`), the draft is validated by `PlaybookSpec` and
@@ -23,9 +24,10 @@ from models.conditions import StepCondition, read_when_text, when_text
 from models.paging import policy_user_ids
 from models.playbook import Playbook, PlaybookSpec
 from models.playbook_automation import describe_rule, rule_channel_ids, rule_user_ids
+from models.playbook_dry_run import DRY_RUN_DEFAULT, DRY_RUN_MAX, DryRunRequest
 from models.retrospective import PLACEHOLDERS, RetrospectiveSpec
 from models.webhooks import OwnerKind
-from service import playbooks, team_configuration
+from service import dry_runs, playbooks, team_configuration
 from service import webhook_subscriptions as webhooks
 from service.errors import ServiceError, validation_fields
 from service.pagination import PageParams
@@ -414,6 +416,8 @@ EMPTY_DRAFT: dict[str, Any] = {
 async def _form(who: Visitor, team_id: str, status_code: int = 200, **context: Any) -> Response:
     context.setdefault("errors", {})
     context.setdefault("playbook", None)
+    context.setdefault("dry_run", None)
+    context.setdefault("dry_run_last", DRY_RUN_DEFAULT)
     context["field_labels"] = {name: field_label(name) for name in context["errors"]}
     context["rule_words"] = await rules_in_words(who, context["playbook"]) if context["playbook"] else []
     context["severity_levels"] = await team_configuration.severity_levels(who.svc, team_id)
@@ -495,6 +499,42 @@ async def save_playbook(playbook_id: str, who: Visitor = Depends(form_visitor)) 
             return redirect(who, f"/backstage/playbooks/{playbook_id}", f"Saved version {saved.version}.")
     shown = current.model_copy(update={"version": edited or current.version})
     return await _form(who, current.team_id, status_code=422, playbook=shown, draft=draft, errors=errors)
+
+
+@router.post("/playbooks/{playbook_id}/dry-run")
+async def try_playbook(playbook_id: str, who: Visitor = Depends(form_visitor)) -> Response:
+    """The editor's draft tried against the playbook's last ended incidents, shown above the
+    editor with the draft as it was: nothing is saved."""
+    current = await playbooks.get_playbook(who.svc, who.actor, playbook_id)
+    draft = parse_draft(who.form)
+    version = who.form.get("version", "")
+    edited = int(version) if version.isascii() and version.isdigit() and len(version) < 10 else 0
+    wanted = who.form.get("dry_run_last", "")
+    last = int(wanted) if wanted.isascii() and wanted.isdigit() and len(wanted) < 4 else DRY_RUN_DEFAULT
+    last = min(max(last, 1), DRY_RUN_MAX)
+    spec, errors = await resolve(who, current.team_id, draft)
+    report = None
+    if spec is not None:
+        try:
+            report = await dry_runs.dry_run_playbook(
+                who.svc, who.actor, playbook_id, DryRunRequest(spec=spec, last=last)
+            )
+        except ServiceError as error:
+            if error.status != 422:
+                raise
+            errors = form_errors(error.fields) or {"playbook": error.message}
+    shown = current.model_copy(update={"version": edited or current.version})
+    return await _form(
+        who,
+        current.team_id,
+        status_code=200 if report is not None else 422,
+        playbook=shown,
+        draft=draft,
+        errors=errors,
+        dry_run=report,
+        dry_run_last=last,
+        trying=True,
+    )
 
 
 @router.post("/playbooks/{playbook_id}/archive")

@@ -234,6 +234,17 @@ async def preview_answer(visit: Visit, answer: httpx.Response | None) -> str:
     return "nothing yet" if answer is None else answer.text
 
 
+async def tried(visit: Visit, answer: httpx.Response | None) -> str:
+    """A dry run writes nothing (the playbook stays as it was): what the accepted form answers is
+    the report, above the draft it tried."""
+    record = await playbook_record(visit, None)
+    if answer is None:
+        return record
+    assert 'id="dry-run-report"' in answer.text, answer.text
+    assert "Legit playbook" in answer.text
+    return f"{record}, tried"
+
+
 # A form of each route that would be applied with the session's own token.
 TARGETS: dict[str, Target] = {
     **webhook_targets("playbooks", team_admin=False),
@@ -252,6 +263,7 @@ TARGETS: dict[str, Target] = {
     ),
     "/backstage/playbooks/{playbook_id}": Target(playbook_form, playbook_record),
     "/backstage/playbooks/{playbook_id}/archive": Target(lambda v, m: {}, playbook_record),
+    "/backstage/playbooks/{playbook_id}/dry-run": Target(playbook_form, tried, 200),
     "/backstage/teams/{team_id}/integrations": Target(
         lambda v, m: {"kind": "generic", "name": f"{m} integration"}, integration_made, 201, team_admin=True
     ),
