@@ -64,14 +64,24 @@ async def test_a_removed_stage_refuses_the_commands_given_on_it_and_says_why() -
     assert [(s.stage, s.item) for s in report.steps_never_done.proposed] == [("Triage", "Logs")]
 
 
-async def test_a_stage_put_first_keeps_the_commands_on_the_stages_they_were_given_for() -> None:
+async def test_a_stage_and_a_step_put_first_keep_the_commands_on_what_they_were_given_for() -> None:
     steps, spec = await _lifecycle()
     spec["checklists"] = [{"title": "Assess", "items": [{"title": "Look around"}]}, *spec["checklists"]]
+    spec["checklists"][1]["items"].insert(0, {"title": "Read the runbook"})
     report = dry_run(steps, PlaybookSpec.model_validate(spec))
-    # Items checked in Triage are found there again (by title), not in the new first stage.
-    assert ("Triage", "Page DBA") not in [(s.stage, s.item) for s in report.steps_never_done.proposed]
-    assert ("Assess", "Look around") in [(s.stage, s.item) for s in report.steps_never_done.proposed]
-    assert "Other steps would be left not done" in report.what_differs
+    # Each command finds its stage and step again by title (checks, the assignment, the step added,
+    # renamed, moved and removed, the failover's command): every one is taken, none shifted.
+    assert report.refused == []
+    never = [(s.stage, s.item) for s in report.steps_never_done.proposed]
+    assert never == [
+        ("Assess", "Look around"),
+        ("Triage", "Read the runbook"),
+        ("Triage", "Logs"),
+        ("Mitigate", "Fail over"),
+    ]
+    # "Next" is relative: from the new first stage it leads to Triage, and Mitigate is never reached.
+    assert (report.stages_never_reached.recorded, report.stages_never_reached.proposed) == ([], ["Mitigate"])
+    assert report.what_differs == ["Other steps would be left not done", "Other stages would never be reached"]
 
 
 async def test_an_added_step_is_never_done() -> None:

@@ -207,7 +207,11 @@ def translate(command: Any, recorded: IncidentState, proposed: IncidentState, ev
         # "The active stage" stays so where it means the same stage.
         changes["stage"] = None if command.stage is None and stage == proposed.active_stage else stage
         changes["item"] = item
-        if command.item_id is not None and item < len(proposed.checklists[stage].items):
+        if (
+            command.item_id is not None
+            and stage < len(proposed.checklists)
+            and item < len(proposed.checklists[stage].items)
+        ):
             changes["item_id"] = proposed.checklists[stage].items[item].id
         if command.from_stage is not None:
             changes["from_stage"] = _stage_index(recorded, proposed, command.from_stage)
@@ -265,18 +269,19 @@ class _Run:
     def tick_until(self, until: datetime, *, inclusive: bool) -> None:
         """Do what the proposed incident has due before `until` (at `until` too, if `inclusive`),
         at its time, unless a recorded task woke for it."""
+        done: datetime | None = None
         while (state := self.proposed.state) is not None:
             due = _next_due(state)
             if due is None or due > until or (due == until and not inclusive):
                 return
+            if done is not None and due <= done:
+                return  # nothing it could do: it would wait for something else
             at = bisect.bisect_left(self.woke, due)
             if at < len(self.woke) and self.woke[at] <= due + WAKE_GRACE and self.woke[at] <= until:
                 return  # the recorded task that woke for it does it
             self.proposed.apply(TaskEnded(at=due))
             self.would.after(self.proposed.state)
-            after = self.proposed.state
-            if after is None or _next_due(after) == due:
-                return  # nothing it could do: it would wait for something else
+            done = due
 
     def step(self, step: Step) -> tuple[str | None, str | None]:
         """Apply one recorded step to both; the refusals (as recorded, as proposed)."""
