@@ -277,8 +277,8 @@ class _Run:
             if done is not None and due <= done:
                 return  # nothing it could do: it would wait for something else
             at = bisect.bisect_left(self.woke, due)
-            if at < len(self.woke) and self.woke[at] <= due + WAKE_GRACE and self.woke[at] <= until:
-                return  # the recorded task that woke for it does it
+            if at < len(self.woke) and self.woke[at] <= due + WAKE_GRACE:
+                return  # the recorded task that woke for it does it, after the steps before it
             self.proposed.apply(TaskEnded(at=due))
             self.would.after(self.proposed.state)
             done = due
