@@ -8,11 +8,13 @@ from typing import Any
 
 import pytest
 
+from models.incident import EventType
+from models.incident_commands import AddNote, EditNote
 from models.playbook import PlaybookSpec
 from service.incident_history import incident_steps
 from tests.test_rebuild import CONVERTER, INCIDENTS
 from workflows.incident_dry_run import WAKE_GRACE, dry_run
-from workflows.incident_rebuild import RunStarted, Step
+from workflows.incident_rebuild import Replay, RunStarted, Step, UpdateAccepted
 
 
 async def _steps(name: str) -> list[Step]:
@@ -148,3 +150,27 @@ async def test_a_later_due_time_is_not_found_overdue() -> None:
     report = dry_run(steps, PlaybookSpec.model_validate(changed))
     assert (report.overdue_nudges.recorded, report.overdue_nudges.proposed) == (1, 0)
     assert report.what_differs == ["0 overdue step notice(s) instead of 1"]
+
+
+async def test_a_note_edited_later_is_found_again_when_the_proposal_numbers_events_otherwise() -> None:
+    """A note, then its edit by its event id: with a rule that fires at the start (one more event
+    before the note), the edit still names the note, not whatever event has its number."""
+    steps, spec = await _lifecycle()
+    index, first = next((i, s) for i, s in enumerate(steps) if isinstance(s, UpdateAccepted))
+    actor = first.command.actor
+    note = UpdateAccepted(at=first.at, name="add_note", command=AddNote(actor=actor, text="Replica lag seen"))
+    engine = Replay()
+    for step in [*steps[:index], note]:
+        engine.apply(step)
+    assert engine.state is not None
+    noted = engine.state.timeline[-1]
+    assert noted.type == EventType.NOTE_ADDED
+    edit = UpdateAccepted(
+        at=first.at, name="edit_note", command=EditNote(actor=actor, note_id=noted.id, text="Replica lag: 40s")
+    )
+    with_note = [*steps[:index], note, edit, *steps[index:]]
+    assert dry_run(with_note, PlaybookSpec.model_validate(spec)).refused == []
+    spec["rules"] = [{"name": "hello", "when": {"incident_started": True}, "then": [{"type": "post", "message": "Hi"}]}]
+    report = dry_run(with_note, PlaybookSpec.model_validate(spec))
+    assert [f.rule for f in report.rule_firings.proposed] == ["hello"]
+    assert report.refused == []
