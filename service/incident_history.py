@@ -11,7 +11,8 @@ workflow's SDK applies signals and updates first, then activity results, then it
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -128,10 +129,15 @@ async def fetch_histories(client: Client, incident_id: str, *, rpc_timeout: Any 
     latest = await client.get_workflow_handle(workflow_id).describe(rpc_timeout=rpc_timeout)
     if latest.run_id not in runs:
         runs.append(latest.run_id)
-    return [
-        await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history(rpc_timeout=rpc_timeout)
-        for run_id in runs
-    ]
+    # The runs' histories are read at once (a long incident has several).
+    return list(
+        await asyncio.gather(
+            *(
+                client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history(rpc_timeout=rpc_timeout)
+                for run_id in runs
+            )
+        )
+    )
 
 
 @dataclass
@@ -204,79 +210,94 @@ class _RunReader:
         )
 
     async def _event(self, event: HistoryEvent) -> None:
-        kind = event.event_type
-        # `workflow.now()`: the task's time in nanoseconds, as a float of seconds (its rounding too).
-        at = datetime.fromtimestamp(event.event_time.ToNanoseconds() / 1e9, UTC)
-        if kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
-            attrs = event.workflow_execution_started_event_attributes
-            self.start = await self.one(attrs.input.payloads, IncidentStart)
-            self.seed = run_seed(attrs.original_execution_run_id)
-        elif kind == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED:
-            self.task = _Task(at=at, timer_seen=self.loop_timer_fired)
-            self.loop_timer_fired = False
-            self.tasks.append(self.task)
-            for _, step in self.waiting:
-                self.task.delivered.append(_at(step, at))
-            self.waiting = []
-        elif kind == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+        # One dictionary look-up per event: most events (task scheduling, activity starts) say nothing.
+        handler = _HANDLERS.get(event.event_type)
+        if handler is not None:
+            await handler(self, event)
+
+    async def _started(self, event: HistoryEvent) -> None:
+        attrs = event.workflow_execution_started_event_attributes
+        self.start = await self.one(attrs.input.payloads, IncidentStart)
+        self.seed = run_seed(attrs.original_execution_run_id)
+
+    async def _task_started(self, event: HistoryEvent) -> None:
+        at = _time(event)
+        self.task = _Task(at=at, timer_seen=self.loop_timer_fired)
+        self.loop_timer_fired = False
+        self.tasks.append(self.task)
+        for _, step in self.waiting:
+            self.task.delivered.append(_at(step, at))
+        self.waiting = []
+
+    async def _task_completed(self, event: HistoryEvent) -> None:
+        if self.task is not None:
+            self.task.completed = True
+
+    async def _task_lost(self, event: HistoryEvent) -> None:
+        # Its work was thrown away: what it was given goes to the next task.
+        if self.task is not None:
+            self.tasks.remove(self.task)
+            self.waiting = [(0, step) for step in self.task.delivered] + self.waiting
+            self.task = None
+
+    async def _update_accepted(self, event: HistoryEvent) -> None:
+        request = event.workflow_execution_update_accepted_event_attributes.accepted_request
+        name = request.input.name
+        command = await self.one(request.input.args.payloads, UPDATE_INPUTS.get(name, dict))
+        if self.task is not None:
+            self.task.updates.append(UpdateAccepted(at=self.task.at, name=name, command=command))
+
+    async def _signaled(self, event: HistoryEvent) -> None:
+        attrs = event.workflow_execution_signaled_event_attributes
+        payload = await self.one(attrs.input.payloads, SIGNAL_INPUTS.get(attrs.signal_name, dict))
+        self.waiting.append((event.event_id, SignalReceived(at=_time(event), name=attrs.signal_name, payload=payload)))
+
+    async def _cancel_requested(self, event: HistoryEvent) -> None:
+        reason = event.workflow_execution_cancel_requested_event_attributes.cause
+        self.waiting.append((event.event_id, CancelRequested(at=_time(event), reason=reason)))
+
+    async def _activity_scheduled(self, event: HistoryEvent) -> None:
+        attrs = event.activity_task_scheduled_event_attributes
+        self.scheduled[event.event_id] = (attrs.activity_type.name, list(attrs.input.payloads))
+
+    async def _activity_completed(self, event: HistoryEvent) -> None:
+        done = event.activity_task_completed_event_attributes
+        await self._finished(done.scheduled_event_id, _time(event), result=done.result.payloads)
+
+    async def _activity_failed(self, event: HistoryEvent) -> None:
+        failed = event.activity_task_failed_event_attributes
+        failure = await self.converter.decode_failure(failed.failure)
+        await self._finished(failed.scheduled_event_id, _time(event), failure=failure)
+
+    async def _activity_timed_out(self, event: HistoryEvent) -> None:
+        timed_out = event.activity_task_timed_out_event_attributes
+        failure = await self.converter.decode_failure(timed_out.failure)
+        await self._finished(timed_out.scheduled_event_id, _time(event), failure=failure)
+
+    async def _timer_started(self, event: HistoryEvent) -> None:
+        metadata = event.user_metadata
+        summary = await self.one([metadata.summary], str) if metadata.HasField("summary") else None
+        if summary is None:
+            self.timers_unnamed = True
+        elif summary != LANE_TIMER:
+            self.loop_timers.add(event.event_id)
             if self.task is not None:
-                self.task.completed = True
-        elif kind in (EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED, EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT):
-            # Its work was thrown away: what it was given goes to the next task.
-            if self.task is not None:
-                self.tasks.remove(self.task)
-                self.waiting = [(0, step) for step in self.task.delivered] + self.waiting
-                self.task = None
-        elif kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
-            request = event.workflow_execution_update_accepted_event_attributes.accepted_request
-            name = request.input.name
-            command = await self.one(request.input.args.payloads, UPDATE_INPUTS.get(name, dict))
-            if self.task is not None:
-                self.task.updates.append(UpdateAccepted(at=self.task.at, name=name, command=command))
-        elif kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
-            attrs_s = event.workflow_execution_signaled_event_attributes
-            payload = await self.one(attrs_s.input.payloads, SIGNAL_INPUTS.get(attrs_s.signal_name, dict))
-            self.waiting.append((event.event_id, SignalReceived(at=at, name=attrs_s.signal_name, payload=payload)))
-        elif kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED:
-            reason = event.workflow_execution_cancel_requested_event_attributes.cause
-            self.waiting.append((event.event_id, CancelRequested(at=at, reason=reason)))
-        elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
-            attrs_a = event.activity_task_scheduled_event_attributes
-            self.scheduled[event.event_id] = (attrs_a.activity_type.name, list(attrs_a.input.payloads))
-        elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
-            done = event.activity_task_completed_event_attributes
-            await self._finished(done.scheduled_event_id, at, result=done.result.payloads)
-        elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED:
-            failed = event.activity_task_failed_event_attributes
-            await self._finished(
-                failed.scheduled_event_id, at, failure=await self.converter.decode_failure(failed.failure)
-            )
-        elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT:
-            timed_out = event.activity_task_timed_out_event_attributes
-            failure = await self.converter.decode_failure(timed_out.failure)
-            await self._finished(timed_out.scheduled_event_id, at, failure=failure)
-        elif kind == EventType.EVENT_TYPE_TIMER_STARTED:
-            summary = (
-                await self.one([event.user_metadata.summary], str) if event.user_metadata.HasField("summary") else None
-            )
-            if summary is None:
-                self.timers_unnamed = True
-            elif summary != LANE_TIMER:
-                self.loop_timers.add(event.event_id)
-                if self.task is not None:
-                    self.task.timer_seen = True
-        elif kind == EventType.EVENT_TYPE_TIMER_CANCELED:
-            if event.timer_canceled_event_attributes.started_event_id in self.loop_timers and self.task is not None:
                 self.task.timer_seen = True
-        elif kind == EventType.EVENT_TYPE_TIMER_FIRED:
-            if event.timer_fired_event_attributes.started_event_id in self.loop_timers:
-                self.loop_timer_fired = True
-        elif kind == EventType.EVENT_TYPE_MARKER_RECORDED:
-            marker = event.marker_recorded_event_attributes
-            if marker.marker_name == PATCH_MARKER and "patch-data" in marker.details:
-                data = await self.one(marker.details["patch-data"].payloads, dict)
-                if isinstance(data, dict) and isinstance(data.get("id"), str):
-                    self.patches.add(data["id"])
+
+    async def _timer_canceled(self, event: HistoryEvent) -> None:
+        if event.timer_canceled_event_attributes.started_event_id in self.loop_timers and self.task is not None:
+            self.task.timer_seen = True
+
+    async def _timer_fired(self, event: HistoryEvent) -> None:
+        if event.timer_fired_event_attributes.started_event_id in self.loop_timers:
+            self.loop_timer_fired = True
+
+    async def _marker(self, event: HistoryEvent) -> None:
+        marker = event.marker_recorded_event_attributes
+        if marker.marker_name == PATCH_MARKER and "patch-data" in marker.details:
+            data = await self.one(marker.details["patch-data"].payloads, dict)
+            if isinstance(data, dict) and isinstance(data.get("id"), str):
+                self.patches.add(data["id"])
 
     async def _finished(
         self, scheduled_id: int, at: datetime, *, result: Sequence[Payload] = (), failure: BaseException | None = None
@@ -290,6 +311,32 @@ class _RunReader:
         outcome = await self.one(result, result_kind) if result and result_kind is not None else None
         step = ActivityFinished(at=at, activity=name, input=value, result=outcome, failure=failure)
         self.waiting.append((scheduled_id, step))
+
+
+_Handler = Callable[[_RunReader, HistoryEvent], Awaitable[None]]
+_HANDLERS: dict[int, _Handler] = {
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED: _RunReader._started,
+    EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED: _RunReader._task_started,
+    EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED: _RunReader._task_completed,
+    EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED: _RunReader._task_lost,
+    EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT: _RunReader._task_lost,
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED: _RunReader._update_accepted,
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED: _RunReader._signaled,
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED: _RunReader._cancel_requested,
+    EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED: _RunReader._activity_scheduled,
+    EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED: _RunReader._activity_completed,
+    EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED: _RunReader._activity_failed,
+    EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT: _RunReader._activity_timed_out,
+    EventType.EVENT_TYPE_TIMER_STARTED: _RunReader._timer_started,
+    EventType.EVENT_TYPE_TIMER_CANCELED: _RunReader._timer_canceled,
+    EventType.EVENT_TYPE_TIMER_FIRED: _RunReader._timer_fired,
+    EventType.EVENT_TYPE_MARKER_RECORDED: _RunReader._marker,
+}
+
+
+def _time(event: HistoryEvent) -> datetime:
+    """`workflow.now()` at the event: its time in nanoseconds, as a float of seconds (its rounding too)."""
+    return datetime.fromtimestamp(event.event_time.ToNanoseconds() / 1e9, UTC)
 
 
 def _at(step: Step, at: datetime) -> Step:
