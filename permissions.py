@@ -11,6 +11,8 @@ Rules:
 - An incident in a public channel is visible to its team; one in a private channel only
   to the members of that channel.
 - Only members of the incident's channel change the incident or invite others.
+- An incident's retrospective is edited by the members of its channel, and published or
+  declined by its commander or a member of its playbook (in the channel).
 - What a person types is posted by the bot with `@channel`, `@here`, `@all` and group
   mentions neutralised, except in the incident channel for someone Mattermost lets use
   them there (`USE_CHANNEL_MENTIONS`, `USE_GROUP_MENTIONS`; see `incident_messages.relayed`).
@@ -100,6 +102,16 @@ def may_see_incident(actor: Actor, incident: IncidentState, *, typed_in: str | N
 def can_change_incident(actor: Actor, *, is_member: bool) -> bool:
     """Change state, edit the checklist, invite others: channel members only."""
     return actor.is_system_admin or is_member
+
+
+def can_conclude_retrospective(
+    actor: Actor, *, is_member: bool, commander_id: str, playbook_member_ids: Collection[str]
+) -> bool:
+    """Publish or decline an incident's retrospective: its commander, or a member of its playbook
+    (who own how such incidents are run and learned from), in the incident's channel."""
+    if actor.is_system_admin:
+        return True
+    return is_member and (actor.user_id == commander_id or actor.user_id in playbook_member_ids)
 
 
 def can_create_channel(actor: Actor, *, public: bool, permissions: Collection[str]) -> bool:

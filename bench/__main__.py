@@ -10,6 +10,8 @@ trivial workflow's start, update and query with a worker of its own):
 - an incident's start, from `POST /api/v1/incidents` until its channel exists with its
   members and the opening post;
 - `GET /api/v1/stats` over a team with 10,000 ended incidents;
+- the incident at any moment (`bench/rebuild.py`): `GET /api/v1/incidents/{id}?as_of=` over an
+  incident whose history holds 5,000 events, and its parts (fetching, decoding, re-applying);
 - the issue's alert storm (`bench/alert_storm.py`): 10,000 alerts in 100 groups within a
   minute, sent as Alertmanager sends them, counted from Temporal, with a person's slash
   command timed while it happens (`--storm=ALERTSxGROUPS[xSECONDS]` for a smaller one,
@@ -33,7 +35,7 @@ import aiohttp
 from temporalio.worker import Worker
 
 from activities.stats_activities import StatsActivities
-from bench import alert_storm, truth
+from bench import alert_storm, rebuild, truth
 from bench.bare_temporal import FloorWorkflow
 from bench.timing import summary
 from devstack.stack import stack_settings, start_stack
@@ -282,6 +284,7 @@ TARGETS = [
     ("outside_slash_info", "floor_query", 1.5),
     ("outside_rest_item_state", "floor_update", 2.0),
     ("outside_start_typed", None, 250.0),
+    ("rest_as_of_5000_events", None, 1000.0),
 ]
 
 
@@ -356,6 +359,7 @@ async def main(
         results |= await rest_commands(make_world(stack), rounds)
         results |= await starts(make_world(stack), max(10, rounds // 5))
         results |= await outside(make_world(stack), rounds)
+        results |= await rebuild.as_of(make_world(stack), events=5000, rounds=max(10, rounds // 5))
         # The floor again, last: the ratios use the better of the two, so a slow warm-up
         # does not flatter our figures.
         again = await floor(make_world(stack), rounds)

@@ -36,7 +36,10 @@ from models.incident_commands import (
     ChangeStage,
     CommanderChange,
     DeclinePage,
+    DeclineRetrospective,
+    DeleteNote,
     EditItem,
+    EditNote,
     EndIncident,
     FieldValueFields,
     IncidentCommand,
@@ -48,13 +51,16 @@ from models.incident_commands import (
     ItemStateChange,
     MembersBody,
     MoveItem,
+    NoteEditFields,
     NoteFields,
     PageSomeone,
     PostStatusUpdate,
+    PublishRetrospective,
     ReminderFields,
     RemoveItem,
     RestartIncident,
     RunItemCommand,
+    SaveRetrospective,
     SetField,
     SetItemDue,
     SetItemState,
@@ -64,9 +70,12 @@ from models.incident_commands import (
     SnoozeFields,
     SnoozeReminder,
     StageMove,
+    StarEvent,
     StatusUpdateFields,
+    UnstarEvent,
 )
 from models.paging import PageFields
+from models.retrospective import DeclineReason, RetrospectiveText
 
 ITEMS = "/{incident_id}/checklists/{stage}/items"
 
@@ -309,8 +318,68 @@ COMMANDS: tuple[CommandSpec, ...] = (
         AddNote,
         Rest("POST", "/{incident_id}/notes", "Add a note to the incident's timeline (also after it ended).",
              body=NoteFields),
-        Slash("note <text...>", "Add a note to the timeline", hint="Write the note.", where="add notes",
-              example="note Rolled back deploy 4412"),
+        Slash("note [--at <at:HH:MM>] <text...>", "Add a note to the timeline (--at back-dates it, your time zone)",
+              hint="Write the note (after `--at HH:MM` to back-date it).", where="add notes",
+              example="note --at 14:05 Rolled back deploy 4412"),
+    ),
+    CommandSpec(
+        "edit_note",
+        EditNote,
+        Rest("PUT", "/{incident_id}/notes/{note_id}", "Change the text of a note you wrote (it keeps its id and "
+             "place; the edit is on the timeline).", body=NoteEditFields),
+        Slash("noteedit <note_id:id> <text...>", "Change a note you wrote (its id is on the timeline)",
+              hint="Name the note by its id (such as e12), then its new text.", where="edit notes",
+              example="noteedit e12 Rolled back deploys 4412 and 4413"),
+    ),
+    CommandSpec(
+        "delete_note",
+        DeleteNote,
+        Rest("DELETE", "/{incident_id}/notes/{note_id}", "Delete a note you wrote: its text is gone from every view; "
+             "the deletion is on the timeline."),
+        Slash("notedelete <note_id:id>", "Delete a note you wrote", hint="Name the note by its id (such as e12).",
+              where="delete notes", example="notedelete e12"),
+    ),
+    CommandSpec(
+        "star_event",
+        StarEvent,
+        Rest("POST", "/{incident_id}/timeline/{event_id}/star", "Star a timeline event as a key moment (the report "
+             "and the retrospective list them)."),
+        Slash("star <event_id:id>", "Star a timeline event as a key moment", hint="Name the event by its id "
+              "(such as e12: `/incident timeline` shows them).", where="star key moments", example="star e12"),
+    ),
+    CommandSpec(
+        "unstar_event",
+        UnstarEvent,
+        Rest("DELETE", "/{incident_id}/timeline/{event_id}/star", "The event is no longer a key moment."),
+        Slash("unstar <event_id:id>", "Unstar a key moment", hint="Name the event by its id (such as e12).",
+              where="unstar key moments", example="unstar e12"),
+    ),
+    CommandSpec(
+        "save_retrospective",
+        SaveRetrospective,
+        Rest("PUT", "/{incident_id}/retrospective", "Save a new version of the incident's retrospective (markdown), "
+             "based on `version`: when someone saved another version since, it is refused (409) and nothing "
+             "changes. Members of the incident channel, while it is a draft.", body=RetrospectiveText),
+    ),
+    CommandSpec(
+        "publish_retrospective",
+        PublishRetrospective,
+        Rest("POST", "/{incident_id}/retrospective/publish", "Publish the retrospective: its summary (the first "
+             "section) is posted to the incident channel and the broadcast channels, webhooks get "
+             "`incident.retrospective_published`, and the reminders stop. The commander, or a member of the "
+             "playbook, in the incident channel."),
+        Slash("retropublish", "Publish the retrospective (its summary is posted here and in the broadcast channels)",
+              hint="", where="publish the retrospective"),
+    ),
+    CommandSpec(
+        "decline_retrospective",
+        DeclineRetrospective,
+        Rest("POST", "/{incident_id}/retrospective/decline", "Decline the retrospective (this incident needs "
+             "none), with the reason: the reminders stop. The commander, or a member of the playbook, in the "
+             "incident channel.", body=DeclineReason),
+        Slash("retrodecline <reason...>", "Decline the retrospective, saying why (its reminders stop)",
+              hint="Say why this incident needs no retrospective.", where="decline the retrospective",
+              example="retrodecline A duplicate of the earlier outage"),
     ),
     CommandSpec(
         "set_severity",

@@ -125,6 +125,8 @@ class DirectMessageEffect(Model):
     kind: Literal["direct_message"] = "direct_message"
     user_id: str
     message: str
+    # What it tells of, in words: "tell @bob of <about>" (the activity's summary, a failure's notice).
+    about: str = "overdue items"
 
 
 class StatsEffect(Model):

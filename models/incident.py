@@ -22,6 +22,7 @@ from models.effects import PendingEffect
 from models.incident_alerts import AlertSource
 from models.paging import Escalation, Page, PagingTally
 from models.playbook import Playbook
+from models.retrospective import Retrospective
 from models.severity import Severity, SeverityLevel, SeverityText
 
 NAME_MAX = 64
@@ -119,6 +120,18 @@ class EventType(StrEnum):
     # Conditional steps (`workflows.incident_conditions`): steps gained, skipped or back after
     # a change of severity or a field, in one entry per change.
     STEPS_CHANGED = "steps_changed"
+    # A note's author changed its text, or deleted it (the note's own event keeps its place and id).
+    NOTE_EDITED = "note_edited"
+    NOTE_DELETED = "note_deleted"
+    # An event of the timeline was starred as a key moment, or no longer is (`IncidentState.key_moments`).
+    KEY_MOMENT_STARRED = "key_moment_starred"
+    KEY_MOMENT_UNSTARRED = "key_moment_unstarred"
+    # The retrospective (`models.retrospective`): opened at the end, its commander reminded,
+    # published (its summary posted) or declined.
+    RETROSPECTIVE_OPENED = "retrospective_opened"
+    RETROSPECTIVE_REMINDED = "retrospective_reminded"
+    RETROSPECTIVE_PUBLISHED = "retrospective_published"
+    RETROSPECTIVE_DECLINED = "retrospective_declined"
 
 
 # What happens to the checklist's items: their state, owner, title, place, presence.
@@ -184,6 +197,11 @@ class Stage(Model):
 
 
 class TimelineEvent(Model):
+    # The event's handle (`e12`): a note is edited and deleted by it, any event starred by it.
+    # Numbered in the order events were recorded (`IncidentState.events_numbered`); events
+    # recorded before ids existed are numbered when their state is loaded.
+    id: str = ""
+    # When it happened: the timeline is kept in this order (a back-dated note is placed at its time).
     at: datetime
     actor_id: str
     type: EventType
@@ -356,12 +374,34 @@ class IncidentState(Model):
     field_values: dict[str, str] = Field(default_factory=dict)
     # Playbook steps (`ChecklistItem.spec_key`) a person removed by hand: conditions never bring them back.
     steps_removed: list[str] = Field(default_factory=list)
+    # How many timeline events were given an id (`TimelineEvent.id`: the next is `e<n + 1>`).
+    events_numbered: int = 0
+    # The ids of the timeline events starred as key moments, in the order they were starred.
+    key_moments: list[str] = Field(default_factory=list)
+    # Opened when the incident ends if its playbook has one (`models.retrospective`); kept across restarts.
+    retrospective: Retrospective | None = None
 
     @model_validator(mode="after")
     def _tally_old_pages(self) -> IncidentState:
         if "paging_tally" not in self.model_fields_set and self.pages:
             self.paging_tally = PagingTally.of(self.pages)
         return self
+
+    @model_validator(mode="after")
+    def _number_old_events(self) -> IncidentState:
+        """Events recorded before events had ids get the next numbers, in timeline order."""
+        for event in self.timeline:
+            if not event.id:
+                self.events_numbered += 1
+                event.id = f"e{self.events_numbered}"
+        return self
+
+    def next_event_id(self) -> str:
+        self.events_numbered += 1
+        return f"e{self.events_numbered}"
+
+    def event(self, event_id: str) -> TimelineEvent | None:
+        return next((e for e in self.timeline if e.id == event_id), None)
 
     def mention(self, user_id: str | None) -> str:
         if user_id is None:

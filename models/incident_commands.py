@@ -14,9 +14,9 @@ command arrives, so a command cannot be applied to a stage someone else just lef
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import BeforeValidator, Field, model_validator
 
 from models.common import (
     REMINDER_MAX_SECONDS,
@@ -32,8 +32,10 @@ from models.custom_fields import FieldInput
 from models.due_dates import DueWords
 from models.incident import NOTE_MAX, STATUS_MESSAGE_MAX, ItemState, UpdateStatus
 from models.incident_views import IncidentView
+from models.note_times import NoteTime
 from models.paging import REASON_MAX, ScheduleFact
 from models.playbook import DESCRIPTION_MAX, ITEM_TITLE_MAX, SlashCommandText
+from models.retrospective import DeclineReason, RetrospectiveText
 from models.severity import SEVERITY_LEVELS_MAX, SeverityLevel, SeverityText
 
 Position = Field(ge=0, le=10_000)
@@ -109,8 +111,22 @@ class StatusUpdateFields(Model):
     status: UpdateStatus | None = None
 
 
+def _blank_is_none(value: object) -> object:
+    return None if isinstance(value, str) and not value.strip() else value
+
+
 class NoteFields(Model):
     text: Trimmed = Field(min_length=1, max_length=NOTE_MAX, description="What happened, as the timeline will show it")
+    at: Annotated[NoteTime | None, BeforeValidator(_blank_is_none)] = Field(
+        default=None,
+        description="When it happened, to back-date the note within the incident's time span: an ISO 8601 time "
+        "(without an offset: UTC), or a time of day (`14:30`: the most recent one, in your Mattermost time zone, "
+        "else UTC). Not before the incident's start, not in the future. Left out (or empty): now.",
+    )
+
+
+class NoteEditFields(Model):
+    text: Trimmed = Field(min_length=1, max_length=NOTE_MAX, description="The note's new text")
 
 
 class ReminderFields(Model):
@@ -230,6 +246,47 @@ class PostStatusUpdate(IncidentCommand, StatusUpdateFields):
 
 class AddNote(IncidentCommand, NoteFields):
     pass
+
+
+EventId = Field(min_length=1, max_length=16, pattern=r"^e[0-9]{1,12}$", description="A timeline event's id (`e12`)")
+
+
+class NoteRef(IncidentCommand):
+    """A note, by the id of its timeline event."""
+
+    note_id: str = EventId
+
+
+class EditNote(NoteRef, NoteEditFields):
+    pass
+
+
+class DeleteNote(NoteRef):
+    pass
+
+
+class EventRef(IncidentCommand):
+    event_id: str = EventId
+
+
+class StarEvent(EventRef):
+    """Star a timeline event as a key moment."""
+
+
+class UnstarEvent(EventRef):
+    """The event is no longer a key moment."""
+
+
+class SaveRetrospective(IncidentCommand, RetrospectiveText):
+    """A new version of the retrospective's text, based on `version` (a stale one is refused)."""
+
+
+class PublishRetrospective(IncidentCommand):
+    """Publish the retrospective: its summary is posted, and its reminders stop."""
+
+
+class DeclineRetrospective(IncidentCommand, DeclineReason):
+    """This incident needs no retrospective: its reminders stop."""
 
 
 class SetReminder(IncidentCommand, ReminderFields):

@@ -19,6 +19,7 @@ from models.custom_fields import FIELDS_MAX, FieldSpec
 from models.due_dates import ItemDue
 from models.paging import EscalationPolicy
 from models.playbook_automation import MAX_RULES, RuleSpec, stage_problems
+from models.retrospective import RetrospectiveSpec
 from models.severity import SEVERITY_LEVELS_MAX
 
 TITLE_MAX = 64
@@ -87,6 +88,8 @@ class PlaybookSpec(Model):
     escalation: EscalationPolicy | None = None
     # The custom fields its incidents carry (models/custom_fields.py), asked for at the start.
     fields: list[FieldSpec] = Field(default_factory=list, max_length=FIELDS_MAX)
+    # The retrospective its incidents open when they end (models/retrospective.py; None: none).
+    retrospective: RetrospectiveSpec | None = None
     # The severity level its incidents start with when their starter gives none (models/severity.py).
     default_severity: int | None = Field(
         default=None,
@@ -268,6 +271,13 @@ def describe_changes(before: PlaybookSpec, after: PlaybookSpec) -> list[str]:
         level = after.default_severity
         changes.append(f"default severity: level {level}" if level else "default severity removed")
     changes += _field_changes(before.fields, after.fields)
+    if before.retrospective != after.retrospective:
+        if after.retrospective is None:
+            changes.append("retrospective removed")
+        elif before.retrospective is None:
+            changes.append(f"retrospective added (due {after.retrospective.due_after} after the end)")
+        else:
+            changes.append("retrospective changed")
     return changes or ["no changes"]
 
 

@@ -41,6 +41,7 @@ INCIDENT_EVENTS = (
     "incident.acknowledged",
     "incident.severity_changed",
     "incident.field_changed",
+    "incident.retrospective_published",
 )
 ALL_EVENTS = "*"
 # A playbook rule's own event type: dotted lowercase words, never in the `incident.` namespace.

@@ -40,6 +40,7 @@ from models.playbook_automation import (
     WebhookAction,
     rule_user_ids,
 )
+from models.retrospective import RetrospectiveSpec
 from models.severity import SEVERITY_LEVELS_MAX
 from service.container import Services
 from service.errors import ServiceError, field_path
@@ -140,6 +141,8 @@ class PlaybookDocument(Model):
     default_severity: int | None = Field(default=None, ge=1, le=SEVERITY_LEVELS_MAX)
     # The custom fields its incidents carry (`models.custom_fields`), as the playbook stores them.
     fields: list[FieldSpec] = Field(default_factory=list, max_length=FIELDS_MAX)
+    # The retrospective its incidents open when they end (`models.retrospective`; `{}`: the defaults).
+    retrospective: RetrospectiveSpec | None = None
 
 
 # The fields a file has as the playbook stores them (people and channels are named instead).
@@ -429,6 +432,7 @@ async def resolve_document(
             escalation=escalation,
             default_severity=document.default_severity,
             fields=document.fields,
+            retrospective=document.retrospective,
         )
     except ValidationError as error:
         raise located_error(error, lines, PLAYBOOK_FILE) from None

@@ -24,6 +24,8 @@ FAST = (
     "tests/standin/",
     "tests/contract/",
     "tests/test_replay.py",
+    "tests/test_rebuild.py",
+    "tests/test_dry_run.py",
     "tests/deploy/test_compose.py",
     "tests/deploy/test_lock.py",
     "tests/integration/test_alertmanager_harness.py",  # the real Alertmanager, no Temporal

@@ -316,6 +316,13 @@ def web_ui_status(state: IncidentState) -> str:
     the workflow's memo, rewritten only when the incident changes: past the window it reads as
     what was so)."""
     until = state.reopenable_until
+    retrospective = state.retrospective
+    if state.status == IncidentStatus.ENDED and retrospective is not None and retrospective.is_open:
+        restart = f"; /incident restart reopens it in this run until {_utc(until)}" if until is not None else ""
+        return (
+            f"Ended; its retrospective is a draft, due {_utc(retrospective.due_at)}{restart}. The workflow stays "
+            "Running, reminding its commander, until the retrospective is published or declined."
+        )
     if until is not None:
         return (
             f"Ended; /incident restart reopens it in this run until {_utc(until)}. The workflow stays "
@@ -349,7 +356,8 @@ def current_details(state: IncidentState, *, in_reopen_window: bool) -> str:
         f"**Channel:** {('~' + state.channel_name) if state.channel_name else '(creating)'}",
         when,
     ]
-    if in_reopen_window:
+    retrospective = state.retrospective
+    if in_reopen_window or (state.status == IncidentStatus.ENDED and retrospective and retrospective.is_open):
         lines.insert(0, f"**{web_ui_status(state)}**")
     if state.status_updates:
         last = state.status_updates[-1]

@@ -12,6 +12,7 @@ and other side effects for the workflow to carry out in order.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -83,23 +84,31 @@ from models.incident_commands import (
     AssignItem,
     ChangeCommander,
     ChangeStage,
+    DeclineRetrospective,
+    DeleteNote,
     EditItem,
+    EditNote,
     EndIncident,
     IncidentCommand,
     InviteMembers,
     MoveItem,
     PostStatusUpdate,
+    PublishRetrospective,
     RemoveItem,
     RestartIncident,
     RunItemCommand,
+    SaveRetrospective,
     SetField,
     SetItemDue,
     SetItemState,
     SetReminder,
     SetSeverity,
     SnoozeReminder,
+    StarEvent,
+    UnstarEvent,
 )
 from models.incident_views import summarize
+from models.note_times import note_moment
 from models.playbook import MAX_ITEMS_PER_STAGE
 from models.playbook_automation import (
     AddItemsAction,
@@ -112,12 +121,14 @@ from models.playbook_automation import (
     duration_seconds,
 )
 from models.refusals import ALREADY_ENDED, ENDED, confirm, conflict, forbidden, invalid, not_found
+from models.retrospective import NO_RETROSPECTIVE, RetrospectiveStatus, summary_of
 from models.severity import Severity, SeverityLevel, SeverityUnknown, parse_severity, severity_of
 from models.webhooks import EventActor, WebhookEvent, WebhookGaveUp
 from workflows import incident_automation as automation
 from workflows import incident_conditions as conditions
 from workflows import incident_due_dates as due_dates
 from workflows import incident_messages as text
+from workflows import incident_retrospective as retrospectives
 from workflows.incident_paging import PagingRules
 
 SYSTEM_ACTOR = "system"
@@ -160,6 +171,7 @@ WEBHOOK_EVENTS: dict[EventType, str] = {
     EventType.PAGE_ACKNOWLEDGED: "incident.acknowledged",
     EventType.SEVERITY_CHANGED: "incident.severity_changed",
     EventType.FIELD_CHANGED: "incident.field_changed",
+    EventType.RETROSPECTIVE_PUBLISHED: "incident.retrospective_published",
 }
 # The live checklist post's name in `IncidentState.post_ids` (it opens the channel).
 CHECKLIST_POST = "opening"
@@ -367,9 +379,18 @@ def event_size(event: TimelineEvent) -> int:
 class Incident(PagingRules):
     """Operations on one incident's state (its paging rules: `workflows.incident_paging`)."""
 
-    def __init__(self, state: IncidentState, new_id: Callable[[], str]) -> None:
+    def __init__(
+        self, state: IncidentState, new_id: Callable[[], str], clock: Callable[[], datetime] | None = None
+    ) -> None:
         self.state = state
         self._new_id = new_id
+        # What time it is, for the rules that refuse a time in the future (the workflow's
+        # `workflow.now`; without one, the newest event's time).
+        self._clock = clock or self._last_known_time
+
+    def _last_known_time(self) -> datetime:
+        timeline = self.state.timeline
+        return max(timeline[-1].at, self.state.started_at) if timeline else self.state.started_at
 
     # ------------------------------------------------------------------ bookkeeping
 
@@ -394,12 +415,26 @@ class Incident(PagingRules):
         details: dict[str, Any] | None = None,
         *,
         post: bool | None = None,
+        at: datetime | None = None,
     ) -> None:
         """Append a timeline event and announce it in the channel (by default, unless the
-        live checklist post shows it: `SHOWN_BY_CHECKLIST_ONLY`)."""
+        live checklist post shows it: `SHOWN_BY_CHECKLIST_ONLY`). An event that happened `at`
+        an earlier time (a back-dated note) is placed among the others at that time, so the
+        timeline stays in the order things happened."""
         actor_id = actor if isinstance(actor, str) else actor.user_id
-        event = TimelineEvent(at=now, actor_id=actor_id, type=kind, summary=summary, details=details or {})
-        self.state.timeline.append(event)
+        event = TimelineEvent(
+            id=self.state.next_event_id(),
+            at=at or now,
+            actor_id=actor_id,
+            type=kind,
+            summary=summary,
+            details=details or {},
+        )
+        timeline = self.state.timeline
+        if timeline and timeline[-1].at > event.at:
+            timeline.insert(bisect.bisect_right(timeline, event.at, key=lambda e: e.at), event)
+        else:
+            timeline.append(event)
         self._keep_timeline_bounded(event)
         webhook = WEBHOOK_EVENTS.get(kind)
         if kind == EventType.CANCELLED and event.details.get("ended_it"):
@@ -474,7 +509,11 @@ class Incident(PagingRules):
             state.timeline_bytes -= event_size(state.timeline[drop])
             drop += 1
         if drop:
+            dropped = {event.id for event in state.timeline[:drop]}
             del state.timeline[:drop]
+            # A key moment that left the timeline is no longer one.
+            if dropped.intersection(state.key_moments):
+                state.key_moments = [k for k in state.key_moments if k not in dropped]
 
     def did(
         self,
@@ -485,9 +524,10 @@ class Incident(PagingRules):
         details: dict[str, Any] | None = None,
         *,
         post: bool | None = None,
+        at: datetime | None = None,
     ) -> None:
         """Record what the command's actor did: "@who <what>"."""
-        self.record(now, command.actor, kind, f"{command.actor.mention} {what}", details, post=post)
+        self.record(now, command.actor, kind, f"{command.actor.mention} {what}", details, post=post, at=at)
 
     def refresh_checklist(self) -> None:
         """Queue an edit of the live checklist post (once the channel exists: until then the
@@ -805,10 +845,12 @@ class Incident(PagingRules):
             self.enqueue(DirectMessageEffect(user_id=person, message=text.overdue_message(state, items, now)))
         return bool(found)
 
-    def direct_message_failed(self, now: datetime, user_id: str, problems: list[str]) -> None:
-        """A direct message (an overdue nudge) could not be delivered: on the timeline."""
+    def direct_message_failed(
+        self, now: datetime, user_id: str, problems: list[str], about: str = "overdue items"
+    ) -> None:
+        """A direct message (an overdue nudge, a retrospective's reminder) could not be delivered: on the timeline."""
         reason = "; ".join(problems)[:500] or "nobody could be messaged"
-        self._record_failure(now, f"tell {self.state.mention(user_id)} of overdue items", reason, tell_channel=False)
+        self._record_failure(now, f"tell {self.state.mention(user_id)} of {about}", reason, tell_channel=False)
 
     def check_add_item(self, command: AddItem) -> None:
         self._check_change(command)
@@ -929,16 +971,327 @@ class Incident(PagingRules):
     # ------------------------------------------------------------------ notes
 
     def check_add_note(self, command: AddNote) -> None:
-        """Members note what happened while the incident runs, and after it ended (for the retrospective)."""
+        """Members note what happened while the incident runs, and after it ended (for the
+        retrospective); back-dated (`at`) within the incident's time span."""
         self._check_member(
             command,
             "Only members of the incident channel can add notes. Ask someone in the channel to add you.",
         )
+        if command.at is not None:
+            self._note_time(command, self._clock())
+
+    def _note_time(self, command: AddNote, now: datetime) -> datetime | None:
+        """When a back-dated note happened; refused before the incident's start or in the future."""
+        if command.at is None:
+            return None
+        at = note_moment(command.at, now, command.actor.time_zone)
+        start = self.state.started_at
+        if at < start:
+            raise invalid(
+                f"{text.clock(self.state, at)} is before the incident started "
+                f"({text.clock(self.state, start)}); give a time after its start, or leave the time out."
+            )
+        if at > now:
+            raise invalid(
+                f"{text.clock(self.state, at)} is in the future; give a time that has passed, or leave the time out."
+            )
+        return at
 
     def add_note(self, command: AddNote, now: datetime) -> str:
         self.learn(command.actor, now)
-        self.did(command, now, EventType.NOTE_ADDED, f"noted: {text.relayed(self.state, command.text)}", post=False)
-        return "Note added to the timeline."
+        at = self._note_time(command, now)
+        details: dict[str, Any] = {"text": command.text}
+        if at is not None:
+            details["written_at"] = now.isoformat()
+        self.did(command, now, EventType.NOTE_ADDED, self._noted(command.text), details, post=False, at=at)
+        where = f" at {text.clock(self.state, at)}" if at is not None else ""
+        return f"Note e{self.state.events_numbered} added to the timeline{where}."
+
+    def _noted(self, typed: str) -> str:
+        return f"noted: {text.relayed(self.state, typed)}"
+
+    def _own_note(self, command: EditNote | DeleteNote, what: str) -> TimelineEvent:
+        self._check_member(
+            command,
+            f"Only members of the incident channel can {what} notes. Ask someone in the channel to add you.",
+        )
+        note = self.state.event(command.note_id)
+        if note is None or note.type != EventType.NOTE_ADDED:
+            raise not_found(
+                f"There is no note {command.note_id} on this incident's timeline; "
+                "the timeline shows each note's id (such as e12)."
+            )
+        if note.details.get("deleted"):
+            raise conflict(f"Note {note.id} was deleted.")
+        if note.actor_id != command.actor.user_id:
+            author = self.state.mention(note.actor_id)
+            raise forbidden(f"Only its author can {what} a note; note {note.id} is {author}'s.")
+        return note
+
+    def check_edit_note(self, command: EditNote) -> None:
+        note = self._own_note(command, "edit")
+        if note.details.get("text") == command.text:
+            raise conflict(f"Note {note.id} already says that.")
+
+    def edit_note(self, command: EditNote, now: datetime) -> str:
+        """The note keeps its id and its place; its text changes (the earlier one kept in the
+        edit's event), and the edit is on the timeline."""
+        self.learn(command.actor, now)
+        note = self._own_note(command, "edit")
+        before = str(note.details.get("text", ""))
+        note.summary = f"{command.actor.mention} {self._noted(command.text)}"
+        note.details = {**note.details, "text": command.text, "edited_at": now.isoformat()}
+        self.state.timeline_bytes = 0  # counted again with the next event
+        self.did(
+            command,
+            now,
+            EventType.NOTE_EDITED,
+            f"edited note {note.id}",
+            {"note_id": note.id, "before": before},
+            post=False,
+        )
+        return f"Note {note.id} edited."
+
+    def check_delete_note(self, command: DeleteNote) -> None:
+        self._own_note(command, "delete")
+
+    def delete_note(self, command: DeleteNote, now: datetime) -> str:
+        """The note's text is gone from every view; its place, its id and its deletion are on the timeline."""
+        self.learn(command.actor, now)
+        note = self._own_note(command, "delete")
+        note.summary = f"{command.actor.mention} deleted this note"
+        note.details = {"deleted": True, "deleted_at": now.isoformat()}
+        for edit in self.state.timeline:  # its earlier texts go too
+            if edit.type == EventType.NOTE_EDITED and edit.details.get("note_id") == note.id:
+                edit.details = {"note_id": note.id}
+        self.state.timeline_bytes = 0
+        self.did(command, now, EventType.NOTE_DELETED, f"deleted note {note.id}", {"note_id": note.id}, post=False)
+        return f"Note {note.id} deleted."
+
+    # ------------------------------------------------------------------ key moments
+
+    def _starrable(self, command: StarEvent | UnstarEvent) -> TimelineEvent:
+        self._check_member(
+            command,
+            "Only members of the incident channel can star key moments. Ask someone in the channel to add you.",
+        )
+        event = self.state.event(command.event_id)
+        if event is None:
+            raise not_found(
+                f"There is no event {command.event_id} on this incident's timeline; "
+                "the timeline shows each event's id (such as e12)."
+            )
+        return event
+
+    def check_star_event(self, command: StarEvent) -> None:
+        event = self._starrable(command)
+        if event.id in self.state.key_moments:
+            raise conflict(f"Event {event.id} is already a key moment.")
+
+    def star_event(self, command: StarEvent, now: datetime) -> str:
+        self.learn(command.actor, now)
+        event = self._starrable(command)
+        self.state.key_moments.append(event.id)
+        self.did(
+            command,
+            now,
+            EventType.KEY_MOMENT_STARRED,
+            f"starred {event.id} as a key moment",
+            {"event_id": event.id},
+            post=False,
+        )
+        return f"Event {event.id} is a key moment."
+
+    def check_unstar_event(self, command: UnstarEvent) -> None:
+        event = self._starrable(command)
+        if event.id not in self.state.key_moments:
+            raise conflict(f"Event {event.id} is not a key moment.")
+
+    def unstar_event(self, command: UnstarEvent, now: datetime) -> str:
+        self.learn(command.actor, now)
+        event = self._starrable(command)
+        self.state.key_moments.remove(event.id)
+        self.did(
+            command,
+            now,
+            EventType.KEY_MOMENT_UNSTARRED,
+            f"unstarred {event.id}: no longer a key moment",
+            {"event_id": event.id},
+            post=False,
+        )
+        return f"Event {event.id} is no longer a key moment."
+
+    # ------------------------------------------------------------------ retrospective
+
+    def _open_retrospective(self, now: datetime) -> None:
+        """At the end, the playbook's retrospective opens from its template (once: an incident
+        restarted and ended again keeps the one it has)."""
+        state = self.state
+        spec = state.playbook.retrospective if state.playbook else None
+        if spec is None or state.retrospective is not None:
+            return
+        retrospective = retrospectives.opened(state, spec, now)
+        state.retrospective = retrospective
+        url = retrospectives.retrospective_url(state)
+        where = f": [edit it in the backstage]({url})" if url else " (the backstage edits it)"
+        self.record(
+            now,
+            SYSTEM_ACTOR,
+            EventType.RETROSPECTIVE_OPENED,
+            f"The retrospective is open{where}; it is due {text.clock(state, retrospective.due_at)}, and "
+            f"{state.mention(state.commander_id)} is reminded until it is published or declined",
+            {"due_at": retrospective.due_at.isoformat()},
+        )
+
+    def _draft(self, what: str) -> None:
+        """The retrospective exists and is still a draft (what `what` needs)."""
+        retrospective = self.state.retrospective
+        if retrospective is None:
+            raise conflict(NO_RETROSPECTIVE)
+        if retrospective.status != RetrospectiveStatus.DRAFT:
+            by = self.state.mention(retrospective.concluded_by)
+            raise conflict(f"The retrospective was {retrospective.status.value} by {by}; it can no longer {what}.")
+
+    def check_save_retrospective(self, command: SaveRetrospective) -> None:
+        """Members of the incident channel edit the draft; a save based on an older version
+        than the latest is refused (409), so nobody overwrites another's edit unseen."""
+        self._check_member(
+            command,
+            "Only members of the incident channel can edit the retrospective. Ask someone in the channel to add you.",
+        )
+        self._draft("be edited")
+        retrospective = self.state.retrospective
+        assert retrospective is not None  # checked
+        if command.version != retrospective.version:
+            latest = retrospective.history[-1] if retrospective.history else None
+            by = f" by {self.state.mention(latest.author_id)}" if latest and latest.author_id != SYSTEM_ACTOR else ""
+            raise conflict(
+                f"The retrospective changed since you opened it (you edited version {command.version}; "
+                f"version {retrospective.version}{by} is the latest): reload it, then make your change again."
+            )
+        if command.text == retrospective.text:
+            raise conflict(f"Version {retrospective.version} of the retrospective already says that.")
+
+    def save_retrospective(self, command: SaveRetrospective, now: datetime) -> str:
+        """A new version: kept in the history (who, when, and the newest texts); not on the
+        timeline (every save would be one entry)."""
+        self.learn(command.actor, now)
+        retrospective = self.state.retrospective
+        assert retrospective is not None  # checked
+        retrospective.text = command.text
+        retrospective.version += 1
+        retrospective.record_version(command.actor.user_id, now)
+        return f"Retrospective saved (version {retrospective.version})."
+
+    def _check_conclude(self, command: IncidentCommand, what: str) -> None:
+        """The commander (or a member of the incident's playbook, or a system admin), in the
+        incident channel, publishes or declines the draft."""
+        is_member = self.check_visible(command)
+        state = self.state
+        if not permissions.can_conclude_retrospective(
+            command.actor,
+            is_member=is_member,
+            commander_id=state.commander_id,
+            playbook_member_ids=state.playbook.member_ids if state.playbook else [],
+        ):
+            raise forbidden(
+                f"Only the commander ({state.mention(state.commander_id)}) or a member of the playbook, in the "
+                f"incident channel, can {what} the retrospective."
+            )
+        self._draft(f"be {what}d" if what.endswith("e") else f"be {what}ed")
+
+    def check_publish_retrospective(self, command: PublishRetrospective) -> None:
+        self._check_conclude(command, "publish")
+        retrospective = self.state.retrospective
+        assert retrospective is not None  # checked
+        if not summary_of(retrospective.text):
+            raise invalid("The retrospective is empty; write it (at least its first section) before publishing it.")
+
+    def publish_retrospective(self, command: PublishRetrospective, now: datetime) -> str:
+        """Its summary (the first section) goes to the incident channel and the informed
+        channels, with the link to the whole; webhooks get `incident.retrospective_published`."""
+        self.learn(command.actor, now)
+        state = self.state
+        retrospective = state.retrospective
+        assert retrospective is not None  # checked
+        retrospective.status = RetrospectiveStatus.PUBLISHED
+        retrospective.concluded_at = now
+        retrospective.concluded_by = command.actor.user_id
+        retrospective.next_reminder_at = None
+        url = retrospectives.retrospective_url(state)
+        link = f"\n\n[Read the whole retrospective]({url})" if url else ""
+        summary = text.relayed(state, summary_of(retrospective.text))
+        self.did(
+            command,
+            now,
+            EventType.RETROSPECTIVE_PUBLISHED,
+            f"published the retrospective (version {retrospective.version})",
+            {"version": retrospective.version, "summary": summary_of(retrospective.text), "url": url},
+            post=False,
+        )
+        self.post(f"#### Retrospective published by {command.actor.mention}\n{summary}{link}")
+        self.broadcast(f"retrospective published by {command.actor.mention}:\n{summary}{link}")
+        return "Retrospective published: its summary is posted in the incident channel and the broadcast channels."
+
+    def check_decline_retrospective(self, command: DeclineRetrospective) -> None:
+        self._check_conclude(command, "decline")
+
+    def decline_retrospective(self, command: DeclineRetrospective, now: datetime) -> str:
+        self.learn(command.actor, now)
+        retrospective = self.state.retrospective
+        assert retrospective is not None  # checked
+        retrospective.status = RetrospectiveStatus.DECLINED
+        retrospective.concluded_at = now
+        retrospective.concluded_by = command.actor.user_id
+        retrospective.reason = command.reason
+        retrospective.next_reminder_at = None
+        self.did(
+            command,
+            now,
+            EventType.RETROSPECTIVE_DECLINED,
+            f"declined the retrospective: {text.relayed(self.state, command.reason)}",
+            {"reason": command.reason},
+        )
+        return "Retrospective declined: no more reminders."
+
+    def remind_of_retrospective(self, now: datetime) -> bool:
+        """The draft's reminder, when due: a direct message to the commander, then the next one
+        `reminder_every` later. Whether one was due."""
+        due = retrospectives.reminder_due(self.state)
+        if due is None or due > now:
+            return False
+        state = self.state
+        retrospective = state.retrospective
+        assert retrospective is not None  # due
+        every = timedelta(seconds=retrospective.reminder_every_seconds)
+        # The next one after now (a worker down for days sends one reminder, not a backlog).
+        due += every * (int((now - due) / every) + 1)
+        retrospective.next_reminder_at = due
+        retrospective.reminders_sent += 1
+        url = retrospectives.retrospective_url(state)
+        where = f"[edit it in the backstage]({url})" if url else "edit it in the backstage"
+        overdue = "is due" if retrospective.reminders_sent == 1 else "is overdue"
+        self.enqueue(
+            DirectMessageEffect(
+                user_id=state.commander_id,
+                about="the retrospective",
+                message=(
+                    f"The retrospective of incident **{text.incident_name(state.name)}** {overdue} "
+                    f"(since {text.clock(state, retrospective.due_at)}): {where}, then publish it, or decline it "
+                    "with `/incident retrodecline <reason>` in the incident channel."
+                ),
+            )
+        )
+        self.record(
+            now,
+            SYSTEM_ACTOR,
+            EventType.RETROSPECTIVE_REMINDED,
+            f"Reminded {state.mention(state.commander_id)} of the retrospective (reminder "
+            f"{retrospective.reminders_sent}; the next {text.clock(state, due)})",
+            {"reminder": retrospective.reminders_sent, "next_at": due.isoformat()},
+            post=False,
+        )
+        return True
 
     # ------------------------------------------------------------------ people
 
@@ -1616,6 +1969,7 @@ class Incident(PagingRules):
         self._answer_reminders("*The incident has ended.*")
         self._refresh_header()
         self.enqueue(StatsEffect())
+        self._open_retrospective(now)
 
     def check_restart(self, command: RestartIncident) -> None:
         self._check_member(command, "Only members of the incident channel can restart this incident.")
@@ -1726,6 +2080,24 @@ class Incident(PagingRules):
         self.post(text.alerts_post(self.state, fired, resolved, all_resolved=all_resolved))
         self.refresh_checklist()
         return f"{len(fired)} alert(s) firing and {len(resolved)} resolved, recorded on incident {self.state.id}."
+
+    def timed_work(self, now: datetime) -> bool:
+        """Do one thing that is due by `now` (the automatic end, the status update reminder, an
+        escalation, overdue items, the retrospective's reminder, timer rules); whether anything was.
+        The workflow's main loop calls it until nothing is (so does the rebuild of its history)."""
+        if self.auto_end_is_due(now):
+            self.auto_end(now)
+            return True
+        if self.reminder_is_due(now):
+            self.send_reminder(now)
+            return True
+        if self.escalate_if_due(now):
+            return True
+        if self.nudge_overdue_items(now):
+            return True
+        if self.remind_of_retrospective(now):
+            return True
+        return self.fire_due_rules(now)
 
     def auto_end_is_due(self, now: datetime) -> bool:
         source = self.state.source

@@ -28,10 +28,9 @@ from typing import Any, TypedDict, TypeVar
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
-from temporalio.exceptions import TimeoutError as ActivityTimeout
 
 with workflow.unsafe.imports_passed_through():
-    from activities.incident_activities import NO_ACCESS, REJECTED, UNAVAILABLE, IncidentActivities
+    from activities.incident_activities import NO_ACCESS, REJECTED, IncidentActivities
     from activities.stats_activities import StatsActivities
     from activities.webhook_activities import WebhookActivities
     from models import effects
@@ -52,13 +51,15 @@ with workflow.unsafe.imports_passed_through():
     from models.incident_alerts import ReceiveAlerts
     from models.incident_commands import CommandResult, IncidentCommand, InviteMembers, OpenIncident
     from models.incident_views import stats_facts, summarize, to_view
-    from models.paging import EditPages, PageDelivery, PageEdit, PageStatus, PageTarget, SendPage
+    from models.paging import EditPages, PageEdit, PageStatus, PageTarget, SendPage
     from models.refusals import invalid
     from models.webhooks import FORWARD_BATCH_MAX, ForwardEvents, WebhookGaveUp
     from workflows import incident_messages as text
+    from workflows import incident_outcomes as outcomes
     from workflows.incident_automation import next_rule_due
     from workflows.incident_due_dates import next_item_due, open_assignees
     from workflows.incident_paging import escalation_due_at, page_message
+    from workflows.incident_retrospective import keeps_run_open, reminder_due
     from workflows.incident_rules import CHECKLIST_POST, Incident, check_start, new_incident
 
 T = TypeVar("T")
@@ -128,7 +129,7 @@ class IncidentWorkflow:
             state.status = IncidentStatus.REFUSED
             state.failure = self.refusal.message
             state.reminder_due_at = None
-        self.incident = Incident(state, self._new_id)
+        self.incident = Incident(state, self._new_id, workflow.now)
         if start.resume is None and self.refusal is None and workflow.patched(WEBHOOK_EVENTS_PATCH):
             self.incident.start_emitting()
         self._indexed: dict[str, Any] = {}
@@ -163,7 +164,7 @@ class IncidentWorkflow:
             self._reap_lanes()
             self._start_lanes()
             self._refresh_view()
-            if self._finished() and self._reopen_deadline() is None:
+            if self._finished() and self._reopen_deadline() is None and not keeps_run_open(self.state):
                 return self.state
             if self._should_continue_as_new() and not self._lanes:
                 # This run is superseded by its continuation, which carries the incident on:
@@ -229,15 +230,23 @@ class IncidentWorkflow:
         return deadline if deadline is not None and workflow.now() < deadline else None
 
     async def _wait_for_restart(self) -> None:
-        deadline = self._reopen_deadline()
-        if deadline is None:
+        """An ended incident's run waits for a restart, a command, or its next timer: the end of
+        its reopen window, or its open retrospective's reminder (`workflows.incident_retrospective`)."""
+        if self.incident.remind_of_retrospective(workflow.now()):
             return
-        with contextlib.suppress(TimeoutError):  # the window is over: the run closes
+        deadline = self._reopen_deadline()
+        remind = reminder_due(self.state)
+        if deadline is None and remind is None:
+            return
+        wake = min(when for when in (deadline, remind) if when is not None)
+        summary = text.reopen_window_summary(deadline) if wake == deadline else "retrospective reminder"
+        with contextlib.suppress(TimeoutError):  # the window is over (the run closes), or a reminder is due
             await workflow.wait_condition(
-                lambda: not self._finished() or self._should_continue_as_new(),
-                timeout=max(0.0, (deadline - workflow.now()).total_seconds()),
-                timeout_summary=text.reopen_window_summary(deadline),
+                lambda: not self._finished() or self._should_continue_as_new() or reminder_due(self.state) != remind,
+                timeout=max(0.0, (wake - workflow.now()).total_seconds()),
+                timeout_summary=summary,
             )
+        self.incident.remind_of_retrospective(workflow.now())
 
     def _should_continue_as_new(self) -> bool:
         # Pending effects travel in the state, so a busy incident need not drain them first;
@@ -252,18 +261,8 @@ class IncidentWorkflow:
         return source.auto_end_at if source is not None and self.state.status == IncidentStatus.ONGOING else None
 
     def _timed_work(self, now: datetime) -> bool:
-        """Do what is due now (the reminder, the automatic end); whether anything was."""
-        if self.incident.auto_end_is_due(now):
-            self.incident.auto_end(now)
-            return True
-        if self.incident.reminder_is_due(now):
-            self.incident.send_reminder(now)
-            return True
-        if self.incident.escalate_if_due(now):
-            return True
-        if self.incident.nudge_overdue_items(now):
-            return True
-        return self.incident.fire_due_rules(now)
+        """Do what is due now (`Incident.timed_work`); whether anything was."""
+        return self.incident.timed_work(now)
 
     def _rule_due(self) -> datetime | None:
         """When the playbook's next timer rule is due (None without one: no timer, as before rules)."""
@@ -280,9 +279,10 @@ class IncidentWorkflow:
         escalation = escalation_due_at(self.state)
         # One timer for every item's due time: the earliest (None without due dates: no timer).
         items_due = next_item_due(self.state)
+        retrospective = reminder_due(self.state)
         wake = [
             when
-            for when in (due, self._retry_channel_at(), auto_end, rule_due, escalation, items_due)
+            for when in (due, self._retry_channel_at(), auto_end, rule_due, escalation, items_due, retrospective)
             if when is not None
         ]
         timeout = max(0.0, (min(wake) - workflow.now()).total_seconds()) if wake else None
@@ -295,6 +295,8 @@ class IncidentWorkflow:
             summary = "escalation: the next tier unless acknowledged"
         elif wake and min(wake) == items_due:
             summary = "due items"
+        elif wake and min(wake) == retrospective:
+            summary = "retrospective reminder"
         elif rule is not None and min(wake) == rule.due:
             summary = f"playbook rule {rule.firing.rule.name}"
         with contextlib.suppress(TimeoutError):  # a timer is due, or it is time to try the channel again
@@ -309,6 +311,7 @@ class IncidentWorkflow:
                     or self._rule_due() != rule_due
                     or escalation_due_at(self.state) != escalation
                     or next_item_due(self.state) != items_due
+                    or reminder_due(self.state) != retrospective
                 ),
                 timeout=timeout,
                 timeout_summary=summary,
@@ -341,7 +344,7 @@ class IncidentWorkflow:
         try:
             channel = await self._despite_cancellation(creating)
         except ActivityError as error:
-            reason = _reason(error, state.config.effect_give_up_seconds)
+            reason = outcomes.failure_reason(error.cause, state.config.effect_give_up_seconds)
             workflow.logger.warning("incident %s: channel creation failed: %s", state.id, reason)
             self.incident.start_failed(workflow.now(), reason, start.response_url)
             return
@@ -465,52 +468,18 @@ class IncidentWorkflow:
         try:
             await self._carry_out(pending, batch)
         except ActivityError as error:
-            cause = error.cause
-            here = lane == effects.INCIDENT_CHANNEL_LANE
-            if isinstance(cause, ApplicationError) and cause.type == NO_ACCESS and here:
-                self._channel_access_lost(pending, cause)
-                return False
-            # Refused (4xx), or not accepted within the give-up time: on record, then skipped.
             what = self._describe(pending.effect)
-            reason = _reason(error, self.state.config.effect_give_up_seconds)
-            workflow.logger.warning("incident %s: could not %s: %s", self.state.id, what, reason)
-            # Failures elsewhere are told in the incident channel; the incident channel's own are not
-            # (the notice would fail the same way).
-            elsewhere = lane.startswith(effects.OTHER_CHANNEL_LANE) and self.state.channel_id is not None
-            self.incident.effect_failed(workflow.now(), lane, what, reason, tell_channel=elsewhere)
+            workflow.logger.warning("incident %s: could not %s: %s", self.state.id, what, error.cause or error)
+            waiting = max(p.seq for p in self.state.outbox)
+            return outcomes.effect_failed(
+                self.incident, lane, what, error.cause, workflow.now(), waiting_after_seq=waiting
+            )
         else:
             self.incident.effect_carried_out(workflow.now(), lane)
         return True
 
-    def _channel_access_lost(self, pending: effects.PendingEffect, cause: ApplicationError) -> None:
-        username = str(cause.details[0]) if cause.details else "incident-bot"
-        waiting = max(p.seq for p in self.state.outbox)
-        self.incident.channel_access_lost(workflow.now(), bot_username=username, waiting_after_seq=waiting)
-
     def _describe(self, effect: effects.Effect) -> str:
-        if isinstance(effect, effects.PostEffect):
-            if effects.lane_of(effect, self.state.channel_id) == effects.INCIDENT_CHANNEL_LANE:
-                return "post to the incident channel"
-            return f"post to {self.state.channel_mention(effect.channel_id or '')}"
-        if isinstance(effect, effects.InviteEffect):
-            return f"add {', '.join(u.mention for u in effect.users)} to the incident channel"
-        if isinstance(effect, effects.ChannelHeaderEffect):
-            return "update the channel header"
-        if isinstance(effect, effects.ChecklistEffect):
-            return "update the checklist post"
-        if isinstance(effect, effects.ClearButtonsEffect):
-            return "take the buttons off the reminder"
-        if isinstance(effect, effects.StatsEffect):
-            return "report the incident to the statistics"
-        if isinstance(effect, effects.WebhookEffect):
-            return f"hand the {effect.event.type} event to its webhooks"
-        if isinstance(effect, effects.PageEffect):
-            return "send a page"
-        if isinstance(effect, effects.PageEditEffect):
-            return "update pages' direct messages"
-        if isinstance(effect, effects.DirectMessageEffect):
-            return f"tell {self.state.mention(effect.user_id)} of overdue items"
-        return "reply to the slash command"
+        return outcomes.describe(self.state, effect)
 
     async def _carry_out(self, pending: effects.PendingEffect, batch: list[effects.PendingEffect]) -> None:
         """Carry out `pending` (with the rest of its `batch`: webhook events go over together)."""
@@ -537,8 +506,7 @@ class IncidentWorkflow:
                 ),
                 **self._activity_options(f"webhook events #{events[0].number}-{events[-1].number}"),
             )
-            for subscription_id, count in forwarded.handed.items():
-                self.state.webhook_handed[subscription_id] = self.state.webhook_handed.get(subscription_id, 0) + count
+            outcomes.webhooks_handed(self.state, forwarded)
             return
         if isinstance(effect, effects.PageEffect):
             await self._send_page(effect)
@@ -569,12 +537,7 @@ class IncidentWorkflow:
                 ),
                 **self._activity_options("post to the incident channel" if here else f"post to channel {target}"),
             )
-            if post.channel_name:
-                self.state.channel_names[target] = post.channel_name
-            if effect.remember_as:
-                self.state.post_ids[effect.remember_as] = post.post_id
-            if post.pin_refused:
-                self.incident.pin_refused(workflow.now(), post.pin_refused)
+            outcomes.post_made(self.incident, effect, target, post, workflow.now())
         elif isinstance(effect, effects.ChecklistEffect):
             await self._update_checklist(pending, channel_id)
         elif isinstance(effect, effects.ClearButtonsEffect):
@@ -584,16 +547,14 @@ class IncidentWorkflow:
                     ClearButtons(post_id=self.state.post_ids[name], note=effect.note),
                     **self._activity_options("take the buttons off the reminder"),
                 )
-                del self.state.post_ids[name]
+                outcomes.buttons_cleared(self.state, self.state.post_ids[name])
         elif isinstance(effect, effects.InviteEffect):
             result = await workflow.execute_activity_method(
                 IncidentActivities.add_channel_members,
                 AddMembers(channel_id=channel_id, users=effect.users),
                 **self._activity_options(f"add {', '.join(u.mention for u in effect.users)}"),
             )
-            self.incident.members_added(result.added, workflow.now())
-            for failure in result.failed:
-                self.incident.invite_failed(workflow.now(), effect.actor_id, failure.user, failure.reason)
+            outcomes.members_added(self.incident, effect, result, workflow.now())
         elif isinstance(effect, effects.ChannelHeaderEffect):
             await workflow.execute_activity_method(
                 IncidentActivities.set_channel_header,
@@ -640,7 +601,7 @@ class IncidentWorkflow:
                 **self._activity_options(f"page {page.label}"),
             )
         except ActivityError as error:
-            delivery = PageDelivery(problems=[_reason(error, state.config.effect_give_up_seconds)])
+            delivery = outcomes.page_outcome(None, error.cause, state.config.effect_give_up_seconds)
         self.incident.page_delivered(page.id, delivery, workflow.now())
 
     async def _send_direct_message(self, effect: effects.DirectMessageEffect, seq: int) -> None:
@@ -657,11 +618,11 @@ class IncidentWorkflow:
                 buttons=[],
                 dedupe_key=f"{state.id}:{seq}",
             ),
-            **self._activity_options(f"tell {state.mention(effect.user_id)} of overdue items"),
+            **self._activity_options(f"tell {state.mention(effect.user_id)} of {effect.about}"),
         )
         state.usernames.update(delivery.usernames)
         if not delivery.posts:
-            self.incident.direct_message_failed(workflow.now(), effect.user_id, delivery.problems)
+            self.incident.direct_message_failed(workflow.now(), effect.user_id, delivery.problems, effect.about)
 
     async def _edit_pages(self, effect: effects.PageEditEffect) -> None:
         """Rewrite the pages' direct messages as the pages are now (rendered here: the latest status)."""
@@ -696,13 +657,7 @@ class IncidentWorkflow:
             ),
             **self._activity_options("update the checklist post"),
         )
-        if state.post_ids.get(CHECKLIST_POST) != post.post_id:
-            state.post_keys[CHECKLIST_POST] = f"{state.id}:{pending.seq}"
-        state.post_ids[CHECKLIST_POST] = post.post_id
-        if post.channel_name:
-            state.channel_names[channel_id] = post.channel_name
-        if post.pin_refused:
-            self.incident.pin_refused(workflow.now(), post.pin_refused)
+        outcomes.checklist_posted(self.incident, pending.seq, channel_id, post, workflow.now())
 
     def _activity_options(self, summary: str) -> ActivityOptions:
         """Every Mattermost effect: short jittered backoff while unavailable, bounded in total.
@@ -871,16 +826,3 @@ def _search_attribute_updates(values: dict[str, Any]) -> list[SearchAttributeUpd
         key = keys[name]
         updates.append(key.value_unset() if value is None else key.value_set(value))
     return updates
-
-
-def _reason(error: ActivityError, give_up_seconds: float) -> str:
-    cause = error.cause
-    # Unavailability is retried, so it only ends up here once the give-up time has passed
-    # (Temporal fails with the last attempt's error, or with a timeout).
-    within = f"Mattermost did not accept it within {text.format_duration(give_up_seconds)}"
-    if isinstance(cause, ApplicationError):
-        return f"{within} (last error: {cause.message})" if cause.type == UNAVAILABLE else cause.message
-    if isinstance(cause, ActivityTimeout):
-        last = cause.cause
-        return f"{within} (last error: {last.message})" if isinstance(last, ApplicationError) else within
-    return str(cause or error)

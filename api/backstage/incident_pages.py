@@ -36,10 +36,19 @@ from models.incident_views import to_record
 from models.playbook import PlaybookSummary
 from models.severity import NO_SEVERITY, SEVERITY_LEVELS_MAX
 from service import incident_access as incidents
-from service import incident_choices, incident_lists, integrations, playbooks, team_configuration
+from service import (
+    incident_choices,
+    incident_history,
+    incident_lists,
+    incident_reports,
+    integrations,
+    playbooks,
+    team_configuration,
+)
 from service import incident_starts as incident_start
 from service.errors import ServiceError
 from service.incident_lists import DEFAULT_DIRECTION, SORT_KEYS, IncidentFilter, IncidentListItem
+from service.incident_reports import ReportFormat
 from service.pagination import PageParams, paginate
 from settings import Settings
 
@@ -184,7 +193,29 @@ def field_choices(choices: list[PlaybookSummary]) -> list[str]:
 # The timeline's kinds, for its filter: every event type is of exactly one.
 TIMELINE_KINDS: dict[str, tuple[str, frozenset[EventType]]] = {
     "updates": ("Status updates", frozenset({EventType.STATUS_UPDATE})),
-    "notes": ("Notes", frozenset({EventType.NOTE_ADDED})),
+    "notes": (
+        "Notes and key moments",
+        frozenset(
+            {
+                EventType.NOTE_ADDED,
+                EventType.NOTE_EDITED,
+                EventType.NOTE_DELETED,
+                EventType.KEY_MOMENT_STARRED,
+                EventType.KEY_MOMENT_UNSTARRED,
+            }
+        ),
+    ),
+    "retrospective": (
+        "Retrospective",
+        frozenset(
+            {
+                EventType.RETROSPECTIVE_OPENED,
+                EventType.RETROSPECTIVE_REMINDED,
+                EventType.RETROSPECTIVE_PUBLISHED,
+                EventType.RETROSPECTIVE_DECLINED,
+            }
+        ),
+    ),
     "severity": ("Severity", frozenset({EventType.SEVERITY_CHANGED})),
     "fields": ("Fields", frozenset({EventType.FIELD_CHANGED})),
     "alerts": (
@@ -361,6 +392,19 @@ async def incident_page(incident_id: str, who: Visitor = Depends(visitor)) -> Re
     return await incident_page_response(who, incident_id)
 
 
+@router.get("/incidents/{incident_id}/report", dependencies=[Depends(conceal_existence)])
+async def incident_report(incident_id: str, request: Request, who: Visitor = Depends(visitor)) -> Response:
+    """The page's *Download* links: the report as REST gives it (`?format=pdf|md|json`)."""
+    asked = request.query_params.get("format", "pdf")
+    fmt: ReportFormat = "md" if asked == "md" else "json" if asked == "json" else "pdf"
+    rendered = await incident_reports.rendered_report(who.svc, who.actor, incident_id, fmt)
+    return Response(
+        content=rendered.body,
+        media_type=rendered.media_type,
+        headers={"Content-Disposition": f'attachment; filename="{rendered.filename}"', "Cache-Control": "no-store"},
+    )
+
+
 @router.get("/incidents/{incident_id}/live", dependencies=[Depends(conceal_existence)])
 async def incident_live(incident_id: str, request: Request, who: Visitor = Depends(visitor)) -> Response:
     """What the page polls: 204 while nothing changed, else the changed part of the page."""
@@ -377,3 +421,45 @@ async def incident_live(incident_id: str, request: Request, who: Visitor = Depen
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Digest"] = current
     return response
+
+
+def _moment(request: Request, started: datetime, last: datetime) -> datetime:
+    """The moment asked for: `at` (ISO, UTC without an offset), else `offset` seconds after the
+    start (the slider's), else the last one (now, or the end)."""
+    given = request.query_params.get("at", "").strip()
+    offset = request.query_params.get("offset", "").strip()
+    if given:
+        try:
+            moment = datetime.fromisoformat(given[:40])
+        except ValueError:
+            raise ServiceError(422, "validation_error", "That is not a time: give it as 2025-06-01T09:30:00.") from None
+        return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    if offset.isdigit():
+        return started + timedelta(seconds=min(int(offset[:12]), max(0, (last - started).total_seconds())))
+    return last
+
+
+@router.get("/incidents/{incident_id}/as-of", dependencies=[Depends(conceal_existence)])
+async def incident_as_of(incident_id: str, request: Request, who: Visitor = Depends(visitor)) -> Response:
+    """The incident as it stood at a moment of its life, read-only, rebuilt from its history
+    (`GET /api/v1/incidents/{id}?as_of=`), with a slider over its span from start to end (or now)."""
+    access = await incidents.load(who.svc, who.actor, incident_id)
+    now = datetime.now(UTC)
+    current = access.state
+    last = current.ended_at if current.status != IncidentStatus.ONGOING and current.ended_at else now
+    at = _moment(request, current.started_at, last)
+    state = await incident_history.rebuilt_at(who.svc, current, at)
+    context = await _context(who, state, access.actor, PageView.of(request))
+    shown = min(max(at.astimezone(UTC), current.started_at), now)
+    context.update(
+        incident=to_record(state, shown),
+        now=shown,
+        can_change=False,
+        invitable=[],
+        announceable=[],
+        as_of=shown,
+        span_seconds=max(1, int((last - current.started_at).total_seconds())),
+        offset_seconds=max(0, int((shown - current.started_at).total_seconds())),
+        manages_integrations=await integrations.may_manage(who.svc, who.actor, current.team_id),
+    )
+    return await render(who, "incident_as_of.html", **context)

@@ -1,4 +1,5 @@
-"""Playbooks: list, create, edit, archive, history, YAML export and import.
+"""Playbooks: list, create, edit, archive, history, YAML export and import, and an edit tried
+against past incidents before it is saved (*Try against past incidents*: `service.dry_runs`).
 
 The form is the REST body in another dress: its inputs are named by the API's field
 paths (`checklists[0].items[2].command`), the draft is validated by `PlaybookSpec` and
@@ -23,8 +24,10 @@ from models.conditions import StepCondition, read_when_text, when_text
 from models.paging import policy_user_ids
 from models.playbook import Playbook, PlaybookSpec
 from models.playbook_automation import describe_rule, rule_channel_ids, rule_user_ids
+from models.playbook_dry_run import DRY_RUN_DEFAULT, DRY_RUN_MAX, DryRunRequest
+from models.retrospective import PLACEHOLDERS, RetrospectiveSpec
 from models.webhooks import OwnerKind
-from service import playbooks, team_configuration
+from service import dry_runs, playbooks, team_configuration
 from service import webhook_subscriptions as webhooks
 from service.errors import ServiceError, validation_fields
 from service.pagination import PageParams
@@ -65,6 +68,8 @@ _FIELD_FOR = (
     (re.compile(r"^escalation\b"), "escalation"),
     # And the custom fields.
     (re.compile(r"^fields\b"), "fields"),
+    # The retrospective's parts are one section.
+    (re.compile(r"^retrospective\b"), "retrospective"),
 )
 
 
@@ -94,6 +99,7 @@ _LABELS = {
     "rules": "Rules",
     "escalation": "Escalation",
     "fields": "Fields",
+    "retrospective": "Retrospective",
 }
 # The parts of a stage and of an item.
 _PARTS = {
@@ -167,6 +173,10 @@ def parse_draft(form: dict[str, str]) -> dict[str, Any]:
         "rules": form.get("rules", ""),
         "escalation": form.get("escalation", ""),
         "fields": form.get("fields", ""),
+        "retro_enabled": form.get("retro_enabled") == "1",
+        "retro_template": form.get("retro_template", "").replace("\r\n", "\n"),
+        "retro_due_after": form.get("retro_due_after", "").strip(),
+        "retro_reminder_every": form.get("retro_reminder_every", "").strip(),
     }
 
 
@@ -294,6 +304,7 @@ async def resolve(who: Visitor, team_id: str, draft: dict[str, Any]) -> tuple[Pl
         # A level's number from the form's choices (empty: none).
         "default_severity": draft.get("default_severity") or None,
         "fields": fields,
+        "retrospective": _retrospective_body(draft),
     }
     try:
         spec = PlaybookSpec.model_validate(body)
@@ -340,6 +351,29 @@ async def draft_of(who: Visitor, playbook: Playbook) -> dict[str, Any]:
         "rules": rules_text(await rule_documents(who.svc, playbook.rules, people)),
         "escalation": escalation_text(escalation_document(playbook.escalation, people)),
         "fields": fields_text(playbook.fields),
+        **_retrospective_draft(playbook.retrospective),
+    }
+
+
+def _retrospective_body(draft: dict[str, Any]) -> dict[str, Any] | None:
+    """The form's retrospective section as the API body has it (None: unchecked)."""
+    if not draft.get("retro_enabled"):
+        return None
+    body: dict[str, Any] = {"template": draft.get("retro_template", "")}
+    for key in ("due_after", "reminder_every"):
+        if draft.get(f"retro_{key}"):
+            body[key] = draft[f"retro_{key}"]
+    return body
+
+
+def _retrospective_draft(spec: RetrospectiveSpec | None) -> dict[str, Any]:
+    if spec is None:
+        return {"retro_enabled": False, "retro_template": "", "retro_due_after": "", "retro_reminder_every": ""}
+    return {
+        "retro_enabled": True,
+        "retro_template": spec.template,
+        "retro_due_after": spec.due_after,
+        "retro_reminder_every": spec.reminder_every,
     }
 
 
@@ -372,15 +406,22 @@ EMPTY_DRAFT: dict[str, Any] = {
     "rules": "",
     "escalation": "",
     "fields": "",
+    "retro_enabled": False,
+    "retro_template": "",
+    "retro_due_after": "",
+    "retro_reminder_every": "",
 }
 
 
 async def _form(who: Visitor, team_id: str, status_code: int = 200, **context: Any) -> Response:
     context.setdefault("errors", {})
     context.setdefault("playbook", None)
+    context.setdefault("dry_run", None)
+    context.setdefault("dry_run_last", DRY_RUN_DEFAULT)
     context["field_labels"] = {name: field_label(name) for name in context["errors"]}
     context["rule_words"] = await rules_in_words(who, context["playbook"]) if context["playbook"] else []
     context["severity_levels"] = await team_configuration.severity_levels(who.svc, team_id)
+    context["retro_placeholders"] = list(PLACEHOLDERS)
     return await render_in_team(who, "playbook_edit.html", team_id, status_code, **context)
 
 
@@ -458,6 +499,42 @@ async def save_playbook(playbook_id: str, who: Visitor = Depends(form_visitor)) 
             return redirect(who, f"/backstage/playbooks/{playbook_id}", f"Saved version {saved.version}.")
     shown = current.model_copy(update={"version": edited or current.version})
     return await _form(who, current.team_id, status_code=422, playbook=shown, draft=draft, errors=errors)
+
+
+@router.post("/playbooks/{playbook_id}/dry-run")
+async def try_playbook(playbook_id: str, who: Visitor = Depends(form_visitor)) -> Response:
+    """The editor's draft tried against the playbook's last ended incidents, shown above the
+    editor with the draft as it was: nothing is saved."""
+    current = await playbooks.get_playbook(who.svc, who.actor, playbook_id)
+    draft = parse_draft(who.form)
+    version = who.form.get("version", "")
+    edited = int(version) if version.isascii() and version.isdigit() and len(version) < 10 else 0
+    wanted = who.form.get("dry_run_last", "")
+    last = int(wanted) if wanted.isascii() and wanted.isdigit() and len(wanted) < 4 else DRY_RUN_DEFAULT
+    last = min(max(last, 1), DRY_RUN_MAX)
+    spec, errors = await resolve(who, current.team_id, draft)
+    report = None
+    if spec is not None:
+        try:
+            report = await dry_runs.dry_run_playbook(
+                who.svc, who.actor, playbook_id, DryRunRequest(spec=spec, last=last)
+            )
+        except ServiceError as error:
+            if error.status != 422:
+                raise
+            errors = form_errors(error.fields) or {"playbook": error.message}
+    shown = current.model_copy(update={"version": edited or current.version})
+    return await _form(
+        who,
+        current.team_id,
+        status_code=200 if report is not None else 422,
+        playbook=shown,
+        draft=draft,
+        errors=errors,
+        dry_run=report,
+        dry_run_last=last,
+        trying=True,
+    )
 
 
 @router.post("/playbooks/{playbook_id}/archive")

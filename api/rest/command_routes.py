@@ -32,6 +32,10 @@ PATH_PARAMETERS: dict[str, Any] = {
     "page_id": Annotated[str, Path(pattern=r"^[A-Za-z0-9]{1,64}$", description="The page's id (the incident's pages)")],
     # Any text: the incident refuses a name its playbook does not declare, listing the fields it does.
     "name": Annotated[str, Path(min_length=1, max_length=64, description="The custom field's name")],
+    "note_id": Annotated[
+        str, Path(pattern=r"^e[0-9]{1,12}$", description="The note's id: its timeline event's (`e12`)")
+    ],
+    "event_id": Annotated[str, Path(pattern=r"^e[0-9]{1,12}$", description="A timeline event's id (`e12`)")],
 }
 ACTION_ERRORS = error_responses(403, 404, 409, 422)
 

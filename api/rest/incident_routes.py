@@ -9,21 +9,24 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from api.dependencies import IdempotencyKey, IncidentId, conceal_existence, current_user, page_params, services
 from api.http_errors import PENDING_RESPONSE, error_responses, pending_response
 from models.common import Actor, MattermostId
 from models.incident import EventType, IncidentCreate, TimelineEvent
+from models.incident_report import IncidentReport
 from models.incident_views import IncidentRecord, IncidentSummary, IncidentView, to_record
+from models.retrospective import RetrospectiveView
 from service import incident_access as incidents
-from service import incident_lists
+from service import incident_history, incident_lists, incident_reports, retrospectives
 from service import incident_starts as incident_start
 from service.command_follow_ups import CommandPending
 from service.container import Services
 from service.errors import not_found
 from service.idempotency import new_key, scoped
 from service.incident_lists import DEFAULT_DIRECTION, SORT_KEYS, IncidentFilter, IncidentListItem
+from service.incident_reports import ReportFormat
 from service.pagination import Page, PageParams, paginate
 from service.time_bounds import time_bound
 
@@ -144,11 +147,22 @@ async def incident_by_channel(
     return to_record(access.state, datetime.now(UTC))
 
 
-@router.get("/{incident_id}", response_model=IncidentRecord, responses=error_responses(404))
+@router.get("/{incident_id}", response_model=IncidentRecord, responses=error_responses(404, 422))
 async def get_incident(
-    incident_id: IncidentId, actor: Actor = Depends(current_user), svc: Services = Depends(services)
+    incident_id: IncidentId,
+    as_of: datetime | None = Query(
+        None,
+        description="The incident as it stood at this time (no offset: UTC), rebuilt from its recorded "
+        "history: 422 before its start or in the future",
+    ),
+    actor: Actor = Depends(current_user),
+    svc: Services = Depends(services),
 ) -> IncidentRecord:
-    """The full incident record, with its elapsed time and time to resolution."""
+    """The full incident record, with its elapsed time and time to resolution; with `as_of`, as it
+    stood then (its status, commander, stage, items, status updates and timeline up to that time)."""
+    if as_of is not None:
+        at = time_bound(as_of) or as_of
+        return to_record(await incident_history.incident_at(svc, actor, incident_id, at), at)
     access = await incidents.load(svc, actor, incident_id)
     return to_record(access.state, datetime.now(UTC))
 
@@ -166,3 +180,44 @@ async def get_timeline(
     wanted = set(type or [])
     events = [event for event in access.state.timeline if not wanted or event.type in wanted]
     return paginate(events, lambda event: event.at, params)
+
+
+@router.get(
+    "/{incident_id}/report",
+    response_model=IncidentReport,
+    responses={
+        200: {
+            "description": "The report: JSON (`format=json`, the default), markdown (`md`) or PDF (`pdf`)",
+            "content": {
+                "text/markdown": {"schema": {"type": "string"}},
+                "application/pdf": {"schema": {"type": "string", "format": "binary"}},
+            },
+        },
+        **error_responses(404, 422),
+    },
+)
+async def get_report(
+    incident_id: IncidentId,
+    format: ReportFormat = Query("json", description="`json`, `md` (markdown) or `pdf`"),
+    actor: Actor = Depends(current_user),
+    svc: Services = Depends(services),
+) -> Response:
+    """The incident's report to share: its name, severity, times, participants, status updates, the
+    checklist as it ended (or stands), its key moments and timeline. For whoever may see the incident."""
+    rendered = await incident_reports.rendered_report(svc, actor, incident_id, format)
+    return Response(
+        content=rendered.body,
+        media_type=rendered.media_type,
+        headers={"Content-Disposition": f'attachment; filename="{rendered.filename}"'},
+    )
+
+
+@router.get("/{incident_id}/retrospective", response_model=RetrospectiveView, responses=error_responses(404, 422))
+async def get_retrospective(
+    incident_id: IncidentId, actor: Actor = Depends(current_user), svc: Services = Depends(services)
+) -> RetrospectiveView:
+    """The incident's retrospective: opened from its playbook's template when the incident ended,
+    its text and latest `version` (a save names it: `PUT .../retrospective`), its history, and whether
+    the caller may edit, publish or decline it. 404 when the incident has none (its playbook has no
+    retrospective, or it has not ended), and for whoever may not see the incident."""
+    return await retrospectives.retrospective(svc, actor, incident_id)

@@ -1,4 +1,4 @@
-"""`/api/v1/playbooks`: create, list, read, replace, archive, history, export and import."""
+"""`/api/v1/playbooks`: create, list, read, replace, archive, history, export, import and dry-run."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from api.dependencies import current_user, page_params, services
 from api.http_errors import error_responses
 from models.common import Actor, MattermostId
 from models.playbook import Playbook, PlaybookEdit, PlaybookSpec, PlaybookSummary
-from service import playbooks
+from models.playbook_dry_run import DryRunRequest, PlaybookDryRun
+from service import dry_runs, playbooks
 from service.container import Services
 from service.errors import ServiceError
 from service.pagination import Page, PageParams, paginate
@@ -145,3 +146,25 @@ async def export_playbook(
     """The playbook as YAML, with people and channels by name; `POST /import` reads it back."""
     playbook = await playbooks.get_playbook(svc, actor, playbook_id)
     return Response(await export_yaml(svc, playbook), media_type="application/yaml")
+
+
+@router.post("/{playbook_id}/dry-run", response_model=PlaybookDryRun, responses=error_responses(404, 422))
+async def dry_run_playbook(
+    playbook_id: PlaybookId,
+    body: DryRunRequest,
+    actor: Actor = Depends(current_user),
+    svc: Services = Depends(services),
+) -> PlaybookDryRun:
+    """Try a proposed spec against the playbook's `last` most recently ended incidents (those you
+    may see), writing nothing: each one's recorded commands are replayed, with their times, through
+    the incident rules against an incident started from the proposal. For each: the commands that
+    would be refused and why, the steps never done, the stages never reached, the status update
+    reminders, overdue notices and rule firings, as recorded and as proposed. For people who may
+    edit the playbook (others: 404); a spec an edit would refuse is 422, naming its fields."""
+    try:
+        return await dry_runs.dry_run_playbook(svc, actor, playbook_id, body)
+    except ServiceError as error:
+        # The body's spec is under `spec`, as the request's own field errors name it.
+        if error.status == 422 and error.fields:
+            error.fields = {f"spec.{name}": problem for name, problem in error.fields.items()}
+        raise

@@ -127,6 +127,11 @@ async def todo(ctx: Context) -> SlashReply:
     )
 
 
+async def retrospective(ctx: Context) -> SlashReply:
+    access = await read_here(ctx, "see the retrospective")
+    return ephemeral(render.retrospective(access.state, datetime.now(UTC)))
+
+
 async def timeline(ctx: Context) -> SlashReply:
     access = await read_here(ctx, "see the timeline")
     return ephemeral(render.timeline(access.state))
@@ -146,6 +151,8 @@ READS: dict[str, tuple[Any, str, str, str, str]] = {
     "list": (list_ongoing, "list", "Ongoing incidents in this team, newest first", "", "info"),
     "todo": (todo, "todo", "Your open items in every incident you can see, overdue first", "", "list"),
     "timeline": (timeline, "timeline", "Everything that happened, with times", "", "*"),
+    "retrospective": (retrospective, "retrospective", "Where the retrospective stands, and its backstage link", "",
+                      "unstar"),
 }  # fmt: skip
 
 

@@ -20,7 +20,7 @@ from api.slash import slash_arguments as arguments
 from api.slash.slash_registry import UsageError, leading_words
 from service.command_runner import ChannelRef, ScheduleRef, UserRef
 
-Kind = Literal["word", "choice", "rest", "list", "flag"]
+Kind = Literal["word", "choice", "rest", "list", "flag", "option"]
 
 
 @dataclass(frozen=True)
@@ -63,13 +63,18 @@ READERS: dict[str, Callable[[str], Any]] = {
     "due": str,
     # A field's name as typed: the incident reads it against its fields (a refusal lists them).
     "name": str,
+    "at": str,
+    # Timeline events' ids, as the timeline shows them (`e12`).
+    "note_id": str,
+    "event_id": str,
 }
 # Free text at the end is kept as typed (lines, quotes and all), except a title: one line,
 # spaces folded.
 REST_TEXT: dict[str, Callable[[str], str]] = {
     "title": lambda text: " ".join(text.split()),
 }
-_TOKEN = re.compile(r"\[|\]|<([a-z_]+)(?::([^>]*?))?(\.\.\.)?>|(--[a-z-]+)")
+# `[`, `]`, `<field:shown...>`, `--name <field:shown>` (an option: the word after it), `--flag`.
+_TOKEN = re.compile(r"\[|\]|<([a-z_]+)(?::([^>]*?))?(\.\.\.)?>|(--[a-z-]+) <([a-z_]+)(?::([^>]*?))?>|(--[a-z-]+)")
 
 
 @cache
@@ -83,8 +88,10 @@ def elements(grammar: str) -> tuple[Element, ...]:
             depth += 1
         elif bracket == "]":
             depth -= 1
-        elif match.group(4):
-            found.append(Element(match.group(4).removeprefix("--"), "flag", True, bracket))
+        elif match.group(5):
+            found.append(Element(match.group(5), "option", True, match.group(4)))
+        elif match.group(7):
+            found.append(Element(match.group(7).removeprefix("--"), "flag", True, bracket))
         else:
             field, shown, many = match.group(1), match.group(2) or match.group(1), bool(match.group(3))
             choices = tuple(shown.split("|")) if field not in READERS and "|" in shown else ()
@@ -98,6 +105,8 @@ def usage(grammar: str) -> str:
 
     def shown(match: re.Match[str]) -> str:
         token = match.group(0)
+        if match.group(5):
+            return f"{match.group(4)} <{match.group(6) or match.group(5)}>"
         if not match.group(1):
             return token
         element = next(e for e in elements(grammar) if e.field == match.group(1))
@@ -149,6 +158,15 @@ def _read_with_rest(parts: tuple[Element, ...], text: str, hint: str) -> dict[st
     values: dict[str, Any] = {}
     rest = text.strip()
     for element in parts[:-1]:
+        if element.kind == "option":
+            # `--at 14:30` before the text, when it is there.
+            option = rest.split(maxsplit=2)
+            if option and option[0].lower() == element.shown:
+                if len(option) < 2:
+                    raise UsageError(hint)
+                values[element.field] = READERS[element.field](option[1])
+                rest = option[2] if len(option) > 2 else ""
+            continue
         if element.kind == "choice":
             # An optional choice is taken only when the first word is one; quotes mean nothing here.
             head = rest.split(maxsplit=1)[0] if rest.split() else ""

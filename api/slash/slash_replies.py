@@ -7,6 +7,7 @@ from datetime import datetime
 from models.due_dates import utc_clock
 from models.incident import EventType, IncidentState, IncidentStatus, TimelineEvent
 from models.incident_views import IncidentSummary, OpenItem, to_record
+from models.retrospective import RetrospectiveStatus
 from workflows.incident_messages import (
     POST_MESSAGE_MAX,
     checklist_lines,
@@ -20,6 +21,7 @@ from workflows.incident_messages import (
     stage_label,
     stage_tally,
 )
+from workflows.incident_retrospective import retrospective_url
 
 
 def info(state: IncidentState, now: datetime) -> str:
@@ -38,6 +40,11 @@ def info(state: IncidentState, now: datetime) -> str:
         lines.append(source_line(state))
     if record.time_to_resolution_seconds is not None:
         lines.append(f"**Time to resolution:** {format_duration(record.time_to_resolution_seconds)}")
+    if state.retrospective is not None:
+        retro = state.retrospective
+        where = "due" if retro.is_open else "version"
+        said = f"{where} {utc_clock(retro.due_at, now)}" if retro.is_open else f"{where} {retro.version}"
+        lines.append(f"**Retrospective:** {retro.status.value}, {said} (`/incident retrospective`)")
     if state.status_updates:
         last = state.status_updates[-1]
         status = f" ({last.status.value})" if last.status else ""
@@ -143,12 +150,13 @@ def timeline(state: IncidentState) -> str:
     lines = [
         f"#### Timeline: {incident_name(state.name)}",
         "",
-        "| Time (UTC) | Since start | What |",
-        "|---|---|---|",
+        "| Time (UTC) | Since start | Id | What |",
+        "|---|---|---|---|",
     ]
+    # The id names the event to `/incident star` (and a note to `noteedit`, `notedelete`); ★ a key moment.
     rows = [
         f"| {event.at:%Y-%m-%d %H:%M:%S} | {since_start((event.at - state.started_at).total_seconds())} "
-        f"| {_cell(timeline_entry(event))} |"
+        f"| {event.id}{' ★' if event.id in state.key_moments else ''} | {_cell(timeline_entry(event))} |"
         for event in state.timeline
     ]
     # A reply is a post: the newest events that fit in one (Mattermost's length limit).
@@ -162,3 +170,30 @@ def timeline(state: IncidentState) -> str:
     if len(kept) < len(rows):
         lines.insert(1, f"*The {len(rows) - len(kept)} earliest events do not fit here: see the incident page.*")
     return "\n".join(lines + kept[::-1])
+
+
+def retrospective(state: IncidentState, now: datetime) -> str:
+    """`/incident retrospective`: where it stands, and where to edit it."""
+    retro = state.retrospective
+    if retro is None:
+        if state.playbook is None or state.playbook.retrospective is None:
+            return "This incident has no retrospective: its playbook has none."
+        return "This incident's retrospective opens when the incident ends."
+    url = retrospective_url(state)
+    where = f"[Open it in the backstage]({url})" if url else "Open it in the backstage"
+    if retro.status == RetrospectiveStatus.PUBLISHED:
+        return (
+            f"The retrospective was published by {state.mention(retro.concluded_by)} "
+            f"{utc_clock(retro.concluded_at or now, now)} (version {retro.version}). {where}."
+        )
+    if retro.status == RetrospectiveStatus.DECLINED:
+        return (
+            f"The retrospective was declined by {state.mention(retro.concluded_by)} "
+            f"{utc_clock(retro.concluded_at or now, now)}: {retro.reason}"
+        )
+    due = "overdue since" if retro.due_at <= now else "due"
+    return (
+        f"The retrospective is a draft (version {retro.version}), {due} {utc_clock(retro.due_at, now)}. {where} to "
+        "edit it; the commander publishes it with `/incident retropublish` or declines it with "
+        "`/incident retrodecline <reason>`."
+    )

@@ -4,12 +4,17 @@
 a workflow that would break running incidents fails the suite. Re-record only when a
 change is meant to be incompatible and is released with `workflow.patched` or a new
 workflow version; otherwise fix the change.
+
+While an incident is recorded, its live state is sampled (the workflow's query, each time it
+changes) and saved beside its history in `live-states/<name>.json`: `tests/test_rebuild.py`
+rebuilds the incident from its history at each sample's time and finds that very state.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -40,6 +45,7 @@ from models.playbook import (
     UpdatePlaybook,
     playbook_workflow_id,
 )
+from models.retrospective import RetrospectiveSpec
 from models.schedules import ChangeSchedule, DeleteSchedule, Rotation, Schedule, ScheduleState, schedule_workflow_id
 from models.severity import DEFAULT_LEVELS, SeverityLevelSpec, numbered
 from models.signed_out_sessions import SignedOutSessions, SignOut, session_hash, signed_out_workflow_id
@@ -49,7 +55,8 @@ from process_exit import exit_process
 from service.incident_starts import incident_config, start_options
 from tests.harness import World, eventually, make_world, own_server, own_worker, short_history_server, start_stack
 from tests.histories import RECORDING_SIGNING_SECRET
-from tests.integration.incident_helpers import actor, add_steps, fact, playbook, settled, start, state
+from tests.integration.incident_helpers import actor, add_steps, fact, playbook, settled, state
+from tests.integration.incident_helpers import start as start_incident
 from workflows.command_outcome_workflow import CommandOutcomeWorkflow, outcome_workflow_id
 from workflows.incident_workflow import IncidentWorkflow
 from workflows.playbook_workflow import PlaybookWorkflow
@@ -58,15 +65,82 @@ from workflows.signed_out_sessions_workflow import SignedOutSessionsWorkflow
 from workflows.team_settings_workflow import TeamSettingsWorkflow
 
 HERE = Path(__file__).parent
+LIVE_STATES = HERE / "live-states"
+# How often a watched incident's state is read while it is recorded.
+SAMPLE_SECONDS = 0.025
+
+
+class Watcher:
+    """Samples the live state of the incidents being recorded: each distinct state, with the
+    time just before the query that read it (`at`) and just after (`until`). A workflow task that
+    started in between may or may not be in it; the rebuild test allows for either."""
+
+    def __init__(self) -> None:
+        self.samples: dict[str, list[dict[str, Any]]] = {}
+        self.tasks: dict[str, asyncio.Task[None]] = {}
+
+    def watch(self, client: Client, workflow_id: str) -> None:
+        if workflow_id not in self.tasks:
+            self.samples[workflow_id] = []
+            self.tasks[workflow_id] = asyncio.create_task(self._sample(client, workflow_id))
+
+    async def _sample(self, client: Client, workflow_id: str) -> None:
+        handle = client.get_workflow_handle(workflow_id)
+        samples = self.samples[workflow_id]
+        last = ""
+        while True:
+            at = datetime.now(UTC)
+            try:
+                live: IncidentState = await handle.query(IncidentWorkflow.get_state)
+            except Exception:  # not started yet, or between runs: the next sample
+                await asyncio.sleep(SAMPLE_SECONDS)
+                continue
+            until = datetime.now(UTC)
+            dumped = live.model_dump(mode="json")
+            text = json.dumps(dumped, sort_keys=True)
+            if text != last:
+                samples.append({"at": at.isoformat(), "until": until.isoformat(), "state": dumped})
+                last = text
+            await asyncio.sleep(SAMPLE_SECONDS)
+
+    async def stop(self, workflow_id: str) -> list[dict[str, Any]] | None:
+        task = self.tasks.pop(workflow_id, None)
+        if task is None:
+            return None
+        await asyncio.sleep(SAMPLE_SECONDS * 4)  # the last state, read once more
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        return self.samples.pop(workflow_id)
+
+    async def stop_all(self) -> None:
+        for workflow_id in list(self.tasks):
+            await self.stop(workflow_id)
+
+
+WATCHER = Watcher()
+
+
+async def start(world: World, **fields: Any) -> WorkflowHandle[Any, Any]:
+    """An incident started directly on Temporal (`incident_helpers.start`), watched while recorded."""
+    handle = await start_incident(world, **fields)
+    WATCHER.watch(fields.get("client") or world.stack.temporal, handle.id)
+    return handle
 
 
 async def save(client: Client, handle: WorkflowHandle[Any, Any], name: str) -> None:
-    """Every run of the workflow, oldest first: `<name>.<n>.json`."""
+    """Every run of the workflow, oldest first: `<name>.<n>.json` (and an incident's sampled
+    live states: `live-states/<name>.json`)."""
+    samples = await WATCHER.stop(handle.id)
     runs = sorted([e async for e in client.list_workflows(f"WorkflowId = '{handle.id}'")], key=lambda e: e.start_time)
     for n, run in enumerate(runs, start=1):
         history = await client.get_workflow_handle(handle.id, run_id=run.run_id).fetch_history()
         (HERE / f"{name}.{n}.json").write_text(history.to_json())
         print(f"saved {name}.{n}.json ({len(history.events)} events)")
+    if samples:
+        LIVE_STATES.mkdir(exist_ok=True)
+        (LIVE_STATES / f"{name}.json").write_text(json.dumps(samples, separators=(",", ":")) + "\n")
+        print(f"saved live-states/{name}.json ({len(samples)} states)")
 
 
 async def full_incident(world: World) -> WorkflowHandle[Any, Any]:
@@ -261,6 +335,7 @@ async def command_outcome(world: World) -> WorkflowHandle[Any, Any]:
         received_at=now,
         expires_at=now + timedelta(minutes=30),
     )
+    await WATCHER.stop(incident.id)  # only the command's outcome is saved
     handle = await world.stack.temporal.start_workflow(
         CommandOutcomeWorkflow.run,
         pending,
@@ -338,6 +413,7 @@ async def alert_incident(world: World) -> WorkflowHandle[Any, Any]:
 
     labels = {"service": "checkout"}
     incident_id = await send({"title": "Checkout errors", "group_key": "checkout", "labels": {**labels, "n": "1"}})
+    WATCHER.watch(world.stack.temporal, f"incident-{incident_id}")
     await send({"title": "Checkout errors", "group_key": "checkout", "labels": {**labels, "n": "2"}})
     await send({"title": "Checkout errors", "group_key": "checkout", "labels": {**labels, "n": "2"}})
     for n in ("1", "2"):
@@ -382,6 +458,7 @@ async def webhook_deliveries(world: World) -> WorkflowHandle[Any, Any]:
         )
         assert started.status_code == 201, started.text
         incident_id = started.json()["id"]
+        WATCHER.watch(world.stack.temporal, f"incident-{incident_id}")
         await receiver.wait_for(lambda r: len(r.requests) >= 1, what="the refused start")
         receiver.accept()
         updated = await api.post(f"/api/v1/incidents/{incident_id}/status-updates", json={"message": "Looking"})
@@ -569,6 +646,26 @@ async def due_dates_incident(world: World) -> WorkflowHandle[Any, Any]:
     return handle
 
 
+async def retrospective_incident(world: World) -> WorkflowHandle[Any, Any]:
+    """A playbook with a retrospective: the end opens it and the run stays open; its commander is
+    reminded (due 1s after the end, then every 1s) twice; a version saved; published: the run closes."""
+    alice = actor(world.alice)
+    book = playbook(world, retrospective=RetrospectiveSpec(due_after="1s", reminder_every="1s"))
+    handle = await start(world, book=book)
+    await settled(handle)
+    await handle.execute_update("end_incident", cmd.EndIncident(actor=alice))
+    await eventually(
+        lambda: state(handle),
+        lambda s: s.retrospective is not None and s.retrospective.reminders_sent >= 2 and not s.outbox,
+        what="two reminders sent",
+    )
+    text = "# Retrospective\n\n## Summary\n\nThe disk filled up."
+    await handle.execute_update("save_retrospective", cmd.SaveRetrospective(actor=alice, text=text, version=1))
+    await handle.execute_update("publish_retrospective", cmd.PublishRetrospective(actor=alice))
+    await handle.result()
+    return handle
+
+
 async def _told(world: World) -> bool:
     return any("On-call handoff" in p["message"] for p in world.standin.posts(world.town_square["id"]))
 
@@ -591,6 +688,7 @@ RECORDINGS = {
     "team-settings": team_settings,
     "incident-paged": paged_incident,
     "incident-with-due-dates": due_dates_incident,
+    "incident-with-retrospective": retrospective_incident,
 }
 # Saved by the recording itself (its workflow ran on a server of its own).
 SELF_SAVED = {"schedule-handoffs": schedule_handoffs}
@@ -599,7 +697,7 @@ SELF_SAVED = {"schedule-handoffs": schedule_handoffs}
 async def main(names: list[str]) -> None:
     """Every recording anew (none named), or only the named ones, the others kept as they are."""
     if not names:
-        for old in HERE.glob("*.json"):
+        for old in [*HERE.glob("*.json"), *LIVE_STATES.glob("*.json")]:
             old.unlink()
     # A known secret: the replay test opens what the payload codec sealed with it.
     stack = await start_stack(signing_secret=RECORDING_SIGNING_SECRET)
@@ -627,11 +725,13 @@ async def main(names: list[str]) -> None:
         await save(client, await webhook_deliveries(make_world(stack)), "incident-with-webhooks")
         await save(client, await paged_incident(make_world(stack)), "incident-paged")
         await save(client, await due_dates_incident(make_world(stack)), "incident-with-due-dates")
+        await save(client, await retrospective_incident(make_world(stack)), "incident-with-retrospective")
         await save(client, await severity_incident(make_world(stack)), "incident-with-severity")
         await save(client, await fields_incident(make_world(stack)), "incident-with-fields")
         await save(client, await team_settings(make_world(stack)), "team-settings")
         await schedule_handoffs(make_world(stack))
     finally:
+        await WATCHER.stop_all()
         await stack.stop()
 
 

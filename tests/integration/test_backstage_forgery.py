@@ -224,6 +224,27 @@ async def severities_record(visit: Visit, _: httpx.Response | None) -> str:
     return repr([(level["name"], level["colour"]) for level in record["levels"]])
 
 
+async def retrospective_record(visit: Visit, _: httpx.Response | None) -> str:
+    record = await visit.record(f"/api/v1/incidents/{visit.ids['incident_id']}/retrospective")
+    return repr((record.get("version"), record.get("text")))
+
+
+async def preview_answer(visit: Visit, answer: httpx.Response | None) -> str:
+    """A preview changes nothing: what the accepted form answers is its rendering."""
+    return "nothing yet" if answer is None else answer.text
+
+
+async def tried(visit: Visit, answer: httpx.Response | None) -> str:
+    """A dry run writes nothing (the playbook stays as it was): what the accepted form answers is
+    the report, above the draft it tried."""
+    record = await playbook_record(visit, None)
+    if answer is None:
+        return record
+    assert 'id="dry-run-report"' in answer.text, answer.text
+    assert "Legit playbook" in answer.text
+    return f"{record}, tried"
+
+
 # A form of each route that would be applied with the session's own token.
 TARGETS: dict[str, Target] = {
     **webhook_targets("playbooks", team_admin=False),
@@ -242,6 +263,7 @@ TARGETS: dict[str, Target] = {
     ),
     "/backstage/playbooks/{playbook_id}": Target(playbook_form, playbook_record),
     "/backstage/playbooks/{playbook_id}/archive": Target(lambda v, m: {}, playbook_record),
+    "/backstage/playbooks/{playbook_id}/dry-run": Target(playbook_form, tried, 200),
     "/backstage/teams/{team_id}/integrations": Target(
         lambda v, m: {"kind": "generic", "name": f"{m} integration"}, integration_made, 201, team_admin=True
     ),
@@ -255,6 +277,12 @@ TARGETS: dict[str, Target] = {
         lambda v, m: {"confirmed": "1"}, schedule_record, team_admin=True
     ),
     "/backstage/teams/{team_id}/severities": Target(severities_form, severities_record, team_admin=True),
+    "/backstage/incidents/{incident_id}/retrospective": Target(
+        lambda v, m: {"text": f"{m} retrospective", "version": "1"}, retrospective_record
+    ),
+    "/backstage/incidents/{incident_id}/retrospective/preview": Target(
+        lambda v, m: {"text": f"**{m}** preview"}, preview_answer, 200
+    ),
 }
 
 
@@ -264,10 +292,15 @@ async def test_every_backstage_post_refuses_a_missing_forged_or_foreign_csrf_tok
     target = TARGETS[route]
     names = set(re.findall(r"{(\w+)}", route))
     ids = {"team_id": world.team_id}
+    retrospective = "/retrospective" in route
     if names & {"playbook_id", "incident_id"} or route.endswith("/incidents/new"):
-        ids["playbook_id"] = (await make_playbook(world, world.alice))["id"]
+        extra: dict[str, Any] = {"retrospective": {}} if retrospective else {}
+        ids["playbook_id"] = (await make_playbook(world, world.alice, **extra))["id"]
     if "incident_id" in names:
         ids["incident_id"] = (await start_incident(world, world.alice, ids["playbook_id"], "Forgery"))["id"]
+    if retrospective:  # an ended incident's: it opened at the end
+        ended = await world.api(world.alice).post(f"/api/v1/incidents/{ids['incident_id']}/end")
+        assert ended.status_code == 200, ended.text
     # Integrations are their team admins' alone: one signs in there (their own forms are forged).
     user = team_admin(world) if target.team_admin else world.alice
     if "integration_id" in names:

@@ -42,10 +42,22 @@ async def test_every_route_is_documented_with_its_errors(stack: Stack) -> None:
                 for code, response in responses.items():
                     if code.startswith(("4", "5")) and code != "422":
                         assert response["content"]["application/json"]["schema"]["$ref"] == error_ref, (code, path)
-            takes_no_body = path.endswith(("/end", "/restart", "/run", "/token", "/secret", "/acknowledge", "/decline"))
+            takes_no_body = path.endswith(
+                ("/end", "/restart", "/run", "/token", "/secret", "/acknowledge", "/decline", "/star", "/publish")
+            )
             if method in ("post", "put") and not takes_no_body:
                 assert "requestBody" in operation, f"{method} {path} has no documented body"
             assert operation.get("summary") or operation.get("description"), (method, path)
+
+
+async def test_the_report_is_documented_in_its_three_content_types(stack: Stack) -> None:
+    spec = await document(stack)
+    report = spec["paths"]["/api/v1/incidents/{incident_id}/report"]["get"]
+    content = report["responses"]["200"]["content"]
+    assert content["application/json"]["schema"]["$ref"] == "#/components/schemas/IncidentReport"
+    assert content["text/markdown"]["schema"] == {"type": "string"}
+    assert content["application/pdf"]["schema"] == {"type": "string", "format": "binary"}
+    assert [p["schema"].get("enum") for p in report["parameters"] if p["name"] == "format"] == [["json", "md", "pdf"]]
 
 
 async def test_validation_errors_use_the_shared_shape(stack: Stack) -> None:

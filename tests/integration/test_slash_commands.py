@@ -222,8 +222,8 @@ async def test_timeline_is_a_table_of_time_since_start_and_what(world: World) ->
     assert lines[:4] == [
         "#### Timeline: Primary DB down",
         "",
-        "| Time (UTC) | Since start | What |",
-        "|---|---|---|",
+        "| Time (UTC) | Since start | Id | What |",
+        "|---|---|---|---|",
     ]
     rows = lines[4:]
     current = await state(world, incident.id)
@@ -231,12 +231,13 @@ async def test_timeline_is_a_table_of_time_since_start_and_what(world: World) ->
     alice = f"@{world.alice.username}"
     started = current.timeline[0].at
     assert rows[0] == (
-        f"| {started:%Y-%m-%d %H:%M:%S} | 00:00 | {alice} started the incident from playbook **Database outage** (v1) |"
+        f"| {started:%Y-%m-%d %H:%M:%S} | 00:00 | {current.timeline[0].id} "
+        f"| {alice} started the incident from playbook **Database outage** (v1) |"
     )
     checked = current.timeline[1]
     since = int((checked.at - started).total_seconds())
     assert rows[1] == (
-        f"| {checked.at:%Y-%m-%d %H:%M:%S} | {since // 60:02}:{since % 60:02} "
+        f"| {checked.at:%Y-%m-%d %H:%M:%S} | {since // 60:02}:{since % 60:02} | {checked.id} "
         f"| {alice} marked **Page the DBA** as done (stage 1/3 Triage) |"
     )
     # What the update said, not just that there was one.

@@ -330,9 +330,9 @@ def test_a_change_is_on_the_timeline_announced_shown_counted_and_sent_to_webhook
     # A person, and clearing.
     owner = set_field("owner", "@bob", users=PEOPLE[:1])
     made.check_set_field(owner)
-    assert made.set_field(owner, T0) == "Field 'owner' set to @bob."
+    assert made.set_field(owner, T0 + timedelta(minutes=6)) == "Field 'owner' set to @bob."
     assert to_view(state, T0).field_usernames == {"owner": "bob"}
-    assert made.set_field(set_field("owner", "none"), T0) == "Field 'owner' cleared."
+    assert made.set_field(set_field("owner", "none"), T0 + timedelta(minutes=7)) == "Field 'owner' cleared."
     assert "owner" not in state.field_values
     assert state.timeline[-1].summary == "@alice cleared **owner** (was @bob)"
 

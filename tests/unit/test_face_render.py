@@ -112,23 +112,25 @@ def test_the_timeline_tells_the_story_to_the_second() -> None:
         PostStatusUpdate(actor=actor(), message="Lag | gone\nok"), T0 + timedelta(hours=1, seconds=2)
     )
     rows = render.timeline(made.state).splitlines()
-    assert rows[2] == "| Time (UTC) | Since start | What |"
-    assert rows[4].startswith("| 2026-01-05 09:00:00 | 00:00 | @alice started the incident")
-    assert rows[5] == "| 2026-01-05 09:01:15 | 01:15 | @alice marked **Page DBA** as done (stage 1/3 Triage) |"
-    assert rows[6] == "| 2026-01-05 10:00:02 | 1:00:02 | @alice posted a status update: Lag \\| gone ok |"
+    assert rows[2] == "| Time (UTC) | Since start | Id | What |"
+    assert rows[4].startswith("| 2026-01-05 09:00:00 | 00:00 | e1 | @alice started the incident")
+    assert rows[5] == "| 2026-01-05 09:01:15 | 01:15 | e2 | @alice marked **Page DBA** as done (stage 1/3 Triage) |"
+    assert rows[6] == "| 2026-01-05 10:00:02 | 1:00:02 | e3 | @alice posted a status update: Lag \\| gone ok |"
     assert render.since_start(2 * 86400 + 3723) == "2d 01:02:03"
 
 
 def test_a_long_timeline_keeps_the_newest_events_that_fit() -> None:
     made = incident()
     made.state.timeline += [
-        TimelineEvent(at=T0 + timedelta(seconds=n), actor_id=ALICE, type=EventType.ITEM_ADDED, summary="x" * 200)
+        TimelineEvent(
+            id=f"x{n}", at=T0 + timedelta(seconds=n), actor_id=ALICE, type=EventType.ITEM_ADDED, summary="x" * 200
+        )
         for n in range(1000)
     ]
     shown = render.timeline(made.state)
     assert len(shown) <= text.POST_MESSAGE_MAX
     assert "earliest events do not fit here" in shown.splitlines()[1]
-    assert shown.endswith(f"| {T0 + timedelta(seconds=999):%Y-%m-%d %H:%M:%S} | 16:39 | {'x' * 200} |")
+    assert shown.endswith(f"| {T0 + timedelta(seconds=999):%Y-%m-%d %H:%M:%S} | 16:39 | x999 | {'x' * 200} |")
 
 
 def test_web_ui_details_show_the_original_start_and_no_frozen_duration() -> None:

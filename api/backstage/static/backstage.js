@@ -184,15 +184,47 @@ function startCopy(button) {
   });
 }
 
+// Retrospective: the preview follows the text, rendered by the server (which shows people's
+// HTML as text), asked for once typing pauses; the latest answer wins.
+function startPreview(area) {
+  const preview = document.getElementById("retro-preview");
+  let timer = null;
+  let asked = 0;
+  async function refresh() {
+    const mine = ++asked;
+    const body = new URLSearchParams({ csrf_token: area.dataset.csrf, text: area.value });
+    try {
+      const response = await fetch(area.dataset.previewUrl, { method: "POST", body, credentials: "same-origin", cache: "no-store" });
+      if (response.ok && mine === asked) preview.innerHTML = await response.text();
+    } catch (_) {
+      // Offline for a moment: the next change tries again.
+    }
+  }
+  area.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(refresh, 300); });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   const live = document.getElementById("live");
   if (live) startLive(live);
   if (document.getElementById("stages")) startEditor();
+  const retrospective = document.getElementById("retro-text");
+  if (retrospective && retrospective.dataset.previewUrl) startPreview(retrospective);
   if (document.getElementById("chart-data") && window.Chart) startCharts();
   document.querySelectorAll("button.copy[data-copy]").forEach(startCopy);
   document.querySelectorAll("form[data-confirm]").forEach(form => form.addEventListener("submit", event => {
     if (!window.confirm(form.dataset.confirm)) event.preventDefault();
   }));
+  // A slider showing the incident at a moment: the moment shows as soon as the slider is let go.
+  document.querySelectorAll("form[data-autosubmit] input[type=range]").forEach(range => {
+    const chosen = document.getElementById(range.getAttribute("aria-describedby"));
+    const started = Date.parse(range.dataset.started || "");
+    range.addEventListener("input", () => {
+      if (chosen && !Number.isNaN(started)) {
+        chosen.textContent = new Date(started + Number(range.value) * 1000).toISOString().slice(0, 19).replace("T", " ") + " UTC";
+      }
+    });
+    range.addEventListener("change", () => range.form.requestSubmit());
+  });
   // A notice can be put away once read.
   document.querySelectorAll(".flash").forEach(flash => {
     const close = document.createElement("button");

@@ -1,0 +1,218 @@
+"""The incident report to share, in the format asked for: JSON, markdown or PDF.
+
+The report is one model (`models.incident_report.IncidentReport`), built from the incident's
+state by a pure function, for whoever may see the incident (`incidents.load`: anyone else is
+told it does not exist). Markdown is rendered by `models.incident_report.to_markdown`; the PDF
+here, with fpdf2: pure Python (no system libraries), maintained, with tables whose headings
+repeat on every page, wrapped cells and automatic page breaks.
+
+The PDF's fonts are the PDF core fonts, which have Latin-1 only: other characters are shown
+as `?` (the JSON and markdown have every character). Embedding a Unicode font is left to do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+from fpdf import FPDF, FontFace
+
+from models.common import Actor
+from models.incident_report import (
+    IncidentReport,
+    ReportEvent,
+    ReportRetrospective,
+    build_report,
+    duration,
+    retrospective_status,
+    to_markdown,
+    when,
+)
+from models.mentions import WORD_JOINER
+from service import incident_access as incidents
+from service.container import Services
+
+ReportFormat = Literal["json", "md", "pdf"]
+MEDIA_TYPES: dict[str, str] = {
+    "json": "application/json",
+    "md": "text/markdown; charset=utf-8",
+    "pdf": "application/pdf",
+}
+# A table cell of the PDF shows at most this much of one text (a cell may not outgrow a page);
+# the JSON and the markdown have it whole.
+PDF_CELL_MAX = 1200
+
+
+@dataclass(frozen=True)
+class RenderedReport:
+    body: bytes
+    media_type: str
+    filename: str
+
+
+async def incident_report(svc: Services, actor: Actor, incident_id: str) -> IncidentReport:
+    """The report of an incident the actor may see (else `incidents.load` says it does not exist)."""
+    access = await incidents.load(svc, actor, incident_id)
+    return build_report(access.state, datetime.now(UTC))
+
+
+async def rendered_report(svc: Services, actor: Actor, incident_id: str, fmt: ReportFormat) -> RenderedReport:
+    """The report in `fmt`, rendered off the event loop (a long timeline's PDF takes a while)."""
+    report = await incident_report(svc, actor, incident_id)
+    return await asyncio.to_thread(render, report, fmt)
+
+
+def render(report: IncidentReport, fmt: ReportFormat) -> RenderedReport:
+    name = f"incident-{report.id}-report.{fmt}"
+    if fmt == "md":
+        body = to_markdown(report).encode()
+    elif fmt == "pdf":
+        body = to_pdf(report)
+    else:
+        body = report.model_dump_json(indent=2).encode()
+    return RenderedReport(body, MEDIA_TYPES[fmt], name)
+
+
+# ---------------------------------------------------------------------------- PDF
+
+
+def _pdf_text(text: str, limit: int = PDF_CELL_MAX) -> str:
+    """Text the core fonts can show: markdown's emphasis and the mention guards taken out,
+    other than Latin-1 shown as `?`, and at most `limit` characters."""
+    plain = text.replace(WORD_JOINER, "").replace("**", "")
+    if len(plain) > limit:
+        plain = plain[: limit - 1] + "..."
+    return plain.encode("latin-1", "replace").decode("latin-1")
+
+
+class _ReportPdf(FPDF):
+    def __init__(self, title: str) -> None:
+        super().__init__(orientation="portrait", unit="mm", format="A4")
+        self._title = title
+        self.set_auto_page_break(auto=True, margin=15)
+        self.set_title(title)
+        self.set_creator("incident-response-temporal")
+
+    def footer(self) -> None:
+        self.set_y(-12)
+        self.set_font("Helvetica", size=8)
+        self.cell(0, 6, f"{self._title[:80]} - page {self.page_no()}/{{nb}}", align="C")
+
+
+def _heading(pdf: FPDF, text: str, size: int = 14) -> None:
+    pdf.ln(3)
+    pdf.set_font("Helvetica", style="B", size=size)
+    pdf.multi_cell(0, size * 0.5, _pdf_text(text, 300), new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(1)
+    pdf.set_font("Helvetica", size=9)
+
+
+def _paragraph(pdf: FPDF, text: str) -> None:
+    pdf.set_font("Helvetica", size=9)
+    pdf.multi_cell(0, 4.5, _pdf_text(text, 4000), new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(1)
+
+
+def _table(pdf: FPDF, headings: list[str], rows: Iterable[list[str]], widths: tuple[int, ...]) -> None:
+    pdf.set_font("Helvetica", size=8)
+    with pdf.table(
+        col_widths=widths,
+        headings_style=FontFace(emphasis="BOLD", fill_color=(225, 225, 225)),
+        line_height=4,
+        text_align="LEFT",
+        v_align="TOP",
+        padding=1,
+        repeat_headings=1,
+        wrapmode="CHAR",
+    ) as table:
+        heading = table.row()
+        for text in headings:
+            heading.cell(text)
+        for values in rows:
+            row = table.row()
+            for text in values:
+                row.cell(_pdf_text(text))
+
+
+def to_pdf(report: IncidentReport) -> bytes:
+    pdf = _ReportPdf(f"Incident report: {_pdf_text(report.name, 100)}")
+    pdf.alias_nb_pages()
+    pdf.add_page()
+    _heading(pdf, f"Incident report: {report.name}", 16)
+    if report.description:
+        _paragraph(pdf, report.description)
+    facts = [
+        ["Status", report.status.value],
+        ["Severity", report.severity or "none given"],
+        ["Team", report.team],
+        ["Playbook", report.playbook or "none"],
+        ["Commander", report.commander],
+        ["Reporter", report.reporter],
+        ["Started", when(report.started_at)],
+        ["Ended", when(report.ended_at)],
+        ["Duration", duration(report.duration_seconds)],
+        ["First status update", when(report.first_status_update_at)],
+        ["Time to resolution", duration(report.time_to_resolution_seconds)],
+    ]
+    _table(pdf, ["", ""], facts, (50, 130))
+    _heading(pdf, "Participants")
+    _table(
+        pdf, ["Who", "Role"], ([p.username or p.user_id, ", ".join(p.roles)] for p in report.participants), (60, 120)
+    )
+    _heading(pdf, "Status updates")
+    if report.status_updates_posted > len(report.status_updates):
+        _paragraph(pdf, f"The newest {len(report.status_updates)} of {report.status_updates_posted} updates.")
+    rows = [[when(u.at), u.author, u.status.value if u.status else "", u.message] for u in report.status_updates]
+    if rows:
+        _table(pdf, ["Time", "Author", "Status", "Update"], rows, (32, 25, 23, 100))
+    else:
+        _paragraph(pdf, "None were posted.")
+    _heading(pdf, "Checklist")
+    for number, stage in enumerate(report.checklist, start=1):
+        _heading(pdf, f"{number}. {stage.title}" + (" (active)" if stage.active else ""), 11)
+        items = [
+            [
+                item.title,
+                item.state.value.replace("_", " ") + (" (overdue)" if item.overdue else ""),
+                item.assignee or "",
+                when(item.state_changed_at) if item.state_changed_at else "",
+                when(item.due_at) if item.due_at else "",
+            ]
+            for item in stage.items
+        ]
+        if items:
+            _table(pdf, ["Item", "State", "Assignee", "Changed", "Due"], items, (70, 22, 24, 32, 32))
+        else:
+            _paragraph(pdf, "No items.")
+    _heading(pdf, "Key moments")
+    events_widths = (32, 18, 14, 116)
+    if report.key_moments:
+        _table(pdf, ["Time", "Since start", "Id", "What"], (_event_row(e) for e in report.key_moments), events_widths)
+    else:
+        _paragraph(pdf, "None were starred.")
+    _heading(pdf, "Timeline")
+    _table(pdf, ["Time", "Since start", "Id", "What"], (_event_row(e) for e in report.timeline), events_widths)
+    if report.retrospective is not None:
+        _retrospective(pdf, report.retrospective)
+    pdf.ln(2)
+    _paragraph(pdf, f"Generated {when(report.generated_at)}.")
+    return bytes(pdf.output())
+
+
+def _retrospective(pdf: FPDF, retro: ReportRetrospective) -> None:
+    """Its status, then its markdown as text: headings bold, every other line as written."""
+    _heading(pdf, "Retrospective")
+    _paragraph(pdf, retrospective_status(retro))
+    for part in retro.text.replace("\r\n", "\n").split("\n"):
+        if part.startswith("#"):
+            _heading(pdf, part.lstrip("#").strip() or " ", 11)
+        elif part.strip():
+            _paragraph(pdf, part)
+
+
+def _event_row(event: ReportEvent) -> list[str]:
+    star = " (key)" if event.key_moment else ""
+    return [when(event.at), duration(event.since_start_seconds), event.id + star, event.what]
