@@ -186,14 +186,17 @@ async def execute_update_with_start(
 ) -> Any:
     """Start (or reuse) a workflow and run an update on it, with `execute_update`'s error mapping."""
     try:
-        return await client.execute_update_with_start_workflow(
-            update,
-            arg,
-            start_workflow_operation=start,
-            id=update_id,
-            rpc_timeout=rpc_timeout,
-            result_type=result_type,
-        )
+        try:
+            return await client.execute_update_with_start_workflow(
+                update,
+                arg,
+                start_workflow_operation=start,
+                id=update_id,
+                rpc_timeout=rpc_timeout,
+                result_type=result_type,
+            )
+        finally:
+            _retrieve_start_error(start)
     except WorkflowUpdateFailedError as error:
         raise refusal(error) from None
     except WorkflowUpdateRPCTimeoutOrCancelledError:
@@ -202,6 +205,16 @@ async def execute_update_with_start(
         if error.status in NOT_TAKEN:
             raise await not_taken(client.get_workflow_handle(workflow_id), error) from None
         raise rpc_error(error) from None
+
+
+def _retrieve_start_error(start: WithStartWorkflowOperation[Any, Any]) -> None:
+    """Mark the start operation's own outcome as seen. The SDK sets the start's error on a future
+    only `start.workflow_handle()` awaits; an error nobody awaits (the call's own error says it
+    all) is logged as "Future exception was never retrieved" when the future is collected, and a
+    collection inside CPython 3.11's AST builder breaks it (gh-106905)."""
+    outcome = start._workflow_handle  # the SDK keeps the start's error only there
+    if outcome.done() and not outcome.cancelled():
+        outcome.exception()
 
 
 async def _status(handle: WorkflowHandle[Any, Any], rpc_timeout: Any) -> int | None:
