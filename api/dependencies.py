@@ -63,6 +63,17 @@ async def conceal_existence(svc: Services = Depends(services)) -> AsyncIterator[
 
 
 IncidentId = Annotated[str, Path(description="Incident id (the part after `incident-` in the workflow id)")]
+SeverityFilter = Annotated[
+    int | None,
+    Query(ge=0, le=10, description="Only incidents of this severity level (1 is the most severe; 0: without one)"),
+]
+FieldFilters = Annotated[
+    list[str] | None,
+    Query(
+        description="Only incidents whose select field has this value: `name=value` (the value in any case); "
+        "repeat it for several (all must hold)",
+    ),
+]
 IdempotencyKey = Annotated[
     str | None,
     Header(

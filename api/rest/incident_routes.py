@@ -11,7 +11,16 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse, Response
 
-from api.dependencies import IdempotencyKey, IncidentId, conceal_existence, current_user, page_params, services
+from api.dependencies import (
+    FieldFilters,
+    IdempotencyKey,
+    IncidentId,
+    SeverityFilter,
+    conceal_existence,
+    current_user,
+    page_params,
+    services,
+)
 from api.http_errors import PENDING_RESPONSE, error_responses, pending_response
 from models.common import Actor, MattermostId
 from models.incident import EventType, IncidentCreate, TimelineEvent
@@ -82,14 +91,8 @@ async def list_incidents(
     search: str | None = Query(None, max_length=64, description="Case-insensitive part of the name"),
     started_after: datetime | None = Query(None, description="Started at or after (no offset: UTC)"),
     started_before: datetime | None = Query(None, description="Started before (no offset: UTC)"),
-    severity: int | None = Query(
-        None, ge=0, le=10, description="Only incidents of this severity level (1 is the most severe; 0: without one)"
-    ),
-    field: list[str] | None = Query(
-        None,
-        description="Only incidents whose select field has this value: `name=value` (the value in any case); "
-        "repeat it for several (all must hold)",
-    ),
+    severity: SeverityFilter = None,
+    field: FieldFilters = None,
     sort: Literal["started_at", "ended_at", "name", "duration", "severity"] = Query(
         "started_at", description="`severity`: the most severe first (the newest first within a level)"
     ),

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from api.dependencies import current_user, services
+from api.dependencies import FieldFilters, SeverityFilter, current_user, services
 from api.http_errors import error_responses
 from models.common import Actor, MattermostId
 from models.stats import IncidentStats, StatsWindow
@@ -26,14 +26,8 @@ async def get_stats(
     since: datetime | None = Query(None, description="Incidents started at or after this time (no offset: UTC)"),
     until: datetime | None = Query(None, description="Incidents started before this time (no offset: UTC)"),
     playbook_id: str | None = Query(None, max_length=64, description="Only incidents from this playbook"),
-    severity: int | None = Query(
-        None, ge=0, le=10, description="Only incidents of this severity level (1 is the most severe; 0: without one)"
-    ),
-    field: list[str] | None = Query(
-        None,
-        description="Only incidents whose select field has this value: `name=value` (the value in any case); "
-        "repeat it for several (all must hold)",
-    ),
+    severity: SeverityFilter = None,
+    field: FieldFilters = None,
     actor: Actor = Depends(current_user),
     svc: Services = Depends(services),
 ) -> IncidentStats:
