@@ -111,6 +111,10 @@ def check_spec(spec: PlaybookSpec, facts: PlaybookFacts) -> None:
     reminder = reminder_problem(spec.reminder_timer_default_seconds, facts.reminder_min_seconds)
     if reminder:
         problems["reminder_timer_default_seconds"] = reminder
+    if spec.retrospective is not None:
+        reminder = reminder_problem(duration_seconds(spec.retrospective.reminder_every), facts.reminder_min_seconds)
+        if reminder:
+            problems["retrospective.reminder_every"] = reminder
     for field, channel_id in channels:
         channel = facts.channels.get(channel_id)
         if channel is None or not channel.visible_in_team:

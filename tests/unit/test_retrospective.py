@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
+from temporalio.exceptions import ApplicationError
 
 from api.slash import slash_replies as render
 from models.effects import DirectMessageEffect, PostEffect, WebhookEffect
@@ -23,7 +24,7 @@ from models.incident_commands import (
     StarEvent,
 )
 from models.incident_report import build_report, retrospective_status, to_markdown
-from models.playbook import PlaybookSpec, StageSpec, describe_changes
+from models.playbook import PlaybookFacts, PlaybookSpec, StageSpec, describe_changes
 from models.retrospective import (
     DEFAULT_TEMPLATE,
     HISTORY_KEPT,
@@ -39,6 +40,7 @@ from tests.unit.test_incident_rules import ALICE, BOB, CAROL, T0, actor, inciden
 from workflows import incident_retrospective as retrospectives
 from workflows.incident_messages import current_details, web_ui_status
 from workflows.incident_rules import WEBHOOK_EVENTS, Incident
+from workflows.playbook_rules import check_spec
 
 END = T0 + timedelta(hours=2)
 
@@ -86,6 +88,26 @@ def test_due_after_and_reminder_every_are_durations(due: str) -> None:
         RetrospectiveSpec(due_after=due)
     with pytest.raises(ValidationError):
         RetrospectiveSpec(reminder_every=due)
+
+
+@pytest.mark.parametrize(
+    ("every", "refused"), [("30s", True), ("1m", False), ("1d", False), ("7d", False), ("8d", True)]
+)
+def test_the_reminder_interval_is_held_to_the_deployment_limits_like_every_reminder(every: str, refused: bool) -> None:
+    """A retrospective reminded every second would message the commander every second and push
+    the incident's record out of its timeline: the same bounds as every other reminder."""
+    spec = PlaybookSpec(
+        title="P", checklists=[StageSpec(title="Triage")], retrospective=RetrospectiveSpec(reminder_every=every)
+    )
+    if not refused:
+        check_spec(spec, PlaybookFacts())
+        return
+    with pytest.raises(ApplicationError) as caught:
+        check_spec(spec, PlaybookFacts())
+    assert caught.value.details[0]["fields"] == {
+        "retrospective.reminder_every": "A reminder interval must be off (0) or between 1m and 7d "
+        "(60 to 604800 seconds)."
+    }
 
 
 def test_the_playbook_carries_it_and_its_change_summary_says_so() -> None:
