@@ -542,6 +542,8 @@ class IncidentWorkflow:
             await self._update_checklist(pending, channel_id)
         elif isinstance(effect, effects.ClearButtonsEffect):
             for name in [n for n in self.state.post_ids if n.startswith(effect.post_name)]:
+                if name not in self.state.post_ids:  # cleared already: it shared its post with one before
+                    continue
                 await workflow.execute_activity_method(
                     IncidentActivities.clear_buttons,
                     ClearButtons(post_id=self.state.post_ids[name], note=effect.note),
@@ -620,9 +622,7 @@ class IncidentWorkflow:
             ),
             **self._activity_options(f"tell {state.mention(effect.user_id)} of {effect.about}"),
         )
-        state.usernames.update(delivery.usernames)
-        if not delivery.posts:
-            self.incident.direct_message_failed(workflow.now(), effect.user_id, delivery.problems, effect.about)
+        outcomes.direct_message_sent(self.incident, effect, delivery, workflow.now())
 
     async def _edit_pages(self, effect: effects.PageEditEffect) -> None:
         """Rewrite the pages' direct messages as the pages are now (rendered here: the latest status)."""
