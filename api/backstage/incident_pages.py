@@ -343,10 +343,14 @@ def field_rows(state: IncidentState) -> list[dict[str, Any]]:
     return rows
 
 
-async def _context(who: Visitor, state: IncidentState, actor: Actor, view: PageView) -> dict[str, Any]:
+async def _context(
+    who: Visitor, state: IncidentState, actor: Actor, view: PageView, *, read_only: bool = False
+) -> dict[str, Any]:
+    """What the incident page shows; `read_only` (the incident as it stood once) offers no change,
+    so it asks Mattermost and the team's settings nothing for the forms."""
     now = datetime.now(UTC)
     member = permissions.is_member_of(actor, state)
-    can_change = permissions.can_change_incident(actor, is_member=member)
+    can_change = permissions.can_change_incident(actor, is_member=member) and not read_only
     ongoing = state.status == IncidentStatus.ONGOING
     minimum = who.svc.settings.reminder_min_seconds
     return {
@@ -433,8 +437,11 @@ def _moment(request: Request, started: datetime, last: datetime) -> datetime:
             moment = datetime.fromisoformat(given[:40])
         except ValueError:
             raise ServiceError(422, "validation_error", "That is not a time: give it as 2025-06-01T09:30:00.") from None
-        return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-    if offset.isdigit():
+        moment = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+        # The page's moment field is to the second: the second the incident started in means its
+        # start (the field shows the start as that second, and sent back it must not be refused).
+        return started if started - timedelta(seconds=1) < moment < started else moment
+    if offset.isascii() and offset.isdigit():
         return started + timedelta(seconds=min(int(offset[:12]), max(0, (last - started).total_seconds())))
     return last
 
@@ -449,15 +456,13 @@ async def incident_as_of(incident_id: str, request: Request, who: Visitor = Depe
     last = current.ended_at if current.status != IncidentStatus.ONGOING and current.ended_at else now
     at = _moment(request, current.started_at, last)
     state = await incident_history.rebuilt_at(who.svc, current, at)
-    context = await _context(who, state, access.actor, PageView.of(request))
+    context = await _context(who, state, access.actor, PageView.of(request), read_only=True)
     shown = min(max(at.astimezone(UTC), current.started_at), now)
     context.update(
         incident=to_record(state, shown),
         now=shown,
-        can_change=False,
-        invitable=[],
-        announceable=[],
         as_of=shown,
+        span_ends="now" if current.status == IncidentStatus.ONGOING else "its end",
         span_seconds=max(1, int((last - current.started_at).total_seconds())),
         offset_seconds=max(0, int((shown - current.started_at).total_seconds())),
         manages_integrations=await integrations.may_manage(who.svc, who.actor, current.team_id),

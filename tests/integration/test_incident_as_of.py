@@ -141,6 +141,12 @@ async def test_the_backstage_slider_shows_the_incident_at_a_moment(world: World)
     assert refused.status_code == 422
     beyond = await page.get(f"{base}/as-of", params={"offset": "9" * 12})
     assert 'id="incident-status">Ended' in beyond.text
+    # Digits that are not ASCII ('²' passes str.isdigit, int() refuses it): the latest, never a 500.
+    for odd in ("\u00b2", "\u0663", "-5", "1e3"):
+        oddly = await page.get(f"{base}/as-of", params={"offset": odd})
+        assert oddly.status_code == 200, (odd, oddly.status_code)
+        assert 'id="incident-status">Ended' in oddly.text
+    assert "from its start to its end" in latest.text
 
     carol = await sign_in(world, world.carol)
     assert (await carol.get(f"{base}/as-of", params={"offset": "0"})).status_code == 404
