@@ -22,6 +22,10 @@ class Refusal(StrEnum):
     CONFIRM = "ConfirmationRequired"
 
 
+# A conflict's detail: the version that is the latest, when a change was made to an older one.
+STALE_VERSION = "latest_version"
+
+
 def refuse(kind: Refusal, message: str, *details: object) -> ApplicationError:
     return ApplicationError(message, *details, type=kind.value, non_retryable=True)
 

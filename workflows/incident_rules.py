@@ -120,7 +120,18 @@ from models.playbook_automation import (
     SetReminderAction,
     duration_seconds,
 )
-from models.refusals import ALREADY_ENDED, ENDED, confirm, conflict, forbidden, invalid, not_found
+from models.refusals import (
+    ALREADY_ENDED,
+    ENDED,
+    STALE_VERSION,
+    Refusal,
+    confirm,
+    conflict,
+    forbidden,
+    invalid,
+    not_found,
+    refuse,
+)
 from models.retrospective import NO_RETROSPECTIVE, RetrospectiveStatus, summary_of
 from models.severity import Severity, SeverityLevel, SeverityUnknown, parse_severity, severity_of
 from models.webhooks import EventActor, WebhookEvent, WebhookGaveUp
@@ -1165,9 +1176,11 @@ class Incident(PagingRules):
         if command.version != retrospective.version:
             latest = retrospective.history[-1] if retrospective.history else None
             by = f" by {self.state.mention(latest.author_id)}" if latest and latest.author_id != SYSTEM_ACTOR else ""
-            raise conflict(
+            raise refuse(
+                Refusal.CONFLICT,
                 f"The retrospective changed since you opened it (you edited version {command.version}; "
-                f"version {retrospective.version}{by} is the latest): reload it, then make your change again."
+                f"version {retrospective.version}{by} is the latest): reload it, then make your change again.",
+                {STALE_VERSION: retrospective.version},
             )
         if command.text == retrospective.text:
             raise conflict(f"Version {retrospective.version} of the retrospective already says that.")

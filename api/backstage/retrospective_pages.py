@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from api.backstage.backstage_common import Visitor, form_visitor, redirect, render, visitor
 from api.dependencies import conceal_existence
 from models.command_table import BY_NAME
+from models.refusals import STALE_VERSION
 from models.retrospective import TEXT_MAX, RetrospectiveView
 from service import incident_access as incidents
 from service import integrations, retrospectives
@@ -85,7 +86,7 @@ async def save_retrospective(incident_id: str, who: Visitor = Depends(form_visit
     except ServiceError as error:
         if error.status in (401, 404):
             raise
-        stale = error.status == 409 and "changed since you opened it" in error.message
+        stale = error.status == 409 and STALE_VERSION in error.details
         return await page_response(
             who, incident_id, status_code=error.status, error=CHANGED if stale else error.message, draft=text,
             stale=stale,
