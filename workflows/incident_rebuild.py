@@ -433,26 +433,28 @@ def _seq(text: str) -> int:
 def replay(
     steps: Iterable[Step],
     *,
-    until: datetime | None = None,
     follow_resumes: bool = True,
     start_with: Callable[[IncidentStart], IncidentStart] | None = None,
 ) -> Iterator[Replayed]:
-    """Each step re-applied in order (those at or before `until`, when given), with its refusal
-    and the incident after it."""
+    """Each step re-applied in order, with its refusal and the incident after it."""
     engine = Replay(follow_resumes=follow_resumes, start_with=start_with)
     for step in steps:
-        if until is not None and step.at > until:
-            return
         refusal = engine.apply(step)
         if engine.state is not None:
             yield Replayed(step=step, refusal=refusal, state=engine.state)
 
 
-def state_at(steps: Iterable[Step], at: datetime) -> IncidentState | None:
-    """The incident as it stood at `at` (every step at or before it applied); None before its start."""
+def replayed_until(steps: Iterable[Step], at: datetime) -> Replay:
+    """Every step at or before `at` applied: its `state` is the incident as it stood then (None
+    before its start), its `unexplained` what the history held that the code did not expect."""
     engine = Replay()
     for step in steps:
         if step.at > at:
             break
         engine.apply(step)
-    return engine.state
+    return engine
+
+
+def state_at(steps: Iterable[Step], at: datetime) -> IncidentState | None:
+    """The incident as it stood at `at` (every step at or before it applied); None before its start."""
+    return replayed_until(steps, at).state
