@@ -20,7 +20,7 @@ from temporalio.service import RPCError
 from models.common import Actor
 from models.incident import IncidentStatus
 from models.incident_views import IncidentSummary
-from models.playbook import PlaybookFacts, PlaybookSpec
+from models.playbook import Playbook, PlaybookFacts, PlaybookSpec
 from models.playbook_dry_run import DryRunRequest, DryRunSummary, IncidentDryRun, PlaybookDryRun
 from service import playbooks
 from service.container import Services
@@ -38,7 +38,13 @@ READ_AT_ONCE = 4
 
 async def dry_run_playbook(svc: Services, actor: Actor, playbook_id: str, asked: DryRunRequest) -> PlaybookDryRun:
     """The proposal (`asked.spec`) against the playbook's last `asked.last` ended incidents."""
-    playbook = await playbooks.get_playbook(svc, actor, playbook_id)
+    return await dry_run_loaded(svc, actor, await playbooks.get_playbook(svc, actor, playbook_id), asked)
+
+
+async def dry_run_loaded(svc: Services, actor: Actor, playbook: Playbook, asked: DryRunRequest) -> PlaybookDryRun:
+    """`dry_run_playbook` for a playbook the actor has just loaded (`playbooks.get_playbook`,
+    which checked that they may edit it)."""
+    playbook_id = playbook.id
     spec = asked.spec
     facts = await check_proposal(svc, actor, playbook.team_id, spec)
     ended = await last_ended(svc, actor, playbook.team_id, playbook_id, asked.last)

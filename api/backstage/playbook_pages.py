@@ -516,9 +516,7 @@ async def try_playbook(playbook_id: str, who: Visitor = Depends(form_visitor)) -
     report = None
     if spec is not None:
         try:
-            report = await dry_runs.dry_run_playbook(
-                who.svc, who.actor, playbook_id, DryRunRequest(spec=spec, last=last)
-            )
+            report = await dry_runs.dry_run_loaded(who.svc, who.actor, current, DryRunRequest(spec=spec, last=last))
         except ServiceError as error:
             if error.status != 422:
                 raise
