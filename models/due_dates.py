@@ -25,7 +25,8 @@ from models.playbook_automation import DURATION_MAX_SECONDS, DURATION_MIN_SECOND
 DUE_HINT = "give a duration from now (30m, 2h, 1d), a time of day (14:30) or none"
 DUE_WORDS_MAX = 32
 _DURATION = re.compile(r"(?:[0-9]{1,7}[smhd])+", re.ASCII)
-_CLOCK = re.compile(r"([01]?[0-9]|2[0-3]):([0-5][0-9])", re.ASCII)
+# A time of day as people type it (14:30, 9:05), for due times and notes' times.
+CLOCK = re.compile(r"([01]?[0-9]|2[0-3]):([0-5][0-9])", re.ASCII)
 # An IANA zone name as Mattermost stores it (`Europe/Berlin`, `America/Argentina/Buenos_Aires`, `UTC`).
 _ZONE = re.compile(r"[A-Za-z0-9_+\-]{1,32}(?:/[A-Za-z0-9_+\-]{1,32}){0,3}", re.ASCII)
 
@@ -76,7 +77,7 @@ def read_due(typed: str) -> DueText:
         if not DURATION_MIN_SECONDS <= seconds <= DURATION_MAX_SECONDS:
             raise ValueError(f"a due time from now is at least 1s and at most 30d; {DUE_HINT}")
         return DueText("in", seconds=seconds)
-    clock = _CLOCK.fullmatch(text)
+    clock = CLOCK.fullmatch(text)
     if clock:
         return DueText("at", hour=int(clock[1]), minute=int(clock[2]))
     raise ValueError(DUE_HINT)
@@ -129,19 +130,26 @@ def due_time(text: DueText, now: datetime, time_zone: str) -> DueTime:
         at = now + timedelta(seconds=text.seconds)
         return DueTime(at, f"in {_compact(text.seconds)}, at {utc_clock(at, now)}")
     zone = zone_of(time_zone)
-    local = now.astimezone(zone or UTC)
-    wanted = time(text.hour, text.minute)
-    day = local.date()
-    candidate = datetime.combine(day, wanted, tzinfo=zone or UTC)
-    when = "today"
-    if candidate <= local:
-        candidate = datetime.combine(day + timedelta(days=1), wanted, tzinfo=zone or UTC)
-        when = "tomorrow"
+    candidate = time_of_day(time(text.hour, text.minute), now, zone or UTC, ahead=True)
+    when = "today" if candidate.date() == now.astimezone(zone or UTC).date() else "tomorrow"
     at = candidate.astimezone(UTC)
     shown = f"{text.hour:02}:{text.minute:02}"
     if zone is None:
         return DueTime(at, f"at {shown} UTC {when} (your Mattermost time zone is not set, so times of day are UTC)")
     return DueTime(at, f"at {shown} {when} ({time_zone}; {at:%H:%M} UTC)")
+
+
+def time_of_day(wanted: time, now: datetime, zone: tzinfo, *, ahead: bool) -> datetime:
+    """`wanted` in `zone` on `now`'s day there, or the next day's when it is not after now
+    (`ahead`: the next such time), or the day before's when it is after now (else: the most
+    recent such time, not after now)."""
+    local = now.astimezone(zone)
+    candidate = datetime.combine(local.date(), wanted, tzinfo=zone)
+    if ahead and candidate <= local:
+        return datetime.combine(local.date() + timedelta(days=1), wanted, tzinfo=zone)
+    if not ahead and candidate > local:
+        return datetime.combine(local.date() - timedelta(days=1), wanted, tzinfo=zone)
+    return candidate
 
 
 def utc_clock(when: datetime, now: datetime) -> str:

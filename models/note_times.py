@@ -9,23 +9,21 @@ or in the future (`Incident.check_add_note`). Pure: no I/O.
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, time
 from typing import Annotated
 
 from pydantic import AfterValidator
 
-from models.due_dates import zone_of
+from models.due_dates import CLOCK, time_of_day, zone_of
 
 NOTE_TIME_MAX = 40
 # What a note's time may be typed as, said wherever one is refused.
 NOTE_TIME_HINT = "give a time of day (14:30, in your Mattermost time zone) or an ISO time (2026-01-05T14:30:00Z)"
-_CLOCK = re.compile(r"([01]?[0-9]|2[0-3]):([0-5][0-9])", re.ASCII)
 
 
 def _read(typed: str) -> time | datetime:
     text = typed.strip()
-    clock = _CLOCK.fullmatch(text)
+    clock = CLOCK.fullmatch(text)
     if clock:
         return time(int(clock[1]), int(clock[2]))
     if len(text) > NOTE_TIME_MAX or not text[:4].isdigit():
@@ -53,9 +51,4 @@ def note_moment(typed: str, now: datetime, time_zone: str) -> datetime:
     read = _read(typed)
     if isinstance(read, datetime):
         return read
-    zone = zone_of(time_zone) or UTC
-    local = now.astimezone(zone)
-    candidate = datetime.combine(local.date(), read, tzinfo=zone)
-    if candidate > local:
-        candidate = datetime.combine(local.date() - timedelta(days=1), read, tzinfo=zone)
-    return candidate.astimezone(UTC)
+    return time_of_day(read, now, zone_of(time_zone) or UTC, ahead=False).astimezone(UTC)
