@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import string
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
@@ -192,6 +192,12 @@ class Playbook(PlaybookSpec):
     updated_at: datetime
     created_by: MattermostId
     archived: bool = False
+
+    def with_spec(self, spec: PlaybookSpec, **changes: Any) -> Playbook:
+        """`spec`'s content under this playbook's identity (id, team, version, times, creator,
+        archived), with `changes` to that identity (a new version, its time)."""
+        identity = self.model_dump(exclude=set(PlaybookSpec.model_fields))
+        return Playbook(**spec.model_dump(), **{**identity, **changes})
 
 
 class PlaybookEdit(Model):

@@ -48,6 +48,7 @@ from models.webhooks import Forwarded, ForwardEvents, WebhookGaveUp
 from service import incident_access as incidents
 from service.container import Services
 from service.errors import invalid
+from service.temporal_calls import quote
 from service.time_bounds import time_bound
 from service.unavailability import rpc_error
 from workflows.incident_rebuild import (
@@ -136,7 +137,7 @@ async def rebuilt_at(svc: Services, current: IncidentState, at: datetime) -> Inc
 async def fetch_histories(client: Client, incident_id: str, *, rpc_timeout: Any = None) -> list[WorkflowHistory]:
     """Every run of the incident's workflow, oldest first (continuations and restarts included)."""
     workflow_id = incident_workflow_id(incident_id)
-    listing = client.list_workflows(f"WorkflowId = '{workflow_id}'", rpc_timeout=rpc_timeout)
+    listing = client.list_workflows(f"WorkflowId = {quote(workflow_id)}", rpc_timeout=rpc_timeout)
     runs = [run.run_id for run in sorted([run async for run in listing], key=lambda run: run.start_time)]
     # Visibility lags a moment behind: the latest run (a restart just now) is asked for directly.
     latest = await client.get_workflow_handle(workflow_id).describe(rpc_timeout=rpc_timeout)

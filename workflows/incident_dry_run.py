@@ -34,7 +34,7 @@ from models.common import UserFact
 from models.incident import EventType, IncidentStart, IncidentState, IncidentStatus, ItemState, TimelineEvent
 from models.incident_commands import AddItem, ChangeStage, EventRef, IncidentCommand, ItemRef, NoteRef, SetItemState
 from models.paging import policy_user_ids
-from models.playbook import Playbook, PlaybookSpec
+from models.playbook import PlaybookSpec
 from models.playbook_automation import rule_user_ids
 from models.playbook_dry_run import (
     Count,
@@ -64,16 +64,7 @@ def proposed_start(start: IncidentStart, spec: PlaybookSpec, people: Iterable[Us
     recorded = start.playbook
     if recorded is None:
         return start
-    playbook = Playbook(
-        **spec.model_dump(),
-        id=recorded.id,
-        team_id=recorded.team_id,
-        version=recorded.version,
-        created_at=recorded.created_at,
-        updated_at=recorded.updated_at,
-        created_by=recorded.created_by,
-        archived=recorded.archived,
-    )
+    playbook = recorded.with_spec(spec)
     known = {fact.user_id: fact for fact in [*people, *start.invited, *start.rule_users]}
     named = [*rule_user_ids(spec.rules), *policy_user_ids(spec.escalation)]
     return start.model_copy(

@@ -130,15 +130,7 @@ class PlaybookWorkflow:
     def update_playbook(self, command: UpdatePlaybook) -> Playbook:
         now = workflow.now()
         before = self.playbook
-        self.playbook = Playbook(
-            **command.spec.model_dump(),
-            id=before.id,
-            team_id=before.team_id,
-            version=before.version + 1,
-            created_at=before.created_at,
-            updated_at=now,
-            created_by=before.created_by,
-        )
+        self.playbook = before.with_spec(command.spec, version=before.version + 1, updated_at=now)
         self.edits.append(
             PlaybookEdit(
                 version=self.playbook.version,
