@@ -46,11 +46,8 @@ from models.playbook_dry_run import (
     RuleFirings,
     Stages,
 )
-from workflows.incident_automation import next_rule_due
-from workflows.incident_due_dates import next_item_due
-from workflows.incident_paging import escalation_due_at
+from workflows.incident_outcomes import next_wake
 from workflows.incident_rebuild import Replay, Step, TaskEnded, UpdateAccepted
-from workflows.incident_retrospective import reminder_due
 
 # How late after a timer's due time the live workflow's task for it may start (a busy worker).
 WAKE_GRACE = timedelta(seconds=5)
@@ -230,22 +227,6 @@ def translate(command: Any, recorded: IncidentState, proposed: IncidentState, ev
 # ---------------------------------------------------------------------------- the dry run
 
 
-def _next_due(state: IncidentState) -> datetime | None:
-    """When the proposed incident next has something due (what the workflow's main loop waits for)."""
-    if state.status != IncidentStatus.ONGOING:
-        return reminder_due(state)
-    source = state.source
-    rule = next_rule_due(state)
-    due = [
-        state.reminder_due_at,
-        source.auto_end_at if source is not None else None,
-        rule.due if rule is not None else None,
-        escalation_due_at(state),
-        next_item_due(state),
-    ]
-    return min((when for when in due if when is not None), default=None)
-
-
 @dataclass
 class _Run:
     steps: Sequence[Step]
@@ -262,7 +243,7 @@ class _Run:
         at its time, unless a recorded task woke for it."""
         done: datetime | None = None
         while (state := self.proposed.state) is not None:
-            due = _next_due(state)
+            due = next_wake(state)
             if due is None or due > until or (due == until and not inclusive):
                 return
             if done is not None and due <= done:

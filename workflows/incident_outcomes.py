@@ -8,6 +8,7 @@ from its history changes exactly as the live one did.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from temporalio.exceptions import ApplicationError
@@ -15,10 +16,14 @@ from temporalio.exceptions import TimeoutError as ActivityTimeout
 
 from models import effects
 from models.activity_io import AddMembersResult, PostRef
-from models.incident import IncidentState
+from models.incident import IncidentState, IncidentStatus
 from models.paging import PageDelivery
 from models.webhooks import Forwarded
 from workflows import incident_messages as text
+from workflows.incident_automation import next_rule_due
+from workflows.incident_due_dates import next_item_due
+from workflows.incident_paging import escalation_due_at
+from workflows.incident_retrospective import reminder_due
 from workflows.incident_rules import CHECKLIST_POST, Incident
 
 # The error types of `activities.incident_activities` an outcome tells apart (kept here, beside the
@@ -153,3 +158,35 @@ def describe(state: IncidentState, effect: effects.Effect) -> str:
     if isinstance(effect, effects.DirectMessageEffect):
         return f"tell {state.mention(effect.user_id)} of {effect.about}"
     return "reply to the slash command"
+
+
+@dataclass(frozen=True)
+class Wake:
+    """A moment the incident has something due, and what (the timer's summary in the Web UI)."""
+
+    at: datetime | None  # None: not waiting for it now
+    what: str
+
+
+def wakes(state: IncidentState) -> list[Wake]:
+    """What the incident may wait on a timer for, in the order a tie is named: the status
+    update reminder, the automatic end, the escalation, the due items (one timer for all: the
+    earliest), the retrospective's reminder, the playbook's next timer rule. The workflow's main
+    loop waits for the earliest, and the dry run (`workflows.incident_dry_run`) does the same."""
+    ongoing = state.status == IncidentStatus.ONGOING
+    source = state.source
+    rule = next_rule_due(state)
+    due = [
+        (state.reminder_due_at if ongoing else None, "status update reminder"),
+        (source.auto_end_at if ongoing and source is not None else None, "automatic end: every alert resolved"),
+        (escalation_due_at(state), "escalation: the next tier unless acknowledged"),
+        (next_item_due(state), "due items"),
+        (reminder_due(state), "retrospective reminder"),
+        (rule.due if rule is not None else None, f"playbook rule {rule.firing.rule.name}" if rule else ""),
+    ]
+    return [Wake(at, what) for at, what in due]
+
+
+def next_wake(state: IncidentState) -> datetime | None:
+    """The earliest moment the incident has something due (None: nothing)."""
+    return min((wake.at for wake in wakes(state) if wake.at is not None), default=None)

@@ -56,9 +56,8 @@ with workflow.unsafe.imports_passed_through():
     from models.webhooks import FORWARD_BATCH_MAX, ForwardEvents, WebhookGaveUp
     from workflows import incident_messages as text
     from workflows import incident_outcomes as outcomes
-    from workflows.incident_automation import next_rule_due
-    from workflows.incident_due_dates import next_item_due, open_assignees
-    from workflows.incident_paging import escalation_due_at, page_message
+    from workflows.incident_due_dates import open_assignees
+    from workflows.incident_paging import page_message
     from workflows.incident_retrospective import keeps_run_open, reminder_due
     from workflows.incident_rules import CHECKLIST_POST, Incident, check_start, new_incident
 
@@ -256,49 +255,15 @@ class IncidentWorkflow:
     def _continuation(self, start: IncidentStart) -> IncidentStart:
         return IncidentStart.resuming(self.state, start.reporter)
 
-    def _auto_end_at(self) -> datetime | None:
-        source = self.state.source
-        return source.auto_end_at if source is not None and self.state.status == IncidentStatus.ONGOING else None
-
-    def _timed_work(self, now: datetime) -> bool:
-        """Do what is due now (`Incident.timed_work`); whether anything was."""
-        return self.incident.timed_work(now)
-
-    def _rule_due(self) -> datetime | None:
-        """When the playbook's next timer rule is due (None without one: no timer, as before rules)."""
-        timer = next_rule_due(self.state)
-        return timer.due if timer is not None else None
-
     async def _wait_for_work(self) -> None:
-        if self._timed_work(workflow.now()):
+        if self.incident.timed_work(workflow.now()):
             return
-        due = self.state.reminder_due_at if self.state.status == IncidentStatus.ONGOING else None
-        auto_end = self._auto_end_at()
-        rule = next_rule_due(self.state)
-        rule_due = rule.due if rule is not None else None
-        escalation = escalation_due_at(self.state)
-        # One timer for every item's due time: the earliest (None without due dates: no timer).
-        items_due = next_item_due(self.state)
-        retrospective = reminder_due(self.state)
-        wake = [
-            when
-            for when in (due, self._retry_channel_at(), auto_end, rule_due, escalation, items_due, retrospective)
-            if when is not None
-        ]
-        timeout = max(0.0, (min(wake) - workflow.now()).total_seconds()) if wake else None
-        summary = "try the channel again"
-        if wake and min(wake) == due:
-            summary = "status update reminder"
-        elif wake and min(wake) == auto_end:
-            summary = "automatic end: every alert resolved"
-        elif wake and min(wake) == escalation:
-            summary = "escalation: the next tier unless acknowledged"
-        elif wake and min(wake) == items_due:
-            summary = "due items"
-        elif wake and min(wake) == retrospective:
-            summary = "retrospective reminder"
-        elif rule is not None and min(wake) == rule.due:
-            summary = f"playbook rule {rule.firing.rule.name}"
+        wakes = outcomes.wakes(self.state)
+        waiting = [w.at for w in wakes]
+        retry = self._retry_channel_at()
+        earliest = min((at for at in [*waiting, retry] if at is not None), default=None)
+        timeout = max(0.0, (earliest - workflow.now()).total_seconds()) if earliest is not None else None
+        summary = next((w.what for w in wakes if w.at is not None and w.at == earliest), "try the channel again")
         with contextlib.suppress(TimeoutError):  # a timer is due, or it is time to try the channel again
             await workflow.wait_condition(
                 lambda: (
@@ -306,17 +271,12 @@ class IncidentWorkflow:
                     or any(task.done() for task in self._lanes.values())
                     or self._finished()
                     or (self._should_continue_as_new() and not self._lanes)
-                    or self.state.reminder_due_at != due
-                    or self._auto_end_at() != auto_end
-                    or self._rule_due() != rule_due
-                    or escalation_due_at(self.state) != escalation
-                    or next_item_due(self.state) != items_due
-                    or reminder_due(self.state) != retrospective
+                    or [w.at for w in outcomes.wakes(self.state)] != waiting
                 ),
                 timeout=timeout,
                 timeout_summary=summary,
             )
-        self._timed_work(workflow.now())
+        self.incident.timed_work(workflow.now())
 
     # ------------------------------------------------------------------ start
 
