@@ -234,14 +234,17 @@ def block(text: str) -> str:
     return "\n".join(f"> {part}" if part.strip() else ">" for part in _LINE_BREAKS.split(_quiet(text)))
 
 
-def duration(seconds: int | None) -> str:
+def duration(seconds: float | None) -> str:
+    """A time to the second: mm:ss for the first hour, then h:mm:ss, then days (`2d 01:02:03`);
+    `—` for none."""
     if seconds is None:
         return "—"
-    days, rest = divmod(seconds, 86400)
+    days, rest = divmod(max(0, int(seconds)), 86400)
     hours, rest = divmod(rest, 3600)
     minutes, secs = divmod(rest, 60)
-    clock = f"{hours}:{minutes:02}:{secs:02}" if hours else f"{minutes:02}:{secs:02}"
-    return f"{days}d {clock}" if days else clock
+    if days:
+        return f"{days}d {hours:02}:{minutes:02}:{secs:02}"
+    return f"{hours}:{minutes:02}:{secs:02}" if hours else f"{minutes:02}:{secs:02}"
 
 
 def when(moment: datetime | None) -> str:

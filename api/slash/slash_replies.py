@@ -6,12 +6,12 @@ from datetime import datetime
 
 from models.due_dates import utc_clock
 from models.incident import EventType, IncidentState, IncidentStatus, TimelineEvent
+from models.incident_report import duration
 from models.incident_views import IncidentSummary, OpenItem, to_record
 from models.retrospective import RetrospectiveStatus
 from workflows.incident_messages import (
     POST_MESSAGE_MAX,
     checklist_lines,
-    duration_parts,
     fields_line,
     format_duration,
     incident_name,
@@ -123,16 +123,6 @@ def todo(items: list[OpenItem], now: datetime, *, mattermost_url: str, incomplet
     return text
 
 
-def since_start(seconds: float) -> str:
-    """Time since the start, to the second: mm:ss for the first hour, then h:mm:ss, then days."""
-    days, hours, minutes, secs = duration_parts(seconds)
-    if days:
-        return f"{days}d {hours:02}:{minutes:02}:{secs:02}"
-    if hours:
-        return f"{hours}:{minutes:02}:{secs:02}"
-    return f"{minutes:02}:{secs:02}"
-
-
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
@@ -155,7 +145,7 @@ def timeline(state: IncidentState) -> str:
     ]
     # The id names the event to `/incident star` (and a note to `noteedit`, `notedelete`); ★ a key moment.
     rows = [
-        f"| {event.at:%Y-%m-%d %H:%M:%S} | {since_start((event.at - state.started_at).total_seconds())} "
+        f"| {event.at:%Y-%m-%d %H:%M:%S} | {duration((event.at - state.started_at).total_seconds())} "
         f"| {event.id}{' ★' if event.id in state.key_moments else ''} | {_cell(timeline_entry(event))} |"
         for event in state.timeline
     ]

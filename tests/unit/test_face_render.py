@@ -9,6 +9,7 @@ from api.slash import slash_replies as render
 from models.effects import ChecklistEffect
 from models.incident import ChecklistItem, EventType, IncidentStatus, ItemState, Stage, TimelineEvent
 from models.incident_commands import ChangeStage, EndIncident, PostStatusUpdate, SetItemState
+from models.incident_report import duration
 from models.incident_views import summarize
 from models.mentions import WORD_JOINER
 from tests.unit.test_incident_rules import ALICE, T0, actor, incident
@@ -116,7 +117,8 @@ def test_the_timeline_tells_the_story_to_the_second() -> None:
     assert rows[4].startswith("| 2026-01-05 09:00:00 | 00:00 | e1 | @alice started the incident")
     assert rows[5] == "| 2026-01-05 09:01:15 | 01:15 | e2 | @alice marked **Page DBA** as done (stage 1/3 Triage) |"
     assert rows[6] == "| 2026-01-05 10:00:02 | 1:00:02 | e3 | @alice posted a status update: Lag \\| gone ok |"
-    assert render.since_start(2 * 86400 + 3723) == "2d 01:02:03"
+    assert duration(2 * 86400 + 3723) == "2d 01:02:03"
+    assert duration(86400 + 300) == "1d 00:05:00"
 
 
 def test_a_long_timeline_keeps_the_newest_events_that_fit() -> None:
