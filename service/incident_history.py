@@ -113,7 +113,7 @@ async def rebuilt_at(svc: Services, current: IncidentState, at: datetime) -> Inc
     if at > datetime.now(UTC):
         raise invalid("That time is still to come: ask for a time up to now.", {"as_of": "in the future"})
     try:
-        histories = await fetch_histories(svc.temporal, incident_id, rpc_timeout=svc.rpc_timeout)
+        histories = await fetch_histories(svc.temporal, incident_id, rpc_timeout=svc.rpc_timeout, at=at)
     except RPCError as error:
         raise rpc_error(error) from None
     steps = await incident_steps(histories, svc.temporal.data_converter)
@@ -134,15 +134,19 @@ async def rebuilt_at(svc: Services, current: IncidentState, at: datetime) -> Inc
     return engine.state if engine.state is not None else current
 
 
-async def fetch_histories(client: Client, incident_id: str, *, rpc_timeout: Any = None) -> list[WorkflowHistory]:
-    """Every run of the incident's workflow, oldest first (continuations and restarts included)."""
+async def fetch_histories(
+    client: Client, incident_id: str, *, rpc_timeout: Any = None, at: datetime | None = None
+) -> list[WorkflowHistory]:
+    """Every run of the incident's workflow, oldest first (continuations and restarts included);
+    with `at`, only the run the incident was in at `at`: each later run starts from the whole
+    state its predecessor left (`IncidentStart.resume`), so the runs before it change nothing."""
     workflow_id = incident_workflow_id(incident_id)
     listing = client.list_workflows(f"WorkflowId = {quote(workflow_id)}", rpc_timeout=rpc_timeout)
-    runs = [run.run_id for run in sorted([run async for run in listing], key=lambda run: run.start_time)]
+    found = {run.run_id: run.start_time async for run in listing}
     # Visibility lags a moment behind: the latest run (a restart just now) is asked for directly.
     latest = await client.get_workflow_handle(workflow_id).describe(rpc_timeout=rpc_timeout)
-    if latest.run_id not in runs:
-        runs.append(latest.run_id)
+    found.setdefault(latest.run_id, latest.start_time)
+    runs = sorted(found, key=lambda run_id: found[run_id]) if at is None else runs_in_force(found, at)
     # The runs' histories are read at once (a long incident has several).
     return list(
         await asyncio.gather(
@@ -152,6 +156,13 @@ async def fetch_histories(client: Client, incident_id: str, *, rpc_timeout: Any 
             )
         )
     )
+
+
+def runs_in_force(started: dict[str, datetime], at: datetime) -> list[str]:
+    """Of the runs (each run id with its start), the one the incident was in at `at`: the last
+    started by then (the first, for a moment before any)."""
+    runs = sorted(started, key=lambda run_id: started[run_id])
+    return [run_id for run_id in runs if started[run_id] <= at][-1:] or runs[:1]
 
 
 @dataclass

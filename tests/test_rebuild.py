@@ -15,7 +15,7 @@ checklist edit, a reminder's buttons already gone), and nothing of the incident 
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ import payload_sealing
 from models.incident import IncidentStart, IncidentState
 from models.incident_commands import CommandResult
 from models.incident_views import to_view
-from service.incident_history import incident_steps
+from service.incident_history import incident_steps, runs_in_force
 from tests.histories import RECORDING_SIGNING_SECRET
 from workflows.incident_rebuild import Replay, RunStarted, Step, UpdateAccepted, replay, state_at
 
@@ -86,6 +86,24 @@ async def test_the_rebuilt_incident_is_the_live_one_at_every_sampled_moment(name
         before = [state for when, state in moments if when <= at][-1:]
         during = [state for when, state in moments if at < when <= until]
         assert live in before + during, f"{name}: the rebuilt incident differs from the live one at {at}"
+
+
+@pytest.mark.parametrize("name", sorted(name for name, runs in INCIDENTS.items() if len(runs) > 1))
+async def test_the_run_in_force_alone_rebuilds_the_incident_as_all_runs_do(name: str) -> None:
+    """`GET ?as_of=` reads only the run the incident was in then (`runs_in_force`): each run starts
+    from the state its predecessor left, so the earlier runs change nothing of it."""
+    runs = {history.workflow_id + str(index): history for index, history in enumerate(INCIDENTS[name])}
+    started = {key: history.events[0].event_time.ToDatetime(tzinfo=UTC) for key, history in runs.items()}
+    every = await incident_steps(list(runs.values()), CONVERTER)
+    moments = sorted({step.at for step in every})
+    for at in moments:
+        alone = await incident_steps([runs[key] for key in runs_in_force(started, at)], CONVERTER)
+        assert alone, at
+        expected = state_at(every, at)
+        rebuilt = state_at(alone, max(at, alone[0].at))
+        assert expected is not None
+        assert rebuilt is not None
+        assert _compared(rebuilt) == _compared(expected), f"{name}: the run in force differs at {at}"
 
 
 @pytest.mark.parametrize("name", sorted(INCIDENTS))
