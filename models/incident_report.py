@@ -144,7 +144,6 @@ def build_report(state: IncidentState, now: datetime) -> IncidentReport:
         )
         for e in sorted(state.timeline, key=lambda e: e.at)
     ]
-    by_id = {e.id: e for e in timeline}
     severity = state.severity
     return IncidentReport(
         id=state.id,
@@ -186,7 +185,7 @@ def build_report(state: IncidentState, now: datetime) -> IncidentReport:
             for index, stage in enumerate(state.checklists)
         ],
         # In the order they happened (a key moment that left the bounded timeline is not listed).
-        key_moments=[e for e in timeline if e.id in starred and e.id in by_id],
+        key_moments=[e for e in timeline if e.id in starred],
         timeline=timeline,
         retrospective=_retrospective(state),
         generated_at=now,

@@ -229,7 +229,6 @@ def translate(command: Any, recorded: IncidentState, proposed: IncidentState, ev
 
 @dataclass
 class _Run:
-    steps: Sequence[Step]
     recorded: Replay
     proposed: Replay
     # The times of the recorded workflow tasks that did what was due (sorted).
@@ -285,7 +284,6 @@ def dry_run(steps: Sequence[Step], spec: PlaybookSpec, *, people: Iterable[UserF
     """One past incident (its recorded steps, `service.incident_history`) run with the proposed playbook."""
     facts = list(people)
     run = _Run(
-        steps=steps,
         recorded=Replay(),
         proposed=Replay(follow_resumes=False, start_with=lambda start: proposed_start(start, spec, facts)),
         woke=sorted(step.at for step in steps if isinstance(step, TaskEnded) and step.woke),

@@ -42,8 +42,7 @@ def info(state: IncidentState, now: datetime) -> str:
         lines.append(f"**Time to resolution:** {format_duration(record.time_to_resolution_seconds)}")
     if state.retrospective is not None:
         retro = state.retrospective
-        where = "due" if retro.is_open else "version"
-        said = f"{where} {utc_clock(retro.due_at, now)}" if retro.is_open else f"{where} {retro.version}"
+        said = f"due {utc_clock(retro.due_at, now)}" if retro.is_open else f"version {retro.version}"
         lines.append(f"**Retrospective:** {retro.status.value}, {said} (`/incident retrospective`)")
     if state.status_updates:
         last = state.status_updates[-1]
