@@ -84,7 +84,9 @@ ACTIVITY_IO: dict[str, tuple[type[Any], type[Any] | None]] = {
     "report_incident_facts": (IncidentFacts, None),
 }
 # The activities whose input the rebuild reads (the others are told apart by their type alone).
-INPUT_READ = frozenset({"post_message", "edit_post", "clear_buttons", "send_page", "forward_webhook_events"})
+INPUT_READ = frozenset(
+    {"create_incident_channel", "post_message", "edit_post", "clear_buttons", "send_page", "forward_webhook_events"}
+)
 PATCH_MARKER = "core_patch"
 # The one timer of the workflow that is not its main loop's (a lane gathering changes): see `woke`.
 LANE_TIMER = "gather changes"
@@ -186,7 +188,7 @@ class _RunReader:
         self.patches: set[str] = set()
         self.scheduled: dict[int, tuple[str, list[Payload]]] = {}
         # Recorded since the last task started: delivered to the next one.
-        self.waiting: list[tuple[int, Any]] = []
+        self.waiting: list[Step] = []
         self.task: _Task | None = None
         self.tasks: list[_Task] = []
         # The main loop's timers by their started event (their summaries say which they are).
@@ -250,7 +252,7 @@ class _RunReader:
         self.task = _Task(at=at, timer_seen=self.loop_timer_fired)
         self.loop_timer_fired = False
         self.tasks.append(self.task)
-        for _, step in self.waiting:
+        for step in self.waiting:
             self.task.delivered.append(_at(step, at))
         self.waiting = []
 
@@ -262,7 +264,7 @@ class _RunReader:
         # Its work was thrown away: what it was given goes to the next task.
         if self.task is not None:
             self.tasks.remove(self.task)
-            self.waiting = [(0, step) for step in self.task.delivered] + self.waiting
+            self.waiting = [*self.task.delivered, *self.waiting]
             self.task = None
 
     async def _update_accepted(self, event: HistoryEvent) -> None:
@@ -275,11 +277,11 @@ class _RunReader:
     async def _signaled(self, event: HistoryEvent) -> None:
         attrs = event.workflow_execution_signaled_event_attributes
         payload = await self.one(attrs.input.payloads, SIGNAL_INPUTS.get(attrs.signal_name, dict))
-        self.waiting.append((event.event_id, SignalReceived(at=_time(event), name=attrs.signal_name, payload=payload)))
+        self.waiting.append(SignalReceived(at=_time(event), name=attrs.signal_name, payload=payload))
 
     async def _cancel_requested(self, event: HistoryEvent) -> None:
         reason = event.workflow_execution_cancel_requested_event_attributes.cause
-        self.waiting.append((event.event_id, CancelRequested(at=_time(event), reason=reason)))
+        self.waiting.append(CancelRequested(at=_time(event), reason=reason))
 
     async def _activity_scheduled(self, event: HistoryEvent) -> None:
         attrs = event.activity_task_scheduled_event_attributes
@@ -332,10 +334,10 @@ class _RunReader:
         if kinds is None:
             return  # statistics and the like: nothing of the incident depends on them
         input_kind, result_kind = kinds
-        value = await self.one(given, input_kind) if name in INPUT_READ or name == "create_incident_channel" else None
+        value = await self.one(given, input_kind) if name in INPUT_READ else None
         outcome = await self.one(result, result_kind) if result and result_kind is not None else None
         step = ActivityFinished(at=at, activity=name, input=value, result=outcome, failure=failure)
-        self.waiting.append((scheduled_id, step))
+        self.waiting.append(step)
 
 
 _Handler = Callable[[_RunReader, HistoryEvent], Awaitable[None]]
