@@ -13,7 +13,7 @@ import asyncio
 import hashlib
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, cast, get_args
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -400,7 +400,9 @@ async def incident_page(incident_id: str, who: Visitor = Depends(visitor)) -> Re
 async def incident_report(incident_id: str, request: Request, who: Visitor = Depends(visitor)) -> Response:
     """The page's *Download* links: the report as REST gives it (`?format=pdf|md|json`)."""
     asked = request.query_params.get("format", "pdf")
-    fmt: ReportFormat = "md" if asked == "md" else "json" if asked == "json" else "pdf"
+    if asked not in get_args(ReportFormat):
+        raise ServiceError(422, "validation_error", "A report is pdf, md or json: ask for one of those (?format=pdf).")
+    fmt = cast(ReportFormat, asked)
     rendered = await incident_reports.rendered_report(who.svc, who.actor, incident_id, fmt)
     return Response(
         content=rendered.body,

@@ -8,15 +8,19 @@ import re
 from tests.harness import World
 from tests.integration.backstage_helpers import sign_in
 from tests.integration.slash_helpers import Started, command, create_playbook, settled, start_incident
+from tests.pdf_text import read_pdf
+
+# Beyond Latin-1: the PDF's font shows it (the core fonts showed `?`).
+UNICODE = "Ausfall Δ Łódź — 5 €"
 
 
 async def reported(world: World, *, public: bool) -> Started:
-    """An incident with an update, a checked item, a note starred as a key moment, ended; and a
-    long timeline (many notes) so the PDF runs over several pages."""
+    """An incident (its name beyond Latin-1) with an update, a checked item, a note starred as a key
+    moment, ended; and a long timeline (many notes) so the PDF runs over several pages."""
     title = "Public outage" if public else "Secret outage"
     stage = {"title": "Work", "items": [{"title": "Fail | over"}, {"title": "Write it up"}]}
     await create_playbook(world, world.alice, title, checklists=[stage], create_public_incident=public)
-    incident = await start_incident(world, world.alice, title, f"{title} now")
+    incident = await start_incident(world, world.alice, title, f"{title} now: {UNICODE}")
     await command(world, world.alice, "update identified Replica lag | cause found\n@channel all good", incident)
     await command(world, world.alice, "check 1", incident)
     starred = await command(world, world.alice, "note The certificate had expired", incident)
@@ -44,7 +48,7 @@ async def test_the_report_in_json_markdown_and_pdf(world: World) -> None:
     assert as_json.status_code == 200, as_json.text
     assert as_json.headers["content-type"] == "application/json"
     report = as_json.json()
-    assert report["name"] == "Secret outage now"
+    assert report["name"] == f"Secret outage now: {UNICODE}"
     assert report["status"] == "ended"
     assert report["commander"] == world.alice.username
     assert report["status_updates"][0]["message"] == "Replica lag | cause found\n@channel all good"
@@ -68,6 +72,16 @@ async def test_the_report_in_json_markdown_and_pdf(world: World) -> None:
     assert as_pdf.headers["content-type"] == "application/pdf"
     assert as_pdf.content.startswith(b"%PDF-")
     assert len(re.findall(rb"/Type /Page\b(?!s)", as_pdf.content)) > 1
+    pdf = read_pdf(as_pdf.content)  # the text as a reader reads it, each character by its own glyph
+    assert pdf.blank == {" "}
+    assert pdf.pages[0].startswith(f"Incident report: Secret outage now: {UNICODE}\n")
+    assert pdf.pages[-1].endswith(
+        f"Incident report: Secret outage now: {UNICODE} - page {len(pdf.pages)}/{len(pdf.pages)}"
+    )
+    lines = "\n".join(pdf.pages).splitlines()
+    assert "Fail | over" in lines
+    assert "@channel all good" in lines  # the update's second line
+    assert "Step 149: looked at dashboard 149 | again" in " ".join(lines)
 
     assert wrong.status_code == 422
 
@@ -99,6 +113,12 @@ async def test_the_backstage_downloads_the_report(world: World) -> None:
     assert downloaded.headers["content-disposition"] == f'attachment; filename="incident-{incident.id}-report.pdf"'
     assert downloaded.content.startswith(b"%PDF-")
     md = await page.get(f"/backstage/incidents/{incident.id}/report?format=md")
-    assert md.text.startswith("# Incident report: Secret outage now")
+    assert md.text.startswith(f"# Incident report: Secret outage now: {UNICODE}\n")
+    assert read_pdf(downloaded.content).pages[0].startswith(f"Incident report: Secret outage now: {UNICODE}\n")
+    unknown = await page.get(f"/backstage/incidents/{incident.id}/report?format=docx")
+    assert unknown.status_code == 422
+    assert "A report is pdf, md or json" in unknown.text
     carol = await sign_in(world, world.carol)
     assert (await carol.get(link)).status_code == 404
+    # Carol learns nothing from a format she may not have either: the same answer as for anyone.
+    assert (await carol.get(f"/backstage/incidents/{incident.id}/report?format=docx")).status_code == 422
