@@ -259,11 +259,14 @@ def table(headings: list[str], rows: list[list[str]]) -> list[str]:
     ]
 
 
-def to_markdown(report: IncidentReport) -> str:
-    lines = [f"# Incident report: {line(report.name)}", ""]
-    if report.description:
-        lines += [block(report.description), ""]
-    facts = [
+# The report's tables, the same in markdown and in the PDF (`service.incident_reports`).
+PARTICIPANT_HEADINGS = ["Who", "Role"]
+ITEM_HEADINGS = ["Item", "State", "Assignee", "Changed", "Due"]
+EVENT_HEADINGS = ["Time", "Since start", "Id", "What"]
+
+
+def fact_rows(report: IncidentReport) -> list[list[str]]:
+    return [
         ["Status", report.status.value],
         ["Severity", report.severity or "none given"],
         ["Team", report.team],
@@ -276,9 +279,32 @@ def to_markdown(report: IncidentReport) -> str:
         ["First status update", when(report.first_status_update_at)],
         ["Time to resolution", duration(report.time_to_resolution_seconds)],
     ]
-    lines += table(["", ""], facts)
+
+
+def participant_rows(report: IncidentReport) -> list[list[str]]:
+    return [[p.username or p.user_id, ", ".join(p.roles)] for p in report.participants]
+
+
+def item_rows(stage: ReportStage) -> list[list[str]]:
+    return [
+        [
+            item.title,
+            item.state.value.replace("_", " ") + (" (overdue)" if item.overdue else ""),
+            item.assignee or "",
+            when(item.state_changed_at) if item.state_changed_at else "",
+            when(item.due_at) if item.due_at else "",
+        ]
+        for item in stage.items
+    ]
+
+
+def to_markdown(report: IncidentReport) -> str:
+    lines = [f"# Incident report: {line(report.name)}", ""]
+    if report.description:
+        lines += [block(report.description), ""]
+    lines += table(["", ""], fact_rows(report))
     lines += ["", "## Participants", ""]
-    lines += table(["Who", "Role"], [[p.username or p.user_id, ", ".join(p.roles)] for p in report.participants])
+    lines += table(PARTICIPANT_HEADINGS, participant_rows(report))
     lines += ["", "## Status updates", ""]
     if report.status_updates_posted > len(report.status_updates):
         lines += [f"*The newest {len(report.status_updates)} of {report.status_updates_posted} updates.*", ""]
@@ -291,24 +317,15 @@ def to_markdown(report: IncidentReport) -> str:
     for number, stage in enumerate(report.checklist, start=1):
         active = " (active)" if stage.active else ""
         lines += [f"### {number}. {line(stage.title)}{active}", ""]
-        rows = [
-            [
-                item.title,
-                item.state.value.replace("_", " ") + (" (overdue)" if item.overdue else ""),
-                item.assignee or "",
-                when(item.state_changed_at) if item.state_changed_at else "",
-                when(item.due_at) if item.due_at else "",
-            ]
-            for item in stage.items
-        ]
-        lines += [*table(["Item", "State", "Assignee", "Changed", "Due"], rows), ""] if rows else ["No items.", ""]
+        rows = item_rows(stage)
+        lines += [*table(ITEM_HEADINGS, rows), ""] if rows else ["No items.", ""]
     lines += ["## Key moments", ""]
     if report.key_moments:
-        lines += [*table(["Time", "Since start", "Id", "What"], [_event_row(e) for e in report.key_moments]), ""]
+        lines += [*table(EVENT_HEADINGS, [event_row(e) for e in report.key_moments]), ""]
     else:
         lines += ["None were starred.", ""]
     lines += ["## Timeline", ""]
-    lines += table(["Time", "Since start", "Id", "What"], [_event_row(e) for e in report.timeline])
+    lines += table(EVENT_HEADINGS, [event_row(e) for e in report.timeline])
     if report.retrospective is not None:
         lines += ["", *retrospective_lines(report.retrospective)]
     lines += ["", f"*Generated {when(report.generated_at)}.*", ""]
@@ -336,6 +353,11 @@ def retrospective_lines(retro: ReportRetrospective) -> list[str]:
     return ["## Retrospective", "", f"*{line(retrospective_status(retro))}*", "", *body]
 
 
-def _event_row(event: ReportEvent) -> list[str]:
-    star = " ★" if event.key_moment else ""
-    return [when(event.at), duration(event.since_start_seconds), event.id + star, event.what]
+def event_row(event: ReportEvent, star: str = " ★") -> list[str]:
+    """An event's row (`EVENT_HEADINGS`), a key moment's id marked with `star`."""
+    return [
+        when(event.at),
+        duration(event.since_start_seconds),
+        event.id + (star if event.key_moment else ""),
+        event.what,
+    ]

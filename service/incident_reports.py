@@ -32,11 +32,17 @@ from fpdf.fonts import TTFFont
 
 from models.common import Actor
 from models.incident_report import (
+    EVENT_HEADINGS,
+    ITEM_HEADINGS,
+    PARTICIPANT_HEADINGS,
     IncidentReport,
     ReportEvent,
     ReportRetrospective,
     build_report,
-    duration,
+    event_row,
+    fact_rows,
+    item_rows,
+    participant_rows,
     retrospective_status,
     to_markdown,
     when,
@@ -219,24 +225,9 @@ def to_pdf(report: IncidentReport) -> bytes:
     _heading(pdf, f"Incident report: {report.name}", 16)
     if report.description:
         _paragraph(pdf, report.description)
-    facts = [
-        ["Status", report.status.value],
-        ["Severity", report.severity or "none given"],
-        ["Team", report.team],
-        ["Playbook", report.playbook or "none"],
-        ["Commander", report.commander],
-        ["Reporter", report.reporter],
-        ["Started", when(report.started_at)],
-        ["Ended", when(report.ended_at)],
-        ["Duration", duration(report.duration_seconds)],
-        ["First status update", when(report.first_status_update_at)],
-        ["Time to resolution", duration(report.time_to_resolution_seconds)],
-    ]
-    _table(pdf, ["", ""], facts, (50, 130))
+    _table(pdf, ["", ""], fact_rows(report), (50, 130))
     _heading(pdf, "Participants")
-    _table(
-        pdf, ["Who", "Role"], ([p.username or p.user_id, ", ".join(p.roles)] for p in report.participants), (60, 120)
-    )
+    _table(pdf, PARTICIPANT_HEADINGS, participant_rows(report), (60, 120))
     _heading(pdf, "Status updates")
     if report.status_updates_posted > len(report.status_updates):
         _paragraph(pdf, f"The newest {len(report.status_updates)} of {report.status_updates_posted} updates.")
@@ -248,28 +239,19 @@ def to_pdf(report: IncidentReport) -> bytes:
     _heading(pdf, "Checklist")
     for number, stage in enumerate(report.checklist, start=1):
         _heading(pdf, f"{number}. {stage.title}" + (" (active)" if stage.active else ""), 11)
-        items = [
-            [
-                item.title,
-                item.state.value.replace("_", " ") + (" (overdue)" if item.overdue else ""),
-                item.assignee or "",
-                when(item.state_changed_at) if item.state_changed_at else "",
-                when(item.due_at) if item.due_at else "",
-            ]
-            for item in stage.items
-        ]
+        items = item_rows(stage)
         if items:
-            _table(pdf, ["Item", "State", "Assignee", "Changed", "Due"], items, (70, 22, 24, 32, 32))
+            _table(pdf, ITEM_HEADINGS, items, (70, 22, 24, 32, 32))
         else:
             _paragraph(pdf, "No items.")
     _heading(pdf, "Key moments")
     events_widths = (32, 20, 14, 114)  # "Since start" on one line
     if report.key_moments:
-        _table(pdf, ["Time", "Since start", "Id", "What"], (_event_row(e) for e in report.key_moments), events_widths)
+        _table(pdf, EVENT_HEADINGS, (_event_row(e) for e in report.key_moments), events_widths)
     else:
         _paragraph(pdf, "None were starred.")
     _heading(pdf, "Timeline")
-    _table(pdf, ["Time", "Since start", "Id", "What"], (_event_row(e) for e in report.timeline), events_widths)
+    _table(pdf, EVENT_HEADINGS, (_event_row(e) for e in report.timeline), events_widths)
     if report.retrospective is not None:
         _retrospective(pdf, report.retrospective)
     pdf.ln(2)
@@ -289,5 +271,4 @@ def _retrospective(pdf: FPDF, retro: ReportRetrospective) -> None:
 
 
 def _event_row(event: ReportEvent) -> list[str]:
-    star = " (key)" if event.key_moment else ""
-    return [when(event.at), duration(event.since_start_seconds), event.id + star, event.what]
+    return event_row(event, " (key)")
